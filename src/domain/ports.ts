@@ -1,0 +1,86 @@
+/**
+ * The typed seams between stages. Each stage is a factory that takes what it needs through these interfaces;
+ * only src/main.ts knows which implementation stands behind each.
+ */
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { DeviceRecord, User } from '../registry/types.ts';
+import type { PlacePath } from './places.ts';
+import type { Reading } from './reading.ts';
+import type { RuleResult } from './rule-result.ts';
+import type { Severity } from './severity.ts';
+
+/** What ingest needs of the registry: device lookup, secret check, presence updates. */
+export interface DeviceDirectory {
+  get(deviceId: string): DeviceRecord | undefined;
+  /** Constant-time check of a device secret against its stored KDF hash. */
+  verifySecret(deviceId: string, secret: string): Promise<boolean>;
+  /** Record presence; cheap enough for every message (coalesced writes). */
+  touch(deviceId: string, at: number): void;
+  setOnline(deviceId: string, online: boolean, at: number): void;
+}
+
+/** What the broker needs to let workers and integrations in with an API token as their MQTT password. */
+export interface TokenAuthenticator {
+  /** The user when `token` is a live token of `username`, else undefined. */
+  authenticateToken(username: string, token: string): User | undefined;
+}
+
+/** ingest → rules. Called once per accepted reading, in arrival order per device. */
+export type ReadingSink = (reading: Reading) => void;
+
+/** rules → dispatcher. */
+export type RuleResultSink = (result: RuleResult) => void;
+
+/** A state change of an alert, as written to the telemetry store's `alerts` measurement. */
+export interface AlertChangePoint {
+  alertId: string;
+  ruleId: string;
+  deviceId: string;
+  deviceType: DeviceTypeId;
+  place: PlacePath;
+  severity: Severity;
+  category: string;
+  /** The transition, e.g. `opened`, `dispatched`, `acknowledged`, `escalated`, `resolved`. */
+  change: string;
+  status: string;
+  at: number;
+  /** Seconds from open to this change, for SLA panels. */
+  ageSeconds: number;
+}
+
+/** rules and dispatcher → telemetry storage. Writes never throw and never block the caller. */
+export interface TelemetrySink {
+  writeReading(reading: Reading): void;
+  writeAlertChange(change: AlertChangePoint): void;
+  /** Flush buffered points (to the store, or to the spool when the store is down). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const AGGREGATES = ['mean', 'min', 'max', 'last', 'count'] as const;
+export type Aggregate = (typeof AGGREGATES)[number];
+
+export interface TelemetryQuery {
+  deviceId: string;
+  deviceType: DeviceTypeId;
+  field: string;
+  from: number;
+  to: number;
+  /** Bucket width in ms; omitted = raw points. */
+  everyMs?: number;
+  fn?: Aggregate;
+}
+
+export interface TelemetryPoint {
+  ts: number;
+  value: number | boolean | string | null;
+}
+
+export interface TelemetryReader {
+  query(q: TelemetryQuery): Promise<TelemetryPoint[]>;
+}
+
+/** dispatcher → broker: deliver to `gh/workers/{workerId}/alarms` at QoS 1. */
+export interface WorkerPublisher {
+  publishToWorker(workerId: string, payload: object): Promise<void>;
+}

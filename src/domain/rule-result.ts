@@ -1,0 +1,56 @@
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { PlacePath } from './places.ts';
+import type { Reading } from './reading.ts';
+import type { Severity } from './severity.ts';
+
+/** What a rule decided, handed to the dispatcher. One reading may yield several results. */
+export type RuleResult = AlertRaise | AlertUpdate | AlertClear | AlertFact;
+
+interface ResultBase {
+  ruleId: string;
+  deviceId: string;
+  deviceType: DeviceTypeId;
+  placeId: string;
+  place: PlacePath;
+  floor: number | null;
+  /** Clock time of the decision (for absence rules, when the silence was noticed). */
+  at: number;
+  /** The reading that triggered the result, when there was one (absence has none). */
+  reading?: Reading;
+}
+
+export interface AlertRaise extends ResultBase {
+  kind: 'raise';
+  severity: Severity;
+  category: string;
+  title: string;
+  detail: string;
+  /** Evidence for people acting on it, e.g. a camera clip id. */
+  evidence?: Record<string, string | number | boolean>;
+  /**
+   * `per-device`: one open alert per (rule, device), repeats raise its count (the default).
+   * `per-occurrence`: every raise is its own alert (every one-key press).
+   */
+  dedup: 'per-device' | 'per-occurrence';
+}
+
+export interface AlertUpdate extends ResultBase {
+  kind: 'update';
+  detail?: string;
+  severity?: Severity;
+  evidence?: Record<string, string | number | boolean>;
+}
+
+export interface AlertClear extends ResultBase {
+  kind: 'clear';
+  /** Why the condition went away: `auto` (the reading cleared it), `prevented` (cleared fast enough to count as prevented). */
+  resolution: 'auto' | 'prevented';
+  note: string;
+}
+
+/** A recorded fact on the open alert of (rule, device), e.g. the resident cancelled a call. */
+export interface AlertFact extends ResultBase {
+  kind: 'fact';
+  fact: 'cancelled_by_resident';
+  note: string;
+}
