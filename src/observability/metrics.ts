@@ -8,6 +8,7 @@ export type { Registry as MetricsRegistry } from 'prom-client';
  */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'gridhub_process_' });
+  if (options.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, prefix: 'gridhub_process_' });
   return registry;
 }
