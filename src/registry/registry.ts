@@ -1,0 +1,29 @@
+import type { Catalogue } from '../catalogue/catalogue.ts';
+import type { Clock } from '../clock/clock.ts';
+import { type Db, migrate } from '../storage/sqlite.ts';
+import { DeviceStore } from './devices.ts';
+import { PeopleStore } from './people.ts';
+import { PlaceStore } from './places.ts';
+import { REGISTRY_MIGRATIONS } from './schema.ts';
+import { UserStore } from './users.ts';
+
+/** The registry: places, devices, people and users, over the hub's SQLite database. */
+export interface Registry {
+  places: PlaceStore;
+  devices: DeviceStore;
+  people: PeopleStore;
+  users: UserStore;
+}
+
+export function createRegistry(db: Db, catalogue: Catalogue, clock: Clock): Registry {
+  migrate(db, 'registry', REGISTRY_MIGRATIONS);
+  const places = new PlaceStore(db);
+  return {
+    places,
+    devices: new DeviceStore(db, places, catalogue),
+    people: new PeopleStore(db, places),
+    users: new UserStore(db, () => clock.now()),
+  };
+}
+
+export type { DeviceStore, PeopleStore, PlaceStore, UserStore };
