@@ -49,7 +49,6 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: false,
     requestIdHeader: 'x-request-id',
     bodyLimit: 1024 * 1024,
     // SSE streams stay open; close them promptly on shutdown.
@@ -88,56 +87,55 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   for (const plugin of deps.rootPlugins ?? []) await app.register(plugin);
 
-  await app.register(
-    async (api) => {
-      await api.register(
-        loginRoutes({ users: deps.registry.users, clock: deps.clock, tokenTtlMs: deps.tokenTtlMs }),
-      );
-      api.withTypeProvider<ZodTypeProvider>().get(
-        '/clock',
-        {
-          schema: {
-            tags: ['system'],
-            security: [],
-            summary: "The hub's clock (virtual when GRIDHUB_CLOCK_SPEED ≠ 1), for simulators",
-            response: { 200: z.object({ now: z.number(), iso: z.string(), speed: z.number() }) },
-          },
-        },
-        async () => {
-          const now = deps.clock.now();
-          return { now, iso: new Date(now).toISOString(), speed: deps.clock.speed };
-        },
-      );
-      for (const plugin of deps.publicRoutes ?? []) await api.register(plugin);
-
-      await api.register(async (authed) => {
-        authed.decorateRequest('user', null as never);
-        authed.decorateRequest('scope', null as never);
-        authed.addHook('onRequest', async (request) => {
-          // EventSource cannot send headers, so the stream may carry the token as ?access_token=.
-          const query = request.query as Record<string, unknown> | undefined;
-          const token =
-            bearer(request.headers.authorization) ??
-            (typeof query?.access_token === 'string' ? query.access_token : undefined);
-          if (!token)
-            throw new GridHubError(
-              'UNAUTHENTICATED',
-              'send Authorization: Bearer <token> (POST /api/auth/login)',
-            );
-          const user = deps.registry.users.authenticateBearer(token, deps.clock.now());
-          if (!user) throw new GridHubError('UNAUTHENTICATED', 'token is unknown or expired; log in again');
-          request.user = user;
-          request.scope = scopeFor(user);
-          request.log = request.log.child({ user: user.username });
-        });
-        await authed.register(sessionRoutes({ users: deps.registry.users, clock: deps.clock }));
-        await authed.register(
-          registryRoutes({ registry: deps.registry, catalogue: deps.catalogue, clock: deps.clock }),
+  const authenticated: FastifyPluginAsync = async (authed) => {
+    authed.decorateRequest('user', null as never);
+    authed.decorateRequest('scope', null as never);
+    authed.addHook('onRequest', async (request) => {
+      // EventSource cannot send headers, so the stream may carry the token as ?access_token=.
+      const query = request.query as Record<string, unknown> | undefined;
+      const token =
+        bearer(request.headers.authorization) ??
+        (typeof query?.access_token === 'string' ? query.access_token : undefined);
+      if (!token)
+        throw new GridHubError(
+          'UNAUTHENTICATED',
+          'send Authorization: Bearer <token> (POST /api/auth/login)',
         );
-        for (const plugin of deps.routes) await authed.register(plugin);
-      });
-    },
-    { prefix: '/api' },
-  );
+      const user = deps.registry.users.authenticateBearer(token, deps.clock.now());
+      if (!user) throw new GridHubError('UNAUTHENTICATED', 'token is unknown or expired; log in again');
+      request.user = user;
+      request.scope = scopeFor(user);
+      request.log = request.log.child({ user: user.username });
+    });
+    await authed.register(sessionRoutes({ users: deps.registry.users, clock: deps.clock }));
+    await authed.register(
+      registryRoutes({ registry: deps.registry, catalogue: deps.catalogue, clock: deps.clock }),
+    );
+    for (const plugin of deps.routes) await authed.register(plugin);
+  };
+  const api: FastifyPluginAsync = async (api) => {
+    await api.register(
+      loginRoutes({ users: deps.registry.users, clock: deps.clock, tokenTtlMs: deps.tokenTtlMs }),
+    );
+    api.withTypeProvider<ZodTypeProvider>().get(
+      '/clock',
+      {
+        schema: {
+          tags: ['system'],
+          security: [],
+          summary: "The hub's clock (virtual when GRIDHUB_CLOCK_SPEED ≠ 1), for simulators",
+          response: { 200: z.object({ now: z.number(), iso: z.string(), speed: z.number() }) },
+        },
+      },
+      async () => {
+        const now = deps.clock.now();
+        return { now, iso: new Date(now).toISOString(), speed: deps.clock.speed };
+      },
+    );
+    for (const plugin of deps.publicRoutes ?? []) await api.register(plugin);
+
+    await api.register(authenticated);
+  };
+  await app.register(api, { prefix: '/api' });
   return app;
 }

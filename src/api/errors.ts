@@ -7,11 +7,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | GridHubError, request, reply) => {
     if (err instanceof GridHubError) {
       if (err.status >= 500) request.log.error({ err }, err.message);
-      return reply
-        .code(err.status)
-        .send({
-          error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) },
-        });
+      return reply.code(err.status).send({
+        error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) },
+      });
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const first = err.validation[0];
