@@ -1,6 +1,131 @@
 import { z } from 'zod';
+import { duration, int } from '../config/fields.ts';
+import { PERSON_ROLES } from '../registry/types.ts';
 
-/** `alerts` section: env GRIDHUB_ALERTS_<KEY>. SLA allowances and ladders live in policy data, see README. */
-export const alertsConfigSchema = z.object({});
+/**
+ * SLA allowances per severity (design §1): acknowledge, on site, resolve; `null` = no such clock (minor alerts
+ * have no on-site clock). `reportIn` is the department's 报到 allowance after a whistle.
+ */
+const allowanceSchema = z.object({
+  acknowledgeMs: z.number().int().positive(),
+  arriveMs: z.number().int().positive().nullable(),
+  resolveMs: z.number().int().positive(),
+  reportInMs: z.number().int().positive(),
+});
+export type SlaAllowance = z.output<typeof allowanceSchema>;
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+export const DEFAULT_SLA = {
+  critical: { acknowledgeMs: 1 * MIN, arriveMs: 15 * MIN, resolveMs: 60 * MIN, reportInMs: 10 * MIN },
+  major: { acknowledgeMs: 5 * MIN, arriveMs: 60 * MIN, resolveMs: 24 * HOUR, reportInMs: 30 * MIN },
+  minor: { acknowledgeMs: 30 * MIN, arriveMs: null, resolveMs: 72 * HOUR, reportInMs: 4 * HOUR },
+} satisfies Record<string, SlaAllowance>;
+
+/** Which milestone must have been reached by `afterMs` from the alert's clock start for a step not to fire. */
+export const MILESTONES = ['acknowledged', 'on_site', 'resolved'] as const;
+export type Milestone = (typeof MILESTONES)[number];
+
+const roleSchema = z.enum(PERSON_ROLES);
+
+/**
+ * One rung of an escalation ladder. Step 0 (no `when`) is the dispatch itself. A later step fires at the first of
+ * its conditions that holds: `{ unless: 'acknowledged', afterMs: 60000 }` = "if not acknowledged within 1 min".
+ * `reach` says how far up the grid the step takes the alert (for the in-grid resolution KPI).
+ */
+const stepSchema = z.object({
+  roles: z.array(roleSchema).min(1),
+  reach: z.enum(['grid', 'community', 'street']),
+  when: z.array(z.object({ unless: z.enum(MILESTONES), afterMs: z.number().int().min(0) })).default([]),
+});
+export type LadderStep = z.output<typeof stepSchema>;
+const ladderSchema = z.array(stepSchema).min(1);
+export type Ladder = z.output<typeof ladderSchema>;
+
+export const DEFAULT_LADDERS = {
+  // design §6: grid worker + property duty at once; grid leader if not acknowledged in 1 min; community duty at
+  // 5 min or when not on site at 15 min; street command centre when unresolved at 60 min.
+  critical: [
+    { roles: ['grid_worker', 'property_duty'], reach: 'grid', when: [] },
+    { roles: ['grid_leader'], reach: 'grid', when: [{ unless: 'acknowledged', afterMs: 1 * MIN }] },
+    {
+      roles: ['community_duty'],
+      reach: 'community',
+      when: [
+        { unless: 'acknowledged', afterMs: 5 * MIN },
+        { unless: 'on_site', afterMs: 15 * MIN },
+      ],
+    },
+    { roles: ['street_command'], reach: 'street', when: [{ unless: 'resolved', afterMs: 60 * MIN }] },
+  ],
+  // Same shape stretched to the major SLA: leader at the acknowledge allowance, community when far past it
+  // or not on site within the hour, street when the day's resolve allowance is gone.
+  major: [
+    { roles: ['grid_worker', 'property_duty'], reach: 'grid', when: [] },
+    { roles: ['grid_leader'], reach: 'grid', when: [{ unless: 'acknowledged', afterMs: 5 * MIN }] },
+    {
+      roles: ['community_duty'],
+      reach: 'community',
+      when: [
+        { unless: 'acknowledged', afterMs: 30 * MIN },
+        { unless: 'on_site', afterMs: 60 * MIN },
+      ],
+    },
+    { roles: ['street_command'], reach: 'street', when: [{ unless: 'resolved', afterMs: 24 * HOUR }] },
+  ],
+  // Minor matters stay in the grid unless they rot: leader at 30 min, community when unresolved at 72 h.
+  minor: [
+    { roles: ['grid_worker'], reach: 'grid', when: [] },
+    { roles: ['grid_leader'], reach: 'grid', when: [{ unless: 'acknowledged', afterMs: 30 * MIN }] },
+    { roles: ['community_duty'], reach: 'community', when: [{ unless: 'resolved', afterMs: 72 * HOUR }] },
+  ],
+} satisfies Record<string, z.input<typeof ladderSchema>>;
+
+/** `alerts` section: env GRIDHUB_ALERTS_<KEY>; `sla` and `ladders` accept JSON in the environment. */
+export const alertsConfigSchema = z.object({
+  /** Time zone of duty shifts (IANA name, resolved through Intl). */
+  timeZone: z
+    .string()
+    .default('Asia/Shanghai')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'unknown time zone'),
+  /** Alerts of one category in one building within this window form one incident. */
+  incidentWindowMs: duration(10 * MIN),
+  /** A raise of (rule, device) this soon after its alert was resolved reopens that alert. */
+  reopenWindowMs: duration(30 * MIN),
+  /** After false-alarm / device-fault, repeats of that (rule, device) are suppressed this long. */
+  suppressAfterFalseAlarmMs: duration(60 * MIN),
+  /** Lifetime of the resident's one-time rating link. */
+  ratingTokenTtlMs: duration(7 * 24 * HOUR),
+  /** Outbox retries: first back-off, doubling up to the cap; after maxAttempts the delivery is given up. */
+  retryBaseMs: duration(1000),
+  retryMaxMs: duration(5 * MIN),
+  maxAttempts: int(12, 1, 1000),
+  /** A single delivery attempt taking longer than this counts as failed. */
+  deliveryTimeoutMs: duration(10_000),
+  /** Who is called when a whistled department misses its report-in allowance. */
+  reportInEscalationRoles: z.array(roleSchema).default(['community_duty']),
+  sla: z
+    .object({
+      critical: allowanceSchema.default(DEFAULT_SLA.critical),
+      major: allowanceSchema.default(DEFAULT_SLA.major),
+      minor: allowanceSchema.default(DEFAULT_SLA.minor),
+    })
+    .prefault({}),
+  ladders: z
+    .object({
+      critical: ladderSchema.default(DEFAULT_LADDERS.critical),
+      major: ladderSchema.default(DEFAULT_LADDERS.major),
+      minor: ladderSchema.default(DEFAULT_LADDERS.minor),
+    })
+    .prefault({}),
+});
 
 export type AlertsConfig = z.output<typeof alertsConfigSchema>;

@@ -1,0 +1,144 @@
+/** The dispatcher's own tables, migrated as module `alerts` in the hub's main SQLite file. Append, never edit. */
+export const ALERTS_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE alert_incidents (
+    id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    -- building id, or the device's place id when it is not in a building
+    group_key TEXT NOT NULL,
+    place TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    alert_count INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX alert_incidents_key ON alert_incidents(category, group_key, last_at);
+
+  CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    place_id TEXT NOT NULL,
+    place TEXT NOT NULL,
+    grid_id TEXT,
+    floor INTEGER,
+    severity TEXT NOT NULL,
+    category TEXT NOT NULL,
+    title TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    evidence TEXT NOT NULL DEFAULT '{}',
+    dedup TEXT NOT NULL,
+    status TEXT NOT NULL,
+    incident_id TEXT REFERENCES alert_incidents(id),
+    count INTEGER NOT NULL DEFAULT 1,
+    opened_at INTEGER NOT NULL,
+    -- start of the SLA clocks: opened_at, or the reopen time
+    clock_start INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    acknowledged_at INTEGER,
+    acknowledged_by TEXT,
+    arrived_at INTEGER,
+    resolved_at INTEGER,
+    resolved_by TEXT,
+    resolution TEXT,
+    resolution_note TEXT,
+    closed_at INTEGER,
+    rating INTEGER,
+    rating_comment TEXT,
+    reach TEXT NOT NULL DEFAULT 'grid',
+    escalation_step INTEGER NOT NULL DEFAULT 0,
+    escalated INTEGER NOT NULL DEFAULT 0,
+    cancelled_by_resident INTEGER NOT NULL DEFAULT 0,
+    reopened INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX alerts_rule_device ON alerts(rule_id, device_id, status);
+  CREATE INDEX alerts_opened ON alerts(opened_at);
+  CREATE INDEX alerts_grid ON alerts(grid_id, opened_at);
+  CREATE INDEX alerts_incident ON alerts(incident_id);
+
+  -- The timeline: every change with who, when, what.
+  CREATE TABLE alert_events (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX alert_events_alert ON alert_events(alert_id, id);
+
+  -- Due times of escalation steps and report-in clocks, so a restart fires them on time.
+  CREATE TABLE alert_timers (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    kind TEXT NOT NULL CHECK (kind IN ('step','report_in')),
+    -- step index, or whistle id
+    ref INTEGER NOT NULL,
+    unless TEXT,
+    due_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','fired','void'))
+  );
+  CREATE INDEX alert_timers_due ON alert_timers(state, due_at);
+  CREATE INDEX alert_timers_alert ON alert_timers(alert_id, state);
+
+  CREATE TABLE alert_whistles (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    department TEXT NOT NULL,
+    note TEXT,
+    whistled_at INTEGER NOT NULL,
+    whistled_by TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    reported_at INTEGER,
+    reported_by TEXT,
+    escalated INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX alert_whistles_alert ON alert_whistles(alert_id);
+  CREATE INDEX alert_whistles_dept ON alert_whistles(department);
+
+  -- Durable outbox: inserted in the same transaction as the decision, drained by the delivery loop.
+  CREATE TABLE alert_outbox (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done','failed')),
+    last_error TEXT
+  );
+  CREATE INDEX alert_outbox_due ON alert_outbox(state, next_at);
+
+  CREATE TABLE alert_rating_tokens (
+    token_hash TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(id),
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+
+  -- After a false alarm or device fault: repeats of (rule, device) are held back until this time.
+  CREATE TABLE alert_suppressions (
+    rule_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (rule_id, device_id)
+  );
+
+  -- Maintenance tasks opened for a device instead of repeated alerts.
+  CREATE TABLE maintenance_tasks (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    note TEXT,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    done_at INTEGER
+  );
+  `,
+];

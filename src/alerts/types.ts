@@ -1,0 +1,113 @@
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { PlacePath } from '../domain/places.ts';
+import type { Severity } from '../domain/severity.ts';
+import type { Light, SlaClock } from './sla.ts';
+
+export const ALERT_STATUSES = [
+  'open',
+  'dispatched',
+  'acknowledged',
+  'on_site',
+  'resolved',
+  'closed',
+] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+
+/** How an alert was resolved. */
+export const RESOLUTIONS = [
+  'handled',
+  'referred',
+  'auto',
+  'prevented',
+  'false_alarm',
+  'device_fault',
+  'cancelled',
+] as const;
+export type Resolution = (typeof RESOLUTIONS)[number];
+
+export type Reach = 'grid' | 'community' | 'street';
+
+export interface WhistleView {
+  id: number;
+  department: string;
+  note: string | null;
+  whistledAt: number;
+  whistledBy: string;
+  dueAt: number;
+  reportedAt: number | null;
+  reportedBy: string | null;
+  escalated: boolean;
+}
+
+export interface AlertView {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  deviceType: DeviceTypeId;
+  placeId: string;
+  place: PlacePath;
+  placeNames: string[];
+  floor: number | null;
+  severity: Severity;
+  category: string;
+  title: string;
+  detail: string;
+  evidence: Record<string, string | number | boolean>;
+  dedup: 'per-device' | 'per-occurrence';
+  status: AlertStatus;
+  incidentId: string | null;
+  count: number;
+  openedAt: number;
+  lastSeenAt: number;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  arrivedAt: number | null;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  resolution: Resolution | null;
+  resolutionNote: string | null;
+  closedAt: number | null;
+  rating: number | null;
+  ratingComment: string | null;
+  reach: Reach;
+  escalated: boolean;
+  escalationStep: number;
+  cancelledByResident: boolean;
+  reopened: boolean;
+  whistles: WhistleView[];
+  clocks: SlaClock[];
+  light: Light;
+}
+
+export interface TimelineEvent {
+  id: number;
+  at: number;
+  actor: string;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface IncidentView {
+  id: string;
+  category: string;
+  groupKey: string;
+  place: PlacePath;
+  openedAt: number;
+  lastAt: number;
+  alertIds: string[];
+}
+
+export interface AlertFilter {
+  status?: AlertStatus[];
+  severity?: Severity[];
+  category?: string;
+  /** Alerts at or under this place id. */
+  place?: string;
+  light?: Light;
+  from?: number;
+  to?: number;
+  /** Only alerts whistled to this department. */
+  department?: string;
+  limit?: number;
+  offset?: number;
+}

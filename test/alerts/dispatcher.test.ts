@@ -1,0 +1,337 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
+
+const MIN = 60_000;
+let h: Harness;
+
+afterEach(async () => {
+  await h?.close();
+});
+
+function start(options: Parameters<typeof createHarness>[0] = {}): Harness {
+  h = createHarness(options);
+  seedCommunity(h.registry);
+  h.dispatcher.start();
+  return h;
+}
+
+describe('dispatcher', () => {
+  it('routes a smoke alarm to the on-duty worker of its grid and the property duty, with everything a phone needs', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-b1-3' }));
+    await h.dispatcher.drain();
+
+    const [alert] = h.dispatcher.list({}).items;
+    expect(alert?.status).toBe('dispatched');
+    expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
+    const msg = h.publisher.to('w1')[0]?.payload;
+    expect(msg).toMatchObject({
+      kind: 'alarm',
+      change: 'opened',
+      alertId: alert?.id,
+      severity: 'critical',
+      category: 'fire',
+      title: '烟感报警',
+      placeNames: ['青龙街道', '幸福社区', '第一网格', '阳光小区', '1号楼'],
+      device: { id: 'smoke-b1-3', type: 'smoke' },
+      floor: 3,
+      evidence: { smoke: 0.4 },
+      sla: { acknowledgeBy: h.clock.now() + MIN, arriveBy: h.clock.now() + 15 * MIN },
+      recipient: { personId: 'w1', role: 'grid_worker', via: 'on_duty' },
+    });
+    expect(msg?.actions).toContain('acknowledge');
+    // Nobody in the other grid hears of it.
+    expect(h.publisher.to('w2')).toEqual([]);
+    // Timeline: opened, dispatched, and a delivery receipt per person.
+    const types = h.dispatcher.timeline(alert?.id ?? '').map((e) => e.type);
+    expect(types.slice(0, 2)).toEqual(['opened', 'dispatched']);
+    expect(types.filter((t) => t === 'delivered')).toHaveLength(2);
+    // Sink gets the state changes.
+    expect(h.sink.changes.map((c) => c.change)).toEqual(['opened', 'dispatched']);
+  });
+
+  it('notifies the grid leader at exactly 1 minute when nobody acknowledges, and not when someone does', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.drain();
+    const t0 = h.clock.now();
+    await h.clock.advanceAsync(MIN - 1);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toEqual([]);
+    await h.clock.advanceAsync(1);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toHaveLength(1);
+    expect(h.publisher.to('l1')[0]?.at).toBe(t0 + MIN);
+    expect(h.publisher.to('l1')[0]?.payload).toMatchObject({ change: 'escalated' });
+    const alert = h.dispatcher.list({}).items[0];
+    expect(alert?.escalated).toBe(true);
+    expect(alert?.reach).toBe('grid');
+
+    // A second alert, acknowledged in time: the leader hears nothing more of it.
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', ruleId: 'other' }));
+    const second = h.dispatcher.list({ status: ['dispatched'] }).items[0];
+    h.clock.advance(30_000);
+    h.dispatcher.acknowledge(second?.id ?? '', 'w1');
+    await h.clock.advanceAsync(10 * MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1').filter((s) => s.payload.alertId === second?.id)).toEqual([]);
+  });
+
+  it('walks the whole critical ladder: community duty at 5 min, street command at 60 min', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const t0 = h.clock.now();
+    await h.clock.advanceAsync(61 * MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('cd1')[0]?.at).toBe(t0 + 5 * MIN);
+    expect(h.publisher.to('cd1')).toHaveLength(1);
+    expect(h.publisher.to('sc1')[0]?.at).toBe(t0 + 60 * MIN);
+    expect(h.dispatcher.list({}).items[0]?.reach).toBe('street');
+  });
+
+  it('escalates to community duty when acknowledged but not on site at 15 min', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const t0 = h.clock.now();
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    h.clock.advance(30_000);
+    h.dispatcher.acknowledge(id, 'w1');
+    await h.clock.advanceAsync(20 * MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toEqual([]);
+    expect(h.publisher.to('cd1').map((s) => s.at)).toEqual([t0 + 15 * MIN]);
+  });
+
+  it('fires the next step on time after a restart in the middle of the ladder', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const t0 = h.clock.now();
+    await h.clock.advanceAsync(2 * MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toHaveLength(1);
+    // Crash-like stop: the process goes away; a new dispatcher opens the same file.
+    await h.dispatcher.stop();
+    h.db.close();
+    await h.clock.advanceAsync(MIN);
+    const second = h.restart();
+    second.start();
+    await h.clock.advanceAsync(2 * MIN - 1);
+    await second.drain();
+    expect(h.publisher.to('cd1')).toEqual([]);
+    await h.clock.advanceAsync(1);
+    await second.drain();
+    expect(h.publisher.to('cd1').map((s) => s.at)).toEqual([t0 + 5 * MIN]);
+    // The leader is not called twice.
+    expect(h.publisher.to('l1')).toHaveLength(1);
+  });
+
+  it('fires an overdue step at once when the hub was down past its due time', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.stop();
+    h.db.close();
+    h.clock.advance(3 * MIN);
+    const second = h.restart();
+    second.start();
+    await second.drain();
+    expect(h.publisher.to('l1').map((s) => s.at)).toEqual([h.clock.now()]);
+    // Deliveries queued before the stop were not lost either.
+    expect(h.publisher.to('w1')).toHaveLength(1);
+  });
+
+  it('gives two alerts for two presses of one button, and one alert with a count for repeats of a sensor', () => {
+    start();
+    const press = {
+      placeId: 'b1u1',
+      ruleId: 'call.press',
+      deviceId: 'btn-1',
+      deviceType: 'call_button' as const,
+    };
+    h.dispatcher.handle(raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }));
+    h.clock.advance(5000);
+    h.dispatcher.handle(raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }));
+    expect(h.dispatcher.list({ category: 'call' }).total).toBe(2);
+
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
+    h.clock.advance(1000);
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
+    const smoke = h.dispatcher.list({ category: 'fire' }).items;
+    expect(smoke).toHaveLength(1);
+    expect(smoke[0]).toMatchObject({ count: 2, lastSeenAt: h.clock.now() });
+  });
+
+  it('groups three smoke sensors on one building into one incident of three alerts', () => {
+    start();
+    for (const floor of [3, 4, 5]) {
+      h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: `smoke-f${floor}`, floor }));
+      h.clock.advance(20_000);
+    }
+    // Another building, and the same building after the window: separate incidents.
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-b2' }));
+    const alerts = h.dispatcher.list({ place: 'b1' }).items;
+    expect(alerts).toHaveLength(3);
+    const incidents = new Set(alerts.map((a) => a.incidentId));
+    expect(incidents.size).toBe(1);
+    const incident = h.dispatcher.incident([...incidents][0] ?? '');
+    expect(incident?.alertIds.sort()).toEqual(alerts.map((a) => a.id).sort());
+    expect(h.dispatcher.list({ place: 'b2' }).items[0]?.incidentId).not.toBe(incident?.id);
+    h.clock.advance(h.config.incidentWindowMs + 1);
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-late' }));
+    const late = h.dispatcher.list({ place: 'b1' }).items.find((a) => a.deviceId === 'smoke-late');
+    expect(late?.incidentId).not.toBe(incident?.id);
+  });
+
+  it('auto-resolves on clear, reopens on a recurrence soon after, and records a resident cancel as a fact', () => {
+    start();
+    const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-c' });
+    h.dispatcher.handle(r);
+    const base = {
+      ruleId: r.ruleId,
+      deviceId: r.deviceId,
+      deviceType: r.deviceType,
+      placeId: 'b1',
+      place: r.place,
+      floor: 3,
+    };
+    h.clock.advance(20_000);
+    h.dispatcher.handle({
+      ...base,
+      kind: 'clear',
+      resolution: 'prevented',
+      note: 'cleared in 20 s',
+      at: h.clock.now(),
+    });
+    let a = h.dispatcher.list({}).items[0];
+    expect(a).toMatchObject({ status: 'resolved', resolution: 'prevented' });
+    h.clock.advance(5 * MIN);
+    h.dispatcher.handle({ ...r, at: h.clock.now() });
+    a = h.dispatcher.list({}).items[0];
+    expect(h.dispatcher.list({}).total).toBe(1);
+    expect(a).toMatchObject({ status: 'dispatched', reopened: true, count: 2, resolvedAt: null });
+    expect(h.dispatcher.timeline(a?.id ?? '').map((e) => e.type)).toContain('reopened');
+
+    const press = raise(h.registry, h.clock, {
+      placeId: 'b1u1',
+      ruleId: 'call.press',
+      deviceId: 'btn-9',
+      dedup: 'per-occurrence',
+    });
+    h.dispatcher.handle(press);
+    h.dispatcher.handle({
+      ...press,
+      kind: 'fact',
+      fact: 'cancelled_by_resident',
+      note: 'resident pressed cancel',
+    } as never);
+    const call = h.dispatcher.list({}).items.find((x) => x.deviceId === 'btn-9');
+    expect(call).toMatchObject({ status: 'dispatched', cancelledByResident: true });
+    expect(h.dispatcher.timeline(call?.id ?? '').map((e) => e.type)).toContain('cancelled_by_resident');
+  });
+
+  it('falls back to the deputy, then to the community duty, when nobody of the role is on duty', async () => {
+    h = createHarness();
+    seedCommunity(h.registry);
+    const people = h.dispatcher.people;
+    // w1 is off today; his deputy d1 is on duty.
+    people.setShifts('w1', [{ weekday: 3, startMinute: 0, endMinute: 60 }]);
+    people.create({ id: 'd1', name: 'Deputy', role: 'grid_worker_parttime', placeIds: ['g1'] });
+    people.setShifts('d1', [{ weekday: 1, startMinute: 9 * 60, endMinute: 18 * 60 }]); // Monday 9–18 local
+    people.update('w1', { deputyId: 'd1' });
+    h.dispatcher.start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.drain();
+    expect(h.publisher.sent.map((s) => [s.workerId, (s.payload.recipient as { via: string }).via])).toEqual([
+      ['d1', 'deputy'],
+    ]);
+
+    // The deputy goes on leave too: the community duty answers.
+    people.addOverride({
+      personId: 'd1',
+      startsAt: h.clock.now(),
+      endsAt: h.clock.now() + 86_400_000,
+      onLeave: true,
+      note: 'sick',
+    });
+    h.dispatcher.handle(
+      raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin', deviceId: 'bin-2' }),
+    );
+    await h.dispatcher.drain();
+    expect(h.publisher.sent.at(-1)).toMatchObject({
+      workerId: 'cd1',
+      payload: { recipient: { via: 'community_duty' } },
+    });
+  });
+
+  it('whistles a department in; report-in stops its clock; an overdue report-in escalates', async () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    h.dispatcher.acknowledge(id, 'w1');
+    h.dispatcher.arrive(id, 'w1');
+    let a = h.dispatcher.whistle(id, 'w1', { department: 'fire', note: 'smoke on 3 floors' });
+    await h.dispatcher.drain();
+    expect(h.publisher.to('f1').at(-1)?.payload).toMatchObject({ change: 'whistled', department: 'fire' });
+    expect(a.clocks.find((c) => c.name === 'report_in:fire')).toMatchObject({
+      light: 'green',
+      stoppedAt: null,
+    });
+    h.clock.advance(2 * MIN);
+    a = h.dispatcher.reportIn(id, 'fire-user', 'fire');
+    expect(a.whistles[0]).toMatchObject({ reportedBy: 'fire-user', escalated: false });
+    expect(a.clocks.find((c) => c.name === 'report_in:fire')?.met).toBe(true);
+
+    // Second alert: the department never reports in.
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    const id2 = h.dispatcher.list({ status: ['dispatched'] }).items[0]?.id ?? '';
+    h.dispatcher.arrive(id2, 'w1');
+    h.dispatcher.whistle(id2, 'w1', { department: 'fire' });
+    const cdBefore = h.publisher.to('cd1').length;
+    await h.clock.advanceAsync(h.config.sla.critical.reportInMs);
+    await h.dispatcher.drain();
+    const after = h.dispatcher.get(id2);
+    expect(after?.whistles[0]?.escalated).toBe(true);
+    expect(after?.clocks.find((c) => c.name === 'report_in:fire')?.light).toBe('red');
+    expect(h.publisher.to('cd1').length).toBe(cdBefore + 1);
+    expect(h.publisher.to('cd1').at(-1)?.payload).toMatchObject({
+      change: 'report_in_overdue',
+      alertId: id2,
+    });
+    expect(after?.reach).toBe('community');
+  });
+
+  it('retries a failed delivery with back-off and records each attempt', async () => {
+    start();
+    h.publisher.failNext = 2;
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.drain();
+    expect(h.publisher.sent).toHaveLength(0);
+    await h.clock.advanceAsync(999);
+    expect(h.publisher.sent).toHaveLength(0);
+    await h.clock.advanceAsync(1);
+    await h.dispatcher.drain();
+    expect(h.publisher.sent).toHaveLength(0);
+    await h.clock.advanceAsync(2000);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('w2')).toHaveLength(1);
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const deliveries = h.dispatcher.timeline(id).filter((e) => e.type.startsWith('deliver'));
+    expect(deliveries.map((e) => [e.type, e.data.attempt])).toEqual([
+      ['delivery_failed', 1],
+      ['delivery_failed', 2],
+      ['delivered', 3],
+    ]);
+  });
+
+  it('false alarm: resolves, suppresses repeats, opens a maintenance task', () => {
+    start();
+    const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-fa' });
+    h.dispatcher.handle(r);
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const a = h.dispatcher.markFalse(id, 'w1', { kind: 'false_alarm', reason: 'cooking steam' });
+    expect(a).toMatchObject({ status: 'resolved', resolution: 'false_alarm' });
+    h.clock.advance(MIN);
+    h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect(h.dispatcher.list({}).total).toBe(1);
+    expect(h.dispatcher.timeline(id).map((e) => e.type)).toContain('maintenance_task_opened');
+  });
+});
