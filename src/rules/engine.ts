@@ -1,0 +1,335 @@
+import { type FSWatcher, mkdirSync, watch } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Catalogue } from '../catalogue/catalogue.ts';
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import { type Clock, ManualClock } from '../clock/clock.ts';
+import { GridHubError } from '../domain/errors.ts';
+import type { PlacePath } from '../domain/places.ts';
+import type { RuleResultSink, TelemetrySink } from '../domain/ports.ts';
+import type { FieldValue, Reading } from '../domain/reading.ts';
+import type { RuleResult } from '../domain/rule-result.ts';
+import type { Db } from '../storage/sqlite.ts';
+import { type CompiledRule, compileRule } from './compile.ts';
+import { createEvaluator, type PresenceSeed } from './evaluator.ts';
+import {
+  buildRuleSet,
+  type LoadedRule,
+  PACK_DIR,
+  type RuleSource,
+  readRuleDir,
+  removeUserRule,
+  writeUserRule,
+} from './loader.ts';
+import { createRulesMetrics } from './metrics.ts';
+import type { Rule } from './schema.ts';
+import { createStateStore } from './store.ts';
+
+export interface RuleEngineDeps {
+  catalogue: Catalogue;
+  clock: Clock;
+  db: Db;
+  log: Logger;
+  metrics: Registry;
+  /** Absolute path of the user's rules folder (created when missing, watched for changes). */
+  rulesDir: string;
+  onResult: RuleResultSink;
+  sink?: TelemetrySink;
+  /** Folder of the default pack; `null` to run without defaults. */
+  packDir?: string | null;
+  /** Watch rulesDir for edits (default true). */
+  watch?: boolean;
+  /** Real-time debounce of file-change events before reloading (default 200 ms). */
+  watchDebounceMs?: number;
+  /** Coalescing interval of state writes (default 1 s). */
+  stateFlushMs?: number;
+}
+
+export interface RuleInfo {
+  id: string;
+  rule: Rule;
+  /** The rule as written (durations as given), what GET returns and PUT accepts. */
+  source: unknown;
+  origin: 'pack' | 'user';
+  file: string;
+  /** A default rule of this id exists (the user's file overrides or disables it). */
+  overridesDefault: boolean;
+}
+
+/** A sample reading for `test`: time absolute (`at`) or relative to the start (`after`). */
+export interface TestReading {
+  at?: number | string;
+  after?: number | string;
+  deviceId?: string;
+  deviceType?: string;
+  placeId?: string;
+  place?: PlacePath;
+  floor?: number | null;
+  kind?: 'telemetry' | 'event' | 'status';
+  values?: Record<string, FieldValue>;
+  event?: string;
+  data?: Record<string, FieldValue>;
+  status?: 'online' | 'offline';
+}
+
+export interface TestOptions {
+  /** Virtual start time (epoch ms or ISO); default the clock's now. */
+  start?: number | string;
+  /** How long to keep the virtual clock running after the last reading (default: the rule's longest duration). */
+  advanceAfterMs?: number;
+}
+
+export type TestResult = Omit<RuleResult, 'reading'> & { offsetMs: number };
+
+export interface RuleEngine {
+  handle(reading: Reading): void;
+  seedPresence(devices: readonly PresenceSeed[]): void;
+  list(): RuleInfo[];
+  get(id: string): RuleInfo | undefined;
+  /** Validate, persist to the rules folder, apply. Throws GridHubError('RULE_INVALID') naming the field. */
+  put(rule: unknown): RuleInfo;
+  /** Take the rule out of force (a default rule is disabled by a stub file). */
+  delete(id: string): void;
+  /** Evaluate `rule` over `readings` in a private virtual-time sandbox; nothing leaves it. */
+  test(rule: unknown, readings: readonly TestReading[], options?: TestOptions): TestResult[];
+  /** Re-read the pack and the rules folder; throws and keeps the rules in force when one is invalid. */
+  reload(): void;
+  /** The last reload failure (from the watcher), until a reload succeeds. */
+  lastError(): { message: string; field?: string; at: number } | undefined;
+  close(): Promise<void>;
+}
+
+function toTime(v: number | string, field: string): number {
+  if (typeof v === 'number') return v;
+  const dur = /^(\d+)(ms|s|m|h|d)$/.exec(v);
+  if (dur) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[dur[2] as 'ms'];
+    return Number(dur[1]) * unit;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t))
+    throw new GridHubError('REQUEST_INVALID', `${field}: not a time or duration: ${v}`, { field });
+  return t;
+}
+
+/**
+ * Run one rule over sample readings on a ManualClock: the same evaluator as the live engine, without
+ * persistence, sinks or metrics.
+ */
+export function runSandbox(
+  compiled: CompiledRule,
+  readings: readonly TestReading[],
+  options: TestOptions & { log: Logger; defaultStart: number },
+): TestResult[] {
+  const start = options.start === undefined ? options.defaultStart : toTime(options.start, 'start');
+  const clock = new ManualClock(start);
+  const results: TestResult[] = [];
+  const ev = createEvaluator({
+    clock,
+    log: options.log,
+    emit: (r) => {
+      const { reading: _reading, ...rest } = r;
+      results.push({ ...rest, offsetMs: r.at - start } as TestResult);
+    },
+  });
+  ev.setRules([
+    {
+      ...compiled,
+      stats: { evaluations: 0, matches: 0, errors: 0, nanos: 0 },
+      rule: { ...compiled.rule, enabled: true },
+    },
+  ]);
+  const firstType = [...compiled.types][0] as DeviceTypeId;
+  const timed = readings.map((r, i) => {
+    const at =
+      r.at !== undefined
+        ? toTime(r.at, `readings[${i}].at`)
+        : r.after !== undefined
+          ? start + toTime(r.after, `readings[${i}].after`)
+          : start;
+    const deviceType = (r.deviceType ?? firstType) as DeviceTypeId;
+    const common = {
+      deviceId: r.deviceId ?? 'test-device',
+      deviceType,
+      placeId: r.placeId ?? 'test-place',
+      place: r.place ?? {},
+      floor: r.floor ?? null,
+      ts: at,
+      receivedAt: at,
+      qos: 0 as const,
+    };
+    const kind =
+      r.kind ?? (r.event !== undefined ? 'event' : r.status !== undefined ? 'status' : 'telemetry');
+    const reading: Reading =
+      kind === 'event'
+        ? { ...common, kind, event: r.event ?? '', data: r.data ?? {} }
+        : kind === 'status'
+          ? { ...common, kind, status: r.status ?? 'online', source: 'device' }
+          : { ...common, kind: 'telemetry', values: r.values ?? {} };
+    return { at, i, reading };
+  });
+  timed.sort((a, b) => a.at - b.at || a.i - b.i);
+  // Devices of the sample are present from the start, so absence rules time from there.
+  const seen = new Map<string, PresenceSeed>();
+  for (const { reading } of timed) {
+    if (!seen.has(reading.deviceId)) seen.set(reading.deviceId, { ...reading, lastSeen: start });
+  }
+  ev.seedPresence([...seen.values()]);
+  let last = start;
+  for (const { at, reading } of timed) {
+    clock.advanceTo(Math.max(at, clock.now()));
+    ev.handle(reading);
+    last = Math.max(last, at);
+  }
+  clock.advanceTo(last + (options.advanceAfterMs ?? compiled.horizonMs));
+  ev.close();
+  return results;
+}
+
+export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
+  const log = deps.log.child({ module: 'rules' });
+  const { catalogue, clock, rulesDir } = deps;
+  const packDir = deps.packDir === undefined ? PACK_DIR : deps.packDir;
+  const metrics = createRulesMetrics(deps.metrics);
+  const store = createStateStore(deps.db, log, deps.stateFlushMs ?? 1000);
+  const evaluator = createEvaluator({
+    clock,
+    log,
+    emit: deps.onResult,
+    sink: deps.sink,
+    persist: store,
+    onSample: metrics.onSample,
+    onResult: metrics.onResult,
+  });
+  mkdirSync(rulesDir, { recursive: true });
+
+  let packSources: RuleSource[] = [];
+  let userSources: RuleSource[] = [];
+  let set = new Map<string, LoadedRule>();
+  let lastError: { message: string; field?: string; at: number } | undefined;
+
+  const apply = (next: Map<string, LoadedRule>, pack: RuleSource[], user: RuleSource[]) => {
+    packSources = pack;
+    userSources = user;
+    set = next;
+    const compiled = [...next.values()].map((l) => l.compiled);
+    evaluator.setRules(compiled);
+    metrics.track(compiled.filter((c) => c.rule.enabled));
+  };
+
+  const reload = () => {
+    try {
+      const pack = packDir ? readRuleDir(packDir, 'pack') : [];
+      const user = readRuleDir(rulesDir, 'user');
+      const next = buildRuleSet(pack, user, catalogue);
+      apply(next, pack, user);
+      lastError = undefined;
+      metrics.onReload('ok');
+      log.info({ rules: next.size, enabled: evaluator.rules().length }, 'rules loaded');
+    } catch (err) {
+      metrics.onReload('invalid');
+      throw err;
+    }
+  };
+
+  const { states, presence } = store.load();
+  evaluator.restore(states, presence);
+  reload();
+
+  let watcher: FSWatcher | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  if (deps.watch ?? true) {
+    const onChange = (_event: string, name: string | Buffer | null) => {
+      const file = name?.toString() ?? '';
+      if (file.startsWith('.')) return;
+      if (debounce) clearTimeout(debounce);
+      debounce = setTimeout(() => {
+        debounce = undefined;
+        try {
+          reload();
+        } catch (err) {
+          const e = err instanceof GridHubError ? err : undefined;
+          lastError = {
+            message: (err as Error).message,
+            ...(e?.field ? { field: e.field } : {}),
+            at: clock.now(),
+          };
+          log.error(
+            { err, field: e?.field },
+            'rules folder change refused; the rules in force stay unchanged',
+          );
+        }
+      }, deps.watchDebounceMs ?? 200);
+      debounce.unref();
+    };
+    try {
+      watcher = watch(rulesDir, onChange);
+      watcher.on('error', (err) => log.warn({ err, rulesDir }, 'rules folder watch failed'));
+    } catch (err) {
+      log.warn(
+        { err, rulesDir },
+        'cannot watch the rules folder; changes apply on reload or through the API',
+      );
+    }
+  }
+
+  const info = (l: LoadedRule): RuleInfo => ({
+    id: l.compiled.id,
+    rule: l.compiled.rule,
+    source: l.compiled.input,
+    origin: l.origin,
+    file: l.file,
+    overridesDefault: l.origin === 'user' && l.hasDefault,
+  });
+
+  const userSourceOf = (id: string) =>
+    userSources.find((s) => (s.input as { id?: unknown } | null)?.id === id);
+
+  return {
+    handle: evaluator.handle,
+    seedPresence: evaluator.seedPresence,
+    list: () => [...set.values()].map(info).sort((a, b) => a.id.localeCompare(b.id)),
+    get(id) {
+      const l = set.get(id);
+      return l && info(l);
+    },
+    put(input) {
+      const compiled = compileRule(input, catalogue);
+      const current = userSourceOf(compiled.id);
+      // Validate the whole set as it will be, before anything is written.
+      const nextUser = current
+        ? userSources.map((s) => (s === current ? { ...s, input } : s))
+        : [
+            ...userSources,
+            { input, file: `${rulesDir}/${compiled.id}.yaml`, index: undefined, origin: 'user' as const },
+          ];
+      buildRuleSet(packSources, nextUser, catalogue);
+      const file = writeUserRule(rulesDir, compiled.id, input, current);
+      const user = current ? nextUser : nextUser.map((s) => (s.input === input ? { ...s, file } : s));
+      apply(buildRuleSet(packSources, user, catalogue), packSources, user);
+      log.info({ ruleId: compiled.id, file }, 'rule saved');
+      return info(set.get(compiled.id) as LoadedRule);
+    },
+    delete(id) {
+      const l = set.get(id);
+      if (!l) throw new GridHubError('RULE_NOT_FOUND', `no rule ${id}`, { field: 'id' });
+      const current = userSourceOf(id);
+      if (current) removeUserRule(current);
+      if (l.hasDefault) writeUserRule(rulesDir, id, { id, enabled: false }, undefined);
+      reload();
+      log.info({ ruleId: id, disabledDefault: l.hasDefault }, 'rule deleted');
+    },
+    test(input, readings, options = {}) {
+      const compiled = compileRule(input, catalogue);
+      return runSandbox(compiled, readings, { ...options, log, defaultStart: clock.now() });
+    },
+    reload,
+    lastError: () => lastError,
+    async close() {
+      watcher?.close();
+      if (debounce) clearTimeout(debounce);
+      evaluator.close();
+      store.close();
+    },
+  };
+}
