@@ -7,6 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '../src/domain/wire.ts';
 import { sampleTelemetry } from './behaviours.ts';
 import type { CredentialDevice, Credentials } from './credentials.ts';
+import { encodePublish, RawMqttClient } from './raw-mqtt.ts';
 import { createRng } from './rng.ts';
 
 export interface LoadOptions {
@@ -76,83 +77,79 @@ export function latencyStats(samples: readonly number[], lost: number): LatencyS
 
 interface Conn {
   id: string;
-  client: MqttClient;
-  topic: string;
-  payloads: Buffer[];
-  outstanding: number;
+  client: RawMqttClient;
+  packets: { bytes: Buffer; idOffset: number }[];
 }
 
 async function connectMany<T>(
   items: readonly T[],
   concurrency: number,
   fn: (item: T) => Promise<void>,
-): Promise<number> {
+): Promise<{ failures: number; firstError?: string }> {
   let failures = 0;
+  let firstError: string | undefined;
   const queue = [...items];
   await Promise.all(
     Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let it = queue.shift(); it !== undefined; it = queue.shift()) {
         try {
           await fn(it);
-        } catch {
+        } catch (err) {
           failures++;
+          firstError ??= (err as Error).message;
         }
       }
     }),
   );
-  return failures;
+  return { failures, firstError };
 }
+
+/** Most unfinished bytes a QoS 0 connection may have queued in its socket before the generator waits. */
+const QOS0_BACKLOG_BYTES = 256 * 1024;
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const progress = o.progress ?? (() => undefined);
   const rng = createRng('load');
+  const url = new URL(o.mqttUrl);
+  const host = url.hostname;
+  const port = Number(url.port || 1883);
   const publishers = o.gateways ? o.devices.slice(0, o.gateways) : o.devices;
-  const window = o.window ?? (o.qos === 1 ? 200 : 1000);
+  const window = o.window ?? (o.qos === 1 ? 500 : 0);
   const conns: Conn[] = [];
   const extra: MqttClient[] = [];
-  let rejected = 0;
-  let received = 0;
+  let subscriber: RawMqttClient | undefined;
 
   const tConnect = performance.now();
-  const connectFailures = await connectMany(publishers, o.connectConcurrency ?? 100, async (d) => {
-    const client = await mqtt.connectAsync(o.mqttUrl, {
+  const conn = await connectMany(publishers, o.connectConcurrency ?? 100, async (d) => {
+    const client = await RawMqttClient.connect({
+      host,
+      port,
       clientId: d.id,
       username: d.id,
       password: d.secret,
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 120,
-      reconnectPeriod: 0,
-      connectTimeout: 30_000,
+      keepalive: o.idle ? 300 : 120,
     });
-    client.on('error', () => undefined);
-    if (!o.idle) {
-      client.on('message', () => {
-        rejected++;
-      });
-      await client.subscribeAsync(topics.errors(d.id), { qos: 0 });
-    }
-    const payloads = Array.from({ length: 4 }, () =>
-      Buffer.from(JSON.stringify(sampleTelemetry(d.type, rng))),
+    if (!o.idle) await client.subscribe(topics.errors(d.id), 0);
+    const packets = Array.from({ length: 4 }, () =>
+      encodePublish(topics.telemetry(d.id), Buffer.from(JSON.stringify(sampleTelemetry(d.type, rng))), o.qos),
     );
-    conns.push({ id: d.id, client, topic: topics.telemetry(d.id), payloads, outstanding: 0 });
+    conns.push({ id: d.id, client, packets });
   });
+  const connectFailures = conn.failures;
   const connectSeconds = (performance.now() - tConnect) / 1000;
-  progress(`connected ${conns.length}/${publishers.length} in ${connectSeconds.toFixed(1)} s`);
+  progress(
+    `connected ${conns.length}/${publishers.length} in ${connectSeconds.toFixed(1)} s${conn.firstError ? ` (first failure: ${conn.firstError})` : ''}`,
+  );
 
   if (o.subscribeAll) {
-    const sub = await mqtt.connectAsync(o.mqttUrl, {
+    subscriber = await RawMqttClient.connect({
+      host,
+      port,
       clientId: `load-subscriber-${process.pid}`,
       username: 'load-subscriber',
       password: 'x',
-      protocolVersion: 4,
-      reconnectPeriod: 0,
     });
-    sub.on('message', () => {
-      received++;
-    });
-    await sub.subscribeAsync('gh/+/telemetry', { qos: o.qos });
-    extra.push(sub);
+    await subscriber.subscribe('gh/+/telemetry', o.qos);
   }
 
   // Latency probes: a press on a call button must come back as an alarm on a worker's topic.
@@ -174,7 +171,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const at = performance.now();
           const text = payload.toString('utf8');
           for (const [id, t0] of pendingProbes) {
-            if (text.includes(id)) {
+            if (text.includes(`"${id}"`)) {
               samples.push(at - t0);
               pendingProbes.delete(id);
               break;
@@ -206,7 +203,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
 
   const durationMs = o.durationS * 1000;
   let sent = 0;
-  let completed = 0;
+  const completed = () => (o.qos === 1 ? conns.reduce((n, c) => n + c.client.acked, 0) : sent);
+  const rejected = () => conns.reduce((n, c) => n + c.client.received, 0);
+  const received = () => subscriber?.received ?? 0;
   const t0 = performance.now();
   let lastReport = t0;
   let lastSent = 0;
@@ -218,6 +217,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     let nextProbe = t0 + 500;
     const probeEvery = o.probe && o.probe.perSecond > 0 ? 1000 / o.probe.perSecond : Number.POSITIVE_INFINITY;
     let ci = 0;
+    let turn = 0;
     await new Promise<void>((done) => {
       const loop = () => {
         const now = performance.now();
@@ -227,24 +227,30 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           return;
         }
         const allowed = o.rate > 0 ? Math.floor((o.rate * elapsed) / 1000) - sent : Number.POSITIVE_INFINITY;
-        // One turn of the loop sends at most a few thousand, then yields so acks and probes are read.
-        let budget = Math.min(allowed, 5_000);
+        // One turn sends a bounded amount, then yields so acks, errors and alarms are read.
+        let budget = Math.min(allowed, 20_000);
         let blocked = 0;
-        while (budget > 0 && blocked < conns.length && conns.length > 0) {
+        const chunk = Math.max(1, Math.min(64, Math.ceil(budget / Math.max(1, conns.length))));
+        turn++;
+        while (budget > 0 && blocked < conns.length) {
           const c = conns[ci] as Conn;
           ci = (ci + 1) % conns.length;
-          if (c.outstanding >= window || !c.client.connected) {
+          const free = c.client.closed
+            ? 0
+            : o.qos === 1
+              ? window - c.client.inflight
+              : window > 0 || c.client.backlog < QOS0_BACKLOG_BYTES
+                ? chunk
+                : 0;
+          const k = Math.min(free, budget, chunk);
+          if (k <= 0) {
             blocked++;
             continue;
           }
           blocked = 0;
-          c.outstanding++;
-          sent++;
-          budget--;
-          c.client.publish(c.topic, c.payloads[sent & 3] as Buffer, { qos: o.qos }, () => {
-            c.outstanding--;
-            completed++;
-          });
+          c.client.publishBatch(c.packets[turn & 3] as { bytes: Buffer; idOffset: number }, o.qos, k);
+          sent += k;
+          budget -= k;
         }
         if (now >= nextProbe && probeConns.length) {
           nextProbe = now + probeEvery;
@@ -263,45 +269,48 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         if (now - lastReport >= 1000) {
           const rate = ((sent - lastSent) * 1000) / (now - lastReport);
           progress(
-            `t=${(elapsed / 1000).toFixed(0)}s sent ${sent} (${Math.round(rate)}/s) done ${completed} rejected ${rejected}${o.subscribeAll ? ` received ${received}` : ''}${probeConns.length ? ` alarms ${samples.length} p50 ${latencyStats(samples, lost).p50 ?? '-'} ms` : ''}`,
+            `t=${(elapsed / 1000).toFixed(0)}s sent ${sent} (${Math.round(rate)}/s) done ${completed()} rejected ${rejected()}${o.subscribeAll ? ` received ${received()}` : ''}${probeConns.length ? ` alarms ${samples.length} p50 ${latencyStats(samples, lost).p50 ?? '-'} ms` : ''}`,
           );
           lastReport = now;
           lastSent = sent;
         }
-        if (allowed <= 0 && o.rate > 0) setTimeout(loop, 1);
+        if (conns.length === 0 || (allowed <= 0 && o.rate > 0)) setTimeout(loop, 1);
         else setImmediate(loop);
       };
       loop();
     });
-    // Let the last publishes complete and the last probes come back (bounded).
+    // Let the last publishes complete, forwards arrive and probes come back (bounded).
     const drainUntil = performance.now() + 5_000;
-    while (performance.now() < drainUntil && (completed < sent || pendingProbes.size > 0)) {
+    while (
+      performance.now() < drainUntil &&
+      (completed() < sent || pendingProbes.size > 0 || (o.subscribeAll && received() < completed()))
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
   const seconds = (performance.now() - t0) / 1000;
   lost += pendingProbes.size;
   const runSeconds = Math.min(seconds, o.durationS);
-
-  await Promise.all(
-    [...conns.map((c) => c.client), ...probeConns.map((p) => p.client), ...extra].map((c) =>
-      c.endAsync(true).catch(() => undefined),
-    ),
-  );
-  return {
+  const result: LoadResult = {
     connections: conns.length,
     connectFailures,
     connectSeconds,
     seconds: runSeconds,
     sent,
-    completed,
-    rejected,
-    received,
+    completed: completed(),
+    rejected: rejected(),
+    received: received(),
     sentPerSec: Math.round(sent / runSeconds),
-    completedPerSec: Math.round(completed / runSeconds),
-    receivedPerSec: Math.round(received / runSeconds),
+    completedPerSec: Math.round(completed() / runSeconds),
+    receivedPerSec: Math.round(received() / runSeconds),
     latencyMs: latencyStats(samples, lost),
   };
+  await Promise.all([
+    ...conns.map((c) => c.client.close()),
+    ...(subscriber ? [subscriber.close()] : []),
+    ...[...probeConns.map((p) => p.client), ...extra].map((c) => c.endAsync(true).catch(() => undefined)),
+  ]);
+  return result;
 }
 
 /** Ids for a broker without authentication (the bare-aedes baseline): `load-000001`… */

@@ -1,0 +1,163 @@
+/** Process plumbing for the bench: child processes, free ports, RSS, readiness, metrics scraping. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult } from '../devices-sim/load.ts';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resident set size of a process in KB (Linux /proc), or undefined elsewhere. */
+export function rssKb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  /** Resolves with the first stdout/stderr line matching, or rejects at the timeout / exit. */
+  waitFor(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+/** `node --import tsx <script> args` with the real PID (no npx wrapper: stack.md). */
+export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const watchers: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  const feed = (sink: string[]) => {
+    let rest = '';
+    return (chunk: Buffer) => {
+      const lines = (rest + chunk.toString('utf8')).split(/\r?\n|\r/);
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        if (sink.length < 5_000) sink.push(line);
+        for (const w of [...watchers]) {
+          const m = w.re.exec(line);
+          if (m) {
+            watchers.splice(watchers.indexOf(w), 1);
+            w.resolve(m);
+          }
+        }
+      }
+    };
+  };
+  proc.stdout?.on('data', feed(stdout));
+  proc.stderr?.on('data', feed(stderr));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return {
+    proc,
+    stdout,
+    stderr,
+    waitFor(re, timeoutMs) {
+      for (const line of [...stdout, ...stderr]) {
+        const m = re.exec(line);
+        if (m) return Promise.resolve(m);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${script}: no line matching ${re} in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        watchers.push({
+          re,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${script} exited (${code}) before ${re}: ${stderr.slice(-5).join(' | ')}`));
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Run the simulator's load mode in its own process (its memory is not the hub's) and read its JSON result. */
+export async function runLoadChild(args: string[], timeoutMs: number): Promise<LoadResult> {
+  const child = spawnTs('devices-sim/cli.ts', [...args, '--json']);
+  const timer = setTimeout(() => void child.stop('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((r) => child.proc.once('exit', (c) => r(c)));
+  clearTimeout(timer);
+  const last = child.stdout.filter((l) => l.startsWith('{')).pop();
+  if (code !== 0 || !last) {
+    throw new Error(`load generator failed (exit ${code}): ${child.stderr.slice(-4).join(' | ')}`);
+  }
+  return JSON.parse(last) as LoadResult;
+}
+
+/** Prometheus text → metric name → sum over its label sets. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+([^\s]+)/.exec(line);
+    if (!m) continue;
+    const v = Number(m[3]);
+    if (!Number.isFinite(v)) continue;
+    out.set(m[1] as string, (out.get(m[1] as string) ?? 0) + v);
+  }
+  return out;
+}
+
+export async function scrapeMetrics(httpUrl: string): Promise<Map<string, number>> {
+  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  return parseMetrics(await res.text());
+}
+
+/**
+ * The counter that says a reading is confirmed in storage, first match wins: the telemetry sink's written
+ * points, then what ingest accepted (reported as such when the sink has no counter yet).
+ */
+export const STORED_COUNTERS: { re: RegExp; meaning: 'stored' | 'accepted' }[] = [
+  { re: /^gridhub_telemetry_.*(written|stored|points).*_total$/, meaning: 'stored' },
+  { re: /^gridhub_ingest_.*(accepted|readings).*_total$/, meaning: 'accepted' },
+];
+
+export function storedCount(
+  metrics: Map<string, number>,
+): { name: string; meaning: 'stored' | 'accepted'; value: number } | undefined {
+  for (const { re, meaning } of STORED_COUNTERS) {
+    const names = [...metrics.keys()].filter((n) => re.test(n) && !/rejected|failed|dropped|error/.test(n));
+    if (names.length) {
+      const name = names.sort()[0] as string;
+      return { name, meaning, value: metrics.get(name) ?? 0 };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,186 @@
+/** The bench report: its shape, the targets of design §10 and the Markdown rendering. */
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  machine: { os: string; cpu: string; cores: number; memoryGb: number; loadAverage: number[] };
+  versions: Record<string, string>;
+  commands: string[];
+  parameters: Record<string, number>;
+  store: string;
+  baseline: Record<string, unknown>;
+  hub: Record<string, Record<string, unknown> | undefined> & Record<string, unknown>;
+  figures: Record<string, number | null>;
+  extra: Record<string, unknown>;
+  errors: string[];
+  durationSeconds: number;
+}
+
+export interface Target {
+  key: string;
+  what: string;
+  target: string;
+  /** True when the figure meets the target; null when not measured. */
+  check: (v: number) => boolean;
+  unit: string;
+  /** Key of the bare-aedes figure shown beside it. */
+  aedes?: string;
+  ratio?: string;
+}
+
+export const TARGETS: readonly Target[] = [
+  {
+    key: 'hub_gatewayQos0',
+    what: 'ingest, few connections, QoS 0',
+    target: '≥ 60 000 msg/s',
+    check: (v) => v >= 60_000,
+    unit: 'msg/s',
+    aedes: 'aedes_gatewayQos0',
+    ratio: 'ratio_gatewayQos0',
+  },
+  {
+    key: 'hub_gatewayQos1',
+    what: 'ingest, few connections, QoS 1',
+    target: '≥ 40 000 msg/s',
+    check: (v) => v >= 40_000,
+    unit: 'msg/s',
+    aedes: 'aedes_gatewayQos1',
+    ratio: 'ratio_gatewayQos1',
+  },
+  {
+    key: 'hub_perDeviceQos0',
+    what: 'ingest, one connection per device, QoS 0',
+    target: '≥ 30 000 msg/s',
+    check: (v) => v >= 30_000,
+    unit: 'msg/s',
+    aedes: 'aedes_perDeviceQos0',
+    ratio: 'ratio_perDeviceQos0',
+  },
+  {
+    key: 'hub_perDeviceQos1',
+    what: 'ingest, one connection per device, QoS 1',
+    target: '≥ 20 000 msg/s',
+    check: (v) => v >= 20_000,
+    unit: 'msg/s',
+    aedes: 'aedes_perDeviceQos1',
+    ratio: 'ratio_perDeviceQos1',
+  },
+  {
+    key: 'ratio_gatewayQos0',
+    what: 'hub / bare aedes, few connections, QoS 0',
+    target: '≥ 0.6',
+    check: (v) => v >= 0.6,
+    unit: '×',
+  },
+  {
+    key: 'ratio_gatewayQos1',
+    what: 'hub / bare aedes, few connections, QoS 1',
+    target: '≥ 0.6',
+    check: (v) => v >= 0.6,
+    unit: '×',
+  },
+  {
+    key: 'ratio_perDeviceQos0',
+    what: 'hub / bare aedes, per device, QoS 0',
+    target: '≥ 0.6',
+    check: (v) => v >= 0.6,
+    unit: '×',
+  },
+  {
+    key: 'ratio_perDeviceQos1',
+    what: 'hub / bare aedes, per device, QoS 1',
+    target: '≥ 0.6',
+    check: (v) => v >= 0.6,
+    unit: '×',
+  },
+  {
+    key: 'latencyP50Ms',
+    what: 'publish → worker alarm p50, half load',
+    target: '≤ 2 ms',
+    check: (v) => v <= 2,
+    unit: 'ms',
+  },
+  {
+    key: 'latencyP99Ms',
+    what: 'publish → worker alarm p99, half load',
+    target: '≤ 10 ms',
+    check: (v) => v <= 10,
+    unit: 'ms',
+  },
+  {
+    key: 'hubKbPerIdleConnection',
+    what: 'memory per idle device connection',
+    target: '≤ 20 KB',
+    check: (v) => v <= 20,
+    unit: 'KB',
+    aedes: 'aedesKbPerIdleConnection',
+  },
+  {
+    key: 'startupReadyMs',
+    what: 'start-up to ready (/readyz), embedded defaults',
+    target: '≤ 2 000 ms',
+    check: (v) => v <= 2_000,
+    unit: 'ms',
+  },
+];
+
+const fmt = (v: number | null | undefined): string =>
+  v === null || v === undefined ? '—' : Number.isInteger(v) ? v.toLocaleString('en-US') : String(v);
+
+export function renderMarkdown(r: BenchReport): string {
+  const p = r.parameters;
+  const lines: string[] = [];
+  lines.push(`# GridHub bench — ${r.date}${r.quick ? ' (quick)' : ''}`, '');
+  lines.push('| machine | |', '| --- | --- |');
+  lines.push(`| CPU | ${r.machine.cpu} × ${r.machine.cores} cores |`);
+  lines.push(`| memory | ${r.machine.memoryGb} GB |`);
+  lines.push(`| OS | ${r.machine.os} |`);
+  lines.push(
+    `| load average at start | ${r.machine.loadAverage.join(' / ')} (the machine is shared: compare with the baseline of the same run) |`,
+  );
+  lines.push(
+    `| versions | node ${r.versions.node}, aedes ${r.versions.aedes}, mqtt ${r.versions.mqtt}, gridhub ${r.versions.gridhub} |`,
+  );
+  lines.push(`| telemetry store | ${r.store} |`);
+  lines.push(
+    `| sizes | ${p.seconds} s per run; gateways ${p.gateways}; per-device ${fmt(p.perDevice)} connections; idle ${fmt(p.idle)} connections; latency ${p.latencySeconds} s at ${p.probes} probes/s |`,
+  );
+  lines.push('');
+  lines.push(
+    '| what | GridHub | bare aedes | ratio | target | result |',
+    '| --- | --: | --: | --: | --- | --- |',
+  );
+  for (const t of TARGETS) {
+    const v = r.figures[t.key];
+    const result = v === null || v === undefined ? 'not measured' : t.check(v) ? 'pass' : 'FAIL';
+    const aedes = t.aedes ? fmt(r.figures[t.aedes]) : '';
+    const ratio = t.ratio ? fmt(r.figures[t.ratio]) : '';
+    lines.push(
+      `| ${t.what} | ${fmt(v)} ${v === null || v === undefined ? '' : t.unit} | ${aedes} | ${ratio} | ${t.target} | ${result} |`,
+    );
+  }
+  lines.push(
+    `| first start (seeding the demo) to ready | ${fmt(r.figures.firstStartReadyMs)} ms | | | | info |`,
+  );
+  lines.push('');
+  lines.push(
+    "GridHub ingest figures count what the hub confirmed (the telemetry sink's written counter in `/metrics`; ingest's accepted counter when the sink has none), divided by the load time. Bare aedes figures count what one subscriber on `gh/+/telemetry` received. The per-device target asks for 20 000 connections; `--quick` uses fewer.",
+  );
+  lines.push('');
+  const extras = Object.entries(r.extra);
+  if (extras.length) {
+    lines.push('## Other figures', '');
+    for (const [k, v] of extras) lines.push(`- \`${k}\`: \`${JSON.stringify(v)}\``);
+    lines.push('');
+  }
+  lines.push('## Commands', '');
+  for (const c of r.commands) lines.push(`- \`${c}\``);
+  lines.push('');
+  if (r.errors.length) {
+    lines.push('## Errors', '');
+    for (const e of r.errors) lines.push(`- ${e}`);
+    lines.push('');
+  }
+  lines.push(`Bench run took ${r.durationSeconds} s.`, '');
+  return lines.join('\n');
+}

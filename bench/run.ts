@@ -1,0 +1,391 @@
+/**
+ * `npm run bench [-- --quick]`: the hub against a bare aedes in the same run, on 127.0.0.1 only.
+ *
+ * Every party runs in its own process (hub, bare broker, load generator) so RSS figures are each process's
+ * own. Every loop is bounded in count and time. Results: bench/results/<date>.json and .md.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { LoadResult } from '../devices-sim/load.ts';
+import { createCatalogue } from '../src/catalogue/catalogue.ts';
+import { createSystemClock } from '../src/clock/clock.ts';
+import type { DemoCredentials } from '../src/domain/wire.ts';
+import { createRegistry } from '../src/registry/registry.ts';
+import { newSecret } from '../src/registry/secrets.ts';
+import { openDatabase } from '../src/storage/sqlite.ts';
+import {
+  type Child,
+  freePort,
+  ROOT,
+  rssKb,
+  runLoadChild,
+  scrapeMetrics,
+  sleep,
+  spawnTs,
+  storedCount,
+} from './lib.ts';
+import { type BenchReport, renderMarkdown, TARGETS } from './report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick ?? false;
+
+/** Sizes: --quick must finish in under two minutes on 2 cores. */
+const P = quick
+  ? { seconds: 4, gateways: 2, perDevice: 1_000, idle: 2_000, latencySeconds: 5, probes: 20 }
+  : { seconds: 15, gateways: 2, perDevice: 20_000, idle: 10_000, latencySeconds: 20, probes: 20 };
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const started = Date.now();
+const errors: string[] = [];
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  quick,
+  machine: {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  },
+  versions: {
+    node: process.version,
+    aedes: pkgVersion('aedes'),
+    mqtt: pkgVersion('mqtt'),
+    gridhub: pkgVersion('.'),
+  },
+  commands: [`npm run bench${quick ? ' -- --quick' : ''}`],
+  parameters: P,
+  store: process.env.GRIDHUB_INFLUX_URL ? `InfluxDB (${process.env.GRIDHUB_INFLUX_URL})` : 'embedded',
+  baseline: {},
+  hub: {},
+  figures: {},
+  extra: {},
+  errors,
+  durationSeconds: 0,
+};
+
+function pkgVersion(name: string): string {
+  try {
+    const file = name === '.' ? join(ROOT, 'package.json') : join(ROOT, 'node_modules', name, 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function section(name: string, fn: () => Promise<void>): Promise<void> {
+  const t = Date.now();
+  try {
+    await fn();
+    log(`${name}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    const msg = `${name}: ${(err as Error).message}`;
+    errors.push(msg);
+    log(`FAILED ${msg}`);
+  }
+}
+
+const loadTimeout = (seconds: number, connections: number) => (seconds + 30 + connections / 200) * 1000;
+
+// ---------------------------------------------------------------------------------------------------------
+// Bare aedes: one publisher (or N) and one subscriber forwarding the same messages.
+async function baseline(): Promise<void> {
+  const broker = spawnTs('bench/aedes-baseline.ts', ['0']);
+  try {
+    const port = Number((await broker.waitFor(/^PORT (\d+)/, 15_000))[1]);
+    const url = `mqtt://127.0.0.1:${port}`;
+    report.commands.push(
+      `node --import tsx bench/aedes-baseline.ts  (bare aedes ${pkgVersion('aedes')}, noDelay)`,
+    );
+    const run = async (key: string, devices: number, qos: 0 | 1) => {
+      const a = ['--synthetic', '--subscribe-all', '--mqtt-url', url, '--devices', String(devices)];
+      a.push('--rate', '0', '--qos', String(qos), '--duration', String(P.seconds));
+      const r = await runLoadChild(a, loadTimeout(P.seconds, devices));
+      report.baseline[key] = r;
+      log(`baseline ${key}: forwarded ${r.receivedPerSec} msg/s (sent ${r.sentPerSec})`);
+    };
+    report.commands.push(
+      'npm run sim -- --synthetic --subscribe-all --mqtt-url URL --devices N --rate 0 --qos Q --duration S',
+    );
+    await section('baseline gateway qos0', () => run('gatewayQos0', 1, 0));
+    await section('baseline gateway qos1', () => run('gatewayQos1', 1, 1));
+    await section('baseline per-device qos0', () => run('perDeviceQos0', P.perDevice, 0));
+    await section('baseline per-device qos1', () => run('perDeviceQos1', P.perDevice, 1));
+    await section('baseline idle memory', async () => {
+      report.baseline.idle = await idleMemory(broker, ['--synthetic', '--mqtt-url', url]);
+    });
+  } finally {
+    await broker.stop();
+  }
+}
+
+/** RSS of `server` before and after P.idle idle connections held by a separate load process. */
+async function idleMemory(
+  server: Child,
+  loadArgs: string[],
+): Promise<{ connections: number; kbPerConnection: number; rssBeforeKb: number; rssAfterKb: number }> {
+  const pid = server.proc.pid as number;
+  await sleep(1_000);
+  const before = rssKb(pid);
+  const holder = spawnTs('devices-sim/cli.ts', [
+    ...loadArgs,
+    '--devices',
+    String(P.idle),
+    '--idle',
+    '--duration',
+    '600',
+    '--json',
+  ]);
+  try {
+    const m = await holder.waitFor(/^READY connections=(\d+)/, 60_000 + P.idle * 20);
+    const n = Number(m[1]);
+    // Let the broker settle (timers, first keepalive bookkeeping) before reading its RSS.
+    await sleep(3_000);
+    const after = rssKb(pid);
+    if (before === undefined || after === undefined) throw new Error('RSS not readable (/proc)');
+    if (n === 0) throw new Error(`no idle connection was accepted: ${holder.stderr.slice(-3).join(' | ')}`);
+    return {
+      connections: n,
+      rssBeforeKb: before,
+      rssAfterKb: after,
+      kbPerConnection: Math.round(((after - before) / n) * 100) / 100,
+    };
+  } finally {
+    await holder.stop('SIGKILL');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The hub: `npm start` as a child with a temp data dir and free ports.
+interface HubProc {
+  child: Child;
+  http: string;
+  mqtt: string;
+  readyMs: number;
+}
+
+async function startHub(dataDir: string, ports: { http: number; mqtt: number }): Promise<HubProc> {
+  const t0 = performance.now();
+  const child = spawnTs('src/main.ts', [], {
+    GRIDHUB_DATA_DIR: dataDir,
+    GRIDHUB_HTTP_PORT: String(ports.http),
+    GRIDHUB_MQTT_PORT: String(ports.mqtt),
+    GRIDHUB_HOST: '127.0.0.1',
+    GRIDHUB_LOG_LEVEL: 'warn',
+    GRIDHUB_CLOCK_SPEED: '1',
+  });
+  const http = `http://127.0.0.1:${ports.http}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.proc.exitCode !== null)
+      throw new Error(`hub exited at start: ${child.stderr.slice(-5).join(' | ')}`);
+    try {
+      const res = await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      await child.stop('SIGKILL');
+      throw new Error('hub not ready within 60 s');
+    }
+    await sleep(20);
+  }
+  return { child, http, mqtt: `mqtt://127.0.0.1:${ports.mqtt}`, readyMs: Math.round(performance.now() - t0) };
+}
+
+/** Bench devices provisioned straight into the stopped hub's registry (the demo has ~200 devices). */
+async function provisionBenchDevices(dataDir: string, n: number): Promise<DemoCredentials['devices']> {
+  const db = openDatabase(join(dataDir, 'gridhub.db'));
+  try {
+    const registry = createRegistry(db, createCatalogue(), createSystemClock());
+    const placeId = 'E1-B1-U1';
+    const out: DemoCredentials['devices'] = [];
+    const now = Date.now();
+    for (let i = 0; i < n; i += 200) {
+      const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => {
+        const id = `bench-${String(i + k + 1).padStart(6, '0')}`;
+        const secret = newSecret();
+        out.push({ id, type: 'bin', placeId, placeName: 'bench', floor: null, secret });
+        return registry.devices.provision({ id, type: 'bin', placeId, floor: null, secret }, now);
+      });
+      await Promise.all(batch);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+async function measureIngest(
+  hub: HubProc,
+  credsFile: string,
+  key: string,
+  devices: number,
+  qos: 0 | 1,
+  gateways?: number,
+): Promise<void> {
+  const before = storedCount(await scrapeMetrics(hub.http));
+  const a = ['--credentials', credsFile, '--devices', String(devices), '--rate', '0', '--qos', String(qos)];
+  a.push('--duration', String(P.seconds), '--probes', '0');
+  if (gateways) a.push('--gateways', String(gateways));
+  const t0 = Date.now();
+  const load = await runLoadChild(a, loadTimeout(P.seconds, devices));
+  // Wait (bounded) until the storage count stops growing: what is confirmed, not what was offered.
+  let last = storedCount(await scrapeMetrics(hub.http));
+  let lastGrowth = Date.now();
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    await sleep(500);
+    const now = storedCount(await scrapeMetrics(hub.http));
+    if ((now?.value ?? 0) > (last?.value ?? 0)) lastGrowth = Date.now();
+    else if (Date.now() - lastGrowth > 1_500) break;
+    last = now;
+  }
+  const confirmed = last && before ? last.value - before.value : undefined;
+  const window = Math.max(load.seconds, (lastGrowth - t0) / 1000 - load.connectSeconds);
+  report.hub[key] = {
+    load,
+    counter: last ? `${last.name} (${last.meaning})` : 'none found in /metrics',
+    confirmed: confirmed ?? null,
+    confirmedPerSec: confirmed === undefined ? null : Math.round(confirmed / window),
+    hubRssKb: rssKb(hub.child.proc.pid as number) ?? null,
+  };
+  log(
+    `hub ${key}: sent ${load.sentPerSec} msg/s, completed ${load.completedPerSec}, confirmed ${confirmed ?? '?'} (${report.hub[key].confirmedPerSec ?? '?'} msg/s), rejected ${load.rejected}`,
+  );
+}
+
+async function hubBench(): Promise<void> {
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'gridhub-bench-'));
+  const ports = { http: await freePort(), mqtt: await freePort() };
+  report.commands.push(
+    `GRIDHUB_DATA_DIR=<tmp> GRIDHUB_HTTP_PORT=${ports.http} GRIDHUB_MQTT_PORT=${ports.mqtt} node --import tsx src/main.ts`,
+  );
+  let hub: HubProc | undefined;
+  try {
+    hub = await startHub(dataDir, ports);
+    report.figures.firstStartReadyMs = hub.readyMs;
+    log(`hub ready (first start, seeding the demo) in ${hub.readyMs} ms`);
+    await hub.child.stop();
+    hub = undefined;
+
+    const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
+    const t = Date.now();
+    const bench = await provisionBenchDevices(dataDir, Math.max(P.perDevice, P.idle));
+    log(`provisioned ${bench.length} bench devices in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const credsFile = join(dataDir, 'bench-credentials.json');
+    // Bench devices first (load uses the first N); the demo's call buttons stay available for probes.
+    writeFileSync(credsFile, JSON.stringify({ ...demo, devices: [...bench, ...demo.devices] }));
+
+    hub = await startHub(dataDir, ports);
+    report.figures.startupReadyMs = hub.readyMs;
+    log(`hub ready in ${hub.readyMs} ms`);
+    const h = hub;
+    await section('hub idle memory', async () => {
+      report.hub.idle = await idleMemory(h.child, ['--credentials', credsFile]);
+    });
+    await section('hub gateway qos0', () =>
+      measureIngest(h, credsFile, 'gatewayQos0', P.gateways, 0, P.gateways),
+    );
+    await section('hub gateway qos1', () =>
+      measureIngest(h, credsFile, 'gatewayQos1', P.gateways, 1, P.gateways),
+    );
+    await section('hub per-device qos0', () => measureIngest(h, credsFile, 'perDeviceQos0', P.perDevice, 0));
+    await section('hub per-device qos1', () => measureIngest(h, credsFile, 'perDeviceQos1', P.perDevice, 1));
+    await section('hub publish-to-alarm latency', async () => {
+      const max = (report.hub.gatewayQos0?.confirmedPerSec as number | null | undefined) ?? 0;
+      const rate = Math.max(100, Math.round(max / 2));
+      const a = [
+        '--credentials',
+        credsFile,
+        '--devices',
+        String(P.gateways),
+        '--gateways',
+        String(P.gateways),
+      ];
+      a.push(
+        '--rate',
+        String(rate),
+        '--qos',
+        '0',
+        '--duration',
+        String(P.latencySeconds),
+        '--probes',
+        String(P.probes),
+      );
+      const r = await runLoadChild(a, loadTimeout(P.latencySeconds, P.gateways));
+      report.hub.latency = { rate, load: r };
+      log(`latency at ${rate} msg/s: ${JSON.stringify(r.latencyMs)}`);
+    });
+  } finally {
+    if (hub) await hub.child.stop();
+    if (!args.keep) rmSync(dataDir, { recursive: true, force: true });
+    else log(`kept ${dataDir}`);
+  }
+}
+
+/** The other helpers' figures: the rule engine's cost per reading and the telemetry sink's throughput. */
+async function extras(): Promise<void> {
+  const call = async (file: string, fn: string) => {
+    if (!existsSync(join(ROOT, 'bench', file))) {
+      report.extra[fn] = { skipped: `bench/${file} not present` };
+      return;
+    }
+    const mod = (await import(`./${file}`)) as Record<string, unknown>;
+    const f = mod[fn];
+    if (typeof f !== 'function') throw new Error(`bench/${file} does not export ${fn}()`);
+    report.extra[fn] = (await (f as (o: { quick: boolean }) => Promise<unknown>)({ quick })) as Record<
+      string,
+      unknown
+    >;
+  };
+  await section('rules cost', () => call('rules-cost.ts', 'runRulesCostBench'));
+  await section('telemetry sink', () => call('telemetry-sink.ts', 'runTelemetrySinkBench'));
+}
+
+await section('bare aedes baseline', baseline);
+await section('hub', hubBench);
+await section('other helpers', extras);
+
+// ---------------------------------------------------------------------------------------------------------
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const b = report.baseline as Record<string, LoadResult | undefined>;
+const hubFig = (k: string) =>
+  num((report.hub[k] as { confirmedPerSec?: unknown } | undefined)?.confirmedPerSec);
+const f = report.figures;
+for (const k of ['gatewayQos0', 'gatewayQos1', 'perDeviceQos0', 'perDeviceQos1']) {
+  f[`hub_${k}`] = hubFig(k);
+  f[`aedes_${k}`] = num(b[k]?.receivedPerSec);
+  const h = hubFig(k);
+  const a = num(b[k]?.receivedPerSec);
+  f[`ratio_${k}`] = h !== null && a ? Math.round((h / a) * 100) / 100 : null;
+}
+const lat = (report.hub.latency as { load?: LoadResult } | undefined)?.load?.latencyMs;
+f.latencyP50Ms = num(lat?.p50);
+f.latencyP99Ms = num(lat?.p99);
+f.latencyLost = num(lat?.lost);
+f.hubKbPerIdleConnection = num(
+  (report.hub.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
+);
+f.aedesKbPerIdleConnection = num(
+  (report.baseline.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
+);
+report.durationSeconds = Math.round((Date.now() - started) / 100) / 10;
+
+mkdirSync(args.out as string, { recursive: true });
+const stamp = report.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+const base = join(args.out as string, `${stamp}${quick ? '-quick' : ''}`);
+writeFileSync(`${base}.json`, `${JSON.stringify({ ...report, targets: TARGETS }, null, 2)}\n`);
+writeFileSync(`${base}.md`, renderMarkdown(report));
+log(`results: ${base}.json and ${base}.md (${report.durationSeconds} s)`);
+process.stdout.write(renderMarkdown(report));
+process.exit(0);
