@@ -5,7 +5,7 @@ import { bool, duration, int, port } from '../config/fields.ts';
 export const mqttConfigSchema = z.object({
   port: port(1883),
   tlsPort: port(8883),
-  /** PEM certificate and key; TLS listens only when both are set. */
+  /** PEM certificate and key (the PEM text itself or a file path); TLS listens only when both are set. */
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   /** Path of MQTT over WebSocket on the HTTP port. */
@@ -16,6 +16,20 @@ export const mqttConfigSchema = z.object({
   allowAnonymous: bool(false),
   /** Sockets that send no CONNECT within this time are closed. */
   connectTimeoutMs: duration(10_000),
+  /**
+   * A subscriber whose socket stays full this long is disconnected, so one frozen phone cannot hold the
+   * broker's delivery slots (aedes' own default is 60 s).
+   */
+  drainTimeoutMs: duration(5_000),
+  /** Bytes a subscriber's socket may have unwritten before further deliveries to it are dropped (counted). */
+  subscriberQueueBytes: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** Failed logins from one address answered at once before each further one is delayed. */
+  authFreeFailures: int(3, 0, 1000),
+  /** Delay of the first slowed failed login; doubles with each further failure up to the maximum. */
+  authFailureDelayMs: duration(1_000),
+  authFailureMaxDelayMs: duration(30_000),
+  /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
+  maxFutureSkewMs: duration(3_600_000),
 });
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;

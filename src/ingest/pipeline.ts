@@ -1,0 +1,397 @@
+import type { AedesOptions, AedesPublishPacket, Client, PublishPacket } from 'aedes';
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { Clock } from '../clock/clock.ts';
+import type { EventBus } from '../domain/events.ts';
+import type { DeviceDirectory, ReadingSink } from '../domain/ports.ts';
+import type { EventReading, Reading } from '../domain/reading.ts';
+import type { DeviceChannel, DeviceErrorMessage } from '../domain/wire.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { MqttConfig } from './config.ts';
+import { type DecodeInput, decodeMessage, type Rejection } from './decode.ts';
+import type { EventJournal } from './journal.ts';
+import type { IngestMetrics } from './metrics.ts';
+import type { Presence } from './presence.ts';
+import { type DeviceSession, type Session, sessionOf } from './session.ts';
+import { integrationMaySubscribe, isSafeMqttString, topicDepth } from './topics.ts';
+
+/** Our own refusals, so the broker's clientError listener does not count them twice. */
+export class PublishRefused extends Error {
+  override name = 'PublishRefused';
+}
+
+type PublishCallback = (error?: Error | null) => void;
+
+interface PendingMessage {
+  readings: Reading[];
+  journal: boolean;
+  callback: PublishCallback;
+}
+
+export interface PipelineDeps {
+  config: MqttConfig;
+  devices: DeviceDirectory;
+  clock: Clock;
+  log: Logger;
+  metrics: IngestMetrics;
+  bus: EventBus;
+  journal: EventJournal;
+  presence: Presence;
+  onReading: ReadingSink;
+  /** Publish one message on `gh/{deviceId}/errors` (QoS 0, through the broker so every subscriber sees it). */
+  publishError(topic: string, message: DeviceErrorMessage): void;
+}
+
+export interface Pipeline
+  extends Required<Pick<AedesOptions, 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>> {
+  /** Hand over everything waiting for the journal now (also used at shutdown). */
+  flush(): void;
+  /** From now on wills are not published: the hub going down is not the devices going offline. */
+  beginShutdown(): void;
+  replayJournal(): number;
+}
+
+const PAYLOAD_LOG_CHARS = 256;
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
+function payloadBuffer(p: string | Buffer | undefined): Buffer {
+  if (p === undefined) return EMPTY_PAYLOAD;
+  return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+}
+
+function printable(s: string): string {
+  const short = s.length > PAYLOAD_LOG_CHARS ? `${s.slice(0, PAYLOAD_LOG_CHARS)}…` : s;
+  return isSafeMqttString(short) ? short : JSON.stringify(short);
+}
+
+/**
+ * Where device messages enter the hub: aedes' `authorizePublish` hook.
+ *
+ * Why there: it is the one hook that runs (1) before aedes writes the PUBACK of a QoS 1 publish
+ * (handlers/publish.js: authorizePublish → PUBACK → broker.publish → `published`), so a QoS 1 event can be
+ * journaled before it is acknowledged, and (2) inside the client's own packet processing: aedes parses one
+ * socket read at a time and reads the socket again only when every packet of that read has called back
+ * (client.js `_parsingBatch` / `nextBatch`). Doing the work synchronously here, or holding the callback until
+ * the journal commit, therefore stops reading that socket while ingest is busy: the kernel buffer fills and
+ * TCP pushes back on the device. No queue of ours grows with load; the only one (`pending`) holds at most one
+ * socket read per connection, and only for the one tick until the group commit. The `published` hook would run
+ * after the PUBACK and after routing, i.e. too late for both.
+ *
+ * Device topics have no subscribers of their own (the hub consumes them here), so once we return, aedes'
+ * routing of the message finds nobody to deliver to and costs one trie lookup: nothing piles up in its queues.
+ */
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { config, devices, clock, log, metrics, bus, journal, presence, onReading, publishError } = deps;
+  const subscriberCap = config.subscriberQueueBytes;
+  const maxDepth = config.maxTopicDepth;
+
+  /** Payload buffers of fully refused messages: aedes still routes them, authorizeForward drops them. */
+  const refusedPayloads = new WeakSet<object>();
+  let pending: PendingMessage[] = [];
+  let flushScheduled = false;
+  let shuttingDown = false;
+
+  // One reusable decode input: decoding is synchronous, so nothing else holds it between messages.
+  const input: DecodeInput = {
+    channel: 'telemetry',
+    payload: EMPTY_PAYLOAD,
+    device: undefined as never,
+    entry: undefined as never,
+    receivedAt: 0,
+    qos: 0,
+    statusSource: 'device',
+    maxFutureSkewMs: config.maxFutureSkewMs,
+  };
+
+  function deliver(reading: Reading): boolean {
+    metrics.accepted(reading.deviceType, reading.kind).inc();
+    try {
+      onReading(reading);
+    } catch (err) {
+      metrics.sinkErrors.inc();
+      log.error({ err, deviceId: reading.deviceId, kind: reading.kind }, 'reading hand-off failed');
+      return false;
+    }
+    if (reading.kind === 'status')
+      presence.status(reading.deviceId, reading.status === 'online', reading.source, reading.receivedAt);
+    if (bus.listenerCount('reading.accepted') > 0) bus.emit('reading.accepted', reading);
+    return true;
+  }
+
+  function deliverAll(readings: Reading[]): void {
+    for (let i = 0; i < readings.length; i++) deliver(readings[i] as Reading);
+  }
+
+  /**
+   * Group commit: every QoS 1 event that arrived during this tick (from all sockets) is journaled in one
+   * transaction, then everything is handed to the rules in arrival order, then the rows are marked done, then
+   * the PUBACKs go out. One commit per tick instead of one per event is what keeps QoS 1 near QoS 0 rates.
+   */
+  function flush(): void {
+    flushScheduled = false;
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    const toJournal: EventReading[] = [];
+    for (const m of batch) if (m.journal) for (const r of m.readings) toJournal.push(r as EventReading);
+    let journalFailed = false;
+    if (toJournal.length > 0) {
+      try {
+        journal.record(toJournal);
+      } catch (err) {
+        journalFailed = true;
+        log.error(
+          { err, events: toJournal.length },
+          'event journal write failed; QoS 1 events not acknowledged',
+        );
+      }
+    }
+    const doneIds: number[] = [];
+    for (const m of batch) {
+      if (m.journal && journalFailed) continue;
+      for (const r of m.readings) {
+        const ok = deliver(r);
+        if (ok && m.journal) doneIds.push((r as EventReading).journalId as number);
+      }
+    }
+    try {
+      journal.done(doneIds);
+    } catch (err) {
+      // the rows stay and are replayed at the next start; downstream can tell by journalId
+      log.error({ err }, 'event journal could not mark events processed');
+    }
+    for (const m of batch) {
+      // without a PUBACK the device keeps the message and sends it again; closing makes it do so now
+      m.callback(m.journal && journalFailed ? new PublishRefused('event journal unavailable') : null);
+    }
+  }
+
+  function refuse(
+    session: Session | undefined,
+    type: DeviceTypeId | 'none',
+    topic: string,
+    code: 'NOT_AUTHORIZED' | 'TOPIC_INVALID' | 'DEVICE_DISABLED' | 'DEVICE_UNKNOWN',
+    callback: PublishCallback,
+  ): void {
+    metrics.rejected.inc({ code, type });
+    log.warn(
+      { clientRole: session?.role, username: session?.id, topic: printable(topic), code },
+      'publish refused; closing the connection',
+    );
+    // MQTT 3.1.1 has no negative PUBACK: the server acks-and-discards or closes (MQTT-3.3.5-2). Closing
+    // tells a misconfigured client something is wrong, where a silent discard would not.
+    callback(new PublishRefused(`${code}: ${topic.slice(0, 128)}`));
+  }
+
+  function reply(
+    session: DeviceSession,
+    type: DeviceTypeId,
+    topic: string,
+    rejections: Rejection[],
+    payload: Buffer,
+  ) {
+    const at = new Date(clock.now()).toISOString();
+    for (const r of rejections) {
+      metrics.rejected.inc({ code: r.code, type });
+      const msg: DeviceErrorMessage = { code: r.code, topic, message: r.message, at };
+      if (r.field !== undefined) msg.field = r.field;
+      if (r.index !== undefined) msg.index = r.index;
+      publishError(session.topics.errors, msg);
+    }
+    if (bus.listenerCount('reading.rejected') > 0)
+      for (const r of rejections)
+        bus.emit('reading.rejected', {
+          deviceId: session.id,
+          topic,
+          code: r.code,
+          ...(r.field !== undefined ? { field: r.field } : {}),
+        });
+    log.warn(
+      {
+        deviceId: session.id,
+        topic,
+        rejected: rejections.length,
+        errors: rejections.slice(0, 3),
+        payload: printable(payload.toString('utf8', 0, Math.min(payload.length, PAYLOAD_LOG_CHARS * 4))),
+      },
+      'payload rejected',
+    );
+  }
+
+  function unknownTopic(
+    client: Client,
+    session: DeviceSession,
+    packet: PublishPacket,
+    callback: PublishCallback,
+  ) {
+    const topic = packet.topic;
+    const type = session.entry.id;
+    if (!topic.startsWith(session.topics.prefix)) {
+      refuse(session, type, topic, isSafeMqttString(topic) ? 'NOT_AUTHORIZED' : 'TOPIC_INVALID', callback);
+      return;
+    }
+    if (!isSafeMqttString(topic) || topicDepth(topic) > maxDepth) {
+      refuse(session, type, topic, 'TOPIC_INVALID', callback);
+      return;
+    }
+    const payload = payloadBuffer(packet.payload);
+    if (typeof packet.payload === 'object') refusedPayloads.add(packet.payload);
+    reply(
+      session,
+      type,
+      topic,
+      [
+        {
+          code: 'TOPIC_UNKNOWN',
+          message: `devices publish on ${session.topics.telemetry}, ${session.topics.event} or ${session.topics.status}`,
+        },
+      ],
+      payload,
+    );
+    if (log.isLevelEnabled('debug')) log.debug({ clientId: client.id }, 'unknown device topic answered');
+    callback(null);
+  }
+
+  function authorizePublish(client: Client | null, packet: PublishPacket, callback: PublishCallback): void {
+    const session = sessionOf(client);
+    // aedes asks about a will when it is about to publish it: the client is closed by then (client.js close),
+    // or null for a will left by a broker that died
+    const isWill = client === null || client.closed;
+    if (isWill && shuttingDown) {
+      callback(new PublishRefused('hub shutting down'));
+      return;
+    }
+    if (session === undefined || session.role !== 'device') {
+      refuse(session, 'none', packet.topic, 'NOT_AUTHORIZED', callback);
+      return;
+    }
+    const topic = packet.topic;
+    const t = session.topics;
+    let channel: DeviceChannel;
+    if (topic === t.telemetry) channel = 'telemetry';
+    else if (topic === t.event) channel = 'event';
+    else if (topic === t.status) channel = 'status';
+    else {
+      unknownTopic(client as Client, session, packet, callback);
+      return;
+    }
+    const device = devices.get(session.id);
+    if (!device?.enabled) {
+      refuse(session, session.entry.id, topic, device ? 'DEVICE_DISABLED' : 'DEVICE_UNKNOWN', callback);
+      return;
+    }
+    // device readings are consumed here, not kept: a retained copy per topic would only cost memory
+    packet.retain = false;
+    const receivedAt = clock.now();
+    const payload = payloadBuffer(packet.payload);
+    input.channel = channel;
+    input.payload = payload;
+    input.device = device;
+    input.entry = session.entry;
+    input.receivedAt = receivedAt;
+    input.qos = packet.qos === 0 ? 0 : 1;
+    input.statusSource = isWill ? (session.keepaliveTimedOut ? 'keepalive' : 'will') : 'device';
+    const decoded = decodeMessage(input);
+    input.payload = EMPTY_PAYLOAD;
+    if (decoded.rejections !== null) reply(session, device.type, topic, decoded.rejections, payload);
+    const readings = decoded.readings;
+    if (readings.length === 0) {
+      if (typeof packet.payload === 'object') refusedPayloads.add(packet.payload);
+      callback(null);
+      return;
+    }
+    devices.touch(device.id, receivedAt);
+    if (isWill && channel === 'status')
+      session.offlineSource = input.statusSource === 'keepalive' ? 'keepalive' : 'will';
+    const needsJournal = channel === 'event' && packet.qos > 0;
+    if (!needsJournal && pending.length === 0) {
+      deliverAll(readings);
+      callback(null);
+      return;
+    }
+    // queued behind earlier messages of this tick so that readings keep their arrival order
+    pending.push({ readings, journal: needsJournal, callback });
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  }
+
+  function authorizeSubscribe(
+    client: Client,
+    sub: Parameters<Pipeline['authorizeSubscribe']>[1],
+    callback: Parameters<Pipeline['authorizeSubscribe']>[2],
+  ): void {
+    const session = sessionOf(client);
+    const filter = sub.topic;
+    let allowed = false;
+    if (session && isSafeMqttString(filter)) {
+      switch (session.role) {
+        case 'device':
+          allowed = filter === session.topics.errors;
+          break;
+        case 'worker':
+          allowed = filter === session.alarmsTopic;
+          break;
+        default:
+          allowed = integrationMaySubscribe(filter);
+      }
+    }
+    if (!allowed) {
+      metrics.subscribeDenied.inc({ role: session?.role ?? 'none' });
+      log.info(
+        { clientRole: session?.role, username: session?.id, filter: printable(filter) },
+        'subscription denied',
+      );
+      // a null subscription makes aedes answer this filter with 0x80 (MQTT 3.1.1 §3.9.3) and keep the connection
+      callback(null, null);
+      return;
+    }
+    if (sub.qos > 1) sub.qos = 1;
+    callback(null, sub);
+  }
+
+  /**
+   * Per delivery to a subscriber. A subscriber whose socket already holds more than `subscriberQueueBytes`
+   * unwritten gets nothing more until it drains (drops counted); together with the drain timeout this bounds
+   * what one slow or frozen subscriber can make the broker hold.
+   */
+  function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const payload = packet.payload;
+    if (typeof payload === 'object' && refusedPayloads.has(payload)) return null;
+    if (client.conn.writableLength > subscriberCap) {
+      metrics.dropped.inc({ reason: 'subscriber_queue', qos: String(packet.qos) });
+      return null;
+    }
+    return packet;
+  }
+
+  function replayJournal(): number {
+    const events = journal.pending();
+    const done: number[] = [];
+    for (const reading of events) {
+      try {
+        onReading(reading);
+        done.push(reading.journalId as number);
+      } catch (err) {
+        metrics.sinkErrors.inc();
+        log.error({ err, deviceId: reading.deviceId, journalId: reading.journalId }, 'journal replay failed');
+      }
+    }
+    journal.done(done);
+    metrics.journalReplayed.inc(done.length);
+    if (events.length > 0)
+      log.info({ replayed: done.length, failed: events.length - done.length }, 'event journal replayed');
+    return done.length;
+  }
+
+  return {
+    authorizePublish,
+    authorizeSubscribe,
+    authorizeForward,
+    flush,
+    beginShutdown() {
+      shuttingDown = true;
+    },
+    replayJournal,
+  };
+}

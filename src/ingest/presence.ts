@@ -1,0 +1,43 @@
+import type { Clock } from '../clock/clock.ts';
+import type { EventBus } from '../domain/events.ts';
+import type { DeviceDirectory } from '../domain/ports.ts';
+import type { DeviceSession } from './session.ts';
+
+export type OfflineSource = 'device' | 'will' | 'keepalive';
+
+/**
+ * Device presence from the broker's point of view: connected (CONNACK sent), said online/offline on its status
+ * topic, went away. Writes go to the registry only on a change, and each change is one bus event.
+ */
+export interface Presence {
+  connected(session: DeviceSession): void;
+  status(deviceId: string, online: boolean, source: OfflineSource, at: number): void;
+  disconnected(session: DeviceSession): void;
+}
+
+export function createPresence(deps: { devices: DeviceDirectory; bus: EventBus; clock: Clock }): Presence {
+  const { devices, bus, clock } = deps;
+
+  function set(deviceId: string, online: boolean, source: OfflineSource, at: number): void {
+    const record = devices.get(deviceId);
+    if (!record || record.online === online) return;
+    devices.setOnline(deviceId, online, at);
+    if (online) bus.emit('device.online', { deviceId, at });
+    else bus.emit('device.offline', { deviceId, at, source });
+  }
+
+  return {
+    connected(session) {
+      set(session.id, true, 'device', clock.now());
+    },
+    status: set,
+    disconnected(session) {
+      set(
+        session.id,
+        false,
+        session.offlineSource ?? (session.keepaliveTimedOut ? 'keepalive' : 'device'),
+        clock.now(),
+      );
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { DEVICE_ID_PATTERN, RESERVED_IDS, TOPIC_ROOT, topics } from '../domain/wire.ts';
+
+/**
+ * True when `s` is fit to reach routing tables, storage names and logs: no NUL or other C0/C1 control
+ * characters (MQTT-1.5.3-2 forbids U+0000 and discourages the rest), and no U+FFFD, which is what
+ * mqtt-packet's UTF-8 decoding leaves where the wire bytes were not valid UTF-8 (MQTT-1.5.3-1).
+ */
+export function isSafeMqttString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0xfffd) return false;
+  }
+  return true;
+}
+
+export function topicDepth(topic: string): number {
+  let levels = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) levels++;
+  return levels;
+}
+
+const RESERVED = new Set<string>(RESERVED_IDS);
+
+/** A string that can be a device id (the pattern provisioning enforces, not a reserved word). */
+export function isDeviceId(s: string): boolean {
+  return DEVICE_ID_PATTERN.test(s) && !RESERVED.has(s.toLowerCase());
+}
+
+/** Worker ids come from the registry; refuse anything that would change the topic's shape. */
+export function isTopicLevel(s: string): boolean {
+  return s.length > 0 && s.length <= 128 && !/[/+#]/.test(s) && isSafeMqttString(s);
+}
+
+/** The topics one device may publish to, computed once per connection so the hot path compares strings. */
+export interface DeviceTopics {
+  prefix: string;
+  telemetry: string;
+  event: string;
+  status: string;
+  errors: string;
+}
+
+export function deviceTopics(deviceId: string): DeviceTopics {
+  return {
+    prefix: `${TOPIC_ROOT}/${deviceId}/`,
+    telemetry: topics.telemetry(deviceId),
+    event: topics.event(deviceId),
+    status: topics.status(deviceId),
+    errors: topics.errors(deviceId),
+  };
+}
+
+const INTEGRATION_CHANNELS = new Set(['telemetry', 'event', 'status', 'errors', '+']);
+
+/**
+ * Integrations (and anonymous clients when allowed) read device traffic: `gh/{deviceId|+}/{channel|+}`. The
+ * filter has exactly three levels, so no wildcard can reach `gh/workers/{id}/alarms`.
+ */
+export function integrationMaySubscribe(filter: string): boolean {
+  const parts = filter.split('/');
+  if (parts.length !== 3 || parts[0] !== TOPIC_ROOT) return false;
+  const [, device, channel] = parts as [string, string, string];
+  return (device === '+' || isDeviceId(device)) && INTEGRATION_CHANNELS.has(channel);
+}

@@ -1,0 +1,291 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { createCatalogue, type DeviceTypeId } from '../../src/catalogue/catalogue.ts';
+import { ManualClock } from '../../src/clock/clock.ts';
+import { createEventBus, type EventBus } from '../../src/domain/events.ts';
+import type { Reading } from '../../src/domain/reading.ts';
+import type { DeviceErrorMessage } from '../../src/domain/wire.ts';
+import { type MqttConfig, mqttConfigSchema } from '../../src/ingest/config.ts';
+import { createIngest, type Ingest } from '../../src/ingest/ingest.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { createRegistry, type Registry } from '../../src/registry/registry.ts';
+import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
+
+export interface Harness {
+  dir: string;
+  db: Db;
+  clock: ManualClock;
+  registry: Registry;
+  metrics: MetricsRegistry;
+  bus: EventBus;
+  ingest: Ingest;
+  port: number;
+  url: string;
+  readings: Reading[];
+  /** Replace to make the rules stage misbehave in a test. */
+  sink: { onReading: (r: Reading) => void };
+  /** id and secret of one provisioned device per type. */
+  devices: Record<DeviceTypeId, { id: string; secret: string }>;
+  worker: { username: string; token: string; personId: string };
+  otherWorker: { username: string; token: string; personId: string };
+  integration: { username: string; token: string };
+  manager: { username: string; token: string };
+  clients: MqttClient[];
+  connect(
+    username: string | undefined,
+    password: string | undefined,
+    opts?: IClientOptions,
+  ): Promise<MqttClient>;
+  connectDevice(type: DeviceTypeId, opts?: IClientOptions): Promise<MqttClient>;
+  counter(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const TYPES: DeviceTypeId[] = ['smoke', 'throw_camera', 'ebike_elevator', 'bin', 'call_button'];
+
+/**
+ * A real hub slice: SQLite registry in a temp dir, the ingest stage on an ephemeral port, readings collected.
+ * Clients are real mqtt.js clients at MQTT 3.1.1.
+ */
+export async function startHarness(
+  overrides: Partial<MqttConfig> = {},
+  reopen?: { dir: string },
+): Promise<Harness> {
+  const dir = reopen?.dir ?? mkdtempSync(join(os.tmpdir(), 'gridhub-ingest-'));
+  const db = openDatabase(join(dir, 'gridhub.db'));
+  const clock = new ManualClock();
+  const catalogue = createCatalogue();
+  const registry = createRegistry(db, catalogue, clock);
+  const log = createLogger(process.env.GRIDHUB_TEST_LOG ?? 'silent');
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+  const bus = createEventBus(log);
+  const readings: Reading[] = [];
+  const sink = { onReading: (r: Reading) => void readings.push(r) };
+  const now = clock.now();
+
+  const devices = {} as Record<DeviceTypeId, { id: string; secret: string }>;
+  let worker = { username: 'w-li', token: '', personId: 'p-li' };
+  let otherWorker = { username: 'w-wang', token: '', personId: 'p-wang' };
+  let integration = { username: 'node-red', token: '' };
+  let manager = { username: 'mgr-zhao', token: '' };
+  if (!reopen) {
+    const { places, people, users } = registry;
+    places.create({ id: 'st1', level: 'street', name: 'Street', parentId: null });
+    places.create({ id: 'co1', level: 'community', name: 'Community', parentId: 'st1' });
+    places.create({ id: 'gr1', level: 'grid', name: 'Grid 1', parentId: 'co1' });
+    places.create({ id: 'es1', level: 'estate', name: 'Estate', parentId: 'gr1' });
+    places.create({ id: 'bd1', level: 'building', name: 'Building 1', parentId: 'es1' });
+    for (const type of TYPES) {
+      const id = `${type.replace('_', '')}-1`;
+      const { secret } = await registry.devices.provision({ id, type, placeId: 'bd1', floor: 3 }, now);
+      devices[type] = { id, secret };
+    }
+    await registry.devices.provision({ id: 'smoke-2', type: 'smoke', placeId: 'bd1', floor: 4 }, now);
+    people.create({ id: 'p-li', name: 'Li', role: 'grid_worker', placeIds: ['gr1'] });
+    people.create({ id: 'p-wang', name: 'Wang', role: 'grid_worker', placeIds: ['gr1'] });
+    const password = 'correct horse battery';
+    await users.create({ username: 'w-li', password, role: 'worker', personId: 'p-li', scope: ['gr1'] }, now);
+    await users.create(
+      { username: 'w-wang', password, role: 'worker', personId: 'p-wang', scope: ['gr1'] },
+      now,
+    );
+    await users.create({ username: 'node-red', password, role: 'integration' }, now);
+    await users.create({ username: 'mgr-zhao', password, role: 'manager', scope: ['co1'] }, now);
+    worker = { ...worker, token: users.issueToken('w-li', 'api', now) };
+    otherWorker = { ...otherWorker, token: users.issueToken('w-wang', 'api', now) };
+    integration = { ...integration, token: users.issueToken('node-red', 'api', now) };
+    manager = { ...manager, token: users.issueToken('mgr-zhao', 'api', now) };
+  }
+
+  const config = mqttConfigSchema.parse({ port: 0, tlsPort: 0, authFreeFailures: 1000, ...overrides });
+  const ingest = await createIngest({
+    config,
+    host: '127.0.0.1',
+    catalogue,
+    devices: registry.devices,
+    tokens: registry.users,
+    clock,
+    log,
+    metrics,
+    bus,
+    db,
+    onReading: (r) => sink.onReading(r),
+  });
+  const { mqttPort } = await ingest.listen();
+  const url = `mqtt://127.0.0.1:${mqttPort}`;
+  const clients: MqttClient[] = [];
+
+  const h: Harness = {
+    dir,
+    db,
+    clock,
+    registry,
+    metrics,
+    bus,
+    ingest,
+    port: mqttPort,
+    url,
+    readings,
+    sink,
+    devices,
+    worker,
+    otherWorker,
+    integration,
+    manager,
+    clients,
+    async connect(username, password, opts = {}) {
+      const client = await connectAsync(url, {
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5_000,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        ...opts,
+      });
+      clients.push(client);
+      return client;
+    },
+    connectDevice(type, opts = {}) {
+      const d = devices[type];
+      return h.connect(d.id, d.secret, opts);
+    },
+    async counter(name, labels = {}) {
+      const metric = metrics.getSingleMetric(name);
+      if (!metric) return 0;
+      const { values } = await metric.get();
+      return values
+        .filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
+        .reduce((sum, v) => sum + v.value, 0);
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+      await ingest.close();
+      db.close();
+    },
+  };
+  return h;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Collect `count` messages on `topic`, or fail after `timeoutMs`. */
+export function nextMessages(client: MqttClient, topic: string, count: number, timeoutMs = 3_000) {
+  return new Promise<{ topic: string; payload: Buffer; qos: number }[]>((resolve, reject) => {
+    const got: { topic: string; payload: Buffer; qos: number }[] = [];
+    const timer = setTimeout(() => {
+      client.off('message', onMessage);
+      reject(new Error(`expected ${count} message(s) on ${topic}, got ${got.length}`));
+    }, timeoutMs);
+    function onMessage(t: string, payload: Buffer, packet: { qos: number }) {
+      if (t !== topic) return;
+      got.push({ topic: t, payload, qos: packet.qos });
+      if (got.length === count) {
+        clearTimeout(timer);
+        client.off('message', onMessage);
+        resolve(got);
+      }
+    }
+    client.on('message', onMessage);
+  });
+}
+
+export async function nextErrors(
+  client: MqttClient,
+  deviceId: string,
+  count: number,
+): Promise<DeviceErrorMessage[]> {
+  const msgs = await nextMessages(client, `gh/${deviceId}/errors`, count);
+  return msgs.map((m) => JSON.parse(m.payload.toString()) as DeviceErrorMessage);
+}
+
+/** Wait until `predicate` holds (polling on the event loop), or fail. */
+export async function until(predicate: () => boolean, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Encode an MQTT 3.1.1 CONNECT by hand, for what mqtt.js refuses to send (bad client ids, raw framing). */
+export function rawConnect(opts: {
+  clientId: Buffer | string;
+  clean?: boolean;
+  username?: string;
+  password?: string;
+  keepalive?: number;
+  will?: { topic: string; payload: string };
+}): Buffer {
+  const str = (b: Buffer | string) => {
+    const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(buf.length);
+    return Buffer.concat([len, buf]);
+  };
+  let flags = 0;
+  if (opts.clean ?? true) flags |= 0x02;
+  if (opts.will) flags |= 0x04;
+  if (opts.password !== undefined) flags |= 0x40;
+  if (opts.username !== undefined) flags |= 0x80;
+  const keepalive = Buffer.alloc(2);
+  keepalive.writeUInt16BE(opts.keepalive ?? 0);
+  const parts = [str('MQTT'), Buffer.from([4, flags]), keepalive, str(opts.clientId)];
+  if (opts.will) parts.push(str(opts.will.topic), str(opts.will.payload));
+  if (opts.username !== undefined) parts.push(str(opts.username));
+  if (opts.password !== undefined) parts.push(str(opts.password));
+  return frame(0x10, Buffer.concat(parts));
+}
+
+export function rawPublish(topic: Buffer | string, payload: string): Buffer {
+  const t = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : topic;
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(t.length);
+  return frame(0x30, Buffer.concat([len, t, Buffer.from(payload, 'utf8')]));
+}
+
+function frame(header: number, body: Buffer): Buffer {
+  const len: number[] = [];
+  let n = body.length;
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    len.push(b);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([header, ...len]), body]);
+}
+
+/** A raw TCP connection that records what the broker sends and when it closes. */
+export async function rawSocket(port: number) {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const state = { data: Buffer.alloc(0), closed: false };
+  socket.on('data', (d: Buffer) => {
+    state.data = Buffer.concat([state.data, d]);
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    state.closed = true;
+  });
+  return {
+    socket,
+    state,
+    /** CONNACK return code once received. */
+    async connack(): Promise<number> {
+      await until(() => state.data.length >= 4 || state.closed, 3_000, 'CONNACK');
+      if (state.data.length < 4) throw new Error('closed without CONNACK');
+      if (state.data[0] !== 0x20) throw new Error(`expected CONNACK, got 0x${state.data[0]?.toString(16)}`);
+      return state.data[3] as number;
+    },
+  };
+}
