@@ -1,0 +1,530 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireRole } from '../api/context.ts';
+import type { Clock } from '../clock/clock.ts';
+import { GridHubError } from '../domain/errors.ts';
+import type { PlacePath } from '../domain/places.ts';
+import { SEVERITIES } from '../domain/severity.ts';
+import { DEPARTMENTS, PERSON_ROLES, type Person } from '../registry/types.ts';
+import type { StreamMessage } from './channels.ts';
+import type { Dispatcher, PlaceNames } from './dispatcher.ts';
+import { LIGHTS } from './sla.ts';
+import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
+
+export interface AlertsRoutesDeps {
+  dispatcher: Dispatcher;
+  clock: Clock;
+  places: PlaceNames;
+  /** Interval of SSE keep-alive comments (real time). */
+  keepAliveMs?: number;
+}
+
+/** An instant in a query string: epoch milliseconds or ISO 8601. */
+const instant = z
+  .string()
+  .transform((s, ctx) => {
+    const v = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+    if (Number.isNaN(v)) {
+      ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO 8601 time' });
+      return z.NEVER;
+    }
+    return v;
+  })
+  .optional();
+
+const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z
+    .string()
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(z.enum(values)))
+    .optional();
+
+const idParams = z.object({ id: z.string().min(1).max(200) });
+const noteBody = z.object({ note: z.string().max(2000).optional() }).prefault({});
+const scoreBody = z.object({
+  score: z.number().int().min(1).max(5),
+  comment: z.string().max(2000).optional(),
+});
+
+const personBody = z.object({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+    .min(1),
+  name: z.string().min(1).max(100),
+  role: z.enum(PERSON_ROLES),
+  department: z.enum(DEPARTMENTS).nullable().optional(),
+  phone: z.string().max(40).nullable().optional(),
+  contacts: z.array(z.object({ channel: z.string().min(1), target: z.string().min(1) })).optional(),
+  deputyId: z.string().nullable().optional(),
+  active: z.boolean().optional(),
+  placeIds: z.array(z.string().min(1)).min(1),
+});
+
+const shiftsBody = z.object({
+  shifts: z
+    .array(
+      z
+        .object({
+          weekday: z.number().int().min(0).max(6),
+          startMinute: z.number().int().min(0).max(1439),
+          endMinute: z.number().int().min(1).max(2880),
+        })
+        .refine((s) => s.endMinute > s.startMinute, { message: 'endMinute must be after startMinute' }),
+    )
+    .max(100),
+});
+
+const overrideBody = z
+  .object({
+    startsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
+    endsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
+    onLeave: z.boolean().default(false),
+    note: z.string().max(500).nullable().optional(),
+  })
+  .refine((o) => o.endsAt > o.startsAt, { message: 'endsAt must be after startsAt', path: ['endsAt'] });
+
+const ACTORS = ['admin', 'manager', 'worker'] as const;
+
+/**
+ * Alerts, KPIs, people and duty under /api. Every answer is cut to the caller's scope: a worker sees their grids,
+ * a manager their subtree, a department only alerts it was whistled into; anything else is 404.
+ */
+export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
+  const { dispatcher, places } = deps;
+  const people = dispatcher.people;
+
+  function departmentOf(request: FastifyRequest): string | null {
+    if (request.user.role !== 'department' || !request.user.personId) return null;
+    return people.get(request.user.personId)?.department ?? null;
+  }
+
+  function visibleTo(request: FastifyRequest): (a: Pick<AlertView, 'place' | 'whistles'>) => boolean {
+    if (request.user.role === 'department') {
+      const dept = departmentOf(request);
+      return (a) => dept !== null && a.whistles.some((w) => w.department === dept);
+    }
+    return (a) => request.scope.canSee(a.place);
+  }
+
+  function visibleAlert(request: FastifyRequest, id: string): AlertView {
+    const a = dispatcher.get(id);
+    if (!a || !visibleTo(request)(a)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+    return a;
+  }
+
+  const personVisible = (request: FastifyRequest, p: Person) =>
+    request.scope.all || p.placeIds.some((id) => request.scope.canSee(places.path(id)));
+
+  function visiblePerson(request: FastifyRequest, id: string): Person {
+    const p = people.get(id);
+    if (!p || !personVisible(request, p)) throw new GridHubError('NOT_FOUND', `no person ${id}`);
+    return p;
+  }
+
+  function checkPlaces(request: FastifyRequest, placeIds: string[]): void {
+    for (const id of placeIds) {
+      const path = places.path(id);
+      if (!Object.keys(path).length) {
+        throw new GridHubError('REQUEST_INVALID', `place ${id} does not exist`, { field: 'placeIds' });
+      }
+      if (!request.scope.canSee(path)) {
+        throw new GridHubError('NOT_FOUND', `no place ${id}`, { field: 'placeIds' });
+      }
+    }
+  }
+
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const actor = { preHandler: requireRole(...ACTORS) };
+    const tags = ['alerts'];
+
+    app.get(
+      '/alerts',
+      {
+        schema: {
+          tags,
+          summary: 'Alerts in your scope, newest first',
+          querystring: z.object({
+            status: csvOf(ALERT_STATUSES),
+            severity: csvOf(SEVERITIES),
+            category: z.string().optional(),
+            place: z.string().optional(),
+            light: z.enum(LIGHTS).optional(),
+            from: instant,
+            to: instant,
+            limit: z.coerce.number().int().min(1).max(500).default(50),
+            offset: z.coerce.number().int().min(0).default(0),
+          }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const dept = departmentOf(request);
+        const result = dispatcher.list(
+          {
+            ...q,
+            ...(request.user.role === 'department' ? { department: dept ?? '(none)' } : {}),
+          },
+          visibleTo(request),
+        );
+        return { total: result.total, limit: q.limit, offset: q.offset, items: result.items };
+      },
+    );
+
+    app.get(
+      '/alerts/stream',
+      { schema: { tags, summary: 'Live alert changes (Server-Sent Events)' } },
+      (request, reply) => {
+        const visible = visibleTo(request);
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.write(`retry: 3000\n: connected ${deps.clock.now()}\n\n`);
+        const unsubscribe = dispatcher.stream.subscribe((msg: StreamMessage) => {
+          const a = { place: msg.place, whistles: msg.departments.map((department) => ({ department })) };
+          if (!visible(a as Pick<AlertView, 'place' | 'whistles'>)) return;
+          res.write(`id: ${msg.alertId}:${msg.at}\nevent: alert\ndata: ${JSON.stringify(msg)}\n\n`);
+        });
+        const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.keepAliveMs ?? 25_000);
+        keepAlive.unref();
+        const end = () => {
+          clearInterval(keepAlive);
+          unsubscribe();
+        };
+        request.raw.on('close', end);
+        res.on('error', end);
+      },
+    );
+
+    app.get(
+      '/alerts/:id',
+      { schema: { tags, summary: 'One alert with its timeline, incident and SLA lights', params: idParams } },
+      async (request) => {
+        const alert = visibleAlert(request, request.params.id);
+        const incident = alert.incidentId ? dispatcher.incident(alert.incidentId) : undefined;
+        const visible = visibleTo(request);
+        return {
+          alert,
+          timeline: dispatcher.timeline(alert.id),
+          incident: incident
+            ? {
+                ...incident,
+                // Other alerts of the incident only when the caller may see them.
+                alertIds: incident.alertIds.filter((id) => {
+                  const other = dispatcher.get(id);
+                  return other !== undefined && visible(other);
+                }),
+              }
+            : null,
+        };
+      },
+    );
+
+    const who = (request: FastifyRequest) => request.user.username;
+
+    app.post(
+      '/alerts/:id/acknowledge',
+      { ...actor, schema: { tags, params: idParams, body: noteBody } },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.acknowledge(request.params.id, who(request)) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/arrive',
+      { ...actor, schema: { tags, params: idParams, body: noteBody } },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.arrive(request.params.id, who(request)) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/resolve',
+      {
+        ...actor,
+        schema: {
+          tags,
+          summary: 'Resolve with a note; answers the resident’s one-time rating link',
+          params: idParams,
+          body: z.object({
+            note: z.string().min(1).max(2000),
+            resolution: z.enum(RESOLUTIONS).default('handled'),
+          }),
+        },
+      },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        const { alert, ratingToken } = dispatcher.resolve(request.params.id, who(request), request.body);
+        return { alert, ratingToken, ratingPath: `/api/public/rate/${ratingToken}` };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/rate',
+      { ...actor, schema: { tags, params: idParams, body: scoreBody } },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.rate(request.params.id, who(request), request.body) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/close',
+      { ...actor, schema: { tags, params: idParams, body: noteBody } },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.close(request.params.id, who(request), request.body.note) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/false-alarm',
+      {
+        ...actor,
+        schema: {
+          tags,
+          summary:
+            'Mark a false alarm or a device fault: resolves, suppresses repeats, opens a maintenance task',
+          params: idParams,
+          body: z.object({
+            kind: z.enum(['false_alarm', 'device_fault']).default('false_alarm'),
+            reason: z.string().min(1).max(500),
+            note: z.string().max(2000).optional(),
+          }),
+        },
+      },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.markFalse(request.params.id, who(request), request.body) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/whistle',
+      {
+        ...actor,
+        schema: {
+          tags,
+          summary: 'Whistle a department in (吹哨)',
+          params: idParams,
+          body: z.object({ department: z.enum(DEPARTMENTS), note: z.string().max(2000).optional() }),
+        },
+      },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        return { alert: dispatcher.whistle(request.params.id, who(request), request.body) };
+      },
+    );
+
+    app.post(
+      '/alerts/:id/report-in',
+      {
+        preHandler: requireRole('department', 'admin', 'manager'),
+        schema: {
+          tags,
+          summary: 'A whistled department reports in (报到)',
+          params: idParams,
+          body: z
+            .object({ department: z.enum(DEPARTMENTS).optional(), note: z.string().max(2000).optional() })
+            .prefault({}),
+        },
+      },
+      async (request) => {
+        visibleAlert(request, request.params.id);
+        // A department reports for itself; a manager may record it on the department's behalf.
+        const department = departmentOf(request) ?? request.body.department;
+        if (!department) {
+          throw new GridHubError('REQUEST_INVALID', 'say which department reports in', {
+            field: 'department',
+          });
+        }
+        return { alert: dispatcher.reportIn(request.params.id, who(request), department, request.body.note) };
+      },
+    );
+
+    app.get(
+      '/kpis',
+      {
+        schema: {
+          tags,
+          summary: 'Closure rate, on-time rates, mean times, satisfaction, in-grid resolution; per grid',
+          querystring: z.object({ from: instant, to: instant, place: z.string().optional() }),
+        },
+      },
+      async (request) => dispatcher.kpis(request.query, visibleTo(request)),
+    );
+
+    // ---- people and duty ----------------------------------------------------------------------------------
+    const peopleTags = ['people'];
+    const managers = { preHandler: requireRole('admin', 'manager') };
+
+    app.get(
+      '/people',
+      {
+        schema: {
+          tags: peopleTags,
+          querystring: z.object({ place: z.string().optional(), role: z.enum(PERSON_ROLES).optional() }),
+        },
+      },
+      async (request) => {
+        const list = people
+          .list({ placeId: request.query.place, role: request.query.role })
+          .filter((p) => personVisible(request, p));
+        return { items: list };
+      },
+    );
+
+    app.get('/people/:id', { schema: { tags: peopleTags, params: idParams } }, async (request) => {
+      const person = visiblePerson(request, request.params.id);
+      return { person, shifts: people.shifts(person.id), overrides: people.overrides(person.id) };
+    });
+
+    app.post(
+      '/people',
+      { ...managers, schema: { tags: peopleTags, body: personBody } },
+      async (request, reply) => {
+        const body = request.body;
+        checkPlaces(request, body.placeIds);
+        if (people.get(body.id))
+          throw new GridHubError('CONFLICT', `person ${body.id} exists`, { field: 'id' });
+        if (body.role === 'department' && !body.department) {
+          throw new GridHubError('REQUEST_INVALID', 'a department person needs its department', {
+            field: 'department',
+          });
+        }
+        if (body.deputyId && !people.get(body.deputyId)) {
+          throw new GridHubError('REQUEST_INVALID', `no person ${body.deputyId}`, { field: 'deputyId' });
+        }
+        return reply.code(201).send({ person: people.create(body) });
+      },
+    );
+
+    app.patch(
+      '/people/:id',
+      {
+        ...managers,
+        schema: { tags: peopleTags, params: idParams, body: personBody.omit({ id: true }).partial() },
+      },
+      async (request) => {
+        visiblePerson(request, request.params.id);
+        if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
+        const deputy = request.body.deputyId;
+        if (deputy && (deputy === request.params.id || !people.get(deputy))) {
+          throw new GridHubError('REQUEST_INVALID', `deputy ${deputy} is not another known person`, {
+            field: 'deputyId',
+          });
+        }
+        return { person: people.update(request.params.id, request.body) };
+      },
+    );
+
+    app.put(
+      '/people/:id/shifts',
+      {
+        ...managers,
+        schema: {
+          tags: peopleTags,
+          summary: 'Replace the weekly roster',
+          params: idParams,
+          body: shiftsBody,
+        },
+      },
+      async (request) => {
+        const person = visiblePerson(request, request.params.id);
+        people.setShifts(person.id, request.body.shifts);
+        return { shifts: people.shifts(person.id) };
+      },
+    );
+
+    app.post(
+      '/people/:id/overrides',
+      {
+        ...managers,
+        schema: {
+          tags: peopleTags,
+          summary: 'A dated extra shift or leave',
+          params: idParams,
+          body: overrideBody,
+        },
+      },
+      async (request, reply) => {
+        const person = visiblePerson(request, request.params.id);
+        const o = people.addOverride({
+          personId: person.id,
+          startsAt: request.body.startsAt,
+          endsAt: request.body.endsAt,
+          onLeave: request.body.onLeave,
+          note: request.body.note ?? null,
+        });
+        return reply.code(201).send({ override: o });
+      },
+    );
+
+    app.get(
+      '/duty',
+      {
+        schema: {
+          tags: peopleTags,
+          summary: 'Who answers for each role at a place at an instant (default now), with fall-backs',
+          querystring: z.object({ place: z.string().min(1), at: instant }),
+        },
+      },
+      async (request) => {
+        const path: PlacePath = places.path(request.query.place);
+        if (!Object.keys(path).length || !request.scope.canSee(path)) {
+          throw new GridHubError('NOT_FOUND', `no place ${request.query.place}`);
+        }
+        const at = request.query.at ?? deps.clock.now();
+        // Roles staffed at this place or above; each with who answers now (on duty, deputy or fall-back duty).
+        const roles = PERSON_ROLES.flatMap((role) => {
+          if (!people.peopleAt(path, role).length) return [];
+          const picks = people.resolve(path, role, at);
+          return [
+            {
+              role,
+              people: picks.map((p) => ({
+                id: p.person.id,
+                name: p.person.name,
+                role: p.person.role,
+                via: p.via,
+              })),
+            },
+          ];
+        });
+        return { place: request.query.place, at, roles };
+      },
+    );
+  };
+}
+
+/** Unauthenticated routes under /api: the resident's one-time rating link made at resolve. */
+export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPluginAsync {
+  return async (fastify) => {
+    fastify.withTypeProvider<ZodTypeProvider>().post(
+      '/public/rate/:token',
+      {
+        schema: {
+          tags: ['alerts'],
+          security: [],
+          summary: 'The resident rates the handling of an alert (1–5) through the link given at resolve',
+          params: z.object({ token: z.string().min(10).max(100) }),
+          body: scoreBody,
+        },
+      },
+      async (request) => {
+        const alert = deps.dispatcher.rateByToken(request.params.token, request.body);
+        // The resident sees only that the rating was taken, not the alert.
+        return { ok: true, alertId: alert.id, rating: alert.rating };
+      },
+    );
+  };
+}
