@@ -1,5 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertsPublicRoutes, alertsRoutes } from '../../src/alerts/routes.ts';
@@ -31,26 +31,25 @@ async function build(): Promise<void> {
     path: (id: string) => h.registry.places.path(id),
     name: (id: string) => h.registry.places.name(id),
   };
-  await app.register(
-    async (api) => {
-      await api.register(alertsPublicRoutes({ dispatcher: h.dispatcher }));
-      await api.register(async (authed) => {
-        authed.decorateRequest('user', null as never);
-        authed.decorateRequest('scope', null as never);
-        // Stands in for the app's token check: the test names the user in a header.
-        authed.addHook('onRequest', async (request) => {
-          const u = USERS[String(request.headers['x-test-user'])];
-          if (!u) throw new Error('unknown test user');
-          request.user = { ...u, displayName: u.username, locale: 'zh-CN', enabled: true };
-          request.scope = scopeFor(request.user);
-        });
-        await authed.register(
-          alertsRoutes({ dispatcher: h.dispatcher, clock: h.clock, places, keepAliveMs: 60_000 }),
-        );
-      });
-    },
-    { prefix: '/api' },
-  );
+  const authenticated: FastifyPluginAsync = async (authed) => {
+    authed.decorateRequest('user', null as never);
+    authed.decorateRequest('scope', null as never);
+    // Stands in for the app's token check: the test names the user in a header.
+    authed.addHook('onRequest', async (request) => {
+      const u = USERS[String(request.headers['x-test-user'])];
+      if (!u) throw new Error('unknown test user');
+      request.user = { ...u, displayName: u.username, locale: 'zh-CN', enabled: true };
+      request.scope = scopeFor(request.user);
+    });
+    await authed.register(
+      alertsRoutes({ dispatcher: h.dispatcher, clock: h.clock, places, keepAliveMs: 60_000 }),
+    );
+  };
+  const api: FastifyPluginAsync = async (scope) => {
+    await scope.register(alertsPublicRoutes({ dispatcher: h.dispatcher }));
+    await scope.register(authenticated);
+  };
+  await app.register(api, { prefix: '/api' });
   await app.ready();
 }
 
