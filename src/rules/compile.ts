@@ -71,6 +71,8 @@ export interface CompiledRule {
   readonly stats: RuleStats;
 }
 
+const has = (o: object, k: string) => Object.hasOwn(o, k);
+
 function invalid(ruleId: string, field: string, why: string): GridHubError {
   return new GridHubError('RULE_INVALID', `rule ${ruleId}: ${field}: ${why}`, { field });
 }
@@ -185,14 +187,16 @@ export function compileRule(input: unknown, catalogue: Catalogue, fallbackId?: s
 
   const speaksAbout = (e: CompiledEntry, refs: ConditionRefs) =>
     refs.fields.some(
-      (f) => f.name in e.telemetry || Object.values(e.events).some((ev) => f.name in ev.data),
-    ) || refs.events.some((ev) => ev.name in e.events);
+      (f) => has(e.telemetry, f.name) || Object.values(e.events).some((ev) => has(ev.data, f.name)),
+    ) || refs.events.some((ev) => has(e.events, ev.name));
   const allRefs = opts.refs;
   // Every reference must exist in at least one candidate type: catches typos such as `fil` for `fill`.
   for (const f of allRefs.fields) {
     const spec = candidates
-      .map(
-        (e) => e.telemetry[f.name] ?? Object.values(e.events).find((ev) => f.name in ev.data)?.data[f.name],
+      .map((e) =>
+        has(e.telemetry, f.name)
+          ? e.telemetry[f.name]
+          : Object.values(e.events).find((ev) => has(ev.data, f.name))?.data[f.name],
       )
       .find((s) => s !== undefined);
     if (!spec) {
@@ -207,7 +211,7 @@ export function compileRule(input: unknown, catalogue: Catalogue, fallbackId?: s
     }
   }
   for (const ev of allRefs.events) {
-    if (!candidates.some((e) => ev.name in e.events)) {
+    if (!candidates.some((e) => has(e.events, ev.name))) {
       throw invalid(id, ev.path, `${ev.name} is not an event of ${candidates.map((e) => e.id).join(', ')}`);
     }
   }

@@ -233,7 +233,7 @@ export function compileCondition(node: unknown, path: string, opts: CompileOptio
     const cmp = comparison(node, ['field'], path, false);
     opts.refs.fields.push({ name, path: `${path}.field`, numeric: cmp.key !== 'exists' && cmp.numeric });
     const test = cmp.test;
-    return (ctx) => test(ctx.fields[name]);
+    return (ctx) => test(Object.hasOwn(ctx.fields, name) ? ctx.fields[name] : undefined);
   }
 
   if ('count' in node) {
@@ -278,7 +278,7 @@ export function compileCondition(node: unknown, path: string, opts: CompileOptio
     // rate = (v_now - v_oldest) / (t_now - t_oldest) × per, oldest = earliest sample with t ≥ now - within;
     // undefined until an earlier sample exists in the window.
     return (ctx) => {
-      const v = ctx.fields[name];
+      const v = Object.hasOwn(ctx.fields, name) ? ctx.fields[name] : undefined;
       if (typeof v !== 'number') return undefined;
       let samples = ctx.ops[slot];
       if (!samples) {

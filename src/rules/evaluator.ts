@@ -181,7 +181,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     const fields = reading ? fieldsOf(reading) : undefined;
     return (name) => {
       const dot = name.indexOf('.');
-      if (dot < 0) return fields?.[name];
+      if (dot < 0) return fields && Object.hasOwn(fields, name) ? fields[name] : undefined;
       const ns = name.slice(0, dot);
       const key = name.slice(dot + 1);
       switch (ns) {

@@ -40,7 +40,9 @@ export function compileTemplate(source: string): CompiledTemplate {
     if (dot > 0) {
       const ns = name.slice(0, dot) as keyof typeof TEMPLATE_NAMESPACES;
       const key = name.slice(dot + 1);
-      const keys: readonly string[] | undefined = TEMPLATE_NAMESPACES[ns];
+      const keys: readonly string[] | undefined = Object.hasOwn(TEMPLATE_NAMESPACES, ns)
+        ? TEMPLATE_NAMESPACES[ns]
+        : undefined;
       if (!keys) {
         throw new TemplateError(
           `{{${name}}}: unknown namespace ${ns} (known: ${Object.keys(TEMPLATE_NAMESPACES).join(', ')})`,
