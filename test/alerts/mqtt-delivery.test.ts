@@ -1,0 +1,120 @@
+import { connectAsync, type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDispatcher, type Dispatcher } from '../../src/alerts/dispatcher.ts';
+import { createCatalogue } from '../../src/catalogue/catalogue.ts';
+import { topics } from '../../src/domain/wire.ts';
+import { mqttConfigSchema } from '../../src/ingest/config.ts';
+import { createIngest, type Ingest } from '../../src/ingest/ingest.ts';
+import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { createHarness, type Harness, raise, seedCommunity, silentLog } from './fixtures.ts';
+
+let h: Harness;
+let ingest: Ingest | undefined;
+let dispatcher: Dispatcher | undefined;
+const clients: MqttClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
+  await dispatcher?.stop();
+  await ingest?.close();
+  await h?.close();
+});
+
+function nextMessage(client: MqttClient, topic: string, timeoutMs = 3000) {
+  return new Promise<{ payload: Record<string, unknown>; qos: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message on ${topic}`)), timeoutMs);
+    client.on('message', (t, payload, packet) => {
+      if (t !== topic) return;
+      clearTimeout(timer);
+      resolve({ payload: JSON.parse(payload.toString()) as Record<string, unknown>, qos: packet.qos });
+    });
+  });
+}
+
+describe('alarm delivery over the real broker', () => {
+  it('puts the alarm on the worker’s MQTT topic at QoS 1 and escalates to the leader’s phone at 1 min', async () => {
+    h = createHarness();
+    seedCommunity(h.registry);
+    const now = h.clock.now();
+    const password = 'a long enough password';
+    await h.registry.users.create(
+      { username: 'zhang', password, role: 'worker', personId: 'w1', scope: ['g1'] },
+      now,
+    );
+    await h.registry.users.create(
+      { username: 'lead', password, role: 'worker', personId: 'l1', scope: ['g1'] },
+      now,
+    );
+    const workerToken = h.registry.users.issueToken('zhang', 'api', now);
+    const leaderToken = h.registry.users.issueToken('lead', 'api', now);
+
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    ingest = await createIngest({
+      config: mqttConfigSchema.parse({ port: 0, tlsPort: 0 }),
+      host: '127.0.0.1',
+      catalogue: createCatalogue(),
+      devices: h.registry.devices,
+      tokens: h.registry.users,
+      clock: h.clock,
+      log: silentLog,
+      metrics,
+      bus: h.bus,
+      db: h.db,
+      onReading: () => {},
+    });
+    const { mqttPort } = await ingest.listen();
+    dispatcher = createDispatcher({
+      db: h.db,
+      clock: h.clock,
+      log: silentLog,
+      metrics,
+      publisher: ingest,
+      sink: h.sink,
+      bus: h.bus,
+      config: h.config,
+      places: { path: (id) => h.registry.places.path(id), name: (id) => h.registry.places.name(id) },
+    });
+    dispatcher.start();
+
+    const connect = async (username: string, token: string, topic: string) => {
+      const c = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        username,
+        password: token,
+      });
+      clients.push(c);
+      await c.subscribeAsync(topic, { qos: 1 });
+      return c;
+    };
+    const worker = await connect('zhang', workerToken, topics.workerAlarms('w1'));
+    const leader = await connect('lead', leaderToken, topics.workerAlarms('l1'));
+
+    const workerMsg = nextMessage(worker, topics.workerAlarms('w1'));
+    dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-real' }));
+    const got = await workerMsg;
+    expect(got.qos).toBe(1);
+    expect(got.payload).toMatchObject({
+      kind: 'alarm',
+      change: 'opened',
+      severity: 'critical',
+      device: { id: 'smoke-real', type: 'smoke' },
+      recipient: { personId: 'w1', role: 'grid_worker' },
+    });
+    const alertId = got.payload.alertId as string;
+
+    const leaderMsg = nextMessage(leader, topics.workerAlarms('l1'));
+    await h.clock.advanceAsync(60_000);
+    expect((await leaderMsg).payload).toMatchObject({
+      alertId,
+      change: 'escalated',
+      recipient: { role: 'grid_leader' },
+    });
+    await dispatcher.drain();
+    const delivered = dispatcher
+      .timeline(alertId)
+      .filter((e) => e.type === 'delivered')
+      .map((e) => e.data.target);
+    expect(delivered).toEqual(expect.arrayContaining(['w1', 'p1', 'l1']));
+  });
+});
