@@ -108,6 +108,8 @@ export const alertsConfigSchema = z.object({
   retryBaseMs: duration(1000),
   retryMaxMs: duration(5 * MIN),
   maxAttempts: int(12, 1, 1000),
+  /** Delivered (or given-up) outbox rows are deleted after this; the alert timeline keeps each receipt. */
+  outboxRetentionMs: duration(7 * 24 * HOUR),
   /** A single delivery attempt taking longer than this counts as failed. */
   deliveryTimeoutMs: duration(10_000),
   /** Who is called when a whistled department misses its report-in allowance. */

@@ -199,6 +199,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       labelNames: ['change'],
       registers: [deps.metrics],
     }),
+    failures: new Counter({
+      name: 'gridhub_alerts_handle_failures_total',
+      help: 'Rule results the dispatcher could not store',
+      registers: [deps.metrics],
+    }),
     deliveries: new Counter({
       name: 'gridhub_alerts_deliveries_total',
       help: 'Outbox delivery attempts by channel and outcome',
@@ -716,6 +721,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     record(fx, r.id, 'rated', actor, { score: input.score, comment: input.comment ?? null });
   }
 
+  /** Forget delivered outbox rows and spent timers after the retention time; the timeline keeps the record. */
+  function prune(): void {
+    const before = clock.now() - cfg.outboxRetentionMs;
+    const a = db.prepare("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?").run(before);
+    const b = db
+      .prepare(
+        `DELETE FROM alert_timers WHERE state != 'pending' AND alert_id IN
+         (SELECT id FROM alerts WHERE status IN ('resolved','closed') AND updated_at < ?)`,
+      )
+      .run(before);
+    if (a.changes || b.changes)
+      log.info({ outbox: a.changes, timers: b.changes }, 'pruned delivered outbox rows');
+    lastPrune = clock.now();
+  }
+  let lastPrune = 0;
+
   // ---- escalation scheduler ---------------------------------------------------------------------------------
   let stopped = true;
   let timer: { handle: TimerHandle; at: number } | null = null;
@@ -732,6 +753,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   function fireTimers(): void {
+    if (timer) clock.clearTimeout(timer.handle);
     timer = null;
     if (stopped) return;
     for (;;) {
@@ -926,6 +948,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           }
         }
       } while (again && !stopped);
+      if (clock.now() - lastPrune > 3_600_000) prune();
       armRetry();
     } finally {
       running = false;
@@ -995,24 +1018,35 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   return {
     handle(result) {
-      switch (result.kind) {
-        case 'raise':
-          return raise(result);
-        case 'update':
-          return update(result);
-        case 'clear':
-          return clear(result);
-        case 'fact':
-          return fact(result);
+      try {
+        switch (result.kind) {
+          case 'raise':
+            return raise(result);
+          case 'update':
+            return update(result);
+          case 'clear':
+            return clear(result);
+          case 'fact':
+            return fact(result);
+        }
+      } catch (err) {
+        // Nothing was committed: the caller learns it (a QoS 1 event stays unacknowledged and comes again).
+        log.error(
+          { err, ruleId: result.ruleId, deviceId: result.deviceId, kind: result.kind },
+          'rule result not taken',
+        );
+        m.failures.inc();
+        throw err;
       }
     },
     start() {
       if (!stopped) return;
       stopped = false;
-      armTimers();
-      // Overdue steps of a hub that was down fire now, before new work.
+      prune();
+      // Overdue steps of a hub that was down fire now, before new work; the rest are armed on the clock.
       const next = q.nextTimer.get()?.due ?? null;
       if (next !== null && next <= clock.now()) fireTimers();
+      else armTimers();
       void drain();
       log.info('dispatcher started');
     },
