@@ -98,33 +98,39 @@ const loadTimeout = (seconds: number, connections: number) => (seconds + 30 + co
 // ---------------------------------------------------------------------------------------------------------
 // Bare aedes: one publisher (or N) and one subscriber forwarding the same messages.
 async function baseline(): Promise<void> {
-  const broker = spawnTs('bench/aedes-baseline.ts', ['0']);
-  try {
-    const port = Number((await broker.waitFor(/^PORT (\d+)/, 15_000))[1]);
-    const url = `mqtt://127.0.0.1:${port}`;
-    report.commands.push(
-      `node --import tsx bench/aedes-baseline.ts  (bare aedes ${pkgVersion('aedes')}, noDelay)`,
-    );
-    const run = async (key: string, devices: number, qos: 0 | 1) => {
+  report.commands.push(
+    `node --import tsx bench/aedes-baseline.ts  (bare aedes ${pkgVersion('aedes')}, noDelay)`,
+  );
+  report.commands.push(
+    'npm run sim -- --synthetic --subscribe-all --mqtt-url URL --devices N --rate 0 --qos Q --duration S',
+  );
+  // A fresh broker per measurement: a run that drove aedes into its queue cliff must not tax the next one.
+  const withBroker = async (fn: (broker: Child, url: string) => Promise<void>) => {
+    const broker = spawnTs('bench/aedes-baseline.ts', ['0']);
+    try {
+      const port = Number((await broker.waitFor(/^PORT (\d+)/, 15_000))[1]);
+      await fn(broker, `mqtt://127.0.0.1:${port}`);
+    } finally {
+      await broker.stop();
+    }
+  };
+  const run = (key: string, devices: number, qos: 0 | 1) =>
+    withBroker(async (_broker, url) => {
       const a = ['--synthetic', '--subscribe-all', '--mqtt-url', url, '--devices', String(devices)];
       a.push('--rate', '0', '--qos', String(qos), '--duration', String(P.seconds));
       const r = await runLoadChild(a, loadTimeout(P.seconds, devices));
       report.baseline[key] = r;
       log(`baseline ${key}: forwarded ${r.receivedPerSec} msg/s (sent ${r.sentPerSec})`);
-    };
-    report.commands.push(
-      'npm run sim -- --synthetic --subscribe-all --mqtt-url URL --devices N --rate 0 --qos Q --duration S',
-    );
-    await section('baseline gateway qos0', () => run('gatewayQos0', 1, 0));
-    await section('baseline gateway qos1', () => run('gatewayQos1', 1, 1));
-    await section('baseline per-device qos0', () => run('perDeviceQos0', P.perDevice, 0));
-    await section('baseline per-device qos1', () => run('perDeviceQos1', P.perDevice, 1));
-    await section('baseline idle memory', async () => {
-      report.baseline.idle = await idleMemory(broker, ['--synthetic', '--mqtt-url', url]);
     });
-  } finally {
-    await broker.stop();
-  }
+  await section('baseline gateway qos0', () => run('gatewayQos0', 1, 0));
+  await section('baseline gateway qos1', () => run('gatewayQos1', 1, 1));
+  await section('baseline per-device qos0', () => run('perDeviceQos0', P.perDevice, 0));
+  await section('baseline per-device qos1', () => run('perDeviceQos1', P.perDevice, 1));
+  await section('baseline idle memory', () =>
+    withBroker(async (broker, url) => {
+      report.baseline.idle = await idleMemory(broker, ['--synthetic', '--mqtt-url', url]);
+    }),
+  );
 }
 
 /** RSS of `server` before and after P.idle idle connections held by a separate load process. */

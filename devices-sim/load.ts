@@ -106,6 +106,8 @@ async function connectMany<T>(
 
 /** Most unfinished bytes a QoS 0 connection may have queued in its socket before the generator waits. */
 const QOS0_BACKLOG_BYTES = 256 * 1024;
+/** How far the publishers may run ahead of the counting subscriber (bare-broker baseline). */
+const SUBSCRIBER_AHEAD = 20_000;
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const progress = o.progress ?? (() => undefined);
@@ -229,6 +231,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         const allowed = o.rate > 0 ? Math.floor((o.rate * elapsed) / 1000) - sent : Number.POSITIVE_INFINITY;
         // One turn sends a bounded amount, then yields so acks, errors and alarms are read.
         let budget = Math.min(allowed, 20_000);
+        // Against a bare broker, stay at most AHEAD messages ahead of what the subscriber got: otherwise aedes
+        // queues for the subscriber without bound and collapses (stack.md), and we would measure the cliff.
+        if (subscriber) budget = Math.min(budget, SUBSCRIBER_AHEAD - (sent - subscriber.received));
+        const sentBefore = sent;
         let blocked = 0;
         const chunk = Math.max(1, Math.min(64, Math.ceil(budget / Math.max(1, conns.length))));
         turn++;
@@ -274,7 +280,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           lastReport = now;
           lastSent = sent;
         }
-        if (conns.length === 0 || (allowed <= 0 && o.rate > 0)) setTimeout(loop, 1);
+        if (sent === sentBefore) setTimeout(loop, 1);
         else setImmediate(loop);
       };
       loop();
