@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import { type Clock, ManualClock } from '../clock/clock.ts';
+import { parseDuration } from '../config/fields.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { RuleResultSink, TelemetrySink } from '../domain/ports.ts';
@@ -99,17 +100,22 @@ export interface RuleEngine {
   close(): Promise<void>;
 }
 
-function toTime(v: number | string, field: string): number {
-  if (typeof v === 'number') return v;
-  const dur = /^(\d+)(ms|s|m|h|d)$/.exec(v);
-  if (dur) {
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[dur[2] as 'ms'];
-    return Number(dur[1]) * unit;
+/** An instant: epoch ms or an ISO 8601 string. */
+function toInstant(v: number | string, field: string): number {
+  const t = typeof v === 'number' ? v : Date.parse(v);
+  if (!Number.isFinite(t)) {
+    throw new GridHubError('REQUEST_INVALID', `${field}: expected epoch ms or ISO 8601, got ${v}`, { field });
   }
-  const t = Date.parse(v);
-  if (Number.isNaN(t))
-    throw new GridHubError('REQUEST_INVALID', `${field}: not a time or duration: ${v}`, { field });
   return t;
+}
+
+/** An offset: milliseconds or e.g. 90s, 10m, 4h. */
+function toOffset(v: number | string, field: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  if (typeof v === 'string' && /^\d+(ms|s|m|h|d)?$/.test(v)) return parseDuration(v);
+  throw new GridHubError('REQUEST_INVALID', `${field}: expected a duration such as 90s or 10m, got ${v}`, {
+    field,
+  });
 }
 
 /**
@@ -121,7 +127,7 @@ export function runSandbox(
   readings: readonly TestReading[],
   options: TestOptions & { log: Logger; defaultStart: number },
 ): TestResult[] {
-  const start = options.start === undefined ? options.defaultStart : toTime(options.start, 'start');
+  const start = options.start === undefined ? options.defaultStart : toInstant(options.start, 'start');
   const clock = new ManualClock(start);
   const results: TestResult[] = [];
   const ev = createEvaluator({
@@ -143,9 +149,9 @@ export function runSandbox(
   const timed = readings.map((r, i) => {
     const at =
       r.at !== undefined
-        ? toTime(r.at, `readings[${i}].at`)
+        ? toInstant(r.at, `readings[${i}].at`)
         : r.after !== undefined
-          ? start + toTime(r.after, `readings[${i}].after`)
+          ? start + toOffset(r.after, `readings[${i}].after`)
           : start;
     const deviceType = (r.deviceType ?? firstType) as DeviceTypeId;
     const common = {
