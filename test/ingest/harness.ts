@@ -116,7 +116,15 @@ export async function startHarness(
     db,
     onReading: (r) => sink.onReading(r),
   });
-  const { mqttPort } = await ingest.listen();
+  let mqttPort: number;
+  try {
+    ({ mqttPort } = await ingest.listen());
+  } catch (err) {
+    await ingest.close();
+    db.close();
+    if (!reopen) removeDir(dir);
+    throw err;
+  }
   const url = `mqtt://127.0.0.1:${mqttPort}`;
   const clients: MqttClient[] = [];
 
@@ -203,6 +211,18 @@ export async function nextErrors(
 ): Promise<DeviceErrorMessage[]> {
   const msgs = await nextMessages(client, `gh/${deviceId}/errors`, count);
   return msgs.map((m) => JSON.parse(m.payload.toString()) as DeviceErrorMessage);
+}
+
+/** The QoS granted per filter, 128 for a refused one (mqtt.js rejects the promise then; the SUBACK is on it). */
+export async function granted(client: MqttClient, filters: string[], qos: 0 | 1 = 0): Promise<number[]> {
+  try {
+    const g = await client.subscribeAsync(filters, { qos });
+    return g.map((x) => x.qos);
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: number[] } }).packet;
+    if (!packet?.granted) throw err;
+    return packet.granted;
+  }
 }
 
 /** Wait until `predicate` holds (polling on the event loop), or fail. */

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { createCatalogue } from '../catalogue/catalogue.ts';
+import type { DeviceRecord } from '../registry/types.ts';
+import { type DecodeInput, decodeMessage, MIN_TIMESTAMP, parseTimestamp } from './decode.ts';
+
+const NOW = Date.UTC(2026, 0, 5, 8, 0, 0);
+const HOUR = 3_600_000;
+
+describe('parseTimestamp', () => {
+  it.each<[unknown, number | undefined]>([
+    ['2026-01-05T07:00:00Z', Date.UTC(2026, 0, 5, 7)],
+    ['2026-01-05T07:00Z', Date.UTC(2026, 0, 5, 7)],
+    ['2026-01-05T15:00:00.5+08:00', Date.UTC(2026, 0, 5, 7, 0, 0, 500)],
+    ['2026-01-05T15:00:00+0800', Date.UTC(2026, 0, 5, 7)],
+    [NOW - 1000, NOW - 1000],
+    [NOW + HOUR, NOW + HOUR],
+    [NOW + HOUR + 1, undefined],
+    [MIN_TIMESTAMP - 1, undefined],
+    [1_767_600_000, undefined], // epoch seconds
+    [NOW + 0.5, undefined],
+    ['2026-01-05', undefined], // no time of day
+    ['2026-01-05T07:00:00', undefined], // no zone: ambiguous
+    ['2026-13-45T07:00:00Z', undefined],
+    ['yesterday', undefined],
+    [String(NOW), undefined],
+    [null, undefined],
+    [true, undefined],
+  ])('%j → %s', (value, expected) => {
+    expect(parseTimestamp(value, NOW, HOUR)).toBe(expected);
+  });
+});
+
+describe('decodeMessage', () => {
+  const catalogue = createCatalogue();
+  const device: DeviceRecord = {
+    id: 'smoke-1',
+    type: 'smoke',
+    placeId: 'bd1',
+    place: { street: 's', building: 'bd1' },
+    floor: 2,
+    label: null,
+    enabled: true,
+    createdAt: 0,
+    lastSeen: null,
+    online: true,
+    onlineChangedAt: null,
+  };
+  const input = (channel: DecodeInput['channel'], payload: string): DecodeInput => ({
+    channel,
+    payload: Buffer.from(payload),
+    device,
+    entry: catalogue.get('smoke'),
+    receivedAt: NOW,
+    qos: 0,
+    statusSource: 'device',
+    maxFutureSkewMs: HOUR,
+  });
+
+  it('accepts a telemetry object, taking ts out of the values', () => {
+    const d = decodeMessage(input('telemetry', '{"smoke":0.3,"ts":"2026-01-05T07:59:00Z"}'));
+    expect(d.rejections).toBeNull();
+    expect(d.readings).toEqual([
+      expect.objectContaining({
+        kind: 'telemetry',
+        values: { smoke: 0.3 },
+        ts: NOW - 60_000,
+        receivedAt: NOW,
+      }),
+    ]);
+  });
+
+  it('refuses prototype-looking keys like any unknown field', () => {
+    const d = decodeMessage(input('telemetry', '{"__proto__":{"x":1},"smoke":0.1}'));
+    expect(d.readings).toEqual([]);
+    expect(d.rejections?.[0]).toMatchObject({ code: 'PAYLOAD_INVALID', field: '__proto__' });
+    const e = decodeMessage(input('event', '{"event":"constructor"}'));
+    expect(e.rejections?.[0]).toMatchObject({ code: 'EVENT_UNKNOWN' });
+  });
+
+  it('numbers each rejected array element', () => {
+    const d = decodeMessage(
+      input('event', '[{"event":"alarm"},{"event":"nope"},{"event":"test","extra":1}]'),
+    );
+    expect(d.readings).toHaveLength(1);
+    expect(d.rejections).toEqual([
+      expect.objectContaining({ code: 'EVENT_UNKNOWN', field: '[1].event', index: 1 }),
+      expect.objectContaining({ code: 'PAYLOAD_INVALID', field: '[2].extra', index: 2 }),
+    ]);
+  });
+
+  it('reads bare and JSON status', () => {
+    expect(decodeMessage(input('status', 'online')).readings[0]).toMatchObject({
+      status: 'online',
+      source: 'device',
+    });
+    expect(decodeMessage(input('status', '"offline"')).readings[0]).toMatchObject({ status: 'offline' });
+    expect(
+      decodeMessage(input('status', '{"status":"offline","ts":1767599000000}')).readings[0],
+    ).toMatchObject({
+      status: 'offline',
+      ts: 1_767_599_000_000,
+    });
+  });
+});

@@ -1,0 +1,326 @@
+import { connectAsync } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  granted,
+  type Harness,
+  nextMessages,
+  rawConnect,
+  rawPublish,
+  rawSocket,
+  removeDir,
+  startHarness,
+  until,
+} from './harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ maxPacketBytes: 4096, connectTimeoutMs: 300 });
+});
+afterAll(async () => {
+  await h.close();
+  removeDir(h.dir);
+});
+
+async function refusedWith(
+  username: string | undefined,
+  password: string | undefined,
+): Promise<number | undefined> {
+  try {
+    await h.connect(username, password);
+  } catch (err) {
+    return (err as { code?: number }).code;
+  }
+  throw new Error('connection was accepted');
+}
+
+describe('authentication', () => {
+  it('a device logs in with its id and secret', async () => {
+    const c = await h.connectDevice('smoke');
+    expect(c.connected).toBe(true);
+    await c.endAsync();
+  });
+
+  it('a wrong secret is refused with 4 (bad user name or password)', async () => {
+    expect(await refusedWith(h.devices.smoke.id, 'not-the-secret')).toBe(4);
+  });
+
+  it('an unknown device is refused with 4', async () => {
+    expect(await refusedWith('smoke-999', 'whatever')).toBe(4);
+  });
+
+  it('a disabled device is refused with 5 (not authorized), even with the right secret', async () => {
+    h.registry.devices.update('smoke-2', { enabled: false });
+    const secretless = await refusedWith('smoke-2', 'wrong');
+    expect(secretless).toBe(4);
+    const { secret } = await h.registry.devices.provision(
+      { id: 'smoke-3', type: 'smoke', placeId: 'bd1' },
+      h.clock.now(),
+    );
+    h.registry.devices.update('smoke-3', { enabled: false });
+    expect(await refusedWith('smoke-3', secret)).toBe(5);
+  });
+
+  it('anonymous access is off by default (5)', async () => {
+    expect(await refusedWith(undefined, undefined)).toBe(5);
+  });
+
+  it('a worker logs in with user name and API token; a wrong token gets 4', async () => {
+    const c = await h.connect(h.worker.username, h.worker.token);
+    expect(c.connected).toBe(true);
+    await c.endAsync();
+    expect(await refusedWith(h.worker.username, h.otherWorker.token)).toBe(4);
+  });
+
+  it('a manager token gives no MQTT access (5)', async () => {
+    expect(await refusedWith(h.manager.username, h.manager.token)).toBe(5);
+  });
+
+  it('failed logins are counted', async () => {
+    expect(
+      await h.counter('gridhub_ingest_auth_failures_total', { reason: 'bad_credentials' }),
+    ).toBeGreaterThanOrEqual(4);
+    expect(await h.counter('gridhub_ingest_auth_failures_total', { reason: 'disabled' })).toBe(1);
+  });
+
+  it('an MQTT 5 client is refused with the unacceptable-protocol-version code', async () => {
+    const err = await connectAsync(h.url, {
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      username: h.devices.smoke.id,
+      password: h.devices.smoke.secret,
+    }).then(
+      () => undefined,
+      (e: { code?: number }) => e,
+    );
+    // aedes answers a v5 CONNECT with a 3.1.1 CONNACK, return code 1; mqtt.js reads it as reason code 1
+    expect(err?.code).toBe(1);
+  });
+
+  it('an empty client id with a persistent session is refused with 2 (MQTT-3.1.3-8)', async () => {
+    const s = await rawSocket(h.port);
+    s.socket.write(
+      rawConnect({ clientId: '', clean: false, username: h.devices.bin.id, password: h.devices.bin.secret }),
+    );
+    expect(await s.connack()).toBe(2);
+    await until(() => s.state.closed, 3_000, 'close');
+  });
+
+  it('client ids with control characters or invalid UTF-8 are refused with 2', async () => {
+    for (const clientId of ['dev\u0001ice', 'a\u0000b', Buffer.from([0x61, 0xc3, 0x28])]) {
+      const s = await rawSocket(h.port);
+      s.socket.write(rawConnect({ clientId, username: h.devices.bin.id, password: h.devices.bin.secret }));
+      expect(await s.connack()).toBe(2);
+    }
+  });
+
+  it('a will on a topic the device may not publish to is refused with 5', async () => {
+    const id = h.devices.bin.id;
+    const err = await h
+      .connect(id, h.devices.bin.secret, {
+        will: { topic: 'gh/smoke-1/status', payload: Buffer.from('offline'), qos: 0, retain: false },
+      })
+      .then(
+        () => undefined,
+        (e: { code?: number }) => e,
+      );
+    expect(err?.code).toBe(5);
+  });
+});
+
+describe('login throttling per source address', () => {
+  it('after the free failures each refusal waits, doubling', async () => {
+    const t = await startHarness({
+      authFreeFailures: 2,
+      authFailureDelayMs: 1_000,
+      authFailureMaxDelayMs: 4_000,
+    });
+    try {
+      const attempt = () =>
+        new Promise<number>((resolve) => {
+          connectAsync(t.url, {
+            protocolVersion: 4,
+            reconnectPeriod: 0,
+            username: 'smoke-1',
+            password: 'guess',
+          }).then(
+            () => resolve(-1),
+            (e: { code: number }) => resolve(e.code),
+          );
+        });
+      expect(await attempt()).toBe(4);
+      expect(await attempt()).toBe(4);
+      // third failure: answered only after 1 s of (virtual) time
+      let answered = false;
+      const third = attempt().then((code) => {
+        answered = true;
+        return code;
+      });
+      await until(() => t.clock.pending === 1, 3_000, 'delayed refusal');
+      expect(answered).toBe(false);
+      await t.clock.advanceAsync(999);
+      expect(answered).toBe(false);
+      await t.clock.advanceAsync(1);
+      expect(await third).toBe(4);
+      expect(t.ingest.broker.connectedClients).toBe(0);
+    } finally {
+      await t.close();
+      removeDir(t.dir);
+    }
+  });
+});
+
+describe('topic ACL', () => {
+  it("a publish to another device's topic closes the connection and is not processed", async () => {
+    const c = await h.connectDevice('bin');
+    h.readings.length = 0;
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish('gh/smoke-1/telemetry', '{"smoke": 1.5}');
+    await closed;
+    expect(h.readings).toEqual([]);
+    expect(await h.counter('gridhub_ingest_rejected_total', { code: 'NOT_AUTHORIZED', type: 'bin' })).toBe(1);
+  });
+
+  it('a client publish to $SYS is never routed', async () => {
+    const reader = await h.connect(h.integration.username, h.integration.token);
+    const c = await h.connectDevice('bin');
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish('$SYS/fake/heartbeat', 'x');
+    await closed;
+    expect(h.ingest.broker.connectedClients).toBeGreaterThanOrEqual(1);
+    await reader.endAsync();
+  });
+
+  it("subscribing to another device's errors is answered with 0x80; its own is granted", async () => {
+    const c = await h.connectDevice('bin');
+    const g = await granted(c, ['gh/smoke-1/errors', `gh/${h.devices.bin.id}/errors`, '#', 'gh/+/telemetry']);
+    expect(g).toEqual([128, 0, 128, 128]);
+    expect(c.connected).toBe(true);
+    await c.endAsync();
+  });
+
+  it('a worker subscribes to its own alarms only', async () => {
+    const c = await h.connect(h.worker.username, h.worker.token);
+    const g = await granted(
+      c,
+      [
+        `gh/workers/${h.worker.personId}/alarms`,
+        `gh/workers/${h.otherWorker.personId}/alarms`,
+        'gh/workers/+/alarms',
+      ],
+      1,
+    );
+    expect(g).toEqual([1, 128, 128]);
+    await c.endAsync();
+  });
+
+  it('a worker publishes nothing', async () => {
+    const c = await h.connect(h.worker.username, h.worker.token);
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(`gh/workers/${h.worker.personId}/alarms`, '{}');
+    await closed;
+  });
+
+  it('an integration reads device traffic but not worker alarms, and not refused payloads', async () => {
+    const reader = await h.connect(h.integration.username, h.integration.token);
+    expect(await granted(reader, ['gh/+/telemetry', 'gh/+/+/+', 'gh/workers/#'])).toEqual([0, 128, 128]);
+    const c = await h.connectDevice('bin');
+    const got = nextMessages(reader, `gh/${h.devices.bin.id}/telemetry`, 1);
+    await c.publishAsync(`gh/${h.devices.bin.id}/telemetry`, '{"fill": 500}');
+    await c.publishAsync(`gh/${h.devices.bin.id}/telemetry`, '{"fill": 50}');
+    const [m] = await got;
+    expect(m?.payload.toString()).toBe('{"fill": 50}');
+    await c.endAsync();
+    await reader.endAsync();
+  });
+});
+
+describe('broker hardening', () => {
+  it('a frame over maxPacketBytes closes the connection before its body arrives', async () => {
+    const before = await h.counter('gridhub_ingest_oversize_total');
+    const s = await rawSocket(h.port);
+    s.socket.write(
+      rawConnect({ clientId: 'raw-big', username: h.devices.bin.id, password: h.devices.bin.secret }),
+    );
+    expect(await s.connack()).toBe(0);
+    // PUBLISH header announcing 268 MB, and nothing else
+    s.socket.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]));
+    await until(() => s.state.closed, 3_000, 'close');
+    expect(await h.counter('gridhub_ingest_oversize_total', { transport: 'tcp' })).toBe(before + 1);
+  });
+
+  it('an mqtt.js publish over the limit is cut off too', async () => {
+    const c = await h.connectDevice('bin');
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(`gh/${h.devices.bin.id}/telemetry`, JSON.stringify({ fill: 1, pad: 'x'.repeat(5000) }));
+    await closed;
+  });
+
+  it('a socket that never sends CONNECT is closed after connectTimeoutMs', async () => {
+    const s = await rawSocket(h.port);
+    const start = Date.now();
+    await until(() => s.state.closed, 3_000, 'close');
+    expect(Date.now() - start).toBeGreaterThanOrEqual(250);
+    expect(
+      await h.counter('gridhub_ingest_protocol_errors_total', { reason: 'connect_timeout' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a topic deeper than maxTopicDepth closes the connection', async () => {
+    const c = await h.connectDevice('bin');
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(`gh/${h.devices.bin.id}/a/b/c/d/e/f/g`, '{}');
+    await closed;
+    expect(await h.counter('gridhub_ingest_protocol_errors_total', { reason: 'topic_depth' })).toBe(1);
+  });
+
+  it('a topic with a NUL or invalid UTF-8 under the device prefix closes the connection', async () => {
+    for (const topic of [
+      `gh/${h.devices.bin.id}/tele\u0000metry`,
+      Buffer.concat([Buffer.from(`gh/${h.devices.bin.id}/`), Buffer.from([0xc3, 0x28])]),
+    ]) {
+      const s = await rawSocket(h.port);
+      s.socket.write(
+        rawConnect({ clientId: 'raw-topic', username: h.devices.bin.id, password: h.devices.bin.secret }),
+      );
+      expect(await s.connack()).toBe(0);
+      s.socket.write(rawPublish(topic, '{"fill":1}'));
+      await until(() => s.state.closed, 3_000, 'close');
+    }
+    expect(await h.counter('gridhub_ingest_rejected_total', { code: 'TOPIC_INVALID', type: 'bin' })).toBe(2);
+  });
+
+  it('the connections gauge follows open sockets', async () => {
+    const before = await h.counter('gridhub_ingest_connections', { transport: 'tcp' });
+    const c = await h.connectDevice('bin');
+    expect(await h.counter('gridhub_ingest_connections', { transport: 'tcp' })).toBe(before + 1);
+    await c.endAsync();
+    const deadline = Date.now() + 3_000;
+    while ((await h.counter('gridhub_ingest_connections', { transport: 'tcp' })) !== before) {
+      if (Date.now() > deadline) throw new Error('gauge did not go back down');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  });
+});
+
+describe('keepalive', () => {
+  it("a device silent for 1.5 × keepalive is dropped and its will reads as source 'keepalive'", async () => {
+    const id = h.devices.smoke.id;
+    const s = await rawSocket(h.port);
+    s.socket.write(
+      rawConnect({
+        clientId: 'raw-keepalive',
+        username: id,
+        password: h.devices.smoke.secret,
+        keepalive: 1,
+        will: { topic: `gh/${id}/status`, payload: 'offline' },
+      }),
+    );
+    expect(await s.connack()).toBe(0);
+    h.readings.length = 0;
+    const start = Date.now();
+    await until(() => s.state.closed, 4_000, 'keepalive close');
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1_400);
+    await until(() => h.readings.length === 1, 1_000, 'will reading');
+    expect(h.readings[0]).toMatchObject({ kind: 'status', status: 'offline', source: 'keepalive' });
+  });
+});
