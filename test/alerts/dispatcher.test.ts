@@ -334,4 +334,22 @@ describe('dispatcher', () => {
     expect(h.dispatcher.list({}).total).toBe(1);
     expect(h.dispatcher.timeline(id).map((e) => e.type)).toContain('maintenance_task_opened');
   });
+
+  it('shows SLA lights on the alert: acknowledge clock green at 74 %, yellow at 75 %, red at 100 %', () => {
+    start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const ack = () => h.dispatcher.get(id)?.clocks.find((c) => c.name === 'acknowledge');
+    h.clock.advance(44_400); // 74 % of 60 s
+    expect(ack()?.light).toBe('green');
+    expect(h.dispatcher.get(id)?.light).toBe('green');
+    h.clock.advance(600); // 75 %
+    expect(ack()?.light).toBe('yellow');
+    expect(h.dispatcher.list({ light: 'yellow' }).total).toBe(1);
+    h.clock.advance(15_000); // 100 %
+    expect(ack()?.light).toBe('red');
+    expect(h.dispatcher.get(id)?.light).toBe('red');
+    // The arrival clock (15 min) is still green at the same instant.
+    expect(h.dispatcher.get(id)?.clocks.find((c) => c.name === 'arrive')?.light).toBe('green');
+  });
 });

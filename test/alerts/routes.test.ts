@@ -258,4 +258,14 @@ describe('alerts routes', () => {
     r = await as('mgr', 'PATCH', '/people/w3', { name: '王五五', active: false });
     expect(r.json().person).toMatchObject({ name: '王五五', active: false });
   });
+
+  it('cuts KPIs to the caller’s scope', async () => {
+    await build();
+    smokeInG1();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-g2' }));
+    const mine = (await as('w2', 'GET', '/kpis')).json();
+    expect(mine.overall.total).toBe(1);
+    expect(mine.grids.map((g: { gridId: string }) => g.gridId)).toEqual(['g2']);
+    expect((await as('mgr', 'GET', `/kpis?from=${h.clock.now()}`)).json().overall.total).toBe(2);
+  });
 });
