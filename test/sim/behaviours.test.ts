@@ -3,8 +3,8 @@ import {
   binFillRatePerHour,
   createBehaviour,
   localHour,
-  sampleTelemetry,
   type SimDevice,
+  sampleTelemetry,
 } from '../../devices-sim/behaviours.ts';
 import { createRng } from '../../devices-sim/rng.ts';
 import { createCatalogue } from '../../src/catalogue/catalogue.ts';
@@ -103,7 +103,8 @@ describe('device behaviours', () => {
         return m.kind === 'telemetry' && h >= from && h < to;
       });
     // Just after the 07:00 and 19:00 collections the bin is nearly empty.
-    for (const m of [...fillAt(7, 7.4), ...fillAt(19, 19.4)]) expect(m.values.fill as number).toBeLessThan(10);
+    for (const m of [...fillAt(7, 7.4), ...fillAt(19, 19.4)])
+      expect(m.values.fill as number).toBeLessThan(10);
     // Before the evening collection it has filled since the morning one.
     const morning = fillAt(7.5, 8)[0]?.values.fill as number;
     const evening = fillAt(18.5, 19).at(-1)?.values.fill as number;
@@ -127,7 +128,9 @@ describe('device behaviours', () => {
     expect(evening / detections.length).toBeGreaterThan(0.5);
     expect(night).toBeLessThan(evening / 5);
     // Every detection is followed by its clearing.
-    expect(all.filter((m) => m.name === 'ebike_cleared').length).toBeGreaterThanOrEqual(detections.length - 20);
+    expect(all.filter((m) => m.name === 'ebike_cleared').length).toBeGreaterThanOrEqual(
+      detections.length - 20,
+    );
   });
 
   it('raises cooking false alarms that clear themselves, around meal times', () => {

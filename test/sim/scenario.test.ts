@@ -41,7 +41,11 @@ timeline:
   });
 
   it.each([
-    ['an unknown group', base.replace("target: 'g[0]'", 'target: nope'), 'timeline.0.target: unknown group nope'],
+    [
+      'an unknown group',
+      base.replace("target: 'g[0]'", 'target: nope'),
+      'timeline.0.target: unknown group nope',
+    ],
     ['a step after the end', base.replace('at: 10s', 'at: 6m'), 'timeline.0.at: step is after the duration'],
     ['a bad duration', base.replace('duration: 5m', 'duration: soon'), 'duration'],
     ['an unknown device type', base.replace('type: smoke', 'type: toaster'), 'groups.g.type'],
@@ -58,7 +62,12 @@ timeline:
   });
 });
 
-const dev = (id: string, type: CredentialDevice['type'], placeId: string, floor: number | null): CredentialDevice => ({
+const dev = (
+  id: string,
+  type: CredentialDevice['type'],
+  placeId: string,
+  floor: number | null,
+): CredentialDevice => ({
   id,
   type,
   placeId,
@@ -100,7 +109,11 @@ describe('group selection', () => {
 
   it('says what is missing when the file has too few devices', () => {
     expect(() =>
-      selectGroups(devices, { bins: { type: 'bin', count: 2, samePlace: false, distinctFloors: false } }, createRng(1)),
+      selectGroups(
+        devices,
+        { bins: { type: 'bin', count: 2, samePlace: false, distinctFloors: false } },
+        createRng(1),
+      ),
     ).toThrow('group bins: needs 2 device(s) of type bin, the credentials file has 0');
   });
 });
@@ -114,8 +127,20 @@ describe('outcome checks', () => {
   };
   const observed = (): Observed => ({
     alerts: [
-      toAlertSummary({ id: 'a1', deviceId: 's1', category: 'fire', severity: 'critical', status: 'escalated' }),
-      toAlertSummary({ id: 'a2', device: { id: 's2' }, category: 'fire', severity: 'critical', status: 'open' }),
+      toAlertSummary({
+        id: 'a1',
+        deviceId: 's1',
+        category: 'fire',
+        severity: 'critical',
+        status: 'escalated',
+      }),
+      toAlertSummary({
+        id: 'a2',
+        device: { id: 's2' },
+        category: 'fire',
+        severity: 'critical',
+        status: 'open',
+      }),
       toAlertSummary({ id: 'a3', deviceId: 's3', type: 'low_battery', severity: 'minor', status: 'open' }),
       toAlertSummary({ id: 'a4', deviceId: 'x9', category: 'fire', severity: 'critical', status: 'open' }),
     ],
@@ -144,7 +169,8 @@ describe('outcome checks', () => {
 
   it('looks for words in the timeline of each matching alert', () => {
     expect(
-      evaluate({ alerts: { target: 'smokes[0]', timeline: ['escalat|grid_leader'] } }, observed(), resolve).ok,
+      evaluate({ alerts: { target: 'smokes[0]', timeline: ['escalat|grid_leader'] } }, observed(), resolve)
+        .ok,
     ).toBe(true);
     const r = evaluate(
       { alerts: { target: 'smokes', category: 'fire', timeline: ['escalat'] } },
@@ -154,14 +180,21 @@ describe('outcome checks', () => {
     expect(r.ok).toBe(false);
     expect(r.seen).toContain('a2 lacks escalat');
     expect(
-      evaluate({ alerts: { target: 'smokes', category: 'fire', timeline: ['escalat'], someHave: 1 } }, observed(), resolve)
-        .ok,
+      evaluate(
+        { alerts: { target: 'smokes', category: 'fire', timeline: ['escalat'], someHave: 1 } },
+        observed(),
+        resolve,
+      ).ok,
     ).toBe(true);
   });
 
   it('counts errors-topic answers, alarms and offline devices', () => {
     expect(evaluate({ errors: { target: 'bad', min: 3 } }, observed(), resolve).ok).toBe(true);
-    const codes = evaluate({ errors: { target: 'bad', min: 3, codes: ['PAYLOAD_INVALID'] } }, observed(), resolve);
+    const codes = evaluate(
+      { errors: { target: 'bad', min: 3, codes: ['PAYLOAD_INVALID'] } },
+      observed(),
+      resolve,
+    );
     expect(codes.ok).toBe(false);
     expect(codes.seen).toBe('1 (of 3, codes PAYLOAD_INVALID, PAYLOAD_NOT_JSON, ?)');
     expect(evaluate({ alarms: { target: 'smokes', min: 1, max: 1 } }, observed(), resolve).ok).toBe(true);
