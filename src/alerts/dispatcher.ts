@@ -531,10 +531,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return recipients;
   }
 
-  function scheduleLadder(r: AlertRow): void {
+  function scheduleLadder(r: AlertRow, afterStep = 0): void {
     const ladder = cfg.ladders[r.severity];
     ladder.forEach((step, i) => {
-      if (i === 0) return;
+      if (i <= afterStep) return;
       for (const w of step.when) q.insertTimer.run(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
     });
   }
@@ -646,6 +646,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         evidence: JSON.stringify({ ...(JSON.parse(open.evidence) as object), ...(res.evidence ?? {}) }),
         last_seen_at: res.at,
       });
+      if (res.severity && res.severity !== open.severity) {
+        // The new severity's ladder takes over from the clock start; steps already due fire at once.
+        db.prepare(
+          "UPDATE alert_timers SET state = 'void' WHERE alert_id = ? AND kind = 'step' AND state = 'pending'",
+        ).run(open.id);
+        scheduleLadder(q.alert.get(open.id) as AlertRow, open.escalation_step);
+      }
       record(fx, open.id, 'updated', `rule:${res.ruleId}`, {
         detail: res.detail,
         severity: res.severity,

@@ -352,4 +352,30 @@ describe('dispatcher', () => {
     // The arrival clock (15 min) is still green at the same instant.
     expect(h.dispatcher.get(id)?.clocks.find((c) => c.name === 'arrive')?.light).toBe('green');
   });
+
+  it('switches to the critical ladder when a rule raises the severity of an open alert', async () => {
+    start();
+    const r = raise(h.registry, h.clock, {
+      placeId: 'b1',
+      severity: 'minor',
+      category: 'bin',
+      deviceId: 'bin-hot',
+    });
+    h.dispatcher.handle(r);
+    const t0 = h.clock.now();
+    h.clock.advance(30_000);
+    h.dispatcher.handle({
+      ...r,
+      kind: 'update',
+      severity: 'critical',
+      detail: 'bin temperature 80 °C',
+      at: h.clock.now(),
+    } as never);
+    await h.clock.advanceAsync(31_000);
+    expect(h.publisher.to('l1').map((s) => s.at)).toEqual([t0 + MIN]);
+    expect(h.dispatcher.get(h.dispatcher.list({}).items[0]?.id ?? '')).toMatchObject({
+      severity: 'critical',
+      detail: 'bin temperature 80 °C',
+    });
+  });
 });
