@@ -44,6 +44,8 @@ export interface RuleEngineDeps {
   watchDebounceMs?: number;
   /** Coalescing interval of state writes (default 1 s). */
   stateFlushMs?: number;
+  /** Time one reading in this many for the per-rule cost metrics (default 64). */
+  sampleEvery?: number;
 }
 
 export interface RuleInfo {
@@ -205,6 +207,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     sink: deps.sink,
     persist: store,
     onSample: metrics.onSample,
+    ...(deps.sampleEvery ? { sampleEvery: deps.sampleEvery } : {}),
     onResult: metrics.onResult,
   });
   mkdirSync(rulesDir, { recursive: true });
