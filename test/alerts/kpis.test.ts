@@ -74,6 +74,8 @@ describe('KPIs', () => {
       ['g2', '第二网格', 2, 0.5, 1],
     ]);
     expect(d.get(b)?.reach).toBe('street');
+    // The untouched minor alert went to the grid leader at 30 min but never left the grid.
+    expect(d.get(dd)).toMatchObject({ escalated: true, reach: 'grid', status: 'dispatched' });
     // Scope: a visibility filter cuts the set before the figures.
     const g2only = d.kpis({}, (x) => x.place.grid === 'g2');
     expect(g2only.overall.total).toBe(2);
