@@ -17,6 +17,8 @@ export interface Presence {
 
 export function createPresence(deps: { devices: DeviceDirectory; bus: EventBus; clock: Clock }): Presence {
   const { devices, bus, clock } = deps;
+  // A device may hold more than one connection (client ids are free); it is offline when the last one goes.
+  const connections = new Map<string, number>();
 
   function set(deviceId: string, online: boolean, source: OfflineSource, at: number): void {
     const record = devices.get(deviceId);
@@ -28,10 +30,17 @@ export function createPresence(deps: { devices: DeviceDirectory; bus: EventBus; 
 
   return {
     connected(session) {
+      connections.set(session.id, (connections.get(session.id) ?? 0) + 1);
       set(session.id, true, 'device', clock.now());
     },
     status: set,
     disconnected(session) {
+      const left = (connections.get(session.id) ?? 1) - 1;
+      if (left > 0) {
+        connections.set(session.id, left);
+        return;
+      }
+      connections.delete(session.id);
       set(
         session.id,
         false,

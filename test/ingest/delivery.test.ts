@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +132,57 @@ describe('listeners', () => {
       `GRIDHUB_MQTT_PORT=${t.port} is already in use on 127.0.0.1; set GRIDHUB_MQTT_PORT to a free port`,
     );
   });
+});
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe('TLS listener', () => {
+  it.skipIf(!hasOpenssl)(
+    'serves MQTT over TLS when a certificate and key are configured (needs openssl)',
+    async () => {
+      const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-tls-'));
+      try {
+        const key = join(dir, 'key.pem');
+        const cert = join(dir, 'cert.pem');
+        const gen = spawnSync('openssl', [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ]);
+        expect(gen.status).toBe(0);
+        const t = await startHarness({ tlsCert: cert, tlsKey: readFileSync(key, 'utf8') });
+        h = t;
+        expect(t.tlsPort).toBeGreaterThan(0);
+        const c = await connectAsync(`mqtts://127.0.0.1:${t.tlsPort}`, {
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          ca: readFileSync(cert),
+          username: t.devices.smoke.id,
+          password: t.devices.smoke.secret,
+        });
+        await c.publishAsync(`gh/${t.devices.smoke.id}/telemetry`, '{"temperature": 61}', { qos: 1 });
+        expect(t.readings[0]).toMatchObject({ kind: 'telemetry', values: { temperature: 61 } });
+        expect(await t.counter('gridhub_ingest_connections', { transport: 'tls' })).toBe(1);
+        await c.endAsync();
+      } finally {
+        removeDir(dir);
+      }
+    },
+  );
 });
 
 describe('MQTT over WebSocket', () => {

@@ -25,6 +25,7 @@ export interface Harness {
   bus: EventBus;
   ingest: Ingest;
   port: number;
+  tlsPort: number | undefined;
   url: string;
   readings: Reading[];
   /** Replace to make the rules stage misbehave in a test. */
@@ -117,8 +118,9 @@ export async function startHarness(
     onReading: (r) => sink.onReading(r),
   });
   let mqttPort: number;
+  let tlsPort: number | undefined;
   try {
-    ({ mqttPort } = await ingest.listen());
+    ({ mqttPort, tlsPort } = await ingest.listen());
   } catch (err) {
     await ingest.close();
     db.close();
@@ -137,6 +139,7 @@ export async function startHarness(
     bus,
     ingest,
     port: mqttPort,
+    tlsPort,
     url,
     readings,
     sink,

@@ -324,3 +324,34 @@ describe('keepalive', () => {
     expect(h.readings[0]).toMatchObject({ kind: 'status', status: 'offline', source: 'keepalive' });
   });
 });
+
+describe('anonymous access when allowed', () => {
+  it('an anonymous client may read device traffic and publish nothing', async () => {
+    const t = await startHarness({ allowAnonymous: true });
+    try {
+      const c = await t.connect(undefined, undefined);
+      expect(await granted(c, ['gh/+/event', `gh/workers/${t.worker.personId}/alarms`])).toEqual([0, 128]);
+      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.publish(`gh/${t.devices.smoke.id}/event`, '{"event":"alarm"}');
+      await closed;
+      expect(t.readings).toEqual([]);
+    } finally {
+      await t.close();
+      removeDir(t.dir);
+    }
+  });
+});
+
+describe('presence with two connections of one device', () => {
+  it('stays online until the last connection goes', async () => {
+    const id = h.devices.throw_camera.id;
+    const a = await h.connectDevice('throw_camera', { clientId: 'cam-a' });
+    const b = await h.connectDevice('throw_camera', { clientId: 'cam-b' });
+    await until(() => h.registry.devices.get(id)?.online === true, 3_000, 'online');
+    await a.endAsync();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.registry.devices.get(id)?.online).toBe(true);
+    await b.endAsync();
+    await until(() => h.registry.devices.get(id)?.online === false, 3_000, 'offline');
+  });
+});
