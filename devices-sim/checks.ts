@@ -130,7 +130,8 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
   if ('alarms' in exp) {
     const e = exp.alarms;
     const ids = resolve(e.target);
-    const n = observed.alarms.filter((text) => ids.some((id) => text.includes(id))).length;
+    // Quoted, so that `smoke-001` does not match inside `smoke-0011`.
+    const n = observed.alarms.filter((text) => ids.some((id) => text.includes(`"${id}"`))).length;
     const min = e.min ?? (e.max === undefined ? 1 : undefined);
     return {
       ok: inRange(n, min, e.max),

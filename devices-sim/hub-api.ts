@@ -124,7 +124,9 @@ export function createHubApi(baseUrl: string): HubApi {
     },
     async alert(token, id) {
       const body = (await call('GET', `/api/alerts/${encodeURIComponent(id)}`, token)) as Json;
-      return (body.alert as Json | undefined) ?? (body.data as Json | undefined) ?? body;
+      // `{ alert, timeline, incident }` or the alert itself: keep everything, the checks search its text.
+      const inner = (body.alert as Json | undefined) ?? (body.data as Json | undefined);
+      return inner ? { ...inner, ...body } : body;
     },
     async alertAction(token, id, action, body = {}) {
       const path = `/api/alerts/${encodeURIComponent(id)}`;

@@ -146,7 +146,7 @@ describe('outcome checks', () => {
     ],
     details: new Map([['a1', { timeline: [{ type: 'escalated', to: 'grid_leader' }] }]]),
     errors: new Map([['b1', [{ code: 'PAYLOAD_INVALID' }, { code: 'PAYLOAD_NOT_JSON' }, {}]]]),
-    alarms: ['{"deviceId":"s1"}', '{"deviceId":"x9"}'],
+    alarms: [`{"device":{"id":"s1"}}`, `{"device":{"id":"x9"}}`],
     devices: new Map([
       ['s1', { online: false }],
       ['s2', { online: true }],
