@@ -87,6 +87,8 @@ export type TestResult = Omit<RuleResult, 'reading'> & { offsetMs: number };
 export interface RuleEngine {
   handle(reading: Reading): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
+  /** A device was removed from the registry: stop timing its absence and drop its rule state. */
+  forgetDevice(deviceId: string): void;
   list(): RuleInfo[];
   get(id: string): RuleInfo | undefined;
   /** Validate, persist to the rules folder, apply. Throws GridHubError('RULE_INVALID') naming the field. */
@@ -297,6 +299,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   return {
     handle: evaluator.handle,
     seedPresence: evaluator.seedPresence,
+    forgetDevice: evaluator.forgetDevice,
     list: () => [...set.values()].map(info).sort((a, b) => a.id.localeCompare(b.id)),
     get(id) {
       const l = set.get(id);

@@ -60,6 +60,7 @@ export interface StatePersistence {
   /** `urgent` when the phase changed: written at once rather than coalesced. */
   stateChanged(ruleId: string, deviceId: string, state: RuleState | null, urgent: boolean): void;
   presenceChanged(presence: Presence): void;
+  presenceRemoved(deviceId: string): void;
 }
 
 export interface EvaluatorDeps {
@@ -86,6 +87,8 @@ export interface Evaluator {
     presence: Iterable<Presence>,
   ): void;
   state(ruleId: string, deviceId: string): RuleState | undefined;
+  /** Drop a removed device: its timers, state and presence (no results are emitted). */
+  forgetDevice(deviceId: string): void;
   close(): void;
 }
 
@@ -469,6 +472,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
   };
 
   const handle = (reading: Reading): void => {
+    if (closed) return;
     const now = clock.now();
     // The broker's will message and keepalive timeouts are not the device speaking.
     const speaks = reading.kind !== 'status' || reading.source === 'device';
@@ -589,6 +593,17 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       for (const p of pres) presence.set(p.deviceId, p);
     },
     state: (ruleId, deviceId) => states.get(deviceId)?.get(ruleId),
+    forgetDevice(deviceId) {
+      const m = states.get(deviceId);
+      if (m) {
+        for (const [ruleId, st] of m) {
+          cancelTimer(st);
+          persist?.stateChanged(ruleId, deviceId, null, false);
+        }
+        states.delete(deviceId);
+      }
+      if (presence.delete(deviceId)) persist?.presenceRemoved(deviceId);
+    },
     close() {
       closed = true;
       for (const m of states.values()) for (const st of m.values()) cancelTimer(st);

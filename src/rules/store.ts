@@ -67,8 +67,10 @@ export function createStateStore(
      ON CONFLICT (device_id) DO UPDATE SET device_type = excluded.device_type, place_id = excluded.place_id,
        place = excluded.place, floor = excluded.floor, last_seen = excluded.last_seen`,
   );
+  const deletePresence = db.prepare('DELETE FROM rules_presence WHERE device_id = ?');
   const dirtyStates = new Map<string, { ruleId: string; deviceId: string; state: RuleState | null }>();
-  const dirtyPresence = new Map<string, Presence>();
+  /** null = delete the row. */
+  const dirtyPresence = new Map<string, Presence | null>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -88,8 +90,10 @@ export function createStateStore(
         upsertState.run(ruleId, deviceId, JSON.stringify(stored), at);
       }
     }
-    for (const p of dirtyPresence.values()) {
-      upsertPresence.run(p.deviceId, p.deviceType, p.placeId, JSON.stringify(p.place), p.floor, p.lastSeen);
+    for (const [deviceId, p] of dirtyPresence) {
+      if (p === null) deletePresence.run(deviceId);
+      else
+        upsertPresence.run(p.deviceId, p.deviceType, p.placeId, JSON.stringify(p.place), p.floor, p.lastSeen);
     }
   });
 
@@ -124,6 +128,10 @@ export function createStateStore(
     },
     presenceChanged(p) {
       dirtyPresence.set(p.deviceId, p);
+      schedule();
+    },
+    presenceRemoved(deviceId) {
+      dirtyPresence.set(deviceId, null);
       schedule();
     },
     load() {

@@ -114,4 +114,16 @@ describe('restart', () => {
       { ruleId: 'call-button-press', kind: 'fact', fact: 'cancelled_by_resident' },
     ]);
   });
+
+  it('a forgotten device is no longer timed, before or after a restart', async () => {
+    const clock = new ManualClock(START);
+    let h = start(undefined, clock);
+    h.send(telemetry('cam1', 'throw_camera', { online: true }));
+    h.send(telemetry('cam2', 'throw_camera', { online: true }));
+    h.engine.forgetDevice('cam1');
+    const clock2 = new ManualClock(clock.now());
+    h = await restart(h, clock2);
+    clock2.advance(10 * MIN);
+    expect(h.take().map((r) => r.deviceId)).toEqual(['cam2']);
+  });
 });
