@@ -145,6 +145,8 @@ export async function scrapeMetrics(httpUrl: string): Promise<Map<string, number
  * points, then what ingest accepted (reported as such when the sink has no counter yet).
  */
 export const STORED_COUNTERS: { re: RegExp; meaning: 'stored' | 'accepted' }[] = [
+  { re: /^gridhub_telemetry_written_lines_total$/, meaning: 'stored' },
+  { re: /^gridhub_ingest_accepted_total$/, meaning: 'accepted' },
   { re: /^gridhub_telemetry_.*(written|stored|points).*_total$/, meaning: 'stored' },
   { re: /^gridhub_ingest_.*(accepted|readings).*_total$/, meaning: 'accepted' },
 ];
