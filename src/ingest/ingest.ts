@@ -110,7 +110,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     catalogue.all().map((e) => e.id),
   );
   const journal = createEventJournal(db);
-  const presence = createPresence({ devices, bus, clock });
+  const presence = createPresence({ devices, bus, clock, log });
   const auth = createAuthHooks({ config, catalogue, devices, tokens, clock, log, metrics });
 
   let broker: Aedes | undefined;

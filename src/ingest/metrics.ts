@@ -11,10 +11,15 @@ export type AuthFailureReason =
   | 'will'
   | 'username';
 
+export interface AcceptedCell {
+  n: number;
+  reported: number;
+}
+
 export interface IngestMetrics {
   connections: Gauge<'transport'>;
-  /** Hot path: one pre-resolved child per (type, channel), so counting does not build label keys. */
-  accepted(type: DeviceTypeId, channel: DeviceChannel): Counter.Internal;
+  /** Hot path: the cell of (type, channel); count with `cell.n++`, exported at scrape time. */
+  accepted(type: DeviceTypeId, channel: DeviceChannel): AcceptedCell;
   rejected: Counter<'code' | 'type'>;
   authFailures: Counter<'reason'>;
   subscribeDenied: Counter<'role'>;
@@ -27,23 +32,34 @@ export interface IngestMetrics {
 
 export function createIngestMetrics(registry: Registry, types: readonly DeviceTypeId[]): IngestMetrics {
   const registers = [registry];
-  const acceptedCounter = new Counter({
+  type Cells = Record<DeviceChannel, AcceptedCell>;
+  const cells = new Map<string, Cells>();
+  const cellsOf = (type: string): Cells => {
+    let c = cells.get(type);
+    if (!c) {
+      c = Object.fromEntries(DEVICE_CHANNELS.map((ch) => [ch, { n: 0, reported: 0 }])) as Cells;
+      cells.set(type, c);
+    }
+    return c;
+  };
+  for (const type of types) cellsOf(type);
+  new Counter({
     name: 'gridhub_ingest_accepted_total',
     help: 'Readings accepted from devices (each element of an array payload counts), by device type and channel',
     labelNames: ['type', 'channel'] as const,
     registers,
+    // the hot path bumps plain numbers; prom-client's inc() hashes and validates labels on every call
+    collect() {
+      for (const [type, byChannel] of cells) {
+        for (const channel of DEVICE_CHANNELS) {
+          const cell = byChannel[channel];
+          const delta = cell.n - cell.reported;
+          cell.reported = cell.n;
+          this.inc({ type, channel }, delta);
+        }
+      }
+    },
   });
-  type Children = Record<DeviceChannel, Counter.Internal>;
-  const children = new Map<string, Children>();
-  const childrenOf = (type: string): Children => {
-    let c = children.get(type);
-    if (!c) {
-      c = Object.fromEntries(DEVICE_CHANNELS.map((ch) => [ch, acceptedCounter.labels(type, ch)])) as Children;
-      children.set(type, c);
-    }
-    return c;
-  };
-  for (const type of types) childrenOf(type);
   return {
     connections: new Gauge({
       name: 'gridhub_ingest_connections',
@@ -51,7 +67,7 @@ export function createIngestMetrics(registry: Registry, types: readonly DeviceTy
       labelNames: ['transport'] as const,
       registers,
     }),
-    accepted: (type, channel) => childrenOf(type)[channel],
+    accepted: (type, channel) => cellsOf(type)[channel],
     rejected: new Counter({
       name: 'gridhub_ingest_rejected_total',
       help: 'Payloads (array elements) and publishes refused, by error code and device type',

@@ -30,7 +30,7 @@ function setup() {
     metrics,
     bus,
     journal: createEventJournal(db),
-    presence: createPresence({ devices: registry.devices, bus, clock }),
+    presence: createPresence({ devices: registry.devices, bus, clock, log }),
     onReading: () => undefined,
     publishError: () => undefined,
   });

@@ -103,7 +103,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   function deliver(reading: Reading): boolean {
-    metrics.accepted(reading.deviceType, reading.kind).inc();
+    metrics.accepted(reading.deviceType, reading.kind).n++;
     try {
       onReading(reading);
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { DeviceDirectory } from '../domain/ports.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { DeviceSession } from './session.ts';
 
 export type OfflineSource = 'device' | 'will' | 'keepalive';
@@ -15,15 +16,26 @@ export interface Presence {
   disconnected(session: DeviceSession): void;
 }
 
-export function createPresence(deps: { devices: DeviceDirectory; bus: EventBus; clock: Clock }): Presence {
-  const { devices, bus, clock } = deps;
+export function createPresence(deps: {
+  devices: DeviceDirectory;
+  bus: EventBus;
+  clock: Clock;
+  log: Logger;
+}): Presence {
+  const { devices, bus, clock, log } = deps;
   // A device may hold more than one connection (client ids are free); it is offline when the last one goes.
   const connections = new Map<string, number>();
 
   function set(deviceId: string, online: boolean, source: OfflineSource, at: number): void {
     const record = devices.get(deviceId);
     if (!record || record.online === online) return;
-    devices.setOnline(deviceId, online, at);
+    try {
+      devices.setOnline(deviceId, online, at);
+    } catch (err) {
+      // presence is bookkeeping: a failed write must not take the message path or the broker down
+      log.error({ err, deviceId, online }, 'presence update failed');
+      return;
+    }
     if (online) bus.emit('device.online', { deviceId, at });
     else bus.emit('device.offline', { deviceId, at, source });
   }

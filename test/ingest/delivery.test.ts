@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventReading, Reading } from '../../src/domain/reading.ts';
@@ -189,7 +190,11 @@ describe('MQTT over WebSocket', () => {
   it('a device publishes through ws:// on the fastify app', async () => {
     const t = await startHarness();
     h = t;
+    // like the hub's app: zod compilers, the plugin at the root beside other routes
     const app = Fastify();
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+    app.get('/healthz', async () => ({ ok: true }));
     await app.register(t.ingest.webSocketPlugin);
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
@@ -215,6 +220,7 @@ describe('MQTT over WebSocket', () => {
         field: 'fill',
       });
       expect(await t.counter('gridhub_ingest_connections', { transport: 'ws' })).toBe(1);
+      expect((await app.inject({ url: '/healthz' })).json()).toEqual({ ok: true });
       await c.endAsync();
     } finally {
       await app.close();
