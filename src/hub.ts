@@ -1,15 +1,21 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
+import type { TelemetrySink } from './domain/ports.ts';
+import { createIngest, type Ingest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
+import type { DeviceRecord } from './registry/types.ts';
+import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
+import { rulesRoutes } from './rules/routes.ts';
 import { type Db, openDatabase } from './storage/sqlite.ts';
 
 export interface HubOptions {
@@ -29,6 +35,9 @@ export interface Hub {
   readonly bus: EventBus;
   readonly metrics: MetricsRegistry;
   readonly app: FastifyInstance;
+  readonly ingest: Ingest;
+  readonly rules: RuleEngine;
+  readonly dispatcher: Dispatcher;
   /** Set once started: where clients connect. */
   readonly urls: { http: string; mqtt: string };
   /** Path of the demo credentials file when the demo was seeded (now or on an earlier start). */
@@ -68,6 +77,71 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const demoFile = join(dataDir, 'demo-credentials.json');
   const urls = { http: '', mqtt: '' };
 
+  const telemetry: TelemetrySink = {
+    writeReading: () => undefined,
+    writeAlertChange: () => undefined,
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+
+  // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
+  // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
+  let ingestRef: Ingest | undefined;
+  const dispatcher = createDispatcher({
+    db,
+    clock,
+    log,
+    metrics,
+    bus,
+    config: config.alerts,
+    places: registry.places,
+    sink: telemetry,
+    publisher: {
+      publishToWorker: (workerId, payload) =>
+        ingestRef
+          ? ingestRef.publishToWorker(workerId, payload)
+          : Promise.reject(new Error('broker not started')),
+    },
+  });
+  const rules = createRuleEngine({
+    catalogue,
+    clock,
+    db,
+    log,
+    metrics,
+    rulesDir: resolve(dataDir, config.rules.dir),
+    onResult: (result) => dispatcher.handle(result),
+    sink: telemetry,
+  });
+  const ingest = await createIngest({
+    config: config.mqtt,
+    host: config.host,
+    catalogue,
+    devices: registry.devices,
+    tokens: registry.users,
+    clock,
+    log,
+    metrics,
+    bus,
+    db,
+    onReading: (reading) => rules.handle(reading),
+  });
+  ingestRef = ingest;
+  const seedPresence = (devices: readonly DeviceRecord[]) =>
+    rules.seedPresence(
+      devices.map((d) => ({
+        deviceId: d.id,
+        deviceType: d.type,
+        placeId: d.placeId,
+        place: d.place,
+        floor: d.floor,
+        lastSeen: d.lastSeen,
+      })),
+    );
+  seedPresence(registry.devices.list());
+  const replayed = ingest.replayJournal();
+  if (replayed > 0) log.warn({ replayed }, 'replayed QoS 1 events journaled before an unclean stop');
+
   const app = await buildApp({
     log,
     clock,
@@ -76,8 +150,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     tokenTtlMs: config.http.tokenTtlHours * 3_600_000,
     version: VERSION,
-    readiness: [{ name: 'registry', check: () => seeded || 'seeding the demo community' }],
-    routes: [],
+    readiness: [
+      { name: 'registry', check: () => seeded || 'seeding the demo community' },
+      { name: 'mqtt', check: () => urls.mqtt !== '' || 'MQTT listener not started' },
+    ],
+    routes: [rulesRoutes({ engine: rules }), alertsRoutes({ dispatcher, clock, places: registry.places })],
+    publicRoutes: [alertsPublicRoutes({ dispatcher })],
+    rootPlugins: [ingest.webSocketPlugin],
+    onDeviceProvisioned: (device) => seedPresence([device]),
   });
 
   const presenceTimer = setInterval(() => registry.devices.flushPresence(), 5_000);
@@ -93,20 +173,31 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bus,
     metrics,
     app,
+    ingest,
+    rules,
+    dispatcher,
     urls,
     get demoCredentialsFile() {
       return existsSync(demoFile) ? demoFile : undefined;
     },
     async start() {
+      let mqttPort: number;
+      try {
+        ({ mqttPort } = await ingest.listen());
+      } catch (err) {
+        throw new StartupError((err as Error).message);
+      }
       try {
         await app.listen({ port: config.http.port, host: config.host });
       } catch (err) {
+        await ingest.close();
         throw portError(err, 'GRIDHUB_HTTP_PORT', config.http.port, config.host);
       }
       const httpPort = (app.server.address() as { port: number }).port;
       const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
       urls.http = `http://${host}:${httpPort}`;
-      urls.mqtt = `mqtt://${host}:${config.mqtt.port}`;
+      urls.mqtt = `mqtt://${host}:${mqttPort}`;
+      dispatcher.start();
       if (!seeded) {
         const { file } = await seedDemo(registry, {
           dataDir,
@@ -114,13 +205,19 @@ export async function createHub(options: HubOptions): Promise<Hub> {
           mqttUrl: urls.mqtt,
           httpUrl: urls.http,
         });
+        seedPresence(registry.devices.list());
         seeded = true;
         log.info({ file }, `demo community seeded; credentials are in ${file}`);
       }
     },
     async stop() {
       clearInterval(presenceTimer);
+      // Stop taking messages first, then let each stage below finish what it holds.
+      await ingest.close();
       await app.close();
+      await rules.close();
+      await dispatcher.stop();
+      await telemetry.close();
       registry.devices.flushPresence();
       db.close();
     },

@@ -14,6 +14,7 @@ import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { DeviceRecord } from '../registry/types.ts';
 import { bearer, loginRoutes, sessionRoutes } from './auth-routes.ts';
 import { scopeFor } from './context.ts';
 import { installErrorHandler } from './errors.ts';
@@ -38,6 +39,8 @@ export interface AppDeps {
   routes: FastifyPluginAsync[];
   /** Area routes under /api without authentication (e.g. the resident's one-time rating link). */
   publicRoutes?: FastifyPluginAsync[];
+  /** Called after a device is provisioned through the API (so rules start timing its absence). */
+  onDeviceProvisioned?: (device: DeviceRecord) => void;
   /** Plugins at the root (MQTT over WebSocket, the dashboards). */
   rootPlugins?: FastifyPluginAsync[];
 }
@@ -109,7 +112,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await authed.register(sessionRoutes({ users: deps.registry.users, clock: deps.clock }));
     await authed.register(
-      registryRoutes({ registry: deps.registry, catalogue: deps.catalogue, clock: deps.clock }),
+      registryRoutes({
+        registry: deps.registry,
+        catalogue: deps.catalogue,
+        clock: deps.clock,
+        onProvisioned: deps.onDeviceProvisioned,
+      }),
     );
     for (const plugin of deps.routes) await authed.register(plugin);
   };

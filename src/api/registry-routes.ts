@@ -41,6 +41,7 @@ export function registryRoutes(deps: {
   registry: Registry;
   catalogue: Catalogue;
   clock: Clock;
+  onProvisioned?: (device: DeviceRecord) => void;
 }): FastifyPluginAsync {
   const { places, devices } = deps.registry;
   const view = (d: DeviceRecord) => ({
