@@ -11,6 +11,8 @@ export const rulesConfigSchema = z.object({
   watch: bool(true),
   /** How often changed rule state (last-seen times, windows) is written to SQLite; phase changes go at once. */
   stateFlushMs: duration(1000),
+  /** How often last-seen times (for offline detection) are written; a crash loses at most this much. */
+  presenceFlushMs: duration(15_000),
 });
 
 export type RulesConfig = z.output<typeof rulesConfigSchema>;

@@ -44,6 +44,8 @@ export interface RuleEngineDeps {
   watchDebounceMs?: number;
   /** Coalescing interval of state writes (default 1 s). */
   stateFlushMs?: number;
+  /** Coalescing interval of last-seen writes (default 15 s). */
+  presenceFlushMs?: number;
   /** Time one reading in this many for the per-rule cost metrics (default 64). */
   sampleEvery?: number;
 }
@@ -158,6 +160,13 @@ export function runSandbox(
           ? start + toOffset(r.after, `readings[${i}].after`)
           : start;
     const deviceType = (r.deviceType ?? firstType) as DeviceTypeId;
+    if (!compiled.types.has(deviceType)) {
+      throw new GridHubError(
+        'REQUEST_INVALID',
+        `readings[${i}].deviceType: rule ${compiled.id} applies to ${[...compiled.types].join(', ')}, not ${deviceType}`,
+        { field: `readings[${i}].deviceType` },
+      );
+    }
     const common = {
       deviceId: r.deviceId ?? 'test-device',
       deviceType,
@@ -201,7 +210,10 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   const { catalogue, clock, rulesDir } = deps;
   const packDir = deps.packDir === undefined ? PACK_DIR : deps.packDir;
   const metrics = createRulesMetrics(deps.metrics);
-  const store = createStateStore(deps.db, log, deps.stateFlushMs ?? 1000);
+  const store = createStateStore(deps.db, log, {
+    ...(deps.stateFlushMs !== undefined ? { flushMs: deps.stateFlushMs } : {}),
+    ...(deps.presenceFlushMs !== undefined ? { presenceFlushMs: deps.presenceFlushMs } : {}),
+  });
   const evaluator = createEvaluator({
     clock,
     log,

@@ -247,10 +247,12 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
   ) => {
     const r = rule.raise;
     cancelTimer(st);
+    // A repeat (already active) is not a phase change: coalesced, so a chatty alarm costs no write per reading.
+    const urgent = st.phase !== 'active';
     st.phase = 'active';
     st.since = null;
     st.raisedAt = now;
-    changed(rule, dev.deviceId, st, true);
+    changed(rule, dev.deviceId, st, urgent);
     if (!r) return;
     const lookup = lookupFor(rule, dev, reading, st, now);
     const evidence = evidenceOf(r.evidence, lookup);

@@ -50,12 +50,19 @@ export interface StateStore extends StatePersistence {
   close(): void;
 }
 
-export function createStateStore(
-  db: Db,
-  log: Logger,
-  flushMs = 1000,
-  now: () => number = Date.now,
-): StateStore {
+export interface StateStoreOptions {
+  /** Coalescing interval of rule state writes (default 1 s). */
+  flushMs?: number;
+  /**
+   * Coalescing interval of last-seen times (default 15 s): written for every device that spoke, so kept
+   * rarer; a crash then loses at most this much of a silence that lasts 3 heartbeats (minutes to hours).
+   */
+  presenceFlushMs?: number;
+}
+
+export function createStateStore(db: Db, log: Logger, options: StateStoreOptions = {}): StateStore {
+  const flushMs = options.flushMs ?? 1000;
+  const presenceFlushMs = options.presenceFlushMs ?? 15_000;
   migrate(db, 'rules', RULES_MIGRATIONS);
   const upsertState = db.prepare(
     `INSERT INTO rules_state (rule_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)
@@ -72,10 +79,11 @@ export function createStateStore(
   /** null = delete the row. */
   const dirtyPresence = new Map<string, Presence | null>();
   let timer: NodeJS.Timeout | undefined;
+  let presenceTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const write = db.transaction(() => {
-    const at = now();
+  const write = db.transaction((withPresence: boolean) => {
+    const at = Date.now();
     for (const { ruleId, deviceId, state } of dirtyStates.values()) {
       if (state === null) deleteState.run(ruleId, deviceId);
       else {
@@ -90,6 +98,7 @@ export function createStateStore(
         upsertState.run(ruleId, deviceId, JSON.stringify(stored), at);
       }
     }
+    if (!withPresence) return;
     for (const [deviceId, p] of dirtyPresence) {
       if (p === null) deletePresence.run(deviceId);
       else
@@ -97,42 +106,55 @@ export function createStateStore(
     }
   });
 
-  const flush = () => {
+  /** Write dirty rule state, and last-seen times too when `withPresence`. */
+  const flush = (withPresence = true) => {
     if (timer) {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (dirtyStates.size === 0 && dirtyPresence.size === 0) return;
+    if (withPresence && presenceTimer) {
+      clearTimeout(presenceTimer);
+      presenceTimer = undefined;
+    }
+    const presenceDue = withPresence && dirtyPresence.size > 0;
+    if (dirtyStates.size === 0 && !presenceDue) return;
     try {
-      write();
+      write(withPresence);
       dirtyStates.clear();
-      dirtyPresence.clear();
+      if (withPresence) dirtyPresence.clear();
     } catch (err) {
       // Kept dirty: the next flush tries again.
       log.error({ err, states: dirtyStates.size, presence: dirtyPresence.size }, 'rule state write failed');
       schedule();
+      if (withPresence) schedulePresence();
     }
   };
 
   const schedule = () => {
     if (timer || closed) return;
-    timer = setTimeout(flush, flushMs);
+    timer = setTimeout(() => flush(false), flushMs);
     timer.unref();
+  };
+
+  const schedulePresence = () => {
+    if (presenceTimer || closed) return;
+    presenceTimer = setTimeout(() => flush(true), presenceFlushMs);
+    presenceTimer.unref();
   };
 
   return {
     stateChanged(ruleId, deviceId, state, urgent) {
       dirtyStates.set(`${ruleId}\u0000${deviceId}`, { ruleId, deviceId, state });
-      if (urgent) flush();
+      if (urgent) flush(false);
       else schedule();
     },
     presenceChanged(p) {
       dirtyPresence.set(p.deviceId, p);
-      schedule();
+      schedulePresence();
     },
     presenceRemoved(deviceId) {
       dirtyPresence.set(deviceId, null);
-      schedule();
+      schedulePresence();
     },
     load() {
       const states = db
@@ -182,9 +204,9 @@ export function createStateStore(
         );
       return { states, presence };
     },
-    flush,
+    flush: () => flush(true),
     close() {
-      flush();
+      flush(true);
       closed = true;
     },
   };

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock/clock.ts';
+import { openDatabase } from '../../src/storage/sqlite.ts';
 import { createHarness, event, type Harness, HOUR, MIN, START, telemetry } from './helpers.ts';
 
 /** State that spans minutes or hours survives a restart: close the engine, reopen on the same db file. */
@@ -125,5 +126,22 @@ describe('restart', () => {
     h = await restart(h, clock2);
     clock2.advance(10 * MIN);
     expect(h.take().map((r) => r.deviceId)).toEqual(['cam2']);
+  });
+
+  it('writes are coalesced: last-seen times wait for the flush, a raise is on disk at once', () => {
+    const clock = new ManualClock(START);
+    const h = start(undefined, clock);
+    const count = (sql: string) => (h.db.prepare(sql).get() as { n: number }).n;
+    for (let i = 0; i < 100; i++) h.send(telemetry('bin1', 'bin', { fill: 10 + (i % 50) }));
+    expect(count('SELECT count(*) AS n FROM rules_presence')).toBe(0);
+    expect(count('SELECT count(*) AS n FROM rules_state')).toBe(0); // nothing but idle states
+    h.send(telemetry('bin1', 'bin', { temperature: 75 })); // bin fire
+    // Read through another connection, as a restarted process would after a crash.
+    const other = openDatabase(h.dbFile);
+    const row = other.prepare("SELECT state FROM rules_state WHERE rule_id = 'bin-fire'").get() as {
+      state: string;
+    };
+    other.close();
+    expect(JSON.parse(row.state)).toMatchObject({ p: 'active', r: START });
   });
 });
