@@ -49,6 +49,42 @@ describe('QoS 1 event journal', () => {
     expect((t.readings[0] as EventReading).journalId).toBeGreaterThan(0);
   });
 
+  it('journals each valid element of a QoS 1 array and answers the invalid one', async () => {
+    const t = await startHarness();
+    h = t;
+    const id = t.devices.smoke.id;
+    const c = await t.connectDevice('smoke');
+    await c.subscribeAsync(`gh/${id}/errors`);
+    const errors = nextMessages(c, `gh/${id}/errors`, 1);
+    await c.publishAsync(`gh/${id}/event`, '[{"event":"alarm"},{"event":"fire"},{"event":"tamper"}]', {
+      qos: 1,
+    });
+    expect(t.readings.map((r) => (r as EventReading).event)).toEqual(['alarm', 'tamper']);
+    const ids = t.readings.map((r) => (r as EventReading).journalId);
+    expect(ids[0]).toBeGreaterThan(0);
+    expect(ids[1]).toBe((ids[0] as number) + 1);
+    expect(JSON.parse((await errors)[0]?.payload.toString() ?? '')).toMatchObject({
+      code: 'EVENT_UNKNOWN',
+      index: 1,
+    });
+    expect(journalRows(t)).toEqual([]);
+  });
+
+  it('without a working journal a QoS 1 event is not acknowledged and not handed on', async () => {
+    const t = await startHarness();
+    h = t;
+    const c = await t.connectDevice('call_button');
+    t.db.exec('DROP TABLE ingest_journal');
+    let acked = false;
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(`gh/${t.devices.call_button.id}/event`, '{"event":"press"}', { qos: 1 }, (err) => {
+      if (!err) acked = true;
+    });
+    await closed;
+    expect(acked).toBe(false);
+    expect(t.readings).toEqual([]);
+  });
+
   it('QoS 0 events and QoS 1 telemetry skip the journal', async () => {
     const t = await startHarness();
     h = t;
