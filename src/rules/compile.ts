@@ -63,6 +63,7 @@ export interface CompiledRule {
     note: CompiledTemplate;
     withinMs: number | undefined;
   }[];
+  readonly notes: { when: CompiledCondition; detail: CompiledTemplate; withinMs: number | undefined }[];
   readonly write: [string, number | boolean | string | CompiledTemplate][];
   /** Changes when the condition tree changes: operator memory of an older tree is dropped. */
   readonly fingerprint: string;
@@ -160,6 +161,12 @@ export function compileRule(input: unknown, catalogue: Catalogue, fallbackId?: s
     fact: f.fact,
     note: tpl(f.note, `facts[${i}].note`),
     withinMs: f.within,
+  }));
+
+  const notes = (rule.notes ?? []).map((n, i) => ({
+    when: cond(n.when, `notes[${i}].when`),
+    detail: tpl(n.detail, `notes[${i}].detail`),
+    withinMs: n.within,
   }));
 
   // Device types: the listed ones (each must exist), or every type the main condition can speak about.
@@ -280,8 +287,14 @@ export function compileRule(input: unknown, catalogue: Catalogue, fallbackId?: s
     raise,
     update,
     facts,
+    notes,
     write,
-    fingerprint: JSON.stringify([rule.condition ?? null, rule.clear?.when ?? null, rule.facts ?? null]),
+    fingerprint: JSON.stringify([
+      rule.condition ?? null,
+      rule.clear?.when ?? null,
+      rule.facts ?? null,
+      rule.notes ?? null,
+    ]),
     horizonMs,
     stats: { evaluations: 0, matches: 0, errors: 0, nanos: 0 },
   };

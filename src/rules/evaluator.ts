@@ -362,6 +362,17 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       });
     }
 
+    for (const n of rule.notes) {
+      if (st?.raisedAt === null || st?.raisedAt === undefined) break;
+      if (n.when(ctx) !== true) continue;
+      if (n.withinMs !== undefined && now - st.raisedAt > n.withinMs) continue;
+      emit({
+        kind: 'update',
+        ...base(rule, reading, now, reading),
+        detail: n.detail.render(lookupFor(rule, reading, reading, st, now)),
+      });
+    }
+
     const c = rule.condition?.(ctx);
     if (ctx.opsChanged && !st) {
       // A stateful operator started remembering: keep its memory with a state record.

@@ -177,7 +177,9 @@ export function writeUserRule(
     writeAtomic(current.file, serialise(current.file, list));
     return current.file;
   }
-  const file = join(dir, `${id}.yaml`);
+  // Never overwrite a file that holds other rules (a user may have named files freely).
+  let file = join(dir, `${id}.yaml`);
+  for (let n = 2; existsSync(file); n++) file = join(dir, `${id}-${n}.yaml`);
   writeAtomic(file, serialise(file, input));
   return file;
 }

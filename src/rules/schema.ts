@@ -97,6 +97,16 @@ export const ruleSchema = z.strictObject({
       }),
     )
     .optional(),
+  /** Notes added (as updates) to the alert this rule raised for the device, e.g. the sensor stopped sounding. */
+  notes: z
+    .array(
+      z.strictObject({
+        when: z.unknown(),
+        detail: z.string().min(1).max(1000),
+        within: durationSchema.optional(),
+      }),
+    )
+    .optional(),
   /** Derived fields added to readings on which the condition holds, before they go to the telemetry sink. */
   write: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), scalar).optional(),
 });

@@ -70,6 +70,12 @@ const CASES: Case[] = [
       },
       { t: 2, send: E('test', 'smoke'), expect: [] },
       { t: 3, send: E('alarm', 'smoke'), expect: [raise({ severity: 'critical', category: 'fire' })] },
+      {
+        t: 4,
+        send: E('alarm_clear', 'smoke'),
+        expect: [{ kind: 'update', detail: 'The sensor stopped sounding; a worker still confirms on site' }],
+      },
+      { t: 4 + 3_600_000, send: E('alarm_clear', 'smoke'), expect: [] }, // more than 1 h after the raise
     ],
   },
   // call-button-press / call-button-fall: critical, per occurrence; cancel → fact on the press alert

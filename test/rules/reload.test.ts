@@ -140,6 +140,17 @@ describe('put and delete', () => {
     expect(h.engine.get('bin-full')?.rule.enabled).toBe(true);
   });
 
+  it('put never overwrites a file that holds another rule', () => {
+    h = createHarness({ packDir: null });
+    writeFileSync(join(h.rulesDir, 'bin-hot.yaml'), binHot(40).replace('id: bin-hot', 'id: other'));
+    h.engine.reload();
+    const info = h.engine.put(parseYaml(binHot(50)));
+    expect(info.file).toBe(join(h.rulesDir, 'bin-hot-2.yaml'));
+    expect(h.engine.list().map((r) => r.id)).toEqual(['bin-hot', 'other']);
+    h.engine.reload();
+    expect(h.engine.list().map((r) => r.id)).toEqual(['bin-hot', 'other']);
+  });
+
   it('delete removes a user rule file; an unknown id is RULE_NOT_FOUND', () => {
     h = createHarness({ packDir: null });
     const info = h.engine.put(parseYaml(binHot(40)));
