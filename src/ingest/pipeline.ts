@@ -1,11 +1,13 @@
 import type { AedesOptions, AedesPublishPacket, Client, PublishPacket } from 'aedes';
+import type { CompiledEntry } from '../catalogue/catalogue.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { DeviceDirectory, ReadingSink } from '../domain/ports.ts';
-import type { EventReading, Reading } from '../domain/reading.ts';
-import type { DeviceChannel, DeviceErrorMessage } from '../domain/wire.ts';
+import type { EventReading, Reading, StatusReading } from '../domain/reading.ts';
+import { type DeviceChannel, type DeviceErrorMessage, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { DeviceRecord } from '../registry/types.ts';
 import type { MqttConfig } from './config.ts';
 import { type DecodeInput, decodeMessage, type Rejection } from './decode.ts';
 import type { EventJournal } from './journal.ts';
@@ -19,7 +21,7 @@ export class PublishRefused extends Error {
   override name = 'PublishRefused';
 }
 
-type PublishCallback = (error?: Error | null) => void;
+export type PublishCallback = (error?: Error | null) => void;
 
 interface PendingMessage {
   readings: Reading[];
@@ -43,6 +45,29 @@ export interface PipelineDeps {
 
 export interface Pipeline
   extends Required<Pick<AedesOptions, 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>> {
+  /**
+   * Decode, validate and hand on one message of a known device (the broker-independent core, also used by the
+   * external-broker consumer). `callback` is the acknowledgement: called at once, or after the group commit for
+   * a QoS 1 event. True when at least one reading was accepted.
+   */
+  ingestMessage(
+    device: DeviceRecord,
+    entry: CompiledEntry,
+    channel: DeviceChannel,
+    topic: string,
+    payload: string | Buffer | undefined,
+    qos: number,
+    statusSource: StatusReading['source'],
+    callback: PublishCallback,
+  ): boolean;
+  /** Answer refusals on `gh/{deviceId}/errors`, count and log them. */
+  reply(
+    deviceId: string,
+    type: DeviceTypeId | 'none',
+    topic: string,
+    rejections: Rejection[],
+    payload: Buffer,
+  ): void;
   /** Hand over everything waiting for the journal now (also used at shutdown). */
   flush(): void;
   /** From now on wills are not published: the hub going down is not the devices going offline. */
@@ -183,31 +208,32 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function reply(
-    session: DeviceSession,
-    type: DeviceTypeId,
+    deviceId: string,
+    type: DeviceTypeId | 'none',
     topic: string,
     rejections: Rejection[],
     payload: Buffer,
   ) {
+    const errorsTopic = topics.errors(deviceId);
     const at = new Date(clock.now()).toISOString();
     for (const r of rejections) {
       metrics.rejected.inc({ code: r.code, type });
       const msg: DeviceErrorMessage = { code: r.code, topic, message: r.message, at };
       if (r.field !== undefined) msg.field = r.field;
       if (r.index !== undefined) msg.index = r.index;
-      publishError(session.topics.errors, msg);
+      publishError(errorsTopic, msg);
     }
     if (bus.listenerCount('reading.rejected') > 0)
       for (const r of rejections)
         bus.emit('reading.rejected', {
-          deviceId: session.id,
+          deviceId,
           topic,
           code: r.code,
           ...(r.field !== undefined ? { field: r.field } : {}),
         });
     log.warn(
       {
-        deviceId: session.id,
+        deviceId,
         topic,
         rejected: rejections.length,
         errors: rejections.slice(0, 3),
@@ -236,7 +262,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const payload = payloadBuffer(packet.payload);
     if (typeof packet.payload === 'object') refusedPayloads.add(packet.payload);
     reply(
-      session,
+      session.id,
       type,
       topic,
       [
@@ -281,32 +307,56 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     // device readings are consumed here, not kept: a retained copy per topic would only cost memory
     packet.retain = false;
+    const statusSource = isWill ? (session.keepaliveTimedOut ? 'keepalive' : 'will') : 'device';
+    const accepted = ingestMessage(
+      device,
+      session.entry,
+      channel,
+      topic,
+      packet.payload,
+      packet.qos,
+      statusSource,
+      callback,
+    );
+    if (accepted && isWill && channel === 'status')
+      session.offlineSource = statusSource === 'keepalive' ? 'keepalive' : 'will';
+  }
+
+  function ingestMessage(
+    device: DeviceRecord,
+    entry: CompiledEntry,
+    channel: DeviceChannel,
+    topic: string,
+    rawPayload: string | Buffer | undefined,
+    qos: number,
+    statusSource: StatusReading['source'],
+    callback: PublishCallback,
+  ): boolean {
     const receivedAt = clock.now();
-    const payload = payloadBuffer(packet.payload);
+    const payload = payloadBuffer(rawPayload);
     input.channel = channel;
     input.payload = payload;
     input.device = device;
-    input.entry = session.entry;
+    input.entry = entry;
     input.receivedAt = receivedAt;
-    input.qos = packet.qos === 0 ? 0 : 1;
-    input.statusSource = isWill ? (session.keepaliveTimedOut ? 'keepalive' : 'will') : 'device';
+    input.qos = qos === 0 ? 0 : 1;
+    input.statusSource = statusSource;
     const decoded = decodeMessage(input);
     input.payload = EMPTY_PAYLOAD;
-    if (decoded.rejections !== null) reply(session, device.type, topic, decoded.rejections, payload);
+    if (decoded.rejections !== null) reply(device.id, device.type, topic, decoded.rejections, payload);
     const readings = decoded.readings;
     if (readings.length === 0) {
-      if (typeof packet.payload === 'object') refusedPayloads.add(packet.payload);
+      // before the callback: aedes routes a QoS 0 message, and asks authorizeForward, within it
+      if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
       callback(null);
-      return;
+      return false;
     }
     devices.touch(device.id, receivedAt);
-    if (isWill && channel === 'status')
-      session.offlineSource = input.statusSource === 'keepalive' ? 'keepalive' : 'will';
-    const needsJournal = channel === 'event' && packet.qos > 0;
+    const needsJournal = channel === 'event' && qos > 0;
     if (!needsJournal && pending.length === 0) {
       deliverAll(readings);
       callback(null);
-      return;
+      return true;
     }
     // queued behind earlier messages of this tick so that readings keep their arrival order
     pending.push({ readings, journal: needsJournal, callback });
@@ -314,6 +364,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       flushScheduled = true;
       setImmediate(flush);
     }
+    return true;
   }
 
   function authorizeSubscribe(
@@ -388,6 +439,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     authorizePublish,
     authorizeSubscribe,
     authorizeForward,
+    ingestMessage,
+    reply,
     flush,
     beginShutdown() {
       shuttingDown = true;
