@@ -257,7 +257,28 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
 
   const { states, presence } = store.load();
   evaluator.restore(states, presence);
-  reload();
+  try {
+    reload();
+  } catch (err) {
+    // At start-up there are no previous rules to keep: a typo in one file must not keep the fire alarms
+    // down, so start with the defaults and every user rule that is valid, and say loudly what was left out.
+    const pack = packDir ? readRuleDir(packDir, 'pack') : [];
+    const user = readRuleDir(rulesDir, 'user', (readErr, file) =>
+      log.error({ err: readErr, file }, 'rule file unreadable at start-up and left out'),
+    );
+    const accepted: RuleSource[] = [];
+    for (const src of user) {
+      try {
+        buildRuleSet(pack, [...accepted, src], catalogue);
+        accepted.push(src);
+      } catch (skipErr) {
+        log.error({ err: skipErr, file: src.file }, 'rule refused at start-up and left out');
+      }
+    }
+    apply(buildRuleSet(pack, accepted, catalogue), pack, accepted);
+    const e = err instanceof GridHubError ? err : undefined;
+    lastError = { message: (err as Error).message, ...(e?.field ? { field: e.field } : {}), at: clock.now() };
+  }
 
   let watcher: FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;

@@ -55,7 +55,12 @@ function parseFile(file: string): unknown {
   }
 }
 
-export function readRuleDir(dir: string, origin: 'pack' | 'user'): RuleSource[] {
+/** Read every rule file of `dir`; with `onError`, an unparseable file is reported and skipped, not thrown. */
+export function readRuleDir(
+  dir: string,
+  origin: 'pack' | 'user',
+  onError?: (err: unknown, file: string) => void,
+): RuleSource[] {
   if (!existsSync(dir)) return [];
   const files = readdirSync(dir)
     .filter((f) => RULE_FILE.test(f) && !f.startsWith('.'))
@@ -63,7 +68,14 @@ export function readRuleDir(dir: string, origin: 'pack' | 'user'): RuleSource[] 
   const out: RuleSource[] = [];
   for (const f of files) {
     const file = join(dir, f);
-    const content = parseFile(file);
+    let content: unknown;
+    try {
+      content = parseFile(file);
+    } catch (err) {
+      if (!onError) throw err;
+      onError(err, file);
+      continue;
+    }
     if (content === null || content === undefined) continue;
     if (Array.isArray(content)) {
       content.forEach((input, index) => {

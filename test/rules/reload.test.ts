@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { GridHubError } from '../../src/domain/errors.ts';
-import { createHarness, type Harness, MIN, telemetry } from './helpers.ts';
+import { createHarness, type Harness, MIN, telemetry, tempDir } from './helpers.ts';
 
 let h: Harness;
 afterEach(async () => {
@@ -77,6 +77,22 @@ describe('rules folder', () => {
     expect(err.field).toBe(field);
     expect(err.message).toContain('rule bin-hot');
     expect(h.engine.list()).toEqual([]);
+  });
+
+  it('starts with the defaults and the valid user rules when a file is bad at start-up', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'rules'));
+    writeFileSync(join(dir, 'rules', 'a-good.yaml'), binHot(40));
+    writeFileSync(
+      join(dir, 'rules', 'b-bad.yaml'),
+      binHot(40).replace('bin-hot', 'bin-bad').replace('major', 'huge'),
+    );
+    writeFileSync(join(dir, 'rules', 'c-broken.json'), '{ not json');
+    h = createHarness({ dir });
+    expect(h.engine.get('bin-hot')).toBeDefined();
+    expect(h.engine.get('bin-bad')).toBeUndefined();
+    expect(h.engine.get('smoke-fire')).toBeDefined();
+    expect(h.engine.lastError()).toMatchObject({ field: 'c-broken.json' });
   });
 
   it('applies an edited file without restart through the folder watcher, and refuses a bad edit', async () => {
