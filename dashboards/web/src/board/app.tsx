@@ -1,0 +1,206 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { type Api, createApi, loadSession, type Session, saveSession } from '../common/api.ts';
+import { t, useLang } from '../common/i18n.ts';
+import { playAlarm } from '../common/sound.ts';
+import type { Alert, KpiReport, PlaceNode, StreamMessage } from '../common/types.ts';
+import { LangSwitch, LoginForm } from '../common/widgets.tsx';
+import { AlertDetailPanel } from './alert-detail.tsx';
+import { AlertList, FilterBar, type Filters } from './alert-list.tsx';
+import { DevicePage } from './device-page.tsx';
+import { KpiTiles } from './kpis.tsx';
+import { alertIsUnder, isActive, lightsByPlace } from './lights.ts';
+import { PlaceTree } from './place-tree.tsx';
+
+const SESSION_KEY = 'gridhub.board.session';
+/** How long a new alert keeps its "new" mark unless opened. */
+const FRESH_MS = 120_000;
+
+export function BoardApp() {
+  useLang();
+  const [session, setSession] = useState<Session | null>(() => loadSession(SESSION_KEY));
+  const logout = useCallback(() => {
+    saveSession(SESSION_KEY, null);
+    setSession(null);
+  }, []);
+  const api = useMemo(() => (session ? createApi(session.token, logout) : null), [session, logout]);
+  if (!session || !api) {
+    return (
+      <LoginForm
+        title={t('appTitle')}
+        onLogin={(s) => {
+          saveSession(SESSION_KEY, s);
+          setSession(s);
+        }}
+      />
+    );
+  }
+  return <Board api={api} session={session} onLogout={logout} />;
+}
+
+type StreamState = 'connecting' | 'live' | 'reconnecting';
+
+function Board(props: { api: Api; session: Session; onLogout: () => void }) {
+  const { api, session } = props;
+  const [alerts, setAlerts] = useState<Map<string, Alert>>(new Map());
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const [places, setPlaces] = useState<PlaceNode[]>([]);
+  const [kpis, setKpis] = useState<KpiReport | null>(null);
+  const [place, setPlace] = useState<string | null>(null);
+  const [filters, setFilters] = useState<Filters>({ scope: 'active', severity: '', light: '', text: '' });
+  const [selected, setSelected] = useState<string | null>(null);
+  const [device, setDevice] = useState<string | null>(null);
+  const [versions, setVersions] = useState<Record<string, number>>({});
+  const [stream, setStream] = useState<StreamState>('connecting');
+  const [error, setError] = useState('');
+  const offset = useRef(0);
+  const now = useCallback(() => Date.now() + offset.current, []);
+
+  const upsert = useCallback((list: Alert[]) => {
+    setAlerts((prev) => {
+      const next = new Map(prev);
+      for (const a of list) next.set(a.id, a);
+      return next;
+    });
+  }, []);
+
+  const loadAlerts = useCallback(async () => {
+    const res = await api.get<{ items: Alert[] }>('/api/alerts?limit=500');
+    setAlerts(new Map(res.items.map((a) => [a.id, a])));
+  }, [api]);
+
+  const kpiTimer = useRef<ReturnType<typeof setTimeout>>();
+  const loadKpis = useCallback(() => {
+    clearTimeout(kpiTimer.current);
+    // Changes come in bursts (an incident, a storm): recompute the tiles once per burst.
+    kpiTimer.current = setTimeout(() => {
+      api
+        .get<KpiReport>('/api/kpis')
+        .then(setKpis)
+        .catch(() => undefined);
+    }, 500);
+  }, [api]);
+
+  useEffect(() => {
+    api
+      .get<PlaceNode[]>('/api/places')
+      .then(setPlaces)
+      .catch((e: Error) => setError(e.message));
+    api
+      .get<{ now: number }>('/api/clock')
+      .then((c) => {
+        offset.current = c.now - Date.now();
+      })
+      .catch(() => undefined);
+    loadAlerts().catch((e: Error) => setError(e.message));
+    loadKpis();
+    const every = setInterval(loadKpis, 60_000);
+    return () => clearInterval(every);
+  }, [api, loadAlerts, loadKpis]);
+
+  useEffect(() => {
+    const source = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(api.token)}`);
+    let wasLive = false;
+    source.onopen = () => {
+      setStream('live');
+      // After a drop, fetch what changed while the stream was away.
+      if (wasLive) loadAlerts().catch(() => undefined);
+      wasLive = true;
+    };
+    source.onerror = () => setStream('reconnecting');
+    source.addEventListener('alert', (ev) => {
+      const msg = JSON.parse((ev as MessageEvent<string>).data) as StreamMessage;
+      if (!msg.alert) return;
+      upsert([msg.alert]);
+      setVersions((v) => ({ ...v, [msg.alertId]: (v[msg.alertId] ?? 0) + 1 }));
+      if (msg.type === 'opened' || msg.type === 'reopened') {
+        setFresh((f) => new Set(f).add(msg.alertId));
+        setTimeout(
+          () =>
+            setFresh((f) => {
+              const n = new Set(f);
+              n.delete(msg.alertId);
+              return n;
+            }),
+          FRESH_MS,
+        );
+        playAlarm(msg.alert.severity === 'critical');
+      }
+      loadKpis();
+    });
+    return () => source.close();
+  }, [api, upsert, loadAlerts, loadKpis]);
+
+  const lights = useMemo(() => lightsByPlace(alerts.values()), [alerts]);
+  const visible = useMemo(() => {
+    const text = filters.text.trim().toLowerCase();
+    return [...alerts.values()]
+      .filter((a) => (filters.scope === 'active' ? isActive(a) : true))
+      .filter((a) => !filters.severity || a.severity === filters.severity)
+      .filter((a) => !filters.light || a.light === filters.light)
+      .filter((a) => !place || alertIsUnder(a, place))
+      .filter(
+        (a) =>
+          !text || `${a.title} ${a.deviceId} ${a.placeNames.join(' ')} ${a.id}`.toLowerCase().includes(text),
+      )
+      .sort((a, b) => {
+        // Active critical first, then the most recent.
+        const rank = (x: Alert) => (isActive(x) ? 0 : 3) + ['critical', 'major', 'minor'].indexOf(x.severity);
+        return rank(a) - rank(b) || b.openedAt - a.openedAt;
+      });
+  }, [alerts, filters, place]);
+  const active = useMemo(() => [...alerts.values()].filter(isActive).length, [alerts]);
+  const hasCriticalFresh = [...fresh].some((id) => alerts.get(id)?.severity === 'critical');
+
+  const open = (id: string) => {
+    setDevice(null);
+    setSelected(id);
+    setFresh((f) => {
+      const n = new Set(f);
+      n.delete(id);
+      return n;
+    });
+  };
+
+  return (
+    <div class={`board ${hasCriticalFresh ? 'critical-pending' : ''}`}>
+      <header class="topbar">
+        <h1>{t('appTitle')}</h1>
+        <span class={`stream stream-${stream}`} data-stream={stream}>
+          {stream === 'live' ? `● ${t('live')}` : t('reconnecting')}
+        </span>
+        <span class="spacer" />
+        <span class="who">{session.user.displayName}</span>
+        <LangSwitch />
+        <button type="button" onClick={props.onLogout}>
+          {t('logout')}
+        </button>
+      </header>
+      <KpiTiles report={kpis} active={active} />
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <div class="columns">
+        <PlaceTree roots={places} lights={lights} selected={place} onSelect={setPlace} />
+        <main class="list">
+          <FilterBar filters={filters} onChange={setFilters} />
+          <AlertList alerts={visible} fresh={fresh} selected={selected} onOpen={open} />
+        </main>
+        {device ? (
+          <DevicePage api={api} id={device} now={now} onBack={() => setDevice(null)} />
+        ) : selected ? (
+          <AlertDetailPanel
+            api={api}
+            id={selected}
+            version={versions[selected] ?? 0}
+            role={session.user.role}
+            onClose={() => setSelected(null)}
+            onDevice={setDevice}
+            onChanged={(a) => upsert([a])}
+          />
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,5 @@
+import { render } from 'preact';
+import '../common/styles.css';
+import { BoardApp } from './app.tsx';
+
+render(<BoardApp />, document.getElementById('app') as HTMLElement);

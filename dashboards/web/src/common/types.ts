@@ -1,0 +1,185 @@
+/**
+ * The API's shapes as the dashboards read them (mirrors src/alerts/types.ts, src/api/registry-routes.ts and
+ * src/alerts/kpis.ts; only the fields the pages use).
+ */
+export type Severity = 'critical' | 'major' | 'minor';
+export type Light = 'green' | 'yellow' | 'red';
+export type AlertStatus = 'open' | 'dispatched' | 'acknowledged' | 'on_site' | 'resolved' | 'closed';
+export type PlacePath = Partial<
+  Record<'street' | 'community' | 'grid' | 'estate' | 'building' | 'unit', string>
+>;
+
+export const SEVERITIES: Severity[] = ['critical', 'major', 'minor'];
+export const LIGHTS: Light[] = ['green', 'yellow', 'red'];
+export const OPEN_STATUSES: AlertStatus[] = ['open', 'dispatched', 'acknowledged', 'on_site'];
+export const DEPARTMENTS = ['fire', 'police', 'sanitation', 'civil_affairs', 'medical', 'elevator'] as const;
+
+export interface User {
+  username: string;
+  role: string;
+  displayName: string;
+  personId: string | null;
+  locale: string;
+  scope: string[];
+}
+
+export interface SlaClock {
+  name: string;
+  startedAt: number;
+  dueAt: number;
+  stoppedAt: number | null;
+  light: Light;
+  used: number;
+  met: boolean | null;
+}
+
+export interface Whistle {
+  id: number;
+  department: string;
+  note: string | null;
+  whistledAt: number;
+  whistledBy: string;
+  dueAt: number;
+  reportedAt: number | null;
+  reportedBy: string | null;
+  escalated: boolean;
+}
+
+export interface Alert {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  deviceType: string;
+  placeId: string;
+  place: PlacePath;
+  placeNames: string[];
+  floor: number | null;
+  severity: Severity;
+  category: string;
+  title: string;
+  detail: string;
+  evidence: Record<string, string | number | boolean>;
+  status: AlertStatus;
+  incidentId: string | null;
+  count: number;
+  openedAt: number;
+  lastSeenAt: number;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  arrivedAt: number | null;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  resolution: string | null;
+  resolutionNote: string | null;
+  closedAt: number | null;
+  rating: number | null;
+  ratingComment: string | null;
+  reach: string;
+  escalated: boolean;
+  escalationStep: number;
+  reopened: boolean;
+  whistles: Whistle[];
+  clocks: SlaClock[];
+  light: Light;
+}
+
+export interface TimelineEvent {
+  id: number;
+  at: number;
+  actor: string;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface AlertDetail {
+  alert: Alert;
+  timeline: TimelineEvent[];
+  incident: { id: string; alertIds: string[] } | null;
+}
+
+/** One message of `GET /api/alerts/stream` (event `alert`). */
+export interface StreamMessage {
+  type: string;
+  alertId: string;
+  at: number;
+  place: PlacePath;
+  alert: Alert;
+}
+
+/** The alarm a worker's phone receives on `gh/workers/{personId}/alarms`. */
+export interface WorkerAlarm {
+  kind: 'alarm';
+  change: string;
+  alertId: string;
+  severity: Severity;
+  title: string;
+  status: AlertStatus;
+  placeNames: string[];
+  floor: number | null;
+  recipient?: { personId: string; role: string; via: string };
+  sentAt: number;
+}
+
+export interface PlaceNode {
+  id: string;
+  level: string;
+  name: string;
+  children: PlaceNode[];
+}
+
+export interface Device {
+  id: string;
+  type: string;
+  placeId: string;
+  place: PlacePath;
+  placeNames: string[];
+  floor: number | null;
+  label: string | null;
+  enabled: boolean;
+  online: boolean;
+  lastSeen: string | null;
+  onlineChangedAt: string | null;
+}
+
+export interface CatalogueField {
+  kind: 'number' | 'boolean' | 'string';
+  unit?: string;
+  min?: number;
+  max?: number;
+  description: string;
+}
+
+export interface CatalogueEntry {
+  id: string;
+  name?: Record<string, string> | string;
+  telemetry: Record<string, CatalogueField>;
+}
+
+export interface KpiFigures {
+  total: number;
+  resolved: number;
+  closed: number;
+  closureRate: number | null;
+  onTimeAcknowledgeRate: number | null;
+  onTimeArriveRate: number | null;
+  onTimeResolveRate: number | null;
+  meanSecondsToAcknowledge: number | null;
+  meanSecondsToArrive: number | null;
+  meanSecondsToResolve: number | null;
+  satisfaction: number | null;
+  ratings: number;
+  inGridResolutionRate: number | null;
+  escalated: number;
+}
+
+export interface KpiReport {
+  at: number;
+  overall: KpiFigures;
+  grids: ({ gridId: string; gridName: string | null } & KpiFigures)[];
+}
+
+/** One point of a telemetry series. */
+export interface Point {
+  t: number;
+  v: number | null;
+}

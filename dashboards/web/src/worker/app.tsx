@@ -1,0 +1,322 @@
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { type Api, createApi, loadSession, type Session, saveSession } from '../common/api.ts';
+import { fmtTime, placeLabel } from '../common/format.ts';
+import { t, useLang } from '../common/i18n.ts';
+import { playAlarm } from '../common/sound.ts';
+import type { Alert, AlertDetail, WorkerAlarm } from '../common/types.ts';
+import { OPEN_STATUSES } from '../common/types.ts';
+import { LangSwitch, LightDot, LoginForm, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
+import { type AlarmSource, mqttAlarmSource, type SourceState } from './alarm-source.ts';
+
+const SESSION_KEY = 'gridhub.worker.session';
+const MQTT_KEY = 'gridhub.worker.mqtt';
+
+export function WorkerApp() {
+  useLang();
+  const [session, setSession] = useState<Session | null>(() => loadSession(SESSION_KEY));
+  const logout = useCallback(() => {
+    saveSession(SESSION_KEY, null);
+    localStorage.removeItem(MQTT_KEY);
+    setSession(null);
+  }, []);
+  const api = useMemo(() => (session ? createApi(session.token, logout) : null), [session, logout]);
+  if (!session || !api) {
+    return (
+      <LoginForm
+        title={t('workerTitle')}
+        onLogin={(s) => {
+          saveSession(SESSION_KEY, s);
+          setSession(s);
+          // Ask once, on the login gesture: alarms show as notifications when the page is in the background.
+          if ('Notification' in window && Notification.permission === 'default') {
+            void Notification.requestPermission().catch(() => undefined);
+          }
+        }}
+      />
+    );
+  }
+  return <Worker api={api} session={session} onLogout={logout} />;
+}
+
+interface MqttLogin {
+  username: string;
+  token: string;
+  clientId: string;
+}
+
+/** An API token for the MQTT login, issued once per phone and kept with the session. */
+async function mqttLogin(api: Api, session: Session): Promise<MqttLogin> {
+  const stored = localStorage.getItem(MQTT_KEY);
+  if (stored) {
+    const parsed = JSON.parse(stored) as MqttLogin;
+    if (parsed.username === session.user.username) return parsed;
+  }
+  const res = await api.post<{ token: string; username: string }>('/api/auth/tokens', {
+    label: 'worker view',
+  });
+  const login = {
+    username: res.username,
+    token: res.token,
+    clientId: `wv-${res.username}-${Math.random().toString(36).slice(2, 10)}`,
+  };
+  localStorage.setItem(MQTT_KEY, JSON.stringify(login));
+  return login;
+}
+
+function notify(alarm: WorkerAlarm): void {
+  playAlarm(alarm.severity === 'critical');
+  navigator.vibrate?.(alarm.severity === 'critical' ? [300, 100, 300, 100, 300] : 200);
+  if (document.visibilityState === 'visible' || !('Notification' in window)) return;
+  if (Notification.permission !== 'granted') return;
+  void navigator.serviceWorker?.ready
+    .then((reg) =>
+      reg.showNotification(alarm.title, {
+        body: placeLabel(alarm.placeNames, alarm.floor),
+        tag: alarm.alertId,
+        data: { alertId: alarm.alertId },
+      }),
+    )
+    .catch(() => undefined);
+}
+
+function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
+  const { api, session } = props;
+  const [alerts, setAlerts] = useState<Map<string, Alert>>(new Map());
+  const [mine, setMine] = useState<Set<string>>(new Set());
+  const [state, setState] = useState<SourceState>('connecting');
+  const [error, setError] = useState('');
+  const [open, setOpen] = useState<string | null>(null);
+
+  const upsert = useCallback((a: Alert) => {
+    setAlerts((prev) => new Map(prev).set(a.id, a));
+  }, []);
+
+  const load = useCallback(async () => {
+    // Catch up with what happened while the page was closed: open alarms and those awaiting a rating.
+    const [active, resolved] = await Promise.all([
+      api.get<{ items: Alert[] }>(`/api/alerts?status=${OPEN_STATUSES.join(',')}&limit=200`),
+      api.get<{ items: Alert[] }>('/api/alerts?status=resolved&limit=50'),
+    ]);
+    setAlerts(new Map([...resolved.items, ...active.items].map((a) => [a.id, a])));
+  }, [api]);
+
+  useEffect(() => {
+    load().catch((e: Error) => setError(e.message));
+  }, [load]);
+
+  useEffect(() => {
+    const personId = session.user.personId;
+    if (!personId) {
+      setState('disconnected');
+      return;
+    }
+    let source: AlarmSource | undefined;
+    let stopped = false;
+    mqttLogin(api, session)
+      .then((login) => {
+        if (stopped) return;
+        const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
+        source = mqttAlarmSource({ url, personId, ...login });
+        source.start((alarm) => {
+          setMine((m) => new Set(m).add(alarm.alertId));
+          api
+            .get<AlertDetail>(`/api/alerts/${encodeURIComponent(alarm.alertId)}`)
+            .then((d) => upsert(d.alert))
+            .catch(() => undefined);
+          if (['dispatched', 'opened', 'reopened', 'escalated', 'whistled'].includes(alarm.change))
+            notify(alarm);
+        }, setState);
+      })
+      .catch((e: Error) => {
+        setState('disconnected');
+        setError(e.message);
+      });
+    return () => {
+      stopped = true;
+      source?.stop();
+    };
+  }, [api, session, upsert]);
+
+  const list = [...alerts.values()]
+    .filter((a) => a.status !== 'closed' && !(a.status === 'resolved' && a.rating !== null))
+    .sort(
+      (a, b) =>
+        Number(mine.has(b.id)) - Number(mine.has(a.id)) ||
+        ['critical', 'major', 'minor'].indexOf(a.severity) -
+          ['critical', 'major', 'minor'].indexOf(b.severity) ||
+        b.openedAt - a.openedAt,
+    );
+
+  return (
+    <div class="worker">
+      <header class="topbar">
+        <h1>{t('myAlarms')}</h1>
+        <span class={`stream stream-${state}`} data-mqtt={state} title={t('alarmChannel')}>
+          ● {t(state === 'connected' ? 'connected' : 'disconnected')}
+        </span>
+        <span class="spacer" />
+        <LangSwitch />
+        <button type="button" onClick={props.onLogout} aria-label={t('logout')}>
+          ⎋
+        </button>
+      </header>
+      <p class="who">{session.user.displayName}</p>
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      {list.length === 0 ? <p class="empty">{t('noAlarms')}</p> : null}
+      <ul class="cards">
+        {list.map((a) => (
+          <AlarmCard
+            key={a.id}
+            api={api}
+            alert={a}
+            mine={mine.has(a.id)}
+            expanded={open === a.id}
+            onToggle={() => setOpen(open === a.id ? null : a.id)}
+            onChanged={upsert}
+          />
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function AlarmCard(props: {
+  api: Api;
+  alert: Alert;
+  mine: boolean;
+  expanded: boolean;
+  onToggle: () => void;
+  onChanged: (a: Alert) => void;
+}) {
+  useLang();
+  const a = props.alert;
+  const [note, setNote] = useState('');
+  const [score, setScore] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const act = async (action: string, body: Record<string, unknown> = {}) => {
+    setBusy(true);
+    setError('');
+    try {
+      const res = await props.api.post<{ alert: Alert }>(
+        `/api/alerts/${encodeURIComponent(a.id)}/${action}`,
+        body,
+      );
+      props.onChanged(res.alert);
+      setNote('');
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const step =
+    a.status === 'open' || a.status === 'dispatched'
+      ? 'acknowledge'
+      : a.status === 'acknowledged'
+        ? 'arrive'
+        : a.status === 'on_site'
+          ? 'resolve'
+          : 'rate';
+  return (
+    <li
+      class={`card alarm sev-${a.severity} ${props.mine ? 'mine' : ''}`}
+      data-alert-id={a.id}
+      data-status={a.status}
+    >
+      <button type="button" class="alarm-head" onClick={props.onToggle}>
+        <LightDot light={a.light} />
+        <SeverityBadge severity={a.severity} />
+        <strong>{a.title}</strong>
+      </button>
+      <p class="muted">
+        {placeLabel(a.placeNames, a.floor)} · {fmtTime(a.openedAt)}
+      </p>
+      <p>
+        <StatusBadge status={a.status} />{' '}
+        {props.mine ? (
+          <span class="badge mine">{t('assignedToMe')}</span>
+        ) : (
+          <span class="badge">{t('inMyGrid')}</span>
+        )}
+      </p>
+      {step === 'acknowledge' || step === 'arrive' ? (
+        <div class="big-actions">
+          <button
+            type="button"
+            class="primary big"
+            data-action={step}
+            disabled={busy}
+            onClick={() => void act(step)}
+          >
+            {t(`action.${step}`)}
+          </button>
+          {step === 'acknowledge' ? (
+            <button
+              type="button"
+              class="big"
+              data-action="arrive"
+              disabled={busy}
+              onClick={() => void act('arrive')}
+            >
+              {t('action.arrive')}
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+      {step === 'resolve' || (props.expanded && (step === 'acknowledge' || step === 'arrive')) ? (
+        <form
+          class="action-form"
+          data-form="resolve"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void act('resolve', { note });
+          }}
+        >
+          <textarea
+            name="note"
+            rows={3}
+            required
+            placeholder={t('resolveNote')}
+            value={note}
+            onInput={(e) => setNote(e.currentTarget.value)}
+          />
+          <button type="submit" class="primary big" data-action="resolve" disabled={busy}>
+            {t('action.resolve')}
+          </button>
+        </form>
+      ) : null}
+      {step === 'rate' ? (
+        <form
+          class="action-form"
+          data-form="rate"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (score) void act('rate', note ? { score, comment: note } : { score });
+          }}
+        >
+          <Stars score={score} onChange={setScore} />
+          <textarea
+            name="comment"
+            rows={2}
+            placeholder={t('comment')}
+            value={note}
+            onInput={(e) => setNote(e.currentTarget.value)}
+          />
+          <button type="submit" class="primary big" data-action="rate" disabled={busy || !score}>
+            {t('action.rate')}
+          </button>
+        </form>
+      ) : null}
+      {error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </li>
+  );
+}

@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync } from 'fastify';
+
+export const DEFAULT_WEB_DIST = fileURLToPath(new URL('../../dashboards/web/dist', import.meta.url));
+
+/**
+ * The built dashboards at the root: the board at `/`, the worker view at `/worker/`, hashed bundles under
+ * `/assets/`. Routes are registered per file (no wildcard), so unknown paths still get the API's JSON 404 and
+ * nothing shadows `/api`, `/docs` or `/mqtt`. When the build is missing, `/` says how to make it.
+ */
+export function dashboardsPlugin(options: { root?: string } = {}): FastifyPluginAsync {
+  const root = options.root ?? DEFAULT_WEB_DIST;
+  return async (app) => {
+    if (!existsSync(join(root, 'index.html'))) {
+      app.log.warn({ root }, 'dashboards are not built; run `npm run build:web`');
+      app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+        reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send('The dashboards are not built. Run `npm run build:web` (or `npm start`, which builds them).'),
+      );
+      return;
+    }
+    await app.register(fastifyStatic, {
+      root,
+      prefix: '/',
+      wildcard: false,
+      redirect: true,
+      serveDotFiles: false,
+      globIgnore: ['**/.build-stamp'],
+      schemaHide: true,
+      cacheControl: false,
+      setHeaders(res, path) {
+        // Bundles carry a content hash; pages, the manifest and the service worker must be revalidated.
+        if (path.includes(`${join('dist', 'assets')}`)) {
+          res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+        } else {
+          res.setHeader('cache-control', 'no-cache');
+        }
+        if (path.endsWith('sw.js')) res.setHeader('service-worker-allowed', '/worker/');
+        if (path.endsWith('.webmanifest')) res.setHeader('content-type', 'application/manifest+json');
+      },
+    });
+  };
+}
