@@ -93,4 +93,30 @@ describe('operator table', () => {
       expect.objectContaining({ path, message: expect.stringContaining(why) }),
     );
   });
+
+  it('window memory is bounded', () => {
+    const count = compile({ count: { event: 'x' }, within: '1h', gte: 10 });
+    const rate = compile({ rate: 'v', within: '1h', gte: 10 });
+    const ctx: EvalContext = { reading: ev('x'), fields: {}, now: 0, ops: {}, opsChanged: false };
+    for (let i = 0; i < 5000; i++) {
+      ctx.now = i;
+      count(ctx);
+    }
+    expect(ctx.ops[0]?.length).toBe(MAX_WINDOW_SAMPLES);
+    const rctx: EvalContext = {
+      reading: tele({ v: 1 }),
+      fields: { v: 1 },
+      now: 0,
+      ops: {},
+      opsChanged: false,
+    };
+    for (let i = 0; i < 10_000; i++) {
+      rctx.now = i * 100; // every 100 ms for 1000 s: one sample kept per 3600000 / 4096 ≈ 879 ms
+      rate(rctx);
+    }
+    expect((rctx.ops[0]?.length ?? 0) / 2).toBeLessThan(1200);
+    expect(() => compile({ count: { event: 'x' }, within: '1h', gte: MAX_WINDOW_SAMPLES + 1 })).toThrow(
+      /not supported/,
+    );
+  });
 });

@@ -30,6 +30,9 @@ export interface EvalContext {
   opsChanged: boolean;
 }
 
+/** Most entries one `count` or `rate` operator remembers per device. */
+export const MAX_WINDOW_SAMPLES = 4096;
+
 export type CompiledCondition = (ctx: EvalContext) => Tri;
 
 export class ConditionError extends Error {
@@ -242,6 +245,14 @@ export function compileCondition(node: unknown, path: string, opts: CompileOptio
     if (within <= 0) throw new ConditionError(`${path}.within`, 'must be longer than 0');
     opts.maxWindowMs.value = Math.max(opts.maxWindowMs.value, within);
     const cmp = comparison(node, ['count', 'within'], path, true);
+    const threshold = Object.entries(node).find(([k]) => COMPARATORS[k] && k !== 'in' && k !== 'notIn')?.[1];
+    const highest = Array.isArray(threshold) ? Math.max(...(threshold as number[])) : (threshold as number);
+    if (highest > MAX_WINDOW_SAMPLES) {
+      throw new ConditionError(
+        path,
+        `counts above ${MAX_WINDOW_SAMPLES} within one window are not supported`,
+      );
+    }
     const slot = opts.slot.next++;
     // Counted only on readings the inner condition speaks about; the window is (now - within, now].
     return (ctx) => {
@@ -256,7 +267,11 @@ export function compileCondition(node: unknown, path: string, opts: CompileOptio
       let drop = 0;
       while (drop < times.length && (times[drop] as number) <= ctx.now - within) drop++;
       if (drop > 0) times.splice(0, drop);
-      if (hit) times.push(ctx.now);
+      if (hit) {
+        times.push(ctx.now);
+        // Bounded memory: the count saturates at the cap, above any threshold a rule may use.
+        if (times.length > MAX_WINDOW_SAMPLES) times.shift();
+      }
       if (drop > 0 || times.length !== before) ctx.opsChanged = true;
       return cmp.test(times.length);
     };
@@ -294,7 +309,10 @@ export function compileCondition(node: unknown, path: string, opts: CompileOptio
         const v0 = samples[1] as number;
         result = cmp.test(((v - v0) / (ctx.now - t0)) * per);
       }
-      samples.push(ctx.now, v);
+      // Bounded memory: keep a sample at most every within / MAX_WINDOW_SAMPLES, so the window stays its
+      // full length and the oldest sample is at most that much later than exact.
+      const lastT = samples.length >= 2 ? (samples[samples.length - 2] as number) : undefined;
+      if (lastT === undefined || ctx.now - lastT >= within / MAX_WINDOW_SAMPLES) samples.push(ctx.now, v);
       ctx.opsChanged = true;
       return result;
     };
