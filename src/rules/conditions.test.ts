@@ -5,6 +5,7 @@ import {
   compileCondition,
   type EvalContext,
   fieldsOf,
+  MAX_WINDOW_SAMPLES,
   newCompileOptions,
 } from './conditions.ts';
 
