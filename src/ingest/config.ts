@@ -30,6 +30,28 @@ export const mqttConfigSchema = z.object({
   authFailureMaxDelayMs: duration(30_000),
   /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
   maxFutureSkewMs: duration(3_600_000),
+  /**
+   * External-broker mode: when set (e.g. `mqtt://emqx:1883`), the hub runs no broker of its own and consumes
+   * `gh/+/telemetry|event|status` from this broker through shared subscriptions; device authentication and the
+   * ACL are that broker's job.
+   */
+  externalUrl: z
+    .url({ protocol: /^(mqtts?|wss?)$/, error: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' })
+    .optional(),
+  externalUsername: z.string().optional(),
+  externalPassword: z.string().optional(),
+  /** Shared-subscription group: hub instances in one group split the device traffic between them. */
+  externalShareGroup: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only')
+    .default('gridhub'),
+  /** Client id prefix of this hub's consumer sessions (persistent, so unacknowledged events are redelivered). */
+  externalClientId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ., - and _ only')
+    .optional(),
+  /** Consumer connections; more than one lets QoS 1 events of several connections share a journal commit. */
+  externalConsumers: int(2, 1, 16),
 });
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;

@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { createAuthHooks } from './auth.ts';
 import type { MqttConfig } from './config.ts';
+import { createExternalIngest } from './external.ts';
 import { guardFrames } from './frame-guard.ts';
 import { createEventJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
@@ -40,15 +41,28 @@ export interface IngestDeps {
   onReading: ReadingSink;
 }
 
-export interface Ingest extends WorkerPublisher {
-  readonly broker: Aedes;
-  /** Start the TCP listener (and TLS when a certificate is configured). Port 0 picks a free port. */
+/** What the hub needs of ingest, with the embedded broker or an external one. */
+export interface MqttIngest extends WorkerPublisher {
+  /**
+   * Start taking messages: the TCP listener (and TLS when a certificate is configured; port 0 picks a free
+   * port), or the consumer connections to the external broker (its port is returned).
+   */
   listen(): Promise<{ mqttPort: number; tlsPort?: number }>;
   /** Fastify plugin serving MQTT over WebSocket at `config.wsPath`; register it outside the `/api` scope. */
   readonly webSocketPlugin: FastifyPluginAsync;
   /** Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. */
   replayJournal(): number;
   close(): Promise<void>;
+}
+
+/** Ingest with the embedded aedes broker. */
+export interface Ingest extends MqttIngest {
+  readonly broker: Aedes;
+}
+
+/** The embedded broker, or the external-broker consumer when `mqtt.externalUrl` is set. */
+export async function createMqttIngest(deps: IngestDeps): Promise<MqttIngest> {
+  return deps.config.externalUrl ? createExternalIngest(deps) : createIngest(deps);
 }
 
 const SETTINGS = { port: 'GRIDHUB_MQTT_PORT', tlsPort: 'GRIDHUB_MQTT_TLS_PORT' } as const;

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { createEventBus, type EventBus } from '../../src/domain/events.ts';
 import type { Reading } from '../../src/domain/reading.ts';
 import type { DeviceErrorMessage } from '../../src/domain/wire.ts';
 import { type MqttConfig, mqttConfigSchema } from '../../src/ingest/config.ts';
-import { createIngest, type Ingest } from '../../src/ingest/ingest.ts';
+import { createMqttIngest, type Ingest } from '../../src/ingest/ingest.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
@@ -104,7 +105,8 @@ export async function startHarness(
   }
 
   const config = mqttConfigSchema.parse({ port: 0, tlsPort: 0, authFreeFailures: 1000, ...overrides });
-  const ingest = await createIngest({
+  // external-broker mode when overrides.externalUrl is set; tests of it never touch `broker`
+  const ingest = (await createMqttIngest({
     config,
     host: '127.0.0.1',
     catalogue,
@@ -116,7 +118,7 @@ export async function startHarness(
     bus,
     db,
     onReading: (r) => sink.onReading(r),
-  });
+  })) as Ingest;
   let mqttPort: number;
   let tlsPort: number | undefined;
   try {
@@ -127,7 +129,7 @@ export async function startHarness(
     if (!reopen) removeDir(dir);
     throw err;
   }
-  const url = `mqtt://127.0.0.1:${mqttPort}`;
+  const url = overrides.externalUrl ?? `mqtt://127.0.0.1:${mqttPort}`;
   const clients: MqttClient[] = [];
 
   const h: Harness = {
@@ -180,6 +182,46 @@ export async function startHarness(
     },
   };
   return h;
+}
+
+/** A Mosquitto on a free loopback port with a config in a temp dir; undefined when it is not installed. */
+export async function startMosquitto(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  if (spawnSync('mosquitto', ['-h']).error) return undefined;
+  const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-mosquitto-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const proc = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect({ port, host: '127.0.0.1' }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error('mosquitto did not start');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    async stop() {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+      removeDir(dir);
+    },
+  };
 }
 
 export function removeDir(dir: string): void {

@@ -1,0 +1,194 @@
+import os from 'node:os';
+import type { FastifyPluginAsync } from 'fastify';
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { GridHubError } from '../domain/errors.ts';
+import { type DeviceChannel, type DeviceErrorMessage, TOPIC_ROOT, topics } from '../domain/wire.ts';
+import type { IngestDeps, MqttIngest } from './ingest.ts';
+import { createEventJournal } from './journal.ts';
+import { createIngestMetrics } from './metrics.ts';
+import { createPipeline } from './pipeline.ts';
+import { createPresence } from './presence.ts';
+import { isDeviceId, isTopicLevel } from './topics.ts';
+
+const CHANNELS: Record<string, DeviceChannel> = { telemetry: 'telemetry', event: 'event', status: 'status' };
+const ROOT_PREFIX = `${TOPIC_ROOT}/`;
+const noWebSocket: FastifyPluginAsync = async () => undefined;
+
+/**
+ * External-broker mode: devices connect to an MQTT cluster (EMQX, Mosquitto, …) and the hub consumes their
+ * topics through a shared subscription, so several hub instances split the traffic. Validation, normalisation,
+ * error answers and the QoS 1 journal are the same code as with the embedded broker (`pipeline.ingestMessage`).
+ *
+ * Acknowledgement and backpressure: mqtt.js handles one incoming packet at a time and sends a QoS 1 PUBACK only
+ * when `handleMessage` calls back, which the pipeline does after the journal commit. So the external broker
+ * redelivers whatever the hub had not recorded (sessions are persistent, `clean: false`), and while the hub is
+ * busy it stops reading its consumer sockets and the broker queues for it, within that broker's own limits.
+ *
+ * What the external broker must do: authenticate devices and enforce the ACL of the device contract, since the
+ * hub sees only the topic. Presence comes from status messages (set the will to `offline` on `gh/{id}/status`);
+ * a will looks like any status message here, so its source reads `device`.
+ */
+export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest> {
+  const { config, catalogue, devices, clock, bus, db, onReading } = deps;
+  const url = config.externalUrl;
+  if (!url) throw new Error('createExternalIngest needs mqtt.externalUrl (GRIDHUB_MQTT_EXTERNAL_URL)');
+  const log = deps.log.child({ module: 'ingest', broker: 'external' });
+  const metrics = createIngestMetrics(
+    deps.metrics,
+    catalogue.all().map((e) => e.id),
+  );
+  const journal = createEventJournal(db);
+  const presence = createPresence({ devices, bus, clock, log });
+  const consumers: MqttClient[] = [];
+
+  const publishError = (topic: string, message: DeviceErrorMessage): void => {
+    consumers[0]?.publish(topic, JSON.stringify(message), { qos: 0 });
+  };
+  const pipeline = createPipeline({
+    config,
+    devices,
+    clock,
+    log,
+    metrics,
+    bus,
+    journal,
+    presence,
+    onReading,
+    publishError,
+  });
+
+  function refuseDevice(deviceId: string, topic: string, code: 'DEVICE_UNKNOWN' | 'DEVICE_DISABLED'): void {
+    if (!isDeviceId(deviceId)) {
+      metrics.rejected.inc({ code: 'TOPIC_INVALID', type: 'none' });
+      return;
+    }
+    const message =
+      code === 'DEVICE_UNKNOWN' ? `no device ${deviceId} is provisioned` : `device ${deviceId} is disabled`;
+    pipeline.reply(deviceId, 'none', topic, [{ code, message }], Buffer.alloc(0));
+  }
+
+  function onMessage(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
+    const topic = packet.topic;
+    const slash = topic.indexOf('/', ROOT_PREFIX.length);
+    const channel = slash > 0 && topic.startsWith(ROOT_PREFIX) ? CHANNELS[topic.slice(slash + 1)] : undefined;
+    if (channel === undefined) {
+      done();
+      return;
+    }
+    const deviceId = topic.slice(ROOT_PREFIX.length, slash);
+    const device = devices.get(deviceId);
+    if (!device?.enabled) {
+      refuseDevice(deviceId, topic, device ? 'DEVICE_DISABLED' : 'DEVICE_UNKNOWN');
+      done();
+      return;
+    }
+    pipeline.ingestMessage(
+      device,
+      catalogue.get(device.type),
+      channel,
+      topic,
+      packet.payload,
+      packet.qos,
+      'device',
+      (err) => {
+        if (!err) {
+          done();
+          return;
+        }
+        // no PUBACK: drop the connection so that the broker redelivers after the reconnect
+        log.error(
+          { err, deviceId },
+          'event not recorded; reconnecting to the external broker for redelivery',
+        );
+        client.stream.destroy();
+      },
+    );
+  }
+
+  async function connectConsumer(index: number): Promise<MqttClient> {
+    const prefix = config.externalClientId ?? `gridhub-${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+    const options: IClientOptions = {
+      protocolVersion: 4,
+      clientId: `${prefix}-${index}`,
+      clean: false,
+      reconnectPeriod: 2_000,
+      connectTimeout: 10_000,
+      manualConnect: true,
+    };
+    if (config.externalUsername !== undefined) options.username = config.externalUsername;
+    if (config.externalPassword !== undefined) options.password = config.externalPassword;
+    // handleMessage must be in place before the session resumes: a persistent session may deliver at once
+    const client = connect(url as string, options);
+    client.handleMessage = (packet, done) => onMessage(client, packet, done);
+    client.on('error', (err) => log.warn({ err: err.message, index }, 'external broker connection error'));
+    await new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        client.off('connect', onConnect);
+        client.off('close', onClose);
+        client.off('error', onError);
+        if (!err) return resolve();
+        client.end(true);
+        reject(err);
+      };
+      const onConnect = () => settle();
+      const onClose = () => settle(new Error('connection closed'));
+      const onError = (err: Error) => settle(err);
+      client.once('connect', onConnect);
+      client.once('close', onClose);
+      client.once('error', onError);
+      client.connect();
+    });
+    client.on('offline', () => log.warn({ index }, 'external broker unreachable; retrying'));
+    const group = config.externalShareGroup;
+    const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
+    const granted = await client.subscribeAsync(filters, { qos: 1 });
+    if (granted.some((g) => g.qos > 2))
+      throw new Error(`the external broker refused the shared subscriptions ${filters.join(', ')}`);
+    return client;
+  }
+
+  return {
+    webSocketPlugin: noWebSocket,
+
+    async listen() {
+      try {
+        for (let i = 0; i < config.externalConsumers; i++) consumers.push(await connectConsumer(i));
+      } catch (err) {
+        await Promise.all(consumers.map((c) => c.endAsync(true)));
+        consumers.length = 0;
+        throw new Error(
+          `cannot consume from GRIDHUB_MQTT_EXTERNAL_URL=${url}: ${(err as Error).message}; check the URL and GRIDHUB_MQTT_EXTERNAL_USERNAME / _PASSWORD`,
+        );
+      }
+      const parsed = new URL(url);
+      log.info(
+        { url: `${parsed.protocol}//${parsed.host}`, consumers: consumers.length },
+        'consuming from external broker',
+      );
+      const port = Number(parsed.port) || (parsed.protocol === 'mqtts:' ? 8883 : 1883);
+      return { mqttPort: port };
+    },
+
+    publishToWorker(workerId, payload) {
+      if (!isTopicLevel(workerId))
+        return Promise.reject(
+          new GridHubError('REQUEST_INVALID', `not a usable worker id: ${JSON.stringify(workerId)}`),
+        );
+      const client = consumers[0];
+      if (!client) return Promise.reject(new Error('not connected to the external broker'));
+      // mqtt.js keeps a QoS 1 publish made while reconnecting and sends it once the connection is back
+      return client
+        .publishAsync(topics.workerAlarms(workerId), JSON.stringify(payload), { qos: 1 })
+        .then(() => undefined);
+    },
+
+    replayJournal: () => pipeline.replayJournal(),
+
+    async close() {
+      pipeline.beginShutdown();
+      pipeline.flush();
+      await Promise.all(consumers.map((c) => c.endAsync()));
+      consumers.length = 0;
+    },
+  };
+}
