@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
+import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
@@ -110,6 +111,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     log,
     metrics,
     rulesDir: resolve(dataDir, config.rules.dir),
+    packDir: config.rules.defaultPack ? undefined : null,
+    watch: config.rules.watch,
+    stateFlushMs: config.rules.stateFlushMs,
+    presenceFlushMs: config.rules.presenceFlushMs,
     onResult: (result) => dispatcher.handle(result),
     sink: telemetry,
   });
@@ -156,7 +161,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ],
     routes: [rulesRoutes({ engine: rules }), alertsRoutes({ dispatcher, clock, places: registry.places })],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
-    rootPlugins: [ingest.webSocketPlugin],
+    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin()],
     onDeviceProvisioned: (device) => seedPresence([device]),
   });
 
