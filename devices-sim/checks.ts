@@ -13,6 +13,8 @@ export interface Observed {
   errors: Map<string, { code?: string }[]>;
   /** Alarm messages received on workers' topics, as text. */
   alarms: string[];
+  /** Hub-clock time the scenario started, for `since`. */
+  startedAt?: number;
   /** Device id → device record from the API (undefined when not readable). */
   devices: Map<string, Record<string, unknown> | undefined>;
 }
@@ -50,6 +52,15 @@ function range(min: number | undefined, max: number | undefined): string {
 const inRange = (n: number, min?: number, max?: number) =>
   (min === undefined || n >= min) && (max === undefined || n <= max);
 
+/** When the alert was last raised or repeated (hub clock), tolerant of the field names. */
+function lastActivity(a: AlertSummary): number {
+  const times = ['lastSeenAt', 'openedAt', 'createdAt', 'raisedAt', 'updatedAt']
+    .map((k) => a.raw[k])
+    .map((v) => (typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : Number.NaN))
+    .filter((v) => Number.isFinite(v));
+  return times.length ? Math.max(...times) : 0;
+}
+
 /** Devices of a target (a group or one member), resolved by the runner. */
 export type ResolveTarget = (ref: string) => string[];
 
@@ -64,7 +75,8 @@ export function matchingAlerts(
       a.deviceId !== undefined &&
       ids.has(a.deviceId) &&
       (e.category === undefined || matchesWords(alertText(a), e.category)) &&
-      (e.severity === undefined || a.severity.toLowerCase() === e.severity),
+      (e.severity === undefined || a.severity.toLowerCase() === e.severity) &&
+      (e.since === undefined || lastActivity(a) >= (observed.startedAt ?? 0) + e.since),
   );
 }
 
@@ -72,7 +84,7 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
   if ('alerts' in exp) {
     const e = exp.alerts;
     const found = matchingAlerts(e, observed, resolve);
-    const name = `alerts ${e.target}${e.category ? ` category~${e.category}` : ''}${e.severity ? ` severity=${e.severity}` : ''}`;
+    const name = `alerts ${e.target}${e.category ? ` category~${e.category}` : ''}${e.severity ? ` severity=${e.severity}` : ''}${e.since !== undefined ? ` since +${e.since / 1000}s` : ''}${e.timeline?.length ? ` timeline has ${e.timeline.join(' & ')}` : ''}`;
     const min = e.min ?? (e.max === undefined ? 1 : undefined);
     const seenList = found
       .map((a) => `${a.id}(${a.deviceId} ${a.category} ${a.severity} ${a.status})`)
@@ -101,7 +113,7 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
       if (having < need) {
         return {
           ok: false,
-          name: `${name} timeline`,
+          name,
           expected: `${need} alert(s) whose detail shows ${e.timeline.join(' & ')}`,
           seen: `${having}; ${missing.join('; ')}`,
         };
@@ -140,19 +152,21 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
       seen: `${n} of ${observed.alarms.length} alarm message(s) received`,
     };
   }
-  const e = exp.offline;
+  const wantOnline = 'online' in exp;
+  const e = 'online' in exp ? exp.online : exp.offline;
   const ids = resolve(e.target);
   const offline = ids.filter((id) => {
     const d = observed.devices.get(id);
     if (!d) return false;
     const status = d.status ?? d.state;
-    return d.online === false || status === 'offline';
+    const isOnline = d.online === true || status === 'online';
+    return wantOnline ? isOnline : d.online === false || status === 'offline';
   }).length;
   const readable = ids.filter((id) => observed.devices.get(id) !== undefined).length;
   const min = e.min ?? (e.max === undefined ? 1 : undefined);
   return {
     ok: inRange(offline, min, e.max),
-    name: `devices of ${e.target} shown offline`,
+    name: `devices of ${e.target} shown ${wantOnline ? 'online' : 'offline'}${e.at !== undefined ? ` at +${e.at / 1000}s` : ''}`,
     expected: range(min, e.max),
     seen: `${offline} of ${ids.length} (${readable} readable through the API)`,
   };

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEVICE_TYPE_IDS } from '../src/catalogue/types.ts';
+import type { PlacePath } from '../src/domain/places.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
 import type { Rng } from './rng.ts';
 import type { GroupSpec } from './scenario.ts';
@@ -40,6 +41,8 @@ const credentialsSchema = z.object({
 
 export type CredentialDevice = DemoCredentials['devices'][number] & {
   type: (typeof DEVICE_TYPE_IDS)[number];
+  /** The install place's ancestry, when read from the hub's API (the credentials file does not carry it). */
+  place?: PlacePath;
 };
 export type Credentials = Omit<DemoCredentials, 'devices'> & { devices: CredentialDevice[] };
 
@@ -83,7 +86,9 @@ export function selectGroups(
     if (spec.samePlace) {
       // The place with the most candidates (distinct floors when asked), ties broken by id for determinism.
       const byPlace = new Map<string, CredentialDevice[]>();
-      for (const d of pool) byPlace.set(d.placeId, [...(byPlace.get(d.placeId) ?? []), d]);
+      const level = spec.samePlace === true ? undefined : spec.samePlace;
+      const key = (d: CredentialDevice) => (level ? (d.place?.[level] ?? d.placeId) : d.placeId);
+      for (const d of pool) byPlace.set(key(d), [...(byPlace.get(key(d)) ?? []), d]);
       const score = (ds: CredentialDevice[]) =>
         spec.distinctFloors ? new Set(ds.map((d) => d.floor)).size : ds.length;
       const best = [...byPlace.entries()].sort(

@@ -80,7 +80,7 @@ export function createDeviceClient(o: DeviceClientOptions): DeviceClient {
       } catch {
         parsed = { raw: text };
       }
-      log.warn({ hubError: parsed }, 'hub rejected a payload');
+      log.info({ hubError: parsed }, 'hub rejected a payload');
       o.onError?.(parsed);
     });
     return c;

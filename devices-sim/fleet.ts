@@ -20,6 +20,8 @@ export interface FleetOptions {
   seed: string | number;
   log: Logger;
   behaviour?: Partial<BehaviourOptions>;
+  /** Each answer on a device's errors topic, as it arrives. */
+  onDeviceError?: (deviceId: string, err: DeviceErrorMessage | { raw: string }) => void;
   /** Connections opened at once; more would only queue behind the hub's login throttling. */
   connectConcurrency?: number;
 }
@@ -48,7 +50,10 @@ export function createFleet(o: FleetOptions): Fleet {
         id: d.id,
         secret: d.secret,
         log: o.log,
-        onError: (e) => errors.set(d.id, [...(errors.get(d.id) ?? []), e]),
+        onError: (e) => {
+          errors.set(d.id, [...(errors.get(d.id) ?? []), e]);
+          o.onDeviceError?.(d.id, e);
+        },
       }),
     );
   }

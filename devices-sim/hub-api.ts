@@ -65,6 +65,7 @@ export interface HubApi {
   alert(token: string, id: string): Promise<Json>;
   alertAction(token: string, id: string, action: string, body?: Record<string, unknown>): Promise<void>;
   device(token: string, id: string): Promise<Json | undefined>;
+  devices(token: string): Promise<Json[]>;
   ready(): Promise<boolean>;
 }
 
@@ -146,6 +147,17 @@ export function createHubApi(baseUrl: string): HubApi {
         if (err instanceof HubApiError && err.status === 404) return undefined;
         throw err;
       }
+    },
+    async devices(token) {
+      const out: Json[] = [];
+      // Bounded: 20 pages of 5 000 is more than any community the simulator drives.
+      for (let page = 0; page < 20; page++) {
+        const body = await call('GET', `/api/devices?limit=5000&offset=${page * 5000}`, token);
+        const items = listOf(body, ['items', 'devices', 'data']);
+        out.push(...items);
+        if (items.length < 5000) break;
+      }
+      return out;
     },
     async ready() {
       try {

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { type Clock, createSystemClock } from '../src/clock/clock.ts';
+import type { PlacePath } from '../src/domain/places.ts';
 import type { DeviceChannel } from '../src/domain/wire.ts';
 import { type CheckResult, evaluate, formatResults, matchingAlerts, type Observed } from './checks.ts';
 import type { CredentialDevice, Credentials } from './credentials.ts';
@@ -11,7 +12,13 @@ import { selectGroups } from './credentials.ts';
 import { createFleet, listenToWorkerAlarms } from './fleet.ts';
 import { type AlertSummary, createHubApi, type HubApi, HubApiError } from './hub-api.ts';
 import { createRng } from './rng.ts';
-import { parseTarget, type Scenario, type ScenarioStep } from './scenario.ts';
+import {
+  type Expectation,
+  expectationBody,
+  parseTarget,
+  type Scenario,
+  type ScenarioStep,
+} from './scenario.ts';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -69,7 +76,8 @@ export async function runScenario(o: RunScenarioOptions): Promise<ScenarioOutcom
   }
   const clock = createSystemClock(hubClock ? { speed, startAt: hubClock.now } : { speed });
 
-  const groups = selectGroups(creds.devices, sc.groups, createRng(seed));
+  const devices = await withPlaces(api, creds, sc, doChecks, print);
+  const groups = selectGroups(devices, sc.groups, createRng(seed));
   const inGroups = new Map<string, CredentialDevice>();
   for (const ds of Object.values(groups)) for (const d of ds) inGroups.set(d.id, d);
   const fleetDevices = new Map(inGroups);
@@ -107,6 +115,10 @@ export async function runScenario(o: RunScenarioOptions): Promise<ScenarioOutcom
     seed,
     log,
     behaviour: { incidents: sc.background.incidents },
+    onDeviceError: (id, e) =>
+      print(
+        `  errors topic of ${id}: ${'code' in e ? `${e.code}${e.field ? ` (${e.field})` : ''}${e.index !== undefined ? ` [${e.index}]` : ''}: ${e.message}` : e.raw}`,
+      ),
   });
   const alarms = await listenToWorkerAlarms(mqttUrl, creds.workers, log);
   const conn = await fleet.connectAll();
@@ -196,25 +208,62 @@ export async function runScenario(o: RunScenarioOptions): Promise<ScenarioOutcom
     );
   };
 
+  const admin = creds.users.find((u) => u.role === 'admin');
+  let adminToken: string | undefined;
+  if (doChecks && sc.expect.length) {
+    if (!admin) throw new Error('the credentials file has no admin user: the checks cannot read alerts');
+    adminToken = await api.login(admin.username, admin.password);
+  }
+  /** Poll until every check passes or the real deadline passes; the last evaluation stands. */
+  const checkUntil = async (list: readonly Expectation[], deadline: number): Promise<CheckResult[]> => {
+    let out: CheckResult[] = [];
+    for (;;) {
+      const observed = await observe(
+        api,
+        adminToken as string,
+        list,
+        t0,
+        resolve,
+        fleet.errors,
+        alarms.messages,
+      );
+      out = list.map((e) => evaluate(e, observed, resolve));
+      if (out.every((r) => r.ok) || Date.now() > deadline) return out;
+      await wait(500);
+    }
+  };
+
   const pending: Promise<void>[] = [];
   for (const step of [...sc.timeline].sort((a, b) => a.at - b.at)) {
     pending.push(clockWait(clock, step.at).then(() => runStep(step)));
+  }
+  const timed = new Map<Expectation, CheckResult>();
+  if (adminToken) {
+    for (const e of sc.expect) {
+      const at = expectationBody(e).at;
+      if (at === undefined) continue;
+      // A check in the timeline gets a few real seconds, never past the next steps' sense of "now".
+      pending.push(
+        clockWait(clock, at).then(async () => {
+          const [r] = await checkUntil([e], Date.now() + Math.min(5_000, sc.settleSeconds * 1000)).catch(
+            (err: Error) => [
+              { ok: false, name: 'check', expected: 'an answer from the API', seen: err.message },
+            ],
+          );
+          if (r) timed.set(e, r);
+          print(`[+${Math.round((clock.now() - t0) / 1000)}s] check: ${r?.ok ? 'PASS' : 'FAIL'} ${r?.name}`);
+        }),
+      );
+    }
   }
   await clockWait(clock, sc.duration);
   await Promise.all(pending);
 
   let results: CheckResult[] = [];
-  if (doChecks && sc.expect.length) {
-    const deadline = Date.now() + sc.settleSeconds * 1000;
-    const admin = creds.users.find((u) => u.role === 'admin');
-    if (!admin) throw new Error('the credentials file has no admin user: the checks cannot read alerts');
-    const token = await api.login(admin.username, admin.password);
-    for (;;) {
-      const observed = await observe(api, token, sc, resolve, fleet.errors, alarms.messages);
-      results = sc.expect.map((e) => evaluate(e, observed, resolve));
-      if (results.every((r) => r.ok) || Date.now() > deadline) break;
-      await wait(1_000);
-    }
+  if (adminToken) {
+    const final = sc.expect.filter((e) => expectationBody(e).at === undefined);
+    const finalResults = await checkUntil(final, Date.now() + sc.settleSeconds * 1000);
+    results = sc.expect.map((e) => timed.get(e) ?? (finalResults[final.indexOf(e)] as CheckResult));
     print(formatResults(results));
   }
   for (const e of stepErrors) print(`step error: ${e}`);
@@ -235,24 +284,52 @@ export async function runScenario(o: RunScenarioOptions): Promise<ScenarioOutcom
   };
 }
 
+/** Devices with their place ancestry from the API, when a group is chosen by place level. */
+async function withPlaces(
+  api: HubApi,
+  creds: Credentials,
+  sc: Scenario,
+  useApi: boolean,
+  print: (l: string) => void,
+): Promise<CredentialDevice[]> {
+  const needs = Object.values(sc.groups).some((g) => typeof g.samePlace === 'string');
+  const admin = creds.users.find((u) => u.role === 'admin');
+  if (!needs || !useApi || !admin) return creds.devices;
+  try {
+    const token = await api.login(admin.username, admin.password);
+    const places = new Map<string, PlacePath>();
+    for (const d of await api.devices(token)) {
+      if (typeof d.id === 'string' && d.place && typeof d.place === 'object')
+        places.set(d.id, d.place as PlacePath);
+    }
+    return creds.devices.map((d) => ({ ...d, place: places.get(d.id) }));
+  } catch (err) {
+    print(
+      `note: device places not readable from the API (${(err as Error).message}); grouping by install place`,
+    );
+    return creds.devices;
+  }
+}
+
 async function observe(
   api: HubApi,
   token: string,
-  sc: Scenario,
+  expectations: readonly Expectation[],
+  startedAt: number,
   resolve: (ref: string) => string[],
   errors: Map<string, ({ code?: string } | { raw: string })[]>,
   alarms: { text: string }[],
 ): Promise<Observed> {
-  const needsAlerts = sc.expect.some((e) => 'alerts' in e);
+  const needsAlerts = expectations.some((e) => 'alerts' in e);
   let alerts: AlertSummary[] = [];
   if (needsAlerts) {
-    // Ask for everything the API lets an admin see, open or not: a check may be about resolved alerts.
     // Without a status filter the API lists every status, newest first (resolved ones count for some checks).
     alerts = await api.alerts(token);
   }
   const details = new Map<string, Record<string, unknown>>();
   const devices = new Map<string, Record<string, unknown> | undefined>();
-  for (const e of sc.expect) {
+  let listed: Map<string, Record<string, unknown>> | undefined;
+  for (const e of expectations) {
     if ('alerts' in e && e.alerts.timeline?.length) {
       for (const a of matchingAlerts(
         e.alerts,
@@ -262,8 +339,13 @@ async function observe(
         if (!details.has(a.id)) details.set(a.id, await api.alert(token, a.id));
       }
     }
-    if ('offline' in e) {
-      for (const id of resolve(e.offline.target)) devices.set(id, await api.device(token, id));
+    if ('offline' in e || 'online' in e) {
+      // One list request rather than one per device: at speed 60 a second of polling is a virtual minute.
+      if (!listed) {
+        listed = new Map();
+        for (const d of await api.devices(token)) if (typeof d.id === 'string') listed.set(d.id, d);
+      }
+      for (const id of resolve(expectationBody(e).target)) devices.set(id, listed.get(id));
     }
   }
   const errs = new Map<string, { code?: string }[]>();
@@ -272,7 +354,7 @@ async function observe(
       id,
       list.map((m) => ('code' in m ? { code: m.code } : {})),
     );
-  return { alerts, details, errors: errs, alarms: alarms.map((a) => a.text), devices };
+  return { alerts, details, errors: errs, alarms: alarms.map((a) => a.text), devices, startedAt };
 }
 
 /** Act on the newest open alert of a device as the first user of the role allowed to (scopes differ). */

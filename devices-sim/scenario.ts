@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEVICE_TYPE_IDS } from '../src/catalogue/types.ts';
 import { parseDuration } from '../src/config/fields.ts';
+import { PLACE_LEVELS } from '../src/domain/places.ts';
 
 const durationMs = z.union([
   z.number().int().min(0),
@@ -26,8 +27,11 @@ const groupSchema = z.strictObject({
   /** How many to take (fewer when the file has fewer; `min` makes that an error). */
   count: z.number().int().min(1),
   min: z.number().int().min(1).optional(),
-  /** All from the one place (building/unit) that has the most matching devices. */
-  samePlace: z.boolean().default(false),
+  /**
+   * All from the one place that has the most matching devices: `true` = the same install place (placeId), or
+   * a level (`building`) = the same place of that level (read from the hub's API, else the install place).
+   */
+  samePlace: z.union([z.boolean(), z.enum(PLACE_LEVELS)]).default(false),
   /** At most one per floor, ordered by floor ascending (a fire climbing the building). */
   distinctFloors: z.boolean().default(false),
 });
@@ -64,7 +68,12 @@ const stepSchema = z.union([
   }),
 ]);
 
-const countRange = { min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() };
+const countRange = {
+  min: z.number().int().min(0).optional(),
+  max: z.number().int().min(0).optional(),
+  /** Checked at this point of the timeline instead of at the end (e.g. online before an outage). */
+  at: durationMs.optional(),
+};
 
 /** Words looked for (case-insensitive) in an alert's detail/timeline, tolerant of the API's exact field names. */
 const expectAlerts = z.strictObject({
@@ -75,6 +84,8 @@ const expectAlerts = z.strictObject({
     category: z.string().optional(),
     severity: z.enum(['critical', 'major', 'minor']).optional(),
     ...countRange,
+    /** Only alerts raised or repeated at least this long after the scenario started (hub clock). */
+    since: durationMs.optional(),
     /** Every matching alert (or at least `someHave` of them) shows each of these words in its detail. */
     timeline: z.array(z.string()).optional(),
     someHave: z.number().int().min(1).optional(),
@@ -99,7 +110,17 @@ const expectOffline = z.strictObject({
   offline: z.strictObject({ target: targetRef, ...countRange }),
 });
 
-const expectationSchema = z.union([expectAlerts, expectErrors, expectAlarms, expectOffline]);
+/** Devices of the target the hub shows as online. */
+const expectOnline = z.strictObject({
+  online: z.strictObject({ target: targetRef, ...countRange }),
+});
+
+const expectationSchema = z.union([expectAlerts, expectErrors, expectAlarms, expectOffline, expectOnline]);
+
+/** The body of an expectation, whatever its kind. */
+export function expectationBody(e: z.output<typeof expectationSchema>): { target: string; at?: number } {
+  return Object.values(e)[0] as { target: string; at?: number };
+}
 
 export const scenarioSchema = z
   .strictObject({
@@ -136,8 +157,10 @@ export const scenarioSchema = z
         ctx.addIssue({ code: 'custom', path: ['timeline', i, 'at'], message: 'step is after the duration' });
     });
     s.expect.forEach((e, i) => {
-      const inner = Object.values(e)[0] as { target: string };
+      const inner = expectationBody(e);
       check(inner.target, ['expect', i, Object.keys(e)[0] as string, 'target']);
+      if (inner.at !== undefined && inner.at > s.duration)
+        ctx.addIssue({ code: 'custom', path: ['expect', i], message: 'check is after the duration' });
     });
     for (const [name, g] of Object.entries(s.groups)) {
       if (!g.type && !g.types)

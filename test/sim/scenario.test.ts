@@ -96,6 +96,17 @@ describe('group selection', () => {
     expect(g.smokes?.map((d) => d.floor)).toEqual([3, 5, 7]);
   });
 
+  it('groups by a place level when the devices carry their place path', () => {
+    const withPlace = devices.map((d) => ({ ...d, place: { building: d.placeId === 'U2' ? 'B2' : 'B1' } }));
+    withPlace.push({ ...dev('s6', 'smoke', 'U3', 4), place: { building: 'B1' } });
+    const g = selectGroups(
+      withPlace,
+      { smokes: { type: 'smoke', count: 5, min: 4, samePlace: 'building', distinctFloors: true } },
+      createRng(1),
+    );
+    expect(g.smokes?.map((d) => `${d.id}@${d.floor}`)).toEqual(['s2@3', 's6@4', 's3@5', 's1@7']);
+  });
+
   it('never gives one device to two groups and is deterministic', () => {
     const spec = {
       a: { type: 'call_button' as const, count: 1, samePlace: false, distinctFloors: false },
