@@ -28,21 +28,25 @@ export function dashboardsPlugin(options: { root?: string } = {}): FastifyPlugin
       root,
       prefix: '/',
       wildcard: false,
-      redirect: true,
+      // `redirect` would also register an empty path for the root index; /worker is redirected below.
+      redirect: false,
       serveDotFiles: false,
       globIgnore: ['**/.build-stamp'],
       schemaHide: true,
       cacheControl: false,
-      setHeaders(res, path) {
+      setHeaders(reply, path) {
         // Bundles carry a content hash; pages, the manifest and the service worker must be revalidated.
-        if (path.includes(`${join('dist', 'assets')}`)) {
-          res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+        if (path.includes(join('dist', 'assets'))) {
+          reply.header('cache-control', 'public, max-age=31536000, immutable');
         } else {
-          res.setHeader('cache-control', 'no-cache');
+          reply.header('cache-control', 'no-cache');
         }
-        if (path.endsWith('sw.js')) res.setHeader('service-worker-allowed', '/worker/');
-        if (path.endsWith('.webmanifest')) res.setHeader('content-type', 'application/manifest+json');
+        if (path.endsWith('sw.js')) reply.header('service-worker-allowed', '/worker/');
+        if (path.endsWith('.webmanifest')) reply.header('content-type', 'application/manifest+json');
       },
     });
+    app.get('/worker', { schema: { hide: true } }, async (_request, reply) =>
+      reply.redirect('/worker/', 301),
+    );
   };
 }
