@@ -259,7 +259,14 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
         if (log.isLevelEnabled('debug')) log.debug({ err: err.message }, 'tls handshake failed');
       });
       servers.push(secure);
-      const tlsPort = await listenOn(secure, config.tlsPort, host, SETTINGS.tlsPort);
+      let tlsPort: number;
+      try {
+        tlsPort = await listenOn(secure, config.tlsPort, host, SETTINGS.tlsPort);
+      } catch (err) {
+        // all or nothing: the caller exits on this error and should not leave the TCP port bound
+        await closeServer(tcp);
+        throw err;
+      }
       log.info({ host, port: tlsPort }, 'mqtts listening');
       return { mqttPort, tlsPort };
     },
