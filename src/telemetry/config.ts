@@ -17,8 +17,11 @@ export const influxConfigSchema = z.object({
   username: z.string().optional(),
   password: z.string().optional(),
   /**
-   * Lines per write request. Measured on a 2-core machine against InfluxDB 1.6.7 (bench/telemetry-sink.ts):
-   * 500 → ~95k lines/s, 2 000 → ~180k, 5 000 → ~215k, 10 000 → ~220k; 5 000 keeps one request under ~25 ms.
+   * Lines per write request, sized by bench/telemetry-sink.ts (end to end into influxd 1.6.7 on the same 2-core
+   * machine, ~156 B lines, one request in flight, runs under a load average of 5–7 from other jobs, so ±40 %):
+   * 500 → 30–41k lines/s, 1 000 → 26–72k, 2 000 → 42–49k, 5 000 → 38–80k, 10 000 → 33–67k. Below 2 000 the
+   * per-request cost dominates; 10 000 gains nothing over 5 000 but doubles the request time (~150 ms) and the
+   * unit of retry. InfluxData's own guidance is also 5 000.
    */
   batchSize: int(5_000, 1, 100_000),
   /** Longest time a line waits in memory before it is sent: bounds dashboard staleness at low rates. */

@@ -28,10 +28,13 @@ export interface SuiteServer {
 }
 
 const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
+let suites = 0;
 
 /** The InfluxDB sink tests, run against each server kind (local influxd 1.x, influxdb:2.7 container). */
 export function influxSinkSuite(name: string, server: () => SuiteServer): void {
   describe(`InfluxDB sink (${name})`, () => {
+    // Suites may share a database: each writes its own devices.
+    const P = `s${++suites}-`;
     const open: InfluxStore[] = [];
     afterEach(async () => {
       for (const s of open.splice(0)) await s.close();
@@ -61,19 +64,19 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
     it('writes readings and alert changes as the documented points', async () => {
       const s = sink();
       s.writeReading(
-        smokeReading('doc-smoke', T0, { temperature: 21.5, smoke: 0.01, alarm: false, battery: 90 }),
+        smokeReading(`${P}doc-smoke`, T0, { temperature: 21.5, smoke: 0.01, alarm: false, battery: 90 }),
       );
-      s.writeReading(eventReading('doc-cam', T0 + 1));
-      s.writeReading(statusReading('doc-bin', T0 + 2));
-      s.writeAlertChange(alertChange('doc-smoke', T0 + 3));
+      s.writeReading(eventReading(`${P}doc-cam`, T0 + 1));
+      s.writeReading(statusReading(`${P}doc-bin`, T0 + 2));
+      s.writeAlertChange(alertChange(`${P}doc-smoke`, T0 + 3));
       await s.flush();
 
-      const [smoke] = await server().query(`SELECT * FROM "smoke" WHERE "device" = 'doc-smoke'`);
+      const [smoke] = await server().query(`SELECT * FROM "smoke" WHERE "device" = '${P}doc-smoke'`);
       expect(smoke).toBeDefined();
       const row = Object.fromEntries(smoke!.columns.map((c, i) => [c, smoke!.values[0]?.[i]]));
       expect(row).toMatchObject({
         time: T0,
-        device: 'doc-smoke',
+        device: `${P}doc-smoke`,
         street: 's1',
         community: 'c1',
         grid: 'g1',
@@ -86,7 +89,7 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
       });
       expect(smoke!.columns).not.toContain('unit');
 
-      const [ev] = await server().query(`SELECT * FROM "events" WHERE "device" = 'doc-cam'`);
+      const [ev] = await server().query(`SELECT * FROM "events" WHERE "device" = '${P}doc-cam'`);
       const evRow = Object.fromEntries(ev!.columns.map((c, i) => [c, ev!.values[0]?.[i]]));
       expect(evRow).toMatchObject({
         time: T0 + 1,
@@ -100,12 +103,12 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
         clipId: 'clip-1',
       });
 
-      const [st] = await server().query(`SELECT * FROM "status" WHERE "device" = 'doc-bin'`);
+      const [st] = await server().query(`SELECT * FROM "status" WHERE "device" = '${P}doc-bin'`);
       const stRow = Object.fromEntries(st!.columns.map((c, i) => [c, st!.values[0]?.[i]]));
       expect(stRow).toMatchObject({ time: T0 + 2, online: false, type: 'bin', source: 'will', estate: 'e1' });
       expect(stRow.building ?? null).toBeNull();
 
-      const [al] = await server().query(`SELECT * FROM "alerts" WHERE "device" = 'doc-smoke'`);
+      const [al] = await server().query(`SELECT * FROM "alerts" WHERE "device" = '${P}doc-smoke'`);
       const alRow = Object.fromEntries(al!.columns.map((c, i) => [c, al!.values[0]?.[i]]));
       expect(alRow).toMatchObject({
         time: T0 + 3,
@@ -123,11 +126,11 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
       const s = sink();
       // Two 1-minute buckets: 10, 20, 30 then 40, 50.
       [10, 20, 30, 40, 50].forEach((t, i) => {
-        s.writeReading(smokeReading('q-smoke', T0 + i * 20_000, { temperature: t }));
+        s.writeReading(smokeReading(`${P}q-smoke`, T0 + i * 20_000, { temperature: t }));
       });
       await s.flush();
       const base = {
-        deviceId: 'q-smoke',
+        deviceId: `${P}q-smoke`,
         deviceType: 'smoke' as const,
         field: 'temperature',
         from: T0,
@@ -151,15 +154,15 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
     it('dead-letters a line InfluxDB refuses and writes the rest of its batch', async () => {
       const dataDir = tempDir('influx-dl');
       const s = sink(dataDir);
-      s.writeReading(smokeReading('dl-smoke', T0, { temperature: 20 }));
+      s.writeReading(smokeReading(`${P}dl-smoke`, T0, { temperature: 20 }));
       await s.flush();
       // A string where the series already has a float: InfluxDB answers 400 (1.x) / 422 (2.x) field type conflict.
       for (let i = 1; i <= 20; i++) {
         const values = i === 7 ? { temperature: 'hot' } : { temperature: 20 + i };
-        s.writeReading(smokeReading('dl-smoke', T0 + i * 1000, values));
+        s.writeReading(smokeReading(`${P}dl-smoke`, T0 + i * 1000, values));
       }
       await s.flush();
-      expect(await count('smoke', 'temperature', 'dl-smoke')).toBe(20);
+      expect(await count('smoke', 'temperature', `${P}dl-smoke`)).toBe(20);
       const file = join(dataDir, 'spool', 'dead-letter.jsonl');
       const entries = readFileSync(file, 'utf8')
         .trim()
@@ -175,7 +178,7 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
     it('spools through an outage and replays every line exactly once', async () => {
       const s = sink();
       const N = 3000;
-      const device = 'outage-smoke';
+      const device = `${P}outage-smoke`;
       let sent = 0;
       const send = async (n: number) => {
         for (let k = 0; k < n; k++, sent++) {
@@ -214,7 +217,7 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
     it('keeps the spool across a sink restart and replays it at the next start', async () => {
       const dataDir = tempDir('influx-restart');
       const first = sink(dataDir);
-      const device = 'restart-smoke';
+      const device = `${P}restart-smoke`;
       await server().stop();
       try {
         for (let i = 0; i < 700; i++)
