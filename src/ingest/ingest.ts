@@ -182,10 +182,13 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     const s = sessionOf(client);
     if (s?.role === 'device') s.keepaliveTimedOut = true;
   });
+  // aedes reports one error per failed pending write (a drain timeout fails them all): count the connection once
+  const counted = new WeakSet<Client>();
   const onClientError = (client: Client, err: Error) => {
     if (err instanceof PublishRefused) return;
     const reason = protocolReason(err);
-    if (reason) {
+    if (reason && !counted.has(client)) {
+      counted.add(client);
       metrics.protocolErrors.inc({ reason });
       if (reason === 'topic_depth') metrics.rejected.inc({ code: 'TOPIC_INVALID', type: 'none' });
     }

@@ -263,3 +263,32 @@ describe('MQTT over WebSocket', () => {
     }
   });
 });
+
+describe('a frozen subscriber', () => {
+  it('does not stall delivery to others: its queue is capped (drops counted) and it is cut off at the drain timeout', async () => {
+    const t = await startHarness({ subscriberQueueBytes: 64 * 1024, drainTimeoutMs: 500 });
+    h = t;
+    const frozen = await t.connect(t.worker.username, t.worker.token, { clientId: 'phone-frozen' });
+    const alive = await t.connect(t.otherWorker.username, t.otherWorker.token, { clientId: 'phone-alive' });
+    await frozen.subscribeAsync(`gh/workers/${t.worker.personId}/alarms`, { qos: 1 });
+    const aliveTopic = `gh/workers/${t.otherWorker.personId}/alarms`;
+    await alive.subscribeAsync(aliveTopic, { qos: 1 });
+    frozen.stream.pause(); // the phone on a dead network: nothing it is sent is read any more
+
+    const big = { detail: 'x'.repeat(60 * 1024) };
+    // enough to fill the loopback buffers several times over; not awaited: deliveries to a full socket wait
+    const toFrozen = Array.from({ length: 300 }, () =>
+      t.ingest.publishToWorker(t.worker.personId, big).catch(() => undefined),
+    );
+    const got = nextMessages(alive, aliveTopic, 1, 2_000);
+    await t.ingest.publishToWorker(t.otherWorker.personId, { alertId: 'a-live' });
+    expect(JSON.parse((await got)[0]?.payload.toString() ?? '')).toEqual({ alertId: 'a-live' });
+    expect(await t.counter('gridhub_ingest_dropped_total', { reason: 'subscriber_queue' })).toBeGreaterThan(
+      0,
+    );
+
+    await until(() => t.ingest.broker.connectedClients === 1, 3_000, 'frozen subscriber cut off');
+    await Promise.all(toFrozen);
+    expect(await t.counter('gridhub_ingest_protocol_errors_total', { reason: 'drain_timeout' })).toBe(1);
+  });
+});
