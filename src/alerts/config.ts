@@ -112,6 +112,42 @@ export const alertsConfigSchema = z.object({
   outboxRetentionMs: duration(7 * 24 * HOUR),
   /** A single delivery attempt taking longer than this counts as failed. */
   deliveryTimeoutMs: duration(10_000),
+  /** Back-off jitter: each wait is scaled by a random factor in [1 - jitter, 1 + jitter] so retries spread out. */
+  retryJitter: z.coerce.number().min(0).max(1).default(0.2),
+  /** Non-critical alarms wait this long for company: two or more to one recipient go out as one digest. */
+  digestWaitMs: duration(5000),
+  /** A digest sent this recently to the same recipient is updated (same id, next version), not repeated. */
+  digestUpdateWindowMs: duration(30 * MIN),
+  /** Items listed in one digest message (the count covers all of them). */
+  digestMaxItems: int(50, 1, 1000),
+  /** Must-reach ladder of critical alerts: the next rung goes out when this passes without acknowledgement. */
+  mustReachStepMs: duration(30_000),
+  /** Attempts of a must-reach delivery before it is dead and the ladder moves on at once. */
+  mustReachMaxAttempts: int(3, 1, 100),
+  /** Per-channel rate limits (messages per minute); a channel not named is not limited. */
+  rateLimits: z
+    .record(z.string(), z.object({ perMinute: z.number().positive() }))
+    .default({ wecom: { perMinute: 20 }, dingtalk: { perMinute: 20 }, feishu: { perMinute: 100 } }),
+  /**
+   * Named webhook endpoints, referred to by targets of the `webhook`, `wecom`, `dingtalk` and `feishu` channels
+   * (a target may also be a URL). `secret` signs: DingTalk and Feishu as they specify, plain JSON with
+   * X-GridHub-Signature. Env: GRIDHUB_ALERTS_WEBHOOKS='{"g1-robot":{"url":"https://…","secret":"SEC…"}}'.
+   */
+  webhooks: z
+    .record(
+      z.string(),
+      z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() }),
+    )
+    .default({}),
+  /** The SMS/voice gateway (webhook); channels `sms` and `voice` exist only when it is set. */
+  smsGatewayUrl: z.url({ protocol: /^https?$/ }).optional(),
+  smsGatewaySecret: z.string().min(1).optional(),
+  /** VAPID subject of Web Push (mailto: or https:). */
+  webPushSubject: z
+    .string()
+    .regex(/^(mailto:|https:)/)
+    .default('mailto:ops@gridhub.invalid'),
+  webPushTtlSeconds: int(3600, 0, 2_419_200),
   /** Who is called when a whistled department misses its report-in allowance. */
   reportInEscalationRoles: z.array(roleSchema).default(['community_duty']),
   sla: z

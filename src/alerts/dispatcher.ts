@@ -2,6 +2,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DeviceTypeId } from '../catalogue/types.ts';
+import { gatewayChannel } from '../channels/gateway.ts';
+import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
+import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
 import type { Clock, TimerHandle } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { EventBus } from '../domain/events.ts';
@@ -14,6 +17,7 @@ import { type Db, migrate } from '../storage/sqlite.ts';
 import {
   type AlertStream,
   type Channel,
+  DeliveryError,
   mqttChannel,
   type StreamMessage,
   streamChannel,
@@ -23,6 +27,19 @@ import { createPeopleStore, type DutyPick, type PeopleStore } from './duty.ts';
 import { computeKpis, type KpiFilter, type KpiReport } from './kpis.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
 import { alertClocks, worstLight } from './sla.ts';
+import {
+  type AuditLog,
+  type ChannelTargetStore,
+  createAuditLog,
+  createChannelTargetStore,
+  createQuietHoursStore,
+  createResidentStore,
+  type MaintenanceTask,
+  maskResident,
+  maskTarget,
+  type QuietHoursStore,
+  type ResidentStore,
+} from './stores.ts';
 import type {
   AlertFilter,
   AlertStatus,
@@ -87,9 +104,45 @@ export interface Dispatcher {
   whistle(id: string, actor: string, input: { department: string; note?: string }): AlertView;
   reportIn(id: string, actor: string, department: string, note?: string): AlertView;
 
+  /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
+  actors(id: string): { personIds: Set<string>; usernames: Set<string> };
+  /** The alert's outbox rows (delivery state per channel and target, targets masked). */
+  deliveries(id: string): DeliveryView[];
+  maintenance: {
+    list(filter?: { open?: boolean }): MaintenanceTask[];
+    get(id: number): MaintenanceTask | undefined;
+    /** Close a task: the device is fixed, so its suppression ends too. */
+    close(id: number, actor: string, note?: string): MaintenanceTask;
+  };
+
   readonly stream: AlertStream;
   readonly people: PeopleStore;
+  readonly pushStore: PushStore;
+  readonly residents: ResidentStore;
+  readonly audit: AuditLog;
+  readonly quietHours: QuietHoursStore;
+  readonly channelTargets: ChannelTargetStore;
 }
+
+export interface DeliveryView {
+  id: number;
+  channel: string;
+  target: string;
+  state: 'pending' | 'done' | 'dead' | 'folded';
+  attempts: number;
+  nextAt: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  idempotencyKey: string;
+  rung: number | null;
+  heldUntil: number | null;
+}
+
+/** The must-reach ladder of critical alerts (design §6), after the dispatch's app push. */
+export const MUST_REACH_RUNGS = ['app_push', 'group_robot', 'sms_voice', 'family_contact'] as const;
+const APP_CHANNELS = new Set(['mqtt', 'webpush']);
+const ROBOT_CHANNELS = new Set(['webhook', 'wecom', 'dingtalk', 'feishu']);
+const PHONE_CHANNELS = ['sms', 'voice'] as const;
 
 interface AlertRow {
   id: string;
@@ -159,6 +212,27 @@ interface OutboxRow {
   target: string;
   payload: string;
   attempts: number;
+  idempotency_key: string;
+  person_id: string | null;
+  severity: Severity | null;
+  digestible: number;
+  rung: number | null;
+  held_until: number | null;
+  max_attempts: number | null;
+  next_at: number;
+  state: string;
+}
+
+/** One message for the outbox (the routing decides; `enqueue` applies quiet hours, digests and the ladder). */
+interface Outgoing {
+  alertId: string;
+  channel: string;
+  target: string;
+  payload: Record<string, unknown>;
+  personId?: string | null;
+  severity: Severity;
+  place: PlacePath;
+  rung?: number | null;
 }
 
 /** What one transaction decided, published after it commits. */
@@ -184,7 +258,36 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const registerChannel = (c: Channel) => channels.set(c.name, c);
   registerChannel(mqttChannel(deps.publisher));
   registerChannel(stream);
+  for (const format of WEBHOOK_FORMATS) {
+    registerChannel(webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: cfg.deliveryTimeoutMs }));
+  }
+  const pushStore = createPushStore(db, clock);
+  registerChannel(
+    webPushChannel({
+      store: pushStore,
+      clock,
+      subject: cfg.webPushSubject,
+      ttlSeconds: cfg.webPushTtlSeconds,
+      timeoutMs: cfg.deliveryTimeoutMs,
+    }),
+  );
+  if (cfg.smsGatewayUrl) {
+    for (const name of PHONE_CHANNELS) {
+      registerChannel(
+        gatewayChannel({
+          name,
+          url: cfg.smsGatewayUrl,
+          secret: cfg.smsGatewaySecret,
+          timeoutMs: cfg.deliveryTimeoutMs,
+        }),
+      );
+    }
+  }
   for (const c of deps.channels ?? []) registerChannel(c);
+  const residents = createResidentStore(db, clock);
+  const audit = createAuditLog(db, clock);
+  const quietHours = createQuietHoursStore(db, cfg.timeZone);
+  const channelTargets = createChannelTargetStore(db);
 
   const m = {
     raised: new Counter({
@@ -206,8 +309,37 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }),
     deliveries: new Counter({
       name: 'gridhub_alerts_deliveries_total',
-      help: 'Outbox delivery attempts by channel and outcome',
+      help: 'Outbox delivery attempts by channel and outcome (delivered, failed, dead)',
       labelNames: ['channel', 'outcome'],
+      registers: [deps.metrics],
+    }),
+    responses: new Counter({
+      name: 'gridhub_alerts_delivery_responses_total',
+      help: 'Response codes of HTTP channels (code "none" for network errors and timeouts)',
+      labelNames: ['channel', 'code'],
+      registers: [deps.metrics],
+    }),
+    digests: new Counter({
+      name: 'gridhub_alerts_digests_total',
+      help: 'Digest messages made, and the alarms folded into them',
+      labelNames: ['kind'],
+      registers: [deps.metrics],
+    }),
+    held: new Counter({
+      name: 'gridhub_alerts_held_total',
+      help: 'Messages held for quiet hours',
+      registers: [deps.metrics],
+    }),
+    rateLimited: new Counter({
+      name: 'gridhub_alerts_rate_limited_total',
+      help: 'Deliveries postponed by a channel rate limit',
+      labelNames: ['channel'],
+      registers: [deps.metrics],
+    }),
+    mustReach: new Counter({
+      name: 'gridhub_alerts_must_reach_steps_total',
+      help: 'Must-reach ladder steps taken by rung and outcome (sent, skipped, exhausted)',
+      labelNames: ['rung', 'outcome'],
       registers: [deps.metrics],
     }),
   };
@@ -286,20 +418,62 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       "UPDATE alert_timers SET state = 'void' WHERE alert_id = ? AND state = 'pending' AND unless = ?",
     ),
     voidAll: db.prepare("UPDATE alert_timers SET state = 'void' WHERE alert_id = ? AND state = 'pending'"),
-    insertOutbox: db.prepare(
-      `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+    insertRow: db.prepare(
+      `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at, idempotency_key,
+         person_id, severity, digestible, rung, held_until, max_attempts)
+       VALUES (@alertId, @channel, @target, @payload, @now, @nextAt, @key, @personId, @severity, @digestible,
+         @rung, @heldUntil, @maxAttempts)`,
     ),
+    // Critical rows first: a storm of minor ones never delays a smoke alarm.
     dueOutbox: db.prepare<[number], OutboxRow>(
-      `SELECT id, alert_id, channel, target, payload, attempts FROM alert_outbox
-       WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT 100`,
+      `SELECT * FROM alert_outbox WHERE state = 'pending' AND next_at <= ?
+       ORDER BY (severity = 'critical') DESC, next_at, id LIMIT 100`,
+    ),
+    outboxRow: db.prepare<[number], OutboxRow>('SELECT * FROM alert_outbox WHERE id = ?'),
+    postpone: db.prepare('UPDATE alert_outbox SET next_at = ? WHERE id = ?'),
+    digestSiblings: db.prepare<[string, string, number, number], OutboxRow>(
+      `SELECT * FROM alert_outbox WHERE channel = ? AND target = ? AND state = 'pending' AND digestible = 1
+       AND attempts = 0 AND next_at <= ? AND (held_until IS NULL OR held_until <= ?) ORDER BY id`,
+    ),
+    fold: db.prepare("UPDATE alert_outbox SET state = 'folded', last_error = ? WHERE id = ?"),
+    digest: db.prepare<
+      [string, string],
+      { digest_id: string; version: number; items: string; started_at: number; last_at: number }
+    >('SELECT * FROM alert_digests WHERE channel = ? AND target = ?'),
+    putDigest: db.prepare(
+      `INSERT INTO alert_digests (channel, target, digest_id, version, items, started_at, last_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (channel, target) DO UPDATE SET digest_id = excluded.digest_id, version = excluded.version,
+         items = excluded.items, started_at = excluded.started_at, last_at = excluded.last_at`,
+    ),
+    reach: db.prepare<[string], { alert_id: string; rung: number; next_at: number; state: string }>(
+      'SELECT * FROM alert_must_reach WHERE alert_id = ?',
+    ),
+    startReach: db.prepare(
+      `INSERT INTO alert_must_reach (alert_id, rung, next_at, state) VALUES (?, 0, ?, 'active')
+       ON CONFLICT (alert_id) DO UPDATE SET rung = 0, next_at = excluded.next_at, state = 'active'`,
+    ),
+    setReach: db.prepare('UPDATE alert_must_reach SET rung = ?, next_at = ?, state = ? WHERE alert_id = ?'),
+    stopReach: db.prepare(
+      "UPDATE alert_must_reach SET state = 'stopped' WHERE alert_id = ? AND state = 'active'",
+    ),
+    dueReach: db.prepare<[number], { alert_id: string; rung: number; next_at: number }>(
+      "SELECT * FROM alert_must_reach WHERE state = 'active' AND next_at <= ? ORDER BY next_at LIMIT 200",
+    ),
+    nextReach: db.prepare<[], { due: number | null }>(
+      "SELECT min(next_at) AS due FROM alert_must_reach WHERE state = 'active'",
+    ),
+    rungLive: db.prepare<[string, number], { n: number }>(
+      `SELECT count(*) AS n FROM alert_outbox WHERE alert_id = ? AND rung = ? AND state IN ('pending','done')`,
     ),
     nextOutbox: db.prepare<[], { due: number | null }>(
       "SELECT min(next_at) AS due FROM alert_outbox WHERE state = 'pending'",
     ),
     outboxDone: db.prepare("UPDATE alert_outbox SET state = 'done', attempts = attempts + 1 WHERE id = ?"),
+    outboxDoneStatus: db.prepare('UPDATE alert_outbox SET last_status = ? WHERE id = ?'),
     outboxRetry: db.prepare(
-      'UPDATE alert_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, state = ? WHERE id = ?',
+      `UPDATE alert_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, last_status = ?, state = ?
+       WHERE id = ?`,
     ),
   };
 
@@ -386,7 +560,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       whistles,
       clocks,
       light: worstLight(clocks),
+      resident: residentOf(r.device_id),
     };
+  }
+
+  function residentOf(deviceId: string) {
+    const res = residents.forDevice(deviceId);
+    return res ? maskResident(res) : null;
   }
 
   // ---- transactions and their effects -----------------------------------------------------------------------
@@ -440,7 +620,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         departments: v.whistles.map((w) => w.department),
         alert: v as unknown as Record<string, unknown>,
       };
-      q.insertOutbox.run(alertId, 'stream', '*', JSON.stringify(msg), at, at);
+      insertRow({ alertId, channel: 'stream', target: '*', payload: msg, nextAt: at });
     }
     fx.changes.push({ row, change: type, at, sink: options.sink !== false });
   }
@@ -452,8 +632,321 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     ).run({ ...fields, __now: clock.now(), __id: id });
   }
 
+  // ---- outbox: enqueue with quiet hours, digests and the must-reach ladder -----------------------------------
+  function insertRow(o: {
+    alertId: string;
+    channel: string;
+    target: string;
+    payload: unknown;
+    nextAt: number;
+    personId?: string | null;
+    severity?: Severity | null;
+    digestible?: boolean;
+    rung?: number | null;
+    heldUntil?: number | null;
+    maxAttempts?: number | null;
+  }): void {
+    q.insertRow.run({
+      alertId: o.alertId,
+      channel: o.channel,
+      target: o.target,
+      payload: JSON.stringify(o.payload),
+      now: clock.now(),
+      nextAt: o.nextAt,
+      key: `gh-${randomUUID()}`,
+      personId: o.personId ?? null,
+      severity: o.severity ?? null,
+      digestible: o.digestible ? 1 : 0,
+      rung: o.rung ?? null,
+      heldUntil: o.heldUntil ?? null,
+      maxAttempts: o.maxAttempts ?? null,
+    });
+  }
+
+  /**
+   * Queue one alarm message. Critical ones go out now and are never held or folded. Minor ones are held through
+   * the quiet hours of their recipient or place. Non-critical ones wait `digestWaitMs` for company, so a storm
+   * reaches each recipient as one digest.
+   */
+  function enqueue(fx: TxEffects, o: Outgoing): void {
+    const now = clock.now();
+    const timeline = channels.get(o.channel)?.recordInTimeline !== false;
+    let nextAt = now;
+    let heldUntil: number | null = null;
+    if (o.severity === 'minor' && timeline) {
+      heldUntil = quietHours.heldUntil(o.personId ?? null, o.place, now);
+      if (heldUntil !== null) {
+        nextAt = heldUntil;
+        m.held.inc();
+        record(
+          fx,
+          o.alertId,
+          'held_quiet_hours',
+          SYSTEM,
+          { channel: o.channel, target: maskTarget(o.channel, o.target), until: heldUntil },
+          { sink: false, stream: false },
+        );
+      }
+    }
+    const digestible = o.severity !== 'critical' && timeline && o.payload.kind === 'alarm';
+    if (digestible && heldUntil === null) nextAt = now + cfg.digestWaitMs;
+    insertRow({
+      alertId: o.alertId,
+      channel: o.channel,
+      target: o.target,
+      payload: o.payload,
+      nextAt,
+      personId: o.personId ?? null,
+      severity: o.severity,
+      digestible,
+      rung: o.rung ?? null,
+      heldUntil,
+      maxAttempts: o.rung !== null && o.rung !== undefined ? cfg.mustReachMaxAttempts : null,
+    });
+  }
+
+  const digestItem = (p: Record<string, unknown>) => ({
+    alertId: p.alertId,
+    severity: p.severity,
+    category: p.category,
+    title: p.title,
+    placeNames: p.placeNames,
+    floor: p.floor,
+    device: p.device,
+    change: p.change,
+    openedAt: p.openedAt,
+  });
+
+  /**
+   * When the first gathered alarm of a recipient falls due, fold it and every other gathered one into one digest
+   * message. Within `digestUpdateWindowMs` of the last digest the same digest is updated (same id, next version,
+   * all items so far), so a receiver can replace the message instead of stacking them.
+   */
+  function tryFold(row: OutboxRow): boolean {
+    const now = clock.now();
+    const siblings = q.digestSiblings.all(row.channel, row.target, now + cfg.digestWaitMs, now);
+    if (siblings.length < 2) return false;
+    tx((fx) => {
+      const prev = q.digest.get(row.channel, row.target);
+      const reuse = prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
+      const items = new Map<string, Record<string, unknown>>();
+      if (reuse) {
+        for (const i of JSON.parse(prev.items) as Record<string, unknown>[]) items.set(String(i.alertId), i);
+      }
+      const first = JSON.parse((siblings[0] as OutboxRow).payload) as Record<string, unknown>;
+      for (const s of siblings) {
+        const p = JSON.parse(s.payload) as Record<string, unknown>;
+        items.set(String(p.alertId), digestItem(p));
+      }
+      const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
+      const version = reuse ? prev.version + 1 : 1;
+      const all = [...items.values()];
+      q.putDigest.run(
+        row.channel,
+        row.target,
+        digestId,
+        version,
+        JSON.stringify(all),
+        reuse ? prev.started_at : now,
+        now,
+      );
+      const rank = { critical: 2, major: 1, minor: 0 } as Record<string, number>;
+      const severity = siblings.reduce<Severity>(
+        (a, s) => ((rank[s.severity ?? 'minor'] ?? 0) > (rank[a] ?? 0) ? (s.severity as Severity) : a),
+        'minor',
+      );
+      const payload = {
+        kind: 'digest',
+        digestId,
+        version,
+        updated: version > 1,
+        count: all.length,
+        newCount: siblings.length,
+        severity,
+        items: all.slice(-cfg.digestMaxItems),
+        alertIds: all.map((i) => i.alertId),
+        recipient: first.recipient ?? null,
+        sentAt: now,
+      };
+      for (const s of siblings) q.fold.run(`folded into digest ${digestId} v${version}`, s.id);
+      insertRow({
+        alertId: row.alert_id,
+        channel: row.channel,
+        target: row.target,
+        payload,
+        nextAt: now,
+        personId: row.person_id,
+        severity,
+      });
+      const seen = new Set<string>();
+      for (const s of siblings) {
+        if (seen.has(s.alert_id)) continue;
+        seen.add(s.alert_id);
+        record(
+          fx,
+          s.alert_id,
+          'folded_into_digest',
+          SYSTEM,
+          { digestId, version, channel: row.channel, target: maskTarget(row.channel, row.target) },
+          { sink: false, stream: false },
+        );
+      }
+      m.digests.inc({ kind: 'digest' });
+      m.digests.inc({ kind: 'folded' }, siblings.length);
+    });
+    return true;
+  }
+
+  // Token buckets per channel (messages per minute), on the hub clock so virtual time drives them too.
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  /** 0 when the channel may send now (a token is taken); else how long to wait for the next token. */
+  function rateWait(channel: string): number {
+    if (!Object.hasOwn(cfg.rateLimits, channel)) return 0;
+    const limit = cfg.rateLimits[channel];
+    if (!limit) return 0;
+    const perMs = limit.perMinute / 60_000;
+    const cap = Math.max(1, limit.perMinute);
+    const now = clock.now();
+    const b = buckets.get(channel) ?? { tokens: cap, at: now };
+    b.tokens = Math.min(cap, b.tokens + (now - b.at) * perMs);
+    b.at = now;
+    buckets.set(channel, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - b.tokens) / perMs);
+  }
+
+  // ---- must-reach ladder of critical alerts -----------------------------------------------------------------
+  function startMustReach(fx: TxEffects, r: AlertRow, pushed: number): void {
+    q.startReach.run(r.id, clock.now() + cfg.mustReachStepMs);
+    m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
+    if (!pushed) advanceMustReach(fx, r.id, 'nobody to push to');
+    else armReach();
+  }
+
+  /** Queue the messages of one rung; answers what went out (targets masked). */
+  function enqueueRung(fx: TxEffects, r: AlertRow, rung: number): { channel: string; target: string }[] {
+    const place = JSON.parse(r.place) as PlacePath;
+    const out: { channel: string; target: string }[] = [];
+    const seen = new Set<string>();
+    const send = (channel: string, target: string, personId: string | null, role: string) => {
+      const key = `${channel}\u0000${target}`;
+      if (!channels.has(channel) || seen.has(key)) return;
+      seen.add(key);
+      const payload = alarmPayload(r, 'must_reach', { personId, role, via: MUST_REACH_RUNGS[rung] ?? '' });
+      enqueue(fx, { alertId: r.id, channel, target, payload, personId, severity: 'critical', place, rung });
+      out.push({ channel, target: maskTarget(channel, target) });
+    };
+    const notified = [...actorsOf(r.id).personIds].map((id) => people.get(id)).filter((p) => p !== undefined);
+    if (rung === 1) {
+      const roles = cfg.ladders.critical[0]?.roles ?? [];
+      for (const t of channelTargets.match(place, roles)) {
+        if (ROBOT_CHANNELS.has(t.channel)) send(t.channel, t.target, null, t.role ?? 'group');
+      }
+      for (const p of notified) {
+        for (const c of p.contacts)
+          if (ROBOT_CHANNELS.has(c.channel)) send(c.channel, c.target, p.id, p.role);
+      }
+    } else if (rung === 2) {
+      for (const p of notified) {
+        for (const ch of PHONE_CHANNELS) if (p.phone) send(ch, p.phone, p.id, p.role);
+        for (const c of p.contacts) {
+          if ((PHONE_CHANNELS as readonly string[]).includes(c.channel))
+            send(c.channel, c.target, p.id, p.role);
+        }
+      }
+    } else if (rung === 3) {
+      const res = residents.forDevice(r.device_id);
+      if (res?.familyPhone) for (const ch of PHONE_CHANNELS) send(ch, res.familyPhone, null, 'family');
+    }
+    return out;
+  }
+
+  function advanceMustReach(fx: TxEffects, alertId: string, reason: string): void {
+    const cur = q.reach.get(alertId);
+    const r = q.alert.get(alertId);
+    if (cur?.state !== 'active' || !r) return;
+    if (!OPEN_STATUSES.includes(r.status) || r.acknowledged_at !== null) {
+      q.stopReach.run(alertId);
+      return;
+    }
+    // Rungs without any target (no robot configured, no phone known) are passed over, and said so.
+    const skipped: string[] = [];
+    for (let rung = cur.rung + 1; rung < MUST_REACH_RUNGS.length; rung++) {
+      const name = MUST_REACH_RUNGS[rung] ?? '';
+      const sent = enqueueRung(fx, r, rung);
+      if (sent.length) {
+        q.setReach.run(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
+        m.mustReach.inc({ rung: name, outcome: 'sent' });
+        record(fx, alertId, 'must_reach', SYSTEM, { rung, step: name, reason, skipped, targets: sent });
+        armReach();
+        return;
+      }
+      m.mustReach.inc({ rung: name, outcome: 'skipped' });
+      skipped.push(name);
+    }
+    q.setReach.run(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
+    m.mustReach.inc({ rung: 'end', outcome: 'exhausted' });
+    record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
+  }
+
+  let reachTimer: { handle: TimerHandle; at: number } | null = null;
+  function armReach(): void {
+    if (stopped) return;
+    const next = q.nextReach.get()?.due ?? null;
+    if (reachTimer && (next === null || reachTimer.at !== next)) {
+      clock.clearTimeout(reachTimer.handle);
+      reachTimer = null;
+    }
+    if (next === null || reachTimer) return;
+    reachTimer = { handle: clock.setTimeout(fireReach, Math.max(0, next - clock.now())), at: next };
+  }
+
+  function fireReach(): void {
+    reachTimer = null;
+    if (stopped) return;
+    for (const due of q.dueReach.all(clock.now())) {
+      try {
+        tx((fx) =>
+          advanceMustReach(
+            fx,
+            due.alert_id,
+            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
+          ),
+        );
+      } catch (err) {
+        log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
+        q.setReach.run(due.rung, clock.now(), 'stopped', due.alert_id);
+      }
+    }
+    armReach();
+  }
+
+  function actorsOf(id: string): { personIds: Set<string>; usernames: Set<string> } {
+    const personIds = new Set<string>();
+    const usernames = new Set<string>();
+    for (const e of q.events.all(id)) {
+      const data = JSON.parse(e.data) as {
+        recipients?: { personId?: string }[];
+        notified?: string[];
+      };
+      for (const rcp of data.recipients ?? []) if (rcp.personId) personIds.add(rcp.personId);
+      for (const n of data.notified ?? []) personIds.add(n);
+      if (!e.actor.includes(':') && e.actor !== SYSTEM) usernames.add(e.actor);
+    }
+    return { personIds, usernames };
+  }
+
   // ---- routing ----------------------------------------------------------------------------------------------
-  function alarmPayload(r: AlertRow, change: string, pick: DutyPick): Record<string, unknown> {
+  function alarmPayload(
+    r: AlertRow,
+    change: string,
+    pick: DutyPick | { personId: string | null; role: string; via: string },
+  ): Record<string, unknown> {
+    const recipient =
+      'person' in pick ? { personId: pick.person.id, role: pick.role, via: pick.via } : { ...pick };
     const v = view(r);
     const due = (name: string) => v.clocks.find((c) => c.name === name)?.dueAt ?? null;
     return {
@@ -474,7 +967,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       status: v.status,
       openedAt: v.openedAt,
       sla: { acknowledgeBy: due('acknowledge'), arriveBy: due('arrive'), resolveBy: due('resolve') },
-      recipient: { personId: pick.person.id, role: pick.role, via: pick.via },
+      // Masked in every channel: the unmasked read is an audited API call of those acting on the alert.
+      resident: v.resident,
+      recipient,
       actions: nextActions(v.status),
       sentAt: clock.now(),
     };
@@ -509,13 +1004,52 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (!picks.some((x) => x.person.id === p.person.id)) picks.push(p);
       }
     }
+    const critical = r.severity === 'critical';
     for (const pick of picks) {
-      const payload = JSON.stringify(alarmPayload(r, change, pick));
-      q.insertOutbox.run(r.id, 'mqtt', pick.person.id, payload, at, at);
+      const payload = alarmPayload(r, change, pick);
+      const out = (channel: string, target: string) =>
+        enqueue(fx, {
+          alertId: r.id,
+          channel,
+          target,
+          payload,
+          personId: pick.person.id,
+          severity: r.severity,
+          place,
+          // A critical alert's app push is rung 0 of its must-reach ladder; the other channels wait their rung.
+          rung: critical ? 0 : null,
+        });
+      out('mqtt', pick.person.id);
+      const targets = new Set<string>();
+      for (const [name, ch] of channels) {
+        for (const t of ch.targetsFor?.(pick.person.id) ?? []) targets.add(`${name}\u0000${t}`);
+      }
       for (const c of pick.person.contacts) {
-        if (c.channel !== 'mqtt' && channels.has(c.channel)) {
-          q.insertOutbox.run(r.id, c.channel, c.target, payload, at, at);
-        }
+        if (c.channel !== 'mqtt' && channels.has(c.channel)) targets.add(`${c.channel}\u0000${c.target}`);
+      }
+      for (const key of targets) {
+        const [channel = '', target = ''] = key.split('\u0000');
+        if (!critical || APP_CHANNELS.has(channel)) out(channel, target);
+      }
+    }
+    if (!critical) {
+      // Group robots and other configured targets of the place and roles: at once for non-critical alerts;
+      // for critical ones they are the ladder's second rung.
+      const payload = alarmPayload(r, change, {
+        personId: null,
+        role: roles.join(','),
+        via: 'channel_target',
+      });
+      for (const t of channelTargets.match(place, roles)) {
+        if (!channels.has(t.channel)) continue;
+        enqueue(fx, {
+          alertId: r.id,
+          channel: t.channel,
+          target: t.target,
+          payload,
+          severity: r.severity,
+          place,
+        });
       }
     }
     const recipients = picks.map((p) => ({
@@ -550,6 +1084,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
     scheduleLadder(q.alert.get(id) as AlertRow);
+    if (r.severity === 'critical') startMustReach(fx, r, recipients.length);
   }
 
   // ---- rule results -----------------------------------------------------------------------------------------
@@ -652,6 +1187,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           "UPDATE alert_timers SET state = 'void' WHERE alert_id = ? AND kind = 'step' AND state = 'pending'",
         ).run(open.id);
         scheduleLadder(q.alert.get(open.id) as AlertRow, open.escalation_step);
+        if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach.get(open.id)) {
+          q.startReach.run(open.id, clock.now() + cfg.mustReachStepMs);
+          armReach();
+        }
       }
       record(fx, open.id, 'updated', `rule:${res.ruleId}`, {
         detail: res.detail,
@@ -699,6 +1238,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   ): string {
     const now = clock.now();
     q.voidAll.run(r.id);
+    q.stopReach.run(r.id);
     setFields(r.id, {
       status: 'resolved',
       resolved_at: now,
@@ -883,56 +1423,113 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     });
   }
 
+  /** Alerts a row speaks for: its own, or every alert listed in a digest. */
+  function alertsOfRow(row: OutboxRow, payload: Record<string, unknown>): string[] {
+    if (payload.kind === 'digest' && Array.isArray(payload.alertIds)) {
+      return [...new Set(payload.alertIds.map(String))];
+    }
+    return [row.alert_id];
+  }
+
   async function deliver(row: OutboxRow): Promise<void> {
     const channel = channels.get(row.channel);
     const attempt = row.attempts + 1;
+    const payload = JSON.parse(row.payload) as Record<string, unknown>;
+    const shownTarget = maskTarget(row.channel, row.target);
     try {
-      if (!channel) throw new Error(`no channel ${row.channel}`);
+      if (!channel) throw new DeliveryError(`no channel ${row.channel}`, { retryable: false });
       const res = await withTimeout(
-        channel.deliver(row.target, JSON.parse(row.payload) as Record<string, unknown>),
+        channel.deliver(row.target, payload, {
+          idempotencyKey: row.idempotency_key,
+          alertId: row.alert_id,
+          attempt,
+        }),
         cfg.deliveryTimeoutMs,
       );
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
+      if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
       tx((fx) => {
         q.outboxDone.run(row.id);
+        if (res?.status !== undefined) q.outboxDoneStatus.run(res.status, row.id);
         if (channel.recordInTimeline) {
-          record(
-            fx,
-            row.alert_id,
-            'delivered',
-            `channel:${row.channel}`,
-            { channel: row.channel, target: row.target, attempt, receipt: res?.receipt ?? null },
-            { sink: false, stream: false },
-          );
+          for (const alertId of alertsOfRow(row, payload)) {
+            record(
+              fx,
+              alertId,
+              'delivered',
+              `channel:${row.channel}`,
+              {
+                channel: row.channel,
+                target: shownTarget,
+                attempt,
+                status: res?.status ?? null,
+                receipt: res?.receipt ?? null,
+                idempotencyKey: row.idempotency_key,
+                ...(row.rung !== null ? { rung: row.rung } : {}),
+                ...(payload.kind === 'digest'
+                  ? { digestId: payload.digestId, version: payload.version }
+                  : {}),
+              },
+              { sink: false, stream: false },
+            );
+          }
         }
       });
     } catch (err) {
-      const final = !channel || attempt >= cfg.maxAttempts;
-      const backoff = Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** (attempt - 1));
-      const nextAt = clock.now() + backoff;
+      const status = err instanceof DeliveryError ? err.status : undefined;
+      const retryable = !(err instanceof DeliveryError) || err.retryable;
+      const maxAttempts = row.max_attempts ?? cfg.maxAttempts;
+      const final = !channel || !retryable || attempt >= maxAttempts;
+      // Exponential back-off with jitter, so many rows failing together do not retry in lockstep.
+      const base = Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** (attempt - 1));
+      const jitter = cfg.retryJitter ? 1 + (Math.random() * 2 - 1) * cfg.retryJitter : 1;
+      const nextAt = clock.now() + Math.max(1, Math.round(base * jitter));
       const message = err instanceof Error ? err.message : String(err);
-      m.deliveries.inc({ channel: row.channel, outcome: final ? 'gave_up' : 'failed' });
+      const reason = final
+        ? !retryable || !channel
+          ? `not retryable: ${message}`
+          : `gave up after ${attempt} attempts: ${message}`
+        : message;
+      m.deliveries.inc({ channel: row.channel, outcome: final ? 'dead' : 'failed' });
+      m.responses.inc({ channel: row.channel, code: status === undefined ? 'none' : String(status) });
       log.warn(
-        { err, alertId: row.alert_id, channel: row.channel, target: row.target, attempt },
-        'delivery failed',
+        { err, alertId: row.alert_id, channel: row.channel, target: shownTarget, attempt, status },
+        final ? 'delivery dead' : 'delivery failed',
       );
       tx((fx) => {
-        q.outboxRetry.run(nextAt, message, final ? 'failed' : 'pending', row.id);
+        q.outboxRetry.run(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
         if (channel?.recordInTimeline !== false) {
-          record(
-            fx,
-            row.alert_id,
-            final ? 'delivery_gave_up' : 'delivery_failed',
-            `channel:${row.channel}`,
-            {
-              channel: row.channel,
-              target: row.target,
-              attempt,
-              error: message,
-              nextAt: final ? null : nextAt,
-            },
-            { sink: false, stream: false },
-          );
+          for (const alertId of alertsOfRow(row, payload)) {
+            record(
+              fx,
+              alertId,
+              final ? 'delivery_dead' : 'delivery_failed',
+              `channel:${row.channel}`,
+              {
+                channel: row.channel,
+                target: shownTarget,
+                attempt,
+                status: status ?? null,
+                error: message,
+                ...(final ? { reason } : {}),
+                idempotencyKey: row.idempotency_key,
+                nextAt: final ? null : nextAt,
+                ...(row.rung !== null ? { rung: row.rung } : {}),
+              },
+              { sink: false, stream: false },
+            );
+          }
+        }
+        // A rung whose every delivery is dead has failed: the ladder moves on now, not at its timeout.
+        if (final && row.rung !== null) {
+          const cur = q.reach.get(row.alert_id);
+          if (
+            cur?.state === 'active' &&
+            cur.rung === row.rung &&
+            !q.rungLive.get(row.alert_id, row.rung)?.n
+          ) {
+            advanceMustReach(fx, row.alert_id, `every ${MUST_REACH_RUNGS[row.rung]} delivery failed`);
+          }
         }
       });
     }
@@ -949,8 +1546,18 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         for (;;) {
           const rows = q.dueOutbox.all(clock.now());
           if (!rows.length || stopped) break;
-          for (const row of rows) {
+          for (const listed of rows) {
             if (stopped) break;
+            // Folding or an earlier row of this pass may have changed it since the query.
+            const row = q.outboxRow.get(listed.id);
+            if (row?.state !== 'pending' || row.next_at > clock.now()) continue;
+            if (row.digestible === 1 && row.attempts === 0 && tryFold(row)) continue;
+            const wait = rateWait(row.channel);
+            if (wait > 0) {
+              q.postpone.run(clock.now() + wait, row.id);
+              m.rateLimited.inc({ channel: row.channel });
+              continue;
+            }
             await deliver(row);
           }
         }
@@ -1054,6 +1661,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       const next = q.nextTimer.get()?.due ?? null;
       if (next !== null && next <= clock.now()) fireTimers();
       else armTimers();
+      fireReach();
       void drain();
       log.info('dispatcher started');
     },
@@ -1061,8 +1669,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       stopped = true;
       if (timer) clock.clearTimeout(timer.handle);
       if (retryTimer) clock.clearTimeout(retryTimer.handle);
+      if (reachTimer) clock.clearTimeout(reachTimer.handle);
       timer = null;
       retryTimer = null;
+      reachTimer = null;
       await draining;
     },
     drain: async () => {
@@ -1127,6 +1737,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return act(id, (fx, r) => {
         if (r.status !== 'open' && r.status !== 'dispatched') throw transitionError(r, 'acknowledge');
         q.voidUnless.run(id, 'acknowledged');
+        q.stopReach.run(id);
         setFields(id, { status: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor });
         record(fx, id, 'acknowledged', actor);
       });
@@ -1137,6 +1748,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         const now = clock.now();
         q.voidUnless.run(id, 'acknowledged');
         q.voidUnless.run(id, 'on_site');
+        q.stopReach.run(id);
         if (r.acknowledged_at === null) {
           // Arriving is the strongest acknowledgement there is.
           setFields(id, { acknowledged_at: now, acknowledged_by: actor });
@@ -1239,14 +1851,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         }
         for (const p of staff) {
           const payload = alarmPayload(r, 'whistled', { person: p, role: 'department', via: 'on_duty' });
-          q.insertOutbox.run(
-            id,
-            'mqtt',
-            p.id,
-            JSON.stringify({ ...payload, department: input.department }),
-            now,
-            now,
-          );
+          enqueue(fx, {
+            alertId: id,
+            channel: 'mqtt',
+            target: p.id,
+            payload: { ...payload, department: input.department },
+            personId: p.id,
+            // A whistle is a call to act now, whatever the alert's severity: never held or folded.
+            severity: 'critical',
+            place,
+          });
         }
         record(fx, id, 'whistled', actor, {
           department: input.department,
@@ -1276,7 +1890,113 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         record(fx, r.id, 'reported_in', actor, { department, onTime: now <= w.due_at, note: note ?? null });
       });
     },
+    actors: actorsOf,
+    deliveries(id) {
+      return db
+        .prepare<[string], OutboxRow & { last_error: string | null; last_status: number | null }>(
+          "SELECT * FROM alert_outbox WHERE alert_id = ? AND channel != 'stream' ORDER BY id",
+        )
+        .all(id)
+        .map((r) => ({
+          id: r.id,
+          channel: r.channel,
+          target: maskTarget(r.channel, r.target),
+          state: r.state as DeliveryView['state'],
+          attempts: r.attempts,
+          nextAt: r.next_at,
+          lastError: r.last_error,
+          lastStatus: r.last_status,
+          idempotencyKey: r.idempotency_key,
+          rung: r.rung,
+          heldUntil: r.held_until,
+        }));
+    },
+    maintenance: {
+      list(filter = {}) {
+        const rows = db
+          .prepare<[], MaintenanceRow>(
+            `SELECT m.*, a.place AS place FROM maintenance_tasks m LEFT JOIN alerts a ON a.id = m.alert_id
+             ${filter.open === undefined ? '' : filter.open ? 'WHERE m.done_at IS NULL' : 'WHERE m.done_at IS NOT NULL'}
+             ORDER BY m.id DESC LIMIT 1000`,
+          )
+          .all();
+        return rows.map(taskView);
+      },
+      get(id) {
+        const r = db
+          .prepare<[number], MaintenanceRow>(
+            'SELECT m.*, a.place AS place FROM maintenance_tasks m LEFT JOIN alerts a ON a.id = m.alert_id WHERE m.id = ?',
+          )
+          .get(id);
+        return r ? taskView(r) : undefined;
+      },
+      close(id, actor, note) {
+        const r = db
+          .prepare<[number], MaintenanceRow>('SELECT *, NULL AS place FROM maintenance_tasks WHERE id = ?')
+          .get(id);
+        if (!r) throw new GridHubError('NOT_FOUND', `no maintenance task ${id}`);
+        if (r.done_at !== null)
+          throw new GridHubError('CONFLICT', `maintenance task ${id} is already closed`);
+        tx((fx) => {
+          const now = clock.now();
+          db.prepare('UPDATE maintenance_tasks SET done_at = ?, done_by = ?, done_note = ? WHERE id = ?').run(
+            now,
+            actor,
+            note ?? null,
+            id,
+          );
+          // The device is fixed: its alarms count again from now on.
+          const lifted = db
+            .prepare('UPDATE alert_suppressions SET until = ? WHERE device_id = ? AND until > ?')
+            .run(now, r.device_id, now).changes;
+          record(
+            fx,
+            r.alert_id,
+            'maintenance_task_closed',
+            actor,
+            { taskId: id, note: note ?? null, lifted },
+            { sink: false },
+          );
+        });
+        return this.get(id) as MaintenanceTask;
+      },
+    },
     stream,
     people,
+    pushStore,
+    residents,
+    audit,
+    quietHours,
+    channelTargets,
+  };
+}
+
+interface MaintenanceRow {
+  id: number;
+  device_id: string;
+  alert_id: string;
+  reason: string;
+  note: string | null;
+  created_at: number;
+  created_by: string;
+  done_at: number | null;
+  done_by: string | null;
+  done_note: string | null;
+  place: string | null;
+}
+
+function taskView(r: MaintenanceRow): MaintenanceTask {
+  return {
+    id: r.id,
+    deviceId: r.device_id,
+    alertId: r.alert_id,
+    reason: r.reason,
+    note: r.note,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    doneAt: r.done_at,
+    doneBy: r.done_by,
+    doneNote: r.done_note,
+    place: r.place ? (JSON.parse(r.place) as PlacePath) : null,
   };
 }

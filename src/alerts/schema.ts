@@ -141,4 +141,129 @@ export const ALERTS_MIGRATIONS: readonly string[] = [
     done_at INTEGER
   );
   `,
+  // 2: must-reach delivery. The outbox is rebuilt for its new states (dead with the reason, folded into a
+  // digest) and the columns the delivery loop needs; 'failed' rows of version 1 become 'dead'.
+  `
+  CREATE TABLE alert_outbox_v2 (
+    id INTEGER PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done','dead','folded')),
+    last_error TEXT,
+    last_status INTEGER,
+    -- stable across retries; sent as the Idempotency-Key header and in the body
+    idempotency_key TEXT NOT NULL,
+    person_id TEXT,
+    severity TEXT,
+    -- a non-critical alarm that may be folded into its recipient's digest
+    digestible INTEGER NOT NULL DEFAULT 0,
+    -- rung of the must-reach ladder this row belongs to (critical alerts)
+    rung INTEGER,
+    -- quiet hours: not delivered before this time
+    held_until INTEGER,
+    max_attempts INTEGER
+  );
+  INSERT INTO alert_outbox_v2 (id, alert_id, channel, target, payload, created_at, next_at, attempts, state,
+    last_error, idempotency_key)
+    SELECT id, alert_id, channel, target, payload, created_at, next_at, attempts,
+      CASE state WHEN 'failed' THEN 'dead' ELSE state END, last_error, 'gh-' || id FROM alert_outbox;
+  DROP TABLE alert_outbox;
+  ALTER TABLE alert_outbox_v2 RENAME TO alert_outbox;
+  CREATE INDEX alert_outbox_due ON alert_outbox(state, next_at);
+  CREATE INDEX alert_outbox_recipient ON alert_outbox(channel, target, state);
+  CREATE INDEX alert_outbox_alert ON alert_outbox(alert_id, rung);
+
+  -- The must-reach ladder of a critical alert: app push → group robot → SMS/voice → family contact.
+  CREATE TABLE alert_must_reach (
+    alert_id TEXT PRIMARY KEY REFERENCES alerts(id),
+    rung INTEGER NOT NULL,
+    next_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active','stopped','exhausted'))
+  );
+  CREATE INDEX alert_must_reach_due ON alert_must_reach(state, next_at);
+
+  -- One digest per recipient and storm: later digests of the storm update it (same id, higher version).
+  CREATE TABLE alert_digests (
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    digest_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    items TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, target)
+  );
+
+  -- Quiet hours of a person or of every recipient of a place's alerts (local minutes, may wrap midnight).
+  CREATE TABLE alert_quiet_hours (
+    id INTEGER PRIMARY KEY,
+    person_id TEXT,
+    place_id TEXT,
+    start_minute INTEGER NOT NULL CHECK (start_minute BETWEEN 0 AND 1439),
+    end_minute INTEGER NOT NULL CHECK (end_minute BETWEEN 0 AND 1439),
+    CHECK ((person_id IS NULL) != (place_id IS NULL))
+  );
+
+  -- Channel targets besides people's own contacts: per place (a grid's group robot) and/or per role.
+  CREATE TABLE alert_channel_targets (
+    id INTEGER PRIMARY KEY,
+    place_id TEXT,
+    role TEXT,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    label TEXT
+  );
+
+  -- Residents behind call-button devices. Phone numbers and health notes are personal data: masked in every
+  -- answer and message except for those acting on the alert; every unmasked read is audited.
+  CREATE TABLE residents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT,
+    family_name TEXT,
+    family_phone TEXT,
+    health_notes TEXT,
+    device_id TEXT UNIQUE,
+    place_id TEXT,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    alert_id TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX audit_log_at ON audit_log(at);
+
+  CREATE TABLE push_subscriptions (
+    id INTEGER PRIMARY KEY,
+    person_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    endpoint TEXT NOT NULL UNIQUE,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    user_agent TEXT,
+    created_at INTEGER NOT NULL,
+    last_ok_at INTEGER
+  );
+  CREATE INDEX push_subscriptions_person ON push_subscriptions(person_id);
+
+  CREATE TABLE alert_keys (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+
+  ALTER TABLE maintenance_tasks ADD COLUMN done_by TEXT;
+  ALTER TABLE maintenance_tasks ADD COLUMN done_note TEXT;
+  `,
 ];

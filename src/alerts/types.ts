@@ -2,6 +2,7 @@ import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { Light, SlaClock } from './sla.ts';
+import type { MaskedResident } from './stores.ts';
 
 export const ALERT_STATUSES = [
   'open',
@@ -77,6 +78,8 @@ export interface AlertView {
   whistles: WhistleView[];
   clocks: SlaClock[];
   light: Light;
+  /** The resident behind a call-button device, masked (the unmasked read is its own audited route). */
+  resident: MaskedResident | null;
 }
 
 export interface TimelineEvent {

@@ -229,7 +229,8 @@ describe('dispatcher', () => {
   });
 
   it('falls back to the deputy, then to the community duty, when nobody of the role is on duty', async () => {
-    h = createHarness();
+    // Minor alarms go out without waiting for a digest here: this is about who, not when.
+    h = createHarness({ config: { digestWaitMs: 0 } });
     seedCommunity(h.registry);
     const people = h.dispatcher.people;
     // w1 is off today; his deputy d1 is on duty.
@@ -300,7 +301,8 @@ describe('dispatcher', () => {
   });
 
   it('retries a failed delivery with back-off and records each attempt', async () => {
-    start();
+    // Exact back-off times: no digest wait, no jitter.
+    start({ config: { digestWaitMs: 0, retryJitter: 0 } });
     h.publisher.failNext = 2;
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', severity: 'minor', category: 'bin' }));
     await h.dispatcher.drain();
