@@ -6,7 +6,7 @@ import { topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
-import { type ConnInfo, connInfo, type HubClient, SESSION, type Session } from './session.ts';
+import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, sessionOf } from './session.ts';
 import { deviceTopics, isSafeMqttString, isTopicLevel } from './topics.ts';
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
@@ -69,6 +69,8 @@ export interface AuthDeps {
   clock: Clock;
   log: Logger;
   metrics: IngestMetrics;
+  /** The connected client holding `clientId`, if any (the broker's table). */
+  clientById(clientId: string): Client | undefined;
 }
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -122,6 +124,21 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
   function accept(client: Client, info: ConnInfo, session: Session, done: Done): void {
     if (!willAllowed(session, info.willTopic)) {
       refuse(info, done, CONNACK.notAuthorized, 'will', session.id, 'will topic not allowed');
+      return;
+    }
+    // aedes hands a client id to whoever connects with it last, closing the holder (MQTT-3.1.4-2). Between
+    // principals that would let any device or worker knock another off the air by reusing its client id.
+    const holder = deps.clientById(client.id);
+    const held = holder && holder !== client ? sessionOf(holder) : undefined;
+    if (held && (held.role !== session.role || held.id !== session.id)) {
+      refuse(
+        info,
+        done,
+        CONNACK.identifierRejected,
+        'client_id',
+        session.id,
+        'client id in use by another user',
+      );
       return;
     }
     (client as HubClient)[SESSION] = session;

@@ -125,9 +125,19 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   );
   const journal = createEventJournal(db);
   const presence = createPresence({ devices, bus, clock, log });
-  const auth = createAuthHooks({ config, catalogue, devices, tokens, clock, log, metrics });
-
   let broker: Aedes | undefined;
+  const auth = createAuthHooks({
+    config,
+    catalogue,
+    devices,
+    tokens,
+    clock,
+    log,
+    metrics,
+    clientById: (id) =>
+      (broker as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients[id],
+  });
+
   const publishError = (topic: string, message: DeviceErrorMessage): void => {
     broker?.publish(
       {

@@ -127,6 +127,28 @@ describe('authentication', () => {
   });
 });
 
+describe('client id takeover', () => {
+  it('another principal cannot take over a connected client id (2); the same device can', async () => {
+    const first = await h.connectDevice('bin', { clientId: 'gw-7' });
+    const err = await h.connectDevice('smoke', { clientId: 'gw-7' }).then(
+      () => undefined,
+      (e: { code?: number }) => e,
+    );
+    expect(err?.code).toBe(2);
+    const worker = await h.connect(h.worker.username, h.worker.token, { clientId: 'gw-7' }).then(
+      () => undefined,
+      (e: { code?: number }) => e,
+    );
+    expect(worker?.code).toBe(2);
+    expect(first.connected).toBe(true);
+    const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+    const again = await h.connectDevice('bin', { clientId: 'gw-7' });
+    await firstClosed;
+    expect(again.connected).toBe(true);
+    await again.endAsync();
+  });
+});
+
 describe('login throttling per source address', () => {
   it('after the free failures each refusal waits, doubling', async () => {
     const t = await startHarness({
