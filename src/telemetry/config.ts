@@ -28,7 +28,7 @@ export const influxConfigSchema = z.object({
   flushInterval: duration(1_000),
   /**
    * Lines held in memory (waiting or in flight) before further lines spill to the on-disk spool: 20 batches,
-   * ~3 MB at ~150 B a line. Beyond it the spool takes them, so memory stays bounded when InfluxDB is slow.
+   * ~17 MB of line text at ~156 B a line. Beyond it the spool takes them, so memory stays bounded when InfluxDB is slow.
    */
   maxQueuedLines: int(100_000, 1_000, 10_000_000),
   /** Request bodies above this many bytes are gzipped (0 = always). */

@@ -61,6 +61,8 @@ export interface InfluxConnection {
   readonly writeApi: WriteApi;
   /** Run InfluxQL on `/query` (every InfluxDB version answers it), times as epoch ms. */
   query(q: string, method?: 'GET' | 'POST'): Promise<InfluxQlSeries[]>;
+  /** Undefined when the server answers and the InfluxQL database is there, else what is wrong. */
+  check(): Promise<string | undefined>;
 }
 
 export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteOptions>): InfluxConnection {
@@ -89,6 +91,17 @@ export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteO
       const first = body?.results?.[0];
       if (first?.error) throw new Error(first.error);
       return first?.series ?? [];
+    },
+    async check() {
+      try {
+        const series = await this.query('SHOW DATABASES');
+        const names = (series[0]?.values ?? []).map((v) => String(v[0]));
+        return names.includes(db)
+          ? undefined
+          : `InfluxDB has no database/bucket ${db} (has: ${names.join(', ')})`;
+      } catch (err) {
+        return `InfluxDB at ${config.url} does not answer: ${(err as Error).message ?? String(err)}`;
+      }
     },
   };
 }

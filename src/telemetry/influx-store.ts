@@ -39,6 +39,11 @@ export interface InfluxStoreStatus {
 export interface InfluxStore extends TelemetrySink, TelemetryReader {
   readonly kind: 'influx';
   status(): InfluxStoreStatus;
+  /**
+   * Undefined when InfluxDB answers and the database/bucket exists, else a message for the start-up log. Writes
+   * do not depend on it: while InfluxDB is away they wait in the spool.
+   */
+  check(): Promise<string | undefined>;
   /** Resolves once nothing is queued in memory or spooled (tests, shutdown tooling). */
   drained(timeoutMs: number): Promise<boolean>;
 }
@@ -355,6 +360,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         throw new GridHubError('STORAGE_UNAVAILABLE', 'InfluxDB query failed', { cause: err });
       }
     },
+
+    check: () => conn.check(),
 
     status() {
       return {
