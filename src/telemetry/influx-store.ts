@@ -259,7 +259,14 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         if (stopping || Date.now() < retryAt) return;
         const fromHead = head !== undefined;
         const lines = head ?? spool.peek(cfg.batchSize);
-        if (lines.length === 0) continue;
+        if (lines.length === 0) {
+          if (head || !spool.isEmpty()) {
+            // Unreadable right now (should not happen: only whole lines are appended); try again later.
+            scheduleRetry();
+            return;
+          }
+          continue;
+        }
         inflight = lines.length;
         const r = await deliver(lines);
         inflight = 0;
@@ -332,7 +339,13 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     kind: 'influx',
 
     writeReading(reading: Reading) {
-      enqueue(readingToLine(reading, catalogue));
+      let line: string | undefined;
+      try {
+        line = readingToLine(reading, catalogue);
+      } catch (err) {
+        log.warn({ err, deviceId: reading.deviceId }, 'reading cannot be written as line protocol');
+      }
+      enqueue(line);
     },
 
     writeAlertChange(change: AlertChangePoint) {
