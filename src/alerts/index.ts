@@ -1,16 +1,28 @@
 /** The dispatcher area: what src/hub.ts wires. */
-export type { AlertStream, Channel, StreamMessage } from './channels.ts';
-export { mqttChannel } from './channels.ts';
+export type { AlertStream, Channel, DeliveryMeta, DeliveryReceipt, StreamMessage } from './channels.ts';
+export { DeliveryError, mqttChannel } from './channels.ts';
 export type { AlertsConfig, Ladder, LadderStep, SlaAllowance } from './config.ts';
 export { alertsConfigSchema, DEFAULT_LADDERS, DEFAULT_SLA } from './config.ts';
-export type { Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
-export { createDispatcher } from './dispatcher.ts';
+export { deliveryRoutes } from './delivery-routes.ts';
+export type { DeliveryView, Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
+export { createDispatcher, MUST_REACH_RUNGS } from './dispatcher.ts';
 export type { DutyDirectory, DutyPick, PeopleStore } from './duty.ts';
 export { createPeopleStore } from './duty.ts';
 export type { KpiFigures, KpiFilter, KpiReport } from './kpis.ts';
 export type { AlertsRoutesDeps } from './routes.ts';
 export { alertsPublicRoutes, alertsRoutes } from './routes.ts';
 export type { Light, SlaClock } from './sla.ts';
+export type {
+  AuditEntry,
+  ChannelTarget,
+  MaintenanceTask,
+  MaskedResident,
+  QuietHours,
+  Resident,
+  ResidentInput,
+  ResidentStore,
+} from './stores.ts';
+export { maskName, maskPhone, maskResident } from './stores.ts';
 export type {
   AlertFilter,
   AlertStatus,

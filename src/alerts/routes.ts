@@ -8,6 +8,7 @@ import type { PlacePath } from '../domain/places.ts';
 import { SEVERITIES } from '../domain/severity.ts';
 import { DEPARTMENTS, PERSON_ROLES, type Person } from '../registry/types.ts';
 import type { StreamMessage } from './channels.ts';
+import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { LIGHTS } from './sla.ts';
 import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
@@ -503,6 +504,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         return { place: request.query.place, at, roles };
       },
     );
+
+    await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
 }
 

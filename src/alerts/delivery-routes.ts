@@ -1,0 +1,348 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireRole } from '../api/context.ts';
+import { GridHubError } from '../domain/errors.ts';
+import { PERSON_ROLES } from '../registry/types.ts';
+import type { Dispatcher, PlaceNames } from './dispatcher.ts';
+import { maskResident } from './stores.ts';
+
+const b64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected URL-safe base64');
+const subscriptionBody = z.object({
+  endpoint: z.url({ protocol: /^https?$/ }).max(2000),
+  keys: z.object({ p256dh: b64url.min(80).max(100), auth: b64url.min(16).max(40) }),
+});
+
+const residentBody = z.object({
+  name: z.string().min(1).max(100),
+  phone: z.string().max(40).nullable().default(null),
+  familyName: z.string().max(100).nullable().default(null),
+  familyPhone: z.string().max(40).nullable().default(null),
+  healthNotes: z.string().max(2000).nullable().default(null),
+  deviceId: z.string().min(1).max(200).nullable().default(null),
+  placeId: z.string().min(1).max(200).nullable().default(null),
+});
+
+const hhmm = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM')
+  .transform((s) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3)));
+
+const idParam = z.object({ id: z.coerce.number().int().positive() });
+
+/**
+ * Delivery and privacy routes under /api: Web Push subscriptions of the worker view, residents (admin), the
+ * audited unmasked read of an alert's resident, the audit log, maintenance tasks, quiet hours and channel targets.
+ */
+export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceNames }): FastifyPluginAsync {
+  const { dispatcher: d, places } = deps;
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const admin = { preHandler: requireRole('admin') };
+    const managers = { preHandler: requireRole('admin', 'manager') };
+
+    // ---- Web Push --------------------------------------------------------------------------------------------
+    const pushTags = ['push'];
+    app.get(
+      '/push/vapid-public-key',
+      { schema: { tags: pushTags, summary: 'The applicationServerKey for PushManager.subscribe' } },
+      async () => ({ publicKey: d.pushStore.vapidKeys().publicKey }),
+    );
+
+    const personOf = (request: FastifyRequest): string => {
+      const id = request.user.personId;
+      if (!id) {
+        throw new GridHubError(
+          'REQUEST_INVALID',
+          'push subscriptions belong to a person; this user has none',
+        );
+      }
+      return id;
+    };
+
+    app.post(
+      '/push/subscriptions',
+      {
+        schema: {
+          tags: pushTags,
+          summary: 'Register this device for push alarms (the browser’s PushSubscription.toJSON())',
+          body: subscriptionBody,
+        },
+      },
+      async (request, reply) => {
+        const sub = d.pushStore.subscribe({
+          ...request.body,
+          personId: personOf(request),
+          username: request.user.username,
+          userAgent: request.headers['user-agent']?.slice(0, 300) ?? null,
+        });
+        return reply
+          .code(201)
+          .send({ subscription: { id: sub.id, endpoint: sub.endpoint, createdAt: sub.createdAt } });
+      },
+    );
+
+    app.get('/push/subscriptions', { schema: { tags: pushTags } }, async (request) => ({
+      items: d.pushStore.list(personOf(request)).map((s) => ({
+        id: s.id,
+        endpoint: s.endpoint,
+        userAgent: s.userAgent,
+        createdAt: s.createdAt,
+        lastOkAt: s.lastOkAt,
+      })),
+    }));
+
+    app.delete(
+      '/push/subscriptions',
+      { schema: { tags: pushTags, body: z.object({ endpoint: z.string().min(1).max(2000) }) } },
+      async (request) => {
+        if (!d.pushStore.unsubscribe(request.body.endpoint, personOf(request))) {
+          throw new GridHubError('NOT_FOUND', 'no such subscription of yours');
+        }
+        return { ok: true };
+      },
+    );
+
+    // ---- residents and privacy -------------------------------------------------------------------------------
+    const privacyTags = ['privacy'];
+    app.get(
+      '/residents',
+      { ...admin, schema: { tags: privacyTags, summary: 'Residents, masked' } },
+      async () => ({
+        items: d.residents
+          .list()
+          .map((r) => ({ ...maskResident(r), deviceId: r.deviceId, placeId: r.placeId })),
+      }),
+    );
+
+    app.put(
+      '/residents/:id',
+      {
+        ...admin,
+        schema: {
+          tags: privacyTags,
+          summary: 'Create or replace a resident (linked to a call-button device)',
+          params: z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/) }),
+          body: residentBody,
+        },
+      },
+      async (request) => {
+        if (request.body.placeId && !Object.keys(places.path(request.body.placeId)).length) {
+          throw new GridHubError('REQUEST_INVALID', `place ${request.body.placeId} does not exist`, {
+            field: 'placeId',
+          });
+        }
+        const r = d.residents.put({ id: request.params.id, ...request.body });
+        d.audit.record({
+          username: request.user.username,
+          action: 'resident.write',
+          subject: `resident:${r.id}`,
+          alertId: null,
+          detail: { deviceId: r.deviceId },
+        });
+        return { resident: { ...maskResident(r), deviceId: r.deviceId, placeId: r.placeId } };
+      },
+    );
+
+    app.get(
+      '/alerts/:id/resident',
+      {
+        schema: {
+          tags: privacyTags,
+          summary:
+            'The resident behind the alert: unmasked for those acting on it (notified, or who acted), each read audited; masked for others',
+          params: z.object({ id: z.string().min(1).max(200) }),
+        },
+      },
+      async (request) => {
+        const alert = d.get(request.params.id);
+        if (!alert || !request.scope.canSee(alert.place)) {
+          throw new GridHubError('NOT_FOUND', `no alert ${request.params.id}`);
+        }
+        const resident = d.residents.forDevice(alert.deviceId);
+        if (!resident) throw new GridHubError('NOT_FOUND', 'no resident is linked to this device');
+        const actors = d.actors(alert.id);
+        const open = !['resolved', 'closed'].includes(alert.status);
+        const acting =
+          open &&
+          ((request.user.personId !== null && actors.personIds.has(request.user.personId)) ||
+            actors.usernames.has(request.user.username));
+        if (!acting) return { resident: maskResident(resident), masked: true };
+        d.audit.record({
+          username: request.user.username,
+          action: 'resident.read',
+          subject: `resident:${resident.id}`,
+          alertId: alert.id,
+          detail: { fields: ['name', 'phone', 'familyName', 'familyPhone', 'healthNotes'] },
+        });
+        const { updatedAt: _u, ...plain } = resident;
+        return { resident: { ...plain, masked: false }, masked: false };
+      },
+    );
+
+    app.get(
+      '/audit',
+      {
+        ...admin,
+        schema: {
+          tags: privacyTags,
+          summary: 'Audit log of personal-data reads and writes, newest first',
+          querystring: z.object({
+            from: z.coerce.number().int().optional(),
+            to: z.coerce.number().int().optional(),
+            username: z.string().optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+          }),
+        },
+      },
+      async (request) => ({ items: d.audit.list(request.query) }),
+    );
+
+    // ---- maintenance -----------------------------------------------------------------------------------------
+    const mTags = ['maintenance'];
+    app.get(
+      '/maintenance',
+      {
+        schema: {
+          tags: mTags,
+          summary: 'Maintenance tasks opened by false-alarm / device-fault marks, in your scope',
+          querystring: z.object({ state: z.enum(['open', 'closed', 'all']).default('open') }),
+        },
+      },
+      async (request) => {
+        const state = request.query.state;
+        const items = d.maintenance
+          .list(state === 'all' ? {} : { open: state === 'open' })
+          .filter((t) => (t.place ? request.scope.canSee(t.place) : request.scope.all));
+        return { items };
+      },
+    );
+
+    app.post(
+      '/maintenance/:id/close',
+      {
+        preHandler: requireRole('admin', 'manager', 'worker'),
+        schema: {
+          tags: mTags,
+          summary: 'Close a task (device fixed): its suppression ends',
+          params: idParam,
+          body: z.object({ note: z.string().max(2000).optional() }).prefault({}),
+        },
+      },
+      async (request) => {
+        const t = d.maintenance.get(request.params.id);
+        if (!t || !(t.place ? request.scope.canSee(t.place) : request.scope.all)) {
+          throw new GridHubError('NOT_FOUND', `no maintenance task ${request.params.id}`);
+        }
+        return { task: d.maintenance.close(t.id, request.user.username, request.body.note) };
+      },
+    );
+
+    // ---- quiet hours and channel targets ---------------------------------------------------------------------
+    const cTags = ['channels'];
+    app.get('/quiet-hours', { schema: { tags: cTags } }, async () => ({
+      items: d.quietHours.list().map((q) => ({
+        ...q,
+        start: `${String(Math.floor(q.startMinute / 60)).padStart(2, '0')}:${String(q.startMinute % 60).padStart(2, '0')}`,
+        end: `${String(Math.floor(q.endMinute / 60)).padStart(2, '0')}:${String(q.endMinute % 60).padStart(2, '0')}`,
+      })),
+    }));
+    app.post(
+      '/quiet-hours',
+      {
+        ...managers,
+        schema: {
+          tags: cTags,
+          summary: 'Quiet hours (local time) of a person or a place: minor alerts wait for their end',
+          body: z
+            .object({
+              personId: z.string().min(1).optional(),
+              placeId: z.string().min(1).optional(),
+              start: hhmm,
+              end: hhmm,
+            })
+            .refine((b) => (b.personId === undefined) !== (b.placeId === undefined), {
+              message: 'give exactly one of personId and placeId',
+            }),
+        },
+      },
+      async (request, reply) => {
+        const b = request.body;
+        if (b.placeId && !request.scope.canSee(places.path(b.placeId))) {
+          throw new GridHubError('NOT_FOUND', `no place ${b.placeId}`, { field: 'placeId' });
+        }
+        if (b.personId && !d.people.get(b.personId)) {
+          throw new GridHubError('NOT_FOUND', `no person ${b.personId}`, { field: 'personId' });
+        }
+        const q = d.quietHours.add({
+          personId: b.personId ?? null,
+          placeId: b.placeId ?? null,
+          startMinute: b.start,
+          endMinute: b.end,
+        });
+        return reply.code(201).send({ quietHours: q });
+      },
+    );
+    app.delete(
+      '/quiet-hours/:id',
+      { ...managers, schema: { tags: cTags, params: idParam } },
+      async (request) => {
+        if (!d.quietHours.remove(request.params.id))
+          throw new GridHubError('NOT_FOUND', 'no such quiet hours');
+        return { ok: true };
+      },
+    );
+
+    app.get('/channel-targets', { ...admin, schema: { tags: cTags } }, async () => ({
+      items: d.channelTargets.list(),
+    }));
+    app.post(
+      '/channel-targets',
+      {
+        ...admin,
+        schema: {
+          tags: cTags,
+          summary: 'A target per place (e.g. a grid’s group robot) and/or per role',
+          body: z.object({
+            placeId: z.string().min(1).nullable().default(null),
+            role: z.enum(PERSON_ROLES).nullable().default(null),
+            channel: z.enum(['webhook', 'wecom', 'dingtalk', 'feishu', 'sms', 'voice', 'webpush', 'mqtt']),
+            target: z.string().min(1).max(2000),
+            label: z.string().max(200).nullable().default(null),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const b = request.body;
+        if (b.placeId && !Object.keys(places.path(b.placeId)).length) {
+          throw new GridHubError('REQUEST_INVALID', `place ${b.placeId} does not exist`, {
+            field: 'placeId',
+          });
+        }
+        return reply.code(201).send({ target: d.channelTargets.add(b) });
+      },
+    );
+    app.delete(
+      '/channel-targets/:id',
+      { ...admin, schema: { tags: cTags, params: idParam } },
+      async (request) => {
+        if (!d.channelTargets.remove(request.params.id))
+          throw new GridHubError('NOT_FOUND', 'no such target');
+        return { ok: true };
+      },
+    );
+
+    // The delivery state of one alert, per channel and target (targets masked).
+    app.get(
+      '/alerts/:id/deliveries',
+      { schema: { tags: ['alerts'], params: z.object({ id: z.string().min(1).max(200) }) } },
+      async (request) => {
+        const alert = d.get(request.params.id);
+        if (!alert || !request.scope.canSee(alert.place)) {
+          throw new GridHubError('NOT_FOUND', `no alert ${request.params.id}`);
+        }
+        return { items: d.deliveries(alert.id) };
+      },
+    );
+  };
+}

@@ -1,0 +1,333 @@
+import { createHmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AlertsConfig } from '../../src/alerts/config.ts';
+import { Receiver } from '../channels/receiver.ts';
+import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
+
+let h: Harness;
+let rx: Receiver;
+
+afterEach(async () => {
+  await h?.close();
+  await rx?.stop();
+});
+
+async function setup(config: (rx: Receiver) => Partial<AlertsConfig>): Promise<void> {
+  rx = await new Receiver().start();
+  h = createHarness({ config: { retryJitter: 0, ...config(rx) } });
+  seedCommunity(h.registry);
+}
+
+/** Advance virtual time and let every delivery that fell due finish (real HTTP to the receiver). */
+async function step(ms: number): Promise<void> {
+  await h.clock.advanceAsync(ms);
+  await h.dispatcher.drain();
+}
+
+const throwAlarm = (deviceId = 'cam-1') =>
+  raise(h.registry, h.clock, {
+    placeId: 'b1',
+    deviceId,
+    deviceType: 'throw_camera',
+    ruleId: 'throw.detected',
+    severity: 'major',
+    category: 'throw',
+    title: '高空抛物',
+    detail: 'confidence 0.93, floor 12',
+  });
+
+describe('webhook channels', () => {
+  it('posts plain JSON, WeCom, DingTalk and Feishu robot formats, each signed the way its platform checks', async () => {
+    await setup((r) => ({
+      webhooks: {
+        plain: { url: r.url('/plain'), secret: 'plain-secret' },
+        wecom: { url: r.url('/wecom?key=wk-123') },
+        ding: { url: r.url('/ding?access_token=dt-456'), secret: 'SECding' },
+        fei: { url: r.url('/fei'), secret: 'fei-secret' },
+      },
+    }));
+    for (const [channel, target] of [
+      ['webhook', 'plain'],
+      ['wecom', 'wecom'],
+      ['dingtalk', 'ding'],
+      ['feishu', 'fei'],
+    ] as const) {
+      h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
+    }
+    h.dispatcher.start();
+    h.dispatcher.handle(throwAlarm());
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await step(h.config.digestWaitMs);
+
+    const [plain] = rx.at('/plain');
+    expect(plain).toBeDefined();
+    const body = plain?.json() ?? {};
+    expect(body).toMatchObject({
+      kind: 'alarm',
+      alertId: id,
+      severity: 'major',
+      title: '高空抛物',
+      attempt: 1,
+    });
+    expect(body.idempotencyKey).toBe(plain?.headers['idempotency-key']);
+    const ts = String(plain?.headers['x-gridhub-timestamp']);
+    const expected = createHmac('sha256', 'plain-secret').update(`${ts}.${plain?.body.toString('utf8')}`);
+    expect(plain?.headers['x-gridhub-signature']).toBe(`sha256=${expected.digest('hex')}`);
+
+    const [wecom] = rx.at('/wecom');
+    expect(wecom?.url.searchParams.get('key')).toBe('wk-123');
+    const wbody = wecom?.json() as { msgtype: string; markdown: { content: string } };
+    expect(wbody.msgtype).toBe('markdown');
+    expect(wbody.markdown.content).toContain('高空抛物');
+    expect(wbody.markdown.content).toContain(id);
+    expect(wecom?.headers['idempotency-key']).toMatch(/^gh-/);
+
+    const [ding] = rx.at('/ding');
+    const dts = ding?.url.searchParams.get('timestamp') ?? '';
+    expect(ding?.url.searchParams.get('access_token')).toBe('dt-456');
+    expect(Math.abs(Number(dts) - Date.now())).toBeLessThan(60_000); // milliseconds, wall clock
+    expect(ding?.url.searchParams.get('sign')).toBe(
+      createHmac('sha256', 'SECding').update(`${dts}\nSECding`).digest('base64'),
+    );
+    const dbody = ding?.json() as { msgtype: string; markdown: { title: string; text: string } };
+    expect(dbody.msgtype).toBe('markdown');
+    expect(dbody.markdown.title).toContain('高空抛物');
+
+    const [fei] = rx.at('/fei');
+    const fbody = fei?.json() as {
+      timestamp: string;
+      sign: string;
+      msg_type: string;
+      content: { text: string };
+    };
+    expect(Math.abs(Number(fbody.timestamp) - Date.now() / 1000)).toBeLessThan(60); // seconds
+    expect(fbody.sign).toBe(
+      createHmac('sha256', `${fbody.timestamp}\nfei-secret`).update('').digest('base64'),
+    );
+    expect(fbody.msg_type).toBe('text');
+    expect(fbody.content.text).toContain('高空抛物');
+
+    const delivered = h.dispatcher
+      .timeline(id)
+      .filter((e) => e.type === 'delivered')
+      .map((e) => [e.data.channel, e.data.status]);
+    expect(delivered).toEqual(
+      expect.arrayContaining([
+        ['webhook', 200],
+        ['wecom', 200],
+        ['dingtalk', 200],
+        ['feishu', 200],
+      ]),
+    );
+  });
+
+  it('treats a robot’s 200 with an error code as a failure', async () => {
+    await setup((r) => ({ webhooks: { wecom: { url: r.url('/wecom?key=k') } }, maxAttempts: 1 }));
+    rx.script('/wecom', { status: 200, body: { errcode: 93000, errmsg: 'invalid webhook url' } });
+    h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'wecom',
+      target: 'wecom',
+      label: null,
+    });
+    h.dispatcher.start();
+    h.dispatcher.handle(throwAlarm());
+    await step(h.config.digestWaitMs);
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const dead = h.dispatcher.timeline(id).find((e) => e.type === 'delivery_dead');
+    expect(dead?.data).toMatchObject({ channel: 'wecom', status: 200 });
+    expect(String(dead?.data.error)).toContain('93000');
+  });
+
+  it('retries after a 500 and a timeout with the same idempotency key, backing off exponentially', async () => {
+    await setup((r) => ({
+      webhooks: { plain: { url: r.url('/plain') } },
+      deliveryTimeoutMs: 300,
+      retryBaseMs: 1000,
+    }));
+    rx.script('/plain', { status: 500, body: { error: 'boom' } }, 'hang', { status: 200 });
+    h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'plain',
+      label: null,
+    });
+    h.dispatcher.start();
+    h.dispatcher.handle(throwAlarm());
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const t0 = h.clock.now() + h.config.digestWaitMs;
+    await step(h.config.digestWaitMs);
+    expect(rx.at('/plain')).toHaveLength(1);
+    await step(999);
+    expect(rx.at('/plain')).toHaveLength(1);
+    await step(1); // t0 + 1 s: second attempt, which hangs past the timeout
+    expect(rx.at('/plain')).toHaveLength(2);
+    await step(1999);
+    expect(rx.at('/plain')).toHaveLength(2);
+    await step(1); // t0 + 3 s: third attempt, taken
+    const reqs = rx.at('/plain');
+    expect(reqs).toHaveLength(3);
+    const keys = reqs.map((r) => r.headers['idempotency-key']);
+    expect(new Set(keys).size).toBe(1);
+    expect(reqs.map((r) => r.json().idempotencyKey)).toEqual(keys);
+    expect(reqs.map((r) => r.json().attempt)).toEqual([1, 2, 3]);
+
+    const attempts = h.dispatcher
+      .timeline(id)
+      .filter((e) => e.data.channel === 'webhook')
+      .map((e) => ({ type: e.type, at: e.at, attempt: e.data.attempt, status: e.data.status }));
+    expect(attempts).toEqual([
+      { type: 'delivery_failed', at: t0, attempt: 1, status: 500 },
+      { type: 'delivery_failed', at: t0 + 1000, attempt: 2, status: null },
+      { type: 'delivered', at: t0 + 3000, attempt: 3, status: 200 },
+    ]);
+    const timeoutEvent = h.dispatcher.timeline(id).find((e) => e.data.attempt === 2);
+    expect(String(timeoutEvent?.data.error)).toMatch(/300 ms/);
+  });
+
+  it('puts a delivery in the dead state with the reason: at once on a 4xx, after N tries on 5xx', async () => {
+    await setup((r) => ({
+      webhooks: { bad: { url: r.url('/bad') }, down: { url: r.url('/down') } },
+      maxAttempts: 3,
+      retryBaseMs: 1000,
+    }));
+    rx.script('/bad', { status: 400, body: { error: 'unknown field' } });
+    rx.script('/down', { status: 503 });
+    for (const target of ['bad', 'down']) {
+      h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel: 'webhook', target, label: null });
+    }
+    h.dispatcher.start();
+    h.dispatcher.handle(throwAlarm());
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await step(h.config.digestWaitMs);
+    await step(1000);
+    await step(2000);
+    await step(60_000);
+    expect(rx.at('/bad')).toHaveLength(1);
+    expect(rx.at('/down')).toHaveLength(3);
+    const rows = h.dispatcher.deliveries(id).filter((d) => d.channel === 'webhook');
+    expect(rows.map((r) => [r.state, r.attempts, r.lastStatus])).toEqual([
+      ['dead', 1, 400],
+      ['dead', 3, 503],
+    ]);
+    expect(rows[0]?.lastError).toMatch(/^not retryable: HTTP 400/);
+    expect(rows[1]?.lastError).toMatch(/^gave up after 3 attempts: HTTP 503/);
+    expect(h.dispatcher.timeline(id).filter((e) => e.type === 'delivery_dead')).toHaveLength(2);
+  });
+});
+
+describe('must-reach ladder', () => {
+  it('walks app push → group robot → SMS/voice → family contact, on failure at once and on silence in time', async () => {
+    await setup((r) => ({
+      webhooks: { robot: { url: r.url('/robot?access_token=t'), secret: 'SECr' } },
+      smsGatewayUrl: r.url('/sms'),
+      mustReachStepMs: 30_000,
+      mustReachMaxAttempts: 3,
+      retryBaseMs: 1000,
+    }));
+    rx.script('/robot', { status: 500 });
+    h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'dingtalk',
+      target: 'robot',
+      label: null,
+    });
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.dispatcher.people.update('p1', { phone: '13900000002' });
+    h.dispatcher.residents.put({
+      id: 'r1',
+      name: '王秀英',
+      phone: '13700000003',
+      familyName: '王强',
+      familyPhone: '13600000004',
+      healthNotes: '高血压，独居',
+      deviceId: 'cb-1',
+      placeId: 'b1u1',
+    });
+    h.dispatcher.start();
+    const t0 = h.clock.now();
+    h.dispatcher.handle(
+      raise(h.registry, h.clock, {
+        placeId: 'b1u1',
+        deviceId: 'cb-1',
+        deviceType: 'call_button',
+        ruleId: 'call.press',
+        category: 'call',
+        title: '一键呼叫',
+        detail: 'press',
+        dedup: 'per-occurrence',
+      }),
+    );
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.drain();
+    // Rung 0 at once: the app push to the on-duty worker and property duty; nothing else yet.
+    expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
+    expect(rx.received).toEqual([]);
+
+    await step(30_000); // not acknowledged: the grid's group robot, which answers 500
+    expect(rx.at('/robot')).toHaveLength(1);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(1000);
+    await step(2000); // third and last robot attempt dies: SMS/voice go out now, not 30 s later
+    expect(rx.at('/robot')).toHaveLength(3);
+    const sms = rx.at('/sms').map((r) => r.json());
+    expect(sms.map((b) => [b.channel, b.to]).sort()).toEqual([
+      ['sms', '13800000001'],
+      ['sms', '13900000002'],
+      ['voice', '13800000001'],
+      ['voice', '13900000002'],
+    ]);
+    // The gateway needs the worker's number, but the resident's stays masked in the text.
+    expect(String(sms[0]?.text)).toContain('137****0003');
+    expect(JSON.stringify(sms)).not.toContain('13700000003');
+    expect(JSON.stringify(sms)).not.toContain('高血压');
+    expect(rx.at('/sms')[0]?.headers['idempotency-key']).toBe(sms[0]?.idempotencyKey);
+
+    await step(30_000); // still nobody acknowledges: the resident's family
+    const family = rx
+      .at('/sms')
+      .slice(4)
+      .map((r) => [r.json().channel, r.json().to]);
+    expect(family.sort()).toEqual([
+      ['sms', '13600000004'],
+      ['voice', '13600000004'],
+    ]);
+
+    const ladder = h.dispatcher
+      .timeline(id)
+      .filter((e) => e.type === 'must_reach')
+      .map((e) => ({ at: e.at - t0, rung: e.data.step, reason: e.data.reason }));
+    expect(ladder).toEqual([
+      { at: 30_000, rung: 'group_robot', reason: 'not acknowledged within 30 s of app_push' },
+      { at: 33_000, rung: 'sms_voice', reason: 'every group_robot delivery failed' },
+      { at: 63_000, rung: 'family_contact', reason: 'not acknowledged within 30 s of sms_voice' },
+    ]);
+    // Targets in the timeline are masked too.
+    const smsStep = h.dispatcher.timeline(id).find((e) => e.data.step === 'sms_voice');
+    expect(JSON.stringify(smsStep?.data.targets)).toContain('138****0001');
+    expect(JSON.stringify(h.dispatcher.timeline(id))).not.toContain('13800000001');
+
+    // An acknowledgement ends the ladder: nothing more goes out.
+    h.dispatcher.acknowledge(id, 'w1');
+    const before = rx.received.length;
+    await step(120_000);
+    expect(rx.received.length).toBe(before);
+    expect(h.dispatcher.timeline(id).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
+  });
+
+  it('stops at the first rung when the alarm is acknowledged in time', async () => {
+    await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.dispatcher.start();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await step(20_000);
+    h.dispatcher.acknowledge(id, 'w1');
+    await step(120_000);
+    expect(rx.received).toEqual([]);
+    expect(h.dispatcher.timeline(id).filter((e) => e.type.startsWith('must_reach'))).toEqual([]);
+  });
+});
