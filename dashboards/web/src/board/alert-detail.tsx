@@ -216,7 +216,7 @@ export function AlertDetailPanel(props: {
           {detail.timeline.map((e) => (
             <li key={e.id} data-event={e.type}>
               <time>{fmtTime(e.at)}</time>
-              <strong>{e.type}</strong>
+              <strong>{t(`event.${e.type}`)}</strong>
               <span class="muted">{e.actor}</span>
               {summary(e.data) ? <span class="ev-data">{summary(e.data)}</span> : null}
             </li>
@@ -227,10 +227,21 @@ export function AlertDetailPanel(props: {
   );
 }
 
+/** Keys of timeline data that only matter to machines (dedup keys, ids repeated from the alert). */
+const HIDDEN_KEYS = new Set(['idempotencyKey', 'incidentId', 'at', 'title', 'run', 'attempt', 'severity']);
+
 function summary(data: Record<string, unknown>): string {
+  const show = (v: unknown): string => {
+    if (Array.isArray(v)) return v.map(show).join(', ');
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      return typeof o.name === 'string' ? o.name : JSON.stringify(v);
+    }
+    return String(v);
+  };
   return Object.entries(data)
-    .filter(([, v]) => v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .filter(([k, v]) => !HIDDEN_KEYS.has(k) && v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => `${k}: ${show(v)}`)
     .join(' · ')
     .slice(0, 300);
 }

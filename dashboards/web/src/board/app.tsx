@@ -68,11 +68,12 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
     setAlerts(new Map(res.items.map((a) => [a.id, a])));
   }, [api]);
 
-  const kpiTimer = useRef<ReturnType<typeof setTimeout>>();
+  const kpiTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const loadKpis = useCallback(() => {
-    clearTimeout(kpiTimer.current);
-    // Changes come in bursts (an incident, a storm): recompute the tiles once per burst.
+    // Changes come in bursts (an incident, a storm): at most one refresh per half second, never starved.
+    if (kpiTimer.current !== undefined) return;
     kpiTimer.current = setTimeout(() => {
+      kpiTimer.current = undefined;
       api
         .get<KpiReport>('/api/kpis')
         .then(setKpis)

@@ -185,7 +185,12 @@ function FieldChart(props: {
         {props.field}
         {props.spec.unit ? ` (${props.spec.unit})` : ''}
         {empty ? <span class="muted"> · {t('noData')}</span> : null}
-        {error ? <span class="error"> · {error}</span> : null}
+        {error ? (
+          <span class="error" title={error}>
+            {' '}
+            · {t('error')}
+          </span>
+        ) : null}
       </figcaption>
       <div ref={el} class="chart-canvas" />
     </figure>

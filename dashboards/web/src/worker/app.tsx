@@ -265,7 +265,11 @@ function AlarmCard(props: {
             >
               {t('action.arrive')}
             </button>
-          ) : null}
+          ) : (
+            <button type="button" class="big" data-action="open-resolve" onClick={props.onToggle}>
+              {t('action.resolve')}
+            </button>
+          )}
         </div>
       ) : null}
       {step === 'resolve' || (props.expanded && (step === 'acknowledge' || step === 'arrive')) ? (
