@@ -3,6 +3,7 @@
  * end (until InfluxDB has acknowledged every line), for several batch sizes, with and without gzip.
  *
  *   node --import tsx bench/telemetry-sink.ts [--lines 200000] [--batches 500,1000,2000,5000,10000]
+ *   node --import tsx bench/telemetry-sink.ts --outage   (5 000 readings/s for 40 s, influxd killed for 20 s)
  *
  * Starts its own influxd 1.x (GRIDHUB_TEST_INFLUXD or /usr/bin/influxd) on 127.0.0.1 with a temp dir; the
  * sink runs with api v1 (`/write`). The figures sized the defaults in src/telemetry/config.ts.
@@ -151,17 +152,134 @@ export async function runTelemetrySinkBench(
   };
 }
 
+export interface TelemetryOutageBenchResult {
+  rate: number;
+  seconds: number;
+  outageSeconds: number;
+  sent: number;
+  stored: number;
+  spooled: number;
+  dropped: number;
+  peakSpoolBytes: number;
+  /** From InfluxDB's return until the spool was empty again (new lines kept arriving meanwhile). */
+  catchUpSeconds: number;
+}
+
+/**
+ * The design's outage target, scaled in time: readings at `rate` per second for `seconds`, with influxd killed
+ * (SIGKILL) from `outageAt` for `outageSeconds`; then every line must be in InfluxDB exactly once.
+ */
+export async function runTelemetryOutageBench(
+  options: { rate?: number; seconds?: number; outageAt?: number; outageSeconds?: number } = {},
+): Promise<TelemetryOutageBenchResult> {
+  const rate = options.rate ?? 5_000;
+  const seconds = options.seconds ?? 40;
+  const outageAt = options.outageAt ?? 5;
+  const outageSeconds = options.outageSeconds ?? 20;
+  const binary = findInfluxd();
+  if (!binary) throw new Error('no influxd: apt-get install -y influxdb, or set GRIDHUB_TEST_INFLUXD');
+  const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-bench-outage-'));
+  const influxd = await startInfluxd(binary, join(dir, 'influxd'));
+  const sink = createInfluxStore({
+    influx: influxConfigSchema.parse({
+      url: influxd.url,
+      api: 'v1',
+      database: 'bench',
+      retryMaxDelay: 2_000,
+    }),
+    telemetry: telemetryConfigSchema.parse({}),
+    dataDir: join(dir, 'sink'),
+    catalogue: createCatalogue(),
+    log: pino({ level: 'warn' }),
+    metrics: createMetricsRegistry({ defaultMetrics: false }),
+    clock: createSystemClock(),
+  });
+  try {
+    await influxd.query('CREATE DATABASE bench');
+    const t0 = Date.UTC(2026, 0, 1);
+    const place = { street: 'st-01', community: 'co-03', grid: 'gr-12', estate: 'es-07', building: 'bd-21' };
+    let sent = 0;
+    let peak = 0;
+    let down = false;
+    let backAt = 0;
+    let caughtUpAt = 0;
+    const start = performance.now();
+    for (;;) {
+      const elapsed = (performance.now() - start) / 1000;
+      if (elapsed >= seconds) break;
+      if (!down && !backAt && elapsed >= outageAt) {
+        down = true;
+        await influxd.stop();
+      } else if (down && elapsed >= outageAt + outageSeconds) {
+        down = false;
+        await influxd.start();
+        backAt = performance.now();
+      }
+      const due = Math.floor(elapsed * rate);
+      for (; sent < due; sent++) {
+        sink.writeReading({
+          kind: 'telemetry',
+          deviceId: `smoke-${String(sent % DEVICES).padStart(5, '0')}`,
+          deviceType: 'smoke',
+          placeId: 'bd-21',
+          place,
+          floor: null,
+          ts: t0 + sent,
+          receivedAt: 0,
+          qos: 0,
+          values: { temperature: 20 + (sent % 50) / 10, battery: sent },
+        });
+      }
+      const st = sink.status();
+      peak = Math.max(peak, st.spoolBytes);
+      if (backAt && !caughtUpAt && st.mode === 'direct') caughtUpAt = performance.now();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (!(await sink.drained(120_000))) throw new Error('sink did not drain within 120 s');
+    if (!caughtUpAt) caughtUpAt = performance.now();
+    const st = sink.status();
+    const stored = Number(
+      (await influxd.query('SELECT count("battery") FROM "smoke"', 'bench'))[0]?.values[0]?.[1] ?? 0,
+    );
+    return {
+      rate,
+      seconds,
+      outageSeconds,
+      sent,
+      stored,
+      spooled: st.spooled,
+      dropped: st.dropped,
+      peakSpoolBytes: peak,
+      catchUpSeconds: Math.round((caughtUpAt - backAt) / 100) / 10,
+    };
+  } finally {
+    await sink.close();
+    await influxd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({
-    options: { lines: { type: 'string', default: '200000' }, batches: { type: 'string' } },
+    options: {
+      lines: { type: 'string', default: '200000' },
+      batches: { type: 'string' },
+      outage: { type: 'boolean', default: false },
+    },
   });
-  const result = await runTelemetrySinkBench({
-    lines: Number(values.lines),
-    ...(values.batches ? { batchSizes: values.batches.split(',').map(Number) } : {}),
-    report: (s) => process.stdout.write(`${s}\n`),
-  });
-  process.stdout.write(
-    `node ${result.node}, ${result.cores} × ${result.cpu}, ${result.influxd}; ` +
-      `command: node --import tsx bench/telemetry-sink.ts --lines ${values.lines}\n`,
-  );
+  if (values.outage) {
+    const r = await runTelemetryOutageBench();
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    if (r.stored !== r.sent) process.exitCode = 1;
+  } else {
+    const result = await runTelemetrySinkBench({
+      lines: Number(values.lines),
+      ...(values.batches ? { batchSizes: values.batches.split(',').map(Number) } : {}),
+      report: (s) => process.stdout.write(`${s}\n`),
+    });
+    process.stdout.write(
+      `node ${result.node}, ${result.cores} × ${result.cpu}, ${result.influxd}; ` +
+        `command: node --import tsx bench/telemetry-sink.ts --lines ${values.lines}\n`,
+    );
+  }
 }
