@@ -1,0 +1,224 @@
+import { createECDH, randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alertsRoutes } from '../../src/alerts/routes.ts';
+import { scopeFor } from '../../src/api/context.ts';
+import { installErrorHandler } from '../../src/api/errors.ts';
+import type { User } from '../../src/registry/types.ts';
+import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
+
+const USERS: Record<string, Omit<User, 'displayName' | 'locale' | 'enabled'>> = {
+  admin: { username: 'admin', role: 'admin', personId: null, scope: [] },
+  w1: { username: 'w1', role: 'worker', personId: 'w1', scope: ['g1'] },
+  w2: { username: 'w2', role: 'worker', personId: 'w2', scope: ['g2'] },
+  mgr: { username: 'mgr', role: 'manager', personId: null, scope: ['c1'] },
+};
+
+let h: Harness;
+let app: FastifyInstance;
+
+async function build(): Promise<void> {
+  h = createHarness();
+  seedCommunity(h.registry);
+  h.dispatcher.start();
+  app = Fastify();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+  const places = {
+    path: (id: string) => h.registry.places.path(id),
+    name: (id: string) => h.registry.places.name(id),
+  };
+  const authenticated: FastifyPluginAsync = async (authed) => {
+    authed.decorateRequest('user', null as never);
+    authed.decorateRequest('scope', null as never);
+    authed.addHook('onRequest', async (request) => {
+      const u = USERS[String(request.headers['x-test-user'])];
+      if (!u) throw new Error('unknown test user');
+      request.user = { ...u, displayName: u.username, locale: 'zh-CN', enabled: true };
+      request.scope = scopeFor(request.user);
+    });
+    await authed.register(alertsRoutes({ dispatcher: h.dispatcher, clock: h.clock, places }));
+  };
+  await app.register(authenticated, { prefix: '/api' });
+  await app.ready();
+}
+
+afterEach(async () => {
+  await app?.close();
+  await h?.close();
+});
+
+const as = (user: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) =>
+  app.inject({
+    method,
+    url: `/api${url}`,
+    headers: { 'x-test-user': user },
+    ...(payload ? { payload } : {}),
+  });
+
+const RESIDENT = {
+  name: '王秀英',
+  phone: '13700000003',
+  familyName: '王强',
+  familyPhone: '13600000004',
+  healthNotes: '高血压，独居',
+  deviceId: 'cb-1',
+  placeId: 'b1u1',
+};
+
+function callButton(): string {
+  h.dispatcher.handle(
+    raise(h.registry, h.clock, {
+      placeId: 'b1u1',
+      deviceId: 'cb-1',
+      deviceType: 'call_button',
+      ruleId: 'call.press',
+      category: 'call',
+      title: '一键呼叫',
+      dedup: 'per-occurrence',
+    }),
+  );
+  return h.dispatcher.list({}).items[0]?.id ?? '';
+}
+
+describe('privacy', () => {
+  it('masks the resident everywhere, unmasks only for those acting on the alert, and audits each unmasked read', async () => {
+    await build();
+    expect((await as('w1', 'PUT', '/residents/r1', RESIDENT)).statusCode).toBe(403);
+    const put = await as('admin', 'PUT', '/residents/r1', RESIDENT);
+    expect(put.statusCode).toBe(200);
+    expect(put.json().resident).toMatchObject({ name: '王**', phone: '137****0003', healthNotes: '***' });
+    expect(put.body).not.toContain('13700000003');
+
+    const id = callButton();
+    await h.dispatcher.drain();
+    // The alarm to the worker's phone carries the resident masked.
+    const alarm = h.publisher.to('w1')[0]?.payload;
+    expect(alarm?.resident).toMatchObject({ phone: '137****0003', familyPhone: '136****0004' });
+    expect(JSON.stringify(h.publisher.sent)).not.toMatch(/13700000003|高血压/);
+
+    // Alert detail and list: masked, for everyone.
+    for (const user of ['w1', 'mgr', 'admin']) {
+      const detail = await as(user, 'GET', `/alerts/${id}`);
+      expect(detail.json().alert.resident).toMatchObject({ phone: '137****0003', masked: true });
+      expect(detail.body).not.toMatch(/13700000003|13600000004|高血压/);
+      expect((await as(user, 'GET', '/alerts')).body).not.toMatch(/13700000003|高血压/);
+    }
+
+    // w1 was notified: acting on it; the manager was not.
+    const mine = await as('w1', 'GET', `/alerts/${id}/resident`);
+    expect(mine.json()).toMatchObject({
+      masked: false,
+      resident: { phone: '13700000003', familyPhone: '13600000004', healthNotes: '高血压，独居' },
+    });
+    const theirs = await as('mgr', 'GET', `/alerts/${id}/resident`);
+    expect(theirs.json()).toMatchObject({ masked: true, resident: { phone: '137****0003' } });
+    expect((await as('w2', 'GET', `/alerts/${id}/resident`)).statusCode).toBe(404);
+
+    expect((await as('w1', 'GET', '/audit')).statusCode).toBe(403);
+    const audit = (await as('admin', 'GET', '/audit')).json().items as Record<string, unknown>[];
+    expect(audit.filter((e) => e.action === 'resident.read')).toEqual([
+      expect.objectContaining({ username: 'w1', subject: 'resident:r1', alertId: id }),
+    ]);
+    expect(audit.some((e) => e.action === 'resident.write' && e.username === 'admin')).toBe(true);
+
+    // Once resolved, nobody is acting on it any more.
+    h.dispatcher.resolve(id, 'w1', { note: '老人误按' });
+    expect((await as('w1', 'GET', `/alerts/${id}/resident`)).json().masked).toBe(true);
+  });
+
+  it('registers Web Push subscriptions per user device and hands out the VAPID public key', async () => {
+    await build();
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const sub = {
+      endpoint: 'https://push.example.net/send/abc',
+      keys: {
+        p256dh: ecdh.getPublicKey().toString('base64url'),
+        auth: randomBytes(16).toString('base64url'),
+      },
+    };
+    const key = (await as('w1', 'GET', '/push/vapid-public-key')).json().publicKey as string;
+    expect(Buffer.from(key, 'base64url')).toHaveLength(65);
+    expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201);
+    expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201); // same device: upsert
+    expect((await as('w1', 'GET', '/push/subscriptions')).json().items).toHaveLength(1);
+    expect((await as('admin', 'POST', '/push/subscriptions', sub)).statusCode).toBe(400);
+    expect(
+      (await as('w1', 'POST', '/push/subscriptions', { ...sub, keys: { p256dh: 'x', auth: 'y' } }))
+        .statusCode,
+    ).toBe(400);
+    expect((await as('w2', 'DELETE', '/push/subscriptions', { endpoint: sub.endpoint })).statusCode).toBe(
+      404,
+    );
+    expect((await as('w1', 'DELETE', '/push/subscriptions', { endpoint: sub.endpoint })).statusCode).toBe(
+      200,
+    );
+    expect(h.dispatcher.pushStore.list('w1')).toEqual([]);
+  });
+});
+
+describe('maintenance', () => {
+  it('lists the task a device-fault mark opened, in scope, and closing it ends the suppression', async () => {
+    await build();
+    const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-dusty' });
+    h.dispatcher.handle(r);
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await as('w1', 'POST', `/alerts/${id}/false-alarm`, {
+      kind: 'device_fault',
+      reason: 'dust in the chamber',
+    });
+    h.clock.advance(60_000);
+    h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect(h.dispatcher.list({}).total).toBe(1); // suppressed
+
+    const tasks = (await as('w1', 'GET', '/maintenance')).json().items as { id: number; deviceId: string }[];
+    expect(tasks).toEqual([
+      expect.objectContaining({ deviceId: 'smoke-dusty', alertId: id, reason: 'device_fault' }),
+    ]);
+    expect((await as('w2', 'GET', '/maintenance')).json().items).toEqual([]);
+    expect((await as('w2', 'POST', `/maintenance/${tasks[0]?.id}/close`, {})).statusCode).toBe(404);
+
+    const closed = await as('w1', 'POST', `/maintenance/${tasks[0]?.id}/close`, { note: 'cleaned' });
+    expect(closed.json().task).toMatchObject({ doneBy: 'w1', doneNote: 'cleaned' });
+    expect((await as('w1', 'POST', `/maintenance/${tasks[0]?.id}/close`, {})).statusCode).toBe(409);
+    expect((await as('w1', 'GET', '/maintenance')).json().items).toEqual([]);
+    expect((await as('w1', 'GET', '/maintenance?state=closed')).json().items).toHaveLength(1);
+
+    h.clock.advance(60_000);
+    h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect(h.dispatcher.list({}).total).toBe(2); // the fixed device's alarm counts again
+  });
+});
+
+describe('quiet hours and channel targets API', () => {
+  it('lets managers set quiet hours and admins set channel targets', async () => {
+    await build();
+    expect(
+      (await as('w1', 'POST', '/quiet-hours', { placeId: 'g1', start: '22:00', end: '07:00' })).statusCode,
+    ).toBe(403);
+    const q = await as('mgr', 'POST', '/quiet-hours', { placeId: 'g1', start: '22:00', end: '07:00' });
+    expect(q.statusCode).toBe(201);
+    expect(q.json().quietHours).toMatchObject({ startMinute: 1320, endMinute: 420 });
+    expect((await as('mgr', 'POST', '/quiet-hours', { start: '22:00', end: '07:00' })).statusCode).toBe(400);
+    expect((await as('w1', 'GET', '/quiet-hours')).json().items[0]).toMatchObject({
+      start: '22:00',
+      end: '07:00',
+    });
+
+    expect(
+      (await as('mgr', 'POST', '/channel-targets', { placeId: 'g1', channel: 'wecom', target: 'g1-robot' }))
+        .statusCode,
+    ).toBe(403);
+    const t = await as('admin', 'POST', '/channel-targets', {
+      placeId: 'g1',
+      channel: 'wecom',
+      target: 'g1-robot',
+    });
+    expect(t.statusCode).toBe(201);
+    expect((await as('admin', 'GET', '/channel-targets')).json().items).toHaveLength(1);
+    expect((await as('admin', 'DELETE', `/channel-targets/${t.json().target.id}`)).statusCode).toBe(200);
+  });
+});
