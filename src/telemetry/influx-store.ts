@@ -102,7 +102,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   let inflight = 0;
   /** A failed batch that must be retried before the spool (see the ordering note above). */
   let head: string[] | undefined;
-  let drainAll = false;
+  /** Lines at the head of `pending` to send even though they do not fill a batch (flush timer, flush()). */
+  let drainCount = 0;
   let running: Promise<void> | undefined;
   let rerun = false;
   let flushTimer: NodeJS.Timeout | undefined;
@@ -163,7 +164,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     else if (!flushTimer) {
       flushTimer = setTimeout(() => {
         flushTimer = undefined;
-        drainAll = true;
+        drainCount = Math.max(drainCount, pending.length);
         void kick();
       }, cfg.flushInterval);
       flushTimer.unref();
@@ -252,7 +253,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   async function work(): Promise<void> {
     for (;;) {
       updateGauges();
-      if (closed || (stopping && !drainAll)) return;
+      if (closed || (stopping && drainCount === 0)) return;
       if (head || !spool.isEmpty()) {
         // Spool mode: everything new queues behind what is already waiting.
         if (pending.length) spillPending();
@@ -288,11 +289,14 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
         }
         continue;
       }
-      if (!(pending.length >= cfg.batchSize || (drainAll && pending.length > 0))) {
-        drainAll = false;
+      // Full batches go at once; a partial one only when its oldest line has waited `flushInterval` (or on
+      // flush/close). Lines that arrive while a request is in flight wait for a full batch or their own timer.
+      if (!(pending.length >= cfg.batchSize || (drainCount > 0 && pending.length > 0))) {
+        drainCount = 0;
         return;
       }
       const batch = pending.splice(0, cfg.batchSize);
+      drainCount = Math.max(0, drainCount - batch.length);
       inflight = batch.length;
       const r = await deliver(batch);
       inflight = 0;
@@ -353,7 +357,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     },
 
     async flush() {
-      drainAll = true;
+      drainCount = Math.max(drainCount, pending.length);
       await kick();
       if (running !== undefined) await running;
     },
@@ -389,7 +393,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {
         if (running === undefined && pending.length === 0 && !head && spool.isEmpty()) return true;
-        drainAll = true;
+        drainCount = Math.max(drainCount, pending.length);
         void kick();
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -403,7 +407,7 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       if (retryTimer) clearTimeout(retryTimer);
       flushTimer = retryTimer = undefined;
       // One last attempt for what is in memory when InfluxDB is up; otherwise it waits in the spool.
-      drainAll = true;
+      drainCount = Number.POSITIVE_INFINITY;
       if (running !== undefined) await running;
       if (!head && spool.isEmpty() && pending.length) {
         retryAt = 0;

@@ -102,6 +102,19 @@ describe('InfluxDB sink against scripted answers', () => {
     expect(auth).toBe(`Basic ${Buffer.from('hub:pw').toString('base64')}`);
   });
 
+  it('sends full batches under load, and a partial one only after flushInterval', async () => {
+    const { s } = sink({ batchSize: 200, flushInterval: 300 });
+    for (let i = 0; i < 1000; i++) {
+      s.writeReading(smokeReading('sm', T0 + i));
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
+    }
+    s.writeReading(smokeReading('sm', T0 + 1000));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fake.requests.map((r) => r.lines)).toEqual([200, 200, 200, 200, 200]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(fake.requests.map((r) => r.lines)).toEqual([200, 200, 200, 200, 200, 1]);
+  });
+
   it.each([503, 429, 401] as const)(
     'on %s keeps every line, in order, and delivers each exactly once when it recovers',
     async (failure) => {
