@@ -143,11 +143,7 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     await detail.locator('[data-event="whistled"]').waitFor({ timeout: 5000 });
 
     // KPI tiles follow the stream: one alert in the manager's scope, none closed yet.
-    await page.waitForFunction(
-      () => document.querySelector('[data-kpi="total"] .kpi-value')?.textContent === '1',
-      undefined,
-      { timeout: 5000 },
-    );
+    await expect.poll(() => page.textContent('[data-kpi="total"] .kpi-value'), { timeout: 5000 }).toBe('1');
     expect(await page.textContent('[data-kpi="closureRate"] .kpi-value')).toBe('0%');
 
     await page.screenshot({ path: saveScreenshot('board.png').pathname });

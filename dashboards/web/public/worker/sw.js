@@ -1,5 +1,4 @@
 // GridHub worker view service worker: an offline shell, and notifications for alarms.
-// Web Push (a `push` listener that shows the alarm) is added here when the hub gains the Web Push channel.
 const CACHE = 'gridhub-worker-v1';
 const SHELL = ['/worker/', '/worker/manifest.webmanifest', '/worker/icon.svg'];
 
@@ -44,12 +43,36 @@ self.addEventListener('fetch', (event) => {
   );
 });
 
+// Web Push from the hub's `webpush` channel: { kind, alertId, severity, title, body, url }.
+self.addEventListener('push', (event) => {
+  let msg = {};
+  try {
+    msg = event.data ? event.data.json() : {};
+  } catch {
+    msg = { title: 'GridHub', body: event.data ? event.data.text() : '' };
+  }
+  const critical = msg.severity === 'critical';
+  event.waitUntil(
+    self.registration.showNotification(msg.title || 'GridHub', {
+      body: msg.body || '',
+      tag: msg.alertId || undefined,
+      renotify: Boolean(msg.alertId),
+      requireInteraction: critical,
+      vibrate: critical ? [300, 100, 300, 100, 300] : [200],
+      icon: '/worker/icon.svg',
+      data: { url: msg.url || '/worker/' },
+    }),
+  );
+});
+
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
+  const url = event.notification.data?.url || '/worker/';
   event.waitUntil(
     self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((list) => {
       const open = list.find((c) => new URL(c.url).pathname.startsWith('/worker/'));
-      return open ? open.focus() : self.clients.openWindow('/worker/');
+      if (open) return open.navigate(url).then((c) => (c || open).focus());
+      return self.clients.openWindow(url);
     }),
   );
 });

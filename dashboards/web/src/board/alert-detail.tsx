@@ -2,26 +2,11 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from '../common/api.ts';
 import { fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
-import type { Alert, AlertDetail, AlertStatus } from '../common/types.ts';
+import type { Alert, AlertDetail } from '../common/types.ts';
 import { DEPARTMENTS } from '../common/types.ts';
 import { LightDot, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
-
-/** Which actions the alert's state allows (the hub answers 409 for the others anyway). */
-export function actionsFor(status: AlertStatus, rated: boolean): string[] {
-  switch (status) {
-    case 'open':
-    case 'dispatched':
-      return ['acknowledge', 'arrive', 'resolve', 'whistle', 'false-alarm'];
-    case 'acknowledged':
-      return ['arrive', 'resolve', 'whistle', 'false-alarm'];
-    case 'on_site':
-      return ['resolve', 'whistle', 'false-alarm'];
-    case 'resolved':
-      return rated ? ['close'] : ['rate', 'close'];
-    default:
-      return [];
-  }
-}
+import { actionsFor } from './actions.ts';
+import { clockLight, liveLight } from './lights.ts';
 
 const ACTING_ROLES = new Set(['admin', 'manager', 'worker']);
 
@@ -31,6 +16,7 @@ export function AlertDetailPanel(props: {
   /** Bumped by the page when the stream reports a change of this alert. */
   version: number;
   role: string;
+  now: () => number;
   onClose: () => void;
   onDevice: (id: string) => void;
   onChanged: (a: Alert) => void;
@@ -83,7 +69,7 @@ export function AlertDetailPanel(props: {
     <aside class={`detail sev-${a.severity}`} aria-label={t('detail')} data-alert={a.id}>
       <header>
         <h2>
-          <LightDot light={a.light} /> {a.title}
+          <LightDot light={liveLight(a, props.now())} /> {a.title}
         </h2>
         <button type="button" class="icon" aria-label={t('close')} onClick={props.onClose}>
           ×
@@ -145,7 +131,7 @@ export function AlertDetailPanel(props: {
         <ul class="clocks">
           {a.clocks.map((c) => (
             <li key={c.name}>
-              <LightDot light={c.light} />
+              <LightDot light={clockLight(c, props.now())} />
               <span>
                 {c.name.startsWith('report_in:')
                   ? `${t('action.whistle')} · ${t(`dept.${c.name.slice(10)}`)}`

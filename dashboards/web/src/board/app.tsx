@@ -8,7 +8,7 @@ import { AlertDetailPanel } from './alert-detail.tsx';
 import { AlertList, FilterBar, type Filters } from './alert-list.tsx';
 import { DevicePage } from './device-page.tsx';
 import { KpiTiles } from './kpis.tsx';
-import { alertIsUnder, isActive, lightsByPlace } from './lights.ts';
+import { alertIsUnder, isActive, lightsByPlace, liveLight } from './lights.ts';
 import { PlaceTree } from './place-tree.tsx';
 
 const SESSION_KEY = 'gridhub.board.session';
@@ -131,10 +131,24 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
     return () => source.close();
   }, [api, upsert, loadAlerts, loadKpis]);
 
-  const lights = useMemo(() => lightsByPlace(alerts.values()), [alerts]);
+  // Lights move with time alone (75 % → yellow, overdue → red): re-evaluate them every few seconds.
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const every = setInterval(() => setTick((n) => n + 1), 5000);
+    return () => clearInterval(every);
+  }, []);
+  const live = useMemo(() => {
+    void tick;
+    const at = now();
+    return [...alerts.values()].map((a) => {
+      const light = liveLight(a, at);
+      return light === a.light ? a : { ...a, light };
+    });
+  }, [alerts, tick, now]);
+  const lights = useMemo(() => lightsByPlace(live), [live]);
   const visible = useMemo(() => {
     const text = filters.text.trim().toLowerCase();
-    return [...alerts.values()]
+    return live
       .filter((a) => (filters.scope === 'active' ? isActive(a) : true))
       .filter((a) => !filters.severity || a.severity === filters.severity)
       .filter((a) => !filters.light || a.light === filters.light)
@@ -148,8 +162,8 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
         const rank = (x: Alert) => (isActive(x) ? 0 : 3) + ['critical', 'major', 'minor'].indexOf(x.severity);
         return rank(a) - rank(b) || b.openedAt - a.openedAt;
       });
-  }, [alerts, filters, place]);
-  const active = useMemo(() => [...alerts.values()].filter(isActive).length, [alerts]);
+  }, [live, filters, place]);
+  const active = useMemo(() => live.filter(isActive).length, [live]);
   const hasCriticalFresh = [...fresh].some((id) => alerts.get(id)?.severity === 'critical');
 
   const open = (id: string) => {
@@ -196,6 +210,7 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
             id={selected}
             version={versions[selected] ?? 0}
             role={session.user.role}
+            now={now}
             onClose={() => setSelected(null)}
             onDevice={setDevice}
             onChanged={(a) => upsert([a])}

@@ -2,31 +2,12 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Api, query } from '../common/api.ts';
 import { fmtTime } from '../common/format.ts';
 import { getLang, t, useLang } from '../common/i18n.ts';
-import type { CatalogueEntry, CatalogueField, Device, Point } from '../common/types.ts';
+import { toPoints } from '../common/points.ts';
+import type { CatalogueEntry, CatalogueField, Device } from '../common/types.ts';
 import type { ChartHandle } from './chart.ts';
 
 const RANGES = { '1h': [3_600_000, '1m'], '24h': [86_400_000, '15m'], '7d': [7 * 86_400_000, '2h'] } as const;
 type Range = keyof typeof RANGES;
-
-/**
- * Read `GET /api/telemetry` answers: a list of `{ ts, value }` points, or an object carrying one under
- * `points` / `series`. Booleans chart as 0/1.
- */
-export function toPoints(body: unknown): Point[] {
-  const list = Array.isArray(body)
-    ? body
-    : ((body as { points?: unknown[]; series?: unknown[] } | null)?.points ??
-      (body as { series?: unknown[] } | null)?.series ??
-      []);
-  return (list as Record<string, unknown>[]).map((p) => {
-    const rawT = p.ts ?? p.t ?? p.time;
-    const rawV = p.value ?? p.v ?? null;
-    return {
-      t: typeof rawT === 'string' ? Date.parse(rawT) : Number(rawT),
-      v: typeof rawV === 'boolean' ? Number(rawV) : typeof rawV === 'number' ? rawV : null,
-    };
-  });
-}
 
 let catalogueCache: Promise<CatalogueEntry[]> | undefined;
 

@@ -1,4 +1,4 @@
-import type { Alert, Light, PlaceNode } from '../common/types.ts';
+import type { Alert, Light, PlaceNode, SlaClock } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
 
 const RANK: Record<Light, number> = { green: 0, yellow: 1, red: 2 };
@@ -40,4 +40,22 @@ export function findPlace(nodes: PlaceNode[], id: string): PlaceNode | undefined
     if (hit) return hit;
   }
   return undefined;
+}
+
+/**
+ * A clock's light now: the hub sends each clock's start and due time, so a running clock turns yellow at 75 % of
+ * its allowance and red when overdue on the board without waiting for a change event (design §1).
+ */
+export function clockLight(c: SlaClock, now: number): Light {
+  if (c.stoppedAt !== null) return c.light;
+  const used = (now - c.startedAt) / Math.max(1, c.dueAt - c.startedAt);
+  return used >= 1 ? 'red' : used >= 0.75 ? 'yellow' : 'green';
+}
+
+/** The alert's light now: the worst of its clocks; finished alerts keep the light the hub gave them. */
+export function liveLight(a: Alert, now: number): Light {
+  if (!isActive(a) || !a.clocks.length) return a.light;
+  let worst: Light = 'green';
+  for (const c of a.clocks) worst = worse(worst, clockLight(c, now)) as Light;
+  return worst;
 }

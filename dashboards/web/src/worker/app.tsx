@@ -7,6 +7,7 @@ import type { Alert, AlertDetail, WorkerAlarm } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
 import { LangSwitch, LightDot, LoginForm, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
 import { type AlarmSource, mqttAlarmSource, type SourceState } from './alarm-source.ts';
+import { enableWebPush } from './web-push.ts';
 
 const SESSION_KEY = 'gridhub.worker.session';
 const MQTT_KEY = 'gridhub.worker.mqtt';
@@ -73,7 +74,7 @@ function notify(alarm: WorkerAlarm): void {
       reg.showNotification(alarm.title, {
         body: placeLabel(alarm.placeNames, alarm.floor),
         tag: alarm.alertId,
-        data: { alertId: alarm.alertId },
+        data: { url: `/worker/#/alerts/${encodeURIComponent(alarm.alertId)}` },
       }),
     )
     .catch(() => undefined);
@@ -102,7 +103,16 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
 
   useEffect(() => {
     load().catch((e: Error) => setError(e.message));
-  }, [load]);
+    void enableWebPush(api);
+    // A push notification opens /worker/#/alerts/{id}: show that alarm expanded.
+    const fromHash = () => {
+      const m = /^#\/alerts\/(.+)$/.exec(location.hash);
+      if (m?.[1]) setOpen(decodeURIComponent(m[1]));
+    };
+    fromHash();
+    window.addEventListener('hashchange', fromHash);
+    return () => window.removeEventListener('hashchange', fromHash);
+  }, [load, api]);
 
   useEffect(() => {
     const personId = session.user.personId;
