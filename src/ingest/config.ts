@@ -31,6 +31,12 @@ export const mqttConfigSchema = z.object({
   /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
   maxFutureSkewMs: duration(3_600_000),
   /**
+   * Clustered broker: aedes instances sharing sessions, subscriptions and offline messages in this Redis
+   * (`redis://host:6379/0`). Worker alarms reach a phone connected to any instance, and a worker's queued alarms
+   * survive a restart. Without it the broker keeps them in memory.
+   */
+  redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
+  /**
    * External-broker mode: when set (e.g. `mqtt://emqx:1883`), the hub runs no broker of its own and consumes
    * `gh/+/telemetry|event|status` from this broker through shared subscriptions; device authentication and the
    * ACL are that broker's job.

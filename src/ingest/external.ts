@@ -46,6 +46,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
   };
   const pipeline = createPipeline({
     config,
+    catalogue,
     devices,
     clock,
     log,

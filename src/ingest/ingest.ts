@@ -14,6 +14,7 @@ import { type DeviceErrorMessage, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { createAuthHooks } from './auth.ts';
+import { createClusterEmitter, createRedisPersistence } from './cluster.ts';
 import type { MqttConfig } from './config.ts';
 import { createExternalIngest } from './external.ts';
 import { guardFrames } from './frame-guard.ts';
@@ -153,6 +154,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   };
   const pipeline = createPipeline({
     config,
+    catalogue,
     devices,
     clock,
     log,
@@ -164,7 +166,11 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     publishError,
   });
 
+  const persistence = config.redisUrl ? createRedisPersistence(config.redisUrl) : undefined;
   broker = await Aedes.createBroker({
+    ...(config.redisUrl && persistence
+      ? { mq: createClusterEmitter(config.redisUrl, 100), persistence }
+      : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish: pipeline.authorizePublish,
@@ -315,6 +321,13 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       // whatever waits for the group commit is handed over and acknowledged before the sockets go
       pipeline.flush();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      if (persistence) {
+        // bounded: after the Redis bus has gone, its unsubscribe may never answer
+        await Promise.race([
+          persistence.destroy().catch((err: unknown) => log.warn({ err }, 'redis persistence close failed')),
+          new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
+        ]);
+      }
       for (const s of sockets) s.destroy();
       await Promise.all(serversClosed);
     },

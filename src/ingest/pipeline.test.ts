@@ -24,6 +24,7 @@ function setup() {
   const metrics = createIngestMetrics(registryMetrics, ['smoke']);
   const pipeline = createPipeline({
     config: mqttConfigSchema.parse({ subscriberQueueBytes: 4096 }),
+    catalogue,
     devices: registry.devices,
     clock,
     log,

@@ -1,11 +1,11 @@
 import type { AedesOptions, AedesPublishPacket, Client, PublishPacket } from 'aedes';
-import type { CompiledEntry } from '../catalogue/catalogue.ts';
+import type { Catalogue, CompiledEntry } from '../catalogue/catalogue.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { DeviceDirectory, ReadingSink } from '../domain/ports.ts';
 import type { EventReading, Reading, StatusReading } from '../domain/reading.ts';
-import { type DeviceChannel, type DeviceErrorMessage, topics } from '../domain/wire.ts';
+import { type DeviceChannel, type DeviceErrorMessage, TOPIC_ROOT, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DeviceRecord } from '../registry/types.ts';
 import type { MqttConfig } from './config.ts';
@@ -14,7 +14,7 @@ import type { EventJournal } from './journal.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { type DeviceSession, type Session, sessionOf } from './session.ts';
-import { integrationMaySubscribe, isSafeMqttString, topicDepth } from './topics.ts';
+import { integrationMaySubscribe, isDeviceTopic, isSafeMqttString, topicDepth } from './topics.ts';
 
 /** Our own refusals, so the broker's clientError listener does not count them twice. */
 export class PublishRefused extends Error {
@@ -31,6 +31,7 @@ interface PendingMessage {
 
 export interface PipelineDeps {
   config: MqttConfig;
+  catalogue: Catalogue;
   devices: DeviceDirectory;
   clock: Clock;
   log: Logger;
@@ -105,7 +106,8 @@ function printable(s: string): string {
  * routing of the message finds nobody to deliver to and costs one trie lookup: nothing piles up in its queues.
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { config, devices, clock, log, metrics, bus, journal, presence, onReading, publishError } = deps;
+  const { config, catalogue, devices, clock, log, metrics, bus, journal, presence, onReading, publishError } =
+    deps;
   const subscriberCap = config.subscriberQueueBytes;
   const maxDepth = config.maxTopicDepth;
 
@@ -277,11 +279,40 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     callback(null);
   }
 
+  /**
+   * A will with no client: in a cluster, a surviving instance publishes the wills of devices that were on an
+   * instance that died (aedes `_clearWills`). The topic names the device.
+   */
+  function orphanWill(packet: PublishPacket, callback: PublishCallback): void {
+    const topic = packet.topic;
+    const slash = topic.indexOf('/', TOPIC_ROOT.length + 1);
+    const channel = slash > 0 && isDeviceTopic(topic) ? (topic.slice(slash + 1) as DeviceChannel) : undefined;
+    const device = channel ? devices.get(topic.slice(TOPIC_ROOT.length + 1, slash)) : undefined;
+    if (!channel || !device?.enabled || shuttingDown) {
+      callback(new PublishRefused('will of an unknown client'));
+      return;
+    }
+    packet.retain = false;
+    ingestMessage(
+      device,
+      catalogue.get(device.type),
+      channel,
+      topic,
+      packet.payload,
+      packet.qos,
+      'will',
+      callback,
+    );
+  }
+
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: PublishCallback): void {
+    if (client === null) {
+      orphanWill(packet, callback);
+      return;
+    }
     const session = sessionOf(client);
-    // aedes asks about a will when it is about to publish it: the client is closed by then (client.js close),
-    // or null for a will left by a broker that died
-    const isWill = client === null || client.closed;
+    // aedes asks about a will when it is about to publish it: the client is closed by then (client.js close)
+    const isWill = client.closed;
     if (isWill && shuttingDown) {
       callback(new PublishRefused('hub shutting down'));
       return;
@@ -297,7 +328,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     else if (topic === t.event) channel = 'event';
     else if (topic === t.status) channel = 'status';
     else {
-      unknownTopic(client as Client, session, packet, callback);
+      unknownTopic(client, session, packet, callback);
       return;
     }
     const device = devices.get(session.id);

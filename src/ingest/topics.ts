@@ -62,3 +62,14 @@ export function integrationMaySubscribe(filter: string): boolean {
   const [, device, channel] = parts as [string, string, string];
   return (device === '+' || isDeviceId(device)) && INTEGRATION_CHANNELS.has(channel);
 }
+
+const DEVICE_SUFFIXES = ['/telemetry', '/event', '/status'];
+
+/** `gh/{deviceId}/telemetry|event|status`: what devices publish and this hub instance consumes itself. */
+export function isDeviceTopic(topic: string): boolean {
+  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return false;
+  const second = topic.indexOf('/', TOPIC_ROOT.length + 1);
+  if (second < 0) return false;
+  const rest = topic.slice(second);
+  return DEVICE_SUFFIXES.includes(rest);
+}

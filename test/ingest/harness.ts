@@ -224,6 +224,48 @@ export async function startMosquitto(): Promise<{ url: string; stop(): Promise<v
   };
 }
 
+/** A redis-server on a free loopback port, nothing saved to disk; undefined when it is not installed. */
+export async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  if (spawnSync('redis-server', ['--version']).error) return undefined;
+  const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-redis-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect({ port, host: '127.0.0.1' }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error('redis-server did not start');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    async stop() {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+      removeDir(dir);
+    },
+  };
+}
+
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
