@@ -118,6 +118,16 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     expect(await page.textContent('.topbar h1')).toBe('GridHub 值班大屏');
     await page.selectOption('select.lang', 'en');
 
+    // Devices of a place: select grid G1 in the tree, list its devices, then back to all alerts.
+    await page.click('[data-place="G1"] .tree-name');
+    await page.click('[data-tab="devices"]');
+    await page.waitForSelector('[data-device-id="smoke-001"]');
+    const listed = await page.locator('[data-device-id]').count();
+    expect(listed).toBeGreaterThan(10);
+    expect(await page.locator('[data-device-id="bin-003"]').count()).toBe(0); // bin-003 is in grid G2
+    await page.click('.tree-all');
+    await page.click('[data-tab="alerts"]');
+
     const deviceId = await smokeAlarm(0);
     const alertId = await alertIdFor(deviceId);
     const row = page.locator(`[data-alert-id="${alertId}"]`);

@@ -6,6 +6,7 @@ import type { Alert, KpiReport, PlaceNode, StreamMessage } from '../common/types
 import { LangSwitch, LoginForm } from '../common/widgets.tsx';
 import { AlertDetailPanel } from './alert-detail.tsx';
 import { AlertList, FilterBar, type Filters } from './alert-list.tsx';
+import { DeviceList } from './device-list.tsx';
 import { DevicePage } from './device-page.tsx';
 import { KpiTiles } from './kpis.tsx';
 import { alertIsUnder, isActive, lightsByPlace, liveLight } from './lights.ts';
@@ -49,6 +50,7 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
   const [filters, setFilters] = useState<Filters>({ scope: 'active', severity: '', light: '', text: '' });
   const [selected, setSelected] = useState<string | null>(null);
   const [device, setDevice] = useState<string | null>(null);
+  const [tab, setTab] = useState<'alerts' | 'devices'>('alerts');
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [stream, setStream] = useState<StreamState>('connecting');
   const [error, setError] = useState('');
@@ -199,8 +201,29 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
       <div class="columns">
         <PlaceTree roots={places} lights={lights} selected={place} onSelect={setPlace} />
         <main class="list">
-          <FilterBar filters={filters} onChange={setFilters} />
-          <AlertList alerts={visible} fresh={fresh} selected={selected} onOpen={open} />
+          <div class="tabs" role="tablist">
+            {(['alerts', 'devices'] as const).map((name) => (
+              <button
+                type="button"
+                role="tab"
+                key={name}
+                data-tab={name}
+                aria-selected={tab === name}
+                class={tab === name ? 'active' : ''}
+                onClick={() => setTab(name)}
+              >
+                {t(name)}
+              </button>
+            ))}
+          </div>
+          {tab === 'alerts' ? (
+            <>
+              <FilterBar filters={filters} onChange={setFilters} />
+              <AlertList alerts={visible} fresh={fresh} selected={selected} onOpen={open} />
+            </>
+          ) : (
+            <DeviceList api={api} place={place} onOpen={setDevice} />
+          )}
         </main>
         {device ? (
           <DevicePage api={api} id={device} now={now} onBack={() => setDevice(null)} />
