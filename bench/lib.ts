@@ -109,11 +109,24 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 /** Run the simulator's load mode in its own process (its memory is not the hub's) and read its JSON result. */
-export async function runLoadChild(args: string[], timeoutMs: number): Promise<LoadResult> {
+export async function runLoadChild(
+  args: string[],
+  timeoutMs: number,
+  onPhase?: (phase: 'start' | 'end') => Promise<void>,
+): Promise<LoadResult> {
   const child = spawnTs('devices-sim/cli.ts', [...args, '--json']);
+  const phases = onPhase
+    ? child
+        .waitFor(/^LOAD START/, timeoutMs)
+        .then(() => onPhase('start'))
+        .then(() => child.waitFor(/^LOAD END/, timeoutMs))
+        .then(() => onPhase('end'))
+        .catch(() => undefined)
+    : Promise.resolve();
   const timer = setTimeout(() => void child.stop('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((r) => child.proc.once('exit', (c) => r(c)));
   clearTimeout(timer);
+  await phases;
   const last = child.stdout.filter((l) => l.startsWith('{')).pop();
   if (code !== 0 || !last) {
     throw new Error(`load generator failed (exit ${code}): ${child.stderr.slice(-4).join(' | ')}`);
@@ -136,7 +149,8 @@ export function parseMetrics(text: string): Map<string, number> {
 }
 
 export async function scrapeMetrics(httpUrl: string): Promise<Map<string, number>> {
-  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  // A hub saturated by a QoS 0 flood answers HTTP late; wait rather than lose the sample.
+  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(20_000) });
   return parseMetrics(await res.text());
 }
 

@@ -39,7 +39,7 @@ const quick = args.quick ?? false;
 
 /** Sizes: --quick must finish in under two minutes on 2 cores. */
 const P = quick
-  ? { seconds: 4, gateways: 2, perDevice: 1_000, idle: 2_000, latencySeconds: 5, probes: 20 }
+  ? { seconds: 3, gateways: 2, perDevice: 500, idle: 1_000, latencySeconds: 5, probes: 20 }
   : { seconds: 15, gateways: 2, perDevice: 20_000, idle: 10_000, latencySeconds: 20, probes: 20 };
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -239,34 +239,55 @@ async function measureIngest(
   qos: 0 | 1,
   gateways?: number,
 ): Promise<void> {
-  const before = storedCount(await scrapeMetrics(hub.http));
   const a = ['--credentials', credsFile, '--devices', String(devices), '--rate', '0', '--qos', String(qos)];
   a.push('--duration', String(P.seconds), '--probes', '0');
   if (gateways) a.push('--gateways', String(gateways));
-  const t0 = Date.now();
-  const load = await runLoadChild(a, loadTimeout(P.seconds, devices));
-  // Wait (bounded) until the storage count stops growing: what is confirmed, not what was offered.
-  let last = storedCount(await scrapeMetrics(hub.http));
-  let lastGrowth = Date.now();
-  const until = Date.now() + 15_000;
+  // Sample the hub's counter when the load starts and stops offering: the rate it confirmed while loaded.
+  const samples: Record<string, { at: number; value: number } | undefined> = {};
+  const sample = async () => {
+    const c = storedCount(await scrapeMetrics(hub.http));
+    return c ? { at: performance.now(), value: c.value, name: `${c.name} (${c.meaning})` } : undefined;
+  };
+  let counter = 'none found in /metrics';
+  const load = await runLoadChild(a, loadTimeout(P.seconds, devices), async (phase) => {
+    const s = await sample().catch(() => undefined);
+    samples[phase] = s;
+    if (s) counter = s.name;
+  });
+  // Then wait (bounded) until it stops growing: what was taken in and confirmed after the load stopped.
+  let last = await sample().catch(() => undefined);
+  let lastGrowth = performance.now();
+  const until = Date.now() + (quick ? 6_000 : 20_000);
   while (Date.now() < until) {
     await sleep(500);
-    const now = storedCount(await scrapeMetrics(hub.http));
-    if ((now?.value ?? 0) > (last?.value ?? 0)) lastGrowth = Date.now();
-    else if (Date.now() - lastGrowth > 1_500) break;
+    const now = await sample().catch(() => undefined);
+    if ((now?.value ?? 0) > (last?.value ?? 0)) lastGrowth = performance.now();
+    else if (performance.now() - lastGrowth > 1_500) break;
     last = now;
   }
-  const confirmed = last && before ? last.value - before.value : undefined;
-  const window = Math.max(load.seconds, (lastGrowth - t0) / 1000 - load.connectSeconds);
+  const s0 = samples.start;
+  const s1 = samples.end;
+  const inWindow =
+    s0 && s1 && s1.at > s0.at ? Math.round(((s1.value - s0.value) * 1000) / (s1.at - s0.at)) : null;
+  const total = s0 && last ? last.value - s0.value : null;
   report.hub[key] = {
     load,
-    counter: last ? `${last.name} (${last.meaning})` : 'none found in /metrics',
-    confirmed: confirmed ?? null,
-    confirmedPerSec: confirmed === undefined ? null : Math.round(confirmed / window),
+    counter,
+    confirmedDuringLoad: s0 && s1 ? s1.value - s0.value : null,
+    confirmedPerSec: inWindow,
+    confirmedTotal: total,
+    drainSeconds: s1 ? Math.round((lastGrowth - s1.at) / 100) / 10 : null,
+    lostOrShed: total === null ? null : load.sent - total,
     hubRssKb: rssKb(hub.child.proc.pid as number) ?? null,
+    // Where the rest went, by the hub's own counters (cumulative since the hub started).
+    shedCounters: await scrapeMetrics(hub.http)
+      .then((m) =>
+        Object.fromEntries([...m].filter(([n]) => /dropped|shed|rejected|sink_errors|overload/.test(n))),
+      )
+      .catch(() => ({})),
   };
   log(
-    `hub ${key}: sent ${load.sentPerSec} msg/s, completed ${load.completedPerSec}, confirmed ${confirmed ?? '?'} (${report.hub[key].confirmedPerSec ?? '?'} msg/s), rejected ${load.rejected}`,
+    `hub ${key}: offered ${load.sentPerSec} msg/s, completed ${load.completedPerSec}, confirmed ${inWindow ?? '?'} msg/s while loaded (${total ?? '?'} of ${load.sent} in all), rejected ${load.rejected}`,
   );
 }
 
@@ -349,10 +370,9 @@ async function extras(): Promise<void> {
     const mod = (await import(`./${file}`)) as Record<string, unknown>;
     const f = mod[fn];
     if (typeof f !== 'function') throw new Error(`bench/${file} does not export ${fn}()`);
-    report.extra[fn] = (await (f as (o: { quick: boolean }) => Promise<unknown>)({ quick })) as Record<
-      string,
-      unknown
-    >;
+    // --quick asks the other benches for a short run through the options they understand.
+    const options = quick ? { quick, lines: 50_000, batchSizes: [1_000, 5_000], gzip: [true] } : { quick };
+    report.extra[fn] = (await (f as (o: object) => Promise<unknown>)(options)) as Record<string, unknown>;
   };
   await section('rules cost', () => call('rules-cost.ts', 'runRulesCostBench'));
   await section('telemetry sink', () => call('telemetry-sink.ts', 'runTelemetrySinkBench'));

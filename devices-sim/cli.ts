@@ -143,6 +143,9 @@ async function main(): Promise<number> {
           ? { devices: probeDevices, workers: creds.workers, perSecond: probesPerSec }
           : undefined,
       progress: a.json ? (l) => err(l) : (l) => process.stderr.write(`\r${l.padEnd(110)}`),
+      onPhase: (phase) => {
+        if (a.json) err(`LOAD ${phase.toUpperCase()}`);
+      },
       onConnected: (c) => {
         // The bench waits for this line on stderr before measuring the hub's memory.
         if (a.idle) err(`READY connections=${c}`);

@@ -30,6 +30,8 @@ export interface LoadOptions {
   progress?: (line: string) => void;
   /** Called once every connection is up (idle mode uses it to tell the bench to measure). */
   onConnected?: (n: number) => void;
+  /** Called when the timed load starts and when it stops offering (the bench samples the hub there). */
+  onPhase?: (phase: 'start' | 'end') => void;
 }
 
 export interface LatencyStats {
@@ -208,6 +210,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const completed = () => (o.qos === 1 ? conns.reduce((n, c) => n + c.client.acked, 0) : sent);
   const rejected = () => conns.reduce((n, c) => n + c.client.received, 0);
   const received = () => subscriber?.received ?? 0;
+  o.onPhase?.('start');
   const t0 = performance.now();
   let lastReport = t0;
   let lastSent = 0;
@@ -236,7 +239,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         if (subscriber) budget = Math.min(budget, SUBSCRIBER_AHEAD - (sent - subscriber.received));
         const sentBefore = sent;
         let blocked = 0;
-        const chunk = Math.max(1, Math.min(64, Math.ceil(budget / Math.max(1, conns.length))));
+        // Batches of at least 8 per write keep syscalls (ours and the broker's reads) from dominating.
+        const chunk = Math.max(8, Math.min(64, Math.ceil(budget / Math.max(1, conns.length))));
         turn++;
         while (budget > 0 && blocked < conns.length) {
           const c = conns[ci] as Conn;
@@ -285,8 +289,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       };
       loop();
     });
+    o.onPhase?.('end');
     // Let the last publishes complete, forwards arrive and probes come back (bounded).
-    const drainUntil = performance.now() + 5_000;
+    const drainUntil = performance.now() + 3_000;
     while (
       performance.now() < drainUntil &&
       (completed() < sent || pendingProbes.size > 0 || (o.subscribeAll && received() < completed()))
