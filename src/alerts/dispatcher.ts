@@ -934,7 +934,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       };
       for (const rcp of data.recipients ?? []) if (rcp.personId) personIds.add(rcp.personId);
       for (const n of data.notified ?? []) personIds.add(n);
-      if (!e.actor.includes(':') && e.actor !== SYSTEM) usernames.add(e.actor);
+      // Users who acted; not the system, rules, channels or the resident's rating link.
+      if (!e.actor.includes(':') && e.actor !== SYSTEM && e.actor !== 'resident') usernames.add(e.actor);
     }
     return { personIds, usernames };
   }

@@ -9,7 +9,9 @@ import { localWeekMinute } from './duty.ts';
 /** `13812345678` → `138****5678`; short numbers keep only their last two digits. */
 export function maskPhone(phone: string | null | undefined): string | null {
   if (!phone) return phone ?? null;
-  const digits = phone.replace(/\D/g, '');
+  let digits = phone.replace(/\D/g, '');
+  // +86 mainland mobile numbers: mask the number, not the country code.
+  if (digits.length === 13 && digits.startsWith('86')) digits = digits.slice(2);
   if (digits.length >= 7) return `${digits.slice(0, 3)}****${digits.slice(-4)}`;
   return `***${digits.slice(-2)}`;
 }

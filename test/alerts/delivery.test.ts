@@ -318,6 +318,30 @@ describe('must-reach ladder', () => {
     expect(h.dispatcher.timeline(id).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
   });
 
+  it('keeps its place on the ladder across a restart', async () => {
+    await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.dispatcher.start();
+    const t0 = h.clock.now();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await step(10_000);
+    await h.dispatcher.stop();
+    h.db.close();
+    await h.clock.advanceAsync(5_000);
+    const again = h.restart();
+    again.start();
+    await step(14_999);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(1); // t0 + 30 s: no robot configured, so straight to SMS/voice
+    expect(rx.at('/sms').map((r) => r.json().to)).toEqual(['13800000001', '13800000001']);
+    const stepEvent = again.timeline(id).find((e) => e.type === 'must_reach');
+    expect(stepEvent).toMatchObject({
+      at: t0 + 30_000,
+      data: { step: 'sms_voice', skipped: ['group_robot'] },
+    });
+  });
+
   it('stops at the first rung when the alarm is acknowledged in time', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
     h.dispatcher.people.update('w1', { phone: '13800000001' });
