@@ -93,14 +93,14 @@ export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteO
       return first?.series ?? [];
     },
     async check() {
+      // A query on a measurement that need not exist: it fails only when the server is away or the
+      // database/bucket (its DBRP mapping on v2) is missing. Works the same on 1.x, 2.x and 3.x.
       try {
-        const series = await this.query('SHOW DATABASES');
-        const names = (series[0]?.values ?? []).map((v) => String(v[0]));
-        return names.includes(db)
-          ? undefined
-          : `InfluxDB has no database/bucket ${db} (has: ${names.join(', ')})`;
+        await this.query('SELECT * FROM "gridhub_check" LIMIT 1');
+        return undefined;
       } catch (err) {
-        return `InfluxDB at ${config.url} does not answer: ${(err as Error).message ?? String(err)}`;
+        const e = err as { message?: string; code?: string };
+        return `InfluxDB at ${config.url}, database/bucket ${db}: ${e.message || e.code || String(err)}`;
       }
     },
   };

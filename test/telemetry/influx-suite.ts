@@ -65,7 +65,7 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
       const s = sink();
       expect(await s.check()).toBeUndefined();
       expect(await sink(undefined, { database: 'nope', bucket: 'nope' }).check()).toMatch(
-        /no database\/bucket nope/,
+        /database\/bucket nope: ./,
       );
       s.writeReading(
         smokeReading(`${P}doc-smoke`, T0, { temperature: 21.5, smoke: 0.01, alarm: false, battery: 90 }),
