@@ -159,6 +159,14 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     await page.screenshot({ path: saveScreenshot('board.png').pathname });
     publish('board.png');
 
+    // Fits a 1366×768 laptop and a wall screen without horizontal scrolling.
+    const fits = 'document.documentElement.scrollWidth <= window.innerWidth';
+    expect(await page.evaluate(fits)).toBe(true);
+    await page.setViewportSize({ width: 2560, height: 1440 });
+    expect(await page.evaluate(fits)).toBe(true);
+    await page.screenshot({ path: saveScreenshot('board-wall.png').pathname });
+    await page.setViewportSize({ width: 1366, height: 768 });
+
     // The device page: status, battery and the charts of its telemetry fields.
     await sensor(deviceId).publishAsync(
       topics.telemetry(deviceId),

@@ -227,7 +227,7 @@ function summary(data: Record<string, unknown>): string {
   };
   return Object.entries(data)
     .filter(([k, v]) => !HIDDEN_KEYS.has(k) && v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => `${k}: ${show(v)}`)
+    .map(([k, v]) => `${k}: ${k.endsWith('At') && typeof v === 'number' ? fmtTime(v) : show(v)}`)
     .join(' · ')
     .slice(0, 300);
 }
