@@ -9,13 +9,18 @@ import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
-import type { TelemetrySink } from './domain/ports.ts';
-import { createIngest, type Ingest } from './ingest/ingest.ts';
+import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
 import type { DeviceRecord } from './registry/types.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
+import {
+  createTelemetryStore,
+  type InfluxStore,
+  type TelemetryStore,
+  telemetryRoutes,
+} from './telemetry/index.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { type Db, openDatabase } from './storage/sqlite.ts';
 
@@ -36,9 +41,10 @@ export interface Hub {
   readonly bus: EventBus;
   readonly metrics: MetricsRegistry;
   readonly app: FastifyInstance;
-  readonly ingest: Ingest;
+  readonly ingest: MqttIngest;
   readonly rules: RuleEngine;
   readonly dispatcher: Dispatcher;
+  readonly telemetry: TelemetryStore;
   /** Set once started: where clients connect. */
   readonly urls: { http: string; mqtt: string };
   /** Path of the demo credentials file when the demo was seeded (now or on an earlier start). */
@@ -78,16 +84,19 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const demoFile = join(dataDir, 'demo-credentials.json');
   const urls = { http: '', mqtt: '' };
 
-  const telemetry: TelemetrySink = {
-    writeReading: () => undefined,
-    writeAlertChange: () => undefined,
-    flush: async () => undefined,
-    close: async () => undefined,
-  };
+  const telemetry = createTelemetryStore({
+    influx: config.influx,
+    telemetry: config.telemetry,
+    dataDir,
+    catalogue,
+    log,
+    metrics,
+    clock,
+  });
 
   // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
   // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
-  let ingestRef: Ingest | undefined;
+  let ingestRef: MqttIngest | undefined;
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -118,7 +127,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     onResult: (result) => dispatcher.handle(result),
     sink: telemetry,
   });
-  const ingest = await createIngest({
+  const ingest = await createMqttIngest({
     config: config.mqtt,
     host: config.host,
     catalogue,
@@ -159,7 +168,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       { name: 'registry', check: () => seeded || 'seeding the demo community' },
       { name: 'mqtt', check: () => urls.mqtt !== '' || 'MQTT listener not started' },
     ],
-    routes: [rulesRoutes({ engine: rules }), alertsRoutes({ dispatcher, clock, places: registry.places })],
+    routes: [
+      rulesRoutes({ engine: rules }),
+      alertsRoutes({ dispatcher, clock, places: registry.places }),
+      telemetryRoutes({ reader: telemetry, devices: registry.devices, clock }),
+    ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
     rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin()],
     onDeviceProvisioned: (device) => seedPresence([device]),
@@ -181,6 +194,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ingest,
     rules,
     dispatcher,
+    telemetry,
     urls,
     get demoCredentialsFile() {
       return existsSync(demoFile) ? demoFile : undefined;
@@ -203,6 +217,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       urls.http = `http://${host}:${httpPort}`;
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
       dispatcher.start();
+      if (telemetry.kind === 'influx') {
+        // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.
+        void (telemetry as InfluxStore).check().then((problem) => {
+          if (problem) log.warn({ problem }, 'InfluxDB is not reachable yet; telemetry is spooled until it is');
+        });
+      }
       if (!seeded) {
         const { file } = await seedDemo(registry, {
           dataDir,
