@@ -21,6 +21,8 @@ export interface EmbeddedStoreDeps {
 
 export interface EmbeddedStore extends TelemetrySink, TelemetryReader {
   readonly kind: 'embedded';
+  /** Always undefined: the file is opened at creation (an unwritable data dir throws there). */
+  check(): Promise<string | undefined>;
   /** Delete rows older than `retention` (also runs every `pruneInterval`); returns rows deleted. */
   prune(): number;
 }
@@ -131,6 +133,7 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       flushNow();
     },
     prune,
+    check: async () => undefined,
     async query(q) {
       const r = resolveQuery(q, catalogue);
       flushNow();

@@ -7,7 +7,12 @@ import type { InfluxConfig, TelemetryConfig } from './config.ts';
 import { createEmbeddedStore } from './embedded-store.ts';
 import { createInfluxStore } from './influx-store.ts';
 
-export type TelemetryStore = TelemetrySink & TelemetryReader & { readonly kind: 'influx' | 'embedded' };
+export type TelemetryStore = TelemetrySink &
+  TelemetryReader & {
+    readonly kind: 'influx' | 'embedded';
+    /** Undefined when the store is reachable and its database exists, else a message for the start-up log. */
+    check(): Promise<string | undefined>;
+  };
 
 export interface TelemetryStoreDeps {
   influx: InfluxConfig;
