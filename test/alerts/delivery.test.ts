@@ -185,6 +185,13 @@ describe('webhook channels', () => {
     ]);
     const timeoutEvent = h.dispatcher.timeline(id).find((e) => e.data.attempt === 2);
     expect(String(timeoutEvent?.data.error)).toMatch(/300 ms/);
+    // …and in the metrics, by channel and response code.
+    const responses = await h.metrics.getSingleMetricAsString('gridhub_alerts_delivery_responses_total');
+    expect(responses).toContain('channel="webhook",code="500"} 1');
+    expect(responses).toContain('channel="webhook",code="none"} 1');
+    expect(responses).toContain('channel="webhook",code="200"} 1');
+    const outcomes = await h.metrics.getSingleMetricAsString('gridhub_alerts_deliveries_total');
+    expect(outcomes).toContain('channel="webhook",outcome="failed"} 2');
   });
 
   it('puts a delivery in the dead state with the reason: at once on a 4xx, after N tries on 5xx', async () => {

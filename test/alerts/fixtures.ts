@@ -9,7 +9,7 @@ import { ManualClock } from '../../src/clock/clock.ts';
 import { createEventBus, type EventBus } from '../../src/domain/events.ts';
 import type { AlertChangePoint, TelemetrySink, WorkerPublisher } from '../../src/domain/ports.ts';
 import type { AlertRaise, RuleResult } from '../../src/domain/rule-result.ts';
-import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { createMetricsRegistry, type MetricsRegistry } from '../../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
 import type { PersonRole } from '../../src/registry/types.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
@@ -86,6 +86,8 @@ export interface Harness {
   bus: EventBus;
   config: AlertsConfig;
   dispatcher: Dispatcher;
+  /** The metrics registry of the current dispatcher. */
+  metrics: MetricsRegistry;
   /** A new dispatcher on a fresh connection to the same file (the previous one stopped): a restart. */
   restart(): Dispatcher;
   close(): Promise<void>;
@@ -103,18 +105,21 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
   const sink = new RecordingSink();
   const bus = createEventBus(silentLog);
   const config = { ...alertsConfigSchema.parse({}), ...options.config };
-  const build = (database: Db, reg: Registry) =>
-    createDispatcher({
+  let metrics = createMetricsRegistry({ defaultMetrics: false });
+  const build = (database: Db, reg: Registry) => {
+    metrics = createMetricsRegistry({ defaultMetrics: false });
+    return createDispatcher({
       db: database,
       clock,
       log: silentLog,
-      metrics: createMetricsRegistry({ defaultMetrics: false }),
+      metrics,
       publisher,
       sink,
       bus,
       config,
       places: { path: (id) => reg.places.path(id), name: (id) => reg.places.name(id) },
     });
+  };
   const h: Harness = {
     dir,
     file,
@@ -126,6 +131,9 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
     bus,
     config,
     dispatcher: build(db, registry),
+    get metrics() {
+      return metrics;
+    },
     restart() {
       db = openDatabase(file);
       h.db = db;
