@@ -8,7 +8,7 @@ import type { Point } from '../common/types.ts';
 echarts.use([LineChart, GridComponent, TooltipComponent, DataZoomComponent, CanvasRenderer]);
 
 export interface ChartHandle {
-  update(points: Point[], unit: string | undefined): void;
+  update(points: Point[], unit: string | undefined, range: { from: number; to: number }): void;
   dispose(): void;
 }
 
@@ -18,13 +18,19 @@ export function lineChart(el: HTMLElement, name: string): ChartHandle {
   const observer = new ResizeObserver(resize);
   observer.observe(el);
   return {
-    update(points, unit) {
+    update(points, unit, range) {
       chart.setOption({
         animation: false,
         grid: { left: 48, right: 16, top: 16, bottom: 48 },
         tooltip: { trigger: 'axis', valueFormatter: (v: unknown) => `${String(v)}${unit ? ` ${unit}` : ''}` },
-        xAxis: { type: 'time' },
-        yAxis: { type: 'value', name: unit ?? '', scale: true },
+        textStyle: { color: '#94a3b8' },
+        xAxis: { type: 'time', min: range.from, max: range.to, splitLine: { show: false } },
+        yAxis: {
+          type: 'value',
+          name: unit ?? '',
+          scale: true,
+          splitLine: { lineStyle: { color: '#24324f' } },
+        },
         dataZoom: [{ type: 'inside' }, { type: 'slider', height: 18, bottom: 6 }],
         series: [
           {
@@ -32,6 +38,8 @@ export function lineChart(el: HTMLElement, name: string): ChartHandle {
             type: 'line',
             showSymbol: points.length < 60,
             connectNulls: false,
+            lineStyle: { color: '#38bdf8' },
+            itemStyle: { color: '#38bdf8' },
             data: points.map((p) => [p.t, p.v]),
           },
         ],

@@ -149,7 +149,7 @@ function FieldChart(props: {
         chart = lineChart(host, props.field);
         const points = toPoints(body);
         setEmpty(points.length === 0);
-        chart?.update(points, props.spec.unit);
+        chart?.update(points, props.spec.unit, { from: to - span, to });
         const last = [...points].reverse().find((p) => p.v !== null);
         props.onLatest?.(last?.v ?? null);
       })
