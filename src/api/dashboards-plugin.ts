@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
@@ -13,6 +13,7 @@ export const DEFAULT_WEB_DIST = fileURLToPath(new URL('../../dashboards/web/dist
  */
 export function dashboardsPlugin(options: { root?: string } = {}): FastifyPluginAsync {
   const root = options.root ?? DEFAULT_WEB_DIST;
+  const assets = join(root, 'assets') + sep;
   return async (app) => {
     if (!existsSync(join(root, 'index.html'))) {
       app.log.warn({ root }, 'dashboards are not built; run `npm run build:web`');
@@ -36,7 +37,7 @@ export function dashboardsPlugin(options: { root?: string } = {}): FastifyPlugin
       cacheControl: false,
       setHeaders(reply, path) {
         // Bundles carry a content hash; pages, the manifest and the service worker must be revalidated.
-        if (path.includes(join('dist', 'assets'))) {
+        if (path.startsWith(assets)) {
           reply.header('cache-control', 'public, max-age=31536000, immutable');
         } else {
           reply.header('cache-control', 'no-cache');
