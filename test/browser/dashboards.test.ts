@@ -192,6 +192,18 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
 
     const manifest = await page.evaluate(async () => (await fetch('/worker/manifest.webmanifest')).json());
     expect(manifest).toMatchObject({ start_url: '/worker/', display: 'standalone' });
+    // Installable: every manifest icon is served, and the service worker controls /worker/.
+    for (const icon of (manifest as { icons: { src: string }[] }).icons) {
+      expect((await fetch(`${t.hub.urls.http}${icon.src}`)).status, icon.src).toBe(200);
+    }
+    await expect
+      .poll(
+        () => page.evaluate("navigator.serviceWorker.getRegistration('/worker/').then((r) => !!r?.active)"),
+        {
+          timeout: 5000,
+        },
+      )
+      .toBe(true);
 
     const deviceId = await smokeAlarm(1);
     const alertId = await alertIdFor(deviceId);
