@@ -212,10 +212,14 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     // Pushed to this worker over MQTT (not only found in the list): marked as assigned.
     await card.locator('.badge.mine').waitFor({ timeout: 5000 });
 
-    await card.locator('[data-action="acknowledge"]').tap();
-    await page.waitForSelector(`[data-alert-id="${alertId}"][data-status="acknowledged"]`);
+    // Critical and not yet acknowledged: a banner stays on top until someone acknowledges.
+    await page.locator(`[data-banner="${alertId}"]`).waitFor();
     await page.screenshot({ path: saveScreenshot('worker.png').pathname });
     publish('worker.png');
+
+    await card.locator('[data-action="acknowledge"]').tap();
+    await page.waitForSelector(`[data-alert-id="${alertId}"][data-status="acknowledged"]`);
+    expect(await page.locator(`[data-banner="${alertId}"]`).count()).toBe(0);
 
     await card.locator('[data-action="arrive"]').tap();
     await page.waitForSelector(`[data-alert-id="${alertId}"][data-status="on_site"]`);

@@ -19,6 +19,7 @@ export function AlertDetailPanel(props: {
   now: () => number;
   onClose: () => void;
   onDevice: (id: string) => void;
+  onOpen: (id: string) => void;
   onChanged: (a: Alert) => void;
 }) {
   useLang();
@@ -78,6 +79,7 @@ export function AlertDetailPanel(props: {
       <div class="badges">
         <SeverityBadge severity={a.severity} />
         <StatusBadge status={a.status} />
+        {a.escalated ? <span class="badge escalated">{t(`reach.${a.reach}`)}</span> : null}
         <code>{a.id}</code>
       </div>
       {a.detail ? <p class="muted">{a.detail}</p> : null}
@@ -112,6 +114,20 @@ export function AlertDetailPanel(props: {
         ) : null}
       </dl>
 
+      {detail.incident && detail.incident.alertIds.length > 1 ? (
+        <section data-incident={detail.incident.id}>
+          <h3>{t('incident')}</h3>
+          <p class="incident">
+            {detail.incident.alertIds
+              .filter((id) => id !== a.id)
+              .map((id) => (
+                <button type="button" class="link" key={id} onClick={() => props.onOpen(id)}>
+                  {id.slice(0, 8)}
+                </button>
+              ))}
+          </p>
+        </section>
+      ) : null}
       {Object.keys(a.evidence).length ? (
         <section>
           <h3>{t('evidence')}</h3>

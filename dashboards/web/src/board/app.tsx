@@ -236,6 +236,7 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
             now={now}
             onClose={() => setSelected(null)}
             onDevice={setDevice}
+            onOpen={open}
             onChanged={(a) => upsert([a])}
           />
         ) : null}

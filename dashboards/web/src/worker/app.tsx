@@ -157,6 +157,11 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         b.openedAt - a.openedAt,
     );
 
+  // A critical alarm nobody has acknowledged yet stays on top of the screen until someone does.
+  const urgent = list.find(
+    (a) => a.severity === 'critical' && (a.status === 'open' || a.status === 'dispatched') && mine.has(a.id),
+  );
+
   return (
     <div class="worker">
       <header class="topbar">
@@ -175,6 +180,19 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         <p class="error" role="alert">
           {error}
         </p>
+      ) : null}
+      {urgent ? (
+        <button
+          type="button"
+          class="banner"
+          data-banner={urgent.id}
+          onClick={() => {
+            setOpen(urgent.id);
+            document.querySelector(`[data-alert-id="${CSS.escape(urgent.id)}"]`)?.scrollIntoView();
+          }}
+        >
+          {t('newCritical')}: {urgent.title} · {placeLabel(urgent.placeNames, urgent.floor)}
+        </button>
       ) : null}
       {list.length === 0 ? <p class="empty">{t('noAlarms')}</p> : null}
       <ul class="cards">
