@@ -97,6 +97,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
   // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
   let ingestRef: MqttIngest | undefined;
+  let resultFailure: unknown;
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -124,7 +125,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     watch: config.rules.watch,
     stateFlushMs: config.rules.stateFlushMs,
     presenceFlushMs: config.rules.presenceFlushMs,
-    onResult: (result) => dispatcher.handle(result),
+    onResult: (result) => {
+      try {
+        dispatcher.handle(result);
+      } catch (err) {
+        resultFailure ??= err;
+        throw err;
+      }
+    },
     sink: telemetry,
   });
   const ingest = await createMqttIngest({
@@ -138,7 +146,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
-    onReading: (reading) => rules.handle(reading),
+    // The rules engine logs and goes on when the dispatcher fails a result; ingest must still learn of it, so
+    // that a QoS 1 event stays in its journal (and is replayed) instead of being marked processed.
+    onReading: (reading) => {
+      resultFailure = undefined;
+      rules.handle(reading);
+      if (resultFailure !== undefined) {
+        const err = resultFailure;
+        resultFailure = undefined;
+        throw err;
+      }
+    },
   });
   ingestRef = ingest;
   const seedPresence = (devices: readonly DeviceRecord[]) =>

@@ -358,6 +358,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   // ---- statements -------------------------------------------------------------------------------------------
   const q = {
     alert: db.prepare<[string], AlertRow>('SELECT * FROM alerts WHERE id = ?'),
+    journalSeen: db.prepare<[number, string, number]>(
+      'INSERT OR IGNORE INTO alert_journal_seen (journal_id, rule_id, at) VALUES (?, ?, ?)',
+    ),
     openFor: db.prepare<[string, string], AlertRow>(
       `SELECT * FROM alerts WHERE rule_id = ? AND device_id = ?
        AND status IN ('open','dispatched','acknowledged','on_site') ORDER BY opened_at DESC LIMIT 1`,
@@ -1092,6 +1095,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function raise(res: AlertRaise): void {
     const at = res.at;
     tx((fx) => {
+      const journalId = res.reading?.kind === 'event' ? res.reading.journalId : undefined;
+      if (journalId !== undefined && q.journalSeen.run(journalId, res.ruleId, clock.now()).changes === 0) {
+        log.info({ journalId, ruleId: res.ruleId, deviceId: res.deviceId }, 'replayed event already taken');
+        return;
+      }
       if (q.suppression.get(res.ruleId, res.deviceId, at)) {
         q.countSuppressed.run(res.ruleId, res.deviceId);
         m.raised.inc({ severity: res.severity, outcome: 'suppressed' });
@@ -1273,6 +1281,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function prune(): void {
     const before = clock.now() - cfg.outboxRetentionMs;
     const a = db.prepare("DELETE FROM alert_outbox WHERE state != 'pending' AND created_at < ?").run(before);
+    db.prepare('DELETE FROM alert_journal_seen WHERE at < ?').run(before);
     const b = db
       .prepare(
         `DELETE FROM alert_timers WHERE state != 'pending' AND alert_id IN

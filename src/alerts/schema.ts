@@ -266,4 +266,14 @@ export const ALERTS_MIGRATIONS: readonly string[] = [
   ALTER TABLE maintenance_tasks ADD COLUMN done_by TEXT;
   ALTER TABLE maintenance_tasks ADD COLUMN done_note TEXT;
   `,
+  `
+  -- QoS 1 events already taken, by their ingest journal id: after a crash between the dispatcher's commit and
+  -- ingest marking the event processed, the replayed event must not open a second alert.
+  CREATE TABLE alert_journal_seen (
+    journal_id INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (journal_id, rule_id)
+  );
+  `,
 ];
