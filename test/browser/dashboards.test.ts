@@ -24,6 +24,8 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 const clients: MqttClient[] = [];
 const pageErrors: string[] = [];
+/** The alert the board test raises and whistles the fire department into. */
+let whistledAlertId = '';
 
 async function newPage(options: Parameters<Browser['newContext']>[0]): Promise<Page> {
   const context = await browser.newContext(options);
@@ -151,6 +153,7 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     await detail.locator('[data-form="whistle"] select').selectOption('fire');
     await detail.locator('[data-form="whistle"] button[type=submit]').click();
     await detail.locator('[data-event="whistled"]').waitFor({ timeout: 5000 });
+    whistledAlertId = alertId;
 
     // KPI tiles follow the stream: one alert in the manager's scope, none closed yet.
     await expect.poll(() => page.textContent('[data-kpi="total"] .kpi-value'), { timeout: 5000 }).toBe('1');
@@ -245,6 +248,20 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     expect(await other.locator(`[data-alert-id="${alertId}"]`).count()).toBe(0);
     const token2 = await t.login('worker2');
     expect((await t.api(token2, `/api/alerts/${alertId}`)).status).toBe(404);
+  }, 60_000);
+
+  it('a whistled department sees only that alert on its board and reports in', async () => {
+    expect(whistledAlertId).not.toBe('');
+    const page = await newPage({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+    await logIn(page, '/', 'fire');
+    const row = page.locator(`[data-alert-id="${whistledAlertId}"]`);
+    await row.waitFor();
+    expect(await page.locator('[data-alert-id]').count()).toBe(1);
+    await row.click();
+    const detail = page.locator(`[data-alert="${whistledAlertId}"]`);
+    await detail.locator('[data-action="report-in"]').click();
+    await detail.locator('[data-event="reported_in"]').waitFor({ timeout: 5000 });
+    expect(await detail.locator('[data-action="report-in"]').count()).toBe(0);
   }, 60_000);
 
   it('raised no uncaught errors in the pages', () => {

@@ -65,7 +65,12 @@ export function AlertDetailPanel(props: {
     );
   }
   const a = detail.alert;
-  const actions = ACTING_ROLES.has(props.role) ? actionsFor(a.status, a.rating !== null) : [];
+  // A department whistled in reports for itself (报到); the hub knows which department the user is.
+  const actions = ACTING_ROLES.has(props.role)
+    ? actionsFor(a.status, a.rating !== null)
+    : props.role === 'department' && a.whistles.some((w) => w.reportedAt === null)
+      ? ['report-in']
+      : [];
   return (
     <aside class={`detail sev-${a.severity}`} aria-label={t('detail')} data-alert={a.id}>
       <header>
