@@ -7,7 +7,7 @@ import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
-import { seedDemo } from './demo/seed.ts';
+import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -15,14 +15,14 @@ import { createMetricsRegistry, type MetricsRegistry } from './observability/met
 import { createRegistry, type Registry } from './registry/registry.ts';
 import type { DeviceRecord } from './registry/types.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
+import { rulesRoutes } from './rules/routes.ts';
+import { type Db, openDatabase } from './storage/sqlite.ts';
 import {
   createTelemetryStore,
   type InfluxStore,
   type TelemetryStore,
   telemetryRoutes,
 } from './telemetry/index.ts';
-import { rulesRoutes } from './rules/routes.ts';
-import { type Db, openDatabase } from './storage/sqlite.ts';
 
 export interface HubOptions {
   config: Config;
@@ -238,7 +238,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.
         void (telemetry as InfluxStore).check().then((problem) => {
-          if (problem) log.warn({ problem }, 'InfluxDB is not reachable yet; telemetry is spooled until it is');
+          if (problem)
+            log.warn({ problem }, 'InfluxDB is not reachable yet; telemetry is spooled until it is');
         });
       }
       if (!seeded) {
@@ -248,6 +249,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
           mqttUrl: urls.mqtt,
           httpUrl: urls.http,
         });
+        seedDemoResidents(dispatcher, registry.devices.list({ type: 'call_button' }));
         seedPresence(registry.devices.list());
         seeded = true;
         log.info({ file }, `demo community seeded; credentials are in ${file}`);

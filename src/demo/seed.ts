@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ResidentInput } from '../alerts/index.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { DemoCredentials } from '../domain/wire.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -211,6 +212,30 @@ export async function seedDemo(
   const file = join(options.dataDir, 'demo-credentials.json');
   writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   return { file, credentials: creds };
+}
+
+const SURNAMES = ['王', '李', '张', '刘', '陈', '杨', '赵', '黄', '周', '吴', '徐', '孙'];
+const GIVEN = ['秀英', '桂兰', '建国', '淑珍', '德明', '玉兰', '志强', '凤英'];
+const HEALTH = ['高血压', '糖尿病，独居', '心脏病史，行动不便', '阿尔茨海默病早期', '术后康复'];
+
+/** The elderly residents behind the demo's one-key-call buttons, with a family contact each. */
+export function seedDemoResidents(
+  dispatcher: { residents: { put(r: ResidentInput): unknown } },
+  buttons: readonly { id: string; placeId: string }[],
+): void {
+  buttons.forEach((b, i) => {
+    const surname = SURNAMES[i % SURNAMES.length] as string;
+    dispatcher.residents.put({
+      id: `resident-${b.id}`,
+      name: `${surname}${GIVEN[i % GIVEN.length]}`,
+      phone: `139${String(Math.abs(hash(b.id)) % 1e8).padStart(8, '0')}`,
+      familyName: `${surname}（子女）`,
+      familyPhone: `137${String(Math.abs(hash(`${b.id}-family`)) % 1e8).padStart(8, '0')}`,
+      healthNotes: HEALTH[i % HEALTH.length] as string,
+      deviceId: b.id,
+      placeId: b.placeId,
+    });
+  });
 }
 
 function hash(s: string): number {
