@@ -12,7 +12,7 @@ export interface Observed {
   /** Device id → messages received on its errors topic. */
   errors: Map<string, { code?: string }[]>;
   /** Alarm messages received on workers' topics, as text. */
-  alarms: string[];
+  alarms: { topic: string; text: string }[];
   /** Hub-clock time the scenario started, for `since`. */
   startedAt?: number;
   /** Device id → device record from the API (undefined when not readable). */
@@ -143,13 +143,18 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
     const e = exp.alarms;
     const ids = resolve(e.target);
     // Quoted, so that `smoke-001` does not match inside `smoke-0011`.
-    const n = observed.alarms.filter((text) => ids.some((id) => text.includes(`"${id}"`))).length;
-    const min = e.min ?? (e.max === undefined ? 1 : undefined);
+    const about = observed.alarms.filter((m) => ids.some((id) => m.text.includes(`"${id}"`)));
+    const perWorker = new Map<string, number>();
+    for (const m of about) perWorker.set(m.topic, (perWorker.get(m.topic) ?? 0) + 1);
+    const busiest = Math.max(0, ...perWorker.values());
+    const min = e.min ?? (e.max === undefined && e.perWorkerMax === undefined ? 1 : undefined);
+    const ok =
+      inRange(about.length, min, e.max) && (e.perWorkerMax === undefined || busiest <= e.perWorkerMax);
     return {
-      ok: inRange(n, min, e.max),
+      ok,
       name: `worker alarms about ${e.target}`,
-      expected: range(min, e.max),
-      seen: `${n} of ${observed.alarms.length} alarm message(s) received`,
+      expected: `${range(min, e.max)}${e.perWorkerMax !== undefined ? `, at most ${e.perWorkerMax} per worker` : ''}`,
+      seen: `${about.length} of ${observed.alarms.length} alarm message(s) received, to ${perWorker.size} worker(s), at most ${busiest} to one`,
     };
   }
   const wantOnline = 'online' in exp;

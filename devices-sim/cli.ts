@@ -202,7 +202,7 @@ async function main(): Promise<number> {
     behaviour: { incidentRateFactor: num('incident-factor', a['incident-factor'], 1) ?? 1 },
   });
   const alarms = await listenToWorkerAlarms(mqttUrl, creds.workers, log);
-  alarms.onMessage((topic, text) => err(`alarm ${topic}: ${text.slice(0, 160)}`));
+  alarms.onMessage((topic, text) => err(describeAlarm(topic, text)));
   const c = await fleet.connectAll();
   err(`${c.connected}/${creds.devices.length} devices connected at speed ${clockSpeed}×; Ctrl-C to stop`);
   fleet.startBehaviours();
@@ -226,6 +226,28 @@ async function main(): Promise<number> {
   await fleet.stop();
   await alarms.stop();
   return 0;
+}
+
+/** One line per worker alarm: who, what changed, which alert (or how many in a digest). */
+export function describeAlarm(topic: string, text: string): string {
+  const who = topic.split('/')[2] ?? topic;
+  try {
+    const m = JSON.parse(text) as {
+      kind?: string;
+      change?: string;
+      severity?: string;
+      category?: string;
+      title?: string;
+      device?: { id?: string };
+      count?: number;
+      newCount?: number;
+    };
+    if (m.kind === 'digest')
+      return `alarm → ${who}: digest of ${m.count} ${m.severity ?? ''} alert(s), ${m.newCount ?? 0} new`;
+    return `alarm → ${who}: ${m.change ?? m.kind ?? '?'} ${m.severity ?? ''} ${m.category ?? ''} ${m.device?.id ?? ''} — ${m.title ?? ''}`;
+  } catch {
+    return `alarm → ${who}: ${text.slice(0, 120)}`;
+  }
 }
 
 main().then(

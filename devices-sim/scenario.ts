@@ -102,7 +102,12 @@ const expectErrors = z.strictObject({
 
 /** Messages the sim received on workers' alarm topics, about the target's devices. */
 const expectAlarms = z.strictObject({
-  alarms: z.strictObject({ target: targetRef, ...countRange }),
+  alarms: z.strictObject({
+    target: targetRef,
+    ...countRange,
+    /** A storm is one digest per person, not a push per device: at most this many messages to any one worker. */
+    perWorkerMax: z.number().int().min(0).optional(),
+  }),
 });
 
 /** Devices of the target the hub shows as offline (`GET /api/devices/:id`). */

@@ -157,7 +157,11 @@ describe('outcome checks', () => {
     ],
     details: new Map([['a1', { timeline: [{ type: 'escalated', to: 'grid_leader' }] }]]),
     errors: new Map([['b1', [{ code: 'PAYLOAD_INVALID' }, { code: 'PAYLOAD_NOT_JSON' }, {}]]]),
-    alarms: [`{"device":{"id":"s1"}}`, `{"device":{"id":"x9"}}`],
+    alarms: [
+      { topic: 'gh/workers/w1/alarms', text: `{"device":{"id":"s1"}}` },
+      { topic: 'gh/workers/w1/alarms', text: `{"items":[{"deviceId":"s2"}]}` },
+      { topic: 'gh/workers/w2/alarms', text: `{"device":{"id":"x9"}}` },
+    ],
     devices: new Map([
       ['s1', { online: false }],
       ['s2', { online: true }],
@@ -208,7 +212,10 @@ describe('outcome checks', () => {
     );
     expect(codes.ok).toBe(false);
     expect(codes.seen).toBe('1 (of 3, codes PAYLOAD_INVALID, PAYLOAD_NOT_JSON, ?)');
-    expect(evaluate({ alarms: { target: 'smokes', min: 1, max: 1 } }, observed(), resolve).ok).toBe(true);
+    expect(evaluate({ alarms: { target: 'smokes', min: 2, max: 2 } }, observed(), resolve).ok).toBe(true);
+    const storm = evaluate({ alarms: { target: 'smokes', perWorkerMax: 1 } }, observed(), resolve);
+    expect(storm.ok).toBe(false);
+    expect(storm.seen).toBe('2 of 3 alarm message(s) received, to 1 worker(s), at most 2 to one');
     const off = evaluate({ offline: { target: 'smokes', min: 2 } }, observed(), resolve);
     expect(off.ok).toBe(false);
     expect(off.seen).toBe('1 of 3 (2 readable through the API)');
