@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,7 +85,12 @@ function saveScreenshot(name: string): URL {
   return new URL(name, ARTIFACTS);
 }
 
+/**
+ * Copy a screenshot to docs/screenshots for the README: when it is missing there, or when asked with
+ * GRIDHUB_UPDATE_SCREENSHOTS=1 (every run differs by ids and times, and would dirty the checkout).
+ */
 function publish(name: string): void {
+  if (existsSync(new URL(name, SCREENSHOTS)) && process.env.GRIDHUB_UPDATE_SCREENSHOTS !== '1') return;
   mkdirSync(SCREENSHOTS, { recursive: true });
   copyFileSync(new URL(name, ARTIFACTS), new URL(name, SCREENSHOTS));
 }
