@@ -246,6 +246,17 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     expect(alert).toMatchObject({ status: 'resolved', rating: 5, resolvedBy: 'worker' });
     expect(alert.resolutionNote).toBe('厨房油烟，已通风，无明火');
 
+    // Logging out revokes the session and the MQTT token the page issued itself.
+    const mqttLogin = JSON.parse(
+      String(await page.evaluate("localStorage.getItem('gridhub.worker.mqtt')")),
+    ) as {
+      token: string;
+    };
+    expect((await t.api(mqttLogin.token, '/api/me')).status).toBe(200);
+    await page.locator('[data-action="logout"]').tap();
+    await page.waitForSelector('input[name=username]');
+    await expect.poll(async () => (await t.api(mqttLogin.token, '/api/me')).status).toBe(401);
+
     // worker2 works grid G3: neither pushed nor listed, and the API answers 404.
     await other.reload();
     await other.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type Api, createApi, loadSession, type Session, saveSession } from '../common/api.ts';
+import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, KpiReport, PlaceNode, StreamMessage } from '../common/types.ts';
@@ -20,6 +20,8 @@ export function BoardApp() {
   useLang();
   const [session, setSession] = useState<Session | null>(() => loadSession(SESSION_KEY));
   const logout = useCallback(() => {
+    const old = loadSession(SESSION_KEY);
+    if (old) revokeToken(old.token);
     saveSession(SESSION_KEY, null);
     setSession(null);
   }, []);

@@ -50,6 +50,13 @@ export async function login(username: string, password: string): Promise<Session
   return { token: body.token, user: body.user };
 }
 
+/** Revoke a token on the hub (a session on log-out, or the worker view's MQTT token); best effort. */
+export function revokeToken(token: string): void {
+  void fetch('/api/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(
+    () => undefined,
+  );
+}
+
 /** Bearer-authenticated JSON calls; a 401 calls `onUnauthorized` (the page goes back to its login). */
 export function createApi(token: string, onUnauthorized: () => void) {
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { type Api, createApi, loadSession, type Session, saveSession } from '../common/api.ts';
+import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
 import { fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
@@ -16,6 +16,10 @@ export function WorkerApp() {
   useLang();
   const [session, setSession] = useState<Session | null>(() => loadSession(SESSION_KEY));
   const logout = useCallback(() => {
+    const old = loadSession(SESSION_KEY);
+    if (old) revokeToken(old.token);
+    const mqttLogin = localStorage.getItem(MQTT_KEY);
+    if (mqttLogin) revokeToken((JSON.parse(mqttLogin) as { token: string }).token);
     saveSession(SESSION_KEY, null);
     localStorage.removeItem(MQTT_KEY);
     setSession(null);
@@ -171,7 +175,7 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         </span>
         <span class="spacer" />
         <LangSwitch />
-        <button type="button" onClick={props.onLogout} aria-label={t('logout')}>
+        <button type="button" data-action="logout" onClick={props.onLogout} aria-label={t('logout')}>
           ⎋
         </button>
       </header>
