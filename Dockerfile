@@ -8,7 +8,9 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Install scripts run only for the two packages that need them (the native SQLite binding, esbuild for tsx).
+RUN npm ci --no-audit --no-fund --ignore-scripts \
+  && npm rebuild better-sqlite3 esbuild
 COPY tsconfig.json ./
 COPY src ./src
 COPY dashboards/web ./dashboards/web
