@@ -35,5 +35,6 @@ export function ensureWebBuilt(): void {
     encoding: 'utf8',
     timeout: 120_000,
   });
-  if (res.status !== 0) throw new Error(`dashboard build failed: ${res.stderr || res.stdout}`);
+  const built = existsSync(fileURLToPath(new URL('../../dashboards/web/dist/index.html', import.meta.url)));
+  if (res.status !== 0 || !built) throw new Error(`dashboard build failed: ${res.stderr || res.stdout}`);
 }
