@@ -1,0 +1,202 @@
+/** What people do to an alert through the API: each action is one transaction that answers the new view. */
+import { GridHubError } from '../domain/errors.ts';
+import type { AlertsContext } from './context.ts';
+import { type Lifecycle, sha256 } from './lifecycle.ts';
+import type { Enqueue } from './noise.ts';
+import { alarmPayload } from './payloads.ts';
+import { type AlertRow, OPEN_STATUSES } from './rows.ts';
+import type { AlertStore, TxEffects } from './store.ts';
+import type { AlertView, Resolution } from './types.ts';
+import { placeOf } from './views.ts';
+
+export interface Rating {
+  score: number;
+  comment?: string;
+}
+
+export function createActions(
+  ctx: AlertsContext,
+  store: AlertStore,
+  parts: { lifecycle: Lifecycle; enqueue: Enqueue },
+) {
+  const { clock, cfg, q } = ctx;
+  const { tx, record, setFields, load, view } = store;
+  const { resolveRow } = parts.lifecycle;
+
+  function act(id: string, fn: (fx: TxEffects, r: AlertRow) => void): AlertView {
+    tx((fx) => fn(fx, load(id)));
+    return view(load(id));
+  }
+
+  function transitionError(r: AlertRow, action: string): GridHubError {
+    return new GridHubError('ALERT_TRANSITION_INVALID', `cannot ${action} an alert that is ${r.status}`);
+  }
+
+  function pendingWhistle(alertId: string, department: string) {
+    return q.whistles.all(alertId).find((w) => w.department === department && w.reported_at === null);
+  }
+
+  function rateRow(fx: TxEffects, r: AlertRow, actor: string, input: Rating): void {
+    if (r.status !== 'resolved' && r.status !== 'closed') throw transitionError(r, 'rate');
+    if (r.rating !== null) throw new GridHubError('CONFLICT', 'the alert is already rated');
+    setFields(r.id, { rating: input.score, rating_comment: input.comment ?? null });
+    record(fx, r.id, 'rated', actor, { score: input.score, comment: input.comment ?? null });
+  }
+
+  return {
+    acknowledge(id: string, actor: string): AlertView {
+      return act(id, (fx, r) => {
+        if (r.status !== 'open' && r.status !== 'dispatched') throw transitionError(r, 'acknowledge');
+        q.voidUnless.run(id, 'acknowledged');
+        q.stopReach.run(id);
+        setFields(id, { status: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor });
+        record(fx, id, 'acknowledged', actor);
+      });
+    },
+
+    arrive(id: string, actor: string): AlertView {
+      return act(id, (fx, r) => {
+        if (!['open', 'dispatched', 'acknowledged'].includes(r.status)) throw transitionError(r, 'arrive at');
+        const now = clock.now();
+        q.voidUnless.run(id, 'acknowledged');
+        q.voidUnless.run(id, 'on_site');
+        q.stopReach.run(id);
+        if (r.acknowledged_at === null) {
+          // Arriving is the strongest acknowledgement there is.
+          setFields(id, { acknowledged_at: now, acknowledged_by: actor });
+        }
+        setFields(id, { status: 'on_site', arrived_at: now });
+        record(fx, id, 'on_site', actor);
+      });
+    },
+
+    resolve(
+      id: string,
+      actor: string,
+      input: { note: string; resolution?: Resolution },
+    ): { alert: AlertView; ratingToken: string } {
+      let token = '';
+      const alert = act(id, (fx, r) => {
+        if (!OPEN_STATUSES.includes(r.status)) throw transitionError(r, 'resolve');
+        token = resolveRow(fx, r, actor, input.resolution ?? 'handled', input.note);
+      });
+      return { alert, ratingToken: token };
+    },
+
+    rate(id: string, actor: string, input: Rating): AlertView {
+      return act(id, (fx, r) => rateRow(fx, r, actor, input));
+    },
+
+    rateByToken(token: string, input: Rating): AlertView {
+      const row = q.ratingToken.get(sha256(token));
+      if (!row || row.used_at !== null || row.expires_at <= clock.now()) {
+        throw new GridHubError('NOT_FOUND', 'this rating link is unknown, used or expired');
+      }
+      return act(row.alert_id, (fx, r) => {
+        q.useRatingToken.run(clock.now(), sha256(token));
+        rateRow(fx, r, 'resident', input);
+      });
+    },
+
+    close(id: string, actor: string, note?: string): AlertView {
+      return act(id, (fx, r) => {
+        if (r.status !== 'resolved') throw transitionError(r, 'close');
+        setFields(id, { status: 'closed', closed_at: clock.now() });
+        record(fx, id, 'closed', actor, { note: note ?? null });
+      });
+    },
+
+    /** Not a real emergency: resolve, silence the rule on the device for a while and open a maintenance task. */
+    markFalse(
+      id: string,
+      actor: string,
+      input: { kind: 'false_alarm' | 'device_fault'; reason: string; note?: string },
+    ): AlertView {
+      return act(id, (fx, r) => {
+        if (!OPEN_STATUSES.includes(r.status) && r.status !== 'resolved')
+          throw transitionError(r, input.kind);
+        const now = clock.now();
+        record(fx, id, input.kind, actor, { reason: input.reason, note: input.note ?? null });
+        if (r.status !== 'resolved') resolveRow(fx, r, actor, input.kind, input.reason);
+        else setFields(id, { resolution: input.kind });
+        q.suppress.run(r.rule_id, r.device_id, now + cfg.suppressAfterFalseAlarmMs, input.kind);
+        const task = q.insertTask.run(r.device_id, id, input.kind, input.reason, now, actor);
+        record(
+          fx,
+          id,
+          'maintenance_task_opened',
+          actor,
+          {
+            taskId: Number(task.lastInsertRowid),
+            deviceId: r.device_id,
+            suppressedUntil: now + cfg.suppressAfterFalseAlarmMs,
+          },
+          { sink: false },
+        );
+      });
+    },
+
+    /** Call a department in: its staff are told at once and it has `reportInMs` to report in. */
+    whistle(id: string, actor: string, input: { department: string; note?: string }): AlertView {
+      return act(id, (fx, r) => {
+        if (!OPEN_STATUSES.includes(r.status)) throw transitionError(r, 'whistle');
+        if (pendingWhistle(id, input.department)) {
+          throw new GridHubError('CONFLICT', `${input.department} is already whistled in`);
+        }
+        const now = clock.now();
+        const dueAt = now + cfg.sla[r.severity].reportInMs;
+        const info = q.insertWhistle.run(id, input.department, input.note ?? null, now, actor, dueAt);
+        const whistleId = Number(info.lastInsertRowid);
+        q.insertTimer.run(id, 'report_in', whistleId, null, dueAt);
+        // Department staff serving this place, else any of that department.
+        const place = placeOf(r);
+        let staff = ctx.people.peopleAt(place, 'department').filter((p) => p.department === input.department);
+        if (!staff.length) {
+          staff = ctx.people
+            .list({ role: 'department' })
+            .filter((p) => p.department === input.department && p.active);
+        }
+        for (const p of staff) {
+          const payload = alarmPayload(
+            view(r),
+            'whistled',
+            { person: p, role: 'department', via: 'on_duty' },
+            clock.now(),
+          );
+          parts.enqueue(fx, {
+            alertId: id,
+            channel: 'mqtt',
+            target: p.id,
+            payload: { ...payload, department: input.department },
+            personId: p.id,
+            // A whistle is a call to act now, whatever the alert's severity: never held or folded.
+            severity: 'critical',
+            place,
+          });
+        }
+        record(fx, id, 'whistled', actor, {
+          department: input.department,
+          note: input.note ?? null,
+          dueAt,
+          notified: staff.map((p) => p.id),
+        });
+      });
+    },
+
+    reportIn(id: string, actor: string, department: string, note?: string): AlertView {
+      return act(id, (fx, r) => {
+        const w = pendingWhistle(id, department);
+        if (!w) {
+          throw new GridHubError(
+            'ALERT_TRANSITION_INVALID',
+            `${department} has no pending whistle on this alert`,
+          );
+        }
+        const now = clock.now();
+        q.whistleReported.run(now, actor, w.id);
+        q.voidReportIn.run(id, w.id);
+        record(fx, r.id, 'reported_in', actor, { department, onTime: now <= w.due_at, note: note ?? null });
+      });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock/clock.ts';
+import type { EventBus } from '../domain/events.ts';
+import type { PlacePath } from '../domain/places.ts';
+import type { TelemetrySink } from '../domain/ports.ts';
+import type { Db } from '../storage/sqlite.ts';
+import type { Channel } from './channels.ts';
+import type { AlertsConfig } from './config.ts';
+import type { PeopleStore } from './duty.ts';
+import type { AlertsMetrics } from './metrics.ts';
+import type { Queries } from './queries.ts';
+import type { ChannelTargetStore, QuietHoursStore, ResidentStore } from './stores.ts';
+
+export interface PlaceNames {
+  path(placeId: string): PlacePath;
+  name(placeId: string): string;
+}
+
+/** What every part of the dispatcher shares; built once by `createDispatcher`. */
+export interface AlertsContext {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  cfg: AlertsConfig;
+  places: PlaceNames;
+  sink: TelemetrySink;
+  bus: EventBus;
+  q: Queries;
+  m: AlertsMetrics;
+  /** Outbox channels by name; `registerChannel` may add more after start. */
+  channels: ReadonlyMap<string, Channel>;
+  people: PeopleStore;
+  residents: ResidentStore;
+  quietHours: QuietHoursStore;
+  channelTargets: ChannelTargetStore;
+  /** Set until `start()` and again by `stop()`: timers are not armed and the outbox loop does not run. */
+  run: { stopped: boolean };
+}

@@ -1,0 +1,126 @@
+/**
+ * Escalation timers kept in SQLite: the ladder steps of each alert (design §5) and the report-in deadlines of
+ * whistled departments. A hub that was down fires overdue ones as soon as it starts.
+ */
+
+import type { Milestone } from './config.ts';
+import type { AlertsContext } from './context.ts';
+import { dueTimer } from './due-timer.ts';
+import type { Notify } from './routing.ts';
+import { type AlertRow, OPEN_STATUSES, SYSTEM, type TimerRow, widerReach } from './rows.ts';
+import type { AlertStore, TxEffects } from './store.ts';
+import type { Reach } from './types.ts';
+
+export type Escalation = ReturnType<typeof createEscalation>;
+
+export function createEscalation(ctx: AlertsContext, store: AlertStore, notify: Notify) {
+  const { clock, cfg, q, log } = ctx;
+  const timer = dueTimer(clock, { next, fire, stopped: () => ctx.run.stopped });
+
+  function next(): number | null {
+    return q.nextTimer.get()?.due ?? null;
+  }
+
+  /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start. */
+  function scheduleLadder(r: AlertRow, afterStep = 0): void {
+    const ladder = cfg.ladders[r.severity];
+    ladder.forEach((step, i) => {
+      if (i <= afterStep) return;
+      for (const w of step.when) q.insertTimer.run(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
+    });
+  }
+
+  function fire(): void {
+    timer.cancel();
+    if (ctx.run.stopped) return;
+    for (;;) {
+      const due = q.dueTimers.all(clock.now());
+      if (!due.length) break;
+      for (const t of due) {
+        try {
+          store.tx((fx) => fireOne(fx, t));
+        } catch (err) {
+          log.error({ err, timerId: t.id, alertId: t.alert_id }, 'escalation step failed');
+          q.setTimerState.run('void', t.id);
+        }
+      }
+    }
+    timer.arm();
+  }
+
+  function milestoneReached(r: AlertRow, unless: Milestone | null): boolean {
+    if (unless === 'acknowledged') return r.acknowledged_at !== null;
+    if (unless === 'on_site') return r.arrived_at !== null;
+    return r.resolved_at !== null;
+  }
+
+  function fireOne(fx: TxEffects, t: TimerRow): void {
+    const r = q.alert.get(t.alert_id);
+    if (!r || !OPEN_STATUSES.includes(r.status)) {
+      q.setTimerState.run('void', t.id);
+      return;
+    }
+    if (t.kind === 'report_in') {
+      reportInOverdue(fx, t, r);
+      return;
+    }
+    if (milestoneReached(r, t.unless) || q.stepFired.get(r.id, t.ref)) {
+      q.setTimerState.run('void', t.id);
+      return;
+    }
+    const step = cfg.ladders[r.severity][t.ref];
+    if (!step) {
+      q.setTimerState.run('void', t.id);
+      return;
+    }
+    q.setTimerState.run('fired', t.id);
+    q.voidStep.run(r.id, t.ref);
+    const recipients = notify(fx, r, step.roles, 'escalated');
+    store.setFields(r.id, {
+      escalated: 1,
+      escalation_step: Math.max(r.escalation_step, t.ref),
+      reach: widerReach(step.reach, r.reach),
+    });
+    store.record(fx, r.id, 'escalated', SYSTEM, {
+      step: t.ref,
+      reason: `not ${t.unless} within ${Math.round((t.due_at - r.clock_start) / 1000)} s`,
+      roles: step.roles,
+      reach: step.reach,
+      recipients,
+    });
+  }
+
+  function reportInOverdue(fx: TxEffects, t: TimerRow, r: AlertRow): void {
+    const w = q.whistle.get(t.ref);
+    if (!w || w.reported_at !== null) {
+      q.setTimerState.run('void', t.id);
+      return;
+    }
+    q.setTimerState.run('fired', t.id);
+    const roles = cfg.reportInEscalationRoles;
+    const recipients = notify(fx, r, roles, 'report_in_overdue');
+    q.whistleEscalated.run(w.id);
+    const reach: Reach = roles.includes('street_command')
+      ? 'street'
+      : roles.includes('community_duty')
+        ? 'community'
+        : 'grid';
+    store.setFields(r.id, { escalated: 1, reach: widerReach(reach, r.reach) });
+    store.record(fx, r.id, 'escalated', SYSTEM, {
+      reason: 'report_in_overdue',
+      department: w.department,
+      dueAt: w.due_at,
+      roles,
+      recipients,
+    });
+  }
+
+  /** Fire what is overdue now (a hub that was down), else arm for the next due time. */
+  function resume(): void {
+    const due = next();
+    if (due !== null && due <= clock.now()) fire();
+    else timer.arm();
+  }
+
+  return { scheduleLadder, resume, arm: timer.arm, cancel: timer.cancel };
+}

@@ -1,0 +1,212 @@
+/**
+ * What rule results do to alerts: open (deduplicated per device, grouped into incidents, reopened when the same
+ * trouble comes back soon after a resolution, dropped while suppressed), update, clear and resident facts.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
+import type { AlertsContext } from './context.ts';
+import type { Escalation } from './escalation.ts';
+import type { MustReach } from './must-reach.ts';
+import type { Notify } from './routing.ts';
+import { type AlertRow, SYSTEM } from './rows.ts';
+import type { AlertStore, TxEffects } from './store.ts';
+import type { Resolution } from './types.ts';
+
+export function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export type Lifecycle = ReturnType<typeof createLifecycle>;
+
+export function createLifecycle(
+  ctx: AlertsContext,
+  store: AlertStore,
+  parts: { notify: Notify; escalation: Escalation; mustReach: MustReach },
+) {
+  const { clock, cfg, q, m, log } = ctx;
+  const { tx, record, setFields } = store;
+  const { notify, escalation, mustReach } = parts;
+
+  /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
+  function dispatchFirst(fx: TxEffects, id: string, change: string): void {
+    const r = q.alert.get(id) as AlertRow;
+    const step = cfg.ladders[r.severity][0];
+    const recipients = step ? notify(fx, r, step.roles, change) : [];
+    if (recipients.length) {
+      setFields(id, { status: 'dispatched' });
+      record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
+    } else {
+      record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
+    }
+    escalation.scheduleLadder(q.alert.get(id) as AlertRow);
+    if (r.severity === 'critical') mustReach.start(fx, r, recipients.length);
+  }
+
+  function raise(res: AlertRaise): void {
+    const at = res.at;
+    tx((fx) => {
+      const journalId = res.reading?.kind === 'event' ? res.reading.journalId : undefined;
+      if (journalId !== undefined && q.journalSeen.run(journalId, res.ruleId, clock.now()).changes === 0) {
+        log.info({ journalId, ruleId: res.ruleId, deviceId: res.deviceId }, 'replayed event already taken');
+        return;
+      }
+      if (q.suppression.get(res.ruleId, res.deviceId, at)) {
+        q.countSuppressed.run(res.ruleId, res.deviceId);
+        m.raised.inc({ severity: res.severity, outcome: 'suppressed' });
+        return;
+      }
+      if (res.dedup === 'per-device' && (repeat(fx, res) || reopen(fx, res))) return;
+      open(fx, res);
+    });
+  }
+
+  /** The same trouble again while its alert is open: count it on that alert. */
+  function repeat(fx: TxEffects, res: AlertRaise): boolean {
+    const open = q.openFor.get(res.ruleId, res.deviceId);
+    if (!open) return false;
+    q.repeat.run(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
+    m.raised.inc({ severity: res.severity, outcome: 'repeated' });
+    record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
+    return true;
+  }
+
+  /** The same trouble soon after a real resolution: the fix did not hold, so the alert opens again. */
+  function reopen(fx: TxEffects, res: AlertRaise): boolean {
+    const at = res.at;
+    const recent = q.recentResolved.get(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
+    if (!recent) return false;
+    q.voidAll.run(recent.id);
+    setFields(recent.id, {
+      status: 'open',
+      count: recent.count + 1,
+      last_seen_at: at,
+      clock_start: clock.now(),
+      acknowledged_at: null,
+      acknowledged_by: null,
+      arrived_at: null,
+      resolved_at: null,
+      resolved_by: null,
+      resolution: null,
+      resolution_note: null,
+      reopened: 1,
+      detail: res.detail,
+    });
+    m.raised.inc({ severity: res.severity, outcome: 'reopened' });
+    record(fx, recent.id, 'reopened', `rule:${res.ruleId}`, {
+      previousResolution: recent.resolution,
+      resolvedAt: recent.resolved_at,
+    });
+    dispatchFirst(fx, recent.id, 'reopened');
+    return true;
+  }
+
+  function open(fx: TxEffects, res: AlertRaise): void {
+    const at = res.at;
+    const id = randomUUID();
+    const groupKey = res.place.building ?? res.placeId;
+    let incidentId = q.incidentFor.get(res.category, groupKey, at - cfg.incidentWindowMs)?.id;
+    if (incidentId) q.joinIncident.run(at, incidentId);
+    else {
+      incidentId = `inc-${randomUUID()}`;
+      q.insertIncident.run(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
+    }
+    q.insertAlert.run({
+      id,
+      ruleId: res.ruleId,
+      deviceId: res.deviceId,
+      deviceType: res.deviceType,
+      placeId: res.placeId,
+      place: JSON.stringify(res.place),
+      gridId: res.place.grid ?? null,
+      floor: res.floor,
+      severity: res.severity,
+      category: res.category,
+      title: res.title,
+      detail: res.detail,
+      evidence: JSON.stringify(res.evidence ?? {}),
+      dedup: res.dedup,
+      incidentId,
+      at: clock.now(),
+    });
+    m.raised.inc({ severity: res.severity, outcome: 'opened' });
+    record(fx, id, 'opened', `rule:${res.ruleId}`, {
+      severity: res.severity,
+      category: res.category,
+      title: res.title,
+      incidentId,
+      at: res.at,
+    });
+    dispatchFirst(fx, id, 'opened');
+  }
+
+  function update(res: AlertUpdate): void {
+    tx((fx) => {
+      const open = q.openFor.get(res.ruleId, res.deviceId);
+      if (!open) return;
+      setFields(open.id, {
+        detail: res.detail ?? open.detail,
+        severity: res.severity ?? open.severity,
+        evidence: JSON.stringify({ ...(JSON.parse(open.evidence) as object), ...(res.evidence ?? {}) }),
+        last_seen_at: res.at,
+      });
+      if (res.severity && res.severity !== open.severity) {
+        // The new severity's ladder takes over from the clock start; steps already due fire at once.
+        q.voidSteps.run(open.id);
+        escalation.scheduleLadder(q.alert.get(open.id) as AlertRow, open.escalation_step);
+        if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach.get(open.id)) {
+          mustReach.begin(open.id);
+          mustReach.arm();
+        }
+      }
+      record(fx, open.id, 'updated', `rule:${res.ruleId}`, {
+        detail: res.detail,
+        severity: res.severity,
+        evidence: res.evidence,
+      });
+    });
+  }
+
+  function clear(res: AlertClear): void {
+    tx((fx) => {
+      const open = q.openFor.get(res.ruleId, res.deviceId);
+      if (!open) return;
+      resolveRow(fx, open, `rule:${res.ruleId}`, res.resolution, res.note);
+    });
+  }
+
+  function fact(res: AlertFact): void {
+    tx((fx) => {
+      const open = q.openFor.get(res.ruleId, res.deviceId);
+      if (!open) return;
+      // The resident says it was nothing; a worker still has to confirm, so the alert stays open.
+      setFields(open.id, { cancelled_by_resident: 1 });
+      record(fx, open.id, res.fact, `rule:${res.ruleId}`, { note: res.note });
+    });
+  }
+
+  /** Resolve in the caller's transaction: timers and the ladder stop; answers the resident's rating token. */
+  function resolveRow(
+    fx: TxEffects,
+    r: AlertRow,
+    actor: string,
+    resolution: Resolution,
+    note: string,
+  ): string {
+    const now = clock.now();
+    q.voidAll.run(r.id);
+    q.stopReach.run(r.id);
+    setFields(r.id, {
+      status: 'resolved',
+      resolved_at: now,
+      resolved_by: actor,
+      resolution,
+      resolution_note: note,
+    });
+    const token = randomBytes(18).toString('base64url');
+    q.insertRatingToken.run(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
+    record(fx, r.id, 'resolved', actor, { resolution, note });
+    return token;
+  }
+
+  return { raise, update, clear, fact, resolveRow };
+}

@@ -1,0 +1,70 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Queries } from './queries.ts';
+
+export type AlertsMetrics = ReturnType<typeof createAlertsMetrics>;
+
+export function createAlertsMetrics(registry: Registry, q: Queries) {
+  const counters = {
+    raised: new Counter({
+      name: 'gridhub_alerts_raised_total',
+      help: 'Rule raises taken by the dispatcher, by outcome (opened, repeated, reopened, suppressed)',
+      labelNames: ['severity', 'outcome'],
+      registers: [registry],
+    }),
+    changes: new Counter({
+      name: 'gridhub_alerts_changes_total',
+      help: 'Alert timeline changes by type',
+      labelNames: ['change'],
+      registers: [registry],
+    }),
+    failures: new Counter({
+      name: 'gridhub_alerts_handle_failures_total',
+      help: 'Rule results the dispatcher could not store',
+      registers: [registry],
+    }),
+    deliveries: new Counter({
+      name: 'gridhub_alerts_deliveries_total',
+      help: 'Outbox delivery attempts by channel and outcome (delivered, failed, dead)',
+      labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
+    responses: new Counter({
+      name: 'gridhub_alerts_delivery_responses_total',
+      help: 'Response codes of HTTP channels (code "none" for network errors and timeouts)',
+      labelNames: ['channel', 'code'],
+      registers: [registry],
+    }),
+    digests: new Counter({
+      name: 'gridhub_alerts_digests_total',
+      help: 'Digest messages made, and the alarms folded into them',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    held: new Counter({
+      name: 'gridhub_alerts_held_total',
+      help: 'Messages held for quiet hours',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'gridhub_alerts_rate_limited_total',
+      help: 'Deliveries postponed by a channel rate limit',
+      labelNames: ['channel'],
+      registers: [registry],
+    }),
+    mustReach: new Counter({
+      name: 'gridhub_alerts_must_reach_steps_total',
+      help: 'Must-reach ladder steps taken by rung and outcome (sent, skipped, exhausted)',
+      labelNames: ['rung', 'outcome'],
+      registers: [registry],
+    }),
+  };
+  new Gauge({
+    name: 'gridhub_alerts_outbox_pending',
+    help: 'Outbox rows not yet delivered',
+    registers: [registry],
+    collect() {
+      this.set((q.pendingOutbox.get() as { n: number }).n);
+    },
+  });
+  return counters;
+}

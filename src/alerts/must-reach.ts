@@ -1,0 +1,143 @@
+/**
+ * The must-reach ladder of critical alerts (design §6): until someone acknowledges, each rung that goes
+ * unanswered for `mustReachStepMs` (or whose every delivery died) hands over to the next one.
+ */
+import type { AlertsContext } from './context.ts';
+import { dueTimer } from './due-timer.ts';
+import type { Enqueue } from './noise.ts';
+import { alarmPayload } from './payloads.ts';
+import { type AlertRow, OPEN_STATUSES, SYSTEM } from './rows.ts';
+import type { AlertStore, TxEffects } from './store.ts';
+import { maskTarget } from './stores.ts';
+import { placeOf } from './views.ts';
+
+/** The rungs after the dispatch's app push. */
+export const MUST_REACH_RUNGS = ['app_push', 'group_robot', 'sms_voice', 'family_contact'] as const;
+export const APP_CHANNELS = new Set(['mqtt', 'webpush']);
+export const ROBOT_CHANNELS = new Set(['webhook', 'wecom', 'dingtalk', 'feishu']);
+export const PHONE_CHANNELS = ['sms', 'voice'] as const;
+
+export type MustReach = ReturnType<typeof createMustReach>;
+
+export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: Enqueue) {
+  const { clock, cfg, q, m, log } = ctx;
+  const timer = dueTimer(clock, {
+    next: () => q.nextReach.get()?.due ?? null,
+    fire,
+    stopped: () => ctx.run.stopped,
+  });
+
+  /** Put the alert on rung 0 (its app push), the next rung due one step from now. */
+  function begin(alertId: string): void {
+    q.startReach.run(alertId, clock.now() + cfg.mustReachStepMs);
+  }
+
+  function start(fx: TxEffects, r: AlertRow, pushed: number): void {
+    begin(r.id);
+    m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
+    if (!pushed) advance(fx, r.id, 'nobody to push to');
+    else timer.arm();
+  }
+
+  /** Queue the messages of one rung; answers what went out (targets masked). */
+  function enqueueRung(fx: TxEffects, r: AlertRow, rung: number): { channel: string; target: string }[] {
+    const place = placeOf(r);
+    const out: { channel: string; target: string }[] = [];
+    const seen = new Set<string>();
+    const send = (channel: string, target: string, personId: string | null, role: string) => {
+      const key = `${channel}\u0000${target}`;
+      if (!ctx.channels.has(channel) || seen.has(key)) return;
+      seen.add(key);
+      const payload = alarmPayload(
+        store.view(r),
+        'must_reach',
+        { personId, role, via: MUST_REACH_RUNGS[rung] ?? '' },
+        clock.now(),
+      );
+      enqueue(fx, { alertId: r.id, channel, target, payload, personId, severity: 'critical', place, rung });
+      out.push({ channel, target: maskTarget(channel, target) });
+    };
+    const notified = [...store.actors(r.id).personIds]
+      .map((id) => ctx.people.get(id))
+      .filter((p) => p !== undefined);
+    if (rung === 1) {
+      const roles = cfg.ladders.critical[0]?.roles ?? [];
+      for (const t of ctx.channelTargets.match(place, roles)) {
+        if (ROBOT_CHANNELS.has(t.channel)) send(t.channel, t.target, null, t.role ?? 'group');
+      }
+      for (const p of notified) {
+        for (const c of p.contacts)
+          if (ROBOT_CHANNELS.has(c.channel)) send(c.channel, c.target, p.id, p.role);
+      }
+    } else if (rung === 2) {
+      for (const p of notified) {
+        for (const ch of PHONE_CHANNELS) if (p.phone) send(ch, p.phone, p.id, p.role);
+        for (const c of p.contacts) {
+          if ((PHONE_CHANNELS as readonly string[]).includes(c.channel))
+            send(c.channel, c.target, p.id, p.role);
+        }
+      }
+    } else if (rung === 3) {
+      const res = ctx.residents.forDevice(r.device_id);
+      if (res?.familyPhone) for (const ch of PHONE_CHANNELS) send(ch, res.familyPhone, null, 'family');
+    }
+    return out;
+  }
+
+  function advance(fx: TxEffects, alertId: string, reason: string): void {
+    const cur = q.reach.get(alertId);
+    const r = q.alert.get(alertId);
+    if (cur?.state !== 'active' || !r) return;
+    if (!OPEN_STATUSES.includes(r.status) || r.acknowledged_at !== null) {
+      q.stopReach.run(alertId);
+      return;
+    }
+    // Rungs without any target (no robot configured, no phone known) are passed over, and said so.
+    const skipped: string[] = [];
+    for (let rung = cur.rung + 1; rung < MUST_REACH_RUNGS.length; rung++) {
+      const name = MUST_REACH_RUNGS[rung] ?? '';
+      const sent = enqueueRung(fx, r, rung);
+      if (sent.length) {
+        q.setReach.run(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
+        m.mustReach.inc({ rung: name, outcome: 'sent' });
+        store.record(fx, alertId, 'must_reach', SYSTEM, { rung, step: name, reason, skipped, targets: sent });
+        timer.arm();
+        return;
+      }
+      m.mustReach.inc({ rung: name, outcome: 'skipped' });
+      skipped.push(name);
+    }
+    q.setReach.run(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
+    m.mustReach.inc({ rung: 'end', outcome: 'exhausted' });
+    store.record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
+  }
+
+  /** A rung whose every delivery is dead has failed: the ladder moves on now, not at its timeout. */
+  function rungDead(fx: TxEffects, alertId: string, rung: number): void {
+    const cur = q.reach.get(alertId);
+    if (cur?.state === 'active' && cur.rung === rung && !q.rungLive.get(alertId, rung)?.n) {
+      advance(fx, alertId, `every ${MUST_REACH_RUNGS[rung]} delivery failed`);
+    }
+  }
+
+  function fire(): void {
+    if (ctx.run.stopped) return;
+    for (const due of q.dueReach.all(clock.now())) {
+      try {
+        store.tx((fx) =>
+          advance(
+            fx,
+            due.alert_id,
+            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
+          ),
+        );
+      } catch (err) {
+        log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
+        q.setReach.run(due.rung, clock.now(), 'stopped', due.alert_id);
+      }
+    }
+    timer.arm();
+  }
+
+  return { begin, start, advance, rungDead, fire, arm: timer.arm, cancel: timer.cancel };
+}

@@ -1,0 +1,150 @@
+/**
+ * Noise control of the outbox: quiet hours hold minor messages, and non-critical alarms wait a moment for company
+ * so a storm reaches each recipient as one digest.
+ */
+import { randomUUID } from 'node:crypto';
+import type { PlacePath } from '../domain/places.ts';
+import { type Severity, severityRank } from '../domain/severity.ts';
+import type { AlertsContext } from './context.ts';
+import { digestItem, digestPayload } from './payloads.ts';
+import { type OutboxRow, SYSTEM } from './rows.ts';
+import type { AlertStore, TxEffects } from './store.ts';
+import { maskTarget } from './stores.ts';
+
+/** One message for the outbox (the routing decides; `enqueue` applies quiet hours, digests and the ladder). */
+export interface Outgoing {
+  alertId: string;
+  channel: string;
+  target: string;
+  payload: Record<string, unknown>;
+  personId?: string | null;
+  severity: Severity;
+  place: PlacePath;
+  rung?: number | null;
+}
+
+export type Enqueue = (fx: TxEffects, o: Outgoing) => void;
+
+export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
+  const { clock, cfg, q, m } = ctx;
+
+  /**
+   * Queue one alarm message. Critical ones go out now and are never held or folded. Minor ones are held through
+   * the quiet hours of their recipient or place. Non-critical ones wait `digestWaitMs` for company, so a storm
+   * reaches each recipient as one digest.
+   */
+  function enqueue(fx: TxEffects, o: Outgoing): void {
+    const now = clock.now();
+    const timeline = ctx.channels.get(o.channel)?.recordInTimeline !== false;
+    let nextAt = now;
+    let heldUntil: number | null = null;
+    if (o.severity === 'minor' && timeline) {
+      heldUntil = ctx.quietHours.heldUntil(o.personId ?? null, o.place, now);
+      if (heldUntil !== null) {
+        nextAt = heldUntil;
+        m.held.inc();
+        store.record(
+          fx,
+          o.alertId,
+          'held_quiet_hours',
+          SYSTEM,
+          { channel: o.channel, target: maskTarget(o.channel, o.target), until: heldUntil },
+          { sink: false, stream: false },
+        );
+      }
+    }
+    const digestible = o.severity !== 'critical' && timeline && o.payload.kind === 'alarm';
+    if (digestible && heldUntil === null) nextAt = now + cfg.digestWaitMs;
+    store.insertRow({
+      alertId: o.alertId,
+      channel: o.channel,
+      target: o.target,
+      payload: o.payload,
+      nextAt,
+      personId: o.personId ?? null,
+      severity: o.severity,
+      digestible,
+      rung: o.rung ?? null,
+      heldUntil,
+      maxAttempts: o.rung !== null && o.rung !== undefined ? cfg.mustReachMaxAttempts : null,
+    });
+  }
+
+  /**
+   * When the first gathered alarm of a recipient falls due, fold it and every other gathered one into one digest
+   * message. Within `digestUpdateWindowMs` of the last digest the same digest is updated (same id, next version,
+   * all items so far), so a receiver can replace the message instead of stacking them.
+   */
+  function tryFold(row: OutboxRow): boolean {
+    const now = clock.now();
+    const siblings = q.digestSiblings.all(row.channel, row.target, now + cfg.digestWaitMs, now);
+    if (siblings.length < 2) return false;
+    store.tx((fx) => {
+      const prev = q.digest.get(row.channel, row.target);
+      const reuse = prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
+      const items = new Map<string, Record<string, unknown>>();
+      if (reuse) {
+        for (const i of JSON.parse(prev.items) as Record<string, unknown>[]) items.set(String(i.alertId), i);
+      }
+      const first = JSON.parse((siblings[0] as OutboxRow).payload) as Record<string, unknown>;
+      for (const s of siblings) {
+        const p = JSON.parse(s.payload) as Record<string, unknown>;
+        items.set(String(p.alertId), digestItem(p));
+      }
+      const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
+      const version = reuse ? prev.version + 1 : 1;
+      const all = [...items.values()];
+      q.putDigest.run(
+        row.channel,
+        row.target,
+        digestId,
+        version,
+        JSON.stringify(all),
+        reuse ? prev.started_at : now,
+        now,
+      );
+      const severity = siblings.reduce<Severity>(
+        (a, s) => (severityRank(s.severity ?? 'minor') > severityRank(a) ? (s.severity as Severity) : a),
+        'minor',
+      );
+      const payload = digestPayload({
+        digestId,
+        version,
+        items: all,
+        newCount: siblings.length,
+        severity,
+        maxItems: cfg.digestMaxItems,
+        recipient: first.recipient,
+        now,
+      });
+      for (const s of siblings) q.fold.run(`folded into digest ${digestId} v${version}`, s.id);
+      store.insertRow({
+        alertId: row.alert_id,
+        channel: row.channel,
+        target: row.target,
+        payload,
+        nextAt: now,
+        personId: row.person_id,
+        severity,
+      });
+      const seen = new Set<string>();
+      for (const s of siblings) {
+        if (seen.has(s.alert_id)) continue;
+        seen.add(s.alert_id);
+        store.record(
+          fx,
+          s.alert_id,
+          'folded_into_digest',
+          SYSTEM,
+          { digestId, version, channel: row.channel, target: maskTarget(row.channel, row.target) },
+          { sink: false, stream: false },
+        );
+      }
+      m.digests.inc({ kind: 'digest' });
+      m.digests.inc({ kind: 'folded' }, siblings.length);
+    });
+    return true;
+  }
+
+  return { enqueue, tryFold };
+}

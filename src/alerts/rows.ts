@@ -1,0 +1,134 @@
+/** Row shapes of the dispatcher's tables (schema.ts) and the few constants every part of it shares. */
+import type { Severity } from '../domain/severity.ts';
+import type { Milestone } from './config.ts';
+import type { AlertStatus, Reach, Resolution } from './types.ts';
+
+export interface AlertRow {
+  id: string;
+  rule_id: string;
+  device_id: string;
+  device_type: string;
+  place_id: string;
+  place: string;
+  grid_id: string | null;
+  floor: number | null;
+  severity: Severity;
+  category: string;
+  title: string;
+  detail: string;
+  evidence: string;
+  dedup: 'per-device' | 'per-occurrence';
+  status: AlertStatus;
+  incident_id: string | null;
+  count: number;
+  opened_at: number;
+  clock_start: number;
+  last_seen_at: number;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  arrived_at: number | null;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  resolution: Resolution | null;
+  resolution_note: string | null;
+  closed_at: number | null;
+  rating: number | null;
+  rating_comment: string | null;
+  reach: Reach;
+  escalation_step: number;
+  escalated: number;
+  cancelled_by_resident: number;
+  reopened: number;
+  updated_at: number;
+}
+
+export interface WhistleRow {
+  id: number;
+  alert_id: string;
+  department: string;
+  note: string | null;
+  whistled_at: number;
+  whistled_by: string;
+  due_at: number;
+  reported_at: number | null;
+  reported_by: string | null;
+  escalated: number;
+}
+
+export interface TimerRow {
+  id: number;
+  alert_id: string;
+  kind: 'step' | 'report_in';
+  ref: number;
+  unless: Milestone | null;
+  due_at: number;
+}
+
+export interface OutboxRow {
+  id: number;
+  alert_id: string;
+  channel: string;
+  target: string;
+  payload: string;
+  attempts: number;
+  idempotency_key: string;
+  person_id: string | null;
+  severity: Severity | null;
+  digestible: number;
+  rung: number | null;
+  held_until: number | null;
+  max_attempts: number | null;
+  next_at: number;
+  state: string;
+  last_error: string | null;
+  last_status: number | null;
+}
+
+export interface IncidentRow {
+  id: string;
+  category: string;
+  group_key: string;
+  place: string;
+  opened_at: number;
+  last_at: number;
+}
+
+export interface MaintenanceRow {
+  id: number;
+  device_id: string;
+  alert_id: string;
+  reason: string;
+  note: string | null;
+  created_at: number;
+  created_by: string;
+  done_at: number | null;
+  done_by: string | null;
+  done_note: string | null;
+  place: string | null;
+}
+
+export interface ReachRow {
+  alert_id: string;
+  rung: number;
+  next_at: number;
+  state: string;
+}
+
+export interface DigestRow {
+  digest_id: string;
+  version: number;
+  items: string;
+  started_at: number;
+  last_at: number;
+}
+
+export const OPEN_STATUSES: AlertStatus[] = ['open', 'dispatched', 'acknowledged', 'on_site'];
+/** The actor of what the dispatcher does by itself (timers, routing, digests). */
+export const SYSTEM = 'system';
+
+const REACH_RANK: Record<Reach, number> = { grid: 0, community: 1, street: 2 };
+
+/** An alert's reach only ever widens. */
+export function widerReach(a: Reach, b: Reach): Reach {
+  return REACH_RANK[a] > REACH_RANK[b] ? a : b;
+}

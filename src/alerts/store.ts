@@ -1,0 +1,219 @@
+/**
+ * The alert table seen from the dispatcher: the full view of an alert, transactions whose effects (metrics, sink
+ * points, bus events, the wake-up of timers and outbox) are published only after they commit, the timeline
+ * `record`, and the raw outbox insert.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import { GridHubError } from '../domain/errors.ts';
+import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
+import type { Severity } from '../domain/severity.ts';
+import type { StreamMessage } from './channels.ts';
+import type { AlertsContext } from './context.ts';
+import { type AlertRow, SYSTEM } from './rows.ts';
+import { alertClocks, worstLight } from './sla.ts';
+import { maskResident } from './stores.ts';
+import type { AlertView } from './types.ts';
+import { placeOf, whistleView } from './views.ts';
+
+/** What one transaction decided, published after it commits. */
+export interface TxEffects {
+  changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
+}
+
+export interface NewOutboxRow {
+  alertId: string;
+  channel: string;
+  target: string;
+  payload: unknown;
+  nextAt: number;
+  personId?: string | null;
+  severity?: Severity | null;
+  digestible?: boolean;
+  rung?: number | null;
+  heldUntil?: number | null;
+  maxAttempts?: number | null;
+}
+
+export type AlertStore = ReturnType<typeof createAlertStore>;
+
+/** `wake` runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
+export function createAlertStore(ctx: AlertsContext, wake: () => void) {
+  const { db, clock, cfg, q, m } = ctx;
+
+  function placeNames(path: PlacePath): string[] {
+    const names: string[] = [];
+    for (const level of PLACE_LEVELS) {
+      const id = path[level];
+      if (id) names.push(ctx.places.name(id));
+    }
+    return names;
+  }
+
+  function view(r: AlertRow): AlertView {
+    const place = placeOf(r);
+    const whistles = q.whistles.all(r.id).map(whistleView);
+    const clocks = alertClocks(
+      cfg,
+      {
+        severity: r.severity,
+        clockStart: r.clock_start,
+        acknowledgedAt: r.acknowledged_at,
+        arrivedAt: r.arrived_at,
+        resolvedAt: r.resolved_at,
+        whistles: whistles.map((w) => ({
+          department: w.department,
+          whistledAt: w.whistledAt,
+          dueAt: w.dueAt,
+          // Resolution stops a department's clock too: nothing is left to report in for.
+          reportedAt: w.reportedAt ?? r.resolved_at,
+        })),
+      },
+      clock.now(),
+    );
+    const res = ctx.residents.forDevice(r.device_id);
+    return {
+      id: r.id,
+      ruleId: r.rule_id,
+      deviceId: r.device_id,
+      deviceType: r.device_type as DeviceTypeId,
+      placeId: r.place_id,
+      place,
+      placeNames: placeNames(place),
+      floor: r.floor,
+      severity: r.severity,
+      category: r.category,
+      title: r.title,
+      detail: r.detail,
+      evidence: JSON.parse(r.evidence) as AlertView['evidence'],
+      dedup: r.dedup,
+      status: r.status,
+      incidentId: r.incident_id,
+      count: r.count,
+      openedAt: r.opened_at,
+      lastSeenAt: r.last_seen_at,
+      acknowledgedAt: r.acknowledged_at,
+      acknowledgedBy: r.acknowledged_by,
+      arrivedAt: r.arrived_at,
+      resolvedAt: r.resolved_at,
+      resolvedBy: r.resolved_by,
+      resolution: r.resolution,
+      resolutionNote: r.resolution_note,
+      closedAt: r.closed_at,
+      rating: r.rating,
+      ratingComment: r.rating_comment,
+      reach: r.reach,
+      escalated: r.escalated === 1,
+      escalationStep: r.escalation_step,
+      cancelledByResident: r.cancelled_by_resident === 1,
+      reopened: r.reopened === 1,
+      whistles,
+      clocks,
+      light: worstLight(clocks),
+      resident: res ? maskResident(res) : null,
+    };
+  }
+
+  function load(id: string): AlertRow {
+    const r = q.alert.get(id);
+    if (!r) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+    return r;
+  }
+
+  function tx<T>(fn: (fx: TxEffects) => T): T {
+    const fx: TxEffects = { changes: [] };
+    const out = db.transaction(() => fn(fx))();
+    for (const c of fx.changes) {
+      m.changes.inc({ change: c.change });
+      if (c.sink) {
+        ctx.sink.writeAlertChange({
+          alertId: c.row.id,
+          ruleId: c.row.rule_id,
+          deviceId: c.row.device_id,
+          deviceType: c.row.device_type as DeviceTypeId,
+          place: placeOf(c.row),
+          severity: c.row.severity,
+          category: c.row.category,
+          change: c.change,
+          status: c.row.status,
+          at: c.at,
+          ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
+        });
+      }
+      ctx.bus.emit('alert.changed', { alertId: c.row.id, type: c.change, at: c.at });
+    }
+    if (fx.changes.length) wake();
+    return out;
+  }
+
+  /** Timeline event + (for changes) the stream message and the sink point, all in the caller's transaction. */
+  function record(
+    fx: TxEffects,
+    alertId: string,
+    type: string,
+    actor: string,
+    data: Record<string, unknown> = {},
+    options: { sink?: boolean; stream?: boolean } = {},
+  ): void {
+    const at = clock.now();
+    q.insertEvent.run(alertId, at, actor, type, JSON.stringify(data));
+    const row = q.alert.get(alertId) as AlertRow;
+    if (options.stream !== false) {
+      const v = view(row);
+      const msg: StreamMessage = {
+        type,
+        alertId,
+        at,
+        place: v.place,
+        departments: v.whistles.map((w) => w.department),
+        alert: v as unknown as Record<string, unknown>,
+      };
+      insertRow({ alertId, channel: 'stream', target: '*', payload: msg, nextAt: at });
+    }
+    fx.changes.push({ row, change: type, at, sink: options.sink !== false });
+  }
+
+  function setFields(id: string, fields: Record<string, string | number | null>): void {
+    const keys = Object.keys(fields);
+    db.prepare(
+      `UPDATE alerts SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, updated_at = @__now WHERE id = @__id`,
+    ).run({ ...fields, __now: clock.now(), __id: id });
+  }
+
+  function insertRow(o: NewOutboxRow): void {
+    q.insertRow.run({
+      alertId: o.alertId,
+      channel: o.channel,
+      target: o.target,
+      payload: JSON.stringify(o.payload),
+      now: clock.now(),
+      nextAt: o.nextAt,
+      key: `gh-${randomUUID()}`,
+      personId: o.personId ?? null,
+      severity: o.severity ?? null,
+      digestible: o.digestible ? 1 : 0,
+      rung: o.rung ?? null,
+      heldUntil: o.heldUntil ?? null,
+      maxAttempts: o.maxAttempts ?? null,
+    });
+  }
+
+  /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
+  function actors(id: string): { personIds: Set<string>; usernames: Set<string> } {
+    const personIds = new Set<string>();
+    const usernames = new Set<string>();
+    for (const e of q.events.all(id)) {
+      const data = JSON.parse(e.data) as {
+        recipients?: { personId?: string }[];
+        notified?: string[];
+      };
+      for (const rcp of data.recipients ?? []) if (rcp.personId) personIds.add(rcp.personId);
+      for (const n of data.notified ?? []) personIds.add(n);
+      // Users who acted; not the system, rules, channels or the resident's rating link.
+      if (!e.actor.includes(':') && e.actor !== SYSTEM && e.actor !== 'resident') usernames.add(e.actor);
+    }
+    return { personIds, usernames };
+  }
+
+  return { view, load, tx, record, setFields, insertRow, actors };
+}
