@@ -144,14 +144,27 @@ export function parseMetrics(text: string): Map<string, number> {
     const v = Number(m[3]);
     if (!Number.isFinite(v)) continue;
     out.set(m[1] as string, (out.get(m[1] as string) ?? 0) + v);
+    // The one-label series too, for counters split by store.
+    if (m[2] && !m[2].includes(',')) out.set(`${m[1]}${m[2]}`, v);
   }
   return out;
 }
 
-export async function scrapeMetrics(httpUrl: string): Promise<Map<string, number>> {
-  // A hub saturated by a QoS 0 flood answers HTTP late; wait rather than lose the sample.
-  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(20_000) });
+export async function scrapeMetrics(httpUrl: string, timeoutMs = 10_000): Promise<Map<string, number>> {
+  // A hub saturated by a QoS 0 flood answers HTTP late; wait a while rather than lose the sample.
+  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
   return parseMetrics(await res.text());
+}
+
+/**
+ * The embedded store writes one row per telemetry field, InfluxDB one line per reading: readings confirmed in
+ * storage = influx lines + embedded rows / fields per reading of the bench's payload.
+ */
+export function storedReadings(metrics: Map<string, number>, fieldsPerReading: number): number | undefined {
+  const influx = metrics.get('gridhub_telemetry_written_lines_total{store="influx"}');
+  const embedded = metrics.get('gridhub_telemetry_written_lines_total{store="embedded"}');
+  if (influx === undefined && embedded === undefined) return undefined;
+  return (influx ?? 0) + Math.floor((embedded ?? 0) / fieldsPerReading);
 }
 
 /**
@@ -167,7 +180,12 @@ export const STORED_COUNTERS: { re: RegExp; meaning: 'stored' | 'accepted' }[] =
 
 export function storedCount(
   metrics: Map<string, number>,
+  fieldsPerReading = 1,
 ): { name: string; meaning: 'stored' | 'accepted'; value: number } | undefined {
+  const stored = storedReadings(metrics, fieldsPerReading);
+  if (stored !== undefined) {
+    return { name: 'gridhub_telemetry_written_lines_total (readings)', meaning: 'stored', value: stored };
+  }
   for (const { re, meaning } of STORED_COUNTERS) {
     const names = [...metrics.keys()].filter((n) => re.test(n) && !/rejected|failed|dropped|error/.test(n));
     if (names.length) {
