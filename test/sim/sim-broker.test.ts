@@ -77,6 +77,15 @@ beforeAll(async () => {
   await watcher.subscribeAsync('gh/#', { qos: 1 });
 });
 
+/** Poll a condition (bounded) instead of sleeping a guessed time. */
+async function until(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 afterAll(async () => {
   await watcher?.endAsync(true);
   await new Promise<void>((r) => broker.close(() => r()));
@@ -142,6 +151,30 @@ timeline: [{ at: 0s, target: g, telemetry: { online: true } }]
     });
     expect(outcome.connected).toBe(0);
     expect(outcome.failedConnections[0]?.reason).toMatch(/cam-001: connection refused/);
+  });
+
+  it('reconnects with backoff when the hub drops it, and says online again', async () => {
+    const { createDeviceClient } = await import('../../devices-sim/device-client.ts');
+    const d = creds.devices[3] as (typeof creds.devices)[number];
+    const client = createDeviceClient({
+      url,
+      id: d.id,
+      secret: d.secret,
+      log: pino({ level: 'silent' }),
+      minBackoffMs: 100,
+      maxBackoffMs: 400,
+    });
+    await client.connect();
+    const statuses = () => seen.filter((m) => m.topic === `gh/${d.id}/status`).map((m) => m.text);
+    await until(() => statuses().filter((s) => s === 'online').length === 1);
+    // The broker side closes the socket, as a hub restart or a network cut would.
+    const server = (broker as unknown as { clients: Record<string, { conn: { destroy(): void } }> }).clients[
+      d.id
+    ];
+    server?.conn.destroy();
+    await until(() => statuses().filter((s) => s === 'online').length >= 2);
+    expect(client.connected()).toBe(true);
+    await client.end();
   });
 
   it('load mode sends what it says, QoS 1 acknowledged, counted by a subscriber', async () => {
