@@ -5,7 +5,9 @@ import { requireRole } from '../api/context.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { PERSON_ROLES } from '../registry/types.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
-import { maskResident } from './stores.ts';
+import { idParams, knownPlace } from './http.ts';
+import { type MaintenanceTask, maskResident } from './stores.ts';
+import type { AlertView } from './types.ts';
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected URL-safe base64');
 const subscriptionBody = z.object({
@@ -23,12 +25,15 @@ const residentBody = z.object({
   placeId: z.string().min(1).max(200).nullable().default(null),
 });
 
+const hhmmOf = (minute: number) =>
+  `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+
 const hhmm = z
   .string()
   .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM')
   .transform((s) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3)));
 
-const idParam = z.object({ id: z.coerce.number().int().positive() });
+const numericId = z.object({ id: z.coerce.number().int().positive() });
 
 /**
  * Delivery and privacy routes under /api: Web Push subscriptions of the worker view, residents (admin), the
@@ -36,6 +41,17 @@ const idParam = z.object({ id: z.coerce.number().int().positive() });
  */
 export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceNames }): FastifyPluginAsync {
   const { dispatcher: d, places } = deps;
+
+  // Cut by place scope alone, not by whistles as the alert routes do for departments.
+  function alertInScope(request: FastifyRequest, id: string): AlertView {
+    const alert = d.get(id);
+    if (!alert || !request.scope.canSee(alert.place)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+    return alert;
+  }
+
+  const taskInScope = (request: FastifyRequest, t: MaintenanceTask) =>
+    t.place ? request.scope.canSee(t.place) : request.scope.all;
+
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     const admin = { preHandler: requireRole('admin') };
@@ -127,7 +143,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         },
       },
       async (request) => {
-        if (request.body.placeId && !Object.keys(places.path(request.body.placeId)).length) {
+        if (request.body.placeId && !knownPlace(places, request.body.placeId)) {
           throw new GridHubError('REQUEST_INVALID', `place ${request.body.placeId} does not exist`, {
             field: 'placeId',
           });
@@ -151,14 +167,11 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
           tags: privacyTags,
           summary:
             'The resident behind the alert: unmasked for those acting on it (notified, or who acted), each read audited; masked for others',
-          params: z.object({ id: z.string().min(1).max(200) }),
+          params: idParams,
         },
       },
       async (request) => {
-        const alert = d.get(request.params.id);
-        if (!alert || !request.scope.canSee(alert.place)) {
-          throw new GridHubError('NOT_FOUND', `no alert ${request.params.id}`);
-        }
+        const alert = alertInScope(request, request.params.id);
         const resident = d.residents.forDevice(alert.deviceId);
         if (!resident) throw new GridHubError('NOT_FOUND', 'no resident is linked to this device');
         const actors = d.actors(alert.id);
@@ -213,7 +226,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         const state = request.query.state;
         const items = d.maintenance
           .list(state === 'all' ? {} : { open: state === 'open' })
-          .filter((t) => (t.place ? request.scope.canSee(t.place) : request.scope.all));
+          .filter((t) => taskInScope(request, t));
         return { items };
       },
     );
@@ -225,13 +238,13 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         schema: {
           tags: mTags,
           summary: 'Close a task (device fixed): its suppression ends',
-          params: idParam,
+          params: numericId,
           body: z.object({ note: z.string().max(2000).optional() }).prefault({}),
         },
       },
       async (request) => {
         const t = d.maintenance.get(request.params.id);
-        if (!t || !(t.place ? request.scope.canSee(t.place) : request.scope.all)) {
+        if (!t || !taskInScope(request, t)) {
           throw new GridHubError('NOT_FOUND', `no maintenance task ${request.params.id}`);
         }
         return { task: d.maintenance.close(t.id, request.user.username, request.body.note) };
@@ -243,8 +256,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     app.get('/quiet-hours', { schema: { tags: cTags } }, async () => ({
       items: d.quietHours.list().map((q) => ({
         ...q,
-        start: `${String(Math.floor(q.startMinute / 60)).padStart(2, '0')}:${String(q.startMinute % 60).padStart(2, '0')}`,
-        end: `${String(Math.floor(q.endMinute / 60)).padStart(2, '0')}:${String(q.endMinute % 60).padStart(2, '0')}`,
+        start: hhmmOf(q.startMinute),
+        end: hhmmOf(q.endMinute),
       })),
     }));
     app.post(
@@ -285,7 +298,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     );
     app.delete(
       '/quiet-hours/:id',
-      { ...managers, schema: { tags: cTags, params: idParam } },
+      { ...managers, schema: { tags: cTags, params: numericId } },
       async (request) => {
         if (!d.quietHours.remove(request.params.id))
           throw new GridHubError('NOT_FOUND', 'no such quiet hours');
@@ -314,7 +327,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       },
       async (request, reply) => {
         const b = request.body;
-        if (b.placeId && !Object.keys(places.path(b.placeId)).length) {
+        if (b.placeId && !knownPlace(places, b.placeId)) {
           throw new GridHubError('REQUEST_INVALID', `place ${b.placeId} does not exist`, {
             field: 'placeId',
           });
@@ -324,7 +337,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     );
     app.delete(
       '/channel-targets/:id',
-      { ...admin, schema: { tags: cTags, params: idParam } },
+      { ...admin, schema: { tags: cTags, params: numericId } },
       async (request) => {
         if (!d.channelTargets.remove(request.params.id))
           throw new GridHubError('NOT_FOUND', 'no such target');
@@ -333,16 +346,9 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     );
 
     // The delivery state of one alert, per channel and target (targets masked).
-    app.get(
-      '/alerts/:id/deliveries',
-      { schema: { tags: ['alerts'], params: z.object({ id: z.string().min(1).max(200) }) } },
-      async (request) => {
-        const alert = d.get(request.params.id);
-        if (!alert || !request.scope.canSee(alert.place)) {
-          throw new GridHubError('NOT_FOUND', `no alert ${request.params.id}`);
-        }
-        return { items: d.deliveries(alert.id) };
-      },
-    );
+    app.get('/alerts/:id/deliveries', { schema: { tags: ['alerts'], params: idParams } }, async (request) => {
+      const alert = alertInScope(request, request.params.id);
+      return { items: d.deliveries(alert.id) };
+    });
   };
 }

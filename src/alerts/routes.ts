@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { requireRole } from '../api/context.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { PlacePath } from '../domain/places.ts';
 import { SEVERITIES } from '../domain/severity.ts';
-import { DEPARTMENTS, PERSON_ROLES, type Person } from '../registry/types.ts';
+import { DEPARTMENTS } from '../registry/types.ts';
 import type { StreamMessage } from './channels.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
+import { idParams, instant } from './http.ts';
+import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
 import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
 
@@ -21,19 +22,6 @@ export interface AlertsRoutesDeps {
   keepAliveMs?: number;
 }
 
-/** An instant in a query string: epoch milliseconds or ISO 8601. */
-const instant = z
-  .string()
-  .transform((s, ctx) => {
-    const v = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
-    if (Number.isNaN(v)) {
-      ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO 8601 time' });
-      return z.NEVER;
-    }
-    return v;
-  })
-  .optional();
-
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z
     .string()
@@ -41,50 +29,11 @@ const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
     .pipe(z.array(z.enum(values)))
     .optional();
 
-const idParams = z.object({ id: z.string().min(1).max(200) });
 const noteBody = z.object({ note: z.string().max(2000).optional() }).prefault({});
 const scoreBody = z.object({
   score: z.number().int().min(1).max(5),
   comment: z.string().max(2000).optional(),
 });
-
-const personBody = z.object({
-  id: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
-    .min(1),
-  name: z.string().min(1).max(100),
-  role: z.enum(PERSON_ROLES),
-  department: z.enum(DEPARTMENTS).nullable().optional(),
-  phone: z.string().max(40).nullable().optional(),
-  contacts: z.array(z.object({ channel: z.string().min(1), target: z.string().min(1) })).optional(),
-  deputyId: z.string().nullable().optional(),
-  active: z.boolean().optional(),
-  placeIds: z.array(z.string().min(1)).min(1),
-});
-
-const shiftsBody = z.object({
-  shifts: z
-    .array(
-      z
-        .object({
-          weekday: z.number().int().min(0).max(6),
-          startMinute: z.number().int().min(0).max(1439),
-          endMinute: z.number().int().min(1).max(2880),
-        })
-        .refine((s) => s.endMinute > s.startMinute, { message: 'endMinute must be after startMinute' }),
-    )
-    .max(100),
-});
-
-const overrideBody = z
-  .object({
-    startsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
-    endsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
-    onLeave: z.boolean().default(false),
-    note: z.string().max(500).nullable().optional(),
-  })
-  .refine((o) => o.endsAt > o.startsAt, { message: 'endsAt must be after startsAt', path: ['endsAt'] });
 
 const ACTORS = ['admin', 'manager', 'worker'] as const;
 
@@ -113,27 +62,6 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
     const a = dispatcher.get(id);
     if (!a || !visibleTo(request)(a)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
     return a;
-  }
-
-  const personVisible = (request: FastifyRequest, p: Person) =>
-    request.scope.all || p.placeIds.some((id) => request.scope.canSee(places.path(id)));
-
-  function visiblePerson(request: FastifyRequest, id: string): Person {
-    const p = people.get(id);
-    if (!p || !personVisible(request, p)) throw new GridHubError('NOT_FOUND', `no person ${id}`);
-    return p;
-  }
-
-  function checkPlaces(request: FastifyRequest, placeIds: string[]): void {
-    for (const id of placeIds) {
-      const path = places.path(id);
-      if (!Object.keys(path).length) {
-        throw new GridHubError('REQUEST_INVALID', `place ${id} does not exist`, { field: 'placeIds' });
-      }
-      if (!request.scope.canSee(path)) {
-        throw new GridHubError('NOT_FOUND', `no place ${id}`, { field: 'placeIds' });
-      }
-    }
   }
 
   return async (fastify) => {
@@ -364,147 +292,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       async (request) => dispatcher.kpis(request.query, visibleTo(request)),
     );
 
-    // ---- people and duty ----------------------------------------------------------------------------------
-    const peopleTags = ['people'];
-    const managers = { preHandler: requireRole('admin', 'manager') };
-
-    app.get(
-      '/people',
-      {
-        schema: {
-          tags: peopleTags,
-          querystring: z.object({ place: z.string().optional(), role: z.enum(PERSON_ROLES).optional() }),
-        },
-      },
-      async (request) => {
-        const list = people
-          .list({ placeId: request.query.place, role: request.query.role })
-          .filter((p) => personVisible(request, p));
-        return { items: list };
-      },
-    );
-
-    app.get('/people/:id', { schema: { tags: peopleTags, params: idParams } }, async (request) => {
-      const person = visiblePerson(request, request.params.id);
-      return { person, shifts: people.shifts(person.id), overrides: people.overrides(person.id) };
-    });
-
-    app.post(
-      '/people',
-      { ...managers, schema: { tags: peopleTags, body: personBody } },
-      async (request, reply) => {
-        const body = request.body;
-        checkPlaces(request, body.placeIds);
-        if (people.get(body.id))
-          throw new GridHubError('CONFLICT', `person ${body.id} exists`, { field: 'id' });
-        if (body.role === 'department' && !body.department) {
-          throw new GridHubError('REQUEST_INVALID', 'a department person needs its department', {
-            field: 'department',
-          });
-        }
-        if (body.deputyId && !people.get(body.deputyId)) {
-          throw new GridHubError('REQUEST_INVALID', `no person ${body.deputyId}`, { field: 'deputyId' });
-        }
-        return reply.code(201).send({ person: people.create(body) });
-      },
-    );
-
-    app.patch(
-      '/people/:id',
-      {
-        ...managers,
-        schema: { tags: peopleTags, params: idParams, body: personBody.omit({ id: true }).partial() },
-      },
-      async (request) => {
-        visiblePerson(request, request.params.id);
-        if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
-        const deputy = request.body.deputyId;
-        if (deputy && (deputy === request.params.id || !people.get(deputy))) {
-          throw new GridHubError('REQUEST_INVALID', `deputy ${deputy} is not another known person`, {
-            field: 'deputyId',
-          });
-        }
-        return { person: people.update(request.params.id, request.body) };
-      },
-    );
-
-    app.put(
-      '/people/:id/shifts',
-      {
-        ...managers,
-        schema: {
-          tags: peopleTags,
-          summary: 'Replace the weekly roster',
-          params: idParams,
-          body: shiftsBody,
-        },
-      },
-      async (request) => {
-        const person = visiblePerson(request, request.params.id);
-        people.setShifts(person.id, request.body.shifts);
-        return { shifts: people.shifts(person.id) };
-      },
-    );
-
-    app.post(
-      '/people/:id/overrides',
-      {
-        ...managers,
-        schema: {
-          tags: peopleTags,
-          summary: 'A dated extra shift or leave',
-          params: idParams,
-          body: overrideBody,
-        },
-      },
-      async (request, reply) => {
-        const person = visiblePerson(request, request.params.id);
-        const o = people.addOverride({
-          personId: person.id,
-          startsAt: request.body.startsAt,
-          endsAt: request.body.endsAt,
-          onLeave: request.body.onLeave,
-          note: request.body.note ?? null,
-        });
-        return reply.code(201).send({ override: o });
-      },
-    );
-
-    app.get(
-      '/duty',
-      {
-        schema: {
-          tags: peopleTags,
-          summary: 'Who answers for each role at a place at an instant (default now), with fall-backs',
-          querystring: z.object({ place: z.string().min(1), at: instant }),
-        },
-      },
-      async (request) => {
-        const path: PlacePath = places.path(request.query.place);
-        if (!Object.keys(path).length || !request.scope.canSee(path)) {
-          throw new GridHubError('NOT_FOUND', `no place ${request.query.place}`);
-        }
-        const at = request.query.at ?? deps.clock.now();
-        // Roles staffed at this place or above; each with who answers now (on duty, deputy or fall-back duty).
-        const roles = PERSON_ROLES.flatMap((role) => {
-          if (!people.peopleAt(path, role).length) return [];
-          const picks = people.resolve(path, role, at);
-          return [
-            {
-              role,
-              people: picks.map((p) => ({
-                id: p.person.id,
-                name: p.person.name,
-                role: p.person.role,
-                via: p.via,
-              })),
-            },
-          ];
-        });
-        return { place: request.query.place, at, roles };
-      },
-    );
-
+    await peopleRoutes({ people, places, clock: deps.clock })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
 }

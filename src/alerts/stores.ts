@@ -7,6 +7,11 @@ import { localWeekMinute } from './duty.ts';
 // ---- privacy --------------------------------------------------------------------------------------------------
 
 /** `13812345678` → `138****5678`; short numbers keep only their last two digits. */
+/** The ids of every place on a path, for matching rules set at any level. */
+function placeIdsOf(path: PlacePath): Set<string> {
+  return new Set(Object.values(path).filter((v): v is string => typeof v === 'string'));
+}
+
 export function maskPhone(phone: string | null | undefined): string | null {
   if (!phone) return phone ?? null;
   let digits = phone.replace(/\D/g, '');
@@ -269,7 +274,7 @@ export function createQuietHoursStore(db: Db, timeZone: string): QuietHoursStore
     },
     remove: (id) => db.prepare('DELETE FROM alert_quiet_hours WHERE id = ?').run(id).changes > 0,
     heldUntil(personId, path, at) {
-      const places = new Set(Object.values(path).filter((v): v is string => typeof v === 'string'));
+      const places = placeIdsOf(path);
       const rules = list().filter(
         (q) =>
           (q.personId !== null && q.personId === personId) || (q.placeId !== null && places.has(q.placeId)),
@@ -349,7 +354,7 @@ export function createChannelTargetStore(db: Db): ChannelTargetStore {
     },
     remove: (id) => db.prepare('DELETE FROM alert_channel_targets WHERE id = ?').run(id).changes > 0,
     match(path, roles) {
-      const places = new Set(Object.values(path).filter((v): v is string => typeof v === 'string'));
+      const places = placeIdsOf(path);
       return list().filter(
         (t) => (t.placeId === null || places.has(t.placeId)) && (t.role === null || roles.includes(t.role)),
       );

@@ -1,0 +1,224 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireRole } from '../api/context.ts';
+import type { Clock } from '../clock/clock.ts';
+import { GridHubError } from '../domain/errors.ts';
+import { DEPARTMENTS, PERSON_ROLES, type Person } from '../registry/types.ts';
+import type { PlaceNames } from './context.ts';
+import type { PeopleStore } from './duty.ts';
+import { idParams, instant, knownPlace } from './http.ts';
+
+const personBody = z.object({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+    .min(1),
+  name: z.string().min(1).max(100),
+  role: z.enum(PERSON_ROLES),
+  department: z.enum(DEPARTMENTS).nullable().optional(),
+  phone: z.string().max(40).nullable().optional(),
+  contacts: z.array(z.object({ channel: z.string().min(1), target: z.string().min(1) })).optional(),
+  deputyId: z.string().nullable().optional(),
+  active: z.boolean().optional(),
+  placeIds: z.array(z.string().min(1)).min(1),
+});
+
+const shiftsBody = z.object({
+  shifts: z
+    .array(
+      z
+        .object({
+          weekday: z.number().int().min(0).max(6),
+          startMinute: z.number().int().min(0).max(1439),
+          endMinute: z.number().int().min(1).max(2880),
+        })
+        .refine((s) => s.endMinute > s.startMinute, { message: 'endMinute must be after startMinute' }),
+    )
+    .max(100),
+});
+
+const overrideBody = z
+  .object({
+    startsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
+    endsAt: z.union([z.number().int(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
+    onLeave: z.boolean().default(false),
+    note: z.string().max(500).nullable().optional(),
+  })
+  .refine((o) => o.endsAt > o.startsAt, { message: 'endsAt must be after startsAt', path: ['endsAt'] });
+
+/**
+ * People, their rosters and who is on duty, under /api. A person is visible when one of their places is in the
+ * caller's scope; managers change only people and places they can see.
+ */
+export function peopleRoutes(deps: {
+  people: PeopleStore;
+  places: PlaceNames;
+  clock: Clock;
+}): FastifyPluginAsync {
+  const { people, places, clock } = deps;
+
+  const personVisible = (request: FastifyRequest, p: Person) =>
+    request.scope.all || p.placeIds.some((id) => request.scope.canSee(places.path(id)));
+
+  function visiblePerson(request: FastifyRequest, id: string): Person {
+    const p = people.get(id);
+    if (!p || !personVisible(request, p)) throw new GridHubError('NOT_FOUND', `no person ${id}`);
+    return p;
+  }
+
+  function checkPlaces(request: FastifyRequest, placeIds: string[]): void {
+    for (const id of placeIds) {
+      const path = knownPlace(places, id);
+      if (!path) {
+        throw new GridHubError('REQUEST_INVALID', `place ${id} does not exist`, { field: 'placeIds' });
+      }
+      if (!request.scope.canSee(path)) {
+        throw new GridHubError('NOT_FOUND', `no place ${id}`, { field: 'placeIds' });
+      }
+    }
+  }
+
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const peopleTags = ['people'];
+    const managers = { preHandler: requireRole('admin', 'manager') };
+
+    app.get(
+      '/people',
+      {
+        schema: {
+          tags: peopleTags,
+          querystring: z.object({ place: z.string().optional(), role: z.enum(PERSON_ROLES).optional() }),
+        },
+      },
+      async (request) => {
+        const list = people
+          .list({ placeId: request.query.place, role: request.query.role })
+          .filter((p) => personVisible(request, p));
+        return { items: list };
+      },
+    );
+
+    app.get('/people/:id', { schema: { tags: peopleTags, params: idParams } }, async (request) => {
+      const person = visiblePerson(request, request.params.id);
+      return { person, shifts: people.shifts(person.id), overrides: people.overrides(person.id) };
+    });
+
+    app.post(
+      '/people',
+      { ...managers, schema: { tags: peopleTags, body: personBody } },
+      async (request, reply) => {
+        const body = request.body;
+        checkPlaces(request, body.placeIds);
+        if (people.get(body.id))
+          throw new GridHubError('CONFLICT', `person ${body.id} exists`, { field: 'id' });
+        if (body.role === 'department' && !body.department) {
+          throw new GridHubError('REQUEST_INVALID', 'a department person needs its department', {
+            field: 'department',
+          });
+        }
+        if (body.deputyId && !people.get(body.deputyId)) {
+          throw new GridHubError('REQUEST_INVALID', `no person ${body.deputyId}`, { field: 'deputyId' });
+        }
+        return reply.code(201).send({ person: people.create(body) });
+      },
+    );
+
+    app.patch(
+      '/people/:id',
+      {
+        ...managers,
+        schema: { tags: peopleTags, params: idParams, body: personBody.omit({ id: true }).partial() },
+      },
+      async (request) => {
+        visiblePerson(request, request.params.id);
+        if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
+        const deputy = request.body.deputyId;
+        if (deputy && (deputy === request.params.id || !people.get(deputy))) {
+          throw new GridHubError('REQUEST_INVALID', `deputy ${deputy} is not another known person`, {
+            field: 'deputyId',
+          });
+        }
+        return { person: people.update(request.params.id, request.body) };
+      },
+    );
+
+    app.put(
+      '/people/:id/shifts',
+      {
+        ...managers,
+        schema: {
+          tags: peopleTags,
+          summary: 'Replace the weekly roster',
+          params: idParams,
+          body: shiftsBody,
+        },
+      },
+      async (request) => {
+        const person = visiblePerson(request, request.params.id);
+        people.setShifts(person.id, request.body.shifts);
+        return { shifts: people.shifts(person.id) };
+      },
+    );
+
+    app.post(
+      '/people/:id/overrides',
+      {
+        ...managers,
+        schema: {
+          tags: peopleTags,
+          summary: 'A dated extra shift or leave',
+          params: idParams,
+          body: overrideBody,
+        },
+      },
+      async (request, reply) => {
+        const person = visiblePerson(request, request.params.id);
+        const o = people.addOverride({
+          personId: person.id,
+          startsAt: request.body.startsAt,
+          endsAt: request.body.endsAt,
+          onLeave: request.body.onLeave,
+          note: request.body.note ?? null,
+        });
+        return reply.code(201).send({ override: o });
+      },
+    );
+
+    app.get(
+      '/duty',
+      {
+        schema: {
+          tags: peopleTags,
+          summary: 'Who answers for each role at a place at an instant (default now), with fall-backs',
+          querystring: z.object({ place: z.string().min(1), at: instant }),
+        },
+      },
+      async (request) => {
+        const path = knownPlace(places, request.query.place);
+        if (!path || !request.scope.canSee(path)) {
+          throw new GridHubError('NOT_FOUND', `no place ${request.query.place}`);
+        }
+        const at = request.query.at ?? clock.now();
+        // Roles staffed at this place or above; each with who answers now (on duty, deputy or fall-back duty).
+        const roles = PERSON_ROLES.flatMap((role) => {
+          if (!people.peopleAt(path, role).length) return [];
+          const picks = people.resolve(path, role, at);
+          return [
+            {
+              role,
+              people: picks.map((p) => ({
+                id: p.person.id,
+                name: p.person.name,
+                role: p.person.role,
+                via: p.via,
+              })),
+            },
+          ];
+        });
+        return { place: request.query.place, at, roles };
+      },
+    );
+  };
+}
