@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../clock/clock.ts';
+import { dueTimer } from './due-timer.ts';
+
+function setup(o: { onlyFuture?: boolean } = {}) {
+  const clock = new ManualClock(0);
+  const schedule: number[] = [];
+  const fired: number[] = [];
+  let stopped = false;
+  const timer = dueTimer(clock, {
+    next: () => (schedule.length ? Math.min(...schedule) : null),
+    fire: () => {
+      fired.push(clock.now());
+      schedule.splice(0, schedule.length, ...schedule.filter((t) => t > clock.now()));
+      timer.arm();
+    },
+    stopped: () => stopped,
+    ...o,
+  });
+  return { clock, schedule, fired, timer, stop: () => (stopped = true) };
+}
+
+describe('dueTimer', () => {
+  it('sleeps until the earliest due time and moves when an earlier one is scheduled', () => {
+    const { clock, schedule, fired, timer } = setup();
+    schedule.push(5_000);
+    timer.arm();
+    schedule.push(2_000);
+    timer.arm();
+    expect(clock.pending).toBe(1);
+    clock.advance(10_000);
+    expect(fired).toEqual([2_000, 5_000]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('arms nothing while stopped, and cancel drops the armed timer', () => {
+    const { clock, schedule, fired, timer, stop } = setup();
+    schedule.push(1_000);
+    timer.arm();
+    timer.cancel();
+    expect(clock.pending).toBe(0);
+    stop();
+    timer.arm();
+    clock.advance(5_000);
+    expect(fired).toEqual([]);
+  });
+
+  it('fires an overdue time at once, unless told to leave due times to the caller', () => {
+    const a = setup();
+    a.clock.advance(3_000);
+    a.schedule.push(1_000);
+    a.timer.arm();
+    a.clock.advance(0);
+    expect(a.fired).toEqual([3_000]);
+
+    const b = setup({ onlyFuture: true });
+    b.clock.advance(3_000);
+    b.schedule.push(1_000);
+    b.timer.arm();
+    expect(b.clock.pending).toBe(0);
+  });
+});
