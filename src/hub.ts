@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
+import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
@@ -190,6 +191,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       rulesRoutes({ engine: rules }),
       alertsRoutes({ dispatcher, clock, places: registry.places }),
       telemetryRoutes({ reader: telemetry, devices: registry.devices, clock }),
+      integrationRoutes({
+        dispatcher,
+        devices: registry.devices,
+        places: registry.places,
+        users: registry.users,
+        bus,
+        clock,
+      }),
     ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
     rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin()],

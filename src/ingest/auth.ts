@@ -5,6 +5,7 @@ import type { DeviceDirectory, TokenAuthenticator } from '../domain/ports.ts';
 import { topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
+import { scopeCheck } from './integration-feed.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
 import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, sessionOf } from './session.ts';
 import { deviceTopics, isSafeMqttString, isTopicLevel } from './topics.ts';
@@ -249,7 +250,8 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
         return;
       }
       if (user.role === 'integration') {
-        accept(client, info, { role: 'integration', id: username }, done);
+        // scope roots as at login; a changed scope takes effect on the next connection
+        accept(client, info, { role: 'integration', id: username, canSee: scopeCheck(user.scope) }, done);
         return;
       }
       refuse(info, done, CONNACK.notAuthorized, 'role', username, `role ${user.role} has no MQTT access`);

@@ -18,6 +18,7 @@ import { createClusterEmitter, createRedisPersistence } from './cluster.ts';
 import type { MqttConfig } from './config.ts';
 import { createExternalIngest } from './external.ts';
 import { guardFrames } from './frame-guard.ts';
+import { createIntegrationFeed, type IntegrationFeed } from './integration-feed.ts';
 import { createEventJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { createPipeline, PublishRefused } from './pipeline.ts';
@@ -166,6 +167,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     publishError,
   });
 
+  let feed: IntegrationFeed | undefined;
   const persistence = config.redisUrl ? createRedisPersistence(config.redisUrl) : undefined;
   broker = await Aedes.createBroker({
     ...(config.redisUrl && persistence
@@ -175,7 +177,10 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     authenticate: auth.authenticate,
     authorizePublish: pipeline.authorizePublish,
     authorizeSubscribe: pipeline.authorizeSubscribe,
-    authorizeForward: pipeline.authorizeForward,
+    authorizeForward: (client, packet) => {
+      const p = pipeline.authorizeForward(client, packet);
+      return p && feed && !feed.mayForward(client, p) ? null : p;
+    },
     connectTimeout: config.connectTimeoutMs,
     // a frozen subscriber is cut off after this; aedes' 60 s default would hold delivery slots for a minute
     drainTimeout: config.drainTimeoutMs,
@@ -185,6 +190,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     // ([MQTT-3.1.2-24], handlers/connect.js setKeepAlive), so nothing to add here
   });
   const aedes = broker;
+  feed = createIntegrationFeed({ broker: aedes, bus, devices, log, metrics: deps.metrics });
 
   aedes.on('clientReady', (client) => {
     const s = sessionOf(client);
@@ -316,6 +322,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     async close() {
       if (closing) return;
       closing = true;
+      feed?.close();
       pipeline.beginShutdown();
       const serversClosed = servers.map(closeServer);
       // whatever waits for the group commit is handed over and acknowledged before the sockets go

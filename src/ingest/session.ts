@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
 import type { CompiledEntry } from '../catalogue/catalogue.ts';
+import type { PlacePath } from '../domain/places.ts';
 import type { DeviceTopics } from './topics.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws';
@@ -35,6 +36,8 @@ export interface WorkerSession {
 export interface ReaderSession {
   role: 'integration' | 'anonymous';
   id: string;
+  /** An integration user's scope (its user_scopes); absent = everything (anonymous, when allowed). */
+  canSee?: (path: PlacePath) => boolean;
 }
 
 export type Session = DeviceSession | WorkerSession | ReaderSession;

@@ -58,9 +58,24 @@ const INTEGRATION_CHANNELS = new Set(['telemetry', 'event', 'status', 'errors', 
  */
 export function integrationMaySubscribe(filter: string): boolean {
   const parts = filter.split('/');
-  if (parts.length !== 3 || parts[0] !== TOPIC_ROOT) return false;
+  if (parts[0] !== TOPIC_ROOT) return false;
+  if (parts[1] === 'integrations') return integrationFeedFilter(parts);
+  if (parts.length !== 3) return false;
   const [, device, channel] = parts as [string, string, string];
   return (device === '+' || isDeviceId(device)) && INTEGRATION_CHANNELS.has(channel);
+}
+
+/**
+ * The readings feed: `gh/integrations/readings/{type|+}/{deviceId|+}`, or `#` in place of the last one or two
+ * levels. Nothing else under `gh/integrations/` exists.
+ */
+function integrationFeedFilter(parts: string[]): boolean {
+  if (parts[2] !== 'readings') return false;
+  const [type, device] = [parts[3], parts[4]];
+  if (parts.length === 4) return type === '#';
+  if (parts.length !== 5) return false;
+  const typeOk = type === '+' || (type !== undefined && /^[a-z][a-z0-9_]{0,63}$/.test(type));
+  return typeOk && (device === '+' || device === '#' || (device !== undefined && isDeviceId(device)));
 }
 
 const DEVICE_SUFFIXES = ['/telemetry', '/event', '/status'];

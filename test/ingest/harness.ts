@@ -96,7 +96,8 @@ export async function startHarness(
       { username: 'w-wang', password, role: 'worker', personId: 'p-wang', scope: ['gr1'] },
       now,
     );
-    await users.create({ username: 'node-red', password, role: 'integration' }, now);
+    // integrations see only devices inside their scope (user_scopes), like every non-admin user
+    await users.create({ username: 'node-red', password, role: 'integration', scope: ['st1'] }, now);
     await users.create({ username: 'mgr-zhao', password, role: 'manager', scope: ['co1'] }, now);
     worker = { ...worker, token: users.issueToken('w-li', 'api', now) };
     otherWorker = { ...otherWorker, token: users.issueToken('w-wang', 'api', now) };
