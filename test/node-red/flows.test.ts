@@ -125,6 +125,7 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
   let adminToken: string;
   let integration: { username: string; token: string };
   let output = '';
+  let port: number;
   const clients: mqtt.MqttClient[] = [];
 
   const subscribersMetric = async (): Promise<number> => {
@@ -145,7 +146,7 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
     integration = (await res.json()) as { username: string; token: string };
     userDir = mkdtempSync(join(tmpdir(), 'gridhub-nodered-'));
     prepareUserDir(userDir, testFlows(receiver.url));
-    const port = await freePort();
+    port = await freePort();
     child = spawnNodeRed({
       userDir,
       port,
@@ -288,6 +289,42 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       values: { smoke: 0.01, battery: 88 },
     });
     expect((got.body as { place: Record<string, string> }).place.street).toBe('S1');
+  });
+
+  it('the editor is locked and telemetry is off', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/flows`)).status).toBe(401);
+    const bad = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: 'node-red-admin',
+        grant_type: 'password',
+        scope: '*',
+        username: 'admin',
+        password: 'wrong',
+      }),
+    });
+    expect(bad.status).toBe(403);
+    const login = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: 'node-red-admin',
+        grant_type: 'password',
+        scope: '*',
+        username: 'admin',
+        password: 'test-admin-password',
+      }),
+    });
+    expect(login.status).toBe(200);
+    const { access_token } = (await login.json()) as { access_token: string };
+    const settings = (await (
+      await fetch(`${base}/settings`, { headers: { authorization: `Bearer ${access_token}` } })
+    ).json()) as { telemetryEnabled?: boolean };
+    expect(settings.telemetryEnabled).toBe(false);
+    // the integration token is not written into Node-RED's credentials file
+    expect(readFileSync(join(userDir, 'flows_cred.json'), 'utf8')).not.toContain(integration.token);
   });
 
   it('integration credentials cannot publish as a device', async () => {
