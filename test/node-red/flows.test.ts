@@ -323,6 +323,21 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       await fetch(`${base}/settings`, { headers: { authorization: `Bearer ${access_token}` } })
     ).json()) as { telemetryEnabled?: boolean };
     expect(settings.telemetryEnabled).toBe(false);
+    // the nodes are installed, with help in English and Chinese
+    for (const [lang, text] of [
+      ['en-US', 'Sends the device readings the hub accepted'],
+      ['zh-CN', '输出平台已接收的设备读数'],
+    ] as const) {
+      const html = await (
+        await fetch(`${base}/nodes`, {
+          headers: { authorization: `Bearer ${access_token}`, accept: 'text/html', 'accept-language': lang },
+        })
+      ).text();
+      expect(html).toContain('data-help-name="gridhub-reading"');
+      expect(html).toContain(text);
+      for (const type of ['gridhub-config', 'gridhub-alert-event', 'gridhub-raise-alert'])
+        expect(html).toContain(`data-help-name="${type}"`);
+    }
     // the integration token is not written into Node-RED's credentials file
     expect(readFileSync(join(userDir, 'flows_cred.json'), 'utf8')).not.toContain(integration.token);
   });
