@@ -22,4 +22,11 @@ describe('templates', () => {
       expect(() => compileTemplate(src)).toThrow();
     },
   );
+
+  it('leaves out an optional [[ part ]] whose value is missing, and keeps it when present', () => {
+    const t = compileTemplate('Bin {{device.id}}[[ at {{fill}} %]][[, tilted: {{nope}}]].');
+    expect(t.render(lookup)).toBe('Bin bin-7 at 93 %.');
+    expect(compileTemplate('[[{{nope}}]]').render(lookup)).toBe('');
+    expect(() => compileTemplate('[[{{fill + 1}}]]')).toThrow();
+  });
 });

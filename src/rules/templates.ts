@@ -3,7 +3,8 @@ import type { FieldValue } from '../domain/reading.ts';
 /**
  * `{{name}}` substitution, nothing more: no expressions, no helpers, no code. A name is a field of the reading
  * (`{{fill}}`, `{{confidence}}`) or one of the namespaced values below. Unknown or missing values render as
- * an empty string.
+ * an empty string. A part in `[[ … ]]` is optional: it is left out, brackets and all, when a value it names is
+ * missing — so one detail template serves a telemetry reading and an event that carries none of those fields.
  */
 export const TEMPLATE_NAMESPACES = {
   device: ['id', 'type', 'floor'],
@@ -16,7 +17,7 @@ export const TEMPLATE_NAMESPACES = {
 
 export type TemplateLookup = (name: string) => FieldValue | null | undefined;
 
-type Part = string | { name: string };
+type Part = string | { name: string } | { optional: Part[] };
 
 export interface CompiledTemplate {
   readonly source: string;
@@ -30,7 +31,42 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 
 export class TemplateError extends Error {}
 
+const OPTIONAL = /\[\[(.*?)\]\]/g;
+
 export function compileTemplate(source: string): CompiledTemplate {
+  const parts: Part[] = [];
+  let last = 0;
+  for (const m of source.matchAll(OPTIONAL)) {
+    if (m.index > last) parts.push(...compileParts(source.slice(last, m.index)));
+    parts.push({ optional: compileParts(m[1] as string) });
+    last = m.index + m[0].length;
+  }
+  if (last < source.length) parts.push(...compileParts(source.slice(last)));
+  const first = parts[0];
+  const single = parts.length === 1 && typeof first === 'object' && 'name' in first ? first.name : undefined;
+  return {
+    source,
+    single,
+    render: (lookup) => renderParts(parts, lookup) ?? '',
+  };
+}
+
+/** The text, or undefined when an optional part names a missing value (so its caller leaves it out). */
+function renderParts(parts: readonly Part[], lookup: TemplateLookup, optional = false): string | undefined {
+  let out = '';
+  for (const p of parts) {
+    if (typeof p === 'string') out += p;
+    else if ('optional' in p) out += renderParts(p.optional, lookup, true) ?? '';
+    else {
+      const v = lookup(p.name);
+      if (v !== undefined && v !== null && v !== '') out += String(v);
+      else if (optional) return undefined;
+    }
+  }
+  return out;
+}
+
+function compileParts(source: string): Part[] {
   const parts: Part[] = [];
   let last = 0;
   for (const m of source.matchAll(PLACEHOLDER)) {
@@ -55,21 +91,5 @@ export function compileTemplate(source: string): CompiledTemplate {
     last = m.index + m[0].length;
   }
   if (last < source.length) parts.push(source.slice(last));
-  const first = parts[0];
-  const single = parts.length === 1 && typeof first === 'object' ? first.name : undefined;
-  return {
-    source,
-    single,
-    render(lookup) {
-      let out = '';
-      for (const p of parts) {
-        if (typeof p === 'string') out += p;
-        else {
-          const v = lookup(p.name);
-          if (v !== undefined && v !== null) out += String(v);
-        }
-      }
-      return out;
-    },
-  };
+  return parts;
 }
