@@ -114,6 +114,54 @@ function testFlows(receiverUrl: string): unknown[] {
       wires: [['test-smoke-post']],
     },
     post('test-smoke-post', `${receiverUrl}/readings`),
+    // raise through an HTTP endpoint of the flow, so the test can see answers and errors
+    {
+      id: 'test-raise-in',
+      type: 'http in',
+      z: tab,
+      url: '/test/raise',
+      method: 'post',
+      wires: [['test-raise-prep']],
+    },
+    {
+      id: 'test-raise-prep',
+      type: 'function',
+      z: tab,
+      func: 'if (msg.payload.alert) msg.alert = msg.payload.alert; return msg;',
+      outputs: 1,
+      wires: [['test-raise-node']],
+    },
+    {
+      id: 'test-raise-node',
+      type: 'gridhub-raise-alert',
+      z: tab,
+      hub: 'gridhub-hub',
+      flow: 'test-raise',
+      action: 'raise',
+      severity: 'major',
+      category: 'flow',
+      title: '',
+      detail: '',
+      dedup: 'per-device',
+      wires: [['test-raise-out']],
+    },
+    { id: 'test-raise-out', type: 'http response', z: tab, statusCode: '', headers: {}, wires: [] },
+    {
+      id: 'test-raise-catch',
+      type: 'catch',
+      z: tab,
+      scope: ['test-raise-node'],
+      uncaught: false,
+      wires: [['test-raise-err']],
+    },
+    {
+      id: 'test-raise-err',
+      type: 'function',
+      z: tab,
+      func: 'msg.statusCode = 422; msg.payload = { error: msg.error.message }; return msg;',
+      outputs: 1,
+      wires: [['test-raise-out']],
+    },
   ];
 }
 
@@ -153,7 +201,10 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       hub: { httpUrl: th.hub.urls.http, mqttUrl: th.hub.urls.mqtt },
       credentials: integration,
       adminPassword: 'test-admin-password',
-      env: { ELEVATOR_CONTROLLER_URL: `${receiver.url}/elevator`, NODE_RED_LOG_LEVEL: 'warn' },
+      env: {
+        ELEVATOR_CONTROLLER_URL: `${receiver.url}/elevator`,
+        NODE_RED_LOG_LEVEL: process.env.DEBUG_NODE_RED ? 'debug' : 'warn',
+      },
       stdio: 'pipe',
     });
     child.stdout?.on('data', (d: Buffer) => {
@@ -173,6 +224,7 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
   }, 60_000);
 
   afterAll(async () => {
+    if (process.env.DEBUG_NODE_RED) console.log(output);
     for (const c of clients) c.end(true);
     if (child && child.exitCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -273,6 +325,30 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       return d.alert.status === 'resolved' ? d.alert : undefined;
     });
     expect(resolved.resolution).toBe('auto');
+  });
+
+  it('raise alert: the hub answer goes on, a refusal goes to a catch node', async () => {
+    const base = `http://127.0.0.1:${port}/test/raise`;
+    const call = (body: unknown) =>
+      fetch(base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const unknown = await call({ deviceId: 'no-such-device' });
+    expect(unknown.status).toBe(422);
+    expect(((await unknown.json()) as { error: string }).error).toContain('DEVICE_UNKNOWN');
+    const bin = th.hub.registry.devices.list().find((d) => d.type === 'bin' && d.place.street === 'S1');
+    if (!bin) throw new Error('no demo bin');
+    const ok = await call({ deviceId: bin.id, alert: { title: 'Lid stuck', evidence: { photo: 'p-1' } } });
+    expect(ok.status).toBe(200);
+    const answer = (await ok.json()) as { ruleId: string; alertId: string; changes: string[] };
+    expect(answer).toMatchObject({ ruleId: 'flow:test-raise' });
+    expect(answer.changes).toContain('opened');
+    const view = (await (await th.api(adminToken, `/api/alerts/${answer.alertId}`)).json()) as {
+      alert: { severity: string; title: string; evidence: Record<string, unknown> };
+    };
+    expect(view.alert).toMatchObject({ severity: 'major', title: 'Lid stuck', evidence: { photo: 'p-1' } });
   });
 
   it('telemetry readings reach a reading node filtered by type', async () => {
