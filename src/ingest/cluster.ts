@@ -2,6 +2,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
 import mqemitter from 'mqemitter';
 import mqemitterRedis from 'mqemitter-redis';
+import { INTEGRATION_READINGS_PREFIX } from './integration-feed.ts';
 import { isDeviceTopic } from './topics.ts';
 
 type Emitter = mqemitter.MQEmitter;
@@ -13,8 +14,9 @@ type Listener = (message: Message, done: () => void) => void;
  * (mqemitter-redis): worker alarms, device errors, aedes' `$SYS` coordination (heartbeats, client take-over).
  * Device readings stay on the instance the device is connected to: that instance's ingest already consumed them
  * in authorizePublish, and sending every reading through Redis would cap the whole cluster at what one Redis
- * pub/sub channel carries. The price: an integration subscribed to `gh/+/telemetry` on one instance sees the
- * devices connected to that instance only.
+ * pub/sub channel carries. The same holds for the integration readings feed (`gh/integrations/readings/…`).
+ * The price: an integration subscribed to `gh/+/telemetry` or to the feed on one instance sees the devices
+ * connected to that instance only.
  *
  * Each listener is registered on both buses; each message is emitted on exactly one, so nothing is delivered
  * twice.
@@ -34,7 +36,8 @@ export function createClusterEmitter(redisUrl: string, concurrency: number): Emi
       return emitter;
     },
     emit(message: Message, callback?: (error?: Error) => void) {
-      if (isDeviceTopic(message.topic)) local.emit(message, callback);
+      if (isDeviceTopic(message.topic) || message.topic.startsWith(INTEGRATION_READINGS_PREFIX))
+        local.emit(message, callback);
       else shared.emit(message, callback);
     },
     removeListener(topic: string, listener: Listener, callback?: () => void) {
