@@ -25,7 +25,8 @@ describe('docker-compose.yml', () => {
   it('runs the hub, InfluxDB 2, Grafana and Node-RED', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['grafana', 'hub', 'influxdb', 'node-red']);
     expect(compose.services.influxdb?.image).toMatch(/^influxdb:2\./);
-    expect(compose.services['node-red']?.image).toBe('nodered/node-red:4.1');
+    // Node-RED is built from node-red/Dockerfile (nodered/node-red 4.1 with the GridHub nodes installed).
+    expect(compose.services['node-red']?.build).toMatchObject({ dockerfile: 'node-red/Dockerfile' });
     expect(compose.services.hub?.build).toBeDefined();
   });
 
