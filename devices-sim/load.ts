@@ -249,7 +249,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             ? 0
             : o.qos === 1
               ? window - c.client.inflight
-              : window > 0 || c.client.backlog < QOS0_BACKLOG_BYTES
+              : c.client.backlog < QOS0_BACKLOG_BYTES
                 ? chunk
                 : 0;
           const k = Math.min(free, budget, chunk);

@@ -10,7 +10,7 @@ import { type CheckResult, evaluate, formatResults, matchingAlerts, type Observe
 import type { CredentialDevice, Credentials } from './credentials.ts';
 import { selectGroups } from './credentials.ts';
 import { createFleet, listenToWorkerAlarms } from './fleet.ts';
-import { type AlertSummary, createHubApi, type HubApi, HubApiError } from './hub-api.ts';
+import { type AlertSummary, createHubApi, type HubApi } from './hub-api.ts';
 import { createRng } from './rng.ts';
 import {
   type Expectation,
