@@ -298,7 +298,8 @@ async function measureIngest(
   let grown = last;
   const until = Date.now() + (quick ? 6_000 : 20_000);
   while (Date.now() < until) {
-    await sleep(500);
+    // Fine-grained, so that our sampling does not blur when the last reading was confirmed.
+    await sleep(100);
     const now = await sample().catch(() => undefined);
     if ((now?.value ?? 0) > (last?.value ?? 0)) {
       lastGrowth = performance.now();
