@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api } from '../common/api.ts';
-import { fmtTime, placeLabel } from '../common/format.ts';
+import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import type { Alert, AlertDetail } from '../common/types.ts';
 import { DEPARTMENTS } from '../common/types.ts';
@@ -75,7 +75,7 @@ export function AlertDetailPanel(props: {
     <aside class={`detail sev-${a.severity}`} aria-label={t('detail')} data-alert={a.id}>
       <header>
         <h2>
-          <LightDot light={liveLight(a, props.now())} /> {a.title}
+          <LightDot light={liveLight(a, props.now())} /> {alertTitle(a)}
         </h2>
         <button type="button" class="icon" aria-label={t('close')} onClick={props.onClose}>
           ×

@@ -1,4 +1,4 @@
-import { fmtTime, placeLabel } from '../common/format.ts';
+import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import type { Alert, Light, Severity } from '../common/types.ts';
 import { LIGHTS, SEVERITIES } from '../common/types.ts';
@@ -100,7 +100,7 @@ export function AlertList(props: {
             <SeverityBadge severity={a.severity} />
             <span class="alert-title">
               {props.fresh.has(a.id) ? <span class="new-mark">{t('newAlert')}</span> : null}
-              {a.title}
+              {alertTitle(a)}
               {a.count > 1 ? <span class="count">×{a.count}</span> : null}
               {a.escalated ? <span class="badge escalated">↑ {t(`reach.${a.reach}`)}</span> : null}
             </span>

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
+import { alertTitle } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, KpiReport, PlaceNode, StreamMessage } from '../common/types.ts';
@@ -159,7 +160,10 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
       .filter((a) => !place || alertIsUnder(a, place))
       .filter(
         (a) =>
-          !text || `${a.title} ${a.deviceId} ${a.placeNames.join(' ')} ${a.id}`.toLowerCase().includes(text),
+          !text ||
+          `${a.title} ${alertTitle(a)} ${a.deviceId} ${a.placeNames.join(' ')} ${a.id}`
+            .toLowerCase()
+            .includes(text),
       )
       .sort((a, b) => {
         // Active critical first, then the most recent.

@@ -1,3 +1,4 @@
+import { CATEGORY_LABELS } from '../../../../src/rules/categories.ts';
 import { getLang } from './i18n.ts';
 
 export function fmtTime(ms: number | null | undefined): string {
@@ -27,4 +28,13 @@ export function fmtPct(ratio: number | null | undefined): string {
 export function placeLabel(names: string[], floor: number | null): string {
   const tail = names.slice(-3).join(' · ');
   return floor === null ? tail : `${tail} · ${floor}F`;
+}
+
+/**
+ * Rules carry an English title and a category code; in Chinese the category's label reads better than the
+ * English title. Categories the hub does not label (custom rules, flows) keep their rule's own title.
+ */
+export function alertTitle(a: { title: string; category: string }): string {
+  const label = Object.hasOwn(CATEGORY_LABELS, a.category) ? CATEGORY_LABELS[a.category] : undefined;
+  return getLang() === 'zh-CN' && label ? label['zh-CN'] : a.title;
 }

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
-import { fmtTime, placeLabel } from '../common/format.ts';
+import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, AlertDetail, WorkerAlarm } from '../common/types.ts';
@@ -195,7 +195,7 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
             document.querySelector(`[data-alert-id="${CSS.escape(urgent.id)}"]`)?.scrollIntoView();
           }}
         >
-          {t('newCritical')}: {urgent.title} · {placeLabel(urgent.placeNames, urgent.floor)}
+          {t('newCritical')}: {alertTitle(urgent)} · {placeLabel(urgent.placeNames, urgent.floor)}
         </button>
       ) : null}
       {list.length === 0 ? <p class="empty">{t('noAlarms')}</p> : null}
@@ -263,7 +263,7 @@ function AlarmCard(props: {
       <button type="button" class="alarm-head" onClick={props.onToggle}>
         <LightDot light={a.light} />
         <SeverityBadge severity={a.severity} />
-        <strong>{a.title}</strong>
+        <strong>{alertTitle(a)}</strong>
       </button>
       <p class="muted">
         {placeLabel(a.placeNames, a.floor)} · {fmtTime(a.openedAt)}
