@@ -2,12 +2,14 @@
  * The API's shapes as the dashboards read them (mirrors src/alerts/types.ts, src/api/registry-routes.ts and
  * src/alerts/kpis.ts; only the fields the pages use).
  */
-export type Severity = 'critical' | 'major' | 'minor';
-export type Light = 'green' | 'yellow' | 'red';
-export type AlertStatus = 'open' | 'dispatched' | 'acknowledged' | 'on_site' | 'resolved' | 'closed';
-export type PlacePath = Partial<
-  Record<'street' | 'community' | 'grid' | 'estate' | 'building' | 'unit', string>
->;
+import type { KpiFigures, KpiReport } from '../../../../src/alerts/kpis.ts';
+import type { Light, SlaClock } from '../../../../src/alerts/sla.ts';
+import type { AlertStatus } from '../../../../src/alerts/types.ts';
+import type { PlacePath } from '../../../../src/domain/places.ts';
+import type { Severity } from '../../../../src/domain/severity.ts';
+
+// The server's own types where the JSON carries them unchanged, so the pages cannot drift from the API.
+export type { AlertStatus, KpiFigures, KpiReport, Light, PlacePath, Severity, SlaClock };
 
 export const SEVERITIES: Severity[] = ['critical', 'major', 'minor'];
 export const LIGHTS: Light[] = ['green', 'yellow', 'red'];
@@ -21,16 +23,6 @@ export interface User {
   personId: string | null;
   locale: string;
   scope: string[];
-}
-
-export interface SlaClock {
-  name: string;
-  startedAt: number;
-  dueAt: number;
-  stoppedAt: number | null;
-  light: Light;
-  used: number;
-  met: boolean | null;
 }
 
 export interface Whistle {
@@ -153,29 +145,6 @@ export interface CatalogueEntry {
   id: string;
   name?: Record<string, string> | string;
   telemetry: Record<string, CatalogueField>;
-}
-
-export interface KpiFigures {
-  total: number;
-  resolved: number;
-  closed: number;
-  closureRate: number | null;
-  onTimeAcknowledgeRate: number | null;
-  onTimeArriveRate: number | null;
-  onTimeResolveRate: number | null;
-  meanSecondsToAcknowledge: number | null;
-  meanSecondsToArrive: number | null;
-  meanSecondsToResolve: number | null;
-  satisfaction: number | null;
-  ratings: number;
-  inGridResolutionRate: number | null;
-  escalated: number;
-}
-
-export interface KpiReport {
-  at: number;
-  overall: KpiFigures;
-  grids: ({ gridId: string; gridName: string | null } & KpiFigures)[];
 }
 
 /** One point of a telemetry series. */
