@@ -11,6 +11,8 @@ import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, session
 import { deviceTopics, isSafeMqttString, isTopicLevel } from './topics.ts';
 
 /** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
+
+const ALARM_RECEIVERS: ReadonlySet<string> = new Set(['worker', 'manager', 'department']);
 export const CONNACK = {
   unacceptableProtocol: 1,
   identifierRejected: 2,
@@ -235,7 +237,9 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
         refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');
         return;
       }
-      if (user.role === 'worker' && user.personId && isTopicLevel(user.personId)) {
+      // Everyone who is sent alarms as a person (grid workers, duty staff with a manager login, departments) may
+      // take them on their phone; they get the same narrow ACL: their own alarms topic, no publishing.
+      if (ALARM_RECEIVERS.has(user.role) && user.personId && isTopicLevel(user.personId)) {
         accept(
           client,
           info,

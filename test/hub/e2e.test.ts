@@ -134,4 +134,43 @@ describe('end to end over real MQTT', () => {
     const other = await t.login('worker2');
     expect((await t.api(other, `/api/alerts/${mine!.id}`)).status).toBe(404);
   });
+
+  it('lets duty staff and departments take their own alarms over MQTT, and nobody else', async () => {
+    const tokenFor = async (username: string) => {
+      const session = await t.login(username);
+      const res = await t.api(session, '/api/auth/tokens', {
+        method: 'POST',
+        body: JSON.stringify({ label: 'phone' }),
+      });
+      return ((await res.json()) as { token: string }).token;
+    };
+    // The manager of the demo is the property duty of community 1: critical alarms there go to them at once.
+    const manager = await connect('manager', await tokenFor('manager'));
+    const managerAlarms = collect(manager, topics.workerAlarms('property-duty-1'));
+    const own = await manager.subscribeAsync(topics.workerAlarms('property-duty-1'), { qos: 1 });
+    expect(own[0]?.qos).toBe(1);
+    // mqtt.js turns a 0x80 grant into a rejection naming the failure.
+    await expect(manager.subscribeAsync(topics.workerAlarms('g1-worker-a'), { qos: 1 })).rejects.toThrow(
+      /Subscribe error/,
+    );
+    const fire = await connect('fire', await tokenFor('fire'));
+    expect((await fire.subscribeAsync(topics.workerAlarms('dept-fire'), { qos: 1 }))[0]?.qos).toBe(1);
+
+    const device = t.credentials!.devices.find((d) => d.type === 'smoke' && d.placeId.startsWith('E2-'))!;
+    const sensor = await connect(device.id, device.secret);
+    await sensor.publishAsync(topics.event(device.id), JSON.stringify({ event: 'alarm' }), { qos: 1 });
+    const alarm = await until('property duty alarm', () =>
+      managerAlarms.find((a) => (a.device as { id: string }).id === device.id),
+    );
+    expect(alarm).toMatchObject({ severity: 'critical', recipient: { personId: 'property-duty-1' } });
+
+    // An admin is no person on duty: no MQTT login.
+    await expect(
+      connectAsync(t.hub.urls.mqtt, {
+        username: 'admin',
+        password: await tokenFor('admin'),
+        reconnectPeriod: 0,
+      }),
+    ).rejects.toThrow(/Not authorized/i);
+  });
 });
