@@ -4,7 +4,7 @@
  */
 import type { KpiFigures, KpiReport } from '../../../../src/alerts/kpis.ts';
 import type { Light, SlaClock } from '../../../../src/alerts/sla.ts';
-import type { AlertStatus } from '../../../../src/alerts/types.ts';
+import type { AlertStatus, AlertView } from '../../../../src/alerts/types.ts';
 import type { PlacePath } from '../../../../src/domain/places.ts';
 import type { Severity } from '../../../../src/domain/severity.ts';
 
@@ -37,43 +37,7 @@ export interface Whistle {
   escalated: boolean;
 }
 
-export interface Alert {
-  id: string;
-  ruleId: string;
-  deviceId: string;
-  deviceType: string;
-  placeId: string;
-  place: PlacePath;
-  placeNames: string[];
-  floor: number | null;
-  severity: Severity;
-  category: string;
-  title: string;
-  detail: string;
-  evidence: Record<string, string | number | boolean>;
-  status: AlertStatus;
-  incidentId: string | null;
-  count: number;
-  openedAt: number;
-  lastSeenAt: number;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-  arrivedAt: number | null;
-  resolvedAt: number | null;
-  resolvedBy: string | null;
-  resolution: string | null;
-  resolutionNote: string | null;
-  closedAt: number | null;
-  rating: number | null;
-  ratingComment: string | null;
-  reach: string;
-  escalated: boolean;
-  escalationStep: number;
-  reopened: boolean;
-  whistles: Whistle[];
-  clocks: SlaClock[];
-  light: Light;
-}
+export type Alert = AlertView;
 
 export interface TimelineEvent {
   id: number;
