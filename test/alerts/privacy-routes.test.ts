@@ -1,48 +1,14 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alertsRoutes } from '../../src/alerts/routes.ts';
-import { scopeFor } from '../../src/api/context.ts';
-import { installErrorHandler } from '../../src/api/errors.ts';
-import type { User } from '../../src/registry/types.ts';
-import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
-
-const USERS: Record<string, Omit<User, 'displayName' | 'locale' | 'enabled'>> = {
-  admin: { username: 'admin', role: 'admin', personId: null, scope: [] },
-  w1: { username: 'w1', role: 'worker', personId: 'w1', scope: ['g1'] },
-  w2: { username: 'w2', role: 'worker', personId: 'w2', scope: ['g2'] },
-  mgr: { username: 'mgr', role: 'manager', personId: null, scope: ['c1'] },
-};
+import { type Harness, raise } from './fixtures.ts';
+import { buildRoutesApp } from './routes-app.ts';
 
 let h: Harness;
 let app: FastifyInstance;
 
 async function build(): Promise<void> {
-  h = createHarness();
-  seedCommunity(h.registry);
-  h.dispatcher.start();
-  app = Fastify();
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandler(app);
-  const places = {
-    path: (id: string) => h.registry.places.path(id),
-    name: (id: string) => h.registry.places.name(id),
-  };
-  const authenticated: FastifyPluginAsync = async (authed) => {
-    authed.decorateRequest('user', null as never);
-    authed.decorateRequest('scope', null as never);
-    authed.addHook('onRequest', async (request) => {
-      const u = USERS[String(request.headers['x-test-user'])];
-      if (!u) throw new Error('unknown test user');
-      request.user = { ...u, displayName: u.username, locale: 'zh-CN', enabled: true };
-      request.scope = scopeFor(request.user);
-    });
-    await authed.register(alertsRoutes({ dispatcher: h.dispatcher, clock: h.clock, places }));
-  };
-  await app.register(authenticated, { prefix: '/api' });
-  await app.ready();
+  ({ h, app } = await buildRoutesApp());
 }
 
 afterEach(async () => {

@@ -1,56 +1,14 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alertsPublicRoutes, alertsRoutes } from '../../src/alerts/routes.ts';
-import { scopeFor } from '../../src/api/context.ts';
-import { installErrorHandler } from '../../src/api/errors.ts';
-import type { User } from '../../src/registry/types.ts';
-import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
-
-const USERS: Record<string, Omit<User, 'displayName' | 'locale' | 'enabled'>> = {
-  admin: { username: 'admin', role: 'admin', personId: null, scope: [] },
-  w1: { username: 'w1', role: 'worker', personId: 'w1', scope: ['g1'] },
-  w2: { username: 'w2', role: 'worker', personId: 'w2', scope: ['g2'] },
-  mgr: { username: 'mgr', role: 'manager', personId: null, scope: ['c1'] },
-  fire: { username: 'fire', role: 'department', personId: 'f1', scope: [] },
-};
+import { type Harness, raise } from './fixtures.ts';
+import { buildRoutesApp } from './routes-app.ts';
 
 let h: Harness;
 let app: FastifyInstance;
 
 async function build(): Promise<void> {
-  h = createHarness();
-  seedCommunity(h.registry);
-  h.dispatcher.start();
-  app = Fastify({ forceCloseConnections: true });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandler(app);
-  const places = {
-    path: (id: string) => h.registry.places.path(id),
-    name: (id: string) => h.registry.places.name(id),
-  };
-  const authenticated: FastifyPluginAsync = async (authed) => {
-    authed.decorateRequest('user', null as never);
-    authed.decorateRequest('scope', null as never);
-    // Stands in for the app's token check: the test names the user in a header.
-    authed.addHook('onRequest', async (request) => {
-      const u = USERS[String(request.headers['x-test-user'])];
-      if (!u) throw new Error('unknown test user');
-      request.user = { ...u, displayName: u.username, locale: 'zh-CN', enabled: true };
-      request.scope = scopeFor(request.user);
-    });
-    await authed.register(
-      alertsRoutes({ dispatcher: h.dispatcher, clock: h.clock, places, keepAliveMs: 60_000 }),
-    );
-  };
-  const api: FastifyPluginAsync = async (scope) => {
-    await scope.register(alertsPublicRoutes({ dispatcher: h.dispatcher }));
-    await scope.register(authenticated);
-  };
-  await app.register(api, { prefix: '/api' });
-  await app.ready();
+  ({ h, app } = await buildRoutesApp({ keepAliveMs: 60_000 }));
 }
 
 afterEach(async () => {
