@@ -382,7 +382,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       callback(null);
       return false;
     }
-    devices.touch(device.id, receivedAt);
+    // A will or keepalive status is the broker speaking for a silent device: it is not "last seen".
+    if (statusSource === 'device') devices.touch(device.id, receivedAt);
     const needsJournal = channel === 'event' && qos > 0;
     if (!needsJournal && pending.length === 0) {
       deliverAll(readings);

@@ -330,6 +330,8 @@ describe('status', () => {
       will: { topic: `gh/${id}/status`, payload: Buffer.from('offline'), qos: 1, retain: false },
     });
     take();
+    const seenBefore = h.registry.devices.get(id)?.lastSeen ?? null;
+    h.clock.advance(60_000);
     const offline: unknown[] = [];
     const off = h.bus.on('device.offline', (e) => offline.push(e));
     c.stream.destroy(); // the device drops off the network without DISCONNECT
@@ -338,6 +340,8 @@ describe('status', () => {
     expect(r).toMatchObject({ kind: 'status', deviceId: id, status: 'offline', source: 'will' });
     await until(() => h.registry.devices.get(id)?.online === false, 3_000, 'offline');
     expect(offline).toEqual([{ deviceId: id, at: h.clock.now(), source: 'will' }]);
+    // The broker spoke for the device: its last-seen time stays when it last spoke itself.
+    expect(h.registry.devices.get(id)?.lastSeen ?? null).toBe(seenBefore);
     off();
   });
 });
