@@ -11,53 +11,54 @@ export interface Filters {
   text: string;
 }
 
+/** One labelled filter: `name` is also the i18n key of its label; options are [value, label] pairs. */
+function FilterSelect(props: {
+  name: 'scope' | 'severity' | 'light';
+  value: string;
+  options: [string, string][];
+  onChange: (value: string) => void;
+}) {
+  return (
+    <label>
+      {t(props.name === 'scope' ? 'status' : props.name)}
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        {props.options.map(([value, label]) => (
+          <option value={value} key={value}>
+            {label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function FilterBar(props: { filters: Filters; onChange: (f: Filters) => void }) {
   useLang();
   const f = props.filters;
   const set = (patch: Partial<Filters>) => props.onChange({ ...f, ...patch });
   return (
     <div class="filters">
-      <label>
-        {t('status')}
-        <select
-          name="scope"
-          value={f.scope}
-          onChange={(e) => set({ scope: e.currentTarget.value as Filters['scope'] })}
-        >
-          <option value="active">{t('active')}</option>
-          <option value="all">{t('all')}</option>
-        </select>
-      </label>
-      <label>
-        {t('severity')}
-        <select
-          name="severity"
-          value={f.severity}
-          onChange={(e) => set({ severity: e.currentTarget.value as Filters['severity'] })}
-        >
-          <option value="">{t('any')}</option>
-          {SEVERITIES.map((s) => (
-            <option value={s} key={s}>
-              {t(`severity.${s}`)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        {t('light')}
-        <select
-          name="light"
-          value={f.light}
-          onChange={(e) => set({ light: e.currentTarget.value as Filters['light'] })}
-        >
-          <option value="">{t('any')}</option>
-          {LIGHTS.map((l) => (
-            <option value={l} key={l}>
-              {t(`light.${l}`)}
-            </option>
-          ))}
-        </select>
-      </label>
+      <FilterSelect
+        name="scope"
+        value={f.scope}
+        options={[
+          ['active', t('active')],
+          ['all', t('all')],
+        ]}
+        onChange={(scope) => set({ scope: scope as Filters['scope'] })}
+      />
+      <FilterSelect
+        name="severity"
+        value={f.severity}
+        options={[['', t('any')], ...SEVERITIES.map((s): [string, string] => [s, t(`severity.${s}`)])]}
+        onChange={(severity) => set({ severity: severity as Filters['severity'] })}
+      />
+      <FilterSelect
+        name="light"
+        value={f.light}
+        options={[['', t('any')], ...LIGHTS.map((l): [string, string] => [l, t(`light.${l}`)])]}
+        onChange={(light) => set({ light: light as Filters['light'] })}
+      />
       <label class="grow">
         {t('search')}
         <input
