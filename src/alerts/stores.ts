@@ -1,8 +1,8 @@
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
+import { localWeekMinute } from '../registry/people.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { localWeekMinute } from './duty.ts';
 
 // ---- privacy --------------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { Place, PlacePath } from '../domain/places.ts';
+import type { Place, PlacePath } from './places.ts';
 
 export const PERSON_ROLES = [
   'grid_leader', // 网格长
