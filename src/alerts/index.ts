@@ -23,8 +23,6 @@ export type {
   MaintenanceTask,
   MaskedResident,
   QuietHours,
-  Resident,
-  ResidentInput,
   ResidentStore,
 } from './stores.ts';
 export { maskName, maskPhone, maskResident } from './stores.ts';

@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ResidentInput } from '../alerts/index.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { Department, PersonRole } from '../domain/records.ts';
+import type { Department, PersonRole, ResidentInput } from '../domain/records.ts';
 import type { DemoCredentials } from '../domain/wire.ts';
 import type { Registry } from '../registry/registry.ts';
 import { newSecret } from '../registry/secrets.ts';

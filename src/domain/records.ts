@@ -83,3 +83,21 @@ export interface User {
 export interface PlaceNode extends Place {
   path: PlacePath;
 }
+
+/**
+ * A resident behind a call-button device. Phone numbers and health notes are personal data: masked except for
+ * those acting on the alert, every unmasked read audited.
+ */
+export interface Resident {
+  id: string;
+  name: string;
+  phone: string | null;
+  familyName: string | null;
+  familyPhone: string | null;
+  healthNotes: string | null;
+  deviceId: string | null;
+  placeId: string | null;
+  updatedAt: number;
+}
+
+export type ResidentInput = Omit<Resident, 'updatedAt'>;
