@@ -29,7 +29,8 @@ async function body(req: IncomingMessage): Promise<Buffer> {
 }
 
 const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
-const tsOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+/** The millisecond of a line's nanosecond timestamp. */
+const tsOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1, -6));
 
 describe('InfluxDB sink against scripted answers', () => {
   let server: Server;
@@ -78,7 +79,7 @@ describe('InfluxDB sink against scripted answers', () => {
     return { s, metrics, dataDir };
   }
 
-  it('maps the v2 write path to /write with db, rp, ms precision and Basic auth; gzips large bodies', async () => {
+  it('maps the v2 write path to /write with db, rp, ns precision and Basic auth; gzips large bodies', async () => {
     let auth = '';
     const prev = server.listeners('request')[0] as (req: IncomingMessage, res: unknown) => void;
     server.removeAllListeners('request');
@@ -95,7 +96,7 @@ describe('InfluxDB sink against scripted answers', () => {
       server.on('request', prev);
     }
     expect(fake.requests[0]).toMatchObject({
-      path: '/write?db=db1&rp=rp1&precision=ms',
+      path: '/write?db=db1&rp=rp1&precision=n',
       gzip: true,
       lines: 20,
     });
