@@ -173,10 +173,20 @@ describe('embedded telemetry store', () => {
       { ts: T0 + 1000, value: 99 },
     ]);
     expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 2 }]);
+    // Like InfluxDB, a point written twice is merged: fields the later reading lacks keep the earlier value.
+    s.writeReading({
+      ...smokeReading('e-smoke', T0 + 2000, { temperature: 5, battery: 50 }),
+      deviceTs: true,
+    });
+    await s.flush();
+    s.writeReading({ ...smokeReading('e-smoke', T0 + 2000, { temperature: 6 }), deviceTs: true });
+    expect(await s.query({ ...base, from: T0 + 2000, to: T0 + 2000 })).toEqual([{ ts: T0 + 2000, value: 6 }]);
+    expect(await s.query({ ...base, field: 'battery', from: T0 + 2000, to: T0 + 2000 })).toEqual([
+      { ts: T0 + 2000, value: 50 },
+    ]);
     const text = await reg.metrics();
-    expect(text).toContain('gridhub_telemetry_replaced_points_total{store="embedded"} 2');
-    expect(text).toContain('gridhub_telemetry_readings_total{store="embedded"} 4');
-    expect(text).toContain('gridhub_telemetry_points_written_total{store="embedded"} 4');
+    expect(text).toContain('gridhub_telemetry_replaced_points_total{store="embedded"} 3');
+    expect(text).toContain('gridhub_telemetry_readings_total{store="embedded"} 6');
   });
 
   it('merges every 16 chunks of a level into one and answers the same afterwards', async () => {

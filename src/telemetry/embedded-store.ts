@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock, TimerHandle } from '../clock/clock.ts';
-import type { AlertChangePoint, TelemetryPoint, TelemetryReader, TelemetrySink } from '../domain/ports.ts';
+import type {
+  Aggregate,
+  AlertChangePoint,
+  TelemetryPoint,
+  TelemetryReader,
+  TelemetrySink,
+} from '../domain/ports.ts';
 import type { Reading, TelemetryReading } from '../domain/reading.ts';
 import { type Db, migrate, openDatabase } from '../storage/sqlite.ts';
 import type { TelemetryConfig } from './config.ts';
@@ -58,7 +64,8 @@ const MIGRATIONS = [
    DROP TABLE samples;`,
 ];
 
-type Row = [device: string, ts: number, ns: number, vals: string];
+type Values = TelemetryReading['values'];
+type Row = [device: string, ts: number, ns: number, vals: Values];
 
 interface Chunk {
   id: number;
@@ -69,6 +76,73 @@ interface Chunk {
 }
 
 const byKey = (a: Row, b: Row) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || a[2] - b[2]);
+
+interface Scanned {
+  ts: number;
+  ns: number;
+  chunk: number;
+  v: number | string;
+}
+
+interface Bucket {
+  sum: number;
+  n: number;
+  min: number | string;
+  max: number | string;
+  /** ts × 10⁶ + ns of the latest point, and its value. */
+  lastAt: number;
+  last: number | string;
+}
+
+/**
+ * Fold scanned rows into buckets. Rows with a device-given time (ns = 0) may repeat across chunks: those are
+ * collected first, the newest chunk winning, then folded in like the rest.
+ */
+function aggregate(rows: Iterable<Scanned>, bucketOf: (ts: number) => number): Map<number, Bucket> {
+  const buckets = new Map<number, Bucket>();
+  const add = (ts: number, ns: number, v: number | string) => {
+    const key = bucketOf(ts);
+    const at = ts * 1_000_000 + ns;
+    const b = buckets.get(key);
+    if (!b) {
+      buckets.set(key, { sum: typeof v === 'number' ? v : 0, n: 1, min: v, max: v, lastAt: at, last: v });
+      return;
+    }
+    if (typeof v === 'number') b.sum += v;
+    b.n++;
+    if (v < b.min) b.min = v;
+    if (v > b.max) b.max = v;
+    if (at >= b.lastAt) {
+      b.lastAt = at;
+      b.last = v;
+    }
+  };
+  const deviceTimed = new Map<number, Scanned>();
+  for (const row of rows) {
+    if (row.ns !== 0) add(row.ts, row.ns, row.v);
+    else {
+      const seen = deviceTimed.get(row.ts);
+      if (!seen || row.chunk > seen.chunk) deviceTimed.set(row.ts, { ...row });
+    }
+  }
+  for (const row of deviceTimed.values()) add(row.ts, 0, row.v);
+  return buckets;
+}
+
+function finish(b: Bucket, agg: Aggregate, decode: (v: unknown) => TelemetryPoint['value']) {
+  switch (agg) {
+    case 'mean':
+      return b.sum / b.n;
+    case 'count':
+      return b.n;
+    case 'min':
+      return decode(b.min);
+    case 'max':
+      return decode(b.max);
+    case 'last':
+      return decode(b.last);
+  }
+}
 
 function finite(values: TelemetryReading['values']): boolean {
   for (const k in values) {
@@ -107,7 +181,7 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   migrate(db, 'telemetry', MIGRATIONS);
   const stamper = createStamper();
 
-  const insert = db.prepare<[chunk: number, ...row: Row]>(
+  const insert = db.prepare<[chunk: number, device: string, ts: number, ns: number, vals: string]>(
     'INSERT OR REPLACE INTO points (chunk, device, ts, ns, vals) VALUES (?, ?, ?, ?, ?)',
   );
   const insertChunk = db.prepare<[number, number, number, number, number]>(
@@ -124,7 +198,7 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     for (const r of rows) {
-      insert.run(id, r[0], r[1], r[2], r[3]);
+      insert.run(id, r[0], r[1], r[2], JSON.stringify(r[3]));
       if (r[1] < min) min = r[1];
       if (r[1] > max) max = r[1];
     }
@@ -145,10 +219,11 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       }
       const id = (ids.at(-1) as number) + 1;
       db.transaction(() => {
-        // Sorted by key, the newest chunk last, so a repeated timestamp keeps the newest values.
+        // Sorted by key, the newest chunk last: a repeated timestamp merges into one point, newer fields winning.
         db.prepare(
-          `INSERT OR REPLACE INTO points (chunk, device, ts, ns, vals)
-           SELECT ?, device, ts, ns, vals FROM points WHERE chunk IN (${list}) ORDER BY device, ts, ns, chunk`,
+          `INSERT INTO points (chunk, device, ts, ns, vals)
+           SELECT ?, device, ts, ns, vals FROM points WHERE chunk IN (${list}) ORDER BY device, ts, ns, chunk
+           ON CONFLICT (chunk, device, ts, ns) DO UPDATE SET vals = json_patch(vals, excluded.vals)`,
         ).run(id);
         db.prepare(`DELETE FROM points WHERE chunk IN (${list})`).run();
         db.prepare(`DELETE FROM chunks WHERE id IN (${list})`).run();
@@ -179,9 +254,17 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     rows = [];
     const end = m.writeDuration.startTimer();
     try {
-      // Array.prototype.sort is stable: of two rows with one key, the later reading is inserted last and wins.
+      // Array.prototype.sort is stable: of two rows with one key (a repeated device ts), the later comes last
+      // and its fields win over the earlier's, which is how InfluxDB merges a point written twice.
       batch.sort(byKey);
-      writeBatch(batch);
+      const merged: Row[] = [];
+      for (const r of batch) {
+        const prev = merged.at(-1);
+        if (prev && prev[0] === r[0] && prev[1] === r[1] && prev[2] === r[2])
+          prev[3] = { ...prev[3], ...r[3] };
+        else merged.push(r);
+      }
+      writeBatch(merged);
       m.writtenLines.inc({ store: 'embedded' }, batch.length);
       m.pointsWritten.inc({ store: 'embedded' }, batch.length);
       compact();
@@ -246,28 +329,23 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     }
     const t = stamper.stamp(reading.deviceId, reading.ts, reading.receivedAt, reading.deviceTs === true);
     if (t.replaces) replacedCell.inc();
-    rows.push([reading.deviceId, t.ms, t.ns, JSON.stringify(reading.values)]);
+    rows.push([reading.deviceId, t.ms, t.ns, reading.values]);
     if (rows.length >= cfg.embeddedBatchSize) flushNow();
     else if (!flushTimer) flushTimer = clock.setTimeout(flushNow, cfg.embeddedFlushInterval);
     m.queuedLines.set(rows.length);
   }
 
-  // The newest point of each (ts, ns) — a repeated device timestamp may sit in two chunks — and the field.
-  const points = `SELECT ts, ns, v FROM (
-      SELECT ts, ns, json_extract(vals, ?) AS v, MAX(chunk) FROM points
+  // One field of one device over a time range, from every chunk that overlaps it. Only device-given times
+  // (ns = 0) can repeat across chunks; the newest chunk's value wins, as in a point InfluxDB merged.
+  const range = `FROM points
       WHERE chunk IN (SELECT id FROM chunks WHERE max_ts >= ? AND min_ts <= ?)
-        AND device = ? AND ts >= ? AND ts <= ?
-      GROUP BY ts, ns)
-    WHERE v IS NOT NULL`;
-  const SQL_AGG = {
-    mean: 'AVG(v) AS value',
-    min: 'MIN(v) AS value',
-    max: 'MAX(v) AS value',
-    count: 'COUNT(v) AS value',
-    // SQLite takes a bare column from the row that holds the MAX().
-    last: 'v AS value, MAX(ts * 1000000 + ns) AS at',
-  };
-
+        AND device = ? AND ts >= ? AND ts <= ? AND v IS NOT NULL`;
+  const rawPoints = db.prepare<unknown[], Scanned>(
+    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range} ORDER BY ts, ns, chunk`,
+  );
+  const allPoints = db.prepare<unknown[], Scanned>(
+    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range}`,
+  );
   return {
     kind: 'embedded',
     writeReading: add,
@@ -284,35 +362,32 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       const r = resolveQuery(q, catalogue);
       flushNow();
       const decode = (v: unknown): TelemetryPoint['value'] =>
-        v === null || v === undefined
-          ? null
-          : r.spec.kind === 'boolean' && r.agg !== 'count'
-            ? v === 1 || v === true
-            : (v as number | string);
+        r.spec.kind === 'boolean' ? v === 1 || v === true : (v as number | string);
       const from = Math.trunc(q.from);
       const to = Math.trunc(q.to);
       const params = [`$."${q.field}"`, from, to, q.deviceId, from, to];
       if (!r.agg) {
-        return db
-          .prepare<unknown[], { ts: number; v: unknown }>(`${points} ORDER BY ts, ns LIMIT ${MAX_POINTS}`)
-          .all(...params)
-          .map((row) => ({ ts: row.ts, value: decode(row.v) }));
+        const out: TelemetryPoint[] = [];
+        let prev: Scanned | undefined;
+        for (const row of rawPoints.iterate(...params)) {
+          if (prev && prev.ts === row.ts && prev.ns === row.ns) {
+            (out.at(-1) as TelemetryPoint).value = decode(row.v); // a newer chunk's value for the same point
+            continue;
+          }
+          if (out.length >= MAX_POINTS) break;
+          out.push({ ts: row.ts, value: decode(row.v) });
+          prev = row;
+        }
+        return out;
       }
-      const select = `${SQL_AGG[r.agg]}, COUNT(v) AS n`;
-      if (q.everyMs === undefined) {
-        const row = db
-          .prepare<unknown[], { value: unknown; n: number }>(`SELECT ${select} FROM (${points})`)
-          .get(...params);
-        return row && row.n > 0 ? [{ ts: from, value: decode(row.value) }] : [];
-      }
-      // Buckets aligned to the epoch, empty ones left out: the same as InfluxQL GROUP BY time(...) fill(none).
-      const every = Math.trunc(q.everyMs);
-      return db
-        .prepare<unknown[], { b: number; value: unknown }>(
-          `SELECT ts - (ts % ${every}) AS b, ${select} FROM (${points}) GROUP BY b ORDER BY b`,
-        )
-        .all(...params)
-        .map((row) => ({ ts: row.b, value: decode(row.value) }));
+      const every = q.everyMs === undefined ? undefined : Math.trunc(q.everyMs);
+      // .all() rather than .iterate(): better-sqlite3 hands over rows much faster in one call.
+      const buckets = aggregate(allPoints.all(...params), (ts) =>
+        every === undefined ? from : ts - (ts % every),
+      );
+      return [...buckets.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([ts, b]) => ({ ts, value: finish(b, r.agg as Aggregate, decode) }));
     },
     async close() {
       if (closed) return;
