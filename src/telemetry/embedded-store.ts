@@ -267,14 +267,20 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       writeBatch(merged);
       m.writtenLines.inc({ store: 'embedded' }, batch.length);
       m.pointsWritten.inc({ store: 'embedded' }, batch.length);
-      compact();
     } catch (err) {
       m.writeFailures.inc({ status: 'sqlite' });
       m.droppedLines.inc({ reason: 'sqlite_error' }, batch.length);
       log.error({ err, rows: batch.length }, 'embedded telemetry insert failed; rows dropped');
+      return;
     } finally {
       end();
       m.queuedLines.set(rows.length);
+    }
+    try {
+      compact();
+    } catch (err) {
+      // The batch is stored; a merge that failed leaves its chunks as they were and is tried after the next.
+      log.error({ err }, 'embedded telemetry merge failed');
     }
   }
 
