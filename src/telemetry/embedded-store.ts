@@ -94,12 +94,33 @@ interface Bucket {
   last: number | string;
 }
 
+interface SqlBucket {
+  b: number;
+  n: number;
+  sum?: number;
+  min?: number | string;
+  max?: number | string;
+  last?: number | string;
+  lastAt?: number;
+}
+
+function fromSql(b: SqlBucket): Bucket {
+  const any = (b.last ?? b.min ?? 0) as number | string;
+  return {
+    sum: b.sum ?? 0,
+    n: b.n,
+    min: b.min ?? any,
+    max: b.max ?? any,
+    lastAt: b.lastAt ?? 0,
+    last: b.last ?? any,
+  };
+}
+
 /**
- * Fold scanned rows into buckets. Rows with a device-given time (ns = 0) may repeat across chunks: those are
- * collected first, the newest chunk winning, then folded in like the rest.
+ * Fold device-timed rows (ns = 0) into the buckets: they may repeat across chunks, so each time's newest chunk
+ * wins before it is counted.
  */
-function aggregate(rows: Iterable<Scanned>, bucketOf: (ts: number) => number): Map<number, Bucket> {
-  const buckets = new Map<number, Bucket>();
+function aggregate(buckets: Map<number, Bucket>, rows: Scanned[], bucketOf: (ts: number) => number): void {
   const add = (ts: number, ns: number, v: number | string) => {
     const key = bucketOf(ts);
     const at = ts * 1_000_000 + ns;
@@ -117,16 +138,12 @@ function aggregate(rows: Iterable<Scanned>, bucketOf: (ts: number) => number): M
       b.last = v;
     }
   };
-  const deviceTimed = new Map<number, Scanned>();
+  const newest = new Map<number, Scanned>();
   for (const row of rows) {
-    if (row.ns !== 0) add(row.ts, row.ns, row.v);
-    else {
-      const seen = deviceTimed.get(row.ts);
-      if (!seen || row.chunk > seen.chunk) deviceTimed.set(row.ts, { ...row });
-    }
+    const seen = newest.get(row.ts);
+    if (!seen || row.chunk > seen.chunk) newest.set(row.ts, row);
   }
-  for (const row of deviceTimed.values()) add(row.ts, 0, row.v);
-  return buckets;
+  for (const row of newest.values()) add(row.ts, 0, row.v);
 }
 
 function finish(b: Bucket, agg: Aggregate, decode: (v: unknown) => TelemetryPoint['value']) {
@@ -349,9 +366,20 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const rawPoints = db.prepare<unknown[], Scanned>(
     `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range} ORDER BY ts, ns, chunk`,
   );
-  const allPoints = db.prepare<unknown[], Scanned>(
-    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range}`,
+  // Hub-stamped points (ns > 0) are unique by construction: SQLite folds them per bucket without a row
+  // reaching JavaScript. Device-timed ones (ns = 0) are deduplicated here first (see `aggregate`).
+  const bucketed = (fold: string) =>
+    db.prepare<unknown[], SqlBucket>(
+      `SELECT ts - (ts % ?) AS b, ${fold} FROM (SELECT ts, ns, json_extract(vals, ?) AS v ${range} AND ns > 0)
+       GROUP BY b`,
+    );
+  const foldStats = bucketed('SUM(v) AS sum, COUNT(v) AS n, MIN(v) AS min, MAX(v) AS max');
+  // SQLite takes a bare column (v) from the row that holds the one MAX() of the query.
+  const foldLast = bucketed('COUNT(v) AS n, v AS last, MAX(ts * 1000000 + ns) AS lastAt');
+  const deviceTimed = db.prepare<unknown[], Scanned>(
+    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range} AND ns = 0`,
   );
+
   return {
     kind: 'embedded',
     writeReading: add,
@@ -386,11 +414,16 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
         }
         return out;
       }
+      // Without `every`, one bucket for the whole range: width beyond it, aligned so that it starts at `from`.
       const every = q.everyMs === undefined ? undefined : Math.trunc(q.everyMs);
-      // .all() rather than .iterate(): better-sqlite3 hands over rows much faster in one call.
-      const buckets = aggregate(allPoints.all(...params), (ts) =>
-        every === undefined ? from : ts - (ts % every),
-      );
+      const width = every ?? Number.MAX_SAFE_INTEGER;
+      const bucketOf = (ts: number) => (every === undefined ? from : ts - (ts % every));
+      const buckets = new Map<number, Bucket>();
+      const fold = r.agg === 'last' ? foldLast : foldStats;
+      for (const b of fold.all(width, ...params)) {
+        if (b.n > 0) buckets.set(bucketOf(b.b), fromSql(b));
+      }
+      aggregate(buckets, deviceTimed.all(...params), bucketOf);
       return [...buckets.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([ts, b]) => ({ ts, value: finish(b, r.agg as Aggregate, decode) }));
