@@ -42,7 +42,13 @@ export interface Child {
 
 /** `node --import tsx <script> args` with the real PID (no npx wrapper: stack.md). */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  return spawnNode(['--import', 'tsx', join(ROOT, script), ...args], env, script);
+}
+
+/** `node <args>`: compiled JavaScript, e.g. the production build `dist/src/main.js`. */
+export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name = nodeArgs.join(' ')): Child {
+  const script = name;
+  const proc = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
