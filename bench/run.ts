@@ -506,7 +506,10 @@ async function hubBench(): Promise<void> {
   }
 }
 
-/** The other helpers' figures: the rule engine's cost per reading and the telemetry sink's throughput. */
+/**
+ * The other helpers' figures: the rule engine's cost per reading, the InfluxDB sink's throughput and the
+ * embedded store's cost per reading with 2 and 20 000 devices.
+ */
 async function extras(): Promise<void> {
   const call = async (file: string, fn: string) => {
     if (!existsSync(join(ROOT, 'bench', file))) {
@@ -522,6 +525,7 @@ async function extras(): Promise<void> {
   };
   await section('rules cost', () => call('rules-cost.ts', 'runRulesCostBench'));
   await section('telemetry sink', () => call('telemetry-sink.ts', 'runTelemetrySinkBench'));
+  await section('embedded telemetry store', () => call('telemetry-embedded.ts', 'runEmbeddedStoreBench'));
 }
 
 await section('bare aedes baseline', baseline);
