@@ -10,6 +10,7 @@ import type { StreamMessage } from './channels.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, instant } from './http.ts';
+import { kpiRoutes } from './kpi-routes.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
 import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
@@ -280,18 +281,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
     );
 
-    app.get(
-      '/kpis',
-      {
-        schema: {
-          tags,
-          summary: 'Closure rate, on-time rates, mean times, satisfaction, in-grid resolution; per grid',
-          querystring: z.object({ from: instant, to: instant, place: z.string().optional() }),
-        },
-      },
-      async (request) => dispatcher.kpis(request.query, visibleTo(request)),
-    );
-
+    await kpiRoutes({ dispatcher, visibleTo })(fastify, {});
     await peopleRoutes({ people, places, clock: deps.clock })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
