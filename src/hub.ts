@@ -160,9 +160,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     },
   });
   ingestRef = ingest;
+  // A device that has never connected is "not yet online", not offline: its silence is timed from its first
+  // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
-      devices.map((d) => ({
+      devices.filter((d) => d.lastSeen !== null).map((d) => ({
         deviceId: d.id,
         deviceType: d.type,
         placeId: d.placeId,
