@@ -154,6 +154,8 @@ export async function seedDemo(
         for (let b = 1; b <= plan.buildingsPerEstate; b++) {
           const bid = `${eid}-B${b}`;
           places.create({ id: bid, level: 'building', name: `${b}栋`, parentId: eid });
+          // Floors for the estate map; positions are left to its automatic layout (admins may move them).
+          places.setLayout(bid, { floors: plan.floors });
           addDevice('throw_camera', bid, null);
           addDevice('ebike_elevator', bid, 1);
           for (let u = 1; u <= plan.unitsPerBuilding; u++) {
