@@ -191,7 +191,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ],
     routes: [
       rulesRoutes({ engine: rules }),
-      alertsRoutes({ dispatcher, clock, places: registry.places }),
+      alertsRoutes({
+        dispatcher,
+        clock,
+        places: registry.places,
+        userName: (u) => registry.users.get(u)?.displayName ?? null,
+      }),
       telemetryRoutes({ reader: telemetry, devices: registry.devices, clock }),
       integrationRoutes({
         dispatcher,

@@ -21,6 +21,8 @@ export interface AlertsRoutesDeps {
   places: PlaceNames;
   /** Interval of SSE keep-alive comments (real time). */
   keepAliveMs?: number;
+  /** The display name of a user who acted on an alert, for timelines in plain words. */
+  userName?: (username: string) => string | null;
 }
 
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -142,7 +144,11 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         const visible = visibleTo(request);
         return {
           alert,
-          timeline: dispatcher.timeline(alert.id),
+          // People by name: an actor is a user name, a person id, `system`, `rule:…` or `channel:…`.
+          timeline: dispatcher.timeline(alert.id).map((e) => ({
+            ...e,
+            actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
+          })),
           incident: incident
             ? {
                 ...incident,

@@ -103,7 +103,7 @@ export function AlertList(props: {
               {props.fresh.has(a.id) ? <span class="new-mark">{t('newAlert')}</span> : null}
               {alertTitle(a)}
               {a.count > 1 ? <span class="count">×{a.count}</span> : null}
-              {a.escalated ? <span class="badge escalated">↑ {t(`reach.${a.reach}`)}</span> : null}
+              {a.escalated ? <span class="badge escalated">{t(`escalated.${a.reach}`)}</span> : null}
             </span>
             <span class="alert-place">{placeLabel(a.placeNames, a.floor)}</span>
             <StatusBadge status={a.status} />

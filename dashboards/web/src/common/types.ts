@@ -45,6 +45,8 @@ export interface TimelineEvent {
   actor: string;
   type: string;
   data: Record<string, unknown>;
+  /** The actor's display name, when the actor is a user or a person. */
+  actorName?: string | null;
 }
 
 export interface AlertDetail {
@@ -81,6 +83,8 @@ export interface PlaceNode {
   level: string;
   name: string;
   children: PlaceNode[];
+  /** Buildings: position on the estate's plan (0–100) and floors, where an admin set them. */
+  layout?: { x: number | null; y: number | null; floors: number | null };
 }
 
 export interface Device {
