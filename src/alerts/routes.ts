@@ -148,6 +148,10 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
           timeline: dispatcher.timeline(alert.id).map((e) => ({
             ...e,
             actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
+            // Deliveries name the person reached, not their id.
+            ...(typeof e.data.target === 'string' && people.get(e.data.target)
+              ? { targetName: people.get(e.data.target)?.name ?? null }
+              : {}),
           })),
           incident: incident
             ? {

@@ -33,7 +33,8 @@ export function fmtPct(ratio: number | null | undefined): string {
 
 export function placeLabel(names: string[], floor: number | null): string {
   const tail = names.slice(-3).join(' · ');
-  return floor === null ? tail : `${tail} · ${floor}F`;
+  if (floor === null) return tail;
+  return getLang() === 'zh-CN' ? `${tail} · ${floor}层` : `${tail} · floor ${floor}`;
 }
 
 /**

@@ -39,7 +39,7 @@ function escalationText(d: Record<string, unknown>): string {
 }
 
 function textOf(e: TimelineEvent): string {
-  const d = e.data;
+  const d: Record<string, unknown> = { ...e.data, target: e.targetName ?? e.data.target };
   switch (e.type) {
     case 'dispatched': {
       const list = Array.isArray(d.recipients) ? (d.recipients as { name?: string; role?: string }[]) : [];

@@ -47,6 +47,8 @@ export interface TimelineEvent {
   data: Record<string, unknown>;
   /** The actor's display name, when the actor is a user or a person. */
   actorName?: string | null;
+  /** The person a delivery went to, by name. */
+  targetName?: string | null;
 }
 
 export interface AlertDetail {

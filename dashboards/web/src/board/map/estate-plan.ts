@@ -71,6 +71,7 @@ export function estatePlan(el: HTMLElement, onSelect: (buildingId: string) => vo
                         fill: '#e5e7eb',
                         align: 'center',
                         verticalAlign: 'middle',
+                        lineHeight: 18,
                         font: '600 13px system-ui, "Noto Sans CJK SC", sans-serif',
                       },
                     },

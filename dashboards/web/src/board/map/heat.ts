@@ -30,7 +30,18 @@ export function heatChart(el: HTMLElement): HeatHandle {
             textStyle: { color: '#94a3b8' },
             inRange: { color: ['#13233f', '#ca8a04', '#ea580c', '#dc2626'] },
           },
-          series: [{ type: 'heatmap', data: cells, label: { show: true, color: '#e5e7eb' } }],
+          series: [
+            {
+              type: 'heatmap',
+              data: cells,
+              // Empty cells stay blank, so the eye goes to where alerts were.
+              label: {
+                show: true,
+                color: '#e5e7eb',
+                formatter: (p: { data: [number, number, number] }) => (p.data[2] ? String(p.data[2]) : ''),
+              },
+            },
+          ],
         },
         { notMerge: true },
       );

@@ -44,14 +44,16 @@ export function MapPage(props: {
 
   const planEl = useRef<HTMLDivElement>(null);
   const plan = useRef<PlanHandle | null>(null);
+  // The plan's element exists only once the place tree has come (before it the page says there is no estate).
+  const hasEstate = estate !== null;
   useEffect(() => {
-    if (mode !== 'live' || !planEl.current) return;
+    if (mode !== 'live' || !hasEstate || !planEl.current) return;
     plan.current = estatePlan(planEl.current, setBuildingId);
     return () => {
       plan.current?.dispose();
       plan.current = null;
     };
-  }, [mode]);
+  }, [mode, hasEstate]);
   useEffect(() => {
     plan.current?.update(spots, lit, spot?.id ?? null, countLabel);
   });
