@@ -162,14 +162,16 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
-      devices.filter((d) => d.lastSeen !== null).map((d) => ({
-        deviceId: d.id,
-        deviceType: d.type,
-        placeId: d.placeId,
-        place: d.place,
-        floor: d.floor,
-        lastSeen: d.lastSeen,
-      })),
+      devices
+        .filter((d) => d.lastSeen !== null)
+        .map((d) => ({
+          deviceId: d.id,
+          deviceType: d.type,
+          placeId: d.placeId,
+          place: d.place,
+          floor: d.floor,
+          lastSeen: d.lastSeen,
+        })),
     );
   seedPresence(registry.devices.list());
   const replayed = ingest.replayJournal();

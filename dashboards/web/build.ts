@@ -15,7 +15,11 @@ export const WEB_DIST = join(WEB_ROOT, 'dist');
 const STAMP = join(WEB_DIST, '.build-stamp');
 const INPUTS = ['src', 'public', 'worker', 'index.html', 'vite.config.ts'];
 /** Hub sources the pages import (labels, KPI definitions, types): a change there rebuilds too. */
-const SHARED = ['../../src/catalogue', '../../src/rules/categories.ts', '../../src/alerts/kpi-definitions.ts'];
+const SHARED = [
+  '../../src/catalogue',
+  '../../src/rules/categories.ts',
+  '../../src/alerts/kpi-definitions.ts',
+];
 
 function newestMtime(path: string): number {
   const st = statSync(path);

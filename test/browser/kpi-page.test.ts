@@ -150,7 +150,8 @@ describe.skipIf(!chromiumPath)('grid assessment (网格考核) in Chromium', () 
       ]);
       expect(download.suggestedFilename()).toBe('gridhub-kpis-2026-01-05_2026-01-05.xlsx');
       const wb = new ExcelJS.Workbook();
-      await wb.xlsx.load(readFileSync(await download.path()));
+      // A copy of exactly the file's bytes (a Buffer may sit in a larger shared pool).
+      await wb.xlsx.load(new Uint8Array(readFileSync(await download.path())).buffer);
       const sheet = wb.worksheets[0];
       if (!sheet) throw new Error('no sheet');
       const header = (sheet.getRow(1).values as unknown[]).map(String);
