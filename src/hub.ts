@@ -11,6 +11,7 @@ import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
+import { createFlow, recordEach } from './flow.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
@@ -92,48 +93,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     clock,
   });
 
-  // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
-  // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
-  let ingestRef: MqttIngest | undefined;
-  let resultFailure: unknown;
-  const dispatcher = createDispatcher({
-    db,
-    clock,
-    log,
-    metrics,
-    bus,
-    config: config.alerts,
-    places: registry.places,
-    people: registry.people,
-    sink: telemetry,
-    publisher: {
-      publishToWorker: (workerId, payload) =>
-        ingestRef
-          ? ingestRef.publishToWorker(workerId, payload)
-          : Promise.reject(new Error('broker not started')),
-    },
-  });
-  const rules = createRuleEngine({
-    catalogue,
-    clock,
-    db,
-    log,
-    metrics,
-    rulesDir: resolve(dataDir, config.rules.dir),
-    packDir: config.rules.defaultPack ? undefined : null,
-    watch: config.rules.watch,
-    stateFlushMs: config.rules.stateFlushMs,
-    presenceFlushMs: config.rules.presenceFlushMs,
-    onResult: (result) => {
-      try {
-        dispatcher.handle(result);
-      } catch (err) {
-        resultFailure ??= err;
-        throw err;
-      }
-    },
-    sink: telemetry,
-  });
+  // The broker first, so the dispatcher's MQTT channel is handed the broker itself; ingest is told where its
+  // readings go once the flow exists.
   const ingest = await createMqttIngest({
     config: config.mqtt,
     host: config.host,
@@ -145,19 +106,34 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
-    // The rules engine logs and goes on when the dispatcher fails a result; ingest must still learn of it, so
-    // that a QoS 1 event stays in its journal (and is replayed) instead of being marked processed.
-    onReading: (reading) => {
-      resultFailure = undefined;
-      rules.handle(reading);
-      if (resultFailure !== undefined) {
-        const err = resultFailure;
-        resultFailure = undefined;
-        throw err;
-      }
-    },
   });
-  ingestRef = ingest;
+  const dispatcher = createDispatcher({
+    db,
+    clock,
+    log,
+    metrics,
+    bus,
+    config: config.alerts,
+    places: registry.places,
+    people: registry.people,
+    sink: telemetry,
+    publisher: ingest,
+  });
+  const record = recordEach((result) => dispatcher.handle(result));
+  const rules = createRuleEngine({
+    catalogue,
+    clock,
+    db,
+    log,
+    metrics,
+    rulesDir: resolve(dataDir, config.rules.dir),
+    packDir: config.rules.defaultPack ? undefined : null,
+    watch: config.rules.watch,
+    stateFlushMs: config.rules.stateFlushMs,
+    presenceFlushMs: config.rules.presenceFlushMs,
+    onTimerResults: record,
+  });
+  ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
   // A device that has never connected is "not yet online", not offline: its silence is timed from its first
   // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
   const seedPresence = (devices: readonly DeviceRecord[]) =>
