@@ -157,7 +157,10 @@ export async function seedDemo(
           // Floors for the estate map; positions are left to its automatic layout (admins may move them).
           places.setLayout(bid, { floors: plan.floors });
           // 1+3+N: a building head per building, on call at home in the evening and at night.
-          person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], { start: 18 * 60, end: 32 * 60 });
+          person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], {
+            start: 18 * 60,
+            end: 32 * 60,
+          });
           addDevice('throw_camera', bid, null);
           addDevice('ebike_elevator', bid, 1);
           for (let u = 1; u <= plan.unitsPerBuilding; u++) {
