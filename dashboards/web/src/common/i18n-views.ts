@@ -11,7 +11,7 @@ export const VIEWS_EN = {
   'map.heat': 'Heat',
   'map.plan': 'Plan of the estate',
   'map.buildings': 'Buildings',
-  'map.alarms': '{n} alarms',
+  'map.alarms': 'alarms: {n}',
   'map.floorN': 'F{n}',
   'map.noEstates': 'No estates in your scope',
   'range.30d': '30 d',
