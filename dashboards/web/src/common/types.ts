@@ -67,18 +67,8 @@ export interface StreamMessage {
 }
 
 /** The alarm a worker's phone receives on `gh/workers/{personId}/alarms`. */
-export interface WorkerAlarm {
-  kind: 'alarm';
-  change: string;
-  alertId: string;
-  severity: Severity;
-  title: string;
-  status: AlertStatus;
-  placeNames: string[];
-  floor: number | null;
-  recipient?: { personId: string; role: string; via: string };
-  sentAt: number;
-}
+/** What arrives on `gh/workers/{personId}/alarms`: the hub's typed wire contract. */
+export type { WorkerAlarm, WorkerDigest, WorkerMessage } from '../../../../src/domain/wire.ts';
 
 export interface PlaceNode {
   id: string;
