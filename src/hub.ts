@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
@@ -13,7 +13,9 @@ import { createEventBus, type EventBus } from './domain/events.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
+import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
+import { loadServerKey } from './registry/secrets.ts';
 import type { DeviceRecord } from './registry/types.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
@@ -71,14 +73,26 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const log = options.log ?? createLogger(config.logLevel);
   const clock = options.clock ?? createSystemClock({ speed: config.clockSpeed });
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // residents' personal data and the keys live here: owner only (docs/security.md)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const firstStart = !existsSync(join(dataDir, 'gridhub.db'));
 
   const metrics = createMetricsRegistry();
   const bus = createEventBus(log.child({ module: 'events' }));
   const catalogue = createCatalogue();
   const db = openDatabase(join(dataDir, 'gridhub.db'));
-  const registry = createRegistry(db, catalogue, clock);
+  const registry = createRegistry(db, catalogue, clock, {
+    secretKey: loadServerKey(join(dataDir, 'hub.key')),
+    passwordCost: config.http.passwordCost,
+  });
+  const loginGate = createLoginGate(clock, {
+    ...DEFAULT_LOGIN_GATE,
+    freePerSource: config.http.loginFreeAttempts,
+    freePerAccount: config.http.loginFreeAttempts,
+    baseDelayMs: config.http.loginDelayMs,
+    maxDelayMs: config.http.loginMaxDelayMs,
+  });
   registry.devices.markAllOffline(clock.now());
 
   let seeded = !config.demo || !firstStart;
@@ -147,6 +161,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
+    loginGate,
     // The rules engine logs and goes on when the dispatcher fails a result; ingest must still learn of it, so
     // that a QoS 1 event stays in its journal (and is replayed) instead of being marked processed.
     onReading: (reading) => {
@@ -160,6 +175,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     },
   });
   ingestRef = ingest;
+  // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
+  registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
       devices.map((d) => ({
@@ -182,6 +199,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     catalogue,
     metrics,
     tokenTtlMs: config.http.tokenTtlHours * 3_600_000,
+    apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
+    loginGate,
+    rateLimitPerMinute: config.http.rateLimitPerMinute,
     version: VERSION,
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },

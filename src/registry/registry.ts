@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
@@ -5,6 +6,7 @@ import { DeviceStore } from './devices.ts';
 import { PeopleStore } from './people.ts';
 import { PlaceStore } from './places.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
+import { DeviceSecretHasher } from './secrets.ts';
 import { UserStore } from './users.ts';
 
 /** The registry: places, devices, people and users, over the hub's SQLite database. */
@@ -15,14 +17,32 @@ export interface Registry {
   users: UserStore;
 }
 
-export function createRegistry(db: Db, catalogue: Catalogue, clock: Clock): Registry {
+export interface RegistryOptions {
+  /**
+   * The server key for device-secret hashes (`loadServerKey` of the data dir). Without it a random key is
+   * made for this process only: fine for tests, but secrets then do not verify after a restart.
+   */
+  secretKey?: Buffer;
+  /** scrypt N for passwords (default OWASP's 2^17). */
+  passwordCost?: number;
+}
+
+export function createRegistry(
+  db: Db,
+  catalogue: Catalogue,
+  clock: Clock,
+  options: RegistryOptions = {},
+): Registry {
   migrate(db, 'registry', REGISTRY_MIGRATIONS);
   const places = new PlaceStore(db);
+  const hasher = new DeviceSecretHasher(options.secretKey ?? randomBytes(32));
   return {
     places,
-    devices: new DeviceStore(db, places, catalogue),
+    devices: new DeviceStore(db, places, catalogue, hasher),
     people: new PeopleStore(db, places),
-    users: new UserStore(db, () => clock.now()),
+    users: new UserStore(db, () => clock.now(), {
+      ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
+    }),
   };
 }
 

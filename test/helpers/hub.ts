@@ -33,6 +33,9 @@ export async function startTestHub(
       GRIDHUB_MQTT_TLS_PORT: '0',
       GRIDHUB_LOG_LEVEL: process.env.GRIDHUB_TEST_LOG_LEVEL ?? 'silent',
       GRIDHUB_DEMO: String(options.demo ?? true),
+      // the lowest cost the config allows, so seeding a dozen demo users does not take seconds per test;
+      // test/hub/security.test.ts checks the default cost and the rehash
+      GRIDHUB_HTTP_PASSWORD_COST: '16384',
       ...options.env,
     },
     dataDir,
