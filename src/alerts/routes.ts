@@ -104,7 +104,15 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
 
     app.get(
       '/alerts/stream',
-      { schema: { tags, summary: 'Live alert changes (Server-Sent Events)' } },
+      {
+        // EventSource cannot send a header: it authenticates with ?ticket= (POST /api/auth/stream-ticket)
+        config: { streamTicket: true },
+        schema: {
+          tags,
+          summary: 'Live alert changes (Server-Sent Events); ?ticket= from POST /api/auth/stream-ticket',
+          querystring: z.object({ ticket: z.string().max(100).optional() }),
+        },
+      },
       (request, reply) => {
         const visible = visibleTo(request);
         reply.hijack();

@@ -154,6 +154,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const plugin of deps.rootPlugins ?? []) await app.register(plugin);
 
   const authenticated: FastifyPluginAsync = async (authed) => {
+    // first, so a flood of bad tokens is limited too (its hook runs before the token check)
+    if (deps.rateLimitPerMinute > 0) {
+      const limit = {
+        max: deps.rateLimitPerMinute,
+        timeWindow: 60_000,
+        // per caller: the token's id when signed in (many workers share one office NAT), else the address
+        keyGenerator: (request: FastifyRequest) => {
+          const token = bearer(request.headers.authorization);
+          return token ? `t:${tokenIdOf(token)}` : `ip:${request.ip}`;
+        },
+        errorResponseBuilder: (_request: FastifyRequest, context: { max: number; after: string }) =>
+          new GridHubError(
+            'RATE_LIMITED',
+            `more than ${context.max} requests a minute; try again in ${context.after}`,
+          ),
+      };
+      await authed.register(fastifyRateLimit, { ...limit, global: false });
+      // an instance hook (route hooks would run after the token check), added before the token check
+      authed.addHook('onRequest', authed.rateLimit(limit));
+    }
     authed.decorateRequest('user', null as never);
     authed.decorateRequest('scope', null as never);
     authed.decorateRequest('tokenId', '');
@@ -190,22 +210,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (set.size === 0 && openStreams.get(request.tokenId) === set) openStreams.delete(request.tokenId);
       });
     });
-    if (deps.rateLimitPerMinute > 0) {
-      await authed.register(fastifyRateLimit, {
-        max: deps.rateLimitPerMinute,
-        timeWindow: 60_000,
-        // per caller: the token's id when signed in (many workers share one office NAT), else the address
-        keyGenerator: (request) => {
-          const token = bearer(request.headers.authorization);
-          return token ? `t:${tokenIdOf(token)}` : `ip:${request.ip}`;
-        },
-        errorResponseBuilder: (_request, context) =>
-          new GridHubError(
-            'RATE_LIMITED',
-            `more than ${context.max} requests a minute; try again in ${context.after}`,
-          ),
-      });
-    }
     await authed.register(
       sessionRoutes({ users: deps.registry.users, clock: deps.clock, apiTokenTtlMs: deps.apiTokenTtlMs }),
     );

@@ -59,6 +59,7 @@ interface StreamTicket {
   expiresAt: number;
 }
 const TICKET_TTL_MS = 30_000;
+const DEFAULT_TOKEN_TTL_MS = 90 * 86_400_000;
 const MAX_TICKETS = 10_000;
 
 /** API users, their scopes, and bearer tokens (login sessions and long-lived API tokens). */
@@ -143,13 +144,15 @@ export class UserStore implements TokenAuthenticator {
     return row ? Number(row.password_hash.split('$')[1]) : undefined;
   }
 
+  /** A new bearer token; every token ends (`ttlMs`, 90 days when not given). */
   issueToken(username: string, kind: 'session' | 'api', now: number, ttlMs?: number, label?: string): string {
     const token = newSecret(32);
+    const ttl = ttlMs ?? DEFAULT_TOKEN_TTL_MS;
     this.#db
       .prepare(
         'INSERT INTO api_tokens (token_hash, username, kind, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
       )
-      .run(tokenDigest(token), username, kind, label ?? null, now, ttlMs === undefined ? null : now + ttlMs);
+      .run(tokenDigest(token), username, kind, label ?? null, now, now + ttl);
     return token;
   }
 
