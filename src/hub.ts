@@ -140,6 +140,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     watch: config.rules.watch,
     stateFlushMs: config.rules.stateFlushMs,
     presenceFlushMs: config.rules.presenceFlushMs,
+    sandboxTimeoutMs: config.rules.sandboxTimeoutMs,
+    sandboxMemoryMb: config.rules.sandboxMemoryMb,
     onResult: (result) => {
       try {
         dispatcher.handle(result);

@@ -23,8 +23,12 @@ import {
   writeUserRule,
 } from './loader.ts';
 import { createRulesMetrics } from './metrics.ts';
+import { createSandbox } from './sandbox.ts';
+import type { TestOptions, TestReading, TestResult } from './sandbox-run.ts';
 import type { Rule } from './schema.ts';
 import { createStateStore } from './store.ts';
+
+export type { TestOptions, TestReading, TestResult };
 
 export interface RuleEngineDeps {
   catalogue: Catalogue;
@@ -48,6 +52,10 @@ export interface RuleEngineDeps {
   presenceFlushMs?: number;
   /** Time one reading in this many for the per-rule cost metrics (default 64). */
   sampleEvery?: number;
+  /** Wall-clock budget of one sandbox run (default 10 s). */
+  sandboxTimeoutMs?: number;
+  /** Heap budget of the sandbox worker (default 256 MB). */
+  sandboxMemoryMb?: number;
 }
 
 export interface RuleInfo {
@@ -61,31 +69,6 @@ export interface RuleInfo {
   overridesDefault: boolean;
 }
 
-/** A sample reading for `test`: time absolute (`at`) or relative to the start (`after`). */
-export interface TestReading {
-  at?: number | string;
-  after?: number | string;
-  deviceId?: string;
-  deviceType?: string;
-  placeId?: string;
-  place?: PlacePath;
-  floor?: number | null;
-  kind?: 'telemetry' | 'event' | 'status';
-  values?: Record<string, FieldValue>;
-  event?: string;
-  data?: Record<string, FieldValue>;
-  status?: 'online' | 'offline';
-}
-
-export interface TestOptions {
-  /** Virtual start time (epoch ms or ISO); default the clock's now. */
-  start?: number | string;
-  /** How long to keep the virtual clock running after the last reading (default: the rule's longest duration). */
-  advanceAfterMs?: number;
-}
-
-export type TestResult = Omit<RuleResult, 'reading'> & { offsetMs: number };
-
 export interface RuleEngine {
   handle(reading: Reading): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
@@ -97,112 +80,18 @@ export interface RuleEngine {
   put(rule: unknown): RuleInfo;
   /** Take the rule out of force (a default rule is disabled by a stub file). */
   delete(id: string): void;
-  /** Evaluate `rule` over `readings` in a private virtual-time sandbox; nothing leaves it. */
-  test(rule: unknown, readings: readonly TestReading[], options?: TestOptions): TestResult[];
+  /**
+   * Evaluate `rule` over `readings` in a private virtual-time sandbox, on a worker thread with a time and memory
+   * budget (the hub's event loop is never held); nothing leaves it.
+   */
+  test(rule: unknown, readings: readonly TestReading[], options?: TestOptions): Promise<TestResult[]>;
+  /** `test`, answered as the JSON text `{"results":[…]}` made on the worker (what the API sends as it is). */
+  testJson(rule: unknown, readings: readonly unknown[], options?: TestOptions): Promise<string>;
   /** Re-read the pack and the rules folder; throws and keeps the rules in force when one is invalid. */
   reload(): void;
   /** The last reload failure (from the watcher), until a reload succeeds. */
   lastError(): { message: string; field?: string; at: number } | undefined;
   close(): Promise<void>;
-}
-
-/** An instant: epoch ms or an ISO 8601 string. */
-function toInstant(v: number | string, field: string): number {
-  const t = typeof v === 'number' ? v : Date.parse(v);
-  if (!Number.isFinite(t)) {
-    throw new GridHubError('REQUEST_INVALID', `${field}: expected epoch ms or ISO 8601, got ${v}`, { field });
-  }
-  return t;
-}
-
-/** An offset: milliseconds or e.g. 90s, 10m, 4h. */
-function toOffset(v: number | string, field: string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-  if (typeof v === 'string' && /^\d+(ms|s|m|h|d)?$/.test(v)) return parseDuration(v);
-  throw new GridHubError('REQUEST_INVALID', `${field}: expected a duration such as 90s or 10m, got ${v}`, {
-    field,
-  });
-}
-
-/**
- * Run one rule over sample readings on a ManualClock: the same evaluator as the live engine, without
- * persistence, sinks or metrics.
- */
-export function runSandbox(
-  compiled: CompiledRule,
-  readings: readonly TestReading[],
-  options: TestOptions & { log: Logger; defaultStart: number },
-): TestResult[] {
-  const start = options.start === undefined ? options.defaultStart : toInstant(options.start, 'start');
-  const clock = new ManualClock(start);
-  const results: TestResult[] = [];
-  const ev = createEvaluator({
-    clock,
-    log: options.log,
-    emit: (r) => {
-      const { reading: _reading, ...rest } = r;
-      results.push({ ...rest, offsetMs: r.at - start } as TestResult);
-    },
-  });
-  ev.setRules([
-    {
-      ...compiled,
-      stats: { evaluations: 0, matches: 0, errors: 0, nanos: 0 },
-      rule: { ...compiled.rule, enabled: true },
-    },
-  ]);
-  const firstType = [...compiled.types][0] as DeviceTypeId;
-  const timed = readings.map((r, i) => {
-    const at =
-      r.at !== undefined
-        ? toInstant(r.at, `readings[${i}].at`)
-        : r.after !== undefined
-          ? start + toOffset(r.after, `readings[${i}].after`)
-          : start;
-    const deviceType = (r.deviceType ?? firstType) as DeviceTypeId;
-    if (!compiled.types.has(deviceType)) {
-      throw new GridHubError(
-        'REQUEST_INVALID',
-        `readings[${i}].deviceType: rule ${compiled.id} applies to ${[...compiled.types].join(', ')}, not ${deviceType}`,
-        { field: `readings[${i}].deviceType` },
-      );
-    }
-    const common = {
-      deviceId: r.deviceId ?? 'test-device',
-      deviceType,
-      placeId: r.placeId ?? 'test-place',
-      place: r.place ?? {},
-      floor: r.floor ?? null,
-      ts: at,
-      receivedAt: at,
-      qos: 0 as const,
-    };
-    const kind =
-      r.kind ?? (r.event !== undefined ? 'event' : r.status !== undefined ? 'status' : 'telemetry');
-    const reading: Reading =
-      kind === 'event'
-        ? { ...common, kind, event: r.event ?? '', data: r.data ?? {} }
-        : kind === 'status'
-          ? { ...common, kind, status: r.status ?? 'online', source: 'device' }
-          : { ...common, kind: 'telemetry', values: r.values ?? {} };
-    return { at, i, reading };
-  });
-  timed.sort((a, b) => a.at - b.at || a.i - b.i);
-  // Devices of the sample are present from the start, so absence rules time from there.
-  const seen = new Map<string, PresenceSeed>();
-  for (const { reading } of timed) {
-    if (!seen.has(reading.deviceId)) seen.set(reading.deviceId, { ...reading, lastSeen: start });
-  }
-  ev.seedPresence([...seen.values()]);
-  let last = start;
-  for (const { at, reading } of timed) {
-    clock.advanceTo(Math.max(at, clock.now()));
-    ev.handle(reading);
-    last = Math.max(last, at);
-  }
-  clock.advanceTo(last + (options.advanceAfterMs ?? compiled.horizonMs));
-  ev.close();
-  return results;
 }
 
 export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
@@ -225,6 +114,11 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     onResult: metrics.onResult,
   });
   mkdirSync(rulesDir, { recursive: true });
+  const sandbox = createSandbox({
+    log,
+    ...(deps.sandboxTimeoutMs !== undefined ? { timeoutMs: deps.sandboxTimeoutMs } : {}),
+    ...(deps.sandboxMemoryMb !== undefined ? { memoryMb: deps.sandboxMemoryMb } : {}),
+  });
 
   let packSources: RuleSource[] = [];
   let userSources: RuleSource[] = [];
@@ -364,9 +258,14 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       reload();
       log.info({ ruleId: id, disabledDefault: l.hasDefault }, 'rule deleted');
     },
-    test(input, readings, options = {}) {
-      const compiled = compileRule(input, catalogue);
-      return runSandbox(compiled, readings, { ...options, log, defaultStart: clock.now() });
+    async test(input, readings, options = {}) {
+      const json = await this.testJson(input, readings, options);
+      return (JSON.parse(json) as { results: TestResult[] }).results;
+    },
+    testJson(input, readings, options = {}) {
+      // validated here first (bounded by the shape limits), so a bad rule is a 400 without a trip to the worker
+      compileRule(input, catalogue);
+      return sandbox.run({ rule: input, readings, options, defaultStart: clock.now() });
     },
     reload,
     lastError: () => lastError,
@@ -375,6 +274,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       if (debounce) clearTimeout(debounce);
       evaluator.close();
       store.close();
+      await sandbox.close();
     },
   };
 }

@@ -27,21 +27,6 @@ const ruleView = z.object({
   rule: z.record(z.string(), z.unknown()),
 });
 
-const testReading = z.strictObject({
-  at: instant.optional(),
-  after: durationLike.optional(),
-  deviceId: z.string().min(1).max(64).optional(),
-  deviceType: z.string().optional(),
-  placeId: z.string().optional(),
-  place: z.record(z.string(), z.string()).optional(),
-  floor: z.number().int().nullable().optional(),
-  kind: z.enum(['telemetry', 'event', 'status']).optional(),
-  values: z.record(z.string(), scalar).optional(),
-  event: z.string().optional(),
-  data: z.record(z.string(), scalar).optional(),
-  status: z.enum(['online', 'offline']).optional(),
-});
-
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
@@ -147,7 +132,11 @@ export function rulesRoutes(deps: { engine: RuleEngine }): FastifyPluginAsync {
           summary: 'Run a rule over sample readings in virtual time and return the results it would yield',
           body: z.strictObject({
             rule: z.record(z.string(), z.unknown()),
-            readings: z.array(testReading).max(10_000),
+            /**
+             * Each `{ at | after, deviceId?, deviceType?, placeId?, place?, floor?, kind?, values? | event + data? |
+             * status }`; checked on the sandbox's worker thread (10 000 readings take the event loop 50 ms+).
+             */
+            readings: z.array(z.unknown()).max(10_000),
             start: instant.optional(),
             /** Keep the virtual clock running this long after the last reading (default: the rule's longest duration). */
             advanceAfter: durationLike.optional(),
@@ -155,12 +144,14 @@ export function rulesRoutes(deps: { engine: RuleEngine }): FastifyPluginAsync {
           response: {
             200: z.object({ results: z.array(z.record(z.string(), z.unknown())) }),
             400: errorBody,
+            422: errorBody,
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { rule, readings, start, advanceAfter } = request.body;
-        const results = engine.test(rule, readings, {
+        // JSON made on the worker too: serialising 20 000 results here would hold the event loop 100 ms+
+        const json = await engine.testJson(rule, readings, {
           ...(start !== undefined ? { start } : {}),
           ...(advanceAfter !== undefined
             ? {
@@ -168,7 +159,8 @@ export function rulesRoutes(deps: { engine: RuleEngine }): FastifyPluginAsync {
               }
             : {}),
         });
-        return { results: results as unknown as Record<string, unknown>[] };
+        // the schema above documents the answer; a string payload is sent as it is (fastify skips serialising)
+        return reply.type('application/json; charset=utf-8').send(json as unknown as { results: [] });
       },
     );
   };
