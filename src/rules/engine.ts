@@ -2,16 +2,12 @@ import { type FSWatcher, mkdirSync, watch } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Catalogue } from '../catalogue/catalogue.ts';
-import type { DeviceTypeId } from '../catalogue/types.ts';
-import { type Clock, ManualClock } from '../clock/clock.ts';
-import { parseDuration } from '../config/fields.ts';
+import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { PlacePath } from '../domain/places.ts';
 import type { RuleResultSink, TelemetrySink } from '../domain/ports.ts';
-import type { FieldValue, Reading } from '../domain/reading.ts';
-import type { RuleResult } from '../domain/rule-result.ts';
+import type { Reading } from '../domain/reading.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { type CompiledRule, compileRule } from './compile.ts';
+import { compileRule } from './compile.ts';
 import { createEvaluator, type PresenceSeed } from './evaluator.ts';
 import {
   buildRuleSet,

@@ -46,8 +46,9 @@ export function checkRuleShape(input: unknown): ShapeProblem | undefined {
         why: `nested deeper than ${RULE_LIMITS.maxDepth} levels`,
       };
     }
-    if (Array.isArray(value)) value.forEach((v, i) => stack.push({ value: v, path: [...path, i] }));
-    else for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, k] });
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push({ value: value[i], path: [...path, i] });
+    } else for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, k] });
   }
   return undefined;
 }

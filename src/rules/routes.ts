@@ -7,7 +7,7 @@ import { parseDuration } from '../config/fields.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { RuleEngine, RuleInfo } from './engine.ts';
 
-const scalar = z.union([z.number(), z.boolean(), z.string()]);
+const _scalar = z.union([z.number(), z.boolean(), z.string()]);
 const instant = z.union([z.number(), z.string()]);
 const durationLike = z.union([
   z.number().int().min(0),
