@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
@@ -10,15 +10,17 @@ import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
+import type { DeviceRecord } from './domain/records.ts';
+import { createFlow, recordEach } from './flow.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
 import { loadServerKey } from './registry/secrets.ts';
-import type { DeviceRecord } from './registry/types.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
+import { VERSION } from './runtime/project.ts';
 import { type Db, openDatabase } from './storage/sqlite.ts';
 import {
   createTelemetryStore,
@@ -56,10 +58,6 @@ export interface Hub {
   stop(): Promise<void>;
 }
 
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
-
 /** Thrown for start-up problems an operator must fix; main prints the message and exits 1. */
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -83,9 +81,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const catalogue = createCatalogue();
   const db = openDatabase(join(dataDir, 'gridhub.db'));
   const registry = createRegistry(db, catalogue, clock, {
+    timeZone: config.alerts.timeZone,
     secretKey: loadServerKey(join(dataDir, 'hub.key')),
     passwordCost: config.http.passwordCost,
   });
+  // the one login throttle, for HTTP logins and MQTT CONNECTs alike
   const loginGate = createLoginGate(clock, {
     ...DEFAULT_LOGIN_GATE,
     freePerSource: config.http.loginFreeAttempts,
@@ -109,10 +109,23 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     clock,
   });
 
-  // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
-  // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
-  let ingestRef: MqttIngest | undefined;
-  let resultFailure: unknown;
+  // The broker first, so the dispatcher's MQTT channel is handed the broker itself; ingest is told where its
+  // readings go once the flow exists.
+  const ingest = await createMqttIngest({
+    config: config.mqtt,
+    host: config.host,
+    catalogue,
+    devices: registry.devices,
+    tokens: registry.users,
+    clock,
+    log,
+    metrics,
+    bus,
+    db,
+    loginGate,
+  });
+  // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
+  registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -121,14 +134,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bus,
     config: config.alerts,
     places: registry.places,
+    people: registry.people,
     sink: telemetry,
-    publisher: {
-      publishToWorker: (workerId, payload) =>
-        ingestRef
-          ? ingestRef.publishToWorker(workerId, payload)
-          : Promise.reject(new Error('broker not started')),
-    },
+    publisher: ingest,
   });
+  const record = recordEach((result) => dispatcher.handle(result));
   const rules = createRuleEngine({
     catalogue,
     clock,
@@ -142,43 +152,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     presenceFlushMs: config.rules.presenceFlushMs,
     sandboxTimeoutMs: config.rules.sandboxTimeoutMs,
     sandboxMemoryMb: config.rules.sandboxMemoryMb,
-    onResult: (result) => {
-      try {
-        dispatcher.handle(result);
-      } catch (err) {
-        resultFailure ??= err;
-        throw err;
-      }
-    },
-    sink: telemetry,
+    onTimerResults: record,
   });
-  const ingest = await createMqttIngest({
-    config: config.mqtt,
-    host: config.host,
-    catalogue,
-    devices: registry.devices,
-    tokens: registry.users,
-    clock,
-    log,
-    metrics,
-    bus,
-    db,
-    loginGate,
-    // The rules engine logs and goes on when the dispatcher fails a result; ingest must still learn of it, so
-    // that a QoS 1 event stays in its journal (and is replayed) instead of being marked processed.
-    onReading: (reading) => {
-      resultFailure = undefined;
-      rules.handle(reading);
-      if (resultFailure !== undefined) {
-        const err = resultFailure;
-        resultFailure = undefined;
-        throw err;
-      }
-    },
-  });
-  ingestRef = ingest;
-  // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
-  registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
+  ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
       devices.map((d) => ({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { duration, int } from '../config/fields.ts';
-import { PERSON_ROLES } from '../registry/types.ts';
+import { PERSON_ROLES } from '../domain/records.ts';
+import { duration, int } from '../settings/fields.ts';
 
 /**
  * SLA allowances per severity (design §1): acknowledge, on site, resolve; `null` = no such clock (minor alerts

@@ -1,6 +1,6 @@
 /** The message bodies channels carry: one alarm per recipient, or a digest of many. */
 import type { Severity } from '../domain/severity.ts';
-import type { DutyPick } from './duty.ts';
+import type { DutyPick } from '../registry/people.ts';
 import type { AlertStatus, AlertView } from './types.ts';
 
 /** Who a message is for: a person picked by duty, or a role, group or contact reached another way. */

@@ -1,7 +1,7 @@
 /** Who hears of an alert: the people on duty for each role at its place, on every channel they can be reached. */
-import type { PersonRole } from '../registry/types.ts';
+import type { PersonRole } from '../domain/records.ts';
+import type { DutyPick } from '../registry/people.ts';
 import type { AlertsContext } from './context.ts';
-import type { DutyPick } from './duty.ts';
 import { APP_CHANNELS } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
 import { alarmPayload } from './payloads.ts';

@@ -1,4 +1,4 @@
-import { type Channel, DeliveryError, type DeliveryMeta } from '../alerts/channels.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { post } from './http.ts';
 import { renderMessage } from './render.ts';
 import { gridhubSign } from './webhook.ts';

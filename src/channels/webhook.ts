@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { type Channel, DeliveryError, type DeliveryMeta } from '../alerts/channels.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { parseJson, post } from './http.ts';
 import { renderMessage } from './render.ts';
 

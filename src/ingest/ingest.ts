@@ -20,9 +20,7 @@ import { type DeviceErrorMessage, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { createAuthHooks } from './auth.ts';
-import { createClusterEmitter, createRedisPersistence } from './cluster.ts';
 import type { MqttConfig } from './config.ts';
-import { createExternalIngest } from './external.ts';
 import { guardFrames } from './frame-guard.ts';
 import { createIntegrationFeed, type IntegrationFeed } from './integration-feed.ts';
 import { createEventJournal } from './journal.ts';
@@ -47,7 +45,6 @@ export interface IngestDeps {
   bus: EventBus;
   /** The hub's SQLite database; ingest keeps its QoS 1 event journal there. */
   db: Db;
-  onReading: ReadingSink;
   /** The hub's one login throttle (shared with the HTTP login). */
   loginGate: LoginGate;
 }
@@ -61,6 +58,11 @@ export interface MqttIngest extends WorkerPublisher {
   listen(): Promise<{ mqttPort: number; tlsPort?: number }>;
   /** Fastify plugin serving MQTT over WebSocket at `config.wsPath`; register it outside the `/api` scope. */
   readonly webSocketPlugin: FastifyPluginAsync;
+  /**
+   * Hand ingest the flow that takes every accepted reading; call once, before `replayJournal` and `listen`. The
+   * flow throws when it could not record a reading's results: a QoS 1 event then stays journaled and is re-fed.
+   */
+  consume(onReading: ReadingSink): void;
   /** Close the MQTT sessions that logged in with these (revoked) API tokens. */
   closeSessionsOf(tokenIds: readonly string[]): number;
   /** Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. */
@@ -77,7 +79,10 @@ export interface Ingest extends MqttIngest {
 
 /** The embedded broker, or the external-broker consumer when `mqtt.externalUrl` is set. */
 export async function createMqttIngest(deps: IngestDeps): Promise<MqttIngest> {
-  return deps.config.externalUrl ? createExternalIngest(deps) : createIngest(deps);
+  if (!deps.config.externalUrl) return createIngest(deps);
+  // Loaded only in that mode: the MQTT client library costs start-up time an embedded hub does not need.
+  const { createExternalIngest } = await import('./external.ts');
+  return createExternalIngest(deps);
 }
 
 const SETTINGS = { port: 'GRIDHUB_MQTT_PORT', tlsPort: 'GRIDHUB_MQTT_TLS_PORT' } as const;
@@ -132,7 +137,7 @@ function protocolReason(err: Error): string | undefined {
  * journal, presence, and delivery of alarms to workers.
  */
 export async function createIngest(deps: IngestDeps): Promise<Ingest> {
-  const { config, host, catalogue, devices, tokens, clock, bus, db, onReading } = deps;
+  const { config, host, catalogue, devices, tokens, clock, bus, db } = deps;
   const log = deps.log.child({ module: 'ingest' });
   const metrics = createIngestMetrics(
     deps.metrics,
@@ -182,15 +187,17 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     bus,
     journal,
     presence,
-    onReading,
     publishError,
   });
 
   let feed: IntegrationFeed | undefined;
-  const persistence = config.redisUrl ? createRedisPersistence(config.redisUrl) : undefined;
+  // The Redis cluster's libraries are loaded only when a cluster is configured (start-up time of the embedded hub).
+  const cluster = config.redisUrl ? await import('./cluster.ts') : undefined;
+  const persistence =
+    config.redisUrl && cluster ? cluster.createRedisPersistence(config.redisUrl) : undefined;
   broker = await Aedes.createBroker({
-    ...(config.redisUrl && persistence
-      ? { mq: createClusterEmitter(config.redisUrl, 100), persistence }
+    ...(config.redisUrl && cluster && persistence
+      ? { mq: cluster.createClusterEmitter(config.redisUrl, 100), persistence }
       : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
@@ -360,6 +367,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
         );
       });
     },
+
+    consume: (sink) => pipeline.consume(sink),
 
     closeSessionsOf(tokenIds) {
       const ids = new Set(tokenIds);

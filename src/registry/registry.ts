@@ -3,11 +3,13 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
 import { DeviceStore } from './devices.ts';
-import { PeopleStore } from './people.ts';
+import { createPeopleStore, type PeopleStore } from './people.ts';
 import { PlaceStore } from './places.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
 import { DeviceSecretHasher } from './secrets.ts';
 import { UserStore } from './users.ts';
+
+const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
 
 /** The registry: places, devices, people and users, over the hub's SQLite database. */
 export interface Registry {
@@ -18,6 +20,8 @@ export interface Registry {
 }
 
 export interface RegistryOptions {
+  /** The community's time zone, in which weekly duty shifts are kept (IANA name). */
+  timeZone?: string;
   /**
    * The server key for device-secret hashes (`loadServerKey` of the data dir). Without it a random key is
    * made for this process only: fine for tests, but secrets then do not verify after a restart.
@@ -39,7 +43,7 @@ export function createRegistry(
   return {
     places,
     devices: new DeviceStore(db, places, catalogue, hasher),
-    people: new PeopleStore(db, places),
+    people: createPeopleStore(db, places, { timeZone: options.timeZone ?? DEFAULT_TIME_ZONE }),
     users: new UserStore(db, () => clock.now(), {
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
     }),

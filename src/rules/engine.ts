@@ -4,8 +4,8 @@ import type { Registry } from 'prom-client';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { RuleResultSink, TelemetrySink } from '../domain/ports.ts';
 import type { Reading } from '../domain/reading.ts';
+import type { RuleOutcome, RuleResult } from '../domain/rule-result.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { compileRule } from './compile.ts';
 import { createEvaluator, type PresenceSeed } from './evaluator.ts';
@@ -34,8 +34,11 @@ export interface RuleEngineDeps {
   metrics: Registry;
   /** Absolute path of the user's rules folder (created when missing, watched for changes). */
   rulesDir: string;
-  onResult: RuleResultSink;
-  sink?: TelemetrySink;
+  /**
+   * Records results fired by a timer (absence, `for`); the flow function of the composition root, the same one
+   * that records a reading's results. Throws when recording failed: the rule's state is rolled back and retried.
+   */
+  onTimerResults: (results: readonly RuleResult[]) => void;
   /** Folder of the default pack; `null` to run without defaults. */
   packDir?: string | null;
   /** Watch rulesDir for edits (default true). */
@@ -66,7 +69,10 @@ export interface RuleInfo {
 }
 
 export interface RuleEngine {
-  handle(reading: Reading): void;
+  /** Evaluate a reading: the results to record and the point to store. Pure of side effects but rule state. */
+  evaluate(reading: Reading): RuleOutcome;
+  /** The results of the last `evaluate` could not be recorded: put rule state back as it was before it. */
+  rollback(): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** A device was removed from the registry: stop timing its absence and drop its rule state. */
   forgetDevice(deviceId: string): void;
@@ -81,8 +87,11 @@ export interface RuleEngine {
    * budget (the hub's event loop is never held); nothing leaves it.
    */
   test(rule: unknown, readings: readonly TestReading[], options?: TestOptions): Promise<TestResult[]>;
-  /** `test`, answered as the JSON text `{"results":[…]}` made on the worker (what the API sends as it is). */
-  testJson(rule: unknown, readings: readonly unknown[], options?: TestOptions): Promise<string>;
+  /**
+   * The sandbox on a request body as it came (JSON text, see sandboxBodySchema), answered as the JSON text
+   * `{"results":[…]}`: parsing, checking and serialising all happen on the worker.
+   */
+  testJson(body: string): Promise<string>;
   /** Re-read the pack and the rules folder; throws and keeps the rules in force when one is invalid. */
   reload(): void;
   /** The last reload failure (from the watcher), until a reload succeeds. */
@@ -102,8 +111,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   const evaluator = createEvaluator({
     clock,
     log,
-    emit: deps.onResult,
-    sink: deps.sink,
+    onTimerResults: deps.onTimerResults,
     persist: store,
     onSample: metrics.onSample,
     ...(deps.sampleEvery ? { sampleEvery: deps.sampleEvery } : {}),
@@ -220,7 +228,8 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     userSources.find((s) => (s.input as { id?: unknown } | null)?.id === id);
 
   return {
-    handle: evaluator.handle,
+    evaluate: evaluator.handle,
+    rollback: evaluator.rollback,
     seedPresence: evaluator.seedPresence,
     forgetDevice: evaluator.forgetDevice,
     list: () => [...set.values()].map(info).sort((a, b) => a.id.localeCompare(b.id)),
@@ -255,13 +264,17 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       log.info({ ruleId: id, disabledDefault: l.hasDefault }, 'rule deleted');
     },
     async test(input, readings, options = {}) {
-      const json = await this.testJson(input, readings, options);
+      const body = JSON.stringify({
+        rule: input,
+        readings,
+        ...(options.start !== undefined ? { start: options.start } : {}),
+        ...(options.advanceAfterMs !== undefined ? { advanceAfter: options.advanceAfterMs } : {}),
+      });
+      const json = await sandbox.run({ body, defaultStart: clock.now() });
       return (JSON.parse(json) as { results: TestResult[] }).results;
     },
-    testJson(input, readings, options = {}) {
-      // validated here first (bounded by the shape limits), so a bad rule is a 400 without a trip to the worker
-      compileRule(input, catalogue);
-      return sandbox.run({ rule: input, readings, options, defaultStart: clock.now() });
+    testJson(body) {
+      return sandbox.run({ body, defaultStart: clock.now() });
     },
     reload,
     lastError: () => lastError,

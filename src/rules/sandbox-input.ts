@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GridHubError } from '../domain/errors.ts';
-import type { TestReading } from './sandbox-run.ts';
+import { parseDuration } from '../settings/fields.ts';
+import type { TestOptions, TestReading } from './sandbox-run.ts';
 
 const scalar = z.union([z.number(), z.boolean(), z.string()]);
 const instant = z.union([z.number(), z.string()]);
@@ -25,11 +26,47 @@ export const testReadingSchema = z.strictObject({
   status: z.enum(['online', 'offline']).optional(),
 });
 
-/** Check the sample readings (on the sandbox worker); the error names the first bad field. */
-export function parseTestReadings(readings: readonly unknown[]): TestReading[] {
-  const r = z.array(testReadingSchema).safeParse(readings);
-  if (r.success) return r.data as TestReading[];
-  const issue = r.error.issues[0];
-  const field = `readings${(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
-  throw new GridHubError('REQUEST_INVALID', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+/** The body of POST /api/rules/test (checked on the sandbox worker; the route documents it). */
+export const sandboxBodySchema = z.strictObject({
+  rule: z.record(z.string(), z.unknown()),
+  readings: z.array(testReadingSchema).max(10_000),
+  start: instant.optional(),
+  /** Keep the virtual clock running this long after the last reading (default: the rule's longest duration). */
+  advanceAfter: durationLike.optional(),
+});
+
+export interface SandboxInput {
+  rule: unknown;
+  readings: TestReading[];
+  options: TestOptions;
+}
+
+/** Parse and check the request body (on the sandbox worker); the error names the first bad field. */
+export function parseSandboxBody(text: string): SandboxInput {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new GridHubError('REQUEST_INVALID', 'body is not valid JSON');
+  }
+  const r = sandboxBodySchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = (issue?.path ?? [])
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('');
+    const field = `body${path}`;
+    throw new GridHubError('REQUEST_INVALID', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+  }
+  const { rule, readings, start, advanceAfter } = r.data;
+  return {
+    rule,
+    readings: readings as TestReading[],
+    options: {
+      ...(start !== undefined ? { start } : {}),
+      ...(advanceAfter !== undefined
+        ? { advanceAfterMs: typeof advanceAfter === 'number' ? advanceAfter : parseDuration(advanceAfter) }
+        : {}),
+    },
+  };
 }

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import { ManualClock } from '../clock/clock.ts';
-import { parseDuration } from '../config/fields.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { FieldValue, Reading } from '../domain/reading.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
+import { parseDuration } from '../settings/fields.ts';
 import type { CompiledRule } from './compile.ts';
 import { createEvaluator, type PresenceSeed } from './evaluator.ts';
 
@@ -67,11 +67,14 @@ export function runSandbox(
   const ev = createEvaluator({
     clock,
     log: options.log,
-    emit: (r) => {
+    onTimerResults: (rs) => collect(rs),
+  });
+  const collect = (rs: readonly RuleResult[]) => {
+    for (const r of rs) {
       const { reading: _reading, ...rest } = r;
       results.push({ ...rest, offsetMs: r.at - start } as TestResult);
-    },
-  });
+    }
+  };
   ev.setRules([
     {
       ...compiled,
@@ -125,7 +128,7 @@ export function runSandbox(
   let last = start;
   for (const { at, reading } of timed) {
     clock.advanceTo(Math.max(at, clock.now()));
-    ev.handle(reading);
+    collect(ev.handle(reading).results);
     last = Math.max(last, at);
   }
   clock.advanceTo(last + (options.advanceAfterMs ?? compiled.horizonMs));

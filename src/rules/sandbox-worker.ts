@@ -3,14 +3,23 @@
  * virtual clock, off the hub's event loop. One job at a time; the main thread ends the worker when a job
  * runs over its time budget, and V8 ends it when it runs over its heap budget.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { pino } from 'pino';
 import { createCatalogue } from '../catalogue/catalogue.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { compileRule } from './compile.ts';
 import type { SandboxJob, SandboxReply } from './sandbox.ts';
-import { parseTestReadings } from './sandbox-input.ts';
+import { parseSandboxBody } from './sandbox-input.ts';
 import { runSandbox } from './sandbox-run.ts';
+
+// Below the hub's own threads: on Linux, setpriority for "this process" (0) applies to the calling thread only,
+// so this renices the sandbox and nothing else; alarms and ingest win the CPU whenever both want it.
+try {
+  setPriority(0, 5);
+} catch {
+  // not permitted or not supported: the time budget still bounds the run
+}
 
 const catalogue = createCatalogue();
 const log = pino({ level: 'silent' });
@@ -18,9 +27,10 @@ const log = pino({ level: 'silent' });
 parentPort?.on('message', (job: SandboxJob) => {
   let reply: SandboxReply;
   try {
-    const compiled = compileRule(job.rule, catalogue);
-    const results = runSandbox(compiled, parseTestReadings(job.readings), {
-      ...job.options,
+    const input = parseSandboxBody(job.body);
+    const compiled = compileRule(input.rule, catalogue);
+    const results = runSandbox(compiled, input.readings, {
+      ...input.options,
       log,
       defaultStart: job.defaultStart,
     });

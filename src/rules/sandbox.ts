@@ -1,14 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { type ErrorCode, GridHubError } from '../domain/errors.ts';
-import type { TestOptions } from './sandbox-run.ts';
 
 export interface SandboxJob {
   id: number;
-  rule: unknown;
-  /** Checked on the worker (parseTestReadings). */
-  readings: readonly unknown[];
-  options: TestOptions;
+  /** The request body as it came (JSON text): parsed and checked on the worker, not on the event loop. */
+  body: string;
   defaultStart: number;
 }
 

@@ -62,7 +62,6 @@ describe('alarm delivery over the real broker', () => {
       metrics,
       bus: h.bus,
       db: h.db,
-      onReading: () => {},
     });
     const { mqttPort } = await ingest.listen();
     dispatcher = createDispatcher({
@@ -75,6 +74,7 @@ describe('alarm delivery over the real broker', () => {
       bus: h.bus,
       config: h.config,
       places: { path: (id) => h.registry.places.path(id), name: (id) => h.registry.places.name(id) },
+      people: h.registry.people,
     });
     dispatcher.start();
 

@@ -131,8 +131,8 @@ export async function startHarness(
     bus,
     db,
     loginGate,
-    onReading: (r) => sink.onReading(r),
   })) as Ingest;
+  ingest.consume((r) => sink.onReading(r));
   let mqttPort: number;
   let tlsPort: number | undefined;
   try {
