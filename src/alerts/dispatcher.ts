@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AlertStream, type Channel, mqttChannel, streamChannel } from '../channels/channel.ts';
+import { createOutboundPolicy, type OutboundPolicy } from '../channels/endpoints.ts';
 import { gatewayChannel } from '../channels/gateway.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
 import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
@@ -109,6 +110,8 @@ export interface Dispatcher {
   readonly stream: AlertStream;
   readonly people: PeopleStore;
   readonly pushStore: PushStore;
+  /** Which targets and push endpoints the hub may send to (admin-configured endpoints only). */
+  readonly outbound: OutboundPolicy;
   readonly residents: ResidentStore;
   readonly audit: AuditLog;
   readonly quietHours: QuietHoursStore;
@@ -237,6 +240,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     stream,
     people,
     pushStore,
+    outbound: createOutboundPolicy({
+      webhookNames: Object.keys(cfg.webhooks),
+      pushServices: cfg.webPushServices,
+    }),
     residents,
     audit,
     quietHours,

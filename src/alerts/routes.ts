@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StreamMessage } from '../channels/channel.ts';
+import { publicDeliveryError } from '../channels/endpoints.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { DEPARTMENTS } from '../domain/records.ts';
@@ -12,7 +13,7 @@ import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, instant } from './http.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
-import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
+import { ALERT_STATUSES, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
 
 export interface AlertsRoutesDeps {
   dispatcher: Dispatcher;
@@ -149,7 +150,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         const visible = visibleTo(request);
         return {
           alert,
-          timeline: dispatcher.timeline(alert.id),
+          timeline: timelineFor(request, dispatcher.timeline(alert.id)),
           incident: incident
             ? {
                 ...incident,
@@ -300,7 +301,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       async (request) => dispatcher.kpis(request.query, visibleTo(request)),
     );
 
-    await peopleRoutes({ people, places, clock: deps.clock })(fastify, {});
+    await peopleRoutes({ people, places, clock: deps.clock, outbound: dispatcher.outbound })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
 }
@@ -326,4 +327,14 @@ export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPlu
       },
     );
   };
+}
+
+/** A receiver's answer text (in failed-delivery events) is for admins only; others see the kind of failure. */
+function timelineFor(request: FastifyRequest, events: TimelineEvent[]): TimelineEvent[] {
+  if (request.user.role === 'admin') return events;
+  return events.map((e) =>
+    typeof e.data.error === 'string'
+      ? { ...e, data: { ...e.data, error: publicDeliveryError(e.data.error) } }
+      : e,
+  );
 }

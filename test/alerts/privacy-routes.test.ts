@@ -8,7 +8,9 @@ let h: Harness;
 let app: FastifyInstance;
 
 async function build(): Promise<void> {
-  ({ h, app } = await buildRoutesApp());
+  ({ h, app } = await buildRoutesApp({
+    config: { webhooks: { 'g1-robot': { url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k' } } },
+  }));
 }
 
 afterEach(async () => {
@@ -100,7 +102,7 @@ describe('privacy', () => {
     const ecdh = createECDH('prime256v1');
     ecdh.generateKeys();
     const sub = {
-      endpoint: 'https://push.example.net/send/abc',
+      endpoint: 'https://fcm.googleapis.com/fcm/send/abc',
       keys: {
         p256dh: ecdh.getPublicKey().toString('base64url'),
         auth: randomBytes(16).toString('base64url'),
@@ -111,6 +113,15 @@ describe('privacy', () => {
     expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201);
     expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201); // same device: upsert
     expect((await as('w1', 'GET', '/push/subscriptions')).json().items).toHaveLength(1);
+    // SSRF (finding 2): only https endpoints of the public push services of alerts.webPushServices
+    for (const endpoint of [
+      'http://127.0.0.1:9/push',
+      'https://127.0.0.1/push',
+      'https://push.example.net/x',
+    ]) {
+      const refused = await as('w1', 'POST', '/push/subscriptions', { ...sub, endpoint });
+      expect(refused.statusCode, endpoint).toBe(400);
+    }
     expect((await as('admin', 'POST', '/push/subscriptions', sub)).statusCode).toBe(400);
     expect(
       (await as('w1', 'POST', '/push/subscriptions', { ...sub, keys: { p256dh: 'x', auth: 'y' } }))
@@ -178,6 +189,15 @@ describe('quiet hours and channel targets API', () => {
       (await as('mgr', 'POST', '/channel-targets', { placeId: 'g1', channel: 'wecom', target: 'g1-robot' }))
         .statusCode,
     ).toBe(403);
+    // SSRF (finding 2): a target names a configured endpoint, never a URL — not even for admins
+    for (const target of ['http://127.0.0.1:8086/write', 'https://evil.example/x', 'nope']) {
+      const refused = await as('admin', 'POST', '/channel-targets', {
+        placeId: 'g1',
+        channel: 'wecom',
+        target,
+      });
+      expect(refused.statusCode, target).toBe(400);
+    }
     const t = await as('admin', 'POST', '/channel-targets', {
       placeId: 'g1',
       channel: 'wecom',
