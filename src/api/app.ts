@@ -24,6 +24,7 @@ import { GridHubError } from '../domain/errors.ts';
 import type { LoginGate } from '../domain/ports.ts';
 import type { DeviceRecord, User } from '../domain/records.ts';
 import { scopeFor } from '../http/context.ts';
+import { sanitizeBody } from '../http/sanitize.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
 import { tokenIdOf } from '../registry/users.ts';
@@ -224,6 +225,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const plugin of deps.routes) await authed.register(plugin);
   };
   const api: FastifyPluginAsync = async (api) => {
+    // free text arrives clean of control and bidi-override characters, whichever route stores it
+    api.addHook('preValidation', async (request) => {
+      if (request.body !== null && typeof request.body === 'object') sanitizeBody(request.body);
+    });
     await api.register(
       loginRoutes({
         users: deps.registry.users,

@@ -203,6 +203,17 @@ describe('HTTP hygiene (finding 10)', () => {
     expect(logLines.join('')).not.toContain(long);
   });
 
+  it('free text is stored without control and bidi-override characters', async () => {
+    const res = await inject({
+      method: 'POST',
+      url: '/api/people',
+      headers: { authorization: `Bearer ${admin}` },
+      payload: { id: 'p-bidi', name: '李\u202egnp.exe\u0007\uffff 四', role: 'volunteer', placeIds: ['G1'] },
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().person.name).toBe('李gnp.exe 四');
+  });
+
   it('the API answers 429 with Retry-After over http.rateLimitPerMinute', async () => {
     const small = await startTestHub({ demo: false, env: { GRIDHUB_HTTP_RATE_LIMIT_PER_MINUTE: '5' } });
     try {

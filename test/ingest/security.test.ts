@@ -107,7 +107,14 @@ describe('authentication', () => {
   });
 
   it('client ids with control characters or invalid UTF-8 are refused with 2', async () => {
-    for (const clientId of ['dev\u0001ice', 'a\u0000b', Buffer.from([0x61, 0xc3, 0x28])]) {
+    // U+FFFF and a right-to-left override too (finding 10)
+    for (const clientId of [
+      'dev\u0001ice',
+      'a\u0000b',
+      Buffer.from([0x61, 0xc3, 0x28]),
+      'a\uffffb',
+      '\u202edevice',
+    ]) {
       const s = await rawSocket(h.port);
       s.socket.write(rawConnect({ clientId, username: h.devices.bin.id, password: h.devices.bin.secret }));
       expect(await s.connack()).toBe(2);
