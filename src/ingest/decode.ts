@@ -143,6 +143,8 @@ function telemetryElement(el: unknown, input: DecodeInput): ElementResult {
     qos: input.qos,
     values: result.data,
   };
+  // Only a device-given ts is kept as is; the telemetry stores make hub stamps unique per series.
+  if (el.ts !== undefined) reading.deviceTs = true;
   return reading;
 }
 
@@ -202,6 +204,7 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
     event: name,
     data: result.data,
   };
+  if (el.ts !== undefined) reading.deviceTs = true;
   return reading;
 }
 
@@ -243,7 +246,9 @@ function statusElement(el: unknown, input: DecodeInput): ElementResult {
     if (parsed === undefined) return timestampRejection(el.ts, input.receivedAt, input.maxFutureSkewMs);
     ts = parsed;
   }
-  return statusReading(status, ts, input);
+  const reading = statusReading(status, ts, input);
+  if (el.ts !== undefined) reading.deviceTs = true;
+  return reading;
 }
 
 const DECODERS: Record<DeviceChannel, (el: unknown, input: DecodeInput) => ElementResult> = {
