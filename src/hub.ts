@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
@@ -15,7 +15,9 @@ import { createFlow, recordEach } from './flow.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
+import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
+import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
@@ -69,14 +71,28 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const log = options.log ?? createLogger(config.logLevel);
   const clock = options.clock ?? createSystemClock({ speed: config.clockSpeed });
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // residents' personal data and the keys live here: owner only (docs/security.md)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const firstStart = !existsSync(join(dataDir, 'gridhub.db'));
 
   const metrics = createMetricsRegistry();
   const bus = createEventBus(log.child({ module: 'events' }));
   const catalogue = createCatalogue();
   const db = openDatabase(join(dataDir, 'gridhub.db'));
-  const registry = createRegistry(db, catalogue, clock, { timeZone: config.alerts.timeZone });
+  const registry = createRegistry(db, catalogue, clock, {
+    timeZone: config.alerts.timeZone,
+    secretKey: loadServerKey(join(dataDir, 'hub.key')),
+    passwordCost: config.http.passwordCost,
+  });
+  // the one login throttle, for HTTP logins and MQTT CONNECTs alike
+  const loginGate = createLoginGate(clock, {
+    ...DEFAULT_LOGIN_GATE,
+    freePerSource: config.http.loginFreeAttempts,
+    freePerAccount: config.http.loginFreeAttempts,
+    baseDelayMs: config.http.loginDelayMs,
+    maxDelayMs: config.http.loginMaxDelayMs,
+  });
   registry.devices.markAllOffline(clock.now());
 
   let seeded = !config.demo || !firstStart;
@@ -106,7 +122,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
+    loginGate,
   });
+  // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
+  registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -131,19 +150,25 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     watch: config.rules.watch,
     stateFlushMs: config.rules.stateFlushMs,
     presenceFlushMs: config.rules.presenceFlushMs,
+    sandboxTimeoutMs: config.rules.sandboxTimeoutMs,
+    sandboxMemoryMb: config.rules.sandboxMemoryMb,
     onTimerResults: record,
   });
   ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
+  // A device that has never connected is "not yet online", not offline: its silence is timed from its first
+  // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
-      devices.map((d) => ({
-        deviceId: d.id,
-        deviceType: d.type,
-        placeId: d.placeId,
-        place: d.place,
-        floor: d.floor,
-        lastSeen: d.lastSeen,
-      })),
+      devices
+        .filter((d) => d.lastSeen !== null)
+        .map((d) => ({
+          deviceId: d.id,
+          deviceType: d.type,
+          placeId: d.placeId,
+          place: d.place,
+          floor: d.floor,
+          lastSeen: d.lastSeen,
+        })),
     );
   seedPresence(registry.devices.list());
   const replayed = ingest.replayJournal();
@@ -156,6 +181,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     catalogue,
     metrics,
     tokenTtlMs: config.http.tokenTtlHours * 3_600_000,
+    apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
+    loginGate,
+    rateLimitPerMinute: config.http.rateLimitPerMinute,
     version: VERSION,
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },
@@ -163,7 +191,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ],
     routes: [
       rulesRoutes({ engine: rules }),
-      alertsRoutes({ dispatcher, clock, places: registry.places }),
+      alertsRoutes({
+        dispatcher,
+        clock,
+        places: registry.places,
+        userName: (u) => registry.users.get(u)?.displayName ?? null,
+      }),
       telemetryRoutes({ reader: telemetry, devices: registry.devices, clock }),
       integrationRoutes({
         dispatcher,

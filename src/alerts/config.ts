@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PUSH_SERVICES } from '../channels/endpoints.ts';
 import { PERSON_ROLES } from '../domain/records.ts';
 import { duration, int } from '../settings/fields.ts';
 
@@ -47,7 +48,8 @@ export const DEFAULT_LADDERS = {
   // design §6: grid worker + property duty at once; grid leader if not acknowledged in 1 min; community duty at
   // 5 min or when not on site at 15 min; street command centre when unresolved at 60 min.
   critical: [
-    { roles: ['grid_worker', 'property_duty'], reach: 'grid', when: [] },
+    // The building head (楼栋长, of "1+3+N") lives next door: the nearest help for a fire or a fall.
+    { roles: ['grid_worker', 'property_duty', 'building_head'], reach: 'grid', when: [] },
     { roles: ['grid_leader'], reach: 'grid', when: [{ unless: 'acknowledged', afterMs: 1 * MIN }] },
     {
       roles: ['community_duty'],
@@ -130,7 +132,7 @@ export const alertsConfigSchema = z.object({
     .default({ wecom: { perMinute: 20 }, dingtalk: { perMinute: 20 }, feishu: { perMinute: 100 } }),
   /**
    * Named webhook endpoints, referred to by targets of the `webhook`, `wecom`, `dingtalk` and `feishu` channels
-   * (a target may also be a URL). `secret` signs: DingTalk and Feishu as they specify, plain JSON with
+   * (only by name: the hub sends nowhere an admin did not configure here). `secret` signs: DingTalk and Feishu as they specify, plain JSON with
    * X-GridHub-Signature. Env: GRIDHUB_ALERTS_WEBHOOKS='{"g1-robot":{"url":"https://…","secret":"SEC…"}}'.
    */
   webhooks: z
@@ -148,6 +150,8 @@ export const alertsConfigSchema = z.object({
     .regex(/^(mailto:|https:)/)
     .default('mailto:ops@gridhub.invalid'),
   webPushTtlSeconds: int(3600, 0, 2_419_200),
+  /** Hosts Web Push endpoints may be on (`*.` = any subdomain); a subscription elsewhere is refused. */
+  webPushServices: z.array(z.string().min(1)).default([...DEFAULT_PUSH_SERVICES]),
   /** Who is called when a whistled department misses its report-in allowance. */
   reportInEscalationRoles: z.array(roleSchema).default(['community_duty']),
   sla: z

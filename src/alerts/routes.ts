@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StreamMessage } from '../channels/channel.ts';
+import { publicDeliveryError } from '../channels/endpoints.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { DEPARTMENTS } from '../domain/records.ts';
@@ -10,9 +11,10 @@ import { requireRole } from '../http/context.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, instant } from './http.ts';
+import { kpiRoutes } from './kpi-routes.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
-import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
+import { ALERT_STATUSES, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
 
 export interface AlertsRoutesDeps {
   dispatcher: Dispatcher;
@@ -20,6 +22,8 @@ export interface AlertsRoutesDeps {
   places: PlaceNames;
   /** Interval of SSE keep-alive comments (real time). */
   keepAliveMs?: number;
+  /** The display name of a user who acted on an alert, for timelines in plain words. */
+  userName?: (username: string) => string | null;
 }
 
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -104,7 +108,15 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
 
     app.get(
       '/alerts/stream',
-      { schema: { tags, summary: 'Live alert changes (Server-Sent Events)' } },
+      {
+        // EventSource cannot send a header: it authenticates with ?ticket= (POST /api/auth/stream-ticket)
+        config: { streamTicket: true },
+        schema: {
+          tags,
+          summary: 'Live alert changes (Server-Sent Events); ?ticket= from POST /api/auth/stream-ticket',
+          querystring: z.object({ ticket: z.string().max(100).optional() }),
+        },
+      },
       (request, reply) => {
         const visible = visibleTo(request);
         reply.hijack();
@@ -141,7 +153,15 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         const visible = visibleTo(request);
         return {
           alert,
-          timeline: dispatcher.timeline(alert.id),
+          // People by name: an actor is a user name, a person id, `system`, `rule:…` or `channel:…`.
+          timeline: timelineFor(request, dispatcher.timeline(alert.id)).map((e) => ({
+            ...e,
+            actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
+            // Deliveries name the person reached, not their id.
+            ...(typeof e.data.target === 'string' && people.get(e.data.target)
+              ? { targetName: people.get(e.data.target)?.name ?? null }
+              : {}),
+          })),
           incident: incident
             ? {
                 ...incident,
@@ -280,19 +300,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
     );
 
-    app.get(
-      '/kpis',
-      {
-        schema: {
-          tags,
-          summary: 'Closure rate, on-time rates, mean times, satisfaction, in-grid resolution; per grid',
-          querystring: z.object({ from: instant, to: instant, place: z.string().optional() }),
-        },
-      },
-      async (request) => dispatcher.kpis(request.query, visibleTo(request)),
-    );
-
-    await peopleRoutes({ people, places, clock: deps.clock })(fastify, {});
+    await kpiRoutes({ dispatcher, visibleTo })(fastify, {});
+    await peopleRoutes({ people, places, clock: deps.clock, outbound: dispatcher.outbound })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
 }
@@ -318,4 +327,14 @@ export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPlu
       },
     );
   };
+}
+
+/** A receiver's answer text (in failed-delivery events) is for admins only; others see the kind of failure. */
+function timelineFor(request: FastifyRequest, events: TimelineEvent[]): TimelineEvent[] {
+  if (request.user.role === 'admin') return events;
+  return events.map((e) =>
+    typeof e.data.error === 'string'
+      ? { ...e, data: { ...e.data, error: publicDeliveryError(e.data.error) } }
+      : e,
+  );
 }

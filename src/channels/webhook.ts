@@ -39,7 +39,12 @@ function resolveEndpoint(
   endpoints: Readonly<Record<string, WebhookEndpoint>>,
   target: string,
 ): WebhookEndpoint {
-  if (/^https?:\/\//.test(target)) return { url: target };
+  // only endpoints an admin configured by name: a URL in a target is refused (src/channels/endpoints.ts)
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target)) {
+    throw new DeliveryError('a target names an endpoint of alerts.webhooks; URLs are not accepted', {
+      retryable: false,
+    });
+  }
   const e = endpoints[target];
   if (!e || !Object.hasOwn(endpoints, target)) {
     throw new DeliveryError(`no webhook endpoint named ${target} in alerts.webhooks`, { retryable: false });
