@@ -3,7 +3,7 @@ import { GridHubError } from '../domain/errors.ts';
 import type { AlertsContext } from './context.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
-import { alarmPayload } from './payloads.ts';
+import { onDutyOf } from './payloads.ts';
 import { type AlertRow, OPEN_STATUSES } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import type { AlertView, Resolution } from './types.ts';
@@ -156,12 +156,14 @@ export function createActions(
             .list({ role: 'department' })
             .filter((p) => p.department === input.department && p.active);
         }
+        const onDuty = onDutyOf(staff);
         for (const p of staff) {
-          const payload = alarmPayload(
+          const payload = ctx.payloads.alarm(
             view(r),
             'whistled',
             { person: p, role: 'department', via: 'on_duty' },
             clock.now(),
+            onDuty,
           );
           parts.enqueue(fx, {
             alertId: id,

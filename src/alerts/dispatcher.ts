@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { gatewayChannel } from '../channels/gateway.ts';
+import { smsSettings } from '../channels/templates/index.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
 import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
 import type { Clock } from '../clock/clock.ts';
@@ -28,6 +29,7 @@ import { createAlertsMetrics } from './metrics.ts';
 import { createMustReach, PHONE_CHANNELS } from './must-reach.ts';
 import { createNoiseControl } from './noise.ts';
 import { createOutbox } from './outbox.ts';
+import { createPayloads } from './payloads.ts';
 import { prepareQueries } from './queries.ts';
 import { createReads } from './reads.ts';
 import { createRouting } from './routing.ts';
@@ -60,6 +62,10 @@ export interface DispatcherDeps {
   bus: EventBus;
   config: AlertsConfig;
   places: PlaceNames;
+  /** The locale of a person's user account: their messages are written in it (zh-CN when unknown). */
+  localeOf?: (personId: string) => string | undefined;
+  /** The hub's address for links in messages; `alerts.messages.publicUrl` wins when set. */
+  publicUrl?: () => string;
   /** Extra outbox channels (webhook, Web Push, SMS …) besides the built-in `mqtt` and `stream`. */
   channels?: Channel[];
 }
@@ -144,6 +150,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           url: cfg.smsGatewayUrl,
           secret: cfg.smsGatewaySecret,
           timeoutMs: cfg.deliveryTimeoutMs,
+          sms: smsSettings({
+            signName: cfg.messages.smsSignName,
+            maxSegments: cfg.messages.smsMaxSegments,
+            codes: cfg.messages.smsTemplateCodes,
+          }),
         }),
       );
     }
@@ -154,6 +165,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const quietHours = createQuietHoursStore(db, cfg.timeZone);
   const channelTargets = createChannelTargetStore(db);
   const q = prepareQueries(db);
+  const localeOf = deps.localeOf ?? (() => undefined);
+  const publicUrl = () => cfg.messages.publicUrl ?? deps.publicUrl?.() ?? 'http://127.0.0.1:8080';
+  const payloads = createPayloads({ cfg, places: deps.places, localeOf, publicUrl });
 
   const ctx: AlertsContext = {
     db,
@@ -170,6 +184,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     residents,
     quietHours,
     channelTargets,
+    audit,
+    payloads,
+    localeOf,
+    publicUrl,
     run: { stopped: true },
   };
 
@@ -180,9 +198,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   });
   const { enqueue, tryFold } = createNoiseControl(ctx, store);
   const mustReach = createMustReach(ctx, store, enqueue);
-  const { notify } = createRouting(ctx, store, enqueue);
-  const escalation = createEscalation(ctx, store, notify);
-  const lifecycle = createLifecycle(ctx, store, { notify, escalation, mustReach });
+  const { notify, callLeaders } = createRouting(ctx, store, enqueue);
+  const escalation = createEscalation(ctx, store, notify, callLeaders);
+  const lifecycle = createLifecycle(ctx, store, { notify, escalation, mustReach, enqueue });
   const actions = createActions(ctx, store, { lifecycle, enqueue });
   const outbox = createOutbox(ctx, store, { tryFold, mustReach });
   const reads = createReads(ctx, store);
