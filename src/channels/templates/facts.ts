@@ -214,7 +214,7 @@ export function residentLines(m: AlarmMessage, lang: MessageLang): string[] {
       `${LABELS.family[lang]}${z ? '：' : ': '}${[r.familyName, r.familyPhone].filter(Boolean).join(' ')}`,
     );
   }
-  if (r.healthNotes) lines.push(`${LABELS.health[lang]}${z ? '：' : ': '}${r.healthNotes}`);
+  if (r.healthNotes && !r.masked) lines.push(`${LABELS.health[lang]}${z ? '：' : ': '}${r.healthNotes}`);
   return lines;
 }
 
