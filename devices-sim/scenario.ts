@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEVICE_TYPE_IDS } from '../src/catalogue/types.ts';
-import { parseDuration } from '../src/config/fields.ts';
 import { PLACE_LEVELS } from '../src/domain/places.ts';
+import { parseDuration } from '../src/settings/fields.ts';
 
 const durationMs = z.union([
   z.number().int().min(0),

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
@@ -10,13 +10,14 @@ import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
+import type { DeviceRecord } from './domain/records.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
-import type { DeviceRecord } from './registry/types.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
+import { VERSION } from './runtime/project.ts';
 import { type Db, openDatabase } from './storage/sqlite.ts';
 import {
   createTelemetryStore,
@@ -54,10 +55,6 @@ export interface Hub {
   stop(): Promise<void>;
 }
 
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
-
 /** Thrown for start-up problems an operator must fix; main prints the message and exits 1. */
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -78,7 +75,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const bus = createEventBus(log.child({ module: 'events' }));
   const catalogue = createCatalogue();
   const db = openDatabase(join(dataDir, 'gridhub.db'));
-  const registry = createRegistry(db, catalogue, clock);
+  const registry = createRegistry(db, catalogue, clock, { timeZone: config.alerts.timeZone });
   registry.devices.markAllOffline(clock.now());
 
   let seeded = !config.demo || !firstStart;
@@ -107,7 +104,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bus,
     config: config.alerts,
     places: registry.places,
+    people: registry.people,
     sink: telemetry,
+    // Messages are written in the language of the person's user account, and link to where phones reach the hub.
+    localeOf: (personId) => registry.users.list().find((u) => u.personId === personId)?.locale,
+    publicUrl: () => urls.http,
     publisher: {
       publishToWorker: (workerId, payload) =>
         ingestRef

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { duration, int } from '../config/fields.ts';
 import { MESSAGE_LANGS } from '../domain/alarm.ts';
-import { PERSON_ROLES } from '../registry/types.ts';
+import { PERSON_ROLES } from '../domain/records.ts';
+import { duration, int } from '../settings/fields.ts';
 
 /**
  * SLA allowances per severity (design §1): acknowledge, on site, resolve; `null` = no such clock (minor alerts

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
+import type { PeopleStore } from '../registry/people.ts';
 import type { Db } from '../storage/sqlite.ts';
-import type { Channel } from './channels.ts';
 import type { AlertsConfig } from './config.ts';
-import type { PeopleStore } from './duty.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { Payloads } from './payloads.ts';
 import type { Queries } from './queries.ts';

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireRole } from '../api/context.ts';
 import { GridHubError } from '../domain/errors.ts';
-import { PERSON_ROLES } from '../registry/types.ts';
+import { PERSON_ROLES } from '../domain/records.ts';
+import { requireRole } from '../http/context.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, knownPlace } from './http.ts';
 import { type MaintenanceTask, maskResident } from './stores.ts';

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { type AlertStream, type Channel, mqttChannel, streamChannel } from '../channels/channel.ts';
 import { gatewayChannel } from '../channels/gateway.ts';
 import { smsSettings } from '../channels/templates/index.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
@@ -15,12 +16,11 @@ import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink, WorkerPublisher } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
+import type { PeopleStore } from '../registry/people.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
 import { createActions, type Rating } from './actions.ts';
-import { type AlertStream, type Channel, mqttChannel, streamChannel } from './channels.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
-import { createPeopleStore, type PeopleStore } from './duty.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
 import { createLifecycle } from './lifecycle.ts';
@@ -66,6 +66,8 @@ export interface DispatcherDeps {
   localeOf?: (personId: string) => string | undefined;
   /** The hub's address for links in messages; `alerts.messages.publicUrl` wins when set. */
   publicUrl?: () => string;
+  /** Who serves where and who is on duty: the registry's people store. */
+  people: PeopleStore;
   /** Extra outbox channels (webhook, Web Push, SMS …) besides the built-in `mqtt` and `stream`. */
   channels?: Channel[];
 }
@@ -123,7 +125,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, clock, config: cfg } = deps;
   const log = deps.log.child({ module: 'alerts' });
   migrate(db, 'alerts', ALERTS_MIGRATIONS);
-  const people = createPeopleStore(db, { timeZone: cfg.timeZone });
+  const { people } = deps;
   const stream = streamChannel();
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);

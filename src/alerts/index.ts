@@ -1,13 +1,18 @@
 /** The dispatcher area: what src/hub.ts wires. */
-export type { AlertStream, Channel, DeliveryMeta, DeliveryReceipt, StreamMessage } from './channels.ts';
-export { DeliveryError, mqttChannel } from './channels.ts';
+export type {
+  AlertStream,
+  Channel,
+  DeliveryMeta,
+  DeliveryReceipt,
+  StreamMessage,
+} from '../channels/channel.ts';
+export { DeliveryError, mqttChannel } from '../channels/channel.ts';
+export type { DutyDirectory, DutyPick, PeopleStore } from '../registry/people.ts';
 export type { AlertsConfig, Ladder, LadderStep, SlaAllowance } from './config.ts';
 export { alertsConfigSchema, DEFAULT_LADDERS, DEFAULT_SLA } from './config.ts';
 export { deliveryRoutes } from './delivery-routes.ts';
 export type { DeliveryView, Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
 export { createDispatcher, MUST_REACH_RUNGS } from './dispatcher.ts';
-export type { DutyDirectory, DutyPick, PeopleStore } from './duty.ts';
-export { createPeopleStore } from './duty.ts';
 export type { KpiFigures, KpiFilter, KpiReport } from './kpis.ts';
 export type { AlertsRoutesDeps } from './routes.ts';
 export { alertsPublicRoutes, alertsRoutes } from './routes.ts';
@@ -18,8 +23,6 @@ export type {
   MaintenanceTask,
   MaskedResident,
   QuietHours,
-  Resident,
-  ResidentInput,
   ResidentStore,
 } from './stores.ts';
 export { maskName, maskPhone, maskResident } from './stores.ts';

@@ -2,7 +2,7 @@
  * The outbox delivery loop: due rows go out (critical first), gathered alarms fold into digests, channel rate
  * limits postpone, failures retry with back-off until they are dead, and every outcome lands in the timeline.
  */
-import { DeliveryError } from './channels.ts';
+import { DeliveryError } from '../channels/channel.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
 import type { MustReach } from './must-reach.ts';

@@ -11,10 +11,9 @@ import {
 } from '../domain/alarm.ts';
 import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
-import type { Person } from '../registry/types.ts';
+import type { Person, Resident } from '../domain/records.ts';
+import type { DutyPick } from '../registry/people.ts';
 import type { AlertsContext } from './context.ts';
-import type { DutyPick } from './duty.ts';
-import type { Resident } from './stores.ts';
 import type { AlertStatus, AlertView } from './types.ts';
 
 /** Who a message is for: a person picked by duty, or a role, group or contact reached another way. */

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireRole } from '../api/context.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import { DEPARTMENTS, PERSON_ROLES, type Person } from '../registry/types.ts';
+import { DEPARTMENTS, PERSON_ROLES, type Person } from '../domain/records.ts';
+import { requireRole } from '../http/context.ts';
+import type { PeopleStore } from '../registry/people.ts';
 import type { PlaceNames } from './context.ts';
-import type { PeopleStore } from './duty.ts';
 import { idParams, instant, knownPlace } from './http.ts';
 
 const personBody = z.object({
@@ -111,16 +111,7 @@ export function peopleRoutes(deps: {
       async (request, reply) => {
         const body = request.body;
         checkPlaces(request, body.placeIds);
-        if (people.get(body.id))
-          throw new GridHubError('CONFLICT', `person ${body.id} exists`, { field: 'id' });
-        if (body.role === 'department' && !body.department) {
-          throw new GridHubError('REQUEST_INVALID', 'a department person needs its department', {
-            field: 'department',
-          });
-        }
-        if (body.deputyId && !people.get(body.deputyId)) {
-          throw new GridHubError('REQUEST_INVALID', `no person ${body.deputyId}`, { field: 'deputyId' });
-        }
+        // The people store validates the rest (known places, department, deputy, a free id).
         return reply.code(201).send({ person: people.create(body) });
       },
     );
@@ -134,12 +125,6 @@ export function peopleRoutes(deps: {
       async (request) => {
         visiblePerson(request, request.params.id);
         if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
-        const deputy = request.body.deputyId;
-        if (deputy && (deputy === request.params.id || !people.get(deputy))) {
-          throw new GridHubError('REQUEST_INVALID', `deputy ${deputy} is not another known person`, {
-            field: 'deputyId',
-          });
-        }
         return { person: people.update(request.params.id, request.body) };
       },
     );

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireRole } from '../api/context.ts';
+import type { StreamMessage } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import { DEPARTMENTS } from '../domain/records.ts';
 import { SEVERITIES } from '../domain/severity.ts';
-import { DEPARTMENTS } from '../registry/types.ts';
-import type { StreamMessage } from './channels.ts';
+import { requireRole } from '../http/context.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, instant } from './http.ts';

@@ -1,8 +1,8 @@
 /** Who hears of an alert: the people on duty for each role at its place, on every channel they can be reached. */
 import type { OnDuty } from '../domain/alarm.ts';
-import type { PersonRole } from '../registry/types.ts';
+import type { PersonRole } from '../domain/records.ts';
+import type { DutyPick } from '../registry/people.ts';
 import type { AlertsContext } from './context.ts';
-import type { DutyPick } from './duty.ts';
 import { APP_CHANNELS, ROBOT_CHANNELS } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
 import { onDutyOf, residentCard } from './payloads.ts';

@@ -244,24 +244,7 @@ export const ALERTS_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_log_at ON audit_log(at);
 
-  CREATE TABLE push_subscriptions (
-    id INTEGER PRIMARY KEY,
-    person_id TEXT NOT NULL,
-    username TEXT NOT NULL,
-    endpoint TEXT NOT NULL UNIQUE,
-    p256dh TEXT NOT NULL,
-    auth TEXT NOT NULL,
-    user_agent TEXT,
-    created_at INTEGER NOT NULL,
-    last_ok_at INTEGER
-  );
-  CREATE INDEX push_subscriptions_person ON push_subscriptions(person_id);
-
-  CREATE TABLE alert_keys (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-  );
+  -- push_subscriptions and alert_keys were created here; the channels module owns them now (src/channels/schema.ts).
 
   ALTER TABLE maintenance_tasks ADD COLUMN done_by TEXT;
   ALTER TABLE maintenance_tasks ADD COLUMN done_note TEXT;

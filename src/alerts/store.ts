@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { StreamMessage } from '../channels/channel.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
-import type { StreamMessage } from './channels.ts';
 import type { AlertsContext } from './context.ts';
 import { type AlertRow, SYSTEM } from './rows.ts';
 import { alertClocks, worstLight } from './sla.ts';

@@ -1,8 +1,9 @@
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
+import type { Resident, ResidentInput } from '../domain/records.ts';
+import { localWeekMinute } from '../registry/people.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { localWeekMinute } from './duty.ts';
 
 // ---- privacy --------------------------------------------------------------------------------------------------
 
@@ -40,20 +41,6 @@ export function maskTarget(channel: string, target: string): string {
   }
   return target;
 }
-
-export interface Resident {
-  id: string;
-  name: string;
-  phone: string | null;
-  familyName: string | null;
-  familyPhone: string | null;
-  healthNotes: string | null;
-  deviceId: string | null;
-  placeId: string | null;
-  updatedAt: number;
-}
-
-export type ResidentInput = Omit<Resident, 'updatedAt'>;
 
 /** What anyone not acting on the alert sees of a resident. */
 export interface MaskedResident {

@@ -12,11 +12,11 @@ import { z } from 'zod';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { DeviceRecord } from '../domain/records.ts';
+import { scopeFor } from '../http/context.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { DeviceRecord } from '../registry/types.ts';
 import { bearer, loginRoutes, sessionRoutes } from './auth-routes.ts';
-import { scopeFor } from './context.ts';
 import { installErrorHandler } from './errors.ts';
 import { registryRoutes } from './registry-routes.ts';
 

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { PROJECT_ROOT } from '../runtime/project.ts';
 
-export const DEFAULT_WEB_DIST = fileURLToPath(new URL('../../dashboards/web/dist', import.meta.url));
+export const DEFAULT_WEB_DIST = join(PROJECT_ROOT, 'dashboards', 'web', 'dist');
 
 /**
  * The built dashboards at the root: the board at `/`, the worker view at `/worker/`, hashed bundles under

@@ -5,12 +5,12 @@ import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { PlacePath } from '../domain/places.ts';
+import type { DeviceRecord, User } from '../domain/records.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import { SEVERITIES } from '../domain/severity.ts';
-import { INTEGRATION_READINGS_PREFIX } from '../ingest/integration-feed.ts';
+import { INTEGRATION_READINGS_PREFIX } from '../domain/wire.ts';
+import { requireRole } from '../http/context.ts';
 import { newSecret } from '../registry/secrets.ts';
-import type { DeviceRecord, User } from '../registry/types.ts';
-import { requireRole } from './context.ts';
 
 /** What the integration routes need of the hub; `hub.dispatcher`, `hub.registry.*` and `hub.bus` fit. */
 export interface IntegrationRoutesDeps {

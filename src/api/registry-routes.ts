@@ -5,9 +5,9 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import { DEVICE_TYPE_IDS } from '../catalogue/types.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { DeviceRecord } from '../domain/records.ts';
+import { requireRole } from '../http/context.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { DeviceRecord } from '../registry/types.ts';
-import { requireRole } from './context.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

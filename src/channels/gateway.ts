@@ -1,4 +1,4 @@
-import { type Channel, DeliveryError, type DeliveryMeta } from '../alerts/channels.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { isAlarm, isDigest, isRatingLink } from '../domain/alarm.ts';
 import { post } from './http.ts';
 import {

@@ -1,4 +1,4 @@
-import { DeliveryError } from '../alerts/channels.ts';
+import { DeliveryError } from './channel.ts';
 
 export interface HttpAnswer {
   status: number;

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { type Channel, DeliveryError, type DeliveryMeta } from '../alerts/channels.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { isAlarm, isDigest, type OutboxMessage } from '../domain/alarm.ts';
 import { parseJson, post } from './http.ts';
 import {

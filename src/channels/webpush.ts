@@ -1,10 +1,11 @@
 import webpush from 'web-push';
-import type { Channel, DeliveryMeta } from '../alerts/channels.ts';
-import { DeliveryError } from '../alerts/channels.ts';
 import type { Clock } from '../clock/clock.ts';
 import { isAlarm, isDigest } from '../domain/alarm.ts';
-import type { Db } from '../storage/sqlite.ts';
+import { type Db, migrate } from '../storage/sqlite.ts';
+import type { Channel, DeliveryMeta } from './channel.ts';
+import { DeliveryError } from './channel.ts';
 import { post } from './http.ts';
+import { CHANNELS_MIGRATIONS } from './schema.ts';
 import { renderPush } from './templates/index.ts';
 
 /** A browser's PushSubscription as the worker view posts it (`subscription.toJSON()`). */
@@ -57,8 +58,9 @@ const toSub = (r: SubRow): StoredSubscription => ({
   lastOkAt: r.last_ok_at,
 });
 
-/** Subscriptions per user device and the VAPID keys, over the alerts module's tables. */
+/** Subscriptions per user device and the VAPID keys, in the channels module's tables. */
 export function createPushStore(db: Db, clock: Clock): PushStore {
+  migrate(db, 'channels', CHANNELS_MIGRATIONS);
   let keys: { publicKey: string; privateKey: string } | null = null;
   return {
     vapidKeys() {

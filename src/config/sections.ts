@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/config.ts';
 import { mqttConfigSchema } from '../ingest/config.ts';
 import { rulesConfigSchema } from '../rules/config.ts';
+import { bool, num, port } from '../settings/fields.ts';
 import { influxConfigSchema, telemetryConfigSchema } from '../telemetry/config.ts';
-import { bool, num, port } from './fields.ts';
 
 /** Top-level settings (env `GRIDHUB_<KEY>`, e.g. GRIDHUB_DATA_DIR). */
 export const coreConfigSchema = z.object({

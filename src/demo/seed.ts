@@ -1,11 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ResidentInput } from '../alerts/index.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { Department, PersonRole, ResidentInput } from '../domain/records.ts';
 import type { DemoCredentials } from '../domain/wire.ts';
 import type { Registry } from '../registry/registry.ts';
 import { newSecret } from '../registry/secrets.ts';
-import type { Department, PersonRole } from '../registry/types.ts';
 
 const ESTATE_NAMES = ['阳光花园', '翠湖小区', '金桂苑', '银杏里', '和美家园', '望江府', '春晖苑', '紫荆园'];
 const DEPARTMENT_NAMES: Record<Department, string> = {

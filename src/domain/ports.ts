@@ -3,9 +3,9 @@
  * only src/main.ts knows which implementation stands behind each.
  */
 import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { DeviceRecord, User } from '../registry/types.ts';
 import type { PlacePath } from './places.ts';
 import type { Reading } from './reading.ts';
+import type { DeviceRecord, User } from './records.ts';
 import type { RuleResult } from './rule-result.ts';
 import type { Severity } from './severity.ts';
 

@@ -16,6 +16,13 @@ export const topics = {
   workerAlarms: (workerId: string) => `gh/workers/${workerId}/alarms`,
 } as const;
 
+/** `gh/integrations/readings/{type}/{deviceId}`: normalised readings, for integrations (Node-RED) only. */
+export const INTEGRATION_READINGS_PREFIX = `${TOPIC_ROOT}/integrations/readings/`;
+
+export function integrationReadingsTopic(type: string, deviceId: string): string {
+  return `${INTEGRATION_READINGS_PREFIX}${type}/${deviceId}`;
+}
+
 /** Device ids: what provisioning accepts, and what ingest expects in the second topic level. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

@@ -2,7 +2,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
 import mqemitter from 'mqemitter';
 import mqemitterRedis from 'mqemitter-redis';
-import { INTEGRATION_READINGS_PREFIX } from './integration-feed.ts';
+import { INTEGRATION_READINGS_PREFIX } from '../domain/wire.ts';
 import { isDeviceTopic } from './topics.ts';
 
 type Emitter = mqemitter.MQEmitter;

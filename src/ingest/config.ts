@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, duration, int, port } from '../config/fields.ts';
+import { bool, duration, int, port } from '../settings/fields.ts';
 
 /** `mqtt` section: env GRIDHUB_MQTT_<KEY>. */
 export const mqttConfigSchema = z.object({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createCatalogue } from '../catalogue/catalogue.ts';
-import type { DeviceRecord } from '../registry/types.ts';
+import type { DeviceRecord } from '../domain/records.ts';
 import { type DecodeInput, decodeMessage, MIN_TIMESTAMP, parseTimestamp } from './decode.ts';
 
 const NOW = Date.UTC(2026, 0, 5, 8, 0, 0);

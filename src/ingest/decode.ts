@@ -9,8 +9,8 @@ import type {
   StatusReading,
   TelemetryReading,
 } from '../domain/reading.ts';
+import type { DeviceRecord } from '../domain/records.ts';
 import type { DeviceChannel } from '../domain/wire.ts';
-import type { DeviceRecord } from '../registry/types.ts';
 
 /** Why one payload (or one element of an array payload) was refused; becomes one `errors` message. */
 export interface Rejection {

@@ -14,9 +14,7 @@ import { type DeviceErrorMessage, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { createAuthHooks } from './auth.ts';
-import { createClusterEmitter, createRedisPersistence } from './cluster.ts';
 import type { MqttConfig } from './config.ts';
-import { createExternalIngest } from './external.ts';
 import { guardFrames } from './frame-guard.ts';
 import { createIntegrationFeed, type IntegrationFeed } from './integration-feed.ts';
 import { createEventJournal } from './journal.ts';
@@ -64,7 +62,10 @@ export interface Ingest extends MqttIngest {
 
 /** The embedded broker, or the external-broker consumer when `mqtt.externalUrl` is set. */
 export async function createMqttIngest(deps: IngestDeps): Promise<MqttIngest> {
-  return deps.config.externalUrl ? createExternalIngest(deps) : createIngest(deps);
+  if (!deps.config.externalUrl) return createIngest(deps);
+  // Loaded only in that mode: the MQTT client library costs start-up time an embedded hub does not need.
+  const { createExternalIngest } = await import('./external.ts');
+  return createExternalIngest(deps);
 }
 
 const SETTINGS = { port: 'GRIDHUB_MQTT_PORT', tlsPort: 'GRIDHUB_MQTT_TLS_PORT' } as const;
@@ -168,10 +169,13 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   });
 
   let feed: IntegrationFeed | undefined;
-  const persistence = config.redisUrl ? createRedisPersistence(config.redisUrl) : undefined;
+  // The Redis cluster's libraries are loaded only when a cluster is configured (start-up time of the embedded hub).
+  const cluster = config.redisUrl ? await import('./cluster.ts') : undefined;
+  const persistence =
+    config.redisUrl && cluster ? cluster.createRedisPersistence(config.redisUrl) : undefined;
   broker = await Aedes.createBroker({
-    ...(config.redisUrl && persistence
-      ? { mq: createClusterEmitter(config.redisUrl, 100), persistence }
+    ...(config.redisUrl && cluster && persistence
+      ? { mq: cluster.createClusterEmitter(config.redisUrl, 100), persistence }
       : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,

@@ -4,16 +4,9 @@ import type { EventBus } from '../domain/events.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { DeviceDirectory } from '../domain/ports.ts';
 import type { Reading } from '../domain/reading.ts';
-import { TOPIC_ROOT } from '../domain/wire.ts';
+import { INTEGRATION_READINGS_PREFIX, integrationReadingsTopic, TOPIC_ROOT } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sessionOf } from './session.ts';
-
-/** `gh/integrations/readings/{type}/{deviceId}`: normalised readings, for integrations (Node-RED) only. */
-export const INTEGRATION_READINGS_PREFIX = `${TOPIC_ROOT}/integrations/readings/`;
-
-export function integrationReadingsTopic(type: string, deviceId: string): string {
-  return `${INTEGRATION_READINGS_PREFIX}${type}/${deviceId}`;
-}
 
 /** What the feed publishes: the Reading as ingest accepted it, minus hub-internal bookkeeping. */
 export type IntegrationReading = Omit<Reading, 'journalId'>;

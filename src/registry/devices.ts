@@ -2,11 +2,11 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { DeviceDirectory } from '../domain/ports.ts';
+import type { DeviceRecord } from '../domain/records.ts';
 import { DEVICE_ID_PATTERN, RESERVED_IDS } from '../domain/wire.ts';
 import type { Db } from '../storage/sqlite.ts';
 import type { PlaceStore } from './places.ts';
 import { hashSecret, KDF_COST, newSecret, tokenDigest, verifySecret } from './secrets.ts';
-import type { DeviceRecord } from './types.ts';
 
 interface DeviceRow {
   id: string;

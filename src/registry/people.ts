@@ -1,20 +1,81 @@
 import { GridHubError } from '../domain/errors.ts';
+import type { PlacePath } from '../domain/places.ts';
+import { PLACE_LEVELS } from '../domain/places.ts';
+import type { Contact, Department, DutyOverride, DutyShift, Person, PersonRole } from '../domain/records.ts';
 import type { Db } from '../storage/sqlite.ts';
 import type { PlaceStore } from './places.ts';
-import type { Contact, Department, DutyShift, Person, PersonRole } from './types.ts';
+
+/** How a recipient was found: on duty in the role, as a deputy, or by the fall-back duty. */
+export type DutyVia = 'on_duty' | 'deputy' | 'community_duty' | 'street_command';
+
+export interface DutyPick {
+  person: Person;
+  role: PersonRole;
+  via: DutyVia;
+}
+
+/** What the dispatcher needs to know about people: who serves where, and who is on duty at an instant. */
+export interface DutyDirectory {
+  get(personId: string): Person | undefined;
+  /** Active people of `role` serving at a place on `path`, the nearest place first (unit … street). */
+  peopleAt(path: PlacePath, role: PersonRole): Person[];
+  isOnDuty(personId: string, at: number): boolean;
+  /**
+   * Who answers for `role` at `path` at `at`: those on duty; else their on-duty deputies; else the community
+   * duty on duty; else the street command centre on duty. Empty only when nobody at all is on duty.
+   */
+  resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[];
+}
 
 interface PersonRow {
   id: string;
   name: string;
-  role: PersonRole;
-  department: Department | null;
+  role: string;
+  department: string | null;
   phone: string | null;
   contacts: string;
   deputy_id: string | null;
   active: number;
+  place_ids: string | null;
 }
 
-export interface PersonInput {
+function toPerson(r: PersonRow): Person {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as PersonRole,
+    department: r.department as Department | null,
+    phone: r.phone,
+    contacts: JSON.parse(r.contacts) as Contact[],
+    deputyId: r.deputy_id,
+    active: r.active === 1,
+    placeIds: r.place_ids ? r.place_ids.split(',') : [],
+  };
+}
+
+const PERSON_SELECT = `SELECT p.*, (SELECT group_concat(place_id) FROM person_places pp WHERE pp.person_id = p.id)
+  AS place_ids FROM people p`;
+
+/** Local weekday (0 = Sunday) and minute of day of an instant in a time zone. */
+export function localWeekMinute(fmt: Intl.DateTimeFormat, at: number): { weekday: number; minute: number } {
+  const parts = fmt.formatToParts(new Date(at));
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(get('weekday'));
+  const hour = Number(get('hour')) % 24;
+  return { weekday, minute: hour * 60 + Number(get('minute')) };
+}
+
+export function shiftCovers(
+  shift: Pick<DutyShift, 'weekday' | 'startMinute' | 'endMinute'>,
+  weekday: number,
+  minute: number,
+): boolean {
+  if (shift.weekday === weekday && minute >= shift.startMinute && minute < shift.endMinute) return true;
+  // A night shift runs past midnight into the next weekday.
+  return shift.endMinute > 1440 && (shift.weekday + 1) % 7 === weekday && minute < shift.endMinute - 1440;
+}
+
+export interface NewPerson {
   id: string;
   name: string;
   role: PersonRole;
@@ -22,94 +83,233 @@ export interface PersonInput {
   phone?: string | null;
   contacts?: Contact[];
   deputyId?: string | null;
+  active?: boolean;
   placeIds: string[];
 }
 
-/** People of the grid teams, duty rooms and departments, where they serve, and their weekly shifts. */
-export class PeopleStore {
-  readonly #db: Db;
-  readonly #places: PlaceStore;
+export interface PeopleStore extends DutyDirectory {
+  list(filter?: { placeId?: string; role?: PersonRole }): Person[];
+  create(p: NewPerson): Person;
+  update(id: string, patch: Partial<Omit<NewPerson, 'id'>>): Person;
+  shifts(personId: string): DutyShift[];
+  setShifts(personId: string, shifts: Omit<DutyShift, 'personId'>[]): void;
+  overrides(personId: string): DutyOverride[];
+  addOverride(o: Omit<DutyOverride, 'id'>): DutyOverride;
+}
 
-  constructor(db: Db, places: PlaceStore) {
-    this.#db = db;
-    this.#places = places;
+/**
+ * The one owner of the `people`, `person_places` and `duty_*` tables: people management (the API, the demo seed)
+ * and duty resolution (the dispatcher's routing) both go through it, so every write is validated the same way.
+ * `timeZone` is the community's: weekly shifts are in its local time.
+ */
+export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZone: string }): PeopleStore {
+  const fmt = new Intl.DateTimeFormat('en-US', {
+    timeZone: options.timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
+  const getStmt = db.prepare<[string], PersonRow>(`${PERSON_SELECT} WHERE p.id = ?`);
+  const atPlaceStmt = db.prepare<[string, string], PersonRow>(
+    `${PERSON_SELECT} JOIN person_places pl ON pl.person_id = p.id
+     WHERE pl.place_id = ? AND p.role = ? AND p.active = 1 ORDER BY p.id`,
+  );
+  const shiftsStmt = db.prepare<[string], { weekday: number; start_minute: number; end_minute: number }>(
+    'SELECT weekday, start_minute, end_minute FROM duty_shifts WHERE person_id = ? ORDER BY weekday, start_minute',
+  );
+  const overrideAtStmt = db.prepare<[string, number, number], { on_leave: number }>(
+    `SELECT on_leave FROM duty_overrides WHERE person_id = ? AND starts_at <= ? AND ends_at > ?
+     ORDER BY on_leave DESC LIMIT 1`,
+  );
+
+  const get = (id: string) => {
+    const r = getStmt.get(id);
+    return r ? toPerson(r) : undefined;
+  };
+
+  function shifts(personId: string): DutyShift[] {
+    return shiftsStmt.all(personId).map((s) => ({
+      personId,
+      weekday: s.weekday,
+      startMinute: s.start_minute,
+      endMinute: s.end_minute,
+    }));
   }
 
-  create(input: PersonInput): Person {
-    for (const placeId of input.placeIds) {
-      if (!this.#places.get(placeId)) {
-        throw new GridHubError('REQUEST_INVALID', `place ${placeId} does not exist`, { field: 'placeIds' });
+  function isOnDuty(personId: string, at: number): boolean {
+    // A dated override wins over the weekly roster; leave wins over an extra shift at the same instant.
+    const o = overrideAtStmt.get(personId, at, at);
+    if (o) return o.on_leave === 0;
+    const { weekday, minute } = localWeekMinute(fmt, at);
+    return shifts(personId).some((s) => shiftCovers(s, weekday, minute));
+  }
+
+  function peopleAt(path: PlacePath, role: PersonRole): Person[] {
+    const out: Person[] = [];
+    for (const level of [...PLACE_LEVELS].reverse()) {
+      const id = path[level];
+      if (!id) continue;
+      for (const r of atPlaceStmt.all(id, role)) if (!out.some((p) => p.id === r.id)) out.push(toPerson(r));
+    }
+    return out;
+  }
+
+  function onDutyAt(path: PlacePath, role: PersonRole, at: number): Person[] {
+    return peopleAt(path, role).filter((p) => isOnDuty(p.id, at));
+  }
+
+  function resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[] {
+    const direct = onDutyAt(path, role, at);
+    if (direct.length) return direct.map((person) => ({ person, role, via: 'on_duty' }));
+    const deputies: Person[] = [];
+    for (const p of peopleAt(path, role)) {
+      // Follow the deputy chain a little way: a deputy on leave may have a deputy of their own.
+      let d = p.deputyId ? get(p.deputyId) : undefined;
+      for (let hops = 0; d && hops < 3; hops++) {
+        if (d.active && isOnDuty(d.id, at)) {
+          if (!deputies.some((x) => x.id === d?.id)) deputies.push(d);
+          break;
+        }
+        d = d.deputyId ? get(d.deputyId) : undefined;
       }
     }
-    if (input.role === 'department' && !input.department) {
+    if (deputies.length) return deputies.map((person) => ({ person, role, via: 'deputy' }));
+    for (const fallback of ['community_duty', 'street_command'] as const) {
+      if (fallback === role) continue;
+      const people = onDutyAt(path, fallback, at);
+      if (people.length) return people.map((person) => ({ person, role, via: fallback }));
+    }
+    return [];
+  }
+
+  const insertPerson = db.prepare(
+    `INSERT INTO people (id, name, role, department, phone, contacts, deputy_id, active)
+     VALUES (@id, @name, @role, @department, @phone, @contacts, @deputyId, @active)`,
+  );
+  const insertPlace = db.prepare('INSERT INTO person_places (person_id, place_id) VALUES (?, ?)');
+  const deletePlaces = db.prepare('DELETE FROM person_places WHERE person_id = ?');
+
+  /** What every write must hold, whoever writes: known places, a department for department staff, a deputy. */
+  function validate(id: string, p: Partial<NewPerson>): void {
+    for (const placeId of p.placeIds ?? []) {
+      if (!places.get(placeId))
+        throw new GridHubError('REQUEST_INVALID', `place ${placeId} does not exist`, { field: 'placeIds' });
+    }
+    if (p.role === 'department' && !p.department) {
       throw new GridHubError('REQUEST_INVALID', 'a department person needs its department', {
         field: 'department',
       });
     }
-    this.#db.transaction(() => {
-      this.#db
-        .prepare(
-          `INSERT INTO people (id, name, role, department, phone, contacts, deputy_id, active)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
-        )
-        .run(
-          input.id,
-          input.name,
-          input.role,
-          input.department ?? null,
-          input.phone ?? null,
-          JSON.stringify(input.contacts ?? []),
-          input.deputyId ?? null,
+    if (p.deputyId && (p.deputyId === id || !get(p.deputyId))) {
+      throw new GridHubError('REQUEST_INVALID', `deputy ${p.deputyId} is not another known person`, {
+        field: 'deputyId',
+      });
+    }
+  }
+
+  return {
+    get,
+    peopleAt,
+    isOnDuty,
+    resolve,
+    shifts,
+    list(filter = {}) {
+      const where: string[] = [];
+      const args: string[] = [];
+      if (filter.placeId) {
+        where.push('p.id IN (SELECT person_id FROM person_places WHERE place_id = ?)');
+        args.push(filter.placeId);
+      }
+      if (filter.role) {
+        where.push('p.role = ?');
+        args.push(filter.role);
+      }
+      const sql = `${PERSON_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.id`;
+      return db
+        .prepare<string[], PersonRow>(sql)
+        .all(...args)
+        .map(toPerson);
+    },
+    create(p) {
+      if (get(p.id)) throw new GridHubError('CONFLICT', `person ${p.id} exists`, { field: 'id' });
+      validate(p.id, p);
+      db.transaction(() => {
+        insertPerson.run({
+          id: p.id,
+          name: p.name,
+          role: p.role,
+          department: p.department ?? null,
+          phone: p.phone ?? null,
+          contacts: JSON.stringify(p.contacts ?? []),
+          deputyId: p.deputyId ?? null,
+          active: p.active === false ? 0 : 1,
+        });
+        for (const place of p.placeIds) insertPlace.run(p.id, place);
+      })();
+      return get(p.id) as Person;
+    },
+    update(id, patch) {
+      const cur = get(id);
+      if (!cur) throw new GridHubError('NOT_FOUND', `no person ${id}`);
+      validate(id, {
+        role: patch.role ?? cur.role,
+        department: patch.department ?? cur.department,
+        ...patch,
+      });
+      db.transaction(() => {
+        db.prepare(
+          `UPDATE people SET name = ?, role = ?, department = ?, phone = ?, contacts = ?, deputy_id = ?, active = ?
+           WHERE id = ?`,
+        ).run(
+          patch.name ?? cur.name,
+          patch.role ?? cur.role,
+          patch.department !== undefined ? patch.department : cur.department,
+          patch.phone !== undefined ? patch.phone : cur.phone,
+          JSON.stringify(patch.contacts ?? cur.contacts),
+          patch.deputyId !== undefined ? patch.deputyId : cur.deputyId,
+          (patch.active ?? cur.active) ? 1 : 0,
+          id,
         );
-      const link = this.#db.prepare('INSERT INTO person_places (person_id, place_id) VALUES (?, ?)');
-      for (const placeId of input.placeIds) link.run(input.id, placeId);
-    })();
-    return this.get(input.id) as Person;
-  }
-
-  get(id: string): Person | undefined {
-    const row = this.#db.prepare<[string], PersonRow>('SELECT * FROM people WHERE id = ?').get(id);
-    return row ? this.#toPerson(row) : undefined;
-  }
-
-  list(filter: { placeId?: string; role?: PersonRole } = {}): Person[] {
-    const rows = filter.placeId
-      ? this.#db
-          .prepare<[string], PersonRow>(
-            'SELECT p.* FROM people p JOIN person_places pp ON pp.person_id = p.id WHERE pp.place_id = ? ORDER BY p.id',
-          )
-          .all(filter.placeId)
-      : this.#db.prepare<[], PersonRow>('SELECT * FROM people ORDER BY id').all();
-    return rows.map((r) => this.#toPerson(r)).filter((p) => !filter.role || p.role === filter.role);
-  }
-
-  setShifts(personId: string, shifts: Omit<DutyShift, 'personId'>[]): void {
-    this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run(personId);
-      const insert = this.#db.prepare(
-        'INSERT INTO duty_shifts (person_id, weekday, start_minute, end_minute) VALUES (?, ?, ?, ?)',
-      );
-      for (const s of shifts) insert.run(personId, s.weekday, s.startMinute, s.endMinute);
-    })();
-  }
-
-  #toPerson(row: PersonRow): Person {
-    const placeIds = this.#db
-      .prepare<[string], { place_id: string }>(
-        'SELECT place_id FROM person_places WHERE person_id = ? ORDER BY place_id',
-      )
-      .all(row.id)
-      .map((r) => r.place_id);
-    return {
-      id: row.id,
-      name: row.name,
-      role: row.role,
-      department: row.department,
-      phone: row.phone,
-      contacts: JSON.parse(row.contacts) as Contact[],
-      deputyId: row.deputy_id,
-      active: row.active === 1,
-      placeIds,
-    };
-  }
+        if (patch.placeIds) {
+          deletePlaces.run(id);
+          for (const place of patch.placeIds) insertPlace.run(id, place);
+        }
+      })();
+      return get(id) as Person;
+    },
+    setShifts(personId, list) {
+      db.transaction(() => {
+        db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run(personId);
+        const ins = db.prepare(
+          'INSERT INTO duty_shifts (person_id, weekday, start_minute, end_minute) VALUES (?, ?, ?, ?)',
+        );
+        for (const s of list) ins.run(personId, s.weekday, s.startMinute, s.endMinute);
+      })();
+    },
+    overrides(personId) {
+      return db
+        .prepare<
+          [string],
+          { id: number; starts_at: number; ends_at: number; on_leave: number; note: string | null }
+        >('SELECT * FROM duty_overrides WHERE person_id = ? ORDER BY starts_at')
+        .all(personId)
+        .map((r) => ({
+          id: r.id,
+          personId,
+          startsAt: r.starts_at,
+          endsAt: r.ends_at,
+          onLeave: r.on_leave === 1,
+          note: r.note,
+        }));
+    },
+    addOverride(o) {
+      const info = db
+        .prepare(
+          'INSERT INTO duty_overrides (person_id, starts_at, ends_at, on_leave, note) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(o.personId, o.startsAt, o.endsAt, o.onLeave ? 1 : 0, o.note);
+      return { ...o, id: Number(info.lastInsertRowid) };
+    },
+  };
 }

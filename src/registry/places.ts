@@ -1,7 +1,7 @@
 import { GridHubError } from '../domain/errors.ts';
 import { levelIndex, PLACE_LEVELS, type PlaceLevel, type PlacePath } from '../domain/places.ts';
+import type { PlaceNode } from '../domain/records.ts';
 import type { Db } from '../storage/sqlite.ts';
-import type { PlaceNode } from './types.ts';
 
 interface PlaceRow {
   id: string;

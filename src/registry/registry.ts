@@ -2,10 +2,12 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
 import { DeviceStore } from './devices.ts';
-import { PeopleStore } from './people.ts';
+import { createPeopleStore, type PeopleStore } from './people.ts';
 import { PlaceStore } from './places.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
 import { UserStore } from './users.ts';
+
+const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
 
 /** The registry: places, devices, people and users, over the hub's SQLite database. */
 export interface Registry {
@@ -15,13 +17,23 @@ export interface Registry {
   users: UserStore;
 }
 
-export function createRegistry(db: Db, catalogue: Catalogue, clock: Clock): Registry {
+export interface RegistryOptions {
+  /** The community's time zone, in which weekly duty shifts are kept (IANA name). */
+  timeZone?: string;
+}
+
+export function createRegistry(
+  db: Db,
+  catalogue: Catalogue,
+  clock: Clock,
+  options: RegistryOptions = {},
+): Registry {
   migrate(db, 'registry', REGISTRY_MIGRATIONS);
   const places = new PlaceStore(db);
   return {
     places,
     devices: new DeviceStore(db, places, catalogue),
-    people: new PeopleStore(db, places),
+    people: createPeopleStore(db, places, { timeZone: options.timeZone ?? DEFAULT_TIME_ZONE }),
     users: new UserStore(db, () => clock.now()),
   };
 }

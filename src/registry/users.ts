@@ -1,8 +1,8 @@
 import { GridHubError } from '../domain/errors.ts';
 import type { TokenAuthenticator } from '../domain/ports.ts';
+import type { User, UserRole } from '../domain/records.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { hashSecret, KDF_COST, newSecret, tokenDigest, verifySecret } from './secrets.ts';
-import type { User, UserRole } from './types.ts';
 
 interface UserRow {
   username: string;

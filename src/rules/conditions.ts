@@ -1,5 +1,5 @@
-import { parseDuration } from '../config/fields.ts';
 import type { FieldValue, Reading } from '../domain/reading.ts';
+import { parseDuration } from '../settings/fields.ts';
 
 /**
  * Conditions are structured data evaluated through an operator table, never code:

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, duration } from '../config/fields.ts';
+import { bool, duration } from '../settings/fields.ts';
 
 /** `rules` section: env GRIDHUB_RULES_<KEY>. */
 export const rulesConfigSchema = z.object({

@@ -2,9 +2,9 @@ import { basename } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireRole } from '../api/context.ts';
-import { parseDuration } from '../config/fields.ts';
 import { GridHubError } from '../domain/errors.ts';
+import { requireRole } from '../http/context.ts';
+import { parseDuration } from '../settings/fields.ts';
 import type { RuleEngine, RuleInfo } from './engine.ts';
 
 const scalar = z.union([z.number(), z.boolean(), z.string()]);

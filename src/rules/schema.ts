@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseDuration } from '../config/fields.ts';
 import { SEVERITIES } from '../domain/severity.ts';
+import { parseDuration } from '../settings/fields.ts';
 
 /**
  * A rule as data (design §4). The envelope is checked here with zod; the condition trees and templates are

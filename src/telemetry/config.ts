@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, int } from '../config/fields.ts';
+import { duration, int } from '../settings/fields.ts';
 
 /** `influx` section: env GRIDHUB_INFLUX_<KEY>. Without `url`, the embedded store is used. */
 export const influxConfigSchema = z.object({

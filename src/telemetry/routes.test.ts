@@ -11,10 +11,10 @@ import {
   telemetryConfig,
   tempDir,
 } from '../../test/telemetry/helpers.ts';
-import { scopeFor } from '../api/context.ts';
 import { installErrorHandler } from '../api/errors.ts';
 import { ManualClock } from '../clock/clock.ts';
-import type { DeviceRecord } from '../registry/types.ts';
+import type { DeviceRecord } from '../domain/records.ts';
+import { scopeFor } from '../http/context.ts';
 import { createEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { telemetryRoutes } from './routes.ts';
 

@@ -2,10 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../clock/clock.ts';
-import { parseDuration } from '../config/fields.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { AGGREGATES, type TelemetryReader } from '../domain/ports.ts';
-import type { DeviceRecord } from '../registry/types.ts';
+import type { DeviceRecord } from '../domain/records.ts';
+import { parseDuration } from '../settings/fields.ts';
 
 export interface TelemetryRoutesDeps {
   reader: TelemetryReader;

@@ -8,10 +8,10 @@ import { createCatalogue } from '../../src/catalogue/catalogue.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
 import { createEventBus, type EventBus } from '../../src/domain/events.ts';
 import type { AlertChangePoint, TelemetrySink, WorkerPublisher } from '../../src/domain/ports.ts';
+import type { PersonRole } from '../../src/domain/records.ts';
 import type { AlertRaise, RuleResult } from '../../src/domain/rule-result.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
-import type { PersonRole } from '../../src/registry/types.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
 
 /** Monday 5 Jan 2026 16:00 Asia/Shanghai. */
@@ -100,11 +100,13 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
   const file = join(dir, 'gridhub.db');
   const clock = new ManualClock(T0);
   let db = openDatabase(file);
-  const registry = createRegistry(db, createCatalogue(), clock);
+  const config = { ...alertsConfigSchema.parse({}), ...options.config };
+  const openRegistry = (database: Db) =>
+    createRegistry(database, createCatalogue(), clock, { timeZone: config.timeZone });
+  const registry = openRegistry(db);
   const publisher = new RecordingPublisher(clock);
   const sink = new RecordingSink();
   const bus = createEventBus(silentLog);
-  const config = { ...alertsConfigSchema.parse({}), ...options.config };
   let metrics = createMetricsRegistry({ defaultMetrics: false });
   const build = (database: Db, reg: Registry) => {
     metrics = createMetricsRegistry({ defaultMetrics: false });
@@ -118,6 +120,7 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
       bus,
       config,
       places: { path: (id) => reg.places.path(id), name: (id) => reg.places.name(id) },
+      people: reg.people,
     });
   };
   const h: Harness = {
@@ -137,7 +140,7 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
     restart() {
       db = openDatabase(file);
       h.db = db;
-      h.registry = createRegistry(db, createCatalogue(), clock);
+      h.registry = openRegistry(db);
       h.dispatcher = build(db, h.registry);
       return h.dispatcher;
     },

@@ -73,6 +73,7 @@ describe('alarm delivery over the real broker', () => {
       bus: h.bus,
       config: h.config,
       places: { path: (id) => h.registry.places.path(id), name: (id) => h.registry.places.name(id) },
+      people: h.registry.people,
     });
     dispatcher.start();
 

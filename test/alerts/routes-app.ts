@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { alertsPublicRoutes, alertsRoutes } from '../../src/alerts/routes.ts';
-import { scopeFor } from '../../src/api/context.ts';
 import { installErrorHandler } from '../../src/api/errors.ts';
-import type { User } from '../../src/registry/types.ts';
+import type { User } from '../../src/domain/records.ts';
+import { scopeFor } from '../../src/http/context.ts';
 import { createHarness, type Harness, seedCommunity } from './fixtures.ts';
 
 /** The users of the route tests, named in the `x-test-user` header. */

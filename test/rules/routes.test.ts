@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { scopeFor } from '../../src/api/context.ts';
 import { installErrorHandler } from '../../src/api/errors.ts';
-import type { User, UserRole } from '../../src/registry/types.ts';
+import type { User, UserRole } from '../../src/domain/records.ts';
+import { scopeFor } from '../../src/http/context.ts';
 import { rulesRoutes } from '../../src/rules/routes.ts';
 import { createHarness, type Harness, MIN, telemetry } from './helpers.ts';
 

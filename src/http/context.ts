@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
-import type { User, UserRole } from '../registry/types.ts';
+import type { User, UserRole } from '../domain/records.ts';
 
 /** What a logged-in user may see: admins everything, others the subtrees under their scope roots. */
 export interface Scope {

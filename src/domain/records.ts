@@ -1,5 +1,5 @@
 import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { Place, PlacePath } from '../domain/places.ts';
+import type { Place, PlacePath } from './places.ts';
 
 export const PERSON_ROLES = [
   'grid_leader', // 网格长
@@ -83,3 +83,21 @@ export interface User {
 export interface PlaceNode extends Place {
   path: PlacePath;
 }
+
+/**
+ * A resident behind a call-button device. Phone numbers and health notes are personal data: masked except for
+ * those acting on the alert, every unmasked read audited.
+ */
+export interface Resident {
+  id: string;
+  name: string;
+  phone: string | null;
+  familyName: string | null;
+  familyPhone: string | null;
+  healthNotes: string | null;
+  deviceId: string | null;
+  placeId: string | null;
+  updatedAt: number;
+}
+
+export type ResidentInput = Omit<Resident, 'updatedAt'>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localWeekMinute, shiftCovers } from './duty.ts';
+import { localWeekMinute, shiftCovers } from './people.ts';
 
 const fmt = (tz: string) =>
   new Intl.DateTimeFormat('en-US', {
