@@ -1,7 +1,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
+import {
+  alertsPublicRoutes,
+  alertsRoutes,
+  createDispatcher,
+  type Dispatcher,
+  ratingPagePlugin,
+} from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
@@ -202,7 +208,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       }),
     ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
-    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin()],
+    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin(), ratingPagePlugin()],
     onDeviceProvisioned: (device) => seedPresence([device]),
   });
 

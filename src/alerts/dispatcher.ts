@@ -18,7 +18,7 @@ import type { TelemetrySink, WorkerPublisher } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
-import { createActions, type Rating } from './actions.ts';
+import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
 import { createEscalation } from './escalation.ts';
@@ -97,6 +97,8 @@ export interface Dispatcher {
   ): { alert: AlertView; ratingToken: string };
   rate(id: string, actor: string, input: Rating): AlertView;
   rateByToken(token: string, input: Rating): AlertView;
+  /** The rating link's state (open, used, expired, unknown) and what it is about, for the public page. */
+  ratingLink(token: string): RatingLinkInfo;
   close(id: string, actor: string, note?: string): AlertView;
   markFalse(
     id: string,

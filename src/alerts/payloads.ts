@@ -10,8 +10,8 @@ import {
   type ResidentCard,
 } from '../domain/alarm.ts';
 import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
-import type { Severity } from '../domain/severity.ts';
 import type { Person, Resident } from '../domain/records.ts';
+import type { Severity } from '../domain/severity.ts';
 import type { DutyPick } from '../registry/people.ts';
 import type { AlertsContext } from './context.ts';
 import type { AlertStatus, AlertView } from './types.ts';

@@ -1,5 +1,5 @@
-import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { isAlarm, isDigest, isRatingLink } from '../domain/alarm.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { post } from './http.ts';
 import {
   alarmTitle,

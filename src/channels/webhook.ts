@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { isAlarm, isDigest, type OutboxMessage } from '../domain/alarm.ts';
+import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { parseJson, post } from './http.ts';
 import {
   alarmPlainText,

@@ -5,6 +5,7 @@
 import type { KpiFigures, KpiReport } from '../../../../src/alerts/kpis.ts';
 import type { Light, SlaClock } from '../../../../src/alerts/sla.ts';
 import type { AlertStatus, AlertView } from '../../../../src/alerts/types.ts';
+import type { ResidentCard as ResidentCardData } from '../../../../src/domain/alarm.ts';
 import type { PlacePath } from '../../../../src/domain/places.ts';
 import type { Severity } from '../../../../src/domain/severity.ts';
 
@@ -73,6 +74,8 @@ export interface WorkerAlarm {
   placeNames: string[];
   floor: number | null;
   recipient?: { personId: string; role: string; via: string };
+  /** The resident's card, unmasked: only in the alarm of a person acting on a one-key call or fall. */
+  residentCard?: ResidentCardData;
   sentAt: number;
 }
 

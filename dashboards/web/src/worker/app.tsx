@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
+import { ResidentCard } from '../common/resident-card.tsx';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, AlertDetail, WorkerAlarm } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
@@ -88,6 +89,8 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
   const { api, session } = props;
   const [alerts, setAlerts] = useState<Map<string, Alert>>(new Map());
   const [mine, setMine] = useState<Set<string>>(new Set());
+  // Resident cards that came with an alarm (no need to read them again from the API).
+  const [cards, setCards] = useState<Map<string, NonNullable<WorkerAlarm['residentCard']>>>(new Map());
   const [state, setState] = useState<SourceState>('connecting');
   const [error, setError] = useState('');
   const [open, setOpen] = useState<string | null>(null);
@@ -133,6 +136,8 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         source = mqttAlarmSource({ url, personId, ...login });
         source.start((alarm) => {
           setMine((m) => new Set(m).add(alarm.alertId));
+          const card = alarm.residentCard;
+          if (card) setCards((c) => new Map(c).set(alarm.alertId, card));
           api
             .get<AlertDetail>(`/api/alerts/${encodeURIComponent(alarm.alertId)}`)
             .then((d) => upsert(d.alert))
@@ -206,6 +211,7 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
             api={api}
             alert={a}
             mine={mine.has(a.id)}
+            card={cards.get(a.id)}
             expanded={open === a.id}
             onToggle={() => setOpen(open === a.id ? null : a.id)}
             onChanged={upsert}
@@ -220,6 +226,7 @@ function AlarmCard(props: {
   api: Api;
   alert: Alert;
   mine: boolean;
+  card: WorkerAlarm['residentCard'];
   expanded: boolean;
   onToggle: () => void;
   onChanged: (a: Alert) => void;
@@ -268,6 +275,9 @@ function AlarmCard(props: {
       <p class="muted">
         {placeLabel(a.placeNames, a.floor)} · {fmtTime(a.openedAt)}
       </p>
+      {a.resident && a.status !== 'resolved' && a.status !== 'closed' ? (
+        <ResidentCard api={props.api} alertId={a.id} initial={props.card} />
+      ) : null}
       <p>
         <StatusBadge status={a.status} />{' '}
         {props.mine ? (
