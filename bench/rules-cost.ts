@@ -138,12 +138,12 @@ function subject(otherCount: number): Subject {
     log: pino({ level: 'silent' }),
     metrics: new Registry(),
     rulesDir,
-    onResult: () => {},
+    onTimerResults: () => {},
     packDir: null,
     watch: false,
   });
   return {
-    handle: engine.handle,
+    handle: (reading: Reading) => void engine.evaluate(reading),
     close() {
       void engine.close();
       db.close();

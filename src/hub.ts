@@ -17,6 +17,7 @@ import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
+import { createFlow, recordEach } from './flow.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
@@ -98,51 +99,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     clock,
   });
 
-  // The flow is ingest → rules → dispatcher → channels; the dispatcher's MQTT channel publishes through the
-  // broker that ingest owns, so it is handed a forwarder that resolves once ingest exists.
-  let ingestRef: MqttIngest | undefined;
-  let resultFailure: unknown;
-  const dispatcher = createDispatcher({
-    db,
-    clock,
-    log,
-    metrics,
-    bus,
-    config: config.alerts,
-    places: registry.places,
-    people: registry.people,
-    sink: telemetry,
-    // Messages are written in the language of the person's user account, and link to where phones reach the hub.
-    localeOf: (personId) => registry.users.list().find((u) => u.personId === personId)?.locale,
-    publicUrl: () => urls.http,
-    publisher: {
-      publishToWorker: (workerId, payload) =>
-        ingestRef
-          ? ingestRef.publishToWorker(workerId, payload)
-          : Promise.reject(new Error('broker not started')),
-    },
-  });
-  const rules = createRuleEngine({
-    catalogue,
-    clock,
-    db,
-    log,
-    metrics,
-    rulesDir: resolve(dataDir, config.rules.dir),
-    packDir: config.rules.defaultPack ? undefined : null,
-    watch: config.rules.watch,
-    stateFlushMs: config.rules.stateFlushMs,
-    presenceFlushMs: config.rules.presenceFlushMs,
-    onResult: (result) => {
-      try {
-        dispatcher.handle(result);
-      } catch (err) {
-        resultFailure ??= err;
-        throw err;
-      }
-    },
-    sink: telemetry,
-  });
+  // The broker first, so the dispatcher's MQTT channel is handed the broker itself; ingest is told where its
+  // readings go once the flow exists.
   const ingest = await createMqttIngest({
     config: config.mqtt,
     host: config.host,
@@ -154,19 +112,37 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
-    // The rules engine logs and goes on when the dispatcher fails a result; ingest must still learn of it, so
-    // that a QoS 1 event stays in its journal (and is replayed) instead of being marked processed.
-    onReading: (reading) => {
-      resultFailure = undefined;
-      rules.handle(reading);
-      if (resultFailure !== undefined) {
-        const err = resultFailure;
-        resultFailure = undefined;
-        throw err;
-      }
-    },
   });
-  ingestRef = ingest;
+  const dispatcher = createDispatcher({
+    db,
+    clock,
+    log,
+    metrics,
+    bus,
+    config: config.alerts,
+    places: registry.places,
+    people: registry.people,
+    sink: telemetry,
+    publisher: ingest,
+    // Messages are written in the language of the person's user account, and link to where phones reach the hub.
+    localeOf: (personId) => registry.users.list().find((u) => u.personId === personId)?.locale,
+    publicUrl: () => urls.http,
+  });
+  const record = recordEach((result) => dispatcher.handle(result));
+  const rules = createRuleEngine({
+    catalogue,
+    clock,
+    db,
+    log,
+    metrics,
+    rulesDir: resolve(dataDir, config.rules.dir),
+    packDir: config.rules.defaultPack ? undefined : null,
+    watch: config.rules.watch,
+    stateFlushMs: config.rules.stateFlushMs,
+    presenceFlushMs: config.rules.presenceFlushMs,
+    onTimerResults: record,
+  });
+  ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
       devices.map((d) => ({

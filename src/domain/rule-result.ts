@@ -54,3 +54,14 @@ export interface AlertFact extends ResultBase {
   fact: 'cancelled_by_resident';
   note: string;
 }
+
+/**
+ * What the rules made of one reading: the results to record, and the point to store (the reading with any
+ * fields the rules derived). The flow records the results first and stores the point only once they are
+ * recorded; if recording throws, it calls `rollback` and the rules' state is as if the reading had not come,
+ * so the same reading can be fed again (ingest re-feeds a QoS 1 event from its journal) without doubling.
+ */
+export interface RuleOutcome {
+  readonly results: readonly RuleResult[];
+  readonly point: Reading;
+}

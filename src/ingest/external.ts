@@ -29,7 +29,7 @@ const noWebSocket: FastifyPluginAsync = async () => undefined;
  * a will looks like any status message here, so its source reads `device`.
  */
 export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest> {
-  const { config, catalogue, devices, clock, bus, db, onReading } = deps;
+  const { config, catalogue, devices, clock, bus, db } = deps;
   const url = config.externalUrl;
   if (!url) throw new Error('createExternalIngest needs mqtt.externalUrl (GRIDHUB_MQTT_EXTERNAL_URL)');
   const log = deps.log.child({ module: 'ingest', broker: 'external' });
@@ -54,7 +54,6 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     bus,
     journal,
     presence,
-    onReading,
     publishError,
   });
 
@@ -183,6 +182,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
         .then(() => undefined);
     },
 
+    consume: (sink) => pipeline.consume(sink),
     replayJournal: () => pipeline.replayJournal(),
 
     async close() {

@@ -38,7 +38,6 @@ export interface IngestDeps {
   bus: EventBus;
   /** The hub's SQLite database; ingest keeps its QoS 1 event journal there. */
   db: Db;
-  onReading: ReadingSink;
 }
 
 /** What the hub needs of ingest, with the embedded broker or an external one. */
@@ -50,6 +49,11 @@ export interface MqttIngest extends WorkerPublisher {
   listen(): Promise<{ mqttPort: number; tlsPort?: number }>;
   /** Fastify plugin serving MQTT over WebSocket at `config.wsPath`; register it outside the `/api` scope. */
   readonly webSocketPlugin: FastifyPluginAsync;
+  /**
+   * Hand ingest the flow that takes every accepted reading; call once, before `replayJournal` and `listen`. The
+   * flow throws when it could not record a reading's results: a QoS 1 event then stays journaled and is re-fed.
+   */
+  consume(onReading: ReadingSink): void;
   /** Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. */
   replayJournal(): number;
   close(): Promise<void>;
@@ -120,7 +124,7 @@ function protocolReason(err: Error): string | undefined {
  * journal, presence, and delivery of alarms to workers.
  */
 export async function createIngest(deps: IngestDeps): Promise<Ingest> {
-  const { config, host, catalogue, devices, tokens, clock, bus, db, onReading } = deps;
+  const { config, host, catalogue, devices, tokens, clock, bus, db } = deps;
   const log = deps.log.child({ module: 'ingest' });
   const metrics = createIngestMetrics(
     deps.metrics,
@@ -164,7 +168,6 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     bus,
     journal,
     presence,
-    onReading,
     publishError,
   });
 
@@ -321,6 +324,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       });
     },
 
+    consume: (sink) => pipeline.consume(sink),
     replayJournal: () => pipeline.replayJournal(),
 
     async close() {

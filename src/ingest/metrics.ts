@@ -28,6 +28,7 @@ export interface IngestMetrics {
   protocolErrors: Counter<'reason'>;
   sinkErrors: Counter;
   journalReplayed: Counter;
+  journalRetried: Counter;
 }
 
 export function createIngestMetrics(registry: Registry, types: readonly DeviceTypeId[]): IngestMetrics {
@@ -112,6 +113,11 @@ export function createIngestMetrics(registry: Registry, types: readonly DeviceTy
     journalReplayed: new Counter({
       name: 'gridhub_ingest_journal_replayed_total',
       help: 'QoS 1 events re-fed from the journal after a restart',
+      registers,
+    }),
+    journalRetried: new Counter({
+      name: 'gridhub_ingest_journal_retried_total',
+      help: 'QoS 1 events re-fed from the journal while running, after recording them had failed',
       registers,
     }),
   };

@@ -32,7 +32,6 @@ function setup() {
     bus,
     journal: createEventJournal(db),
     presence: createPresence({ devices: registry.devices, bus, clock, log }),
-    onReading: () => undefined,
     publishError: () => undefined,
   });
   return { pipeline, registryMetrics };

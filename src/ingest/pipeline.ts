@@ -1,7 +1,7 @@
 import type { AedesOptions, AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Catalogue, CompiledEntry } from '../catalogue/catalogue.ts';
 import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { Clock } from '../clock/clock.ts';
+import type { Clock, TimerHandle } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
 import type { DeviceDirectory, ReadingSink } from '../domain/ports.ts';
 import type { EventReading, Reading, StatusReading } from '../domain/reading.ts';
@@ -39,7 +39,6 @@ export interface PipelineDeps {
   bus: EventBus;
   journal: EventJournal;
   presence: Presence;
-  onReading: ReadingSink;
   /** Publish one message on `gh/{deviceId}/errors` (QoS 0, through the broker so every subscriber sees it). */
   publishError(topic: string, message: DeviceErrorMessage): void;
 }
@@ -73,8 +72,16 @@ export interface Pipeline
   flush(): void;
   /** From now on wills are not published: the hub going down is not the devices going offline. */
   beginShutdown(): void;
+  /** Hand ingest the flow that takes its readings (rules, dispatcher, telemetry); once, before messages come. */
+  consume(onReading: ReadingSink): void;
   replayJournal(): number;
+  /** Journaled events waiting to be re-fed after their recording failed. */
+  readonly retrying: number;
 }
+
+/** Re-feeds of journaled events whose recording failed: 250 ms, doubling, at most 30 s apart. */
+const RETRY_MS = 250;
+const RETRY_MAX_MS = 30_000;
 
 const PAYLOAD_LOG_CHARS = 256;
 const EMPTY_PAYLOAD = Buffer.alloc(0);
@@ -106,8 +113,10 @@ function printable(s: string): string {
  * routing of the message finds nobody to deliver to and costs one trie lookup: nothing piles up in its queues.
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { config, catalogue, devices, clock, log, metrics, bus, journal, presence, onReading, publishError } =
-    deps;
+  const { config, catalogue, devices, clock, log, metrics, bus, journal, presence, publishError } = deps;
+  let onReading: ReadingSink = () => {
+    throw new Error('ingest has no consumer: call consume() before taking messages');
+  };
   const subscriberCap = config.subscriberQueueBytes;
   const maxDepth = config.maxTopicDepth;
 
@@ -176,16 +185,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const m of batch) {
       if (m.journal && journalFailed) continue;
       for (const r of m.readings) {
-        const ok = deliver(r);
-        if (ok && m.journal) doneIds.push((r as EventReading).journalId as number);
+        // A later event of a device must not overtake its earlier one that waits for a retry.
+        if (m.journal && retryDevices.has(r.deviceId)) queueRetry(r as EventReading);
+        else if (deliver(r)) {
+          if (m.journal) doneIds.push((r as EventReading).journalId as number);
+        } else if (m.journal) queueRetry(r as EventReading);
       }
     }
-    try {
-      journal.done(doneIds);
-    } catch (err) {
-      // the rows stay and are replayed at the next start; downstream can tell by journalId
-      log.error({ err }, 'event journal could not mark events processed');
-    }
+    markDone(doneIds);
     for (const m of batch) {
       // without a PUBACK the device keeps the message and sends it again; closing makes it do so now
       m.callback(m.journal && journalFailed ? new PublishRefused('event journal unavailable') : null);
@@ -451,19 +458,71 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return packet;
   }
 
+  /**
+   * Journaled events whose recording failed (the alert store threw, say): they stay in the journal, already
+   * acknowledged, and are re-fed in journal order with back-off until they are taken — without a restart. The
+   * rules rolled their state back, and the dispatcher knows each journal id it has recorded, so a re-feed
+   * neither loses the event nor doubles its alert.
+   */
+  const retry: EventReading[] = [];
+  const retryDevices = new Map<string, number>();
+  let retryTimer: TimerHandle | undefined;
+  let retryFailures = 0;
+
+  function queueRetry(reading: EventReading): void {
+    retry.push(reading);
+    retryDevices.set(reading.deviceId, (retryDevices.get(reading.deviceId) ?? 0) + 1);
+    scheduleRetry();
+  }
+
+  function scheduleRetry(): void {
+    if (retryTimer || shuttingDown || retry.length === 0) return;
+    const ms = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** retryFailures);
+    retryTimer = clock.setTimeout(retryNow, ms);
+  }
+
+  function retryNow(): void {
+    retryTimer = undefined;
+    const blocked = new Set<string>();
+    const done: number[] = [];
+    for (let i = 0; i < retry.length; ) {
+      const reading = retry[i] as EventReading;
+      if (!blocked.has(reading.deviceId) && deliver(reading)) {
+        done.push(reading.journalId as number);
+        retry.splice(i, 1);
+        const left = (retryDevices.get(reading.deviceId) ?? 1) - 1;
+        if (left > 0) retryDevices.set(reading.deviceId, left);
+        else retryDevices.delete(reading.deviceId);
+      } else {
+        blocked.add(reading.deviceId);
+        i++;
+      }
+    }
+    markDone(done);
+    metrics.journalRetried.inc(done.length);
+    retryFailures = retry.length > 0 ? retryFailures + 1 : 0;
+    if (done.length > 0 || retry.length > 0)
+      log.info({ refed: done.length, waiting: retry.length }, 'journaled events re-fed');
+    scheduleRetry();
+  }
+
+  function markDone(ids: number[]): void {
+    try {
+      journal.done(ids);
+    } catch (err) {
+      // the rows stay and are replayed at the next start; downstream can tell by journalId
+      log.error({ err }, 'event journal could not mark events processed');
+    }
+  }
+
   function replayJournal(): number {
     const events = journal.pending();
     const done: number[] = [];
     for (const reading of events) {
-      try {
-        onReading(reading);
-        done.push(reading.journalId as number);
-      } catch (err) {
-        metrics.sinkErrors.inc();
-        log.error({ err, deviceId: reading.deviceId, journalId: reading.journalId }, 'journal replay failed');
-      }
+      if (!retryDevices.has(reading.deviceId) && deliver(reading)) done.push(reading.journalId as number);
+      else queueRetry(reading);
     }
-    journal.done(done);
+    markDone(done);
     metrics.journalReplayed.inc(done.length);
     if (events.length > 0)
       log.info({ replayed: done.length, failed: events.length - done.length }, 'event journal replayed');
@@ -479,7 +538,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     flush,
     beginShutdown() {
       shuttingDown = true;
+      if (retryTimer) clock.clearTimeout(retryTimer);
+      retryTimer = undefined;
+    },
+    consume(sink) {
+      onReading = sink;
     },
     replayJournal,
+    get retrying() {
+      return retry.length;
+    },
   };
 }

@@ -6,9 +6,8 @@ import type { DeviceTypeId } from '../catalogue/types.ts';
 import { type Clock, ManualClock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
-import type { RuleResultSink, TelemetrySink } from '../domain/ports.ts';
 import type { FieldValue, Reading } from '../domain/reading.ts';
-import type { RuleResult } from '../domain/rule-result.ts';
+import type { RuleOutcome, RuleResult } from '../domain/rule-result.ts';
 import { parseDuration } from '../settings/fields.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { type CompiledRule, compileRule } from './compile.ts';
@@ -34,8 +33,11 @@ export interface RuleEngineDeps {
   metrics: Registry;
   /** Absolute path of the user's rules folder (created when missing, watched for changes). */
   rulesDir: string;
-  onResult: RuleResultSink;
-  sink?: TelemetrySink;
+  /**
+   * Records results fired by a timer (absence, `for`); the flow function of the composition root, the same one
+   * that records a reading's results. Throws when recording failed: the rule's state is rolled back and retried.
+   */
+  onTimerResults: (results: readonly RuleResult[]) => void;
   /** Folder of the default pack; `null` to run without defaults. */
   packDir?: string | null;
   /** Watch rulesDir for edits (default true). */
@@ -87,7 +89,10 @@ export interface TestOptions {
 export type TestResult = Omit<RuleResult, 'reading'> & { offsetMs: number };
 
 export interface RuleEngine {
-  handle(reading: Reading): void;
+  /** Evaluate a reading: the results to record and the point to store. Pure of side effects but rule state. */
+  evaluate(reading: Reading): RuleOutcome;
+  /** The results of the last `evaluate` could not be recorded: put rule state back as it was before it. */
+  rollback(): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** A device was removed from the registry: stop timing its absence and drop its rule state. */
   forgetDevice(deviceId: string): void;
@@ -139,11 +144,14 @@ export function runSandbox(
   const ev = createEvaluator({
     clock,
     log: options.log,
-    emit: (r) => {
+    onTimerResults: (rs) => collect(rs),
+  });
+  const collect = (rs: readonly RuleResult[]) => {
+    for (const r of rs) {
       const { reading: _reading, ...rest } = r;
       results.push({ ...rest, offsetMs: r.at - start } as TestResult);
-    },
-  });
+    }
+  };
   ev.setRules([
     {
       ...compiled,
@@ -197,7 +205,7 @@ export function runSandbox(
   let last = start;
   for (const { at, reading } of timed) {
     clock.advanceTo(Math.max(at, clock.now()));
-    ev.handle(reading);
+    collect(ev.handle(reading).results);
     last = Math.max(last, at);
   }
   clock.advanceTo(last + (options.advanceAfterMs ?? compiled.horizonMs));
@@ -217,8 +225,7 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   const evaluator = createEvaluator({
     clock,
     log,
-    emit: deps.onResult,
-    sink: deps.sink,
+    onTimerResults: deps.onTimerResults,
     persist: store,
     onSample: metrics.onSample,
     ...(deps.sampleEvery ? { sampleEvery: deps.sampleEvery } : {}),
@@ -330,7 +337,8 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     userSources.find((s) => (s.input as { id?: unknown } | null)?.id === id);
 
   return {
-    handle: evaluator.handle,
+    evaluate: evaluator.handle,
+    rollback: evaluator.rollback,
     seedPresence: evaluator.seedPresence,
     forgetDevice: evaluator.forgetDevice,
     list: () => [...set.values()].map(info).sort((a, b) => a.id.localeCompare(b.id)),

@@ -2,9 +2,8 @@ import type { Logger } from 'pino';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { Clock, TimerHandle } from '../clock/clock.ts';
 import type { PlacePath } from '../domain/places.ts';
-import type { TelemetrySink } from '../domain/ports.ts';
 import type { FieldValue, Reading } from '../domain/reading.ts';
-import type { RuleResult } from '../domain/rule-result.ts';
+import type { RuleOutcome, RuleResult } from '../domain/rule-result.ts';
 import type { CompiledRule } from './compile.ts';
 import { type EvalContext, fieldsOf, type OpsState } from './conditions.ts';
 import type { CompiledTemplate, TemplateLookup } from './templates.ts';
@@ -66,8 +65,11 @@ export interface StatePersistence {
 export interface EvaluatorDeps {
   clock: Clock;
   log: Logger;
-  emit: (result: RuleResult) => void;
-  sink?: TelemetrySink | undefined;
+  /**
+   * Where results fired by a timer (absence, `for`) go: the same flow that records a reading's results. When it
+   * throws, the rule's state is rolled back and the timer fires again after a back-off.
+   */
+  onTimerResults?: ((results: readonly RuleResult[]) => void) | undefined;
   persist?: StatePersistence | undefined;
   /** Time the per-rule evaluations of one reading in this many (cost estimate for the metrics). */
   sampleEvery?: number;
@@ -79,7 +81,10 @@ export interface EvaluatorDeps {
 export interface Evaluator {
   setRules(rules: readonly CompiledRule[]): void;
   rules(): readonly CompiledRule[];
-  handle(reading: Reading): void;
+  /** Evaluate every rule of the reading's type; the state advances tentatively until the next call. */
+  handle(reading: Reading): RuleOutcome;
+  /** Undo what the last `handle` did to rule state (its results were not recorded). */
+  rollback(): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** Install persisted state; call before setRules. */
   restore(
@@ -90,6 +95,19 @@ export interface Evaluator {
   /** Drop a removed device: its timers, state and presence (no results are emitted). */
   forgetDevice(deviceId: string): void;
   close(): void;
+}
+
+type Snapshot = Omit<RuleState, 'timer'>;
+
+/** A copy of a state that later evaluation cannot change (operators mutate their `ops` arrays in place). */
+function snapshot(st: RuleState): Snapshot {
+  let ops = st.ops;
+  for (const _ in ops) {
+    ops = {};
+    for (const k in st.ops) ops[k] = (st.ops[k] as number[]).slice();
+    break;
+  }
+  return { phase: st.phase, since: st.since, raisedAt: st.raisedAt, ops, last: st.last, fp: st.fp };
 }
 
 export function newState(fp: string): RuleState {
@@ -106,12 +124,23 @@ function placeMatches(placeId: string, place: PlacePath, wanted: string): boolea
   return false;
 }
 
+/** Retries of a timer result that could not be recorded: 1 s, doubling, at most a minute apart. */
+const TIMER_RETRY_MS = 1_000;
+const TIMER_RETRY_MAX_MS = 60_000;
+
+/** The point to store: the reading with the fields the rules derived. */
+function withDerived(reading: Reading, derived: Record<string, FieldValue>): Reading {
+  if (reading.kind === 'telemetry') return { ...reading, values: { ...reading.values, ...derived } };
+  if (reading.kind === 'event') return { ...reading, data: { ...reading.data, ...derived } };
+  return reading;
+}
+
 function iso(ms: number | null | undefined): string | undefined {
   return ms === null || ms === undefined ? undefined : new Date(ms).toISOString();
 }
 
 export function createEvaluator(deps: EvaluatorDeps): Evaluator {
-  const { clock, log, sink, persist } = deps;
+  const { clock, log, persist } = deps;
   const sampleEvery = deps.sampleEvery ?? 64;
   let rulesById = new Map<string, CompiledRule>();
   let byType = new Map<DeviceTypeId, CompiledRule[]>();
@@ -122,16 +151,44 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
   let seq = 0;
   let closed = false;
 
+  /** Results of the evaluation in progress (a reading, or a timer). */
+  let results: RuleResult[] = [];
   const emit = (result: RuleResult) => {
     deps.onResult?.(result.kind);
-    try {
-      deps.emit(result);
-    } catch (err) {
-      log.error(
-        { err, ruleId: result.ruleId, deviceId: result.deviceId, kind: result.kind },
-        'rule result sink failed',
-      );
+    results.push(result);
+  };
+
+  /**
+   * The undo log of the evaluation in progress: each state a result-yielding rule had before it, so that a
+   * result that could not be recorded leaves no trace. `undefined` = the state did not exist yet.
+   */
+  const undo: { rule: CompiledRule; deviceId: string; before: Snapshot | undefined }[] = [];
+  const remember = (rule: CompiledRule, deviceId: string) => {
+    const st = states.get(deviceId)?.get(rule.id);
+    undo.push({ rule, deviceId, before: st ? snapshot(st) : undefined });
+  };
+  const rollback = () => {
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const { rule, deviceId, before } = undo[i] as (typeof undo)[number];
+      const m = states.get(deviceId);
+      const st = m?.get(rule.id);
+      if (st) cancelTimer(st);
+      if (!before) {
+        m?.delete(rule.id);
+        persist?.stateChanged(rule.id, deviceId, null, true);
+        continue;
+      }
+      const restored = st ?? (getState(rule, deviceId, true) as RuleState);
+      Object.assign(restored, before, { timer: undefined });
+      changed(rule, deviceId, restored, true);
+      if (restored.phase === 'pending' && restored.since !== null)
+        armTimer(rule, deviceId, restored, restored.since + rule.forMs);
+      else if (rule.absenceMs) {
+        const p = presence.get(deviceId);
+        if (p) scheduleAbsence(rule, p);
+      }
     }
+    undo.length = 0;
   };
 
   const deviceStates = (deviceId: string) => {
@@ -276,39 +333,63 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     changed(rule, deviceId, st, true);
   };
 
+  /** Consecutive failed recordings of a timer's results, per rule and device: the back-off of its retries. */
+  const timerFailures = new Map<string, number>();
+
   function onTimer(ruleId: string, deviceId: string): void {
     if (closed) return;
     const rule = rulesById.get(ruleId);
     const st = states.get(deviceId)?.get(ruleId);
     if (!rule || !st) return;
     st.timer = undefined;
-    const now = clock.now();
+    results = [];
+    undo.length = 0;
+    remember(rule, deviceId);
     try {
-      if (rule.absenceMs) {
-        const p = presence.get(deviceId);
-        const ms = p && rule.absenceMs.get(p.deviceType);
-        if (!p || ms === undefined || st.phase === 'active') return;
-        const due = p.lastSeen + ms;
-        if (now < due) armTimer(rule, deviceId, st, due);
-        else {
-          rule.stats.matches++;
-          raise(rule, p, st, null, now);
-        }
-        return;
-      }
-      if (st.phase !== 'pending' || st.since === null) return;
-      const due = st.since + rule.forMs;
-      if (now < due) {
-        armTimer(rule, deviceId, st, due);
-        return;
-      }
-      const dev: DeviceInfo | undefined = st.last ?? presence.get(deviceId);
-      if (!dev) return;
-      raise(rule, dev, st, st.last, now);
+      fireTimer(rule, deviceId, st, clock.now());
     } catch (err) {
       rule.stats.errors++;
       log.warn({ err, ruleId, deviceId }, 'rule timer failed');
+      return;
     }
+    if (results.length === 0 || !deps.onTimerResults) return;
+    const key = `${ruleId}\u0000${deviceId}`;
+    try {
+      deps.onTimerResults(results);
+      timerFailures.delete(key);
+    } catch (err) {
+      rollback();
+      const failures = (timerFailures.get(key) ?? 0) + 1;
+      timerFailures.set(key, failures);
+      const retryMs = Math.min(TIMER_RETRY_MAX_MS, TIMER_RETRY_MS * 2 ** (failures - 1));
+      log.error({ err, ruleId, deviceId, failures, retryMs }, 'recording a timer result failed; retrying');
+      const again = states.get(deviceId)?.get(ruleId) ?? (getState(rule, deviceId, true) as RuleState);
+      cancelTimer(again);
+      armTimer(rule, deviceId, again, clock.now() + retryMs);
+    }
+  }
+
+  function fireTimer(rule: CompiledRule, deviceId: string, st: RuleState, now: number): void {
+    if (rule.absenceMs) {
+      const p = presence.get(deviceId);
+      const ms = p && rule.absenceMs.get(p.deviceType);
+      if (!p || ms === undefined || st.phase === 'active') return;
+      const due = p.lastSeen + ms;
+      if (now < due) armTimer(rule, deviceId, st, due);
+      else {
+        rule.stats.matches++;
+        raise(rule, p, st, null, now);
+      }
+      return;
+    }
+    if (st.phase !== 'pending' || st.since === null) return;
+    const due = st.since + rule.forMs;
+    if (now < due) {
+      armTimer(rule, deviceId, st, due);
+      return;
+    }
+    const dev: DeviceInfo | undefined = st.last ?? presence.get(deviceId);
+    if (dev) raise(rule, dev, st, st.last, now);
   }
 
   /** Evaluate one rule against one reading. Returns derived fields to write, if any. */
@@ -484,8 +565,10 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     return prev;
   };
 
-  const handle = (reading: Reading): void => {
-    if (closed) return;
+  const handle = (reading: Reading): RuleOutcome => {
+    results = [];
+    undo.length = 0;
+    if (closed) return { results, point: reading };
     const now = clock.now();
     // The broker's will message and keepalive timeouts are not the device speaking.
     const speaks = reading.kind !== 'status' || reading.source === 'device';
@@ -500,6 +583,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
           continue;
         rule.stats.evaluations++;
         const r0 = sampled ? performance.now() : 0;
+        if (rule.raise) remember(rule, reading.deviceId);
         try {
           const d = evaluate(rule, reading, now, speaks, prevSeen);
           if (d) derived = derived ? Object.assign(derived, d) : d;
@@ -516,13 +600,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       }
       if (sampled) deps.onSample?.((performance.now() - t0) / 1000);
     }
-    if (!sink) return;
-    if (!derived) sink.writeReading(reading);
-    else if (reading.kind === 'telemetry')
-      sink.writeReading({ ...reading, values: { ...reading.values, ...derived } });
-    else if (reading.kind === 'event')
-      sink.writeReading({ ...reading, data: { ...reading.data, ...derived } });
-    else sink.writeReading(reading);
+    return { results, point: derived ? withDerived(reading, derived) : reading };
   };
 
   const scheduleAll = () => {
@@ -583,6 +661,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     },
     rules: () => ordered,
     handle,
+    rollback,
     seedPresence(devices) {
       const now = clock.now();
       for (const d of devices) {

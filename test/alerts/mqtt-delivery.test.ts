@@ -60,7 +60,6 @@ describe('alarm delivery over the real broker', () => {
       metrics,
       bus: h.bus,
       db: h.db,
-      onReading: () => {},
     });
     const { mqttPort } = await ingest.listen();
     dispatcher = createDispatcher({

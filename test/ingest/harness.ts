@@ -118,8 +118,8 @@ export async function startHarness(
     metrics,
     bus,
     db,
-    onReading: (r) => sink.onReading(r),
   })) as Ingest;
+  ingest.consume((r) => sink.onReading(r));
   let mqttPort: number;
   let tlsPort: number | undefined;
   try {

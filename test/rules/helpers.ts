@@ -10,6 +10,7 @@ import type { PlacePath } from '../../src/domain/places.ts';
 import type { TelemetrySink } from '../../src/domain/ports.ts';
 import type { FieldValue, Reading } from '../../src/domain/reading.ts';
 import type { RuleResult } from '../../src/domain/rule-result.ts';
+import { createFlow } from '../../src/flow.ts';
 import { createRuleEngine, type RuleEngine } from '../../src/rules/engine.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
 
@@ -116,12 +117,13 @@ export function createHarness(
     log: silentLog,
     metrics,
     rulesDir,
-    onResult: (r) => results.push(r),
-    sink,
+    onTimerResults: (rs) => record(rs),
     ...(options.packDir !== undefined ? { packDir: options.packDir } : {}),
     watch: options.watch ?? false,
     watchDebounceMs: 50,
   });
+  const record = (rs: readonly RuleResult[]) => void results.push(...rs);
+  const flow = createFlow({ rules: engine, record, store: (point) => sink.writeReading(point) });
   const take = () => results.splice(0, results.length);
   return {
     engine,
@@ -137,7 +139,7 @@ export function createHarness(
     send(reading) {
       const r = { ...reading, ts: clock.now(), receivedAt: clock.now() } as Reading;
       const before = results.length;
-      engine.handle(r);
+      flow(r);
       return results.slice(before);
     },
   };
