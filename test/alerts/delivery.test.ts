@@ -332,6 +332,39 @@ describe('must-reach ladder', () => {
     expect(h.dispatcher.timeline(id).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
   });
 
+  it('moves on at once when every delivery of a rung is dead: phones, not 30 s later', async () => {
+    await setup((r) => ({
+      webhooks: { robot: { url: r.url('/robot') } },
+      smsGatewayUrl: r.url('/sms'),
+      mustReachMaxAttempts: 3,
+      retryBaseMs: 1000,
+    }));
+    rx.script('/robot', { status: 500 });
+    h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'wecom',
+      target: 'robot',
+      label: null,
+    });
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.publisher.failNext = 1000; // the broker refuses every app push
+    h.dispatcher.start();
+    const t0 = h.clock.now();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.drain();
+    await step(1000);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(2000); // the third attempt of the app pushes and the robot dies: the rung has failed
+    expect(rx.at('/sms').map((r) => r.json().to)).toEqual(['13800000001', '13800000001']);
+    const moved = h.dispatcher.timeline(id).find((e) => e.type === 'must_reach');
+    expect(moved).toMatchObject({
+      at: t0 + 3000,
+      data: { step: 'sms_voice', reason: 'every app_push_group_robot delivery failed' },
+    });
+  });
+
   it('keeps its place on the ladder across a restart', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
     h.dispatcher.people.update('w1', { phone: '13800000001' });
