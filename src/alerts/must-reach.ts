@@ -35,6 +35,8 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
 
   function start(fx: TxEffects, r: AlertRow, pushed: number): void {
     begin(r.id);
+    // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
+    if (!pushed) pushed = q.rungLive.get(r.id, 0)?.n ?? 0;
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) advance(fx, r.id, 'nobody to push to');
     else timer.arm();
