@@ -18,7 +18,11 @@ afterEach(async () => {
 
 async function setup(config: Partial<AlertsConfig> = {}): Promise<void> {
   rx = await new Receiver(() => h.clock.now()).start();
-  h = createHarness({ config: { retryJitter: 0, smsGatewayUrl: rx.url('/gw'), ...config } });
+  h = createHarness({
+    config: { retryJitter: 0, smsGatewayUrl: rx.url('/gw'), ...config },
+    // p1 reads English; everyone else has no account and gets the default, Chinese.
+    localeOf: (personId) => (personId === 'p1' ? 'en-US' : undefined),
+  });
   seedCommunity(h.registry);
   h.dispatcher.people.update('l1', { phone: '13800000011' });
   // The grid leader works days (08–22); the night belongs to the duty roster's fallbacks.
@@ -53,6 +57,26 @@ describe('messages', () => {
     const alarm = h.publisher.to('w1')[0]?.payload;
     expect(alarm).toMatchObject({ kind: 'alarm', change: 'opened', status: 'dispatched' });
     expect(h.dispatcher.get(String(alarm?.alertId))?.status).toBe('dispatched');
+  });
+
+  it('writes each person’s alarm in the language of their account, Chinese by default', async () => {
+    await setup();
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.dispatcher.people.update('p1', { phone: '13900000002' });
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.drain();
+    expect(h.publisher.to('w1')[0]?.payload.lang).toBe('zh-CN');
+    expect(h.publisher.to('p1')[0]?.payload.lang).toBe('en');
+    await step(30_000); // not acknowledged: SMS to both phones, each in its reader's language
+    const sms = rx
+      .at('/gw')
+      .map((r) => r.json())
+      .filter((b) => b.channel === 'sms');
+    expect(sms.find((b) => b.to === '13800000001')).toMatchObject({ templateCode: 'GH_ALARM_ZH' });
+    expect(sms.find((b) => b.to === '13900000002')).toMatchObject({ templateCode: 'GH_ALARM_EN' });
+    expect(String(sms.find((b) => b.to === '13900000002')?.text)).toMatch(
+      /^【智慧社区】Critical: Smoke alarm at /,
+    );
   });
 
   it('calls the grid leader at night for a fire when nobody acknowledges, on shift or not', async () => {
