@@ -117,7 +117,10 @@ export const alertsConfigSchema = z.object({
   retryJitter: z.coerce.number().min(0).max(1).default(0.2),
   /** Non-critical alarms wait this long for company: two or more to one recipient go out as one digest. */
   digestWaitMs: duration(5000),
-  /** A digest sent this recently to the same recipient is updated (same id, next version), not repeated. */
+  /**
+   * In the worker app (MQTT, Web Push), a digest sent this recently to the same recipient is updated (same id, next
+   * version). Channels that cannot edit a message follow `messages.robotWindowMs` instead.
+   */
   digestUpdateWindowMs: duration(30 * MIN),
   /** Items listed in one digest message (the count covers all of them). */
   digestMaxItems: int(50, 1, 1000),
