@@ -93,16 +93,7 @@ export function createPayloads(ctx: Pick<AlertsContext, 'cfg' | 'places' | 'loca
       openedAt: v.openedAt,
       sla: { acknowledgeBy: due('acknowledge'), arriveBy: due('arrive'), resolveBy: due('resolve') },
       // Masked in every channel; the unmasked card is added only to the app messages of those acting.
-      resident: v.resident
-        ? {
-            name: v.resident.name,
-            phone: v.resident.phone,
-            familyName: v.resident.familyName,
-            familyPhone: v.resident.familyPhone,
-            healthNotes: v.resident.healthNotes,
-            masked: true,
-          }
-        : null,
+      resident: v.resident,
       onDuty,
       recipient,
       actions: nextActions(v.status),

@@ -31,6 +31,7 @@ export interface OnDuty {
 
 /** The resident behind a call button, as everyone but those acting on the alert sees it. */
 export interface MaskedResidentCard {
+  id: string;
   name: string | null;
   phone: string | null;
   familyName: string | null;

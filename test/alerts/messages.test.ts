@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertsConfig } from '../../src/alerts/config.ts';
+import { workerMessageSchema } from '../../src/domain/wire.ts';
 import { Receiver } from '../channels/receiver.ts';
 import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
 
@@ -57,6 +58,38 @@ describe('messages', () => {
     const alarm = h.publisher.to('w1')[0]?.payload;
     expect(alarm).toMatchObject({ kind: 'alarm', change: 'opened', status: 'dispatched' });
     expect(h.dispatcher.get(String(alarm?.alertId))?.status).toBe('dispatched');
+  });
+
+  it('sends alarms and digests that the typed wire contract carries whole, resident card included', async () => {
+    await setup();
+    h.dispatcher.residents.put({
+      id: 'r1',
+      name: '王秀英',
+      phone: '13700000003',
+      familyName: '王强',
+      familyPhone: '13600000004',
+      healthNotes: '高血压，独居',
+      deviceId: 'cb-1',
+      placeId: 'b1u1',
+    });
+    h.dispatcher.handle(callButton());
+    for (let i = 0; i < 3; i++) {
+      h.dispatcher.handle(
+        raise(h.registry, h.clock, {
+          placeId: 'b1',
+          deviceId: `cam-${i}`,
+          severity: 'major',
+          category: 'device_offline',
+        }),
+      );
+    }
+    await h.dispatcher.drain();
+    await step(h.config.digestWaitMs);
+    const sent = h.publisher.to('w1').map((s) => s.payload);
+    expect(sent.map((p) => p.kind)).toEqual(['alarm', 'digest']);
+    // Parsing must keep every field: what the worker view reads is exactly what the hub sent.
+    for (const p of sent) expect(workerMessageSchema.parse(p)).toEqual(p);
+    expect(workerMessageSchema.parse(sent[0])).toMatchObject({ residentCard: { phone: '13700000003' } });
   });
 
   it('writes each person’s alarm in the language of their account, Chinese by default', async () => {

@@ -5,7 +5,6 @@
 import type { KpiFigures, KpiReport } from '../../../../src/alerts/kpis.ts';
 import type { Light, SlaClock } from '../../../../src/alerts/sla.ts';
 import type { AlertStatus, AlertView } from '../../../../src/alerts/types.ts';
-import type { ResidentCard as ResidentCardData } from '../../../../src/domain/alarm.ts';
 import type { PlacePath } from '../../../../src/domain/places.ts';
 import type { Severity } from '../../../../src/domain/severity.ts';
 
@@ -64,20 +63,8 @@ export interface StreamMessage {
 }
 
 /** The alarm a worker's phone receives on `gh/workers/{personId}/alarms`. */
-export interface WorkerAlarm {
-  kind: 'alarm';
-  change: string;
-  alertId: string;
-  severity: Severity;
-  title: string;
-  status: AlertStatus;
-  placeNames: string[];
-  floor: number | null;
-  recipient?: { personId: string; role: string; via: string };
-  /** The resident's card, unmasked: only in the alarm of a person acting on a one-key call or fall. */
-  residentCard?: ResidentCardData;
-  sentAt: number;
-}
+/** What arrives on `gh/workers/{personId}/alarms`: the hub's typed wire contract. */
+export type { WorkerAlarm, WorkerDigest, WorkerMessage } from '../../../../src/domain/wire.ts';
 
 export interface PlaceNode {
   id: string;
