@@ -332,6 +332,9 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
             field: 'placeId',
           });
         }
+        // Refused now rather than failing at the first alarm: a robot named here must exist in the config.
+        const problem = d.checkChannelTarget(b.channel, b.target);
+        if (problem) throw new GridHubError('REQUEST_INVALID', problem, { field: 'target' });
         return reply.code(201).send({ target: d.channelTargets.add(b) });
       },
     );

@@ -121,6 +121,8 @@ export interface Dispatcher {
   readonly audit: AuditLog;
   readonly quietHours: QuietHoursStore;
   readonly channelTargets: ChannelTargetStore;
+  /** Why a channel target would never deliver (channel not configured, endpoint unknown), else undefined. */
+  checkChannelTarget(channel: string, target: string): string | undefined;
 }
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
@@ -261,5 +263,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     audit,
     quietHours,
     channelTargets,
+    checkChannelTarget(channel, target) {
+      const c = channels.get(channel);
+      if (!c) {
+        return `channel ${channel} is not configured on this hub (GRIDHUB_ALERTS_WEBHOOKS for robots and webhooks, GRIDHUB_ALERTS_SMS_GATEWAY_URL for sms and voice)`;
+      }
+      return c.checkTarget?.(target);
+    },
   };
 }

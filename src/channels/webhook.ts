@@ -67,6 +67,15 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
   return {
     name: format,
     recordInTimeline: true,
+    checkTarget(target) {
+      try {
+        resolveEndpoint(options.endpoints, target);
+        return undefined;
+      } catch (err) {
+        const known = Object.keys(options.endpoints);
+        return `${(err as Error).message}; configured: ${known.length ? known.join(', ') : '(none)'}`;
+      }
+    },
     async deliver(target, payload, meta?: DeliveryMeta) {
       const endpoint = resolveEndpoint(options.endpoints, target);
       const key = meta?.idempotencyKey ?? '';

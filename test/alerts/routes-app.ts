@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { AlertsConfig } from '../../src/alerts/config.ts';
 import { alertsPublicRoutes, alertsRoutes } from '../../src/alerts/routes.ts';
 import { installErrorHandler } from '../../src/api/errors.ts';
 import type { User } from '../../src/domain/records.ts';
@@ -19,11 +20,13 @@ export const TEST_USERS: Record<string, Omit<User, 'displayName' | 'locale' | 'e
  * A dispatcher over the seeded test community and a fastify app with the alerts routes under /api. A header
  * stands in for the app's token check (the full-stack tests in test/hub use real logins).
  */
-export async function buildRoutesApp(options: { keepAliveMs?: number } = {}): Promise<{
+export async function buildRoutesApp(
+  options: { keepAliveMs?: number; config?: Partial<AlertsConfig> } = {},
+): Promise<{
   h: Harness;
   app: FastifyInstance;
 }> {
-  const h = createHarness();
+  const h = createHarness(options.config ? { config: options.config } : {});
   seedCommunity(h.registry);
   h.dispatcher.start();
   const app = Fastify({ forceCloseConnections: true });

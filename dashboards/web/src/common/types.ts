@@ -45,6 +45,10 @@ export interface TimelineEvent {
   actor: string;
   type: string;
   data: Record<string, unknown>;
+  /** The actor's display name, when the actor is a user or a person. */
+  actorName?: string | null;
+  /** The person a delivery went to, by name. */
+  targetName?: string | null;
 }
 
 export interface AlertDetail {
@@ -71,6 +75,8 @@ export interface PlaceNode {
   level: string;
   name: string;
   children: PlaceNode[];
+  /** Buildings: position on the estate's plan (0–100) and floors, where an admin set them. */
+  layout?: { x: number | null; y: number | null; floors: number | null };
 }
 
 export interface Device {
