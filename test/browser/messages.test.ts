@@ -136,6 +136,18 @@ describe.skipIf(!chromiumPath)('messages people act on, in Chromium at phone siz
     expect(text).not.toContain(resident.healthNotes);
     expect(await masked.locator('a[data-phone=tel]').count()).toBe(0);
 
+    // On the board too: the office manager opens the call and sees the card masked.
+    const board = await newPage();
+    await board.setViewportSize({ width: 1366, height: 768 });
+    await board.goto(`${t.hub.urls.http}/`);
+    await board.fill('input[name=username]', 'office-c1');
+    await board.fill('input[name=password]', passwords.get('office-c1') ?? '');
+    await board.click('button[type=submit]');
+    await board.locator(`[data-alert-id="${callId}"]`).first().click();
+    const onBoard = board.locator(`[data-alert="${callId}"] [data-resident="masked"]`);
+    await onBoard.waitFor({ timeout: 10_000 });
+    expect((await onBoard.textContent()) ?? '').not.toContain(resident.phone);
+
     // A manager of another community: the alert is not theirs to see at all.
     const other = await newPage();
     await logIn(other, 'office-c2');
