@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
@@ -21,7 +21,9 @@ import { createFlow, recordEach } from './flow.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
+import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
 import { createRegistry, type Registry } from './registry/registry.ts';
+import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
@@ -75,14 +77,28 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const log = options.log ?? createLogger(config.logLevel);
   const clock = options.clock ?? createSystemClock({ speed: config.clockSpeed });
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // residents' personal data and the keys live here: owner only (docs/security.md)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const firstStart = !existsSync(join(dataDir, 'gridhub.db'));
 
   const metrics = createMetricsRegistry();
   const bus = createEventBus(log.child({ module: 'events' }));
   const catalogue = createCatalogue();
   const db = openDatabase(join(dataDir, 'gridhub.db'));
-  const registry = createRegistry(db, catalogue, clock, { timeZone: config.alerts.timeZone });
+  const registry = createRegistry(db, catalogue, clock, {
+    timeZone: config.alerts.timeZone,
+    secretKey: loadServerKey(join(dataDir, 'hub.key')),
+    passwordCost: config.http.passwordCost,
+  });
+  // the one login throttle, for HTTP logins and MQTT CONNECTs alike
+  const loginGate = createLoginGate(clock, {
+    ...DEFAULT_LOGIN_GATE,
+    freePerSource: config.http.loginFreeAttempts,
+    freePerAccount: config.http.loginFreeAttempts,
+    baseDelayMs: config.http.loginDelayMs,
+    maxDelayMs: config.http.loginMaxDelayMs,
+  });
   registry.devices.markAllOffline(clock.now());
 
   let seeded = !config.demo || !firstStart;
@@ -112,7 +128,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
+    loginGate,
   });
+  // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
+  registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -140,6 +159,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     watch: config.rules.watch,
     stateFlushMs: config.rules.stateFlushMs,
     presenceFlushMs: config.rules.presenceFlushMs,
+    sandboxTimeoutMs: config.rules.sandboxTimeoutMs,
+    sandboxMemoryMb: config.rules.sandboxMemoryMb,
     onTimerResults: record,
   });
   ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
@@ -169,6 +190,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     catalogue,
     metrics,
     tokenTtlMs: config.http.tokenTtlHours * 3_600_000,
+    apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
+    loginGate,
+    rateLimitPerMinute: config.http.rateLimitPerMinute,
     version: VERSION,
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },

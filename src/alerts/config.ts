@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PUSH_SERVICES } from '../channels/endpoints.ts';
 import { MESSAGE_LANGS } from '../domain/alarm.ts';
 import { PERSON_ROLES } from '../domain/records.ts';
 import { duration, int } from '../settings/fields.ts';
@@ -135,7 +136,7 @@ export const alertsConfigSchema = z.object({
     .default({ wecom: { perMinute: 20 }, dingtalk: { perMinute: 20 }, feishu: { perMinute: 100 } }),
   /**
    * Named webhook endpoints, referred to by targets of the `webhook`, `wecom`, `dingtalk` and `feishu` channels
-   * (a target may also be a URL). `secret` signs: DingTalk and Feishu as they specify, plain JSON with
+   * (only by name: the hub sends nowhere an admin did not configure here). `secret` signs: DingTalk and Feishu as they specify, plain JSON with
    * X-GridHub-Signature. Env: GRIDHUB_ALERTS_WEBHOOKS='{"g1-robot":{"url":"https://…","secret":"SEC…"}}'.
    */
   webhooks: z
@@ -183,6 +184,8 @@ export const alertsConfigSchema = z.object({
       ratingSms: z.boolean().default(true),
     })
     .prefault({}),
+  /** Hosts Web Push endpoints may be on (`*.` = any subdomain); a subscription elsewhere is refused. */
+  webPushServices: z.array(z.string().min(1)).default([...DEFAULT_PUSH_SERVICES]),
   /** Who is called when a whistled department misses its report-in allowance. */
   reportInEscalationRoles: z.array(roleSchema).default(['community_duty']),
   sla: z

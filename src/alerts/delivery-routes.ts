@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { publicDeliveryError } from '../channels/endpoints.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { PERSON_ROLES } from '../domain/records.ts';
 import { requireRole } from '../http/context.ts';
@@ -11,7 +12,7 @@ import type { AlertView } from './types.ts';
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected URL-safe base64');
 const subscriptionBody = z.object({
-  endpoint: z.url({ protocol: /^https?$/ }).max(2000),
+  endpoint: z.url({ protocol: /^https$/ }).max(2000),
   keys: z.object({ p256dh: b64url.min(80).max(100), auth: b64url.min(16).max(40) }),
 });
 
@@ -43,11 +44,35 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
   const { dispatcher: d, places } = deps;
 
   // Cut by place scope alone, not by whistles as the alert routes do for departments.
+  // A department sees only alerts it was whistled into, as on the alert routes; others by place scope.
   function alertInScope(request: FastifyRequest, id: string): AlertView {
     const alert = d.get(id);
-    if (!alert || !request.scope.canSee(alert.place)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+    let visible = alert !== undefined && request.scope.canSee(alert.place);
+    if (alert && request.user.role === 'department') {
+      const dept = request.user.personId ? d.people.get(request.user.personId)?.department : undefined;
+      visible = dept !== undefined && dept !== null && alert.whistles.some((w) => w.department === dept);
+    }
+    if (!alert || !visible) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
     return alert;
   }
+
+  /** A person is in scope when one of their places is. */
+  const personInScope = (request: FastifyRequest, personId: string): boolean => {
+    const p = d.people.get(personId);
+    return (
+      p !== undefined && (request.scope.all || p.placeIds.some((id) => request.scope.canSee(places.path(id))))
+    );
+  };
+
+  /** Quiet hours are seen and changed within scope: a place's by its place, a person's by the person's places. */
+  const quietInScope = (request: FastifyRequest, q: { personId: string | null; placeId: string | null }) => {
+    if (request.scope.all) return true;
+    if (q.placeId) return request.scope.canSee(places.path(q.placeId));
+    if (q.personId === null) return false;
+    // a worker or a department sees their own; a manager those of the people in their scope
+    if (q.personId === request.user.personId) return true;
+    return request.user.role === 'manager' && personInScope(request, q.personId);
+  };
 
   const taskInScope = (request: FastifyRequest, t: MaintenanceTask) =>
     t.place ? request.scope.canSee(t.place) : request.scope.all;
@@ -86,6 +111,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         },
       },
       async (request, reply) => {
+        const problem = d.outbound.pushEndpointProblem(request.body.endpoint);
+        if (problem) throw new GridHubError('REQUEST_INVALID', `endpoint: ${problem}`, { field: 'endpoint' });
         const sub = d.pushStore.subscribe({
           ...request.body,
           personId: personOf(request),
@@ -253,12 +280,15 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
 
     // ---- quiet hours and channel targets ---------------------------------------------------------------------
     const cTags = ['channels'];
-    app.get('/quiet-hours', { schema: { tags: cTags } }, async () => ({
-      items: d.quietHours.list().map((q) => ({
-        ...q,
-        start: hhmmOf(q.startMinute),
-        end: hhmmOf(q.endMinute),
-      })),
+    app.get('/quiet-hours', { schema: { tags: cTags } }, async (request) => ({
+      items: d.quietHours
+        .list()
+        .filter((q) => quietInScope(request, q))
+        .map((q) => ({
+          ...q,
+          start: hhmmOf(q.startMinute),
+          end: hhmmOf(q.endMinute),
+        })),
     }));
     app.post(
       '/quiet-hours',
@@ -284,7 +314,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         if (b.placeId && !request.scope.canSee(places.path(b.placeId))) {
           throw new GridHubError('NOT_FOUND', `no place ${b.placeId}`, { field: 'placeId' });
         }
-        if (b.personId && !d.people.get(b.personId)) {
+        if (b.personId && !personInScope(request, b.personId)) {
           throw new GridHubError('NOT_FOUND', `no person ${b.personId}`, { field: 'personId' });
         }
         const q = d.quietHours.add({
@@ -300,7 +330,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       '/quiet-hours/:id',
       { ...managers, schema: { tags: cTags, params: numericId } },
       async (request) => {
-        if (!d.quietHours.remove(request.params.id))
+        const q = d.quietHours.list().find((x) => x.id === request.params.id);
+        if (!q || !quietInScope(request, q) || !d.quietHours.remove(q.id))
           throw new GridHubError('NOT_FOUND', 'no such quiet hours');
         return { ok: true };
       },
@@ -332,7 +363,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
             field: 'placeId',
           });
         }
-        // Refused now rather than failing at the first alarm: a robot named here must exist in the config.
+        // Refused now rather than failing at the first alarm: a channel this hub has, an endpoint an admin
+        // named in the config (never a URL: nothing leaves for an address nobody approved), a phone number.
         const problem = d.checkChannelTarget(b.channel, b.target);
         if (problem) throw new GridHubError('REQUEST_INVALID', problem, { field: 'target' });
         return reply.code(201).send({ target: d.channelTargets.add(b) });
@@ -351,7 +383,10 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     // The delivery state of one alert, per channel and target (targets masked).
     app.get('/alerts/:id/deliveries', { schema: { tags: ['alerts'], params: idParams } }, async (request) => {
       const alert = alertInScope(request, request.params.id);
-      return { items: d.deliveries(alert.id) };
+      const items = d.deliveries(alert.id);
+      // the receiver's answer text is for admins only (it could carry data read back from any endpoint)
+      if (request.user.role === 'admin') return { items };
+      return { items: items.map((i) => ({ ...i, lastError: publicDeliveryError(i.lastError) })) };
     });
   };
 }

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AlertStream, type Channel, mqttChannel, streamChannel } from '../channels/channel.ts';
+import { createOutboundPolicy, type OutboundPolicy } from '../channels/endpoints.ts';
 import { gatewayChannel } from '../channels/gateway.ts';
 import { smsSettings } from '../channels/templates/index.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
@@ -117,6 +118,8 @@ export interface Dispatcher {
   readonly stream: AlertStream;
   readonly people: PeopleStore;
   readonly pushStore: PushStore;
+  /** Which targets and push endpoints the hub may send to (admin-configured endpoints only). */
+  readonly outbound: OutboundPolicy;
   readonly residents: ResidentStore;
   readonly audit: AuditLog;
   readonly quietHours: QuietHoursStore;
@@ -130,6 +133,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const log = deps.log.child({ module: 'alerts' });
   migrate(db, 'alerts', ALERTS_MIGRATIONS);
   const { people } = deps;
+  const outbound = createOutboundPolicy({
+    webhookNames: Object.keys(cfg.webhooks),
+    pushServices: cfg.webPushServices,
+  });
   const stream = streamChannel();
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);
@@ -259,16 +266,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     stream,
     people,
     pushStore,
+    outbound,
     residents,
     audit,
     quietHours,
     channelTargets,
     checkChannelTarget(channel, target) {
-      const c = channels.get(channel);
-      if (!c) {
+      if (!channels.has(channel)) {
         return `channel ${channel} is not configured on this hub (GRIDHUB_ALERTS_WEBHOOKS for robots and webhooks, GRIDHUB_ALERTS_SMS_GATEWAY_URL for sms and voice)`;
       }
-      return c.checkTarget?.(target);
+      return outbound.targetProblem(channel, target);
     },
   };
 }

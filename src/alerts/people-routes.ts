@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { OutboundPolicy } from '../channels/endpoints.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { DEPARTMENTS, PERSON_ROLES, type Person } from '../domain/records.ts';
@@ -55,8 +56,21 @@ export function peopleRoutes(deps: {
   people: PeopleStore;
   places: PlaceNames;
   clock: Clock;
+  outbound: OutboundPolicy;
 }): FastifyPluginAsync {
   const { people, places, clock } = deps;
+
+  /** Contacts name configured endpoints or give phone numbers, never URLs (src/channels/endpoints.ts). */
+  function checkContacts(contacts: readonly { channel: string; target: string }[] | undefined): void {
+    (contacts ?? []).forEach((c, i) => {
+      const problem = deps.outbound.targetProblem(c.channel, c.target);
+      if (problem) {
+        throw new GridHubError('REQUEST_INVALID', `contacts[${i}].target: ${problem}`, {
+          field: `contacts[${i}].target`,
+        });
+      }
+    });
+  }
 
   const personVisible = (request: FastifyRequest, p: Person) =>
     request.scope.all || p.placeIds.some((id) => request.scope.canSee(places.path(id)));
@@ -76,6 +90,14 @@ export function peopleRoutes(deps: {
       if (!request.scope.canSee(path)) {
         throw new GridHubError('NOT_FOUND', `no place ${id}`, { field: 'placeIds' });
       }
+    }
+  }
+
+  /** A deputy takes the person's alarms: a manager may name only someone inside their own scope. */
+  function checkDeputy(request: FastifyRequest, deputyId: string): void {
+    const deputy = people.get(deputyId);
+    if (deputy && !personVisible(request, deputy)) {
+      throw new GridHubError('NOT_FOUND', `no person ${deputyId}`, { field: 'deputyId' });
     }
   }
 
@@ -111,6 +133,8 @@ export function peopleRoutes(deps: {
       async (request, reply) => {
         const body = request.body;
         checkPlaces(request, body.placeIds);
+        checkContacts(body.contacts);
+        if (body.deputyId) checkDeputy(request, body.deputyId);
         // The people store validates the rest (known places, department, deputy, a free id).
         return reply.code(201).send({ person: people.create(body) });
       },
@@ -125,6 +149,8 @@ export function peopleRoutes(deps: {
       async (request) => {
         visiblePerson(request, request.params.id);
         if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
+        checkContacts(request.body.contacts);
+        if (request.body.deputyId) checkDeputy(request, request.body.deputyId);
         return { person: people.update(request.params.id, request.body) };
       },
     );

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StreamMessage } from '../channels/channel.ts';
+import { publicDeliveryError } from '../channels/endpoints.ts';
 import { alarmTitle, placePhrase } from '../channels/templates/index.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
@@ -14,7 +15,7 @@ import { idParams, instant } from './http.ts';
 import { kpiRoutes } from './kpi-routes.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
-import { ALERT_STATUSES, type AlertView, RESOLUTIONS } from './types.ts';
+import { ALERT_STATUSES, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
 
 export interface AlertsRoutesDeps {
   dispatcher: Dispatcher;
@@ -108,7 +109,15 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
 
     app.get(
       '/alerts/stream',
-      { schema: { tags, summary: 'Live alert changes (Server-Sent Events)' } },
+      {
+        // EventSource cannot send a header: it authenticates with ?ticket= (POST /api/auth/stream-ticket)
+        config: { streamTicket: true },
+        schema: {
+          tags,
+          summary: 'Live alert changes (Server-Sent Events); ?ticket= from POST /api/auth/stream-ticket',
+          querystring: z.object({ ticket: z.string().max(100).optional() }),
+        },
+      },
       (request, reply) => {
         const visible = visibleTo(request);
         reply.hijack();
@@ -146,7 +155,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         return {
           alert,
           // People by name: an actor is a user name, a person id, `system`, `rule:…` or `channel:…`.
-          timeline: dispatcher.timeline(alert.id).map((e) => ({
+          timeline: timelineFor(request, dispatcher.timeline(alert.id)).map((e) => ({
             ...e,
             actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
             // Deliveries name the person reached, not their id.
@@ -293,7 +302,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
     );
 
     await kpiRoutes({ dispatcher, visibleTo })(fastify, {});
-    await peopleRoutes({ people, places, clock: deps.clock })(fastify, {});
+    await peopleRoutes({ people, places, clock: deps.clock, outbound: dispatcher.outbound })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };
 }
@@ -347,4 +356,14 @@ export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPlu
       },
     );
   };
+}
+
+/** A receiver's answer text (in failed-delivery events) is for admins only; others see the kind of failure. */
+function timelineFor(request: FastifyRequest, events: TimelineEvent[]): TimelineEvent[] {
+  if (request.user.role === 'admin') return events;
+  return events.map((e) =>
+    typeof e.data.error === 'string'
+      ? { ...e, data: { ...e.data, error: publicDeliveryError(e.data.error) } }
+      : e,
+  );
 }

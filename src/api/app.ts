@@ -1,6 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyRequest,
+} from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -12,10 +21,13 @@ import { z } from 'zod';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { DeviceRecord } from '../domain/records.ts';
+import type { LoginGate } from '../domain/ports.ts';
+import type { DeviceRecord, User } from '../domain/records.ts';
 import { scopeFor } from '../http/context.ts';
+import { sanitizeBody } from '../http/sanitize.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
+import { tokenIdOf } from '../registry/users.ts';
 import { bearer, loginRoutes, sessionRoutes } from './auth-routes.ts';
 import { installErrorHandler } from './errors.ts';
 import { registryRoutes } from './registry-routes.ts';
@@ -32,6 +44,12 @@ export interface AppDeps {
   catalogue: Catalogue;
   metrics: MetricsRegistry;
   tokenTtlMs: number;
+  /** Lifetime (and upper bound) of API tokens. */
+  apiTokenTtlMs: number;
+  /** The hub's one login throttle, shared with MQTT. */
+  loginGate: LoginGate;
+  /** Requests per minute per caller (token, else address) under /api; 0 turns the limit off. */
+  rateLimitPerMinute: number;
   version: string;
   /** Each returns true when ready, or a string saying what is not. */
   readiness: ReadinessCheck[];
@@ -51,8 +69,16 @@ export interface AppDeps {
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
-    requestIdHeader: 'x-request-id',
+    loggerInstance: deps.log.child(
+      { module: 'http' },
+      { serializers: { req: requestForLog } },
+    ) as unknown as FastifyBaseLogger,
+    // A client's x-request-id is kept only when it looks like an id; anything else would be logged verbatim.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: 1024 * 1024,
     // SSE streams stay open; close them promptly on shutdown.
     forceCloseConnections: true,
@@ -60,6 +86,35 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // Security headers on every answer: the pages load only their own scripts, cannot be framed, and the API's
+  // answers are not sniffed into something executable.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        // React and the charts set style attributes; no script can come in through them.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+        workerSrc: ["'self'"],
+        manifestSrc: ["'self'"],
+        fontSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+    // HSTS belongs to whoever terminates TLS in front of the hub (docs/security.md).
+    strictTransportSecurity: false,
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -76,6 +131,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  const openStreams = new Map<string, Set<IncomingMessage>>();
+  const unsubscribeRevocations = deps.registry.users.onRevoked((ids) => {
+    for (const id of ids) {
+      for (const raw of openStreams.get(id) ?? []) raw.socket?.destroy();
+      openStreams.delete(id);
+    }
+  });
+  app.addHook('onClose', async () => unsubscribeRevocations());
+
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
   typed.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
@@ -91,26 +155,65 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const plugin of deps.rootPlugins ?? []) await app.register(plugin);
 
   const authenticated: FastifyPluginAsync = async (authed) => {
+    // first, so a flood of bad tokens is limited too (its hook runs before the token check)
+    if (deps.rateLimitPerMinute > 0) {
+      const limit = {
+        max: deps.rateLimitPerMinute,
+        timeWindow: 60_000,
+        // per caller: the token's id when signed in (many workers share one office NAT), else the address
+        keyGenerator: (request: FastifyRequest) => {
+          const token = bearer(request.headers.authorization);
+          return token ? `t:${tokenIdOf(token)}` : `ip:${request.ip}`;
+        },
+        errorResponseBuilder: (_request: FastifyRequest, context: { max: number; after: string }) =>
+          new GridHubError(
+            'RATE_LIMITED',
+            `more than ${context.max} requests a minute; try again in ${context.after}`,
+          ),
+      };
+      await authed.register(fastifyRateLimit, { ...limit, global: false });
+      // an instance hook (route hooks would run after the token check), added before the token check
+      authed.addHook('onRequest', authed.rateLimit(limit));
+    }
     authed.decorateRequest('user', null as never);
     authed.decorateRequest('scope', null as never);
+    authed.decorateRequest('tokenId', '');
     authed.addHook('onRequest', async (request) => {
-      // EventSource cannot send headers, so the stream may carry the token as ?access_token=.
-      const query = request.query as Record<string, unknown> | undefined;
-      const token =
-        bearer(request.headers.authorization) ??
-        (typeof query?.access_token === 'string' ? query.access_token : undefined);
-      if (!token)
+      const token = bearer(request.headers.authorization);
+      const now = deps.clock.now();
+      if (!token) {
+        // Only a route made for EventSource (which cannot send headers) takes a single-use ticket in its URL.
+        const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
+        if (request.routeOptions.config.streamTicket === true && typeof ticket === 'string') {
+          const redeemed = deps.registry.users.redeemStreamTicket(ticket, now);
+          if (!redeemed)
+            throw new GridHubError('UNAUTHENTICATED', 'stream ticket is unknown, used or expired');
+          setUser(request, redeemed.user, redeemed.tokenId);
+          return;
+        }
         throw new GridHubError(
           'UNAUTHENTICATED',
           'send Authorization: Bearer <token> (POST /api/auth/login)',
         );
-      const user = deps.registry.users.authenticateBearer(token, deps.clock.now());
+      }
+      const user = deps.registry.users.authenticateBearer(token, now);
       if (!user) throw new GridHubError('UNAUTHENTICATED', 'token is unknown or expired; log in again');
-      request.user = user;
-      request.scope = scopeFor(user);
-      request.log = request.log.child({ user: user.username });
+      setUser(request, user, tokenIdOf(token));
     });
-    await authed.register(sessionRoutes({ users: deps.registry.users, clock: deps.clock }));
+    // Long-lived answers (the alert stream) are closed when the token behind them is revoked or logged out.
+    authed.addHook('onRequest', async (request) => {
+      if (request.routeOptions.config.streamTicket !== true) return;
+      const set = openStreams.get(request.tokenId) ?? new Set<IncomingMessage>();
+      set.add(request.raw);
+      openStreams.set(request.tokenId, set);
+      request.raw.once('close', () => {
+        set.delete(request.raw);
+        if (set.size === 0 && openStreams.get(request.tokenId) === set) openStreams.delete(request.tokenId);
+      });
+    });
+    await authed.register(
+      sessionRoutes({ users: deps.registry.users, clock: deps.clock, apiTokenTtlMs: deps.apiTokenTtlMs }),
+    );
     await authed.register(
       registryRoutes({
         registry: deps.registry,
@@ -122,8 +225,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const plugin of deps.routes) await authed.register(plugin);
   };
   const api: FastifyPluginAsync = async (api) => {
+    // free text arrives clean of control and bidi-override characters, whichever route stores it
+    api.addHook('preValidation', async (request) => {
+      if (request.body !== null && typeof request.body === 'object') sanitizeBody(request.body);
+    });
     await api.register(
-      loginRoutes({ users: deps.registry.users, clock: deps.clock, tokenTtlMs: deps.tokenTtlMs }),
+      loginRoutes({
+        users: deps.registry.users,
+        clock: deps.clock,
+        tokenTtlMs: deps.tokenTtlMs,
+        gate: deps.loginGate,
+      }),
     );
     api.withTypeProvider<ZodTypeProvider>().get(
       '/clock',
@@ -146,4 +258,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(api, { prefix: '/api' });
   return app;
+}
+
+function setUser(request: FastifyRequest, user: User, tokenId: string): void {
+  request.user = user;
+  request.scope = scopeFor(user);
+  request.tokenId = tokenId;
+  request.log = request.log.child({ user: user.username });
+}
+
+/** What a client may send as its request id: short, no spaces or control characters. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Query parameters whose values never reach the logs. */
+const SECRET_PARAMS = /([?&](?:ticket|access_token|token|password|secret)=)[^&#]*/gi;
+
+/** pino serializer for requests: method, URL with secret parameters cut out, address. */
+function requestForLog(req: {
+  method?: string;
+  url?: string;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}) {
+  return {
+    method: req.method,
+    url: req.url?.replace(SECRET_PARAMS, '$1[redacted]'),
+    remoteAddress: req.ip ?? req.socket?.remoteAddress,
+  };
 }

@@ -1,9 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { UserStore } from '../registry/users.ts';
+import type { LoginGate } from '../domain/ports.ts';
+import { tokenIdOf, type UserStore } from '../registry/users.ts';
 
 const userView = z.object({
   username: z.string(),
@@ -14,25 +15,22 @@ const userView = z.object({
   scope: z.array(z.string()),
 });
 
-/** Failed logins per source address, to slow down password guessing. */
-class LoginThrottle {
-  readonly #failures = new Map<string, { count: number; until: number }>();
-  constructor(readonly clock: Clock) {}
-  delayMs(ip: string): number {
-    const f = this.#failures.get(ip);
-    return f && f.until > this.clock.now() ? f.until - this.clock.now() : 0;
-  }
-  fail(ip: string): void {
-    const f = this.#failures.get(ip) ?? { count: 0, until: 0 };
-    f.count++;
-    // Free tries, then an exponential lock-out capped at 5 minutes.
-    f.until = f.count > 5 ? this.clock.now() + Math.min(300_000, 1000 * 2 ** (f.count - 5)) : 0;
-    this.#failures.set(ip, f);
-    if (this.#failures.size > 10_000) this.#failures.delete(this.#failures.keys().next().value as string);
-  }
-  succeed(ip: string): void {
-    this.#failures.delete(ip);
-  }
+const tokenView = z.object({
+  id: z.string(),
+  username: z.string(),
+  kind: z.enum(['session', 'api']),
+  label: z.string().nullable(),
+  createdAt: z.number(),
+  expiresAt: z.number().nullable(),
+});
+
+const DAY_MS = 86_400_000;
+
+/** 429 with Retry-After in whole seconds (RFC 9110 §10.2.3). */
+export function rateLimited(reply: FastifyReply, retryAfterMs: number, message: string): GridHubError {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  reply.header('retry-after', String(seconds));
+  return new GridHubError('RATE_LIMITED', `${message}; try again in ${seconds} s`);
 }
 
 /** Public: `POST /api/auth/login`. */
@@ -40,9 +38,9 @@ export function loginRoutes(deps: {
   users: UserStore;
   clock: Clock;
   tokenTtlMs: number;
+  gate: LoginGate;
 }): FastifyPluginAsync {
   return async (app) => {
-    const throttle = new LoginThrottle(deps.clock);
     app.withTypeProvider<ZodTypeProvider>().post(
       '/auth/login',
       {
@@ -53,21 +51,24 @@ export function loginRoutes(deps: {
           response: { 200: z.object({ token: z.string(), expiresAt: z.string(), user: userView }) },
         },
       },
-      async (request) => {
-        const wait = throttle.delayMs(request.ip);
-        if (wait > 0) {
-          throw new GridHubError(
-            'BAD_CREDENTIALS',
-            `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`,
+      async (request, reply) => {
+        const { username, password } = request.body;
+        // Counted before the password is checked, so parallel guesses cannot all slip through.
+        const attempt = deps.gate.admit(request.ip, username.toLowerCase());
+        if (!attempt.ok) {
+          request.log.warn({ username, ip: request.ip, reason: attempt.reason }, 'login throttled');
+          throw rateLimited(
+            reply,
+            attempt.retryAfterMs,
+            attempt.reason === 'busy' ? 'too many logins being checked' : 'too many failed logins',
           );
         }
-        const user = await deps.users.verifyPassword(request.body.username, request.body.password);
+        const user = await attempt.verify(() => deps.users.verifyPassword(username, password));
+        attempt.settle(user !== undefined);
         if (!user) {
-          throttle.fail(request.ip);
-          request.log.warn({ username: request.body.username, ip: request.ip }, 'login failed');
+          request.log.warn({ username, ip: request.ip }, 'login failed');
           throw new GridHubError('BAD_CREDENTIALS');
         }
-        throttle.succeed(request.ip);
         const now = deps.clock.now();
         const token = deps.users.issueToken(user.username, 'session', now, deps.tokenTtlMs);
         return { token, expiresAt: new Date(now + deps.tokenTtlMs).toISOString(), user };
@@ -76,8 +77,16 @@ export function loginRoutes(deps: {
   };
 }
 
-/** Authenticated: who am I, log out, API tokens (for MQTT logins of workers and integrations). */
-export function sessionRoutes(deps: { users: UserStore; clock: Clock }): FastifyPluginAsync {
+/**
+ * Authenticated: who am I, log out, API tokens (for MQTT logins of workers and integrations) listed and revoked
+ * by their owner and by admins, and the single-use ticket for the alert stream.
+ */
+export function sessionRoutes(deps: {
+  users: UserStore;
+  clock: Clock;
+  /** Lifetime of a new API token when the request does not ask for less. */
+  apiTokenTtlMs: number;
+}): FastifyPluginAsync {
   return async (app) => {
     const typed = app.withTypeProvider<ZodTypeProvider>();
     typed.get(
@@ -87,6 +96,7 @@ export function sessionRoutes(deps: { users: UserStore; clock: Clock }): Fastify
     );
     typed.post('/auth/logout', { schema: { tags: ['auth'] } }, async (request, reply) => {
       const token = bearer(request.headers.authorization);
+      // revocation closes the streams and MQTT sessions this token opened
       if (token) deps.users.revokeToken(token);
       return reply.code(204).send();
     });
@@ -95,20 +105,80 @@ export function sessionRoutes(deps: { users: UserStore; clock: Clock }): Fastify
       {
         schema: {
           tags: ['auth'],
-          summary: 'Issue a long-lived API token (use it as the MQTT password with your user name)',
-          body: z.object({ label: z.string().max(100).optional() }),
-          response: { 201: z.object({ token: z.string(), username: z.string() }) },
+          summary: 'Issue an API token (use it as the MQTT password with your user name); it expires',
+          body: z.object({
+            label: z.string().max(100).optional(),
+            /** Days until it expires; at most the configured API token lifetime. */
+            expiresInDays: z.number().int().min(1).max(365).optional(),
+          }),
+          response: {
+            201: z.object({ token: z.string(), id: z.string(), username: z.string(), expiresAt: z.number() }),
+          },
         },
       },
       async (request, reply) => {
-        const token = deps.users.issueToken(
-          request.user.username,
-          'api',
-          deps.clock.now(),
-          undefined,
-          request.body.label,
+        const now = deps.clock.now();
+        const ttl = Math.min(
+          deps.apiTokenTtlMs,
+          (request.body.expiresInDays ?? Number.POSITIVE_INFINITY) * DAY_MS,
         );
-        return reply.code(201).send({ token, username: request.user.username });
+        const token = deps.users.issueToken(request.user.username, 'api', now, ttl, request.body.label);
+        request.log.info({ by: request.user.username }, 'api token issued');
+        return reply
+          .code(201)
+          .send({ token, id: tokenIdOf(token), username: request.user.username, expiresAt: now + ttl });
+      },
+    );
+    typed.get(
+      '/auth/tokens',
+      {
+        schema: {
+          tags: ['auth'],
+          summary:
+            'Your live tokens (admins: everyone’s with ?all=true); the tokens themselves are never shown',
+          querystring: z.object({ all: z.enum(['true', 'false']).optional() }),
+          response: { 200: z.object({ items: z.array(tokenView) }) },
+        },
+      },
+      async (request) => {
+        const all = request.query.all === 'true';
+        if (all && request.user.role !== 'admin')
+          throw new GridHubError('NOT_AUTHORIZED', 'requires role admin');
+        return { items: deps.users.listTokens(all ? undefined : request.user.username, deps.clock.now()) };
+      },
+    );
+    typed.delete(
+      '/auth/tokens/:id',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Revoke a token: its SSE streams and MQTT sessions are closed at once',
+          params: z.object({ id: z.string().min(1).max(64) }),
+        },
+      },
+      async (request, reply) => {
+        const owner = request.user.role === 'admin' ? undefined : request.user.username;
+        if (!deps.users.revokeTokenById(request.params.id, owner)) {
+          throw new GridHubError('NOT_FOUND', 'no such token of yours');
+        }
+        request.log.info({ by: request.user.username, tokenId: request.params.id }, 'token revoked');
+        return reply.code(204).send();
+      },
+    );
+    typed.post(
+      '/auth/stream-ticket',
+      {
+        schema: {
+          tags: ['auth'],
+          summary:
+            'A single-use ticket (30 s) for GET /api/alerts/stream?ticket=…: EventSource cannot send a header',
+          response: { 201: z.object({ ticket: z.string(), expiresAt: z.number() }) },
+        },
+      },
+      async (request, reply) => {
+        const token = bearer(request.headers.authorization);
+        if (!token) throw new GridHubError('UNAUTHENTICATED', 'a stream ticket is issued for a bearer token');
+        return reply.code(201).send(deps.users.issueStreamTicket(token, deps.clock.now()));
       },
     );
   };

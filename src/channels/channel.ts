@@ -46,8 +46,6 @@ export interface Channel {
   ): Promise<DeliveryReceipt | undefined>;
   /** Targets this channel has for a person without a contact entry (Web Push: their subscribed devices). */
   targetsFor?(personId: string): string[];
-  /** Why a target cannot work (an endpoint name that is not configured), checked when a target is set up. */
-  checkTarget?(target: string): string | undefined;
 }
 
 /** MQTT to `gh/workers/{personId}/alarms` at QoS 1: resolved on the broker's acceptance. */

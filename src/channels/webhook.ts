@@ -48,7 +48,12 @@ function resolveEndpoint(
   endpoints: Readonly<Record<string, WebhookEndpoint>>,
   target: string,
 ): WebhookEndpoint {
-  if (/^https?:\/\//.test(target)) return { url: target };
+  // only endpoints an admin configured by name: a URL in a target is refused (src/channels/endpoints.ts)
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target)) {
+    throw new DeliveryError('a target names an endpoint of alerts.webhooks; URLs are not accepted', {
+      retryable: false,
+    });
+  }
   const e = endpoints[target];
   if (!e || !Object.hasOwn(endpoints, target)) {
     throw new DeliveryError(`no webhook endpoint named ${target} in alerts.webhooks`, { retryable: false });
@@ -67,15 +72,6 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
   return {
     name: format,
     recordInTimeline: true,
-    checkTarget(target) {
-      try {
-        resolveEndpoint(options.endpoints, target);
-        return undefined;
-      } catch (err) {
-        const known = Object.keys(options.endpoints);
-        return `${(err as Error).message}; configured: ${known.length ? known.join(', ') : '(none)'}`;
-      }
-    },
     async deliver(target, payload, meta?: DeliveryMeta) {
       const endpoint = resolveEndpoint(options.endpoints, target);
       const key = meta?.idempotencyKey ?? '';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/config.ts';
 import { mqttConfigSchema } from '../ingest/config.ts';
 import { rulesConfigSchema } from '../rules/config.ts';
-import { bool, num, port } from '../settings/fields.ts';
+import { bool, duration, int, num, port } from '../settings/fields.ts';
 import { influxConfigSchema, telemetryConfigSchema } from '../telemetry/config.ts';
 
 /** Top-level settings (env `GRIDHUB_<KEY>`, e.g. GRIDHUB_DATA_DIR). */
@@ -20,8 +20,19 @@ export const coreConfigSchema = z.object({
 
 export const httpConfigSchema = z.object({
   port: port(8080),
-  /** Lifetime of API bearer tokens. */
+  /** Lifetime of login sessions (bearer tokens from POST /api/auth/login). */
   tokenTtlHours: num(12, 0.01, 24 * 365),
+  /** Lifetime, and upper bound, of API tokens (POST /api/auth/tokens: MQTT passwords of workers, integrations). */
+  apiTokenTtlDays: num(90, 1, 365),
+  /** scrypt N for passwords: OWASP's 2^17 by default; weaker stored hashes are re-hashed at the next login. */
+  passwordCost: int(131_072, 16_384, 1_048_576).refine((n) => (n & (n - 1)) === 0, 'must be a power of 2'),
+  /** Requests a minute one caller (a token, else an address) may make under /api; 0 = no limit. */
+  rateLimitPerMinute: int(1_200, 0, 1_000_000),
+  /** Login attempts (HTTP and MQTT) from one address, and on one account, before each further one waits. */
+  loginFreeAttempts: int(10, 1, 10_000),
+  /** The first wait after the free attempts; doubles with each further failure up to the maximum. */
+  loginDelayMs: duration(1_000),
+  loginMaxDelayMs: duration(300_000),
 });
 
 /**

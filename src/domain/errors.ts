@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 500, message: 'configuration is invalid' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'storage is unavailable' },
   OVERLOADED: { status: 503, message: 'hub is overloaded' },
+  RATE_LIMITED: { status: 429, message: 'too many requests; try again later' },
+  SANDBOX_LIMIT: { status: 422, message: 'the rule sandbox run exceeded its time or memory budget' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -12,7 +12,7 @@ import type { Severity } from './severity.ts';
 /** What ingest needs of the registry: device lookup, secret check, presence updates. */
 export interface DeviceDirectory {
   get(deviceId: string): DeviceRecord | undefined;
-  /** Constant-time check of a device secret against its stored KDF hash. */
+  /** Constant-time check of a device secret against its stored (keyed) hash. */
   verifySecret(deviceId: string, secret: string): Promise<boolean>;
   /** Record presence; cheap enough for every message (coalesced writes). */
   touch(deviceId: string, at: number): void;
@@ -21,8 +21,29 @@ export interface DeviceDirectory {
 
 /** What the broker needs to let workers and integrations in with an API token as their MQTT password. */
 export interface TokenAuthenticator {
-  /** The user when `token` is a live token of `username`, else undefined. */
-  authenticateToken(username: string, token: string): User | undefined;
+  /** The user, the token's id and its expiry when `token` is a live token of `username`, else undefined. */
+  authenticateToken(
+    username: string,
+    token: string,
+  ): { user: User; tokenId: string; expiresAt: number | null } | undefined;
+}
+
+/** One login attempt let through the throttle: run its verification through `verify`, then `settle` it. */
+export interface LoginAttempt {
+  ok: true;
+  /** Run the credential check in the bounded verification queue. */
+  verify<T>(check: () => Promise<T> | T): Promise<T>;
+  /** The outcome: a success takes the attempt back; a failure stays counted. */
+  settle(success: boolean): void;
+}
+
+export type LoginAdmission =
+  | LoginAttempt
+  | { ok: false; reason: 'source' | 'account' | 'busy'; retryAfterMs: number };
+
+/** The hub's one login throttle (HTTP login and MQTT CONNECT): counts attempts before they are verified. */
+export interface LoginGate {
+  admit(source: string, account: string): LoginAdmission;
 }
 
 /** ingest → rules. Called once per accepted reading, in arrival order per device. */

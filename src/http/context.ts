@@ -26,6 +26,12 @@ declare module 'fastify' {
     /** Set by the auth hook on every route under /api except login; routes can rely on it. */
     user: User;
     scope: Scope;
+    /** Id of the bearer token (or of the token behind the stream ticket) this request came with. */
+    tokenId: string;
+  }
+  interface FastifyContextConfig {
+    /** The route is an EventSource stream: it takes `?ticket=` (POST /api/auth/stream-ticket) instead of a header. */
+    streamTicket?: boolean;
   }
 }
 

@@ -1,12 +1,13 @@
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
-import type { DeviceDirectory, TokenAuthenticator } from '../domain/ports.ts';
+import type { DeviceDirectory, LoginAttempt, LoginGate, TokenAuthenticator } from '../domain/ports.ts';
 import { topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
 import { scopeCheck } from './integration-feed.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
+import type { PrincipalLimits } from './principal-limits.ts';
 import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, sessionOf } from './session.ts';
 import { deviceTopics, isSafeMqttString, isTopicLevel } from './topics.ts';
 
@@ -22,47 +23,6 @@ export const CONNACK = {
 } as const;
 
 const MAX_CLIENT_ID = 128;
-const MAX_TRACKED_ADDRESSES = 10_000;
-const FAILURE_MEMORY_MS = 15 * 60_000;
-
-/**
- * Failed logins per source address. The first few are answered at once (a device with a stale secret
- * retrying is not an attack); after that each answer is delayed, doubling up to a maximum, so guessing
- * secrets from one address gets slow. Entries are forgotten after 15 quiet minutes, and the map is capped.
- */
-export class LoginThrottle {
-  readonly #failures = new Map<string, { count: number; last: number }>();
-  readonly #clock: Clock;
-  readonly #free: number;
-  readonly #base: number;
-  readonly #max: number;
-
-  constructor(clock: Clock, options: { free: number; baseDelayMs: number; maxDelayMs: number }) {
-    this.#clock = clock;
-    this.#free = options.free;
-    this.#base = options.baseDelayMs;
-    this.#max = options.maxDelayMs;
-  }
-
-  /** Record a failure from `address`; the delay (ms) before answering it. */
-  fail(address: string): number {
-    const now = this.#clock.now();
-    const prev = this.#failures.get(address);
-    const count = prev && now - prev.last < FAILURE_MEMORY_MS ? prev.count + 1 : 1;
-    this.#failures.delete(address);
-    this.#failures.set(address, { count, last: now });
-    if (this.#failures.size > MAX_TRACKED_ADDRESSES) {
-      const oldest = this.#failures.keys().next().value;
-      if (oldest !== undefined) this.#failures.delete(oldest);
-    }
-    if (count <= this.#free) return 0;
-    return Math.min(this.#max, this.#base * 2 ** Math.min(30, count - this.#free - 1));
-  }
-
-  failures(address: string): number {
-    return this.#failures.get(address)?.count ?? 0;
-  }
-}
 
 export interface AuthDeps {
   config: MqttConfig;
@@ -72,6 +32,9 @@ export interface AuthDeps {
   clock: Clock;
   log: Logger;
   metrics: IngestMetrics;
+  /** The hub's one login throttle (shared with the HTTP login). */
+  gate: LoginGate;
+  limits: PrincipalLimits;
   /** The connected client holding `clientId`, if any (the broker's table). */
   clientById(clientId: string): Client | undefined;
 }
@@ -87,15 +50,12 @@ function refusal(code: number, message: string): AuthenticateError {
  * their user name and an API token. MQTT 5 clients never get here: aedes answers their CONNECT with return
  * code 1 (unacceptable protocol version) before authenticate runs.
  */
-export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect' | 'authenticate'> & {
-  throttle: LoginThrottle;
-} {
-  const { config, catalogue, devices, tokens, clock, log, metrics } = deps;
-  const throttle = new LoginThrottle(clock, {
-    free: config.authFreeFailures,
-    baseDelayMs: config.authFailureDelayMs,
-    maxDelayMs: config.authFailureMaxDelayMs,
-  });
+export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect' | 'authenticate'> {
+  const { config, catalogue, devices, tokens, clock, log, metrics, gate, limits } = deps;
+  const anonymousRoots = config.anonymousScope
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
   function refuse(
     info: ConnInfo,
@@ -104,17 +64,22 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
     reason: AuthFailureReason,
     username: string | undefined,
     message: string,
+    delayMs = 0,
   ): void {
     metrics.authFailures.inc({ reason });
-    const slowed = code === CONNACK.badUsernameOrPassword || code === CONNACK.notAuthorized;
-    const delay = slowed ? throttle.fail(info.ip) : 0;
     log.info(
-      { ip: info.ip, transport: info.transport, username, reason, returnCode: code, delayMs: delay },
+      { ip: info.ip, transport: info.transport, username, reason, returnCode: code, delayMs },
       'mqtt login refused',
     );
     const err = refusal(code, message);
-    if (delay > 0) clock.setTimeout(() => done(err, false), delay);
+    if (delayMs > 0) clock.setTimeout(() => done(err, false), delayMs);
     else done(err, false);
+  }
+
+  /** A wrong credential: the attempt stays counted by the gate. */
+  function wrong(attempt: LoginAttempt, info: ConnInfo, done: Done, username: string, message: string) {
+    attempt.settle(false);
+    refuse(info, done, CONNACK.badUsernameOrPassword, 'bad_credentials', username, message);
   }
 
   function willAllowed(session: Session, willTopic: string | null): boolean {
@@ -131,6 +96,9 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
     }
     // aedes hands a client id to whoever connects with it last, closing the holder (MQTT-3.1.4-2). Between
     // principals that would let any device or worker knock another off the air by reusing its client id.
+    // So each principal gets its own namespace: a device keeps its id as its client id, any other client id is
+    // prefixed with whose it is, so nobody can even name another principal's session.
+    client.id = namespacedClientId(session, client.id);
     const holder = deps.clientById(client.id);
     const held = holder && holder !== client ? sessionOf(holder) : undefined;
     if (held && (held.role !== session.role || held.id !== session.id)) {
@@ -144,12 +112,22 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
       );
       return;
     }
+    if (!limits.connect(client, session)) {
+      refuse(
+        info,
+        done,
+        CONNACK.serverUnavailable,
+        'connections',
+        session.id,
+        `more than ${config.maxConnectionsPerPrincipal} connections with one credential`,
+      );
+      return;
+    }
     (client as HubClient)[SESSION] = session;
     done(null, true);
   }
 
   return {
-    throttle,
     preConnect(client, packet, callback) {
       const info = connInfo(client);
       const id = packet.clientId ?? '';
@@ -171,7 +149,13 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
           refuse(info, done, CONNACK.notAuthorized, 'anonymous', undefined, 'anonymous access is off');
           return;
         }
-        accept(client, info, { role: 'anonymous', id: 'anonymous' }, done);
+        // anonymous readers see only the places `mqtt.anonymousScope` names (none by default)
+        accept(
+          client,
+          info,
+          { role: 'anonymous', id: 'anonymous', canSee: scopeCheck(anonymousRoots) },
+          done,
+        );
         return;
       }
       if (username.length > MAX_CLIENT_ID || !isSafeMqttString(username)) {
@@ -179,14 +163,24 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
         return;
       }
       const secret = password ? password.toString('utf8') : '';
+      // Counted before the check (and the same gate as the HTTP login), per address and per account.
+      const admission = gate.admit(info.ip, username);
+      if (!admission.ok) {
+        // 3 = try later: nothing was checked, so "bad credentials" would be a lie to a device with a good secret
+        const delay = Math.min(admission.retryAfterMs, config.authRefusalMaxDelayMs);
+        refuse(info, done, CONNACK.serverUnavailable, 'throttled', username, 'too many failed logins', delay);
+        return;
+      }
+      const attempt = admission;
       const device = devices.get(username);
       if (device) {
         devices.verifySecret(username, secret).then(
           (ok) => {
             if (!ok) {
-              refuse(info, done, CONNACK.badUsernameOrPassword, 'bad_credentials', username, 'bad secret');
+              wrong(attempt, info, done, username, 'bad secret');
               return;
             }
+            attempt.settle(true);
             // checked after the secret, so a disabled device's existence is not revealed to guessers
             const current = devices.get(username);
             if (!current?.enabled) {
@@ -208,31 +202,28 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
             );
           },
           (err: unknown) => {
+            attempt.settle(true);
             log.error({ err, deviceId: username }, 'device secret check failed');
             refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
           },
         );
         return;
       }
-      let user: ReturnType<TokenAuthenticator['authenticateToken']>;
+      let login: ReturnType<TokenAuthenticator['authenticateToken']>;
       try {
-        user = tokens.authenticateToken(username, secret);
+        login = tokens.authenticateToken(username, secret);
       } catch (err) {
+        attempt.settle(true);
         log.error({ err, username }, 'token check failed');
         refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
         return;
       }
-      if (!user) {
-        refuse(
-          info,
-          done,
-          CONNACK.badUsernameOrPassword,
-          'bad_credentials',
-          username,
-          'bad user name or token',
-        );
+      if (!login) {
+        wrong(attempt, info, done, username, 'bad user name or token');
         return;
       }
+      attempt.settle(true);
+      const { user, tokenId, expiresAt } = login;
       if (!user.enabled) {
         refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');
         return;
@@ -248,6 +239,8 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
             id: username,
             personId: user.personId,
             alarmsTopic: topics.workerAlarms(user.personId),
+            tokenId,
+            expiresAt,
           },
           done,
         );
@@ -255,10 +248,25 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
       }
       if (user.role === 'integration') {
         // scope roots as at login; a changed scope takes effect on the next connection
-        accept(client, info, { role: 'integration', id: username, canSee: scopeCheck(user.scope) }, done);
+        accept(
+          client,
+          info,
+          { role: 'integration', id: username, canSee: scopeCheck(user.scope), tokenId, expiresAt },
+          done,
+        );
         return;
       }
       refuse(info, done, CONNACK.notAuthorized, 'role', username, `role ${user.role} has no MQTT access`);
     },
   };
+}
+
+/**
+ * The broker-side client id: a device's own id stays as it is (what its firmware sends); anything else becomes
+ * `{device}:{id}` or `~{role}:{user}:{id}`. Device ids and user names cannot contain `:` or start with `~`, so
+ * no two principals' namespaces overlap.
+ */
+export function namespacedClientId(session: Session, clientId: string): string {
+  if (session.role === 'device') return clientId === session.id ? clientId : `${session.id}:${clientId}`;
+  return `~${session.role}:${session.id}:${clientId}`;
 }

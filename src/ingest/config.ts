@@ -14,6 +14,11 @@ export const mqttConfigSchema = z.object({
   maxPacketBytes: int(256 * 1024, 64, 256 * 1024 * 1024),
   maxTopicDepth: int(8, 1, 64),
   allowAnonymous: bool(false),
+  /**
+   * Places (comma-separated ids) whose device traffic anonymous clients may read when `allowAnonymous` is on;
+   * empty = none. They never publish.
+   */
+  anonymousScope: z.string().max(4000).default(''),
   /** Sockets that send no CONNECT within this time are closed. */
   connectTimeoutMs: duration(10_000),
   /**
@@ -23,11 +28,17 @@ export const mqttConfigSchema = z.object({
   drainTimeoutMs: duration(5_000),
   /** Bytes a subscriber's socket may have unwritten before further deliveries to it are dropped (counted). */
   subscriberQueueBytes: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
-  /** Failed logins from one address answered at once before each further one is delayed. */
-  authFreeFailures: int(3, 0, 1000),
-  /** Delay of the first slowed failed login; doubles with each further failure up to the maximum. */
-  authFailureDelayMs: duration(1_000),
-  authFailureMaxDelayMs: duration(30_000),
+  /**
+   * A CONNECT refused by the login throttle (http.login*) is answered with return code 3 after the throttle's
+   * wait, capped at this, so a device retrying in a loop is slowed as well.
+   */
+  authRefusalMaxDelayMs: duration(5_000),
+  /** Connections one credential (a device, a user's token) may hold at once. */
+  maxConnectionsPerPrincipal: int(8, 1, 100_000),
+  /** Bytes of QoS 2 payloads one credential may hold unreleased (PUBLISH received, no PUBREL yet). */
+  maxInflightQos2Bytes: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** Unreleased QoS 2 packets per connection (aedes `maxInflightInbound`). */
+  maxInflightQos2PerClient: int(64, 1, 65_535),
   /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
   maxFutureSkewMs: duration(3_600_000),
   /**

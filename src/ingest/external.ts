@@ -183,6 +183,8 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     },
 
     consume: (sink) => pipeline.consume(sink),
+    // the external broker authenticates workers itself: no session of ours holds a token
+    closeSessionsOf: () => 0,
     replayJournal: () => pipeline.replayJournal(),
 
     async close() {

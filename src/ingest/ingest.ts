@@ -9,7 +9,13 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { EventBus } from '../domain/events.ts';
-import type { DeviceDirectory, ReadingSink, TokenAuthenticator, WorkerPublisher } from '../domain/ports.ts';
+import type {
+  DeviceDirectory,
+  LoginGate,
+  ReadingSink,
+  TokenAuthenticator,
+  WorkerPublisher,
+} from '../domain/ports.ts';
 import { type DeviceErrorMessage, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
@@ -21,6 +27,7 @@ import { createEventJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { createPipeline, PublishRefused } from './pipeline.ts';
 import { createPresence } from './presence.ts';
+import { createPrincipalLimits, type PrincipalLimits } from './principal-limits.ts';
 import { CONN, type HubClient, sessionOf, type Transport } from './session.ts';
 import { isTopicLevel } from './topics.ts';
 import { mqttWebSocketPlugin } from './websocket.ts';
@@ -38,6 +45,8 @@ export interface IngestDeps {
   bus: EventBus;
   /** The hub's SQLite database; ingest keeps its QoS 1 event journal there. */
   db: Db;
+  /** The hub's one login throttle (shared with the HTTP login). */
+  loginGate: LoginGate;
 }
 
 /** What the hub needs of ingest, with the embedded broker or an external one. */
@@ -54,6 +63,8 @@ export interface MqttIngest extends WorkerPublisher {
    * flow throws when it could not record a reading's results: a QoS 1 event then stays journaled and is re-fed.
    */
   consume(onReading: ReadingSink): void;
+  /** Close the MQTT sessions that logged in with these (revoked) API tokens. */
+  closeSessionsOf(tokenIds: readonly string[]): number;
   /** Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. */
   replayJournal(): number;
   close(): Promise<void>;
@@ -62,6 +73,8 @@ export interface MqttIngest extends WorkerPublisher {
 /** Ingest with the embedded aedes broker. */
 export interface Ingest extends MqttIngest {
   readonly broker: Aedes;
+  /** Per-credential connection and QoS 2 budgets (read by tests and metrics). */
+  readonly limits: PrincipalLimits;
 }
 
 /** The embedded broker, or the external-broker consumer when `mqtt.externalUrl` is set. */
@@ -133,7 +146,13 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   const journal = createEventJournal(db);
   const presence = createPresence({ devices, bus, clock, log });
   let broker: Aedes | undefined;
+  const limits = createPrincipalLimits({
+    maxConnections: config.maxConnectionsPerPrincipal,
+    maxInflightQos2Bytes: config.maxInflightQos2Bytes,
+  });
   const auth = createAuthHooks({
+    gate: deps.loginGate,
+    limits,
     config,
     catalogue,
     devices,
@@ -182,9 +201,31 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       : {}),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
-    authorizePublish: pipeline.authorizePublish,
+    authorizePublish: (client, packet, callback) => {
+      if (packet.qos === 2 && client && !limits.holdQos2(client, packet)) {
+        log.warn(
+          { clientId: client.id, maxInflightQos2Bytes: config.maxInflightQos2Bytes },
+          'QoS 2 bytes awaiting PUBREL over the credential’s budget; connection closed',
+        );
+        callback(new Error('inflight QoS 2 bytes over mqtt.maxInflightQos2Bytes'));
+        return;
+      }
+      pipeline.authorizePublish(client, packet, callback);
+    },
+    maxInflightInbound: config.maxInflightQos2PerClient,
     authorizeSubscribe: pipeline.authorizeSubscribe,
     authorizeForward: (client, packet) => {
+      const s = sessionOf(client);
+      // a token that ran out ends the session it opened at its next delivery
+      if (
+        s &&
+        (s.role === 'worker' || s.role === 'integration') &&
+        s.expiresAt &&
+        s.expiresAt <= clock.now()
+      ) {
+        client.close();
+        return null;
+      }
       const p = pipeline.authorizeForward(client, packet);
       return p && feed && !feed.mayForward(client, p) ? null : p;
     },
@@ -197,6 +238,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     // ([MQTT-3.1.2-24], handlers/connect.js setKeepAlive), so nothing to add here
   });
   const aedes = broker;
+  limits.watchReleases(aedes);
   feed = createIntegrationFeed({ broker: aedes, bus, devices, log, metrics: deps.metrics });
 
   aedes.on('clientReady', (client) => {
@@ -256,6 +298,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     });
     const client = aedes.handle(conn) as HubClient;
     client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
+    conn.once('close', () => limits.disconnect(client));
   }
 
   const servers: net.Server[] = [];
@@ -263,6 +306,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
 
   return {
     broker: aedes,
+    limits,
     webSocketPlugin: mqttWebSocketPlugin({
       path: config.wsPath,
       maxPacketBytes: config.maxPacketBytes,
@@ -325,6 +369,22 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     },
 
     consume: (sink) => pipeline.consume(sink),
+
+    closeSessionsOf(tokenIds) {
+      const ids = new Set(tokenIds);
+      let closed = 0;
+      const clients = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
+      for (const client of Object.values(clients)) {
+        const s = client && sessionOf(client);
+        if (client && s && 'tokenId' in s && s.tokenId !== undefined && ids.has(s.tokenId)) {
+          client.close();
+          closed++;
+        }
+      }
+      if (closed > 0) log.info({ closed }, 'mqtt sessions of revoked tokens closed');
+      return closed;
+    },
+
     replayJournal: () => pipeline.replayJournal(),
 
     async close() {

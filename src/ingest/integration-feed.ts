@@ -123,7 +123,7 @@ export function createIntegrationFeed(deps: IntegrationFeedDeps): IntegrationFee
     },
     mayForward(client, packet) {
       const s = sessionOf(client);
-      if (s?.role !== 'integration' || !s.canSee) return true;
+      if ((s?.role !== 'integration' && s?.role !== 'anonymous') || !s.canSee) return true;
       const payload = packet.payload;
       let place = typeof payload === 'object' && payload !== null ? places.get(payload) : undefined;
       if (!place) {

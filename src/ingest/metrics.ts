@@ -9,7 +9,9 @@ export type AuthFailureReason =
   | 'anonymous'
   | 'client_id'
   | 'will'
-  | 'username';
+  | 'username'
+  | 'throttled'
+  | 'connections';
 
 export interface AcceptedCell {
   n: number;

@@ -30,6 +30,9 @@ export interface WorkerSession {
   id: string;
   personId: string;
   alarmsTopic: string;
+  /** The API token it logged in with: revoking it closes the session; so does its expiry. */
+  tokenId: string;
+  expiresAt: number | null;
 }
 
 /** Integrations, and anonymous clients when `mqtt.allowAnonymous` is on: read device traffic, publish nothing. */
@@ -38,6 +41,9 @@ export interface ReaderSession {
   id: string;
   /** An integration user's scope (its user_scopes); absent = everything (anonymous, when allowed). */
   canSee?: (path: PlacePath) => boolean;
+  /** Integrations: the API token they logged in with (see WorkerSession). */
+  tokenId?: string;
+  expiresAt?: number | null;
 }
 
 export type Session = DeviceSession | WorkerSession | ReaderSession;

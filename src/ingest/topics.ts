@@ -8,7 +8,16 @@ import { DEVICE_ID_PATTERN, RESERVED_IDS, TOPIC_ROOT, topics } from '../domain/w
 export function isSafeMqttString(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0xfffd) return false;
+    // also the noncharacters U+FFFE/U+FFFF (MQTT-1.5.3-2 discourages them) and bidi overrides and isolates,
+    // which make a topic or client id read differently in a log or a console than it is
+    if (
+      c < 0x20 ||
+      (c >= 0x7f && c <= 0x9f) ||
+      c >= 0xfffd ||
+      (c >= 0x202a && c <= 0x202e) ||
+      (c >= 0x2066 && c <= 0x2069)
+    )
+      return false;
   }
   return true;
 }

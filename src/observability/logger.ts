@@ -1,10 +1,14 @@
-import { type Logger, type LoggerOptions, pino } from 'pino';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 
 export type { Logger };
 
 /** The one root logger; modules take `log.child({ module })`. Fastify is given the same instance. */
-export function createLogger(level: string, options: LoggerOptions = {}): Logger {
-  return pino({
+export function createLogger(
+  level: string,
+  options: LoggerOptions = {},
+  destination?: DestinationStream,
+): Logger {
+  const opts: LoggerOptions = {
     level,
     base: { service: 'gridhub' },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -13,5 +17,6 @@ export function createLogger(level: string, options: LoggerOptions = {}): Logger
       censor: '[redacted]',
     },
     ...options,
-  });
+  };
+  return destination ? pino(opts, destination) : pino(opts);
 }

@@ -6,7 +6,7 @@ import type { DeviceRecord } from '../domain/records.ts';
 import { DEVICE_ID_PATTERN, RESERVED_IDS } from '../domain/wire.ts';
 import type { Db } from '../storage/sqlite.ts';
 import type { PlaceStore } from './places.ts';
-import { hashSecret, KDF_COST, newSecret, tokenDigest, verifySecret } from './secrets.ts';
+import { DeviceSecretHasher, newSecret, verifySecret } from './secrets.ts';
 
 interface DeviceRow {
   id: string;
@@ -25,8 +25,6 @@ interface DeviceRow {
 interface CachedDevice {
   record: DeviceRecord;
   secretHash: string;
-  /** Digest of the last secret that passed the KDF, so reconnects skip the KDF. */
-  verifiedDigest?: string;
 }
 
 export interface ProvisionInput {
@@ -56,9 +54,11 @@ export class DeviceStore implements DeviceDirectory {
   readonly #catalogue: Catalogue;
   readonly #byId = new Map<string, CachedDevice>();
   readonly #dirtySeen = new Set<string>();
+  readonly #hasher: DeviceSecretHasher;
 
-  constructor(db: Db, places: PlaceStore, catalogue: Catalogue) {
+  constructor(db: Db, places: PlaceStore, catalogue: Catalogue, hasher: DeviceSecretHasher) {
     this.#db = db;
+    this.#hasher = hasher;
     this.#places = places;
     this.#catalogue = catalogue;
     for (const row of db.prepare<[], DeviceRow>('SELECT * FROM devices').all()) this.#cache(row);
@@ -115,7 +115,7 @@ export class DeviceStore implements DeviceDirectory {
       place_id: input.placeId,
       floor: input.floor ?? null,
       label: input.label ?? null,
-      secret_hash: await hashSecret(secret, KDF_COST.deviceSecret),
+      secret_hash: this.#hasher.hash(secret),
       enabled: 1,
       created_at: now,
       last_seen: null,
@@ -173,14 +173,22 @@ export class DeviceStore implements DeviceDirectory {
     return entry.record;
   }
 
+  /**
+   * Check a device secret: a keyed hash, microseconds. A hash stored by an older hub (scrypt) is verified once
+   * with scrypt and then replaced by the keyed form, so each device pays the KDF at most once after an upgrade.
+   */
   async verifySecret(deviceId: string, secret: string): Promise<boolean> {
     const entry = this.#byId.get(deviceId);
     if (!entry) return false;
-    const digest = tokenDigest(secret);
-    if (entry.verifiedDigest === digest) return true;
-    const ok = await verifySecret(secret, entry.secretHash);
-    if (ok) entry.verifiedDigest = digest;
-    return ok;
+    if (!DeviceSecretHasher.isLegacy(entry.secretHash)) return this.#hasher.verify(secret, entry.secretHash);
+    const legacy = entry.secretHash;
+    if (!(await verifySecret(secret, legacy))) return false;
+    const fresh = this.#hasher.hash(secret);
+    this.#db
+      .prepare('UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?')
+      .run(fresh, deviceId, legacy);
+    entry.secretHash = fresh;
+    return true;
   }
 
   touch(deviceId: string, at: number): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
@@ -5,6 +6,7 @@ import { DeviceStore } from './devices.ts';
 import { createPeopleStore, type PeopleStore } from './people.ts';
 import { PlaceStore } from './places.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
+import { DeviceSecretHasher } from './secrets.ts';
 import { UserStore } from './users.ts';
 
 const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
@@ -20,6 +22,13 @@ export interface Registry {
 export interface RegistryOptions {
   /** The community's time zone, in which weekly duty shifts are kept (IANA name). */
   timeZone?: string;
+  /**
+   * The server key for device-secret hashes (`loadServerKey` of the data dir). Without it a random key is
+   * made for this process only: fine for tests, but secrets then do not verify after a restart.
+   */
+  secretKey?: Buffer;
+  /** scrypt N for passwords (default OWASP's 2^17). */
+  passwordCost?: number;
 }
 
 export function createRegistry(
@@ -30,11 +39,14 @@ export function createRegistry(
 ): Registry {
   migrate(db, 'registry', REGISTRY_MIGRATIONS);
   const places = new PlaceStore(db);
+  const hasher = new DeviceSecretHasher(options.secretKey ?? randomBytes(32));
   return {
     places,
-    devices: new DeviceStore(db, places, catalogue),
+    devices: new DeviceStore(db, places, catalogue, hasher),
     people: createPeopleStore(db, places, { timeZone: options.timeZone ?? DEFAULT_TIME_ZONE }),
-    users: new UserStore(db, () => clock.now()),
+    users: new UserStore(db, () => clock.now(), {
+      ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
+    }),
   };
 }
 

@@ -100,4 +100,9 @@ export const REGISTRY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX api_tokens_user ON api_tokens(username);
   `,
+  // API tokens end: those issued before they had a lifetime get 90 days from now.
+  `
+  UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000
+  WHERE expires_at IS NULL;
+  `,
 ];

@@ -2,7 +2,7 @@ import { GridHubError } from '../domain/errors.ts';
 import type { TokenAuthenticator } from '../domain/ports.ts';
 import type { User, UserRole } from '../domain/records.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { hashSecret, KDF_COST, newSecret, tokenDigest, verifySecret } from './secrets.ts';
+import { hashSecret, needsRehash, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
 
 interface UserRow {
   username: string;
@@ -26,14 +26,54 @@ export interface UserInput {
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{1,63}$/;
 
+/** One bearer token as its owner and admins see it: never the token itself. */
+export interface TokenInfo {
+  /** A prefix of the token's SHA-256: names it for listing and revoking, reveals nothing of it. */
+  id: string;
+  username: string;
+  kind: 'session' | 'api';
+  label: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+interface TokenRow {
+  token_hash: string;
+  username: string;
+  kind: 'session' | 'api';
+  label: string | null;
+  created_at: number;
+  expires_at: number | null;
+}
+
+const TOKEN_ID_LENGTH = 16;
+export const tokenIdOf = (token: string): string => tokenDigest(token).slice(0, TOKEN_ID_LENGTH);
+
+/** Called with the ids of revoked tokens, so open channels that used them (SSE, MQTT) are closed. */
+export type RevocationListener = (tokenIds: readonly string[]) => void;
+
+/** A short-lived ticket for one SSE connection: EventSource cannot send a header, and a URL ends up in logs. */
+interface StreamTicket {
+  tokenId: string;
+  username: string;
+  expiresAt: number;
+}
+const TICKET_TTL_MS = 30_000;
+const DEFAULT_TOKEN_TTL_MS = 90 * 86_400_000;
+const MAX_TICKETS = 10_000;
+
 /** API users, their scopes, and bearer tokens (login sessions and long-lived API tokens). */
 export class UserStore implements TokenAuthenticator {
   readonly #db: Db;
   readonly #now: () => number;
+  readonly #passwordCost: number;
+  readonly #revocationListeners = new Set<RevocationListener>();
+  readonly #tickets = new Map<string, StreamTicket>();
 
-  constructor(db: Db, now: () => number) {
+  constructor(db: Db, now: () => number, options: { passwordCost?: number } = {}) {
     this.#db = db;
     this.#now = now;
+    this.#passwordCost = options.passwordCost ?? PASSWORD_COST;
   }
 
   async create(input: UserInput, now: number): Promise<User> {
@@ -47,7 +87,7 @@ export class UserStore implements TokenAuthenticator {
         field: 'password',
       });
     }
-    const hash = await hashSecret(input.password, KDF_COST.password);
+    const hash = await hashSecret(input.password, this.#passwordCost);
     this.#db.transaction(() => {
       this.#db
         .prepare(
@@ -84,22 +124,108 @@ export class UserStore implements TokenAuthenticator {
   /** Check a password; the same answer and about the same time for an unknown user and a wrong password. */
   async verifyPassword(username: string, password: string): Promise<User | undefined> {
     const row = this.#db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?').get(username);
-    const ok = await verifySecret(password, row?.password_hash ?? DUMMY_HASH);
-    return ok && row && row.enabled === 1 ? this.#toUser(row) : undefined;
+    const ok = await verifySecret(password, row?.password_hash ?? dummyHash(this.#passwordCost));
+    if (!ok || !row || row.enabled !== 1) return undefined;
+    if (needsRehash(row.password_hash, this.#passwordCost)) {
+      // The password is in hand only now: store it at today's cost (OWASP scrypt N=2^17) for the next login.
+      const fresh = await hashSecret(password, this.#passwordCost);
+      this.#db
+        .prepare('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?')
+        .run(fresh, username, row.password_hash);
+    }
+    return this.#toUser(row);
   }
 
+  /** The stored hash's scrypt N (for operators checking the migration, and for tests). */
+  passwordCostOf(username: string): number | undefined {
+    const row = this.#db
+      .prepare<[string], { password_hash: string }>('SELECT password_hash FROM users WHERE username = ?')
+      .get(username);
+    return row ? Number(row.password_hash.split('$')[1]) : undefined;
+  }
+
+  /** A new bearer token; every token ends (`ttlMs`, 90 days when not given). */
   issueToken(username: string, kind: 'session' | 'api', now: number, ttlMs?: number, label?: string): string {
     const token = newSecret(32);
+    const ttl = ttlMs ?? DEFAULT_TOKEN_TTL_MS;
     this.#db
       .prepare(
         'INSERT INTO api_tokens (token_hash, username, kind, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
       )
-      .run(tokenDigest(token), username, kind, label ?? null, now, ttlMs === undefined ? null : now + ttlMs);
+      .run(tokenDigest(token), username, kind, label ?? null, now, now + ttl);
     return token;
   }
 
   revokeToken(token: string): void {
     this.#db.prepare('DELETE FROM api_tokens WHERE token_hash = ?').run(tokenDigest(token));
+    this.#revoked([tokenIdOf(token)]);
+  }
+
+  /** Tokens of one user (or of everyone, for admins), newest first; expired ones are left out. */
+  listTokens(username: string | undefined, now: number): TokenInfo[] {
+    const rows = this.#db
+      .prepare<[string | null, string | null, number], TokenRow>(
+        `SELECT * FROM api_tokens WHERE (? IS NULL OR username = ?) AND (expires_at IS NULL OR expires_at > ?)
+         ORDER BY created_at DESC`,
+      )
+      .all(username ?? null, username ?? null, now);
+    return rows.map((r) => ({
+      id: r.token_hash.slice(0, TOKEN_ID_LENGTH),
+      username: r.username,
+      kind: r.kind,
+      label: r.label,
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  /** Revoke by id; `username` limits it to that user's tokens. False when there was no such token. */
+  revokeTokenById(id: string, username: string | undefined): boolean {
+    if (!/^[A-Za-z0-9_-]{16}$/.test(id)) return false;
+    const r = this.#db
+      .prepare('DELETE FROM api_tokens WHERE substr(token_hash, 1, 16) = ? AND (? IS NULL OR username = ?)')
+      .run(id, username ?? null, username ?? null);
+    if (r.changes > 0) this.#revoked([id]);
+    return r.changes > 0;
+  }
+
+  onRevoked(listener: RevocationListener): () => void {
+    this.#revocationListeners.add(listener);
+    return () => this.#revocationListeners.delete(listener);
+  }
+
+  #revoked(ids: readonly string[]): void {
+    for (const [ticket, t] of this.#tickets) if (ids.includes(t.tokenId)) this.#tickets.delete(ticket);
+    for (const l of this.#revocationListeners) l(ids);
+  }
+
+  /** A single-use ticket for one stream connection, valid 30 s, tied to the token it was asked with. */
+  issueStreamTicket(token: string, now: number): { ticket: string; expiresAt: number } {
+    const user = this.authenticateBearer(token, now);
+    if (!user) throw new GridHubError('UNAUTHENTICATED');
+    for (const [k, t] of this.#tickets) if (t.expiresAt <= now) this.#tickets.delete(k);
+    if (this.#tickets.size >= MAX_TICKETS) {
+      throw new GridHubError('OVERLOADED', 'too many stream tickets outstanding; try again shortly');
+    }
+    const ticket = newSecret(24);
+    const expiresAt = now + TICKET_TTL_MS;
+    this.#tickets.set(tokenDigest(ticket), { tokenId: tokenIdOf(token), username: user.username, expiresAt });
+    return { ticket, expiresAt };
+  }
+
+  /** Redeem a stream ticket (once): the user and the id of the token behind it, while that token lives. */
+  redeemStreamTicket(ticket: string, now: number): { user: User; tokenId: string } | undefined {
+    const key = tokenDigest(ticket);
+    const t = this.#tickets.get(key);
+    this.#tickets.delete(key);
+    if (!t || t.expiresAt <= now) return undefined;
+    const row = this.#db
+      .prepare<[string, number], UserRow>(
+        `SELECT u.* FROM api_tokens t JOIN users u ON u.username = t.username
+         WHERE substr(t.token_hash, 1, 16) = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.enabled = 1`,
+      )
+      .get(t.tokenId, now);
+    return row ? { user: this.#toUser(row), tokenId: t.tokenId } : undefined;
   }
 
   /** The user owning a live bearer token. */
@@ -113,9 +239,19 @@ export class UserStore implements TokenAuthenticator {
     return row ? this.#toUser(row) : undefined;
   }
 
-  authenticateToken(username: string, token: string): User | undefined {
-    const user = this.authenticateBearer(token, this.#now());
-    return user?.username === username ? user : undefined;
+  authenticateToken(
+    username: string,
+    token: string,
+  ): { user: User; tokenId: string; expiresAt: number | null } | undefined {
+    const now = this.#now();
+    const user = this.authenticateBearer(token, now);
+    if (user?.username !== username) return undefined;
+    const row = this.#db
+      .prepare<[string], { expires_at: number | null }>(
+        'SELECT expires_at FROM api_tokens WHERE token_hash = ?',
+      )
+      .get(tokenDigest(token));
+    return { user, tokenId: tokenIdOf(token), expiresAt: row?.expires_at ?? null };
   }
 
   #toUser(row: UserRow): User {
@@ -138,4 +274,5 @@ export class UserStore implements TokenAuthenticator {
 }
 
 /** Verified against when the user does not exist, so that the reply takes as long as for a wrong password. */
-const DUMMY_HASH = `scrypt$${KDF_COST.password}$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+const dummyHash = (cost: number) =>
+  `scrypt$${cost}$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;

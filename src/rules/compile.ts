@@ -9,6 +9,7 @@ import {
   compileCondition,
   newCompileOptions,
 } from './conditions.ts';
+import { checkRuleShape } from './limits.ts';
 import { type Rule, ruleSchema } from './schema.ts';
 import { type CompiledTemplate, compileTemplate, TemplateError } from './templates.ts';
 
@@ -89,6 +90,12 @@ function zodPath(path: readonly PropertyKey[]): string {
 
 /** Parse the envelope; the error names the rule (when its id is readable) and the first bad field. */
 export function parseRule(input: unknown, fallbackId = '(unnamed)'): Rule {
+  const shape = checkRuleShape(input);
+  if (shape) {
+    const raw = input as { id?: unknown } | null;
+    const id = typeof raw?.id === 'string' && raw.id.length <= 64 ? raw.id : fallbackId;
+    throw invalid(id, shape.field, shape.why);
+  }
   const r = ruleSchema.safeParse(input);
   if (r.success) return r.data;
   const raw = input as { id?: unknown } | null;

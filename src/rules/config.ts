@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, duration } from '../settings/fields.ts';
+import { bool, duration, int } from '../settings/fields.ts';
 
 /** `rules` section: env GRIDHUB_RULES_<KEY>. */
 export const rulesConfigSchema = z.object({
@@ -13,6 +13,10 @@ export const rulesConfigSchema = z.object({
   stateFlushMs: duration(1000),
   /** How often last-seen times (for offline detection) are written; a crash loses at most this much. */
   presenceFlushMs: duration(15_000),
+  /** Wall-clock budget of one sandbox run (POST /api/rules/test, on a worker thread); over it: 422. */
+  sandboxTimeoutMs: duration(10_000),
+  /** Heap budget of the sandbox worker thread, in MB; a run that needs more: 422. */
+  sandboxMemoryMb: int(256, 32, 4096),
 });
 
 export type RulesConfig = z.output<typeof rulesConfigSchema>;

@@ -6,6 +6,7 @@ import { topics } from '../../src/domain/wire.ts';
 import { mqttConfigSchema } from '../../src/ingest/config.ts';
 import { createIngest, type Ingest } from '../../src/ingest/ingest.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { createLoginGate } from '../../src/registry/login-gate.ts';
 import { createHarness, type Harness, raise, seedCommunity, silentLog } from './fixtures.ts';
 
 let h: Harness;
@@ -57,6 +58,7 @@ describe('alarm delivery over the real broker', () => {
       tokens: h.registry.users,
       clock: h.clock,
       log: silentLog,
+      loginGate: createLoginGate(h.clock),
       metrics,
       bus: h.bus,
       db: h.db,

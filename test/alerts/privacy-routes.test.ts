@@ -8,8 +8,10 @@ import { buildRoutesApp } from './routes-app.ts';
 let h: Harness;
 let app: FastifyInstance;
 
+const G1_ROBOT = { 'g1-robot': { url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k' } };
+
 async function build(config?: Partial<AlertsConfig>): Promise<void> {
-  ({ h, app } = await buildRoutesApp(config ? { config } : {}));
+  ({ h, app } = await buildRoutesApp({ config: { webhooks: G1_ROBOT, ...config } }));
 }
 
 afterEach(async () => {
@@ -115,7 +117,7 @@ describe('privacy', () => {
     const ecdh = createECDH('prime256v1');
     ecdh.generateKeys();
     const sub = {
-      endpoint: 'https://push.example.net/send/abc',
+      endpoint: 'https://fcm.googleapis.com/fcm/send/abc',
       keys: {
         p256dh: ecdh.getPublicKey().toString('base64url'),
         auth: randomBytes(16).toString('base64url'),
@@ -126,6 +128,15 @@ describe('privacy', () => {
     expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201);
     expect((await as('w1', 'POST', '/push/subscriptions', sub)).statusCode).toBe(201); // same device: upsert
     expect((await as('w1', 'GET', '/push/subscriptions')).json().items).toHaveLength(1);
+    // SSRF (finding 2): only https endpoints of the public push services of alerts.webPushServices
+    for (const endpoint of [
+      'http://127.0.0.1:9/push',
+      'https://127.0.0.1/push',
+      'https://push.example.net/x',
+    ]) {
+      const refused = await as('w1', 'POST', '/push/subscriptions', { ...sub, endpoint });
+      expect(refused.statusCode, endpoint).toBe(400);
+    }
     expect((await as('admin', 'POST', '/push/subscriptions', sub)).statusCode).toBe(400);
     expect(
       (await as('w1', 'POST', '/push/subscriptions', { ...sub, keys: { p256dh: 'x', auth: 'y' } }))
@@ -211,6 +222,15 @@ describe('quiet hours and channel targets API', () => {
       target: '13800000000',
     });
     expect(noSms.json().error.message).toMatch(/^channel sms is not configured on this hub/);
+    // SSRF (finding 2): a target names a configured endpoint, never a URL — not even for admins
+    for (const target of ['http://127.0.0.1:8086/write', 'https://evil.example/x', 'nope']) {
+      const refused = await as('admin', 'POST', '/channel-targets', {
+        placeId: 'g1',
+        channel: 'wecom',
+        target,
+      });
+      expect(refused.statusCode, target).toBe(400);
+    }
     const t = await as('admin', 'POST', '/channel-targets', {
       placeId: 'g1',
       channel: 'wecom',

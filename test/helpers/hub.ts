@@ -5,6 +5,7 @@ import type { Clock } from '../../src/clock/clock.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { DemoCredentials } from '../../src/domain/wire.ts';
 import { createHub, type Hub } from '../../src/hub.ts';
+import type { Logger } from '../../src/observability/logger.ts';
 
 export interface TestHub {
   hub: Hub;
@@ -22,7 +23,13 @@ export interface TestHub {
  * `env` takes GRIDHUB_* settings as the process environment would.
  */
 export async function startTestHub(
-  options: { demo?: boolean; clock?: Clock; env?: Record<string, string>; dataDir?: string } = {},
+  options: {
+    demo?: boolean;
+    clock?: Clock;
+    env?: Record<string, string>;
+    dataDir?: string;
+    log?: Logger;
+  } = {},
 ): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gridhub-test-'));
   const config = loadConfig(
@@ -33,11 +40,14 @@ export async function startTestHub(
       GRIDHUB_MQTT_TLS_PORT: '0',
       GRIDHUB_LOG_LEVEL: process.env.GRIDHUB_TEST_LOG_LEVEL ?? 'silent',
       GRIDHUB_DEMO: String(options.demo ?? true),
+      // the lowest cost the config allows, so seeding a dozen demo users does not take seconds per test;
+      // test/hub/security.test.ts checks the default cost and the rehash
+      GRIDHUB_HTTP_PASSWORD_COST: '16384',
       ...options.env,
     },
     dataDir,
   );
-  const hub = await createHub({ config, clock: options.clock });
+  const hub = await createHub({ config, clock: options.clock, ...(options.log ? { log: options.log } : {}) });
   await hub.start();
   const file = hub.demoCredentialsFile;
   const credentials = file ? (JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials) : undefined;

@@ -14,6 +14,7 @@ import { type MqttConfig, mqttConfigSchema } from '../../src/ingest/config.ts';
 import { createMqttIngest, type Ingest } from '../../src/ingest/ingest.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { createLoginGate, DEFAULT_LOGIN_GATE, type LoginGateOptions } from '../../src/registry/login-gate.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
 
@@ -54,15 +55,20 @@ export const TYPES: DeviceTypeId[] = ['smoke', 'throw_camera', 'ebike_elevator',
  * A real hub slice: SQLite registry in a temp dir, the ingest stage on an ephemeral port, readings collected.
  * Clients are real mqtt.js clients at MQTT 3.1.1.
  */
+/** One server key for every harness, so a reopened data dir verifies the secrets it holds. */
+const HARNESS_KEY = Buffer.alloc(32, 7);
+
 export async function startHarness(
   overrides: Partial<MqttConfig> = {},
   reopen?: { dir: string },
+  gateOptions: Partial<LoginGateOptions> = {},
 ): Promise<Harness> {
   const dir = reopen?.dir ?? mkdtempSync(join(os.tmpdir(), 'gridhub-ingest-'));
   const db = openDatabase(join(dir, 'gridhub.db'));
   const clock = new ManualClock();
   const catalogue = createCatalogue();
-  const registry = createRegistry(db, catalogue, clock);
+  // the lowest password cost the config allows: these tests are about the broker, not the KDF
+  const registry = createRegistry(db, catalogue, clock, { passwordCost: 16_384, secretKey: HARNESS_KEY });
   const log = createLogger(process.env.GRIDHUB_TEST_LOG ?? 'silent');
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const bus = createEventBus(log);
@@ -105,7 +111,13 @@ export async function startHarness(
     manager = { ...manager, token: users.issueToken('mgr-zhao', 'api', now) };
   }
 
-  const config = mqttConfigSchema.parse({ port: 0, tlsPort: 0, authFreeFailures: 1000, ...overrides });
+  const config = mqttConfigSchema.parse({ port: 0, tlsPort: 0, ...overrides });
+  const loginGate = createLoginGate(clock, {
+    ...DEFAULT_LOGIN_GATE,
+    freePerSource: 1_000,
+    freePerAccount: 1_000,
+    ...gateOptions,
+  });
   // external-broker mode when overrides.externalUrl is set; tests of it never touch `broker`
   const ingest = (await createMqttIngest({
     config,
@@ -118,6 +130,7 @@ export async function startHarness(
     metrics,
     bus,
     db,
+    loginGate,
   })) as Ingest;
   ingest.consume((r) => sink.onReading(r));
   let mqttPort: number;
@@ -351,11 +364,18 @@ export function rawConnect(opts: {
   return frame(0x10, Buffer.concat(parts));
 }
 
-export function rawPublish(topic: Buffer | string, payload: string): Buffer {
+export function rawPublish(
+  topic: Buffer | string,
+  payload: string,
+  opts: { qos?: 0 | 1 | 2; messageId?: number } = {},
+): Buffer {
   const t = typeof topic === 'string' ? Buffer.from(topic, 'utf8') : topic;
   const len = Buffer.alloc(2);
   len.writeUInt16BE(t.length);
-  return frame(0x30, Buffer.concat([len, t, Buffer.from(payload, 'utf8')]));
+  const qos = opts.qos ?? 0;
+  const id = Buffer.alloc(qos > 0 ? 2 : 0);
+  if (qos > 0) id.writeUInt16BE(opts.messageId ?? 1);
+  return frame(0x30 | (qos << 1), Buffer.concat([len, t, id, Buffer.from(payload, 'utf8')]));
 }
 
 function frame(header: number, body: Buffer): Buffer {

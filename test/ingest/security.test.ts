@@ -1,5 +1,6 @@
 import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenIdOf } from '../../src/registry/users.ts';
 import {
   granted,
   type Harness,
@@ -106,7 +107,14 @@ describe('authentication', () => {
   });
 
   it('client ids with control characters or invalid UTF-8 are refused with 2', async () => {
-    for (const clientId of ['dev\u0001ice', 'a\u0000b', Buffer.from([0x61, 0xc3, 0x28])]) {
+    // U+FFFF and a right-to-left override too (finding 10)
+    for (const clientId of [
+      'dev\u0001ice',
+      'a\u0000b',
+      Buffer.from([0x61, 0xc3, 0x28]),
+      'a\uffffb',
+      '\u202edevice',
+    ]) {
       const s = await rawSocket(h.port);
       s.socket.write(rawConnect({ clientId, username: h.devices.bin.id, password: h.devices.bin.secret }));
       expect(await s.connack()).toBe(2);
@@ -127,67 +135,137 @@ describe('authentication', () => {
   });
 });
 
-describe('client id takeover', () => {
-  it('another principal cannot take over a connected client id (2); the same device can', async () => {
+describe('client ids belong to their principal (finding 6)', () => {
+  it("another principal using a device's id as its client id does not keep the device off the air", async () => {
+    // the squatter connects first with the real device's id, as a worker and as another device
+    const squatWorker = await h.connect(h.worker.username, h.worker.token, { clientId: h.devices.smoke.id });
+    const squatDevice = await h.connectDevice('bin', { clientId: h.devices.smoke.id });
+    const real = await h.connectDevice('smoke', { clientId: h.devices.smoke.id });
+    expect(real.connected).toBe(true);
+    // nobody was pushed off either: each holds its own namespaced session
+    expect(squatWorker.connected).toBe(true);
+    expect(squatDevice.connected).toBe(true);
+    await Promise.all([real.endAsync(), squatWorker.endAsync(), squatDevice.endAsync()]);
+  });
+
+  it('the same principal reconnecting with its client id takes its session over', async () => {
     const first = await h.connectDevice('bin', { clientId: 'gw-7' });
-    const err = await h.connectDevice('smoke', { clientId: 'gw-7' }).then(
-      () => undefined,
-      (e: { code?: number }) => e,
-    );
-    expect(err?.code).toBe(2);
-    const worker = await h.connect(h.worker.username, h.worker.token, { clientId: 'gw-7' }).then(
-      () => undefined,
-      (e: { code?: number }) => e,
-    );
-    expect(worker?.code).toBe(2);
-    expect(first.connected).toBe(true);
+    const other = await h.connectDevice('smoke', { clientId: 'gw-7' });
     const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
     const again = await h.connectDevice('bin', { clientId: 'gw-7' });
     await firstClosed;
     expect(again.connected).toBe(true);
-    await again.endAsync();
+    expect(other.connected).toBe(true);
+    await Promise.all([again.endAsync(), other.endAsync()]);
   });
 });
 
-describe('login throttling per source address', () => {
-  it('after the free failures each refusal waits, doubling', async () => {
-    const t = await startHarness({
-      authFreeFailures: 2,
-      authFailureDelayMs: 1_000,
-      authFailureMaxDelayMs: 4_000,
+describe('one login throttle, attempts counted before verification (finding 5)', () => {
+  it('over the free attempts a CONNECT is answered 3 (try later) without checking, even with the right secret', async () => {
+    const t = await startHarness({ authRefusalMaxDelayMs: 0 }, undefined, {
+      freePerSource: 2,
+      freePerAccount: 100,
+      baseDelayMs: 60_000,
     });
     try {
-      const attempt = () =>
-        new Promise<number>((resolve) => {
-          connectAsync(t.url, {
-            protocolVersion: 4,
-            reconnectPeriod: 0,
-            username: 'smoke-1',
-            password: 'guess',
-          }).then(
-            () => resolve(-1),
-            (e: { code: number }) => resolve(e.code),
-          );
-        });
-      expect(await attempt()).toBe(4);
-      expect(await attempt()).toBe(4);
-      // third failure: answered only after 1 s of (virtual) time
-      let answered = false;
-      const third = attempt().then((code) => {
-        answered = true;
-        return code;
-      });
-      await until(() => t.clock.pending === 1, 3_000, 'delayed refusal');
-      expect(answered).toBe(false);
-      await t.clock.advanceAsync(999);
-      expect(answered).toBe(false);
-      await t.clock.advanceAsync(1);
-      expect(await third).toBe(4);
-      expect(t.ingest.broker.connectedClients).toBe(0);
+      const attempt = (password: string) =>
+        connectAsync(t.url, { protocolVersion: 4, reconnectPeriod: 0, username: 'smoke-1', password }).then(
+          async (c) => {
+            await c.endAsync();
+            return 0;
+          },
+          (e: { code: number }) => e.code,
+        );
+      expect(await attempt('guess-1')).toBe(4);
+      expect(await attempt('guess-2')).toBe(4);
+      expect(await attempt(t.devices.smoke.secret)).toBe(3);
+      // once the wait is over, the right secret gets in
+      t.clock.advance(60_000);
+      expect(await attempt(t.devices.smoke.secret)).toBe(0);
     } finally {
       await t.close();
       removeDir(t.dir);
     }
+  });
+});
+
+describe('per-principal limits (finding 7)', () => {
+  it('one credential holds at most mqtt.maxConnectionsPerPrincipal connections', async () => {
+    const t = await startHarness({ maxConnectionsPerPrincipal: 2 });
+    try {
+      const a = await t.connectDevice('bin', { clientId: 'a' });
+      const b = await t.connectDevice('bin', { clientId: 'b' });
+      const third = await t.connectDevice('bin', { clientId: 'c' }).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+      expect(third).toBe(3);
+      // another device is not concerned
+      const other = await t.connectDevice('smoke');
+      expect(other.connected).toBe(true);
+      await a.endAsync();
+      await until(() => t.ingest.broker.connectedClients === 2, 3_000, 'a gone');
+      const c = await t.connectDevice('bin', { clientId: 'c' });
+      expect(c.connected).toBe(true);
+      await Promise.all([b.endAsync(), c.endAsync(), other.endAsync()]);
+    } finally {
+      await t.close();
+      removeDir(t.dir);
+    }
+  });
+
+  it('unreleased QoS 2 bytes are bounded per credential across its connections', async () => {
+    const t = await startHarness({ maxInflightQos2Bytes: 64 * 1024, maxPacketBytes: 256 * 1024 });
+    try {
+      const payload = JSON.stringify({ fill: 50 }).padEnd(20 * 1024, ' ');
+      const sockets = [];
+      // raw sockets that send QoS 2 PUBLISHes and never PUBREL
+      for (let conn = 0; conn < 3; conn++) {
+        const s = await rawSocket(t.port);
+        s.socket.write(
+          rawConnect({ clientId: `pin-${conn}`, username: t.devices.bin.id, password: t.devices.bin.secret }),
+        );
+        await s.connack();
+        sockets.push(s);
+      }
+      let closed = 0;
+      for (const s of sockets) s.socket.once('close', () => closed++);
+      for (let i = 1; i <= 4; i++) {
+        for (const s of sockets)
+          s.socket.write(rawPublish('gh/bin-1/telemetry', payload, { qos: 2, messageId: i }));
+      }
+      // 12 × 20 KB offered, 64 KB allowed: the connection whose publish crosses the budget is closed
+      await until(() => closed >= 1, 3_000, 'a pinning connection closed');
+      expect(t.ingest.limits.inflightBytes('device:bin-1')).toBeLessThanOrEqual(64 * 1024);
+      for (const s of sockets) s.socket.destroy();
+      await until(() => t.ingest.limits.inflightBytes('device:bin-1') === 0, 3_000, 'bytes given back');
+    } finally {
+      await t.close();
+      removeDir(t.dir);
+    }
+  });
+});
+
+describe('revocation reaches open MQTT sessions (finding 4)', () => {
+  it('revoking the API token a worker logged in with closes its session', async () => {
+    const now = h.clock.now();
+    const token = h.registry.users.issueToken(h.worker.username, 'api', now, 86_400_000);
+    const phone = await h.connect(h.worker.username, token, { clientId: 'phone-revoke' });
+    const closed = new Promise<void>((resolve) => phone.once('close', () => resolve()));
+    // the hub wires registry revocations to this (src/hub.ts); here the harness is the wiring
+    const off = h.registry.users.onRevoked((ids) => h.ingest.closeSessionsOf(ids));
+    h.registry.users.revokeToken(token);
+    off();
+    await closed;
+    expect(tokenIdOf(token)).toHaveLength(16);
+    phone.end(true);
+    const again = await h
+      .connect(h.worker.username, token, { clientId: 'phone-revoke', reconnectPeriod: 0 })
+      .then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+    expect(again).toBe(4);
   });
 });
 
@@ -357,6 +435,33 @@ describe('anonymous access when allowed', () => {
       c.publish(`gh/${t.devices.smoke.id}/event`, '{"event":"alarm"}');
       await closed;
       expect(t.readings).toEqual([]);
+    } finally {
+      await t.close();
+      removeDir(t.dir);
+    }
+  });
+});
+
+describe('anonymous access is limited to mqtt.anonymousScope (finding 8)', () => {
+  it('an anonymous reader sees device traffic of the places configured, nothing else', async () => {
+    const t = await startHarness({ allowAnonymous: true, anonymousScope: 'bd2' });
+    try {
+      t.registry.places.create({ id: 'bd2', level: 'building', name: 'Building 2', parentId: 'es1' });
+      const { secret } = await t.registry.devices.provision(
+        { id: 'bin-9', type: 'bin', placeId: 'bd2' },
+        t.clock.now(),
+      );
+      const reader = await t.connect(undefined, undefined);
+      const got: string[] = [];
+      reader.on('message', (topic) => got.push(topic));
+      expect(await granted(reader, ['gh/+/telemetry'])).toEqual([0]);
+      const outside = await t.connectDevice('bin');
+      await outside.publishAsync('gh/bin-1/telemetry', '{"fill": 10}', { qos: 1 });
+      const inside = await t.connect('bin-9', secret);
+      await inside.publishAsync('gh/bin-9/telemetry', '{"fill": 20}', { qos: 1 });
+      await until(() => got.includes('gh/bin-9/telemetry'), 3_000, 'in-scope reading');
+      // bin-1's reading was routed before bin-9's was even sent, so it would be here by now
+      expect(got).toEqual(['gh/bin-9/telemetry']);
     } finally {
       await t.close();
       removeDir(t.dir);

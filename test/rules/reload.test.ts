@@ -178,10 +178,10 @@ describe('put and delete', () => {
 });
 
 describe('test sandbox', () => {
-  it('runs a rule in virtual time over relative readings and returns its results, touching nothing', () => {
+  it('runs a rule in virtual time over relative readings and returns its results, touching nothing', async () => {
     h = createHarness();
     const rule = h.engine.get('bin-full')?.source;
-    const results = h.engine.test(rule, [
+    const results = await h.engine.test(rule, [
       { after: 0, deviceType: 'bin', values: { fill: 95 } },
       { after: '4m', values: { fill: 96 } },
       { after: '20m', values: { fill: 10 } },

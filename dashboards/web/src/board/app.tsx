@@ -115,36 +115,63 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
   }, [api, loadAlerts, loadKpis]);
 
   useEffect(() => {
-    const source = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(api.token)}`);
+    // EventSource cannot send the bearer header: each connection takes a single-use ticket (30 s), so no
+    // token sits in a URL. A ticket cannot be reused, so after a drop we reconnect ourselves with a fresh one.
+    let source: EventSource | undefined;
+    let stopped = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     let wasLive = false;
-    source.onopen = () => {
-      setStream('live');
-      // After a drop, fetch what changed while the stream was away.
-      if (wasLive) loadAlerts().catch(() => undefined);
-      wasLive = true;
-    };
-    source.onerror = () => setStream('reconnecting');
-    source.addEventListener('alert', (ev) => {
-      const msg = JSON.parse((ev as MessageEvent<string>).data) as StreamMessage;
-      if (!msg.alert) return;
-      upsert([msg.alert]);
-      setVersions((v) => ({ ...v, [msg.alertId]: (v[msg.alertId] ?? 0) + 1 }));
-      if (msg.type === 'opened' || msg.type === 'reopened') {
-        setFresh((f) => new Set(f).add(msg.alertId));
-        setTimeout(
-          () =>
-            setFresh((f) => {
-              const n = new Set(f);
-              n.delete(msg.alertId);
-              return n;
-            }),
-          FRESH_MS,
-        );
-        playAlarm(msg.alert.severity === 'critical');
+    const connect = async () => {
+      let ticket: string;
+      try {
+        ({ ticket } = await api.post<{ ticket: string }>('/api/auth/stream-ticket'));
+      } catch {
+        if (!stopped) retry = setTimeout(() => void connect(), 3000);
+        return;
       }
-      loadKpis();
-    });
-    return () => source.close();
+      if (stopped) return;
+      source = new EventSource(`/api/alerts/stream?ticket=${encodeURIComponent(ticket)}`);
+      listen(source);
+    };
+    const listen = (source: EventSource) => {
+      source.onopen = () => {
+        setStream('live');
+        // After a drop, fetch what changed while the stream was away.
+        if (wasLive) loadAlerts().catch(() => undefined);
+        wasLive = true;
+      };
+      source.onerror = () => {
+        setStream('reconnecting');
+        source.close();
+        if (!stopped) retry = setTimeout(() => void connect(), 3000);
+      };
+      source.addEventListener('alert', (ev) => {
+        const msg = JSON.parse((ev as MessageEvent<string>).data) as StreamMessage;
+        if (!msg.alert) return;
+        upsert([msg.alert]);
+        setVersions((v) => ({ ...v, [msg.alertId]: (v[msg.alertId] ?? 0) + 1 }));
+        if (msg.type === 'opened' || msg.type === 'reopened') {
+          setFresh((f) => new Set(f).add(msg.alertId));
+          setTimeout(
+            () =>
+              setFresh((f) => {
+                const n = new Set(f);
+                n.delete(msg.alertId);
+                return n;
+              }),
+            FRESH_MS,
+          );
+          playAlarm(msg.alert.severity === 'critical');
+        }
+        loadKpis();
+      });
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      source?.close();
+    };
   }, [api, upsert, loadAlerts, loadKpis]);
 
   // Lights move with time alone (75 % → yellow, overdue → red): re-evaluate them every few seconds.
