@@ -1,5 +1,4 @@
 /** KPI exports for grid assessment (网格考核): one row per grid, then the whole; CSV and Excel (xlsx). */
-import ExcelJS from 'exceljs';
 import { KPI_DEFINITIONS, KPI_KEYS, type KpiKey } from './kpi-definitions.ts';
 import type { KpiFigures, KpiReport } from './kpis.ts';
 
@@ -59,6 +58,8 @@ export function kpiCsv(report: KpiReport, lang: ExportLang): string {
 
 export async function kpiXlsx(report: KpiReport, lang: ExportLang): Promise<Buffer> {
   const h = HEAD[lang];
+  // Loaded on the first export: the spreadsheet library is large, and start-up should not pay for it.
+  const { default: ExcelJS } = await import('exceljs');
   const wb = new ExcelJS.Workbook();
   wb.creator = 'GridHub';
   const ws = wb.addWorksheet(lang === 'zh-CN' ? '网格考核' : 'Grid KPIs');
