@@ -26,6 +26,12 @@ export interface UserInput {
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{1,63}$/;
 
+export interface IntegrationPolicy {
+  maxSeverity: 'critical' | 'major' | 'minor';
+  /** Device types its alerts may concern; absent = any in its scope. */
+  deviceTypes?: string[];
+}
+
 /** One bearer token as its owner and admins see it: never the token itself. */
 export interface TokenInfo {
   /** A prefix of the token's SHA-256: names it for listing and revoking, reveals nothing of it. */
@@ -134,6 +140,25 @@ export class UserStore implements TokenAuthenticator {
         .run(fresh, username, row.password_hash);
     }
     return this.#toUser(row);
+  }
+
+  /** An integration's limits beyond its scope: the highest severity it may raise, the device types it may. */
+  setIntegrationPolicy(username: string, policy: IntegrationPolicy): void {
+    this.#db
+      .prepare('UPDATE users SET integration_policy = ? WHERE username = ?')
+      .run(JSON.stringify(policy), username);
+  }
+
+  integrationPolicy(username: string): IntegrationPolicy {
+    const row = this.#db
+      .prepare<[string], { integration_policy: string | null }>(
+        'SELECT integration_policy FROM users WHERE username = ?',
+      )
+      .get(username);
+    // integrations made before policies existed: no critical alerts from a flow unless an admin says so
+    return row?.integration_policy
+      ? (JSON.parse(row.integration_policy) as IntegrationPolicy)
+      : { maxSeverity: 'major' };
   }
 
   /** The stored hash's scrypt N (for operators checking the migration, and for tests). */
