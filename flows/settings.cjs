@@ -31,7 +31,8 @@ function passwordHash(prefix, user, what) {
   if (!password) {
     password = crypto.randomBytes(12).toString('base64url');
     console.log(
-      `\n  ${what}: ${user} / ${password}` + `\n  (generated for this run; set ${prefix}_PASSWORD to choose one)\n`,
+      `\n  ${what}: ${user} / ${password}` +
+        `\n  (generated for this run; set ${prefix}_PASSWORD to choose one)\n`,
     );
   }
   return bcryptjs().hashSync(password, 10);
@@ -53,7 +54,9 @@ function loginThrottle(req, res, next) {
   const f = failures.get(ip);
   if (f && f.until > now) {
     res.set('Retry-After', String(Math.ceil((f.until - now) / 1000)));
-    return res.status(429).json({ error: 'too_many_attempts', message: 'too many failed logins; try again later' });
+    return res
+      .status(429)
+      .json({ error: 'too_many_attempts', message: 'too many failed logins; try again later' });
   }
   const end = res.end;
   res.end = function (...args) {
@@ -102,7 +105,10 @@ module.exports = {
     ],
   },
   httpAdminMiddleware: loginThrottle,
-  httpNodeAuth: { user: httpUser, pass: passwordHash('NODE_RED_HTTP', httpUser, 'Node-RED flows HTTP login') },
+  httpNodeAuth: {
+    user: httpUser,
+    pass: passwordHash('NODE_RED_HTTP', httpUser, 'Node-RED flows HTTP login'),
+  },
   telemetry: { enabled: false },
   diagnostics: { enabled: false, ui: false },
   externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
