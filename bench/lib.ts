@@ -42,7 +42,13 @@ export interface Child {
 
 /** `node --import tsx <script> args` with the real PID (no npx wrapper: stack.md). */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  return spawnNode(['--import', 'tsx', join(ROOT, script), ...args], env, script);
+}
+
+/** `node <args>`: compiled JavaScript, e.g. the production build `dist/src/main.js`. */
+export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name = nodeArgs.join(' ')): Child {
+  const script = name;
+  const proc = spawn(process.execPath, nodeArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -157,10 +163,14 @@ export async function scrapeMetrics(httpUrl: string, timeoutMs = 10_000): Promis
 }
 
 /**
- * The embedded store writes one row per telemetry field, InfluxDB one line per reading: readings confirmed in
- * storage = influx lines + embedded rows / fields per reading of the bench's payload.
+ * Readings confirmed in storage: `gridhub_telemetry_points_written_total` (one point per reading in either
+ * store). Older hubs had only `written_lines_total`, where the embedded store counted one row per field.
  */
 export function storedReadings(metrics: Map<string, number>, fieldsPerReading: number): number | undefined {
+  const influxPoints = metrics.get('gridhub_telemetry_points_written_total{store="influx"}');
+  const embeddedPoints = metrics.get('gridhub_telemetry_points_written_total{store="embedded"}');
+  if (influxPoints !== undefined || embeddedPoints !== undefined)
+    return (influxPoints ?? 0) + (embeddedPoints ?? 0);
   const influx = metrics.get('gridhub_telemetry_written_lines_total{store="influx"}');
   const embedded = metrics.get('gridhub_telemetry_written_lines_total{store="embedded"}');
   if (influx === undefined && embedded === undefined) return undefined;
@@ -184,7 +194,7 @@ export function storedCount(
 ): { name: string; meaning: 'stored' | 'accepted'; value: number } | undefined {
   const stored = storedReadings(metrics, fieldsPerReading);
   if (stored !== undefined) {
-    return { name: 'gridhub_telemetry_written_lines_total (readings)', meaning: 'stored', value: stored };
+    return { name: 'gridhub_telemetry_points_written_total (readings)', meaning: 'stored', value: stored };
   }
   for (const { re, meaning } of STORED_COUNTERS) {
     const names = [...metrics.keys()].filter((n) => re.test(n) && !/rejected|failed|dropped|error/.test(n));

@@ -2,6 +2,7 @@
  * Outcome checks of a scenario, evaluated over what was observed (alerts from the API, errors and alarms from
  * MQTT, device states). Pure functions: the runner gathers, this decides and explains.
  */
+import { type WorkerMessage, workerMessageSchema } from '../src/domain/wire.ts';
 import type { AlertSummary } from './hub-api.ts';
 import type { Expectation } from './scenario.ts';
 
@@ -142,8 +143,11 @@ export function evaluate(exp: Expectation, observed: Observed, resolve: ResolveT
   if ('alarms' in exp) {
     const e = exp.alarms;
     const ids = resolve(e.target);
-    // Quoted, so that `smoke-001` does not match inside `smoke-0011`.
-    const about = observed.alarms.filter((m) => ids.some((id) => m.text.includes(`"${id}"`)));
+    // An alarm names its device; a digest names the device of each alert it folds.
+    const about = observed.alarms.filter((m) => {
+      const devices = devicesOf(parseWorkerMessage(m.text));
+      return ids.some((id) => devices.includes(id));
+    });
     const perWorker = new Map<string, number>();
     for (const m of about) perWorker.set(m.topic, (perWorker.get(m.topic) ?? 0) + 1);
     const busiest = Math.max(0, ...perWorker.values());
@@ -183,4 +187,19 @@ export function formatResults(results: CheckResult[]): string {
       (r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.name}\n      expected: ${r.expected}\n      seen:     ${r.seen}`,
     )
     .join('\n');
+}
+
+/** A message of a worker's alarms topic, checked against the wire contract; undefined when it is not one. */
+export function parseWorkerMessage(text: string): WorkerMessage | undefined {
+  try {
+    const parsed = workerMessageSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function devicesOf(message: WorkerMessage | undefined): string[] {
+  if (!message) return [];
+  return message.kind === 'alarm' ? [message.device.id] : message.items.map((i) => i.device.id);
 }

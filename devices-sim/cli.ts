@@ -5,12 +5,14 @@
  *   npm run sim -- --scenario fire-drill          a scripted scenario with outcome checks (exit 1 on failure)
  *   npm run sim -- --devices 2000 --rate 20000 --qos 1 --duration 30    load mode
  */
+
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createSystemClock } from '../src/clock/clock.ts';
+import { parseWorkerMessage } from './checks.ts';
 import { type Credentials, loadCredentials } from './credentials.ts';
 import { createFleet, listenToWorkerAlarms } from './fleet.ts';
 import { createHubApi } from './hub-api.ts';
@@ -231,23 +233,11 @@ async function main(): Promise<number> {
 /** One line per worker alarm: who, what changed, which alert (or how many in a digest). */
 export function describeAlarm(topic: string, text: string): string {
   const who = topic.split('/')[2] ?? topic;
-  try {
-    const m = JSON.parse(text) as {
-      kind?: string;
-      change?: string;
-      severity?: string;
-      category?: string;
-      title?: string;
-      device?: { id?: string };
-      count?: number;
-      newCount?: number;
-    };
-    if (m.kind === 'digest')
-      return `alarm → ${who}: digest of ${m.count} ${m.severity ?? ''} alert(s), ${m.newCount ?? 0} new`;
-    return `alarm → ${who}: ${m.change ?? m.kind ?? '?'} ${m.severity ?? ''} ${m.category ?? ''} ${m.device?.id ?? ''} — ${m.title ?? ''}`;
-  } catch {
-    return `alarm → ${who}: ${text.slice(0, 120)}`;
-  }
+  const m = parseWorkerMessage(text);
+  if (!m) return `alarm → ${who}: ${text.slice(0, 120)}`;
+  if (m.kind === 'digest')
+    return `alarm → ${who}: digest of ${m.count} ${m.severity} alert(s), ${m.newCount} new`;
+  return `alarm → ${who}: ${m.change} ${m.severity} ${m.category} ${m.device.id} — ${m.title}`;
 }
 
 main().then(

@@ -13,6 +13,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadConfig } from '../src/config/config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SETTINGS_FILE = join(ROOT, 'flows', 'settings.cjs');
@@ -150,9 +151,22 @@ async function integrationCredentials(httpUrl: string, userDir: string): Promise
   return creds;
 }
 
+/**
+ * Where the hub listens, from the hub's own configuration (the same GRIDHUB_* variables and config file `npm
+ * start` reads), so a hub moved off 8080/1883 is found; GRIDHUB_HTTP_URL / GRIDHUB_MQTT_URL override it.
+ */
+export function hubUrls(env: NodeJS.ProcessEnv = process.env): { httpUrl: string; mqttUrl: string } {
+  const config = loadConfig(env);
+  // A hub bound to every interface is reached on loopback from the same machine.
+  const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
+  return {
+    httpUrl: (env.GRIDHUB_HTTP_URL ?? `http://${host}:${config.http.port}`).replace(/\/+$/, ''),
+    mqttUrl: env.GRIDHUB_MQTT_URL ?? `mqtt://${host}:${config.mqtt.port}`,
+  };
+}
+
 async function main(): Promise<void> {
-  const httpUrl = (process.env.GRIDHUB_HTTP_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const mqttUrl = process.env.GRIDHUB_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+  const { httpUrl, mqttUrl } = hubUrls();
   const userDir = resolve(
     process.env.NODE_RED_USER_DIR ?? join(process.env.GRIDHUB_DATA_DIR ?? 'data', 'node-red'),
   );

@@ -155,16 +155,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     onTimerResults: record,
   });
   ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
+  // A device that has never connected is "not yet online", not offline: its silence is timed from its first
+  // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
   const seedPresence = (devices: readonly DeviceRecord[]) =>
     rules.seedPresence(
-      devices.map((d) => ({
-        deviceId: d.id,
-        deviceType: d.type,
-        placeId: d.placeId,
-        place: d.place,
-        floor: d.floor,
-        lastSeen: d.lastSeen,
-      })),
+      devices
+        .filter((d) => d.lastSeen !== null)
+        .map((d) => ({
+          deviceId: d.id,
+          deviceType: d.type,
+          placeId: d.placeId,
+          place: d.place,
+          floor: d.floor,
+          lastSeen: d.lastSeen,
+        })),
     );
   seedPresence(registry.devices.list());
   const replayed = ingest.replayJournal();
@@ -187,7 +191,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ],
     routes: [
       rulesRoutes({ engine: rules }),
-      alertsRoutes({ dispatcher, clock, places: registry.places }),
+      alertsRoutes({
+        dispatcher,
+        clock,
+        places: registry.places,
+        userName: (u) => registry.users.get(u)?.displayName ?? null,
+      }),
       telemetryRoutes({ reader: telemetry, devices: registry.devices, clock }),
       integrationRoutes({
         dispatcher,

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.ts';
+import { startDemoActivity } from './demo/activity.ts';
+import type { DemoCredentials } from './domain/wire.ts';
 import { createHub, StartupError } from './hub.ts';
 import { createLogger } from './observability/logger.ts';
 
@@ -27,6 +30,20 @@ async function main(): Promise<void> {
     process.stdout.write(`Demo credentials (devices, users, worker tokens): ${hub.demoCredentialsFile}\n\n`);
   }
 
+  // Only `npm start` brings the demo to life; a hub built by tests or embedded elsewhere stays still.
+  const activity =
+    hub.demoCredentialsFile && config.demoActivity
+      ? await startDemoActivity({
+          credentials: JSON.parse(readFileSync(hub.demoCredentialsFile, 'utf8')) as DemoCredentials,
+          mqttUrl: hub.urls.mqtt,
+          clock: hub.clock,
+          log: log.child({ module: 'demo' }),
+        }).catch((err: unknown) => {
+          log.warn({ err }, 'demo activity did not start (set GRIDHUB_DEMO_ACTIVITY=false to turn it off)');
+          return undefined;
+        })
+      : undefined;
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -34,13 +51,15 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
-    hub.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    Promise.resolve(activity?.stop())
+      .then(() => hub.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -14,6 +14,12 @@ export const WEB_ROOT = fileURLToPath(new URL('.', import.meta.url));
 export const WEB_DIST = join(WEB_ROOT, 'dist');
 const STAMP = join(WEB_DIST, '.build-stamp');
 const INPUTS = ['src', 'public', 'worker', 'index.html', 'vite.config.ts'];
+/** Hub sources the pages import (labels, KPI definitions, types): a change there rebuilds too. */
+const SHARED = [
+  '../../src/catalogue',
+  '../../src/rules/categories.ts',
+  '../../src/alerts/kpi-definitions.ts',
+];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -26,7 +32,9 @@ function newestMtime(path: string): number {
 export function webBuildIsStale(): boolean {
   if (!existsSync(STAMP)) return true;
   const built = statSync(STAMP).mtimeMs;
-  return INPUTS.some((p) => existsSync(join(WEB_ROOT, p)) && newestMtime(join(WEB_ROOT, p)) > built);
+  return [...INPUTS, ...SHARED].some(
+    (p) => existsSync(join(WEB_ROOT, p)) && newestMtime(join(WEB_ROOT, p)) > built,
+  );
 }
 
 export async function buildWeb(options: { force?: boolean } = {}): Promise<boolean> {

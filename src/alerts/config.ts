@@ -48,7 +48,8 @@ export const DEFAULT_LADDERS = {
   // design §6: grid worker + property duty at once; grid leader if not acknowledged in 1 min; community duty at
   // 5 min or when not on site at 15 min; street command centre when unresolved at 60 min.
   critical: [
-    { roles: ['grid_worker', 'property_duty'], reach: 'grid', when: [] },
+    // The building head (楼栋长, of "1+3+N") lives next door: the nearest help for a fire or a fall.
+    { roles: ['grid_worker', 'property_duty', 'building_head'], reach: 'grid', when: [] },
     { roles: ['grid_leader'], reach: 'grid', when: [{ unless: 'acknowledged', afterMs: 1 * MIN }] },
     {
       roles: ['community_duty'],

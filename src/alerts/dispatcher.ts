@@ -116,6 +116,8 @@ export interface Dispatcher {
   readonly audit: AuditLog;
   readonly quietHours: QuietHoursStore;
   readonly channelTargets: ChannelTargetStore;
+  /** Why a channel target would never deliver (channel not configured, endpoint unknown), else undefined. */
+  checkChannelTarget(channel: string, target: string): string | undefined;
 }
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
@@ -123,6 +125,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const log = deps.log.child({ module: 'alerts' });
   migrate(db, 'alerts', ALERTS_MIGRATIONS);
   const { people } = deps;
+  const outbound = createOutboundPolicy({
+    webhookNames: Object.keys(cfg.webhooks),
+    pushServices: cfg.webPushServices,
+  });
   const stream = streamChannel();
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);
@@ -240,13 +246,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     stream,
     people,
     pushStore,
-    outbound: createOutboundPolicy({
-      webhookNames: Object.keys(cfg.webhooks),
-      pushServices: cfg.webPushServices,
-    }),
+    outbound,
     residents,
     audit,
     quietHours,
     channelTargets,
+    checkChannelTarget(channel, target) {
+      if (!channels.has(channel)) {
+        return `channel ${channel} is not configured on this hub (GRIDHUB_ALERTS_WEBHOOKS for robots and webhooks, GRIDHUB_ALERTS_SMS_GATEWAY_URL for sms and voice)`;
+      }
+      return outbound.targetProblem(channel, target);
+    },
   };
 }

@@ -1,5 +1,6 @@
 import type { AlertsConfig } from './config.ts';
-import type { AlertView } from './types.ts';
+import { KPI_DEFINITIONS, type KpiDefinition, type KpiKey } from './kpi-definitions.ts';
+import type { AlertView, Resolution } from './types.ts';
 
 export interface KpiFilter {
   from?: number;
@@ -8,44 +9,55 @@ export interface KpiFilter {
   place?: string;
 }
 
-export interface KpiFigures {
+/** The figures of one set of alerts; what each means is in `KPI_DEFINITIONS` (served with them). */
+export type KpiFigures = Record<KpiKey, number | null>;
+
+export interface KpiTrendPoint {
+  /** Local date (the hub's time zone), YYYY-MM-DD. */
+  date: string;
   total: number;
-  resolved: number;
+  handled: number;
   closed: number;
-  /** 办结率: share of alerts resolved or closed. */
   closureRate: number | null;
-  /** Share of clocks that stopped in time, over clocks that stopped or are overdue. */
-  onTimeAcknowledgeRate: number | null;
-  onTimeArriveRate: number | null;
-  onTimeResolveRate: number | null;
-  meanSecondsToAcknowledge: number | null;
-  meanSecondsToArrive: number | null;
-  meanSecondsToResolve: number | null;
-  /** Mean rating 1–5 and how many ratings it rests on. */
-  satisfaction: number | null;
-  ratings: number;
-  /** Share of resolved alerts that never left the grid (no community or street escalation). */
-  inGridResolutionRate: number | null;
-  escalated: number;
+}
+
+export interface KpiGridRow extends KpiFigures {
+  gridId: string;
+  gridName: string | null;
 }
 
 export interface KpiReport {
   from: number | null;
   to: number | null;
   at: number;
+  timeZone: string;
   overall: KpiFigures;
-  grids: ({ gridId: string; gridName: string | null } & KpiFigures)[];
+  grids: KpiGridRow[];
+  /** Per local day of the period: overall and per grid id. */
+  trend: { overall: KpiTrendPoint[]; grids: Record<string, KpiTrendPoint[]> };
+  definitions: Record<KpiKey, KpiDefinition>;
 }
+
+/** Ended without a person: these are counted apart and left out of every rate of people. */
+export const SELF_RESOLUTIONS: ReadonlySet<Resolution> = new Set(['auto', 'prevented']);
+/** The 15-minute response circle (15分钟响应圈) of one-key calls. */
+export const RESPONSE_CIRCLE_MS = 15 * 60_000;
 
 const ratio = (num: number, den: number) => (den === 0 ? null : Math.round((num / den) * 10_000) / 10_000);
 const mean = (xs: number[]) =>
   xs.length === 0 ? null : Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10;
 
-function figures(alerts: AlertView[], now: number): KpiFigures {
+const isSelfResolved = (a: AlertView) => a.resolution !== null && SELF_RESOLUTIONS.has(a.resolution);
+const isDone = (a: AlertView) => a.status === 'resolved' || a.status === 'closed';
+// Measured from the clock start (the reopen time for reopened alerts), like the SLA.
+const startOf = (a: AlertView) => a.clocks[0]?.startedAt ?? a.openedAt;
+
+export function kpiFigures(alerts: AlertView[], now: number): KpiFigures {
+  const people = alerts.filter((a) => !isSelfResolved(a));
   const onTime = (name: string) => {
     let met = 0;
     let counted = 0;
-    for (const a of alerts) {
+    for (const a of people) {
       const c = a.clocks.find((x) => x.name === name);
       if (!c) continue;
       if (c.stoppedAt !== null) {
@@ -57,20 +69,31 @@ function figures(alerts: AlertView[], now: number): KpiFigures {
   };
   const secs = (pick: (a: AlertView) => number | null) =>
     mean(
-      alerts.flatMap((a) => {
+      people.flatMap((a) => {
         const t = pick(a);
-        // Measured from the clock start (the reopen time for reopened alerts), like the SLA.
-        const start = a.clocks[0]?.startedAt ?? a.openedAt;
-        return t === null ? [] : [(t - start) / 1000];
+        return t === null ? [] : [(t - startOf(a)) / 1000];
       }),
     );
-  const done = alerts.filter((a) => a.status === 'resolved' || a.status === 'closed');
-  const rated = alerts.filter((a) => a.rating !== null);
+  const done = people.filter(isDone);
+  const closed = people.filter((a) => a.status === 'closed').length;
+  const rated = people.filter((a) => a.rating !== null);
+  const calls = people.filter((a) => a.deviceType === 'call_button');
+  let circleMet = 0;
+  let circleCounted = 0;
+  for (const a of calls) {
+    const due = startOf(a) + RESPONSE_CIRCLE_MS;
+    if (a.arrivedAt !== null) {
+      circleCounted++;
+      if (a.arrivedAt <= due) circleMet++;
+    } else if (now >= due) circleCounted++;
+  }
   return {
     total: alerts.length,
+    selfResolved: alerts.length - people.length,
+    handled: people.length,
     resolved: done.length,
-    closed: alerts.filter((a) => a.status === 'closed').length,
-    closureRate: ratio(done.length, alerts.length),
+    closed,
+    closureRate: ratio(closed, people.length),
     onTimeAcknowledgeRate: onTime('acknowledge'),
     onTimeArriveRate: onTime('arrive'),
     onTimeResolveRate: onTime('resolve'),
@@ -80,12 +103,47 @@ function figures(alerts: AlertView[], now: number): KpiFigures {
     satisfaction: mean(rated.map((a) => a.rating as number)),
     ratings: rated.length,
     inGridResolutionRate: ratio(done.filter((a) => a.reach === 'grid').length, done.length),
-    escalated: alerts.filter((a) => a.escalated).length,
+    calls: calls.length,
+    responseCircleRate: ratio(circleMet, circleCounted),
+    escalated: people.filter((a) => a.escalated).length,
   };
 }
 
+/** Local dates of the period (at most 92 days are filled in; longer periods list the days that had alerts). */
+function periodDates(dateOf: (ms: number) => string, from?: number, to?: number): string[] {
+  if (from === undefined || to === undefined || to <= from || to - from > 92 * 86_400_000) return [];
+  const dates = new Set<string>();
+  // Hourly steps find every local date whatever the zone's offset or daylight saving.
+  for (let t = from; t < to; t += 3_600_000) dates.add(dateOf(t));
+  dates.add(dateOf(to - 1));
+  return [...dates];
+}
+
+function trendOf(alerts: AlertView[], dates: string[], dateOf: (ms: number) => string): KpiTrendPoint[] {
+  const byDate = new Map<string, AlertView[]>(dates.map((d) => [d, []]));
+  for (const a of alerts) {
+    const d = dateOf(a.openedAt);
+    const list = byDate.get(d) ?? [];
+    list.push(a);
+    byDate.set(d, list);
+  }
+  return [...byDate.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([date, list]) => {
+      const handled = list.filter((a) => !isSelfResolved(a));
+      const closed = handled.filter((a) => a.status === 'closed').length;
+      return {
+        date,
+        total: list.length,
+        handled: handled.length,
+        closed,
+        closureRate: ratio(closed, handled.length),
+      };
+    });
+}
+
 export function computeKpis(
-  _cfg: AlertsConfig,
+  cfg: Pick<AlertsConfig, 'timeZone'>,
   alerts: AlertView[],
   filter: KpiFilter,
   now: number,
@@ -104,13 +162,26 @@ export function computeKpis(
     }
     list.push(a);
   }
+  // en-CA writes dates as YYYY-MM-DD.
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: cfg.timeZone, dateStyle: 'short' });
+  const dateOf = (ms: number) => fmt.format(ms);
+  const dates = periodDates(dateOf, filter.from, filter.to);
+  const grids = [...byGrid.entries()].sort(([a], [b]) => a.localeCompare(b));
   return {
     from: filter.from ?? null,
     to: filter.to ?? null,
     at: now,
-    overall: figures(alerts, now),
-    grids: [...byGrid.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([gridId, list]) => ({ gridId, gridName: names.get(gridId) ?? null, ...figures(list, now) })),
+    timeZone: cfg.timeZone,
+    overall: kpiFigures(alerts, now),
+    grids: grids.map(([gridId, list]) => ({
+      gridId,
+      gridName: names.get(gridId) ?? null,
+      ...kpiFigures(list, now),
+    })),
+    trend: {
+      overall: trendOf(alerts, dates, dateOf),
+      grids: Object.fromEntries(grids.map(([gridId, list]) => [gridId, trendOf(list, dates, dateOf)])),
+    },
+    definitions: KPI_DEFINITIONS,
   };
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PlacePath } from '../domain/places.ts';
 import { type Severity, severityRank } from '../domain/severity.ts';
+import type { DigestItem, WorkerAlarm } from '../domain/wire.ts';
 import type { AlertsContext } from './context.ts';
 import { digestItem, digestPayload } from './payloads.ts';
 import { type OutboxRow, SYSTEM } from './rows.ts';
@@ -82,14 +83,14 @@ export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
     store.tx((fx) => {
       const prev = q.digest.get(row.channel, row.target);
       const reuse = prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
-      const items = new Map<string, Record<string, unknown>>();
+      const items = new Map<string, DigestItem>();
       if (reuse) {
-        for (const i of JSON.parse(prev.items) as Record<string, unknown>[]) items.set(String(i.alertId), i);
+        for (const i of JSON.parse(prev.items) as DigestItem[]) items.set(i.alertId, i);
       }
-      const first = JSON.parse((siblings[0] as OutboxRow).payload) as Record<string, unknown>;
+      const first = JSON.parse((siblings[0] as OutboxRow).payload) as WorkerAlarm;
       for (const s of siblings) {
-        const p = JSON.parse(s.payload) as Record<string, unknown>;
-        items.set(String(p.alertId), digestItem(p));
+        const p = JSON.parse(s.payload) as WorkerAlarm;
+        items.set(p.alertId, digestItem(p));
       }
       const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
       const version = reuse ? prev.version + 1 : 1;

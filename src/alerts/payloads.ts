@@ -1,17 +1,13 @@
 /** The message bodies channels carry: one alarm per recipient, or a digest of many. */
 import type { Severity } from '../domain/severity.ts';
+import type { DigestItem, WorkerAlarm, WorkerDigest } from '../domain/wire.ts';
 import type { DutyPick } from '../registry/people.ts';
 import type { AlertStatus, AlertView } from './types.ts';
 
 /** Who a message is for: a person picked by duty, or a role, group or contact reached another way. */
 export type Recipient = DutyPick | { personId: string | null; role: string; via: string };
 
-export function alarmPayload(
-  v: AlertView,
-  change: string,
-  pick: Recipient,
-  now: number,
-): Record<string, unknown> {
+export function alarmPayload(v: AlertView, change: string, pick: Recipient, now: number): WorkerAlarm {
   const recipient =
     'person' in pick ? { personId: pick.person.id, role: pick.role, via: pick.via } : { ...pick };
   const due = (name: string) => v.clocks.find((c) => c.name === name)?.dueAt ?? null;
@@ -56,7 +52,7 @@ export function nextActions(status: AlertStatus): string[] {
 }
 
 /** The line of one alarm inside a digest. */
-export function digestItem(p: Record<string, unknown>): Record<string, unknown> {
+export function digestItem(p: WorkerAlarm): DigestItem {
   return {
     alertId: p.alertId,
     severity: p.severity,
@@ -73,13 +69,13 @@ export function digestItem(p: Record<string, unknown>): Record<string, unknown> 
 export function digestPayload(d: {
   digestId: string;
   version: number;
-  items: Record<string, unknown>[];
+  items: DigestItem[];
   newCount: number;
   severity: Severity;
   maxItems: number;
-  recipient: unknown;
+  recipient: WorkerDigest['recipient'];
   now: number;
-}): Record<string, unknown> {
+}): WorkerDigest {
   return {
     kind: 'digest',
     digestId: d.digestId,
@@ -90,7 +86,7 @@ export function digestPayload(d: {
     severity: d.severity,
     items: d.items.slice(-d.maxItems),
     alertIds: d.items.map((i) => i.alertId),
-    recipient: d.recipient ?? null,
+    recipient: d.recipient,
     sentAt: d.now,
   };
 }

@@ -11,6 +11,7 @@ import { requireRole } from '../http/context.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, instant } from './http.ts';
+import { kpiRoutes } from './kpi-routes.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
 import { ALERT_STATUSES, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
@@ -21,6 +22,8 @@ export interface AlertsRoutesDeps {
   places: PlaceNames;
   /** Interval of SSE keep-alive comments (real time). */
   keepAliveMs?: number;
+  /** The display name of a user who acted on an alert, for timelines in plain words. */
+  userName?: (username: string) => string | null;
 }
 
 const csvOf = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -150,7 +153,15 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         const visible = visibleTo(request);
         return {
           alert,
-          timeline: timelineFor(request, dispatcher.timeline(alert.id)),
+          // People by name: an actor is a user name, a person id, `system`, `rule:…` or `channel:…`.
+          timeline: timelineFor(request, dispatcher.timeline(alert.id)).map((e) => ({
+            ...e,
+            actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
+            // Deliveries name the person reached, not their id.
+            ...(typeof e.data.target === 'string' && people.get(e.data.target)
+              ? { targetName: people.get(e.data.target)?.name ?? null }
+              : {}),
+          })),
           incident: incident
             ? {
                 ...incident,
@@ -289,18 +300,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
     );
 
-    app.get(
-      '/kpis',
-      {
-        schema: {
-          tags,
-          summary: 'Closure rate, on-time rates, mean times, satisfaction, in-grid resolution; per grid',
-          querystring: z.object({ from: instant, to: instant, place: z.string().optional() }),
-        },
-      },
-      async (request) => dispatcher.kpis(request.query, visibleTo(request)),
-    );
-
+    await kpiRoutes({ dispatcher, visibleTo })(fastify, {});
     await peopleRoutes({ people, places, clock: deps.clock, outbound: dispatcher.outbound })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };

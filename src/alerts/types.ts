@@ -1,18 +1,11 @@
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
+import type { AlertStatus } from '../domain/wire.ts';
 import type { Light, SlaClock } from './sla.ts';
 import type { MaskedResident } from './stores.ts';
 
-export const ALERT_STATUSES = [
-  'open',
-  'dispatched',
-  'acknowledged',
-  'on_site',
-  'resolved',
-  'closed',
-] as const;
-export type AlertStatus = (typeof ALERT_STATUSES)[number];
+export { ALERT_STATUSES, type AlertStatus } from '../domain/wire.ts';
 
 /** How an alert was resolved. */
 export const RESOLUTIONS = [

@@ -26,14 +26,27 @@ const deviceView = z.object({
   createdAt: z.string(),
 });
 
+const placeLayout = z.object({
+  x: z.number().min(0).max(100).nullable(),
+  y: z.number().min(0).max(100).nullable(),
+  floors: z.number().int().min(1).max(200).nullable(),
+});
+
 interface PlaceTreeView {
   id: string;
   level: string;
   name: string;
   children: PlaceTreeView[];
+  layout?: z.infer<typeof placeLayout>;
 }
 const placeTree: z.ZodType<PlaceTreeView> = z.lazy(() =>
-  z.object({ id: z.string(), level: z.string(), name: z.string(), children: z.array(placeTree) }),
+  z.object({
+    id: z.string(),
+    level: z.string(),
+    name: z.string(),
+    children: z.array(placeTree),
+    layout: placeLayout.optional(),
+  }),
 );
 
 /** Places and devices: the registry as the API shows it, scoped by the user's places. */
@@ -81,8 +94,29 @@ export function registryRoutes(deps: {
           level: n.level,
           name: n.name,
           children: n.children.map(strip),
+          ...(n.layout ? { layout: n.layout } : {}),
         });
         return places.tree(request.scope.all ? undefined : request.scope.roots).map(strip);
+      },
+    );
+
+    typed.put(
+      '/places/:id/layout',
+      {
+        preHandler: requireRole('admin'),
+        schema: {
+          tags: ['places'],
+          summary:
+            "A building's position on its estate's map (0–100 across and down) and its floors; null goes back to the automatic layout",
+          params: z.object({ id: z.string().min(1).max(200) }),
+          body: placeLayout.partial(),
+          response: { 200: placeLayout },
+        },
+      },
+      async (request) => {
+        const layout = places.setLayout(request.params.id, request.body);
+        request.log.info({ placeId: request.params.id, layout }, 'place layout set');
+        return layout;
       },
     );
 

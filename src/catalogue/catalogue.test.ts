@@ -23,6 +23,20 @@ describe('catalogue invariants (every entry)', () => {
         expect(entry.measurement).toMatch(/^[a-z_]+$/);
       });
 
+      it('labels every field and event in both languages (summaries and charts are rendered from them)', () => {
+        const specs = [
+          ...Object.entries(entry.telemetry),
+          ...Object.entries(entry.events).flatMap(([ev, e]) => [
+            [ev, e] as const,
+            ...Object.entries(e.data).map(([n, f]) => [`${ev}.${n}`, f] as const),
+          ]),
+        ];
+        for (const [name, spec] of specs) {
+          expect(spec.label?.en, `${entry.id}.${name}`).toMatch(/^[A-Z]/);
+          expect(spec.label?.['zh-CN'], `${entry.id}.${name}`).toMatch(/[\u4e00-\u9fff]/);
+        }
+      });
+
       it('gives every numeric field a range and a description', () => {
         for (const [name, spec] of Object.entries(entry.telemetry)) {
           expect(spec.description, name).not.toBe('');

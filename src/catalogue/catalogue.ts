@@ -8,12 +8,13 @@ type Value = number | boolean | string;
 function fieldSchema(spec: FieldSpec): z.ZodType<Value> {
   switch (spec.kind) {
     case 'number': {
-      let s = z.number({ error: (iss) => (iss.input === undefined ? 'required' : `expected a number`) });
-      if (spec.integer) s = s.int();
-      if (spec.min !== undefined)
-        s = s.min(spec.min, `must be ≥ ${spec.min}${spec.unit ? ` ${spec.unit}` : ''}`);
-      if (spec.max !== undefined)
-        s = s.max(spec.max, `must be ≤ ${spec.max}${spec.unit ? ` ${spec.unit}` : ''}`);
+      const unit = spec.unit ? ` ${spec.unit}` : '';
+      const what = spec.integer ? 'an integer' : 'a number';
+      let s = z.number({ error: (iss) => (iss.input === undefined ? 'required' : `expected ${what}`) });
+      // Each check names what is expected: a device maker reading "expected a number" for 12.5 is misled.
+      if (spec.integer) s = s.int({ error: (iss) => `expected an integer, got ${String(iss.input)}` });
+      if (spec.min !== undefined) s = s.min(spec.min, `must be ≥ ${spec.min}${unit}`);
+      if (spec.max !== undefined) s = s.max(spec.max, `must be ≤ ${spec.max}${unit}`);
       return s;
     }
     case 'boolean':
@@ -21,7 +22,10 @@ function fieldSchema(spec: FieldSpec): z.ZodType<Value> {
     case 'string':
       return z
         .string({ error: (iss) => (iss.input === undefined ? 'required' : 'expected a string') })
-        .max(spec.maxLength);
+        .max(spec.maxLength, {
+          error: (iss) =>
+            `too long: at most ${spec.maxLength} characters, got ${typeof iss.input === 'string' ? iss.input.length : '?'}`,
+        });
   }
 }
 

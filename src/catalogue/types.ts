@@ -3,8 +3,14 @@ import type { z } from 'zod';
 export const DEVICE_TYPE_IDS = ['smoke', 'throw_camera', 'ebike_elevator', 'bin', 'call_button'] as const;
 export type DeviceTypeId = (typeof DEVICE_TYPE_IDS)[number];
 
+/** A name shown to people, in both languages of the hub. */
+export interface Label {
+  en: string;
+  'zh-CN': string;
+}
+
 /** One telemetry field or event-data field: its name, kind, unit and allowed range. */
-export type FieldSpec =
+export type FieldSpec = { label?: Label } & (
   | {
       kind: 'number';
       unit?: string;
@@ -15,10 +21,12 @@ export type FieldSpec =
       required?: boolean;
     }
   | { kind: 'boolean'; description: string; required?: boolean }
-  | { kind: 'string'; maxLength: number; description: string; required?: boolean };
+  | { kind: 'string'; maxLength: number; description: string; required?: boolean }
+);
 
 export interface EventSpec {
   description: string;
+  label?: Label;
   data: Record<string, FieldSpec>;
 }
 

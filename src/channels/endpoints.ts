@@ -45,7 +45,10 @@ export function createOutboundPolicy(options: {
         if (/^[a-z][a-z0-9+.-]*:/i.test(target)) {
           return 'name an endpoint of alerts.webhooks (configured by an admin), not a URL';
         }
-        if (!names.has(target)) return `no webhook endpoint named ${target} in alerts.webhooks`;
+        if (!names.has(target)) {
+          const known = [...names];
+          return `no webhook endpoint named ${target} in alerts.webhooks; configured: ${known.length ? known.join(', ') : '(none)'}`;
+        }
         return undefined;
       }
       if (PHONE_CHANNELS.has(channel))

@@ -12,6 +12,8 @@ export const coreConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seed the demo community on first start with an empty data dir. */
   demo: bool(true),
+  /** On `npm start` with the demo: a few demo devices heartbeat and now and then raise an alert. */
+  demoActivity: bool(true),
   /** Virtual-time speed for demos and accelerated simulation: clock ms per real ms. */
   clockSpeed: num(1, 0.001, 10_000),
 });

@@ -150,9 +150,17 @@ export async function seedDemo(
           parentId: gid,
         });
         addDevice('bin', eid, null);
+        person(`vol-${eid}`, `志愿者${estate}`, 'volunteer', [eid], { start: 8 * 60, end: 20 * 60 });
         for (let b = 1; b <= plan.buildingsPerEstate; b++) {
           const bid = `${eid}-B${b}`;
           places.create({ id: bid, level: 'building', name: `${b}栋`, parentId: eid });
+          // Floors for the estate map; positions are left to its automatic layout (admins may move them).
+          places.setLayout(bid, { floors: plan.floors });
+          // 1+3+N: a building head per building, on call at home in the evening and at night.
+          person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], {
+            start: 18 * 60,
+            end: 32 * 60,
+          });
           addDevice('throw_camera', bid, null);
           addDevice('ebike_elevator', bid, 1);
           for (let u = 1; u <= plan.unitsPerBuilding; u++) {

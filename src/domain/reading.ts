@@ -12,6 +12,11 @@ interface ReadingBase {
   floor: number | null;
   /** Device time when the payload carried `ts`, else the hub's receive time; epoch ms. */
   ts: number;
+  /**
+   * True when `ts` came from the payload. Absent when the hub stamped its receive time: the telemetry stores
+   * then give the reading a point time no other reading of its series has (src/telemetry/timestamps.ts).
+   */
+  deviceTs?: true;
   receivedAt: number;
   qos: 0 | 1;
 }

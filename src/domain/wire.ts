@@ -1,6 +1,14 @@
 /**
- * The MQTT wire contract: topics and payloads shared by ingest, the dispatcher, the simulator and the tests.
+ * The MQTT wire contract: topics, and the payloads on them as zod schemas with their inferred types — one place
+ * for ingest, the dispatcher, the simulator, the dashboards' worker view, the Node-RED nodes (through the JSON
+ * Schema generated from here, node-red-contrib-gridhub/lib/wire.json) and the tests. The per-type fields of
+ * telemetry and events are data of the catalogue (src/catalogue); what is here is their common shape.
  */
+import { z } from 'zod';
+import { DEVICE_TYPE_IDS } from '../catalogue/types.ts';
+import { PLACE_LEVELS } from './places.ts';
+import { SEVERITIES } from './severity.ts';
+
 export const TOPIC_ROOT = 'gh';
 /** Words the hub uses as the second topic level; none can be a device id. */
 export const RESERVED_IDS = ['workers', 'integrations', 'hub', 'sys', 'all'] as const;
@@ -26,30 +34,165 @@ export function integrationReadingsTopic(type: string, deviceId: string): string
 /** Device ids: what provisioning accepts, and what ingest expects in the second topic level. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-/** `gh/{deviceId}/telemetry` payload: the type's telemetry fields, all optional but at least one. */
-export type TelemetryPayload = Record<string, number | boolean | string> & { ts?: string | number };
+const scalar = z.union([z.number(), z.boolean(), z.string()]);
+/** `ts`: ISO 8601 or epoch milliseconds; without it the hub's receive time is used. */
+const deviceTime = z.union([z.string(), z.number()]);
+const placePath = z.partialRecord(z.enum(PLACE_LEVELS), z.string());
 
-/** `gh/{deviceId}/event` payload. */
-export interface EventPayload {
-  event: string;
-  ts?: string | number;
-  data?: Record<string, number | boolean | string>;
-}
+/** `gh/{deviceId}/telemetry`: the type's telemetry fields (at least one), one object or an array of them. */
+export const telemetryPayloadSchema = z
+  .record(z.string(), scalar)
+  .and(z.object({ ts: deviceTime.optional() }));
+export type TelemetryPayload = z.infer<typeof telemetryPayloadSchema>;
 
-/** `gh/{deviceId}/status` payload: the plain string `online` / `offline` (or JSON `{"status": ...}`). */
-export type StatusPayload = 'online' | 'offline';
+/** `gh/{deviceId}/event`: one of the type's events with its data. */
+export const eventPayloadSchema = z.strictObject({
+  event: z.string(),
+  ts: deviceTime.optional(),
+  data: z.record(z.string(), scalar).optional(),
+});
+export type EventPayload = z.infer<typeof eventPayloadSchema>;
+
+/** `gh/{deviceId}/status`: the plain string `online` / `offline` (or JSON `{"status": ...}`). */
+export const statusPayloadSchema = z.enum(['online', 'offline']);
+export type StatusPayload = z.infer<typeof statusPayloadSchema>;
 
 /** One message on `gh/{deviceId}/errors` per rejected payload (per array element). */
-export interface DeviceErrorMessage {
-  code: string;
-  topic: string;
+export const deviceErrorMessageSchema = z.object({
+  code: z.string(),
+  topic: z.string(),
   /** Dotted path of the offending field, e.g. `smoke` or `data.confidence`; `[2].smoke` inside arrays. */
-  field?: string;
-  message: string;
+  field: z.string().optional(),
+  message: z.string(),
   /** Index in an array payload, when the payload was an array. */
-  index?: number;
-  at: string;
-}
+  index: z.number().int().optional(),
+  at: z.string(),
+});
+export type DeviceErrorMessage = z.infer<typeof deviceErrorMessageSchema>;
+
+export const ALERT_STATUSES = [
+  'open',
+  'dispatched',
+  'acknowledged',
+  'on_site',
+  'resolved',
+  'closed',
+] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+
+/** Who a worker message is for: a person picked by duty (`on_duty`, `deputy`, …) or reached another way. */
+const recipientSchema = z.object({ personId: z.string().nullable(), role: z.string(), via: z.string() });
+
+/** The resident behind a one-key-call button; names and numbers masked (`138****5678`) where `masked`. */
+export const residentSchema = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  phone: z.string().nullable(),
+  familyName: z.string().nullable(),
+  familyPhone: z.string().nullable(),
+  /** Masked: only whether there are notes, since their content is health data. */
+  healthNotes: z.string().nullable(),
+  masked: z.boolean(),
+});
+
+/** `gh/workers/{personId}/alarms`, `kind: alarm`: one alert, as the person it is for should act on it. */
+export const workerAlarmSchema = z.object({
+  kind: z.literal('alarm'),
+  /** What happened to the alert: `dispatched`, `escalated`, `whistled`, `acknowledged`, `resolved`, … */
+  change: z.string(),
+  alertId: z.string(),
+  incidentId: z.string().nullable(),
+  severity: z.enum(SEVERITIES),
+  category: z.string(),
+  title: z.string(),
+  detail: z.string(),
+  place: placePath,
+  placeNames: z.array(z.string()),
+  device: z.object({ id: z.string(), type: z.enum(DEVICE_TYPE_IDS) }),
+  floor: z.number().int().nullable(),
+  evidence: z.record(z.string(), scalar).nullable(),
+  count: z.number().int(),
+  status: z.enum(ALERT_STATUSES),
+  openedAt: z.number(),
+  sla: z.object({
+    acknowledgeBy: z.number().nullable(),
+    arriveBy: z.number().nullable(),
+    resolveBy: z.number().nullable(),
+  }),
+  /** The resident behind a call button: masked unless the recipient acts on the alert. */
+  resident: residentSchema.nullable(),
+  recipient: recipientSchema,
+  /** The actions open to the recipient now, e.g. `acknowledge`, `arrive`, `resolve`. */
+  actions: z.array(z.string()),
+  sentAt: z.number(),
+});
+export type WorkerAlarm = z.infer<typeof workerAlarmSchema>;
+
+/** One line of a digest. */
+export const digestItemSchema = workerAlarmSchema.pick({
+  alertId: true,
+  severity: true,
+  category: true,
+  title: true,
+  placeNames: true,
+  floor: true,
+  device: true,
+  change: true,
+  openedAt: true,
+});
+export type DigestItem = z.infer<typeof digestItemSchema>;
+
+/**
+ * `gh/workers/{personId}/alarms`, `kind: digest`: many alerts of one kind folded into one message (a storm).
+ * A later version of the same `digestId` replaces the earlier one.
+ */
+export const workerDigestSchema = z.object({
+  kind: z.literal('digest'),
+  digestId: z.string(),
+  version: z.number().int(),
+  updated: z.boolean(),
+  count: z.number().int(),
+  newCount: z.number().int(),
+  severity: z.enum(SEVERITIES),
+  items: z.array(digestItemSchema),
+  alertIds: z.array(z.string()),
+  recipient: recipientSchema.nullable(),
+  sentAt: z.number(),
+});
+export type WorkerDigest = z.infer<typeof workerDigestSchema>;
+
+/** Everything that arrives on a worker's alarms topic. */
+export const workerMessageSchema = z.discriminatedUnion('kind', [workerAlarmSchema, workerDigestSchema]);
+export type WorkerMessage = z.infer<typeof workerMessageSchema>;
+
+const readingBase = {
+  deviceId: z.string(),
+  deviceType: z.enum(DEVICE_TYPE_IDS),
+  placeId: z.string(),
+  place: placePath,
+  floor: z.number().int().nullable(),
+  ts: z.number(),
+  receivedAt: z.number(),
+  qos: z.union([z.literal(0), z.literal(1)]),
+};
+
+/** `gh/integrations/readings/{type}/{deviceId}`: a reading as ingest accepted it, for integrations. */
+export const integrationReadingSchema = z.discriminatedUnion('kind', [
+  z.object({ ...readingBase, kind: z.literal('telemetry'), values: z.record(z.string(), scalar) }),
+  z.object({
+    ...readingBase,
+    kind: z.literal('event'),
+    event: z.string(),
+    data: z.record(z.string(), scalar),
+  }),
+  z.object({
+    ...readingBase,
+    kind: z.literal('status'),
+    status: statusPayloadSchema,
+    source: z.enum(['device', 'will', 'keepalive']),
+  }),
+]);
+export type IntegrationReading = z.infer<typeof integrationReadingSchema>;
 
 /** The demo credentials file written on first start: `<dataDir>/demo-credentials.json`. */
 export interface DemoCredentials {

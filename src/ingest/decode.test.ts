@@ -102,3 +102,80 @@ describe('decodeMessage', () => {
     });
   });
 });
+
+describe('what a refused payload tells the device maker', () => {
+  const catalogue = createCatalogue();
+  const camera: DeviceRecord = {
+    id: 'throw-1',
+    type: 'throw_camera',
+    placeId: 'bd1',
+    place: { street: 's', building: 'bd1' },
+    floor: null,
+    label: null,
+    enabled: true,
+    createdAt: 0,
+    lastSeen: null,
+    online: true,
+    onlineChangedAt: null,
+  };
+  const refuse = (channel: DecodeInput['channel'], payload: string) =>
+    decodeMessage({
+      channel,
+      payload: Buffer.from(payload),
+      device: camera,
+      entry: catalogue.get('throw_camera'),
+      receivedAt: NOW,
+      qos: 1,
+      statusSource: 'device',
+      maxFutureSkewMs: HOUR,
+    }).rejections?.[0];
+  const throwEvent = (data: Record<string, unknown>) =>
+    JSON.stringify({ event: 'throw_detected', data: { confidence: 0.9, ...data } });
+
+  it.each<[string, DecodeInput['channel'], string, { field: string; message: string }]>([
+    [
+      'a fractional floor: an integer is expected',
+      'event',
+      throwEvent({ floor: 12.5 }),
+      { field: 'data.floor', message: 'data.floor: expected an integer, got 12.5' },
+    ],
+    [
+      'a floor sent as text: an integer is expected',
+      'event',
+      throwEvent({ floor: '12' }),
+      { field: 'data.floor', message: 'data.floor: expected an integer' },
+    ],
+    [
+      'a 70-character facade: too long, at most 64',
+      'event',
+      throwEvent({ facade: 'x'.repeat(70) }),
+      { field: 'data.facade', message: 'data.facade: too long: at most 64 characters, got 70' },
+    ],
+    [
+      'a bare status word that is not online/offline',
+      'status',
+      'sleeping',
+      { field: 'status', message: 'status must be online or offline, got "sleeping"' },
+    ],
+    [
+      'ts in epoch seconds, with the hub time',
+      'telemetry',
+      JSON.stringify({ online: true, ts: Math.floor(NOW / 1000) }),
+      {
+        field: 'ts',
+        message: `ts ${NOW / 1000} looks like epoch seconds; send epoch milliseconds (${NOW}); the hub's time is 2026-01-05T08:00:00.000Z (${NOW})`,
+      },
+    ],
+    [
+      'ts in the future, with the hub time',
+      'telemetry',
+      JSON.stringify({ online: true, ts: NOW + 2 * HOUR }),
+      {
+        field: 'ts',
+        message: `ts ${NOW + 2 * HOUR} is in the future; the hub's time is 2026-01-05T08:00:00.000Z (${NOW})`,
+      },
+    ],
+  ])('%s', (_name, channel, payload, expected) => {
+    expect(refuse(channel, payload)).toMatchObject(expected);
+  });
+});

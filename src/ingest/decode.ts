@@ -61,13 +61,25 @@ export function parseTimestamp(
   return ms >= MIN_TIMESTAMP && ms <= receivedAt + maxFutureSkewMs ? ms : undefined;
 }
 
-function timestampRejection(): Rejection {
-  return {
-    code: 'TIMESTAMP_INVALID',
-    field: 'ts',
-    message:
-      'ts must be ISO 8601 (e.g. 2026-01-05T08:00:00Z) or epoch milliseconds, not before 2000 nor in the future',
-  };
+/**
+ * Why a `ts` was refused, with the hub's own time so a device with a drifting or unsynced clock can tell; a
+ * number that would be plausible ×1000 is called out as epoch seconds, the commonest mistake.
+ */
+function timestampRejection(value: unknown, receivedAt: number, maxFutureSkewMs: number): Rejection {
+  const hub = `the hub's time is ${new Date(receivedAt).toISOString()} (${receivedAt})`;
+  const looksLikeSeconds =
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    value * 1000 >= MIN_TIMESTAMP &&
+    value * 1000 <= receivedAt + maxFutureSkewMs;
+  let why = 'ts must be ISO 8601 (e.g. 2026-01-05T08:00:00Z) or epoch milliseconds';
+  if (looksLikeSeconds)
+    why = `ts ${value} looks like epoch seconds; send epoch milliseconds (${value * 1000})`;
+  else if (typeof value === 'number' && Number.isInteger(value) && value > receivedAt + maxFutureSkewMs)
+    why = `ts ${value} is in the future`;
+  else if (typeof value === 'number' && Number.isInteger(value) && value < MIN_TIMESTAMP)
+    why = `ts ${value} is before 2000 (an unsynced clock?)`;
+  return { code: 'TIMESTAMP_INVALID', field: 'ts', message: `${why}; ${hub}` };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -111,7 +123,7 @@ function telemetryElement(el: unknown, input: DecodeInput): ElementResult {
   let fields: Record<string, unknown> = el;
   if (el.ts !== undefined) {
     const parsed = parseTimestamp(el.ts, input.receivedAt, input.maxFutureSkewMs);
-    if (parsed === undefined) return timestampRejection();
+    if (parsed === undefined) return timestampRejection(el.ts, input.receivedAt, input.maxFutureSkewMs);
     ts = parsed;
     const { ts: _ts, ...rest } = el;
     fields = rest;
@@ -131,6 +143,8 @@ function telemetryElement(el: unknown, input: DecodeInput): ElementResult {
     qos: input.qos,
     values: result.data,
   };
+  // Only a device-given ts is kept as is; the telemetry stores make hub stamps unique per series.
+  if (el.ts !== undefined) reading.deviceTs = true;
   return reading;
 }
 
@@ -167,7 +181,7 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
   let ts = input.receivedAt;
   if (el.ts !== undefined) {
     const parsed = parseTimestamp(el.ts, input.receivedAt, input.maxFutureSkewMs);
-    if (parsed === undefined) return timestampRejection();
+    if (parsed === undefined) return timestampRejection(el.ts, input.receivedAt, input.maxFutureSkewMs);
     ts = parsed;
   }
   const rawData = el.data === undefined ? EMPTY : el.data;
@@ -190,6 +204,7 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
     event: name,
     data: result.data,
   };
+  if (el.ts !== undefined) reading.deviceTs = true;
   return reading;
 }
 
@@ -220,14 +235,20 @@ function statusElement(el: unknown, input: DecodeInput): ElementResult {
   }
   const status = el.status;
   if (status !== 'online' && status !== 'offline')
-    return { code: 'PAYLOAD_INVALID', field: 'status', message: 'status: expected "online" or "offline"' };
+    return {
+      code: 'PAYLOAD_INVALID',
+      field: 'status',
+      message: `status must be online or offline, got ${JSON.stringify(status)?.slice(0, 40)}`,
+    };
   let ts = input.receivedAt;
   if (el.ts !== undefined) {
     const parsed = parseTimestamp(el.ts, input.receivedAt, input.maxFutureSkewMs);
-    if (parsed === undefined) return timestampRejection();
+    if (parsed === undefined) return timestampRejection(el.ts, input.receivedAt, input.maxFutureSkewMs);
     ts = parsed;
   }
-  return statusReading(status, ts, input);
+  const reading = statusReading(status, ts, input);
+  if (el.ts !== undefined) reading.deviceTs = true;
+  return reading;
 }
 
 const DECODERS: Record<DeviceChannel, (el: unknown, input: DecodeInput) => ElementResult> = {
@@ -267,6 +288,19 @@ export function decodeMessage(input: DecodeInput): Decoded {
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch (err) {
+    // A bare word on the status topic is a status that is not one of the two, not broken JSON.
+    if (input.channel === 'status' && /^[\w-]{1,32}$/.test(payload.toString('utf8').trim())) {
+      return {
+        readings: [],
+        rejections: [
+          {
+            code: 'PAYLOAD_INVALID',
+            field: 'status',
+            message: `status must be online or offline, got "${payload.toString('utf8').trim()}"`,
+          },
+        ],
+      };
+    }
     return {
       readings: [],
       rejections: [

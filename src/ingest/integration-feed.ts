@@ -4,12 +4,14 @@ import type { EventBus } from '../domain/events.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { DeviceDirectory } from '../domain/ports.ts';
 import type { Reading } from '../domain/reading.ts';
-import { INTEGRATION_READINGS_PREFIX, integrationReadingsTopic, TOPIC_ROOT } from '../domain/wire.ts';
+import {
+  INTEGRATION_READINGS_PREFIX,
+  type IntegrationReading,
+  integrationReadingsTopic,
+  TOPIC_ROOT,
+} from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sessionOf } from './session.ts';
-
-/** What the feed publishes: the Reading as ingest accepted it, minus hub-internal bookkeeping. */
-export type IntegrationReading = Omit<Reading, 'journalId'>;
 
 export interface IntegrationFeed {
   /** Integration clients holding at least one subscription under the feed's prefix. */
@@ -75,7 +77,8 @@ export function createIntegrationFeed(deps: IntegrationFeedDeps): IntegrationFee
 
   function publish(reading: Reading): void {
     const { journalId: _journalId, ...rest } = reading as Reading & { journalId?: number };
-    const payload = Buffer.from(JSON.stringify(rest));
+    const message: IntegrationReading = rest;
+    const payload = Buffer.from(JSON.stringify(message));
     places.set(payload, reading.place);
     published.inc();
     broker.publish(

@@ -57,6 +57,8 @@ const PERSON_SELECT = `SELECT p.*, (SELECT group_concat(place_id) FROM person_pl
   AS place_ids FROM people p`;
 
 /** Local weekday (0 = Sunday) and minute of day of an instant in a time zone. */
+const NEIGHBOUR_ROLES: ReadonlySet<PersonRole> = new Set(['building_head', 'volunteer']);
+
 export function localWeekMinute(fmt: Intl.DateTimeFormat, at: number): { weekday: number; minute: number } {
   const parts = fmt.formatToParts(new Date(at));
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
@@ -175,6 +177,9 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
       }
     }
     if (deputies.length) return deputies.map((person) => ({ person, role, via: 'deputy' }));
+    // Building heads and volunteers are neighbours who help where they live; where there is none, nobody stands
+    // in for them (duty staff have their own rungs of the ladder).
+    if (NEIGHBOUR_ROLES.has(role)) return [];
     for (const fallback of ['community_duty', 'street_command'] as const) {
       if (fallback === role) continue;
       const people = onDutyAt(path, fallback, at);

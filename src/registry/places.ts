@@ -13,16 +13,64 @@ interface PlaceRow {
 
 export interface PlaceTreeNode extends PlaceNode {
   children: PlaceTreeNode[];
+  layout?: PlaceLayout;
+}
+
+/**
+ * Where a building stands on its estate's plan (0–100 across and down) and how many floors it has, for the
+ * estate map (需求地图). Set by admins; without it the map lays buildings out by itself.
+ */
+export interface PlaceLayout {
+  x: number | null;
+  y: number | null;
+  floors: number | null;
+}
+
+interface LayoutRow {
+  place_id: string;
+  x: number | null;
+  y: number | null;
+  floors: number | null;
 }
 
 /** The place tree, cached in memory: places change rarely and every reading needs its device's path. */
 export class PlaceStore {
   readonly #db: Db;
   readonly #byId = new Map<string, PlaceNode>();
+  readonly #layout = new Map<string, PlaceLayout>();
 
   constructor(db: Db) {
     this.#db = db;
     for (const row of db.prepare<[], PlaceRow>('SELECT * FROM places').all()) this.#cache(row);
+    // Its own table, created here: the layout is presentation, and older databases gain it on first start.
+    db.exec(`CREATE TABLE IF NOT EXISTS place_layout (
+      place_id TEXT PRIMARY KEY REFERENCES places(id) ON DELETE CASCADE,
+      x REAL, y REAL, floors INTEGER)`);
+    for (const r of db.prepare<[], LayoutRow>('SELECT * FROM place_layout').all())
+      this.#layout.set(r.place_id, { x: r.x, y: r.y, floors: r.floors });
+  }
+
+  layout(id: string): PlaceLayout | undefined {
+    return this.#layout.get(id);
+  }
+
+  /** Merge a layout change into the place's layout; `null` clears a value (back to the automatic layout). */
+  setLayout(id: string, patch: Partial<PlaceLayout>): PlaceLayout {
+    if (!this.#byId.has(id)) throw new GridHubError('NOT_FOUND', `no place ${id}`);
+    const old = this.#layout.get(id) ?? { x: null, y: null, floors: null };
+    const next: PlaceLayout = {
+      x: patch.x === undefined ? old.x : patch.x,
+      y: patch.y === undefined ? old.y : patch.y,
+      floors: patch.floors === undefined ? old.floors : patch.floors,
+    };
+    this.#db
+      .prepare(
+        `INSERT INTO place_layout (place_id, x, y, floors) VALUES (?, ?, ?, ?)
+         ON CONFLICT(place_id) DO UPDATE SET x = excluded.x, y = excluded.y, floors = excluded.floors`,
+      )
+      .run(id, next.x, next.y, next.floors);
+    this.#layout.set(id, next);
+    return next;
   }
 
   #cache(row: PlaceRow): PlaceNode {
@@ -103,10 +151,14 @@ export class PlaceStore {
       list.push(p);
       children.set(p.parentId, list);
     }
-    const build = (p: PlaceNode): PlaceTreeNode => ({
-      ...p,
-      children: (children.get(p.id) ?? []).sort((a, b) => a.id.localeCompare(b.id)).map(build),
-    });
+    const build = (p: PlaceNode): PlaceTreeNode => {
+      const layout = this.#layout.get(p.id);
+      return {
+        ...p,
+        children: (children.get(p.id) ?? []).sort((a, b) => a.id.localeCompare(b.id)).map(build),
+        ...(layout ? { layout } : {}),
+      };
+    };
     const tops = roots ? roots.flatMap((id) => this.#byId.get(id) ?? []) : (children.get(null) ?? []);
     return tops.map(build);
   }

@@ -3,7 +3,7 @@
  * the label of the user's locale for the code (and falls back to the rule's title for codes not listed).
  */
 export const CATEGORY_LABELS: Record<string, { en: string; 'zh-CN': string }> = {
-  fire: { en: 'Fire / smoke alarm', 'zh-CN': '火警烟感' },
+  fire: { en: 'Smoke alarm', 'zh-CN': '烟感报警' },
   call_for_help: { en: 'One-key call', 'zh-CN': '一键呼叫' },
   fall: { en: 'Fall', 'zh-CN': '跌倒' },
   throw_from_height: { en: 'Throw from height', 'zh-CN': '高空抛物' },

@@ -35,10 +35,16 @@ export const influxConfigSchema = z.object({
   gzipThreshold: int(1_000, 0),
   /** Timeout of one write or query request. */
   timeout: duration(10_000),
-  /** Backoff of spool replay while InfluxDB is unreachable: min doubles up to max, plus random jitter. */
+  /**
+   * Backoff of spool replay after a failed write: min doubles up to max, plus random jitter. The max stays
+   * short (4 s) so that an InfluxDB that answers errors for a while (5xx, 429) is retried within 5 s of
+   * recovering; one batch every few seconds costs it nothing.
+   */
   retryMinDelay: duration(500),
-  retryMaxDelay: duration(30_000),
+  retryMaxDelay: duration(4_000),
   retryJitter: duration(250),
+  /** While InfluxDB does not answer at all, `/ping` is asked this often; the replay starts when it answers. */
+  probeInterval: duration(1_000),
 });
 
 /** `telemetry` section: env GRIDHUB_TELEMETRY_<KEY>. */
@@ -53,6 +59,11 @@ export const telemetryConfigSchema = z.object({
   /** Embedded store: rows buffered before one insert transaction, and the longest a row waits. */
   embeddedBatchSize: int(2_000, 1, 1_000_000),
   embeddedFlushInterval: duration(1_000),
+  /**
+   * Embedded store: the most rows one merge of 16 chunks may rewrite (see embedded-store.ts). A merge runs on
+   * the event loop, ~2 µs a row: 50 000 rows bounds the pause to ~0.1 s; larger chunks move up unmerged.
+   */
+  embeddedMergeMaxRows: int(50_000, 0),
   /** Embedded store: how often rows older than `retention` are deleted. */
   pruneInterval: duration(3_600_000),
 });

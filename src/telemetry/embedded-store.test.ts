@@ -13,6 +13,7 @@ import {
 } from '../../test/telemetry/helpers.ts';
 import { ManualClock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import { migrate, openDatabase } from '../storage/sqlite.ts';
 import { influxConfigSchema } from './config.ts';
 import { createEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
 import { createTelemetryStore } from './index.ts';
@@ -135,6 +136,114 @@ describe('embedded telemetry store', () => {
     expect(await s.query(all)).toEqual([{ ts: T0 + 3_600_000, value: 2 }]);
     clock.advance(3_600_000);
     expect(await s.query(all)).toEqual([]);
+  });
+
+  it('keeps every hub-stamped reading of a burst in one millisecond, in order, as its own point', async () => {
+    const { s } = store(new ManualClock(T0), { embeddedBatchSize: 7 });
+    // Arrival order within one receive millisecond: an array payload without ts, then a burst.
+    for (let i = 0; i < 40; i++) s.writeReading(smokeReading('e-smoke', T0, { temperature: i }));
+    const points = await s.query(base);
+    expect(points.map((p) => p.value)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(points.every((p) => p.ts === T0)).toBe(true);
+    expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 40 }]);
+    expect(await s.query({ ...base, fn: 'last' })).toEqual([{ ts: T0, value: 39 }]);
+  });
+
+  it('stores a repeated device ts once, the later reading winning, also across batches, and counts it', async () => {
+    const reg = metrics();
+    const s = createEmbeddedStore({
+      telemetry: telemetryConfig({ embeddedBatchSize: 2 }),
+      dataDir: tempDir('embedded-dup'),
+      catalogue,
+      log,
+      metrics: reg,
+      clock: new ManualClock(T0),
+    });
+    open.push(s);
+    const dev = (v: number) => ({
+      ...smokeReading('e-smoke', T0 + 1000, { temperature: v }),
+      deviceTs: true as const,
+    });
+    s.writeReading(dev(1));
+    s.writeReading(dev(2)); // same batch
+    s.writeReading(smokeReading('e-smoke', T0 + 1000, { temperature: 99 })); // hub stamp: its own point
+    s.writeReading(dev(3)); // a later batch, another chunk
+    expect(await s.query(base)).toEqual([
+      { ts: T0 + 1000, value: 3 },
+      { ts: T0 + 1000, value: 99 },
+    ]);
+    expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 2 }]);
+    // Like InfluxDB, a point written twice is merged: fields the later reading lacks keep the earlier value.
+    s.writeReading({
+      ...smokeReading('e-smoke', T0 + 2000, { temperature: 5, battery: 50 }),
+      deviceTs: true,
+    });
+    await s.flush();
+    s.writeReading({ ...smokeReading('e-smoke', T0 + 2000, { temperature: 6 }), deviceTs: true });
+    expect(await s.query({ ...base, from: T0 + 2000, to: T0 + 2000 })).toEqual([{ ts: T0 + 2000, value: 6 }]);
+    expect(await s.query({ ...base, field: 'battery', from: T0 + 2000, to: T0 + 2000 })).toEqual([
+      { ts: T0 + 2000, value: 50 },
+    ]);
+    const text = await reg.metrics();
+    expect(text).toContain('gridhub_telemetry_replaced_points_total{store="embedded"} 3');
+    expect(text).toContain('gridhub_telemetry_readings_total{store="embedded"} 6');
+  });
+
+  it('merges every 16 chunks of a level into one and answers the same afterwards', async () => {
+    const { s } = store(new ManualClock(T0), { embeddedBatchSize: 10 });
+    for (let i = 0; i < 16 * 16 * 10; i++)
+      s.writeReading(
+        smokeReading(i % 2 ? 'e-smoke' : 'other', T0 + Math.floor(i / 2), { temperature: i % 50 }),
+      );
+    await s.flush();
+    // 256 batches → 16 level-1 chunks → one level-2 chunk.
+    expect(s.chunkCount()).toBe(1);
+    const all = { ...base, to: T0 + 10_000 };
+    const points = await s.query(all);
+    expect(points).toHaveLength(1280);
+    expect(points.slice(0, 3)).toEqual([
+      { ts: T0, value: 1 },
+      { ts: T0 + 1, value: 3 },
+      { ts: T0 + 2, value: 5 },
+    ]);
+    // One more batch is its own chunk; of two readings with one device ts, the later is kept.
+    s.writeReading({ ...smokeReading('e-smoke', T0 + 5, { temperature: 42 }), deviceTs: true });
+    s.writeReading({ ...smokeReading('e-smoke', T0 + 5, { temperature: 43 }), deviceTs: true });
+    await s.flush();
+    expect(s.chunkCount()).toBe(2);
+    expect((await s.query({ ...all, to: T0 + 5, from: T0 + 5 })).map((p) => p.value)).toEqual([43, 11]);
+  });
+
+  it('moves large chunks up a level without rewriting them (embeddedMergeMaxRows)', async () => {
+    const { s } = store(new ManualClock(T0), { embeddedBatchSize: 10, embeddedMergeMaxRows: 100 });
+    for (let i = 0; i < 16 * 10; i++) s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: 1 }));
+    await s.flush();
+    expect(s.chunkCount()).toBe(16);
+    expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 160 }]);
+  });
+
+  it('migrates the v1 schema (one row per field) to one point per reading', async () => {
+    const dataDir = tempDir('embedded-v1');
+    const db = openDatabase(join(dataDir, 'telemetry.db'));
+    migrate(db, 'telemetry', [
+      `CREATE TABLE samples (
+         device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
+         PRIMARY KEY (device, field, ts)) WITHOUT ROWID;
+       CREATE INDEX samples_ts ON samples (ts);`,
+    ]);
+    const ins = db.prepare('INSERT INTO samples VALUES (?, ?, ?, ?)');
+    ins.run('e-smoke', 'temperature', T0, 20.5);
+    ins.run('e-smoke', 'alarm', T0, 1);
+    ins.run('e-smoke', 'temperature', T0 + 60_000, 21.5);
+    db.close();
+    const { s } = store(new ManualClock(T0), {}, dataDir);
+    expect(await s.query(base)).toEqual([
+      { ts: T0, value: 20.5 },
+      { ts: T0 + 60_000, value: 21.5 },
+    ]);
+    expect(await s.query({ ...base, field: 'alarm' })).toEqual([{ ts: T0, value: true }]);
+    s.writeReading(smokeReading('e-smoke', T0 + 61_000, { temperature: 22 }));
+    expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 3 }]);
   });
 
   it('keeps its data across a restart', async () => {

@@ -11,7 +11,7 @@ import type { InfluxConfig } from './config.ts';
 /**
  * InfluxDB 1.x before 1.8 has no `/api/v2/write`. The client lets us supply the transport, so this wrapper
  * keeps the library's request building, gzip and error parsing and only rewrites the write path:
- * `/api/v2/write?bucket=db/rp&precision=ms` → `/write?db=db&rp=rp&precision=ms`, and adds Basic auth
+ * `/api/v2/write?bucket=db/rp&precision=ns` → `/write?db=db&rp=rp&precision=n`, and adds Basic auth
  * (1.x takes user and password, not a token).
  */
 export function v1Transport(base: Transport, auth: { username?: string; password?: string }): Transport {
@@ -63,6 +63,8 @@ export interface InfluxConnection {
   query(q: string, method?: 'GET' | 'POST'): Promise<InfluxQlSeries[]>;
   /** Undefined when the server answers and the InfluxQL database is there, else what is wrong. */
   check(): Promise<string | undefined>;
+  /** True when `/ping` answers (1.x, 2.x and 3.x all serve it): the health probe while writes cannot get through. */
+  ping(): Promise<boolean>;
 }
 
 export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteOptions>): InfluxConnection {
@@ -77,7 +79,8 @@ export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteO
   const client = new InfluxDB({ url: config.url, timeout: config.timeout, transport });
   const { db, rp } = influxQlTarget(config);
   const bucket = config.api === 'v1' ? (rp ? `${db}/${rp}` : db) : config.bucket;
-  const writeApi = client.getWriteApi(config.org, bucket, 'ms', writeOptions);
+  // Nanoseconds: every reading gets a point time of its own within its millisecond (timestamps.ts).
+  const writeApi = client.getWriteApi(config.org, bucket, 'ns', writeOptions);
   return {
     writeApi,
     async query(q, method = 'GET') {
@@ -91,6 +94,14 @@ export function connectInflux(config: InfluxConfig, writeOptions: Partial<WriteO
       const first = body?.results?.[0];
       if (first?.error) throw new Error(first.error);
       return first?.series ?? [];
+    },
+    async ping() {
+      try {
+        await transport.request('/ping', '', { method: 'GET' });
+        return true;
+      } catch {
+        return false;
+      }
     },
     async check() {
       // A query on a measurement that need not exist: it fails only when the server is away or the

@@ -8,10 +8,18 @@ import type { AlertChangePoint, TelemetryReader, TelemetrySink } from '../domain
 import type { Reading } from '../domain/reading.ts';
 import type { InfluxConfig, TelemetryConfig } from './config.ts';
 import { classifyWriteError, connectInflux, influxQlTarget } from './influx-connection.ts';
-import { alertChangeToLine, readingToLine } from './line-protocol.ts';
+import {
+  ALERTS_MEASUREMENT,
+  alertChangeToPoint,
+  LineProtocolError,
+  pointLine,
+  readingToPoint,
+  type SeriesPoint,
+} from './line-protocol.ts';
 import { createTelemetryMetrics } from './metrics.ts';
 import { resolveQuery, toInfluxQl, toPoints } from './query.ts';
 import { openDeadLetter, openSpool } from './spool.ts';
+import { createStamper } from './timestamps.ts';
 
 export interface InfluxStoreDeps {
   influx: InfluxConfig;
@@ -20,7 +28,7 @@ export interface InfluxStoreDeps {
   catalogue: Catalogue;
   log: Logger;
   metrics: Registry;
-  /** Time stamps of dead letters; pacing (flush, backoff) uses real timers, see below. */
+  /** Time stamps of dead letters; pacing (flush, backoff, health probe) uses real timers, see below. */
   clock: Clock;
 }
 
@@ -34,6 +42,8 @@ export interface InfluxStoreStatus {
   replayed: number;
   deadLettered: number;
   dropped: number;
+  /** Readings with a device-given ts equal to an earlier one of their series (stored as one point). */
+  replaced: number;
 }
 
 export interface InfluxStore extends TelemetrySink, TelemetryReader {
@@ -50,6 +60,9 @@ export interface InfluxStore extends TelemetrySink, TelemetryReader {
 
 type Delivery = 'ok' | 'retry';
 
+/** Alert changes share the line stream with readings; they are not readings, so not counted as reading points. */
+const ALERT_PREFIX = `${ALERTS_MEASUREMENT},`;
+
 const DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -60,10 +73,13 @@ const DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024;
  * `writeFailed` hook takes every failure): it lives in memory, retries a batch after newer batches went
  * out, is dropped by `close()` after a failure and silently sheds lines past `maxBufferLines`. Instead:
  *
+ * - Every reading is one point: its time is a nanosecond timestamp no other reading of its series has (see
+ *   timestamps.ts), so bursts and array payloads within one millisecond are all kept.
  * - 5xx, 429, 401/403/404 and network errors: the batch goes to the on-disk spool, and so does every later
  *   line while the spool is not empty — new lines never overtake spooled ones. The spool is replayed from its
- *   head with exponential backoff plus jitter (`retryMinDelay` … `retryMaxDelay`); when it is empty, lines go
- *   straight to InfluxDB again. Order is strict FIFO, with one exception: a batch that fails while later lines
+ *   head with exponential backoff plus jitter (`retryMinDelay` … `retryMaxDelay`); while InfluxDB cannot be
+ *   reached at all, its `/ping` is probed every `probeInterval` and the replay starts as soon as it answers,
+ *   batch after batch with no pause. When the spool is empty, lines go straight to InfluxDB again. Order is strict FIFO, with one exception: a batch that fails while later lines
  *   had already spilled to disk (memory bound reached during its request) is retried from memory first, and
  *   only appended at the spool's tail if the process is closed before it got through.
  * - 400/422/413 and other 4xx: the batch is split in halves until the refused lines are isolated; those go to
@@ -77,7 +93,11 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   const log = deps.log.child({ module: 'telemetry', store: 'influx' });
   const m = createTelemetryMetrics(deps.metrics);
   const spoolDir = join(deps.dataDir, 'spool');
-  const counts = { written: 0, spooled: 0, replayed: 0, deadLettered: 0, dropped: 0 };
+  const counts = { written: 0, spooled: 0, replayed: 0, deadLettered: 0, dropped: 0, replaced: 0 };
+  const stamper = createStamper();
+  const readingsCell = m.readings.labels({ store: 'influx' });
+  const pointsCell = m.pointsWritten.labels({ store: 'influx' });
+  const replacedCell = m.replacedPoints.labels({ store: 'influx' });
 
   const conn = connectInflux(cfg, {
     // Batching is done here; the library only sends what it is given, in one request.
@@ -113,6 +133,9 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   let stopping = false;
   let closed = false;
   let outageSince: number | undefined;
+  /** The last failure was InfluxDB not answering at all (connection refused, reset, timeout): probe it. */
+  let unreachable = false;
+  let probeTimer: NodeJS.Timeout | undefined;
   const dropLog = { last: 0, since: 0 };
 
   function updateGauges(): void {
@@ -150,11 +173,33 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     toSpool(lines);
   }
 
-  function enqueue(line: string | undefined): void {
-    if (line === undefined) {
+  /** Stamp a point with its unique time and queue its line; a point the encoder refuses is counted and logged. */
+  function write(
+    point: () => SeriesPoint,
+    tsMs: number,
+    receivedAt: number,
+    deviceTs: boolean,
+    deviceId: string,
+  ) {
+    let line: string;
+    try {
+      const p = point();
+      const t = stamper.stamp(p.series, tsMs, receivedAt, deviceTs);
+      if (t.replaces) {
+        counts.replaced++;
+        replacedCell.inc();
+      }
+      line = pointLine(p, t);
+    } catch (err) {
+      const reason = err instanceof LineProtocolError ? err.reason : 'ENCODER_FAILED';
+      log.warn({ err, deviceId, reason }, 'point cannot be written as line protocol; dropped');
       drop('unwritable', 1);
       return;
     }
+    enqueue(line);
+  }
+
+  function enqueue(line: string): void {
     if (closed) {
       drop('closed', 1);
       return;
@@ -201,9 +246,15 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     if (r.ok) {
       counts.written += lines.length;
       m.writtenLines.inc({ store: 'influx' }, lines.length);
+      let points = 0;
+      for (const l of lines) if (!l.startsWith(ALERT_PREFIX)) points++;
+      pointsCell.inc(points);
+      unreachable = false;
       return 'ok';
     }
     if (r.cls === 'retry') {
+      unreachable = r.status === 'network';
+      if (unreachable) startProbing();
       if (!outageSince) {
         outageSince = Date.now();
         log.warn(
@@ -248,6 +299,33 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
   function recovered(): void {
     backoff = cfg.retryMinDelay;
     retryAt = 0;
+  }
+
+  /**
+   * While InfluxDB does not answer, ask `/ping` every `probeInterval` rather than wait out a back-off that may
+   * have grown long: the replay starts within one interval of its return.
+   */
+  function startProbing(): void {
+    if (probeTimer || closed || stopping) return;
+    probeTimer = setTimeout(() => {
+      void conn.ping().then((up) => {
+        probeTimer = undefined;
+        if (closed || stopping) return;
+        if (up && unreachable) {
+          log.info(
+            { outageMs: outageSince ? Date.now() - outageSince : 0 },
+            'InfluxDB answers again; replaying',
+          );
+          unreachable = false;
+          if (retryTimer) clearTimeout(retryTimer);
+          retryTimer = undefined;
+          recovered();
+          void kick();
+        }
+        if (unreachable) startProbing();
+      });
+    }, cfg.probeInterval);
+    probeTimer.unref();
   }
 
   async function work(): Promise<void> {
@@ -343,17 +421,19 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
     kind: 'influx',
 
     writeReading(reading: Reading) {
-      let line: string | undefined;
-      try {
-        line = readingToLine(reading, catalogue);
-      } catch (err) {
-        log.warn({ err, deviceId: reading.deviceId }, 'reading cannot be written as line protocol');
-      }
-      enqueue(line);
+      readingsCell.inc();
+      write(
+        () => readingToPoint(reading, catalogue),
+        reading.ts,
+        reading.receivedAt,
+        reading.deviceTs === true,
+        reading.deviceId,
+      );
     },
 
     writeAlertChange(change: AlertChangePoint) {
-      enqueue(alertChangeToLine(change));
+      // Hub time: unique per series like any hub stamp (two alerts of one device can change in one millisecond).
+      write(() => alertChangeToPoint(change), change.at, change.at, false, change.deviceId);
     },
 
     async flush() {
@@ -405,7 +485,8 @@ export function createInfluxStore(deps: InfluxStoreDeps): InfluxStore {
       stopping = true;
       if (flushTimer) clearTimeout(flushTimer);
       if (retryTimer) clearTimeout(retryTimer);
-      flushTimer = retryTimer = undefined;
+      if (probeTimer) clearTimeout(probeTimer);
+      flushTimer = retryTimer = probeTimer = undefined;
       // One last attempt for what is in memory when InfluxDB is up; otherwise it waits in the spool.
       drainCount = Number.POSITIVE_INFINITY;
       if (running !== undefined) await running;

@@ -9,6 +9,9 @@ export interface TelemetryMetrics {
   queuedLines: Gauge;
   spoolBytes: Gauge;
   writtenLines: Counter<'store'>;
+  readings: Counter<'store'>;
+  pointsWritten: Counter<'store'>;
+  replacedPoints: Counter<'store'>;
   spooledLines: Counter;
   replayedLines: Counter;
   droppedLines: Counter<'reason'>;
@@ -51,6 +54,39 @@ export function createTelemetryMetrics(registry: Registry): TelemetryMetrics {
           registers: r,
         }),
     ),
+    readings: metric(
+      registry,
+      'gridhub_telemetry_readings_total',
+      () =>
+        new Counter({
+          name: 'gridhub_telemetry_readings_total',
+          help: 'Readings handed to the telemetry store to keep (InfluxDB: every reading; embedded: telemetry readings)',
+          labelNames: ['store'] as const,
+          registers: r,
+        }),
+    ),
+    pointsWritten: metric(
+      registry,
+      'gridhub_telemetry_points_written_total',
+      () =>
+        new Counter({
+          name: 'gridhub_telemetry_points_written_total',
+          help: 'Reading points the store confirmed written (alert changes not included): compare with gridhub_telemetry_readings_total',
+          labelNames: ['store'] as const,
+          registers: r,
+        }),
+    ),
+    replacedPoints: metric(
+      registry,
+      'gridhub_telemetry_replaced_points_total',
+      () =>
+        new Counter({
+          name: 'gridhub_telemetry_replaced_points_total',
+          help: 'Readings whose device-given ts equals an earlier reading of the same series: stored as one point, the later wins',
+          labelNames: ['store'] as const,
+          registers: r,
+        }),
+    ),
     spooledLines: metric(
       registry,
       'gridhub_telemetry_spooled_lines_total',
@@ -77,7 +113,7 @@ export function createTelemetryMetrics(registry: Registry): TelemetryMetrics {
       () =>
         new Counter({
           name: 'gridhub_telemetry_dropped_lines_total',
-          help: 'Lines dropped: spool_full (spool at its bound), dead_letter_full, torn (crash mid-write), unwritable',
+          help: 'Lines dropped: spool_full (spool at its bound), dead_letter_full, torn (crash mid-write), unwritable (refused by the line-protocol encoder), closed, sqlite_error',
           labelNames: ['reason'] as const,
           registers: r,
         }),

@@ -58,6 +58,14 @@ describe('spool', () => {
     expect(spool.append(lines(7, 1))).toEqual({ written: 1, dropped: 0 });
   });
 
+  it('gives back lines holding newlines and ESC byte for byte, one record each', () => {
+    const dir = tempDir('spool-frame');
+    const spool = openSpool({ dir, maxBytes: 1024 * 1024, log });
+    const tricky = ['m s="a\nb\r\nc" 1', 'm s="esc \u001b n \u001bn" 2', 'm v=1 3'];
+    spool.append(tricky);
+    expect(drain(spool, 2)).toEqual(tricky);
+  });
+
   it('discards a line torn by a crash of the previous writer', () => {
     const dir = tempDir('spool-torn');
     const a = openSpool({ dir, maxBytes: 1024 * 1024, log });

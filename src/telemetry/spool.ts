@@ -60,6 +60,25 @@ const READ_CHUNK = 4 * 1024 * 1024;
 
 const segName = (seq: number) => `seg-${String(seq).padStart(12, '0')}.lp`;
 
+/**
+ * Segments are newline-delimited, but a line-protocol string field may hold a newline. Inside the spool a
+ * newline is written as ESC n and ESC itself as ESC e (ESC, 0x1b, never appears unescaped), so every line is
+ * one record and comes back byte for byte.
+ */
+const ESC = '\u001b';
+const frame = (l: string) =>
+  l.includes('\n') || l.includes(ESC) ? l.replaceAll(ESC, `${ESC}e`).replaceAll('\n', `${ESC}n`) : l;
+function unframe(l: string): string {
+  if (!l.includes(ESC)) return l;
+  let out = '';
+  for (let i = 0; i < l.length; i++) {
+    const c = l[i];
+    if (c === ESC) out += l[++i] === 'n' ? '\n' : ESC;
+    else out += c;
+  }
+  return out;
+}
+
 export function openSpool(options: SpoolOptions): Spool {
   const { dir, maxBytes, log } = options;
   const segmentBytes = options.segmentBytes ?? Math.max(64 * 1024, Math.min(64 * 1024 * 1024, maxBytes / 8));
@@ -136,7 +155,8 @@ export function openSpool(options: SpoolOptions): Spool {
       let room = maxBytes - pendingBytes();
       let n = 0;
       let body = '';
-      for (const l of lines) {
+      for (const raw of lines) {
+        const l = frame(raw);
         const size = Buffer.byteLength(l) + 1;
         if (size > room) break;
         room -= size;
@@ -175,7 +195,7 @@ export function openSpool(options: SpoolOptions): Spool {
             while (lines.length < maxLines) {
               const nl = buf.indexOf(10, pos);
               if (nl < 0 || nl >= got) break;
-              lines.push(buf.toString('utf8', pos, nl));
+              lines.push(unframe(buf.toString('utf8', pos, nl)));
               pos = nl + 1;
             }
             if (lines.length > 0) {

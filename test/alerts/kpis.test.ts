@@ -30,14 +30,38 @@ describe('KPIs', () => {
     const b = open('b1', 'B', 'critical'); // late everywhere: escalates up to the street
     const c = open('b2', 'C', 'minor'); // in time, rated 2
     const dd = open('b2', 'D', 'minor'); // never touched
+    // A bin emptied by itself: counted apart, in no rate of people.
+    const e = open('b2', 'E', 'minor');
+    // A one-key call with someone on site at 12 min: inside the 15-minute response circle.
+    d.handle(
+      raise(h.registry, h.clock, {
+        placeId: 'b1',
+        deviceId: 'CALL',
+        deviceType: 'call_button',
+        ruleId: 'call.press',
+        category: 'call_for_help',
+        dedup: 'per-occurrence',
+      }),
+    );
+    const call = d.list({}).items.find((x) => x.deviceId === 'CALL')?.id ?? '';
     const at = async (ms: number) => h.clock.advanceAsync(T0 + ms - h.clock.now());
+    await at(20 * S);
+    d.handle({
+      ...raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'E', severity: 'minor', category: 'bin' }),
+      kind: 'clear',
+      resolution: 'auto',
+      note: 'emptied',
+    });
     await at(30 * S);
     d.acknowledge(a, 'w1');
+    d.acknowledge(call, 'w1');
     await at(2 * MIN);
     d.acknowledge(b, 'w1');
     await at(10 * MIN);
     d.arrive(a, 'w1');
     d.acknowledge(c, 'w2');
+    await at(12 * MIN);
+    d.arrive(call, 'w1');
     await at(20 * MIN);
     d.arrive(b, 'w1');
     await at(30 * MIN);
@@ -50,36 +74,54 @@ describe('KPIs', () => {
     d.rate(c, 'w2', { score: 2 });
     d.close(a, 'w1');
 
+    expect(d.get(e)).toMatchObject({ status: 'resolved', resolution: 'auto' });
+
     const k = d.kpis({ from: T0, to: T0 + 86_400_000 });
     expect(k.overall).toEqual({
-      total: 4,
+      total: 6,
+      selfResolved: 1,
+      handled: 5,
       resolved: 3,
       closed: 1,
-      closureRate: 0.75,
-      onTimeAcknowledgeRate: 0.5,
-      onTimeArriveRate: 0.5,
-      onTimeResolveRate: 0.6667,
-      meanSecondsToAcknowledge: 250,
-      meanSecondsToArrive: 900,
+      // 办结率: closed ÷ handled by people; the self-resolved bin is not in it.
+      closureRate: 0.2,
+      // a (30 s), call (30 s), c (10 min of 30) in time; b (2 min > 1 min) late; D overdue (30 min).
+      onTimeAcknowledgeRate: 0.6,
+      // a (10 min) and call (12 min) of 15 in time; b (20 min) late.
+      onTimeArriveRate: 0.6667,
+      // The call, never resolved, is overdue at 60 min.
+      onTimeResolveRate: 0.5,
+      meanSecondsToAcknowledge: 195,
+      meanSecondsToArrive: 840,
       meanSecondsToResolve: 3600,
       satisfaction: 3,
       ratings: 2,
       inGridResolutionRate: 0.6667,
-      escalated: 2,
+      calls: 1,
+      responseCircleRate: 1,
+      // b, D, and the call (unresolved at 60 min goes to the street).
+      escalated: 3,
     });
+    expect(k.definitions.closureRate.label['zh-CN']).toBe('办结率');
+    // 24 h from 16:00 in Shanghai span two local days; the empty one is listed too.
+    expect(k.trend.overall).toEqual([
+      { date: '2026-01-05', total: 6, handled: 5, closed: 1, closureRate: 0.2 },
+      { date: '2026-01-06', total: 0, handled: 0, closed: 0, closureRate: null },
+    ]);
     expect(
       k.grids.map((g) => [g.gridId, g.gridName, g.total, g.closureRate, g.inGridResolutionRate]),
     ).toEqual([
-      ['g1', '第一网格', 2, 1, 0.5],
-      ['g2', '第二网格', 2, 0.5, 1],
+      ['g1', '第一网格', 3, 0.3333, 0.5],
+      ['g2', '第二网格', 3, 0, 1],
     ]);
     expect(d.get(b)?.reach).toBe('street');
     // The untouched minor alert went to the grid leader at 30 min but never left the grid.
     expect(d.get(dd)).toMatchObject({ escalated: true, reach: 'grid', status: 'dispatched' });
     // Scope: a visibility filter cuts the set before the figures.
     const g2only = d.kpis({}, (x) => x.place.grid === 'g2');
-    expect(g2only.overall.total).toBe(2);
+    expect(g2only.overall.total).toBe(3);
     expect(g2only.overall.onTimeAcknowledgeRate).toBe(0.5);
+    expect(g2only.overall.selfResolved).toBe(1);
     // Period: nothing opened after the set.
     expect(d.kpis({ from: T0 + 1 }).overall.total).toBe(0);
   });

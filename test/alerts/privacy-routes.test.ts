@@ -1,16 +1,17 @@
 import { createECDH, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AlertsConfig } from '../../src/alerts/config.ts';
 import { type Harness, raise } from './fixtures.ts';
 import { buildRoutesApp } from './routes-app.ts';
 
 let h: Harness;
 let app: FastifyInstance;
 
-async function build(): Promise<void> {
-  ({ h, app } = await buildRoutesApp({
-    config: { webhooks: { 'g1-robot': { url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k' } } },
-  }));
+const G1_ROBOT = { 'g1-robot': { url: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k' } };
+
+async function build(config?: Partial<AlertsConfig>): Promise<void> {
+  ({ h, app } = await buildRoutesApp({ config: { webhooks: G1_ROBOT, ...config } }));
 }
 
 afterEach(async () => {
@@ -172,7 +173,7 @@ describe('maintenance', () => {
 
 describe('quiet hours and channel targets API', () => {
   it('lets managers set quiet hours and admins set channel targets', async () => {
-    await build();
+    await build({ webhooks: { 'g1-robot': { url: 'http://127.0.0.1:9/robot' } } });
     expect(
       (await as('w1', 'POST', '/quiet-hours', { placeId: 'g1', start: '22:00', end: '07:00' })).statusCode,
     ).toBe(403);
@@ -189,6 +190,24 @@ describe('quiet hours and channel targets API', () => {
       (await as('mgr', 'POST', '/channel-targets', { placeId: 'g1', channel: 'wecom', target: 'g1-robot' }))
         .statusCode,
     ).toBe(403);
+    // A target naming an endpoint the config does not have is refused now, not at the first alarm.
+    const missing = await as('admin', 'POST', '/channel-targets', {
+      placeId: 'g1',
+      channel: 'wecom',
+      target: 'g2-robot',
+    });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error).toMatchObject({
+      code: 'REQUEST_INVALID',
+      field: 'target',
+      message: 'no webhook endpoint named g2-robot in alerts.webhooks; configured: g1-robot',
+    });
+    const noSms = await as('admin', 'POST', '/channel-targets', {
+      placeId: 'g1',
+      channel: 'sms',
+      target: '13800000000',
+    });
+    expect(noSms.json().error.message).toMatch(/^channel sms is not configured on this hub/);
     // SSRF (finding 2): a target names a configured endpoint, never a URL — not even for admins
     for (const target of ['http://127.0.0.1:8086/write', 'https://evil.example/x', 'nope']) {
       const refused = await as('admin', 'POST', '/channel-targets', {

@@ -26,7 +26,7 @@ describe.skipIf(!binary)('Grafana queries against a real InfluxDB (InfluxQL)', (
     dir = mkdtempSync(join(tmpdir(), 'gridhub-grafana-influx-'));
     influx = await startInfluxd(binary as string, dir);
     await influx.query('CREATE DATABASE gridhub');
-    const res = await fetch(`${influx.url}/write?db=gridhub&precision=ms`, {
+    const res = await fetch(`${influx.url}/write?db=gridhub&precision=n`, {
       method: 'POST',
       body: writerLines(Date.now() - 60_000).join('\n'),
     });

@@ -2,62 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { actionsFor } from '../../dashboards/web/src/board/actions.ts';
 import { alertIsUnder, clockLight, lightsByPlace, liveLight } from '../../dashboards/web/src/board/lights.ts';
 import { toPoints } from '../../dashboards/web/src/common/points.ts';
-import type { Alert, AlertStatus, Light, SlaClock } from '../../dashboards/web/src/common/types.ts';
+import type { AlertStatus, Light } from '../../dashboards/web/src/common/types.ts';
+import { alert, clock } from './alert-fixture.ts';
 
 const MIN = 60_000;
-
-function clock(
-  name: string,
-  startedAt: number,
-  allowance: number,
-  stoppedAt: number | null = null,
-): SlaClock {
-  return { name, startedAt, dueAt: startedAt + allowance, stoppedAt, light: 'green', used: 0, met: null };
-}
-
-function alert(id: string, over: Partial<Alert> = {}): Alert {
-  return {
-    id,
-    ruleId: 'r',
-    deviceId: 'd',
-    deviceType: 'smoke',
-    placeId: 'E1-B1-U1',
-    place: { street: 'S1', community: 'C1', grid: 'G1', estate: 'E1', building: 'E1-B1', unit: 'E1-B1-U1' },
-    placeNames: [],
-    floor: null,
-    severity: 'critical',
-    category: 'fire',
-    title: 't',
-    detail: '',
-    evidence: {},
-    dedup: 'per-device',
-    status: 'dispatched',
-    incidentId: null,
-    count: 1,
-    openedAt: 0,
-    lastSeenAt: 0,
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    arrivedAt: null,
-    resolvedAt: null,
-    resolvedBy: null,
-    resolution: null,
-    resolutionNote: null,
-    closedAt: null,
-    rating: null,
-    ratingComment: null,
-    reach: 'grid',
-    escalated: false,
-    escalationStep: 0,
-    cancelledByResident: false,
-    resident: null,
-    reopened: false,
-    whistles: [],
-    clocks: [clock('acknowledge', 0, MIN), clock('resolve', 0, 60 * MIN)],
-    light: 'green',
-    ...over,
-  };
-}
 
 describe('board lights', () => {
   it.each<[number, Light]>([

@@ -182,7 +182,16 @@ describe('rejections answer on the errors topic and keep the connection', () => 
       { code: 'TIMESTAMP_INVALID', field: 'ts' },
     ],
     ['unknown channel', 'config', '{"x": 1}', { code: 'TOPIC_UNKNOWN', topic: 'gh/smoke-1/config' }],
-    ['bad status', 'status', 'sleeping', { code: 'PAYLOAD_NOT_JSON' }],
+    [
+      'bad status',
+      'status',
+      'sleeping',
+      {
+        code: 'PAYLOAD_INVALID',
+        field: 'status',
+        message: 'status must be online or offline, got "sleeping"',
+      },
+    ],
     ['bad status value', 'status', '{"status": "asleep"}', { code: 'PAYLOAD_INVALID', field: 'status' }],
   ];
   for (const [name, suffix, payload, expected] of cases) {

@@ -6,6 +6,7 @@ import { type CredentialDevice, selectGroups } from '../../devices-sim/credentia
 import { toAlertSummary } from '../../devices-sim/hub-api.ts';
 import { createRng } from '../../devices-sim/rng.ts';
 import { loadScenario, parseScenario, ScenarioError } from '../../devices-sim/scenario.ts';
+import type { WorkerAlarm, WorkerDigest } from '../../src/domain/wire.ts';
 
 const DIR = join(import.meta.dirname, '../../devices-sim/scenarios');
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml'));
@@ -158,9 +159,11 @@ describe('outcome checks', () => {
     details: new Map([['a1', { timeline: [{ type: 'escalated', to: 'grid_leader' }] }]]),
     errors: new Map([['b1', [{ code: 'PAYLOAD_INVALID' }, { code: 'PAYLOAD_NOT_JSON' }, {}]]]),
     alarms: [
-      { topic: 'gh/workers/w1/alarms', text: `{"device":{"id":"s1"}}` },
-      { topic: 'gh/workers/w1/alarms', text: `{"items":[{"deviceId":"s2"}]}` },
-      { topic: 'gh/workers/w2/alarms', text: `{"device":{"id":"x9"}}` },
+      { topic: 'gh/workers/w1/alarms', text: JSON.stringify(alarmAbout('s1')) },
+      { topic: 'gh/workers/w1/alarms', text: JSON.stringify(digestAbout(['s2'])) },
+      { topic: 'gh/workers/w2/alarms', text: JSON.stringify(alarmAbout('x9')) },
+      // not a message of the contract: counted as received, about no device
+      { topic: 'gh/workers/w2/alarms', text: '{"device":{"id":"s1"}}' },
     ],
     devices: new Map([
       ['s1', { online: false }],
@@ -215,9 +218,57 @@ describe('outcome checks', () => {
     expect(evaluate({ alarms: { target: 'smokes', min: 2, max: 2 } }, observed(), resolve).ok).toBe(true);
     const storm = evaluate({ alarms: { target: 'smokes', perWorkerMax: 1 } }, observed(), resolve);
     expect(storm.ok).toBe(false);
-    expect(storm.seen).toBe('2 of 3 alarm message(s) received, to 1 worker(s), at most 2 to one');
+    expect(storm.seen).toBe('2 of 4 alarm message(s) received, to 1 worker(s), at most 2 to one');
     const off = evaluate({ offline: { target: 'smokes', min: 2 } }, observed(), resolve);
     expect(off.ok).toBe(false);
     expect(off.seen).toBe('1 of 3 (2 readable through the API)');
   });
 });
+
+/** A worker alarm about `deviceId`, as the dispatcher sends it (the wire contract). */
+function alarmAbout(deviceId: string): WorkerAlarm {
+  return {
+    kind: 'alarm',
+    change: 'dispatched',
+    alertId: `al-${deviceId}`,
+    incidentId: null,
+    severity: 'critical',
+    category: 'fire',
+    title: '烟感报警',
+    detail: '',
+    place: { grid: 'G1' },
+    placeNames: ['第1网格'],
+    device: { id: deviceId, type: 'smoke' },
+    floor: 3,
+    evidence: null,
+    count: 1,
+    status: 'dispatched',
+    openedAt: 0,
+    sla: { acknowledgeBy: 60_000, arriveBy: null, resolveBy: null },
+    resident: null,
+    recipient: { personId: 'w1', role: 'grid_worker', via: 'on_duty' },
+    actions: ['acknowledge'],
+    sentAt: 0,
+  };
+}
+
+function digestAbout(deviceIds: string[]): WorkerDigest {
+  const items = deviceIds.map((id) => {
+    const { alertId, severity, category, title, placeNames, floor, device, change, openedAt } =
+      alarmAbout(id);
+    return { alertId, severity, category, title, placeNames, floor, device, change, openedAt };
+  });
+  return {
+    kind: 'digest',
+    digestId: 'dg-1',
+    version: 1,
+    updated: false,
+    count: items.length,
+    newCount: items.length,
+    severity: 'minor',
+    items,
+    alertIds: items.map((i) => i.alertId),
+    recipient: null,
+    sentAt: 0,
+  };
+}

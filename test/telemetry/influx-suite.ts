@@ -126,6 +126,23 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
       });
     });
 
+    it('stores every reading as its own point: a burst in one millisecond, an array without ts, in order', async () => {
+      const s = sink();
+      const device = `${P}burst-smoke`;
+      // 500 readings received in one millisecond (a burst, or one array payload without ts), then the device's
+      // own ts twice: the same instant by its word, so one point, the later values, and counted.
+      for (let i = 0; i < 500; i++) s.writeReading(smokeReading(device, T0, { temperature: i }));
+      s.writeReading({ ...smokeReading(device, T0 + 10, { temperature: 1000 }), deviceTs: true });
+      s.writeReading({ ...smokeReading(device, T0 + 10, { temperature: 1001 }), deviceTs: true });
+      await s.flush();
+      expect(await count('smoke', 'temperature', device)).toBe(501);
+      const [series] = await server().query(
+        `SELECT "temperature" FROM "smoke" WHERE "device" = '${device}' ORDER BY time`,
+      );
+      expect(series?.values.map((v) => v[1])).toEqual([...Array.from({ length: 500 }, (_, i) => i), 1001]);
+      expect(s.status()).toMatchObject({ written: 502, replaced: 1, dropped: 0 });
+    });
+
     it('answers queries with raw points and each aggregate', async () => {
       const s = sink();
       // Two 1-minute buckets: 10, 20, 30 then 40, 50.
@@ -212,7 +229,7 @@ export function influxSinkSuite(name: string, server: () => SuiteServer): void {
       expect(st.spooled).toBeGreaterThan(0);
       for (const i of [0, 999, 1000, 1500, 1999, 2000, N - 1]) {
         const [series] = await server().query(
-          `SELECT "temperature", "battery" FROM "smoke" WHERE "device" = '${device}' AND time = ${T0 + i * 1000}ms`,
+          `SELECT "temperature", "battery" FROM "smoke" WHERE "device" = '${device}' AND time >= ${T0 + i * 1000}ms AND time < ${T0 + i * 1000 + 1}ms`,
         );
         expect(series?.values).toEqual([[T0 + i * 1000, i % 100, i / N]]);
       }

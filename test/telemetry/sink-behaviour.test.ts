@@ -29,7 +29,8 @@ async function body(req: IncomingMessage): Promise<Buffer> {
 }
 
 const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
-const tsOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+/** The millisecond of a line's nanosecond timestamp. */
+const tsOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1, -6));
 
 describe('InfluxDB sink against scripted answers', () => {
   let server: Server;
@@ -78,7 +79,7 @@ describe('InfluxDB sink against scripted answers', () => {
     return { s, metrics, dataDir };
   }
 
-  it('maps the v2 write path to /write with db, rp, ms precision and Basic auth; gzips large bodies', async () => {
+  it('maps the v2 write path to /write with db, rp, ns precision and Basic auth; gzips large bodies', async () => {
     let auth = '';
     const prev = server.listeners('request')[0] as (req: IncomingMessage, res: unknown) => void;
     server.removeAllListeners('request');
@@ -95,7 +96,7 @@ describe('InfluxDB sink against scripted answers', () => {
       server.on('request', prev);
     }
     expect(fake.requests[0]).toMatchObject({
-      path: '/write?db=db1&rp=rp1&precision=ms',
+      path: '/write?db=db1&rp=rp1&precision=n',
       gzip: true,
       lines: 20,
     });
@@ -103,16 +104,24 @@ describe('InfluxDB sink against scripted answers', () => {
   });
 
   it('sends full batches under load, and a partial one only after flushInterval', async () => {
-    const { s } = sink({ batchSize: 200, flushInterval: 300 });
+    // A long flushInterval so that a slow, shared machine cannot make the loop itself outlast it.
+    const { s } = sink({ batchSize: 200, flushInterval: 2_000 });
+    const until = async (done: () => boolean, ms: number) => {
+      for (const end = Date.now() + ms; !done() && Date.now() < end; )
+        await new Promise((r) => setTimeout(r, 10));
+    };
+    const t0 = Date.now();
     for (let i = 0; i < 1000; i++) {
       s.writeReading(smokeReading('sm', T0 + i));
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
     }
     s.writeReading(smokeReading('sm', T0 + 1000));
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => fake.requests.length >= 5, 1_500);
+    expect(Date.now() - t0).toBeLessThan(2_000);
     expect(fake.requests.map((r) => r.lines)).toEqual([200, 200, 200, 200, 200]);
-    await new Promise((r) => setTimeout(r, 400));
+    await until(() => fake.requests.length >= 6, 4_000);
     expect(fake.requests.map((r) => r.lines)).toEqual([200, 200, 200, 200, 200, 1]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_990);
   });
 
   it.each([503, 429, 401] as const)(

@@ -6,8 +6,21 @@
  * and raise alerts through the dispatcher, never write into the hub's stores.
  */
 const crypto = require('node:crypto');
+// The hub's wire contract (topics and JSON Schemas), generated from its TypeScript by `npm run wire`.
+const wire = require('./wire.json');
 
-const READINGS_PREFIX = 'gh/integrations/readings/';
+const READINGS_PREFIX = wire.topics.integrationReadingsPrefix;
+const READING_VARIANTS = wire.schemas.integrationReading.oneOf ?? wire.schemas.integrationReading.anyOf ?? [];
+
+/**
+ * True when `value` has the shape of a reading of the contract: a known `kind` with every property that kind
+ * requires. A message that is not (a newer hub, a foreign publisher) is dropped rather than handed to flows.
+ */
+function isReading(value) {
+  if (!value || typeof value !== 'object') return false;
+  const variant = READING_VARIANTS.find((v) => v.properties?.kind?.const === value.kind);
+  return !!variant && (variant.required ?? []).every((key) => key in value);
+}
 
 /** MQTT topic levels of the feed: a device type and a device id, or `+`. */
 function readingsFilter(deviceType, deviceId) {
@@ -79,6 +92,7 @@ function createMqttShare({ mqttUrl, username, token, log, onState }) {
       } catch {
         return;
       }
+      if (!isReading(reading)) return;
       for (const s of subs.values()) {
         if (topicMatches(s.filter, topic)) s.handler(topic, reading);
       }
@@ -201,6 +215,7 @@ function followAlertStream({ httpUrl, token, onMessage, onState, retryMs = 3000 
 
 module.exports = {
   READINGS_PREFIX,
+  isReading,
   readingsFilter,
   topicMatches,
   placeWithin,

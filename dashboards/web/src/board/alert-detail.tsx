@@ -2,6 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from '../common/api.ts';
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
+import { alertSummary, evidenceText, fieldLabel, fieldValue, typeName } from '../common/summary.ts';
+import { timelineWords } from '../common/timeline.ts';
 import type { Alert, AlertDetail } from '../common/types.ts';
 import { DEPARTMENTS } from '../common/types.ts';
 import { LightDot, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
@@ -84,17 +86,19 @@ export function AlertDetailPanel(props: {
       <div class="badges">
         <SeverityBadge severity={a.severity} />
         <StatusBadge status={a.status} />
-        {a.escalated ? <span class="badge escalated">{t(`reach.${a.reach}`)}</span> : null}
+        {a.escalated ? <span class="badge escalated">{t(`escalated.${a.reach}`)}</span> : null}
         <code>{a.id}</code>
       </div>
-      {a.detail ? <p class="muted">{a.detail}</p> : null}
+      <p class="summary" title={a.detail}>
+        {alertSummary(a)}
+      </p>
       <dl class="facts">
         <dt>{t('device')}</dt>
         <dd>
           <button type="button" class="link" onClick={() => props.onDevice(a.deviceId)}>
             {a.deviceId}
           </button>{' '}
-          <span class="muted">{a.deviceType}</span>
+          <span class="muted">{typeName(a.deviceType)}</span>
         </dd>
         <dt>{t('place')}</dt>
         <dd>{placeLabel(a.placeNames, a.floor)}</dd>
@@ -139,8 +143,10 @@ export function AlertDetailPanel(props: {
           <dl class="facts evidence">
             {Object.entries(a.evidence).map(([k, v]) => (
               <>
-                <dt key={`${k}-k`}>{k === 'clipId' ? t('clip') : k}</dt>
-                <dd key={`${k}-v`}>{k === 'clipId' ? <code class="clip">{String(v)}</code> : String(v)}</dd>
+                <dt key={`${k}-k`}>{fieldLabel(a.deviceType, k)}</dt>
+                <dd key={`${k}-v`}>
+                  {k === 'clipId' ? <code class="clip">{String(v)}</code> : fieldValue(a.deviceType, k, v)}
+                </dd>
               </>
             ))}
           </dl>
@@ -220,37 +226,23 @@ export function AlertDetailPanel(props: {
       <section>
         <h3>{t('timeline')}</h3>
         <ol class="timeline">
-          {detail.timeline.map((e) => (
-            <li key={e.id} data-event={e.type}>
-              <time>{fmtTime(e.at)}</time>
-              <strong>{t(`event.${e.type}`)}</strong>
-              <span class="muted">{e.actor}</span>
-              {summary(e.data) ? <span class="ev-data">{summary(e.data)}</span> : null}
-            </li>
-          ))}
+          {detail.timeline.map((e) => {
+            const w = timelineWords(e);
+            const text =
+              e.type === 'opened' ? alertSummary(a) : e.type === 'updated' ? evidenceText(a) : w.text;
+            return (
+              <li key={e.id} data-event={e.type}>
+                <time>{fmtTime(e.at)}</time>
+                <strong>{w.title}</strong>
+                <span class="muted">{w.who}</span>
+                {text ? <span class="ev-data">{text}</span> : null}
+              </li>
+            );
+          })}
         </ol>
       </section>
     </aside>
   );
-}
-
-/** Keys of timeline data that only matter to machines (dedup keys, ids repeated from the alert). */
-const HIDDEN_KEYS = new Set(['idempotencyKey', 'incidentId', 'at', 'title', 'run', 'attempt', 'severity']);
-
-function summary(data: Record<string, unknown>): string {
-  const show = (v: unknown): string => {
-    if (Array.isArray(v)) return v.map(show).join(', ');
-    if (v && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      return typeof o.name === 'string' ? o.name : JSON.stringify(v);
-    }
-    return String(v);
-  };
-  return Object.entries(data)
-    .filter(([k, v]) => !HIDDEN_KEYS.has(k) && v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => `${k}: ${k.endsWith('At') && typeof v === 'number' ? fmtTime(v) : show(v)}`)
-    .join(' · ')
-    .slice(0, 300);
 }
 
 export function ActionForm(props: {

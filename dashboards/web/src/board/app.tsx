@@ -9,8 +9,10 @@ import { AlertDetailPanel } from './alert-detail.tsx';
 import { AlertList, FilterBar, type Filters } from './alert-list.tsx';
 import { DeviceList } from './device-list.tsx';
 import { DevicePage } from './device-page.tsx';
+import { KpiPage } from './kpi/kpi-page.tsx';
 import { KpiTiles } from './kpis.tsx';
 import { alertIsUnder, isActive, lightsByPlace, liveLight } from './lights.ts';
+import { MapPage } from './map/map-page.tsx';
 import { PlaceTree } from './place-tree.tsx';
 
 const SESSION_KEY = 'gridhub.board.session';
@@ -42,6 +44,10 @@ export function BoardApp() {
 }
 
 type StreamState = 'connecting' | 'live' | 'reconnecting';
+const VIEWS = ['board', 'map', 'kpis'] as const;
+type View = (typeof VIEWS)[number];
+/** The page's view from the address (`#map`, `#kpis`), so a duty screen can be pointed at one. */
+const viewFromHash = (): View => VIEWS.find((v) => `#${v}` === location.hash) ?? 'board';
 
 function Board(props: { api: Api; session: Session; onLogout: () => void }) {
   const { api, session } = props;
@@ -54,6 +60,11 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
   const [selected, setSelected] = useState<string | null>(null);
   const [device, setDevice] = useState<string | null>(null);
   const [tab, setTab] = useState<'alerts' | 'devices'>('alerts');
+  const [view, setViewState] = useState<View>(viewFromHash);
+  const setView = (v: View) => {
+    history.replaceState(null, '', v === 'board' ? location.pathname : `#${v}`);
+    setViewState(v);
+  };
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [stream, setStream] = useState<StreamState>('connecting');
   const [error, setError] = useState('');
@@ -178,6 +189,7 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
     });
   }, [alerts, tick, now]);
   const lights = useMemo(() => lightsByPlace(live), [live]);
+  const lightOf = useCallback((a: Alert) => a.light, []);
   const visible = useMemo(() => {
     const text = filters.text.trim().toLowerCase();
     return live
@@ -211,10 +223,40 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
     });
   };
 
+  const side = device ? (
+    <DevicePage api={api} id={device} now={now} onBack={() => setDevice(null)} />
+  ) : selected ? (
+    <AlertDetailPanel
+      api={api}
+      id={selected}
+      version={versions[selected] ?? 0}
+      role={session.user.role}
+      now={now}
+      onClose={() => setSelected(null)}
+      onDevice={setDevice}
+      onOpen={open}
+      onChanged={(a) => upsert([a])}
+    />
+  ) : null;
+
   return (
     <div class={`board ${hasCriticalFresh ? 'critical-pending' : ''}`}>
       <header class="topbar">
         <h1>{t('appTitle')}</h1>
+        <nav class="views">
+          {VIEWS.map((v) => (
+            <button
+              type="button"
+              key={v}
+              data-view-tab={v}
+              class={view === v ? 'active' : ''}
+              aria-current={view === v ? 'page' : undefined}
+              onClick={() => setView(v)}
+            >
+              {t(`view.${v}`)}
+            </button>
+          ))}
+        </nav>
         <span class={`stream stream-${stream}`} data-stream={stream}>
           {stream === 'live' ? `● ${t('live')}` : t('reconnecting')}
         </span>
@@ -225,55 +267,50 @@ function Board(props: { api: Api; session: Session; onLogout: () => void }) {
           {t('logout')}
         </button>
       </header>
-      <KpiTiles report={kpis} active={active} />
+      {view === 'board' ? <KpiTiles report={kpis} active={active} /> : null}
       {error ? (
         <p class="error" role="alert">
           {error}
         </p>
       ) : null}
-      <div class="columns">
-        <PlaceTree roots={places} lights={lights} selected={place} onSelect={setPlace} />
-        <main class="list">
-          <div class="tabs" role="tablist">
-            {(['alerts', 'devices'] as const).map((name) => (
-              <button
-                type="button"
-                role="tab"
-                key={name}
-                data-tab={name}
-                aria-selected={tab === name}
-                class={tab === name ? 'active' : ''}
-                onClick={() => setTab(name)}
-              >
-                {t(name)}
-              </button>
-            ))}
-          </div>
-          {tab === 'alerts' ? (
-            <>
-              <FilterBar filters={filters} onChange={setFilters} />
-              <AlertList alerts={visible} fresh={fresh} selected={selected} onOpen={open} />
-            </>
-          ) : (
-            <DeviceList api={api} place={place} onOpen={setDevice} />
-          )}
-        </main>
-        {device ? (
-          <DevicePage api={api} id={device} now={now} onBack={() => setDevice(null)} />
-        ) : selected ? (
-          <AlertDetailPanel
-            api={api}
-            id={selected}
-            version={versions[selected] ?? 0}
-            role={session.user.role}
-            now={now}
-            onClose={() => setSelected(null)}
-            onDevice={setDevice}
-            onOpen={open}
-            onChanged={(a) => upsert([a])}
-          />
-        ) : null}
-      </div>
+      {view === 'kpis' ? (
+        <KpiPage api={api} now={now} />
+      ) : view === 'map' ? (
+        <div class="columns map-columns">
+          <MapPage api={api} places={places} alerts={live} lightOf={lightOf} now={now} onOpen={open} />
+          {side}
+        </div>
+      ) : (
+        <div class="columns">
+          <PlaceTree roots={places} lights={lights} selected={place} onSelect={setPlace} />
+          <main class="list">
+            <div class="tabs" role="tablist">
+              {(['alerts', 'devices'] as const).map((name) => (
+                <button
+                  type="button"
+                  role="tab"
+                  key={name}
+                  data-tab={name}
+                  aria-selected={tab === name}
+                  class={tab === name ? 'active' : ''}
+                  onClick={() => setTab(name)}
+                >
+                  {t(name)}
+                </button>
+              ))}
+            </div>
+            {tab === 'alerts' ? (
+              <>
+                <FilterBar filters={filters} onChange={setFilters} />
+                <AlertList alerts={visible} fresh={fresh} selected={selected} onOpen={open} />
+              </>
+            ) : (
+              <DeviceList api={api} place={place} onOpen={setDevice} />
+            )}
+          </main>
+          {side}
+        </div>
+      )}
     </div>
   );
 }

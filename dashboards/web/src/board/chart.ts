@@ -8,7 +8,13 @@ import type { Point } from '../common/types.ts';
 echarts.use([LineChart, GridComponent, TooltipComponent, DataZoomComponent, CanvasRenderer]);
 
 export interface ChartHandle {
-  update(points: Point[], unit: string | undefined, range: { from: number; to: number }): void;
+  /** `states` draws a boolean as a state timeline (steps between its two labelled states), not as a line. */
+  update(
+    points: Point[],
+    unit: string | undefined,
+    range: { from: number; to: number },
+    states?: { no: string; yes: string },
+  ): void;
   dispose(): void;
 }
 
@@ -18,24 +24,39 @@ export function lineChart(el: HTMLElement, name: string): ChartHandle {
   const observer = new ResizeObserver(resize);
   observer.observe(el);
   return {
-    update(points, unit, range) {
+    update(points, unit, range, states) {
+      const stateOf = (v: unknown) => (Number(v) >= 0.5 ? states?.yes : states?.no) ?? String(v);
       chart.setOption({
         animation: false,
         grid: { left: 48, right: 16, top: 16, bottom: 48 },
-        tooltip: { trigger: 'axis', valueFormatter: (v: unknown) => `${String(v)}${unit ? ` ${unit}` : ''}` },
+        tooltip: {
+          trigger: 'axis',
+          valueFormatter: (v: unknown) => (states ? stateOf(v) : `${String(v)}${unit ? ` ${unit}` : ''}`),
+        },
         textStyle: { color: '#94a3b8' },
         xAxis: { type: 'time', min: range.from, max: range.to, splitLine: { show: false } },
-        yAxis: {
-          type: 'value',
-          name: unit ?? '',
-          scale: true,
-          splitLine: { lineStyle: { color: '#24324f' } },
-        },
+        yAxis: states
+          ? {
+              type: 'value',
+              min: 0,
+              max: 1,
+              interval: 1,
+              axisLabel: { formatter: stateOf },
+              splitLine: { lineStyle: { color: '#24324f' } },
+            }
+          : {
+              type: 'value',
+              name: unit ?? '',
+              scale: true,
+              splitLine: { lineStyle: { color: '#24324f' } },
+            },
         dataZoom: [{ type: 'inside' }, { type: 'slider', height: 18, bottom: 6 }],
         series: [
           {
             name,
             type: 'line',
+            step: states ? 'end' : false,
+            areaStyle: states ? { opacity: 0.15 } : undefined,
             showSymbol: points.length < 60,
             connectNulls: false,
             lineStyle: { color: '#38bdf8' },

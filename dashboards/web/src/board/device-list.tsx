@@ -3,6 +3,7 @@ import { type Api, query } from '../common/api.ts';
 import { fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import type { Device } from '../common/types.ts';
+import { presenceLabel } from './presence.ts';
 
 /** The devices at or under the selected place, offline first: the way into each device's page. */
 export function DeviceList(props: { api: Api; place: string | null; onOpen: (id: string) => void }) {
@@ -34,7 +35,9 @@ export function DeviceList(props: { api: Api; place: string | null; onOpen: (id:
             onClick={() => props.onOpen(d.id)}
           >
             <span class={`dot ${d.online ? 'light-green' : 'light-none'}`} />
-            <span class="badge">{d.online ? t('online') : t('offline')}</span>
+            <span class="badge" data-presence={d.online ? 'online' : d.lastSeen ? 'offline' : 'never'}>
+              {presenceLabel(d)}
+            </span>
             <span class="alert-title">{d.label ?? d.id}</span>
             <span class="alert-place">{placeLabel(d.placeNames, d.floor)}</span>
             <span class="muted">{d.type}</span>

@@ -3,8 +3,10 @@ import { type Api, query } from '../common/api.ts';
 import { fmtTime } from '../common/format.ts';
 import { getLang, t, useLang } from '../common/i18n.ts';
 import { toPoints } from '../common/points.ts';
+import { fieldLabel } from '../common/summary.ts';
 import type { CatalogueEntry, CatalogueField, Device } from '../common/types.ts';
 import type { ChartHandle } from './chart.ts';
+import { presenceLabel } from './presence.ts';
 
 const RANGES = { '1h': [3_600_000, '1m'], '24h': [86_400_000, '15m'], '7d': [7 * 86_400_000, '2h'] } as const;
 type Range = keyof typeof RANGES;
@@ -56,7 +58,7 @@ export function DevicePage(props: { api: Api; id: string; now: () => number; onB
           <dt>{t('device')}</dt>
           <dd>{typeName}</dd>
           <dt>{t('status')}</dt>
-          <dd data-online={String(device.online)}>{device.online ? t('online') : t('offline')}</dd>
+          <dd data-online={String(device.online)}>{presenceLabel(device)}</dd>
           <dt>{t('lastSeen')}</dt>
           <dd>{device.lastSeen ? fmtTime(Date.parse(device.lastSeen)) : '—'}</dd>
           <dt>{t('place')}</dt>
@@ -149,7 +151,8 @@ function FieldChart(props: {
         chart = lineChart(host, props.field);
         const points = toPoints(body);
         setEmpty(points.length === 0);
-        chart?.update(points, props.spec.unit, { from: to - span, to });
+        const states = props.spec.kind === 'boolean' ? { no: t('no'), yes: t('yes') } : undefined;
+        chart?.update(points, props.spec.unit, { from: to - span, to }, states);
         const last = [...points].reverse().find((p) => p.v !== null);
         props.onLatest?.(last?.v ?? null);
       })
@@ -163,7 +166,7 @@ function FieldChart(props: {
   return (
     <figure class="chart" data-field={props.field}>
       <figcaption>
-        {props.field}
+        {fieldLabel(props.device.type, props.field)}
         {props.spec.unit ? ` (${props.spec.unit})` : ''}
         {empty ? <span class="muted"> · {t('noData')}</span> : null}
         {error ? (

@@ -15,6 +15,7 @@ export function KpiTiles(props: { report: KpiReport | null; active: number }) {
     ['kpi.meanSecondsToResolve', fmtDuration(k?.meanSecondsToResolve)],
     ['kpi.satisfaction', k?.satisfaction == null ? '—' : `${k.satisfaction.toFixed(1)} / 5`],
     ['kpi.inGridResolutionRate', fmtPct(k?.inGridResolutionRate)],
+    ['kpi.responseCircleRate', fmtPct(k?.responseCircleRate)],
   ];
   return (
     <section class="kpis" aria-label="KPI">

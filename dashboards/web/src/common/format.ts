@@ -13,12 +13,18 @@ export function fmtTime(ms: number | null | undefined): string {
   });
 }
 
+/** Durations as people write them: 56分17秒, 2小时5分; 56 min 17 s, 2 h 5 min. */
 export function fmtDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) return '—';
   const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  const zh = getLang() === 'zh-CN';
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  if (s < 60) return zh ? `${s}秒` : `${s} s`;
+  if (s < 3600) return zh ? `${m}分${sec ? `${sec}秒` : ''}` : `${m} min${sec ? ` ${sec} s` : ''}`;
+  if (s < 86_400) return zh ? `${h}小时${m ? `${m}分` : ''}` : `${h} h${m ? ` ${m} min` : ''}`;
+  const d = Math.floor(s / 86_400);
+  const hh = Math.floor((s % 86_400) / 3600);
+  return zh ? `${d}天${hh ? `${hh}小时` : ''}` : `${d} d${hh ? ` ${hh} h` : ''}`;
 }
 
 export function fmtPct(ratio: number | null | undefined): string {
@@ -27,7 +33,8 @@ export function fmtPct(ratio: number | null | undefined): string {
 
 export function placeLabel(names: string[], floor: number | null): string {
   const tail = names.slice(-3).join(' · ');
-  return floor === null ? tail : `${tail} · ${floor}F`;
+  if (floor === null) return tail;
+  return getLang() === 'zh-CN' ? `${tail} · ${floor}层` : `${tail} · floor ${floor}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { VIEWS_EN, VIEWS_ZH } from './i18n-views.ts';
 
 export type Lang = 'zh-CN' | 'en';
 export const LANGS: Lang[] = ['zh-CN', 'en'];
@@ -114,6 +115,7 @@ const en = {
   'reach.community': 'Escalated to community',
   'reach.street': 'Escalated to street',
   newCritical: 'New critical alarm',
+  digestAlarms: 'alarms at once',
   'event.opened': 'Opened',
   'event.dispatched': 'Dispatched',
   'event.delivered': 'Delivered',
@@ -132,6 +134,7 @@ const en = {
   'event.device_fault': 'Device fault',
   'event.updated': 'Updated',
   'event.unrouted': 'Nobody on duty',
+  ...VIEWS_EN,
 };
 
 type Key = keyof typeof en;
@@ -146,14 +149,14 @@ const zh: Record<Key, string> = {
   loginFailed: '登录失败',
   live: '实时',
   reconnecting: '正在重连…',
-  places: '网格',
+  places: '区域',
   allPlaces: '全部区域',
   alerts: '告警',
   noAlerts: '没有符合条件的告警',
   filters: '筛选',
   status: '状态',
   severity: '级别',
-  light: '灯',
+  light: '红黄绿灯',
   any: '全部',
   active: '处理中',
   all: '全部',
@@ -161,7 +164,7 @@ const zh: Record<Key, string> = {
   'severity.critical': '紧急',
   'severity.major': '重要',
   'severity.minor': '一般',
-  'status.open': '新建',
+  'status.open': '待处理',
   'status.dispatched': '已派发',
   'status.acknowledged': '已接警',
   'status.on_site': '已到场',
@@ -247,6 +250,7 @@ const zh: Record<Key, string> = {
   'reach.community': '已升级至社区',
   'reach.street': '已升级至街道',
   newCritical: '新的紧急警情',
+  digestAlarms: '条警情同时发生',
   'event.opened': '告警产生',
   'event.dispatched': '已派发',
   'event.delivered': '已送达',
@@ -264,7 +268,8 @@ const zh: Record<Key, string> = {
   'event.false_alarm': '误报',
   'event.device_fault': '设备故障',
   'event.updated': '已更新',
-  'event.unrouted': '无人值守',
+  'event.unrouted': '无人值班',
+  ...VIEWS_ZH,
 };
 
 const dictionaries: Record<Lang, Record<Key, string>> = { en, 'zh-CN': zh };

@@ -45,6 +45,10 @@ export interface TimelineEvent {
   actor: string;
   type: string;
   data: Record<string, unknown>;
+  /** The actor's display name, when the actor is a user or a person. */
+  actorName?: string | null;
+  /** The person a delivery went to, by name. */
+  targetName?: string | null;
 }
 
 export interface AlertDetail {
@@ -63,24 +67,16 @@ export interface StreamMessage {
 }
 
 /** The alarm a worker's phone receives on `gh/workers/{personId}/alarms`. */
-export interface WorkerAlarm {
-  kind: 'alarm';
-  change: string;
-  alertId: string;
-  severity: Severity;
-  title: string;
-  status: AlertStatus;
-  placeNames: string[];
-  floor: number | null;
-  recipient?: { personId: string; role: string; via: string };
-  sentAt: number;
-}
+/** What arrives on `gh/workers/{personId}/alarms`: the hub's typed wire contract. */
+export type { WorkerAlarm, WorkerDigest, WorkerMessage } from '../../../../src/domain/wire.ts';
 
 export interface PlaceNode {
   id: string;
   level: string;
   name: string;
   children: PlaceNode[];
+  /** Buildings: position on the estate's plan (0–100) and floors, where an admin set them. */
+  layout?: { x: number | null; y: number | null; floors: number | null };
 }
 
 export interface Device {

@@ -1,5 +1,5 @@
 import mqtt from 'mqtt';
-import type { WorkerAlarm } from '../common/types.ts';
+import { type WorkerMessage, workerMessageSchema } from '../../../../src/domain/wire.ts';
 
 export type SourceState = 'connecting' | 'connected' | 'disconnected';
 
@@ -8,7 +8,7 @@ export type SourceState = 'connecting' | 'connected' | 'disconnected';
  * another implementation of the same interface, so the page does not change when it is added.
  */
 export interface AlarmSource {
-  start(onAlarm: (alarm: WorkerAlarm) => void, onState: (s: SourceState) => void): void;
+  start(onMessage: (message: WorkerMessage) => void, onState: (s: SourceState) => void): void;
   stop(): void;
 }
 
@@ -22,7 +22,7 @@ export function mqttAlarmSource(options: {
 }): AlarmSource {
   let client: mqtt.MqttClient | undefined;
   return {
-    start(onAlarm, onState) {
+    start(onMessage, onState) {
       onState('connecting');
       client = mqtt.connect(options.url, {
         username: options.username,
@@ -42,12 +42,15 @@ export function mqttAlarmSource(options: {
       client.on('close', () => onState('disconnected'));
       client.on('offline', () => onState('disconnected'));
       client.on('message', (_topic, payload) => {
+        let json: unknown;
         try {
-          const alarm = JSON.parse(new TextDecoder().decode(payload)) as WorkerAlarm;
-          if (alarm && typeof alarm.alertId === 'string') onAlarm(alarm);
+          json = JSON.parse(new TextDecoder().decode(payload));
         } catch {
-          // Not an alarm we understand; the list refresh still shows the alert.
+          return;
         }
+        // An alarm or a digest of many; anything else (a newer hub's message kind) is left to the list refresh.
+        const message = workerMessageSchema.safeParse(json);
+        if (message.success) onMessage(message.data);
       });
     },
     stop() {

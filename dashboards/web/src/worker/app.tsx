@@ -3,7 +3,7 @@ import { type Api, createApi, loadSession, revokeToken, type Session, saveSessio
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
-import type { Alert, AlertDetail, WorkerAlarm } from '../common/types.ts';
+import type { Alert, AlertDetail, WorkerMessage } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
 import { LangSwitch, LightDot, LoginForm, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
 import { type AlarmSource, mqttAlarmSource, type SourceState } from './alarm-source.ts';
@@ -68,20 +68,35 @@ async function mqttLogin(api: Api, session: Session): Promise<MqttLogin> {
   return login;
 }
 
-function notify(alarm: WorkerAlarm): void {
-  playAlarm(alarm.severity === 'critical');
-  navigator.vibrate?.(alarm.severity === 'critical' ? [300, 100, 300, 100, 300] : 200);
+/** Changes that call for the worker's attention (a new alarm for them), not those they made themselves. */
+const ATTENTION = ['dispatched', 'opened', 'reopened', 'escalated', 'whistled'];
+
+function notify(message: WorkerMessage): void {
+  if (message.kind === 'alarm' && !ATTENTION.includes(message.change)) return;
+  playAlarm(message.severity === 'critical');
+  navigator.vibrate?.(message.severity === 'critical' ? [300, 100, 300, 100, 300] : 200);
   if (document.visibilityState === 'visible' || !('Notification' in window)) return;
   if (Notification.permission !== 'granted') return;
+  const [title, body, tag, url] =
+    message.kind === 'alarm'
+      ? [
+          message.title,
+          placeLabel(message.placeNames, message.floor),
+          message.alertId,
+          `/worker/#/alerts/${encodeURIComponent(message.alertId)}`,
+        ]
+      : [`${message.count} ${t('digestAlarms')}`, digestSummary(message), message.digestId, '/worker/'];
   void navigator.serviceWorker?.ready
-    .then((reg) =>
-      reg.showNotification(alarm.title, {
-        body: placeLabel(alarm.placeNames, alarm.floor),
-        tag: alarm.alertId,
-        data: { url: `/worker/#/alerts/${encodeURIComponent(alarm.alertId)}` },
-      }),
-    )
+    .then((reg) => reg.showNotification(title, { body, tag, data: { url } }))
     .catch(() => undefined);
+}
+
+/** The first few lines of a digest, for a notification body. */
+function digestSummary(message: Extract<WorkerMessage, { kind: 'digest' }>): string {
+  return message.items
+    .slice(0, 3)
+    .map((i) => `${i.title} · ${placeLabel(i.placeNames, i.floor)}`)
+    .join('\n');
 }
 
 function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
@@ -131,14 +146,17 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         if (stopped) return;
         const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
         source = mqttAlarmSource({ url, personId, ...login });
-        source.start((alarm) => {
-          setMine((m) => new Set(m).add(alarm.alertId));
-          api
-            .get<AlertDetail>(`/api/alerts/${encodeURIComponent(alarm.alertId)}`)
-            .then((d) => upsert(d.alert))
-            .catch(() => undefined);
-          if (['dispatched', 'opened', 'reopened', 'escalated', 'whistled'].includes(alarm.change))
-            notify(alarm);
+        source.start((message) => {
+          // One alarm, or a digest folding many: each of its alerts is the worker's and joins the list.
+          const ids = message.kind === 'alarm' ? [message.alertId] : message.alertIds;
+          setMine((m) => new Set([...m, ...ids]));
+          for (const id of ids) {
+            api
+              .get<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`)
+              .then((d) => upsert(d.alert))
+              .catch(() => undefined);
+          }
+          notify(message);
         }, setState);
       })
       .catch((e: Error) => {

@@ -1,0 +1,98 @@
+import { connectAsync, type MqttClient } from 'mqtt';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock/clock.ts';
+import { topics, type WorkerDigest, workerMessageSchema } from '../../src/domain/wire.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
+import { ensureWebBuilt, findChromium, launchChromium } from './browser.ts';
+
+const chromiumPath = findChromium();
+if (!chromiumPath)
+  console.warn('[test/browser] SKIPPED worker digest: no Chromium (apt-get install chromium)');
+
+// 2026-01-05 16:00 in Shanghai: the day shift of grid 1, so g1-worker-a (user `worker`) is on duty.
+const clock = new ManualClock(Date.UTC(2026, 0, 5, 8, 0, 0));
+let t: TestHub;
+let browser: Browser;
+const clients: MqttClient[] = [];
+
+describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
+  beforeAll(async () => {
+    ensureWebBuilt();
+    t = await startTestHub({ clock });
+    browser = await launchChromium(chromiumPath as string);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('shows every alert of a digest that arrives over MQTT as the worker’s own', async () => {
+    const creds = t.credentials;
+    const login = creds?.users.find((u) => u.username === 'worker');
+    const worker = creds?.workers.find((w) => w.personId === login?.personId);
+    if (!login || !worker) throw new Error('no demo worker');
+
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${t.hub.urls.http}/worker/`);
+    await page.fill('input[name=username]', login.username);
+    await page.fill('input[name=password]', login.password);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });
+
+    // What the phone receives, seen by a second subscriber of the same worker.
+    const watcher = await connectAsync(t.hub.urls.mqtt, {
+      username: worker.username,
+      password: worker.token,
+      clientId: `${worker.username}-test-watcher`,
+      reconnectPeriod: 0,
+    });
+    clients.push(watcher);
+    const digests: WorkerDigest[] = [];
+    watcher.on('message', (_topic, payload) => {
+      const message = workerMessageSchema.parse(JSON.parse(payload.toString()));
+      if (message.kind === 'digest') digests.push(message);
+    });
+    await watcher.subscribeAsync(worker.alarmsTopic, { qos: 1 });
+
+    // Four e-bike detectors of grid G1 report once, then fall silent: 3 minutes later (3 heartbeats) all four are
+    // offline at the same instant, and the worker gets one digest instead of four alarms.
+    const detectors = (creds?.devices ?? [])
+      .filter((d) => d.type === 'ebike_elevator' && /^E[12]-B/.test(d.placeId))
+      .slice(0, 4);
+    expect(detectors).toHaveLength(4);
+    for (const detector of detectors) {
+      const c = await connectAsync(t.hub.urls.mqtt, {
+        username: detector.id,
+        password: detector.secret,
+        clientId: detector.id,
+        reconnectPeriod: 0,
+      });
+      await c.publishAsync(topics.telemetry(detector.id), JSON.stringify({ online: true }), { qos: 1 });
+      await c.endAsync();
+    }
+    await clock.advanceAsync(3 * 60_000 + 1_000);
+    await clock.advanceAsync(10_000);
+
+    const detectorIds = new Set(detectors.map((b) => b.id));
+    const offline = () =>
+      t.hub.dispatcher
+        .list({})
+        .items.filter((a) => detectorIds.has(a.deviceId) && a.category === 'device_offline');
+    await expect.poll(() => offline().length, { timeout: 5000 }).toBe(4);
+    await expect
+      .poll(() => digests.some((d) => offline().every((a) => d.alertIds.includes(a.id))), { timeout: 5000 })
+      .toBe(true);
+
+    // Each alert of the digest joins the phone's list, marked as pushed to this worker.
+    for (const alert of offline()) {
+      await page.locator(`[data-alert-id="${alert.id}"] .badge.mine`).waitFor({ timeout: 5000 });
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
