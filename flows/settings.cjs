@@ -30,6 +30,8 @@ function passwordHash(prefix, user, what) {
   let password = process.env[`${prefix}_PASSWORD`];
   if (!password) {
     password = crypto.randomBytes(12).toString('base64url');
+    // flows read it with env.get (the example flow calls its own stand-in endpoint with it)
+    process.env[`${prefix}_PASSWORD`] = password;
     console.log(
       `\n  ${what}: ${user} / ${password}` +
         `\n  (generated for this run; set ${prefix}_PASSWORD to choose one)\n`,
