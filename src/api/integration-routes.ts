@@ -10,7 +10,6 @@ import type { RuleResult } from '../domain/rule-result.ts';
 import { SEVERITIES } from '../domain/severity.ts';
 import { INTEGRATION_READINGS_PREFIX } from '../domain/wire.ts';
 import { requireRole } from '../http/context.ts';
-import { newSecret } from '../registry/secrets.ts';
 import type { IntegrationPolicy } from '../registry/users.ts';
 
 /** What the integration routes need of the hub; `hub.dispatcher`, `hub.registry.*` and `hub.bus` fit. */
@@ -26,7 +25,7 @@ export interface IntegrationRoutesDeps {
     create(
       input: {
         username: string;
-        password: string;
+        password: string | null;
         role: 'integration';
         scope: string[];
         displayName?: string;
@@ -132,9 +131,9 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
             field: 'username',
           });
         if (!user) {
-          // Integrations log in with tokens only; the password is random and never shown.
+          // Integrations log in with tokens only: the account has no password at all.
           user = await deps.users.create(
-            { username, password: newSecret(24), role: 'integration', scope, displayName: username },
+            { username, password: null, role: 'integration', scope, displayName: username },
             now,
           );
         }

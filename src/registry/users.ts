@@ -16,7 +16,8 @@ interface UserRow {
 
 export interface UserInput {
   username: string;
-  password: string;
+  /** null: an account that logs in with API tokens only (integrations, phones); no password works for it. */
+  password: string | null;
   role: UserRole;
   personId?: string | null;
   displayName?: string;
@@ -88,12 +89,13 @@ export class UserStore implements TokenAuthenticator {
         field: 'username',
       });
     }
-    if (input.password.length < 8) {
+    if (input.password !== null && input.password.length < 8) {
       throw new GridHubError('REQUEST_INVALID', 'password must have at least 8 characters', {
         field: 'password',
       });
     }
-    const hash = await hashSecret(input.password, this.#passwordCost);
+    // token-only accounts pay no KDF: `none$` matches no password (verifySecret knows only scrypt$…)
+    const hash = input.password === null ? 'none$' : await hashSecret(input.password, this.#passwordCost);
     this.#db.transaction(() => {
       this.#db
         .prepare(
