@@ -1,7 +1,13 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { alertsPublicRoutes, alertsRoutes, createDispatcher, type Dispatcher } from './alerts/index.ts';
+import {
+  alertsPublicRoutes,
+  alertsRoutes,
+  createDispatcher,
+  type Dispatcher,
+  ratingPagePlugin,
+} from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
@@ -137,6 +143,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     people: registry.people,
     sink: telemetry,
     publisher: ingest,
+    // Messages are written in the language of the person's user account, and link to where phones reach the hub.
+    localeOf: (personId) => registry.users.list().find((u) => u.personId === personId)?.locale,
+    publicUrl: () => urls.http,
   });
   const record = recordEach((result) => dispatcher.handle(result));
   const rules = createRuleEngine({
@@ -208,7 +217,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       }),
     ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
-    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin()],
+    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin(), ratingPagePlugin()],
     onDeviceProvisioned: (device) => seedPresence([device]),
   });
 

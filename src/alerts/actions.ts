@@ -1,9 +1,10 @@
 /** What people do to an alert through the API: each action is one transaction that answers the new view. */
+import type { PlaceName } from '../domain/alarm.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { AlertsContext } from './context.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
-import { alarmPayload } from './payloads.ts';
+import { onDutyOf } from './payloads.ts';
 import { type AlertRow, OPEN_STATUSES } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import type { AlertView, Resolution } from './types.ts';
@@ -12,6 +13,18 @@ import { placeOf } from './views.ts';
 export interface Rating {
   score: number;
   comment?: string;
+}
+
+export interface RatingLinkInfo {
+  state: 'open' | 'used' | 'expired' | 'unknown';
+  expiresAt?: number;
+  about?: {
+    category: string;
+    title: string;
+    placePath: PlaceName[];
+    floor: number | null;
+    resolvedAt: number | null;
+  };
 }
 
 export function createActions(
@@ -87,6 +100,29 @@ export function createActions(
       return act(id, (fx, r) => rateRow(fx, r, actor, input));
     },
 
+    /** What the rating page may show of its link: whether it can still be used, and what it is about. */
+    ratingLink(token: string): RatingLinkInfo {
+      const row = q.ratingToken.get(sha256(token));
+      if (!row) return { state: 'unknown' };
+      const r = q.alert.get(row.alert_id);
+      const about = r
+        ? {
+            category: r.category,
+            title: r.title,
+            placePath: ctx.payloads.placePath(placeOf(r)),
+            floor: r.floor,
+            resolvedAt: r.resolved_at,
+          }
+        : undefined;
+      const state =
+        row.used_at !== null || r?.rating != null
+          ? 'used'
+          : row.expires_at <= clock.now()
+            ? 'expired'
+            : 'open';
+      return { state, expiresAt: row.expires_at, ...(about ? { about } : {}) };
+    },
+
     rateByToken(token: string, input: Rating): AlertView {
       const row = q.ratingToken.get(sha256(token));
       if (!row || row.used_at !== null || row.expires_at <= clock.now()) {
@@ -156,12 +192,14 @@ export function createActions(
             .list({ role: 'department' })
             .filter((p) => p.department === input.department && p.active);
         }
+        const onDuty = onDutyOf(staff);
         for (const p of staff) {
-          const payload = alarmPayload(
+          const payload = ctx.payloads.alarm(
             view(r),
             'whistled',
             { person: p, role: 'department', via: 'on_duty' },
             clock.now(),
+            onDuty,
           );
           parts.enqueue(fx, {
             alertId: id,

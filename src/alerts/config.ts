@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_PUSH_SERVICES } from '../channels/endpoints.ts';
+import { MESSAGE_LANGS } from '../domain/alarm.ts';
 import { PERSON_ROLES } from '../domain/records.ts';
 import { duration, int } from '../settings/fields.ts';
 
@@ -118,7 +119,10 @@ export const alertsConfigSchema = z.object({
   retryJitter: z.coerce.number().min(0).max(1).default(0.2),
   /** Non-critical alarms wait this long for company: two or more to one recipient go out as one digest. */
   digestWaitMs: duration(5000),
-  /** A digest sent this recently to the same recipient is updated (same id, next version), not repeated. */
+  /**
+   * In the worker app (MQTT, Web Push), a digest sent this recently to the same recipient is updated (same id, next
+   * version). Channels that cannot edit a message follow `messages.robotWindowMs` instead.
+   */
   digestUpdateWindowMs: duration(30 * MIN),
   /** Items listed in one digest message (the count covers all of them). */
   digestMaxItems: int(50, 1, 1000),
@@ -126,7 +130,7 @@ export const alertsConfigSchema = z.object({
   mustReachStepMs: duration(30_000),
   /** Attempts of a must-reach delivery before it is dead and the ladder moves on at once. */
   mustReachMaxAttempts: int(3, 1, 100),
-  /** Per-channel rate limits (messages per minute); a channel not named is not limited. */
+  /** Rate limits per target of a channel (messages a minute to each robot); a channel not named is not limited. */
   rateLimits: z
     .record(z.string(), z.object({ perMinute: z.number().positive() }))
     .default({ wecom: { perMinute: 20 }, dingtalk: { perMinute: 20 }, feishu: { perMinute: 100 } }),
@@ -150,6 +154,36 @@ export const alertsConfigSchema = z.object({
     .regex(/^(mailto:|https:)/)
     .default('mailto:ops@gridhub.invalid'),
   webPushTtlSeconds: int(3600, 0, 2_419_200),
+  /** What messages to people say and where they point. */
+  messages: z
+    .object({
+      /** Language of messages to groups and to people without a user account (a user's locale wins). */
+      language: z.enum(MESSAGE_LANGS).default('zh-CN'),
+      /** The hub's address as phones reach it: links in messages (default: the address the hub listens on). */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /** The approved SMS signature, shown as 【…】 before every SMS. */
+      smsSignName: z.string().min(2).max(20).default('智慧社区'),
+      /** Longest SMS in segments (70 characters in one, 67 per segment of a long one). */
+      smsMaxSegments: int(2, 1, 8),
+      /** Provider template codes by kind and language, when they differ from the defaults. */
+      smsTemplateCodes: z.record(z.string(), z.string().min(1)).default({}),
+      /**
+       * Group robots cannot edit a sent message: per robot, non-critical alarms within this window after a message
+       * go out together as one summary at its end, never as a growing series of updates.
+       */
+      robotWindowMs: duration(60_000),
+      /** When the ladder reaches the grid leader: call (voice) every grid leader of the place, on shift or not. */
+      leaderCall: z
+        .object({
+          critical: z.boolean().default(true),
+          major: z.boolean().default(false),
+          minor: z.boolean().default(false),
+        })
+        .prefault({}),
+      /** After resolve, text the resident (else the family) the link to the rating page. */
+      ratingSms: z.boolean().default(true),
+    })
+    .prefault({}),
   /** Hosts Web Push endpoints may be on (`*.` = any subdomain); a subscription elsewhere is refused. */
   webPushServices: z.array(z.string().min(1)).default([...DEFAULT_PUSH_SERVICES]),
   /** Who is called when a whistled department misses its report-in allowance. */

@@ -8,8 +8,9 @@ import type { PeopleStore } from '../registry/people.ts';
 import type { Db } from '../storage/sqlite.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
+import type { Payloads } from './payloads.ts';
 import type { Queries } from './queries.ts';
-import type { ChannelTargetStore, QuietHoursStore, ResidentStore } from './stores.ts';
+import type { AuditLog, ChannelTargetStore, QuietHoursStore, ResidentStore } from './stores.ts';
 
 export interface PlaceNames {
   path(placeId: string): PlacePath;
@@ -33,6 +34,13 @@ export interface AlertsContext {
   residents: ResidentStore;
   quietHours: QuietHoursStore;
   channelTargets: ChannelTargetStore;
+  audit: AuditLog;
+  /** Builds the alarm model of every message (recipient's language, links, time zone). */
+  payloads: Payloads;
+  /** The locale of the user account of a person (messages follow it), if they have one. */
+  localeOf(personId: string): string | undefined;
+  /** The hub's address as phones reach it, for links in messages. */
+  publicUrl(): string;
   /** Set until `start()` and again by `stop()`: timers are not armed and the outbox loop does not run. */
   run: { stopped: boolean };
 }

@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import { type AlertStream, type Channel, mqttChannel, streamChannel } from '../channels/channel.ts';
 import { createOutboundPolicy, type OutboundPolicy } from '../channels/endpoints.ts';
 import { gatewayChannel } from '../channels/gateway.ts';
+import { smsSettings } from '../channels/templates/index.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
 import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
 import type { Clock } from '../clock/clock.ts';
@@ -18,7 +19,7 @@ import type { TelemetrySink, WorkerPublisher } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
-import { createActions, type Rating } from './actions.ts';
+import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
 import { createEscalation } from './escalation.ts';
@@ -29,6 +30,7 @@ import { createAlertsMetrics } from './metrics.ts';
 import { createMustReach, PHONE_CHANNELS } from './must-reach.ts';
 import { createNoiseControl } from './noise.ts';
 import { createOutbox } from './outbox.ts';
+import { createPayloads } from './payloads.ts';
 import { prepareQueries } from './queries.ts';
 import { createReads } from './reads.ts';
 import { createRouting } from './routing.ts';
@@ -61,6 +63,10 @@ export interface DispatcherDeps {
   bus: EventBus;
   config: AlertsConfig;
   places: PlaceNames;
+  /** The locale of a person's user account: their messages are written in it (zh-CN when unknown). */
+  localeOf?: (personId: string) => string | undefined;
+  /** The hub's address for links in messages; `alerts.messages.publicUrl` wins when set. */
+  publicUrl?: () => string;
   /** Who serves where and who is on duty: the registry's people store. */
   people: PeopleStore;
   /** Extra outbox channels (webhook, Web Push, SMS …) besides the built-in `mqtt` and `stream`. */
@@ -92,6 +98,8 @@ export interface Dispatcher {
   ): { alert: AlertView; ratingToken: string };
   rate(id: string, actor: string, input: Rating): AlertView;
   rateByToken(token: string, input: Rating): AlertView;
+  /** The rating link's state (open, used, expired, unknown) and what it is about, for the public page. */
+  ratingLink(token: string): RatingLinkInfo;
   close(id: string, actor: string, note?: string): AlertView;
   markFalse(
     id: string,
@@ -155,6 +163,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           url: cfg.smsGatewayUrl,
           secret: cfg.smsGatewaySecret,
           timeoutMs: cfg.deliveryTimeoutMs,
+          sms: smsSettings({
+            signName: cfg.messages.smsSignName,
+            maxSegments: cfg.messages.smsMaxSegments,
+            codes: cfg.messages.smsTemplateCodes,
+          }),
         }),
       );
     }
@@ -165,6 +178,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const quietHours = createQuietHoursStore(db, cfg.timeZone);
   const channelTargets = createChannelTargetStore(db);
   const q = prepareQueries(db);
+  const localeOf = deps.localeOf ?? (() => undefined);
+  const publicUrl = () => cfg.messages.publicUrl ?? deps.publicUrl?.() ?? 'http://127.0.0.1:8080';
+  const payloads = createPayloads({ cfg, places: deps.places, localeOf, publicUrl });
 
   const ctx: AlertsContext = {
     db,
@@ -181,6 +197,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     residents,
     quietHours,
     channelTargets,
+    audit,
+    payloads,
+    localeOf,
+    publicUrl,
     run: { stopped: true },
   };
 
@@ -191,9 +211,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   });
   const { enqueue, tryFold } = createNoiseControl(ctx, store);
   const mustReach = createMustReach(ctx, store, enqueue);
-  const { notify } = createRouting(ctx, store, enqueue);
-  const escalation = createEscalation(ctx, store, notify);
-  const lifecycle = createLifecycle(ctx, store, { notify, escalation, mustReach });
+  const { notify, callLeaders } = createRouting(ctx, store, enqueue);
+  const escalation = createEscalation(ctx, store, notify, callLeaders);
+  const lifecycle = createLifecycle(ctx, store, { notify, escalation, mustReach, enqueue });
   const actions = createActions(ctx, store, { lifecycle, enqueue });
   const outbox = createOutbox(ctx, store, { tryFold, mustReach });
   const reads = createReads(ctx, store);

@@ -6,14 +6,19 @@
 import type { Milestone } from './config.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
-import type { Notify } from './routing.ts';
+import type { CallLeaders, Notify } from './routing.ts';
 import { type AlertRow, OPEN_STATUSES, SYSTEM, type TimerRow, widerReach } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import type { Reach } from './types.ts';
 
 export type Escalation = ReturnType<typeof createEscalation>;
 
-export function createEscalation(ctx: AlertsContext, store: AlertStore, notify: Notify) {
+export function createEscalation(
+  ctx: AlertsContext,
+  store: AlertStore,
+  notify: Notify,
+  callLeaders: CallLeaders,
+) {
   const { clock, cfg, q, log } = ctx;
   const timer = dueTimer(clock, { next, fire, stopped: () => ctx.run.stopped });
 
@@ -76,6 +81,8 @@ export function createEscalation(ctx: AlertsContext, store: AlertStore, notify: 
     q.setTimerState.run('fired', t.id);
     q.voidStep.run(r.id, t.ref);
     const recipients = notify(fx, r, step.roles, 'escalated');
+    // The roster may have no leader on shift at night; for the severities configured the leader is called anyway.
+    const called = step.roles.includes('grid_leader') ? callLeaders(fx, r, recipients) : [];
     store.setFields(r.id, {
       escalated: 1,
       escalation_step: Math.max(r.escalation_step, t.ref),
@@ -87,6 +94,7 @@ export function createEscalation(ctx: AlertsContext, store: AlertStore, notify: 
       roles: step.roles,
       reach: step.reach,
       recipients,
+      ...(called.length ? { called } : {}),
     });
   }
 

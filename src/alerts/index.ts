@@ -14,6 +14,7 @@ export { deliveryRoutes } from './delivery-routes.ts';
 export type { DeliveryView, Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
 export { createDispatcher, MUST_REACH_RUNGS } from './dispatcher.ts';
 export type { KpiFigures, KpiFilter, KpiReport } from './kpis.ts';
+export { ratingPagePlugin } from './rating-page.ts';
 export type { AlertsRoutesDeps } from './routes.ts';
 export { alertsPublicRoutes, alertsRoutes } from './routes.ts';
 export type { Light, SlaClock } from './sla.ts';

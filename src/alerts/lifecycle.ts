@@ -7,10 +7,12 @@ import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/r
 import type { AlertsContext } from './context.ts';
 import type { Escalation } from './escalation.ts';
 import type { MustReach } from './must-reach.ts';
+import type { Enqueue } from './noise.ts';
 import type { Notify } from './routing.ts';
 import { type AlertRow, SYSTEM } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import type { Resolution } from './types.ts';
+import { placeOf } from './views.ts';
 
 export function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
@@ -21,7 +23,12 @@ export type Lifecycle = ReturnType<typeof createLifecycle>;
 export function createLifecycle(
   ctx: AlertsContext,
   store: AlertStore,
-  parts: { notify: Notify; escalation: Escalation; mustReach: MustReach },
+  parts: {
+    notify: Notify;
+    escalation: Escalation;
+    mustReach: MustReach;
+    enqueue: Enqueue;
+  },
 ) {
   const { clock, cfg, q, m, log } = ctx;
   const { tx, record, setFields } = store;
@@ -31,11 +38,14 @@ export function createLifecycle(
   function dispatchFirst(fx: TxEffects, id: string, change: string): void {
     const r = q.alert.get(id) as AlertRow;
     const step = cfg.ladders[r.severity][0];
-    const recipients = step ? notify(fx, r, step.roles, change) : [];
+    // The messages say what the alert is once they are out: dispatched. Put back if nobody could be found.
+    setFields(id, { status: 'dispatched' });
+    const sent = q.alert.get(id) as AlertRow;
+    const recipients = step ? notify(fx, sent, step.roles, change) : [];
     if (recipients.length) {
-      setFields(id, { status: 'dispatched' });
       record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
     } else {
+      setFields(id, { status: r.status });
       record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
     escalation.scheduleLadder(q.alert.get(id) as AlertRow);
@@ -205,7 +215,47 @@ export function createLifecycle(
     const token = randomBytes(18).toString('base64url');
     q.insertRatingToken.run(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
     record(fx, r.id, 'resolved', actor, { resolution, note });
+    if (resolution === 'handled' || resolution === 'referred') sendRatingLink(fx, r, token);
     return token;
+  }
+
+  /**
+   * The closed loop for residents: the one behind the device (else their family) gets the rating page's link by
+   * SMS. Sent as a minor message, so the quiet hours of the place hold it until morning.
+   */
+  function sendRatingLink(fx: TxEffects, r: AlertRow, token: string): void {
+    if (!cfg.messages.ratingSms || !ctx.channels.has('sms')) return;
+    const res = ctx.residents.forDevice(r.device_id);
+    const phone = res?.phone ?? res?.familyPhone;
+    if (!res || !phone) return;
+    const place = placeOf(r);
+    parts.enqueue(fx, {
+      alertId: r.id,
+      channel: 'sms',
+      target: phone,
+      payload: {
+        kind: 'rating_link',
+        alertId: r.id,
+        category: r.category,
+        title: r.title,
+        placePath: ctx.payloads.placePath(place),
+        floor: r.floor,
+        lang: cfg.messages.language,
+        base: ctx.publicUrl().replace(/\/$/, ''),
+        token,
+        sentAt: clock.now(),
+      },
+      severity: 'minor',
+      place,
+    });
+    record(
+      fx,
+      r.id,
+      'rating_link_sent',
+      SYSTEM,
+      { channel: 'sms', to: res.phone ? 'resident' : 'family' },
+      { sink: false },
+    );
   }
 
   return { raise, update, clear, fact, resolveRow };

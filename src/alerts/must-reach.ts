@@ -1,18 +1,19 @@
 /**
  * The must-reach ladder of critical alerts (design §6): until someone acknowledges, each rung that goes
- * unanswered for `mustReachStepMs` (or whose every delivery died) hands over to the next one.
+ * unanswered for `mustReachStepMs` (or whose every delivery died) hands over to the next one. Rung 0 is the
+ * dispatch itself: the on-duty people's app push and the grid's group robots together, at once.
  */
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
 import type { Enqueue } from './noise.ts';
-import { alarmPayload } from './payloads.ts';
+import { onDutyOf } from './payloads.ts';
 import { type AlertRow, OPEN_STATUSES, SYSTEM } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import { maskTarget } from './stores.ts';
 import { placeOf } from './views.ts';
 
-/** The rungs after the dispatch's app push. */
-export const MUST_REACH_RUNGS = ['app_push', 'group_robot', 'sms_voice', 'family_contact'] as const;
+/** Rung 0 (app push and group robots) is sent by the dispatch; the ladder adds the later ones. */
+export const MUST_REACH_RUNGS = ['app_push_group_robot', 'sms_voice', 'family_contact'] as const;
 export const APP_CHANNELS = new Set(['mqtt', 'webpush']);
 export const ROBOT_CHANNELS = new Set(['webhook', 'wecom', 'dingtalk', 'feishu']);
 export const PHONE_CHANNELS = ['sms', 'voice'] as const;
@@ -34,6 +35,8 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
 
   function start(fx: TxEffects, r: AlertRow, pushed: number): void {
     begin(r.id);
+    // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
+    if (!pushed) pushed = q.rungLive.get(r.id, 0)?.n ?? 0;
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) advance(fx, r.id, 'nobody to push to');
     else timer.arm();
@@ -44,32 +47,26 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
     const place = placeOf(r);
     const out: { channel: string; target: string }[] = [];
     const seen = new Set<string>();
+    const notified = [...store.actors(r.id).personIds]
+      .map((id) => ctx.people.get(id))
+      .filter((p) => p !== undefined);
+    const view = store.view(r);
+    const onDuty = onDutyOf(notified);
     const send = (channel: string, target: string, personId: string | null, role: string) => {
       const key = `${channel}\u0000${target}`;
       if (!ctx.channels.has(channel) || seen.has(key)) return;
       seen.add(key);
-      const payload = alarmPayload(
-        store.view(r),
+      const payload = ctx.payloads.alarm(
+        view,
         'must_reach',
         { personId, role, via: MUST_REACH_RUNGS[rung] ?? '' },
         clock.now(),
+        onDuty,
       );
       enqueue(fx, { alertId: r.id, channel, target, payload, personId, severity: 'critical', place, rung });
       out.push({ channel, target: maskTarget(channel, target) });
     };
-    const notified = [...store.actors(r.id).personIds]
-      .map((id) => ctx.people.get(id))
-      .filter((p) => p !== undefined);
     if (rung === 1) {
-      const roles = cfg.ladders.critical[0]?.roles ?? [];
-      for (const t of ctx.channelTargets.match(place, roles)) {
-        if (ROBOT_CHANNELS.has(t.channel)) send(t.channel, t.target, null, t.role ?? 'group');
-      }
-      for (const p of notified) {
-        for (const c of p.contacts)
-          if (ROBOT_CHANNELS.has(c.channel)) send(c.channel, c.target, p.id, p.role);
-      }
-    } else if (rung === 2) {
       for (const p of notified) {
         for (const ch of PHONE_CHANNELS) if (p.phone) send(ch, p.phone, p.id, p.role);
         for (const c of p.contacts) {
@@ -77,7 +74,7 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
             send(c.channel, c.target, p.id, p.role);
         }
       }
-    } else if (rung === 3) {
+    } else if (rung === 2) {
       const res = ctx.residents.forDevice(r.device_id);
       if (res?.familyPhone) for (const ch of PHONE_CHANNELS) send(ch, res.familyPhone, null, 'family');
     }

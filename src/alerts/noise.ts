@@ -1,13 +1,16 @@
 /**
  * Noise control of the outbox: quiet hours hold minor messages, and non-critical alarms wait a moment for company
- * so a storm reaches each recipient as one digest.
+ * so a storm reaches each recipient as one digest. The worker app replaces a digest by its id, so it gets updates;
+ * group robots, SMS and voice cannot take back what they sent, so each of them gets at most one summary per
+ * window (`messages.robotWindowMs`), never a growing series.
  */
 import { randomUUID } from 'node:crypto';
+import type { AlarmMessage, DigestItem, RatingLinkMessage } from '../domain/alarm.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { type Severity, severityRank } from '../domain/severity.ts';
-import type { DigestItem, WorkerAlarm } from '../domain/wire.ts';
 import type { AlertsContext } from './context.ts';
-import { digestItem, digestPayload } from './payloads.ts';
+import { APP_CHANNELS } from './must-reach.ts';
+import { digestItem, tally } from './payloads.ts';
 import { type OutboxRow, SYSTEM } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import { maskTarget } from './stores.ts';
@@ -17,7 +20,7 @@ export interface Outgoing {
   alertId: string;
   channel: string;
   target: string;
-  payload: Record<string, unknown>;
+  payload: AlarmMessage | RatingLinkMessage;
   personId?: string | null;
   severity: Severity;
   place: PlacePath;
@@ -78,19 +81,33 @@ export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
    */
   function tryFold(row: OutboxRow): boolean {
     const now = clock.now();
+    const editable = APP_CHANNELS.has(row.channel);
+    const prev = q.digest.get(row.channel, row.target);
+    if (!editable && prev !== undefined) {
+      const windowEnd = prev.last_at + cfg.messages.robotWindowMs;
+      if (now < windowEnd) {
+        // This group already heard from us within the window: the alarm waits for the window's summary.
+        q.postpone.run(windowEnd, row.id);
+        m.digests.inc({ kind: 'postponed' });
+        return true;
+      }
+    }
     const siblings = q.digestSiblings.all(row.channel, row.target, now + cfg.digestWaitMs, now);
-    if (siblings.length < 2) return false;
+    if (siblings.length < 2) {
+      // Sent alone; for a channel that cannot edit, it opens the window all the same.
+      if (!editable) q.putDigest.run(row.channel, row.target, 'single', 0, '[]', now, now);
+      return false;
+    }
     store.tx((fx) => {
-      const prev = q.digest.get(row.channel, row.target);
-      const reuse = prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
+      const reuse = editable && prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
       const items = new Map<string, DigestItem>();
       if (reuse) {
-        for (const i of JSON.parse(prev.items) as DigestItem[]) items.set(i.alertId, i);
+        for (const i of JSON.parse(prev.items) as DigestItem[]) items.set(String(i.alertId), i);
       }
-      const first = JSON.parse((siblings[0] as OutboxRow).payload) as WorkerAlarm;
+      const first = JSON.parse((siblings[0] as OutboxRow).payload) as AlarmMessage;
       for (const s of siblings) {
-        const p = JSON.parse(s.payload) as WorkerAlarm;
-        items.set(p.alertId, digestItem(p));
+        const p = JSON.parse(s.payload) as AlarmMessage;
+        items.set(String(p.alertId), digestItem(p));
       }
       const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
       const version = reuse ? prev.version + 1 : 1;
@@ -108,15 +125,18 @@ export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
         (a, s) => (severityRank(s.severity ?? 'minor') > severityRank(a) ? (s.severity as Severity) : a),
         'minor',
       );
-      const payload = digestPayload({
+      const payload = ctx.payloads.digest({
         digestId,
         version,
         items: all,
         newCount: siblings.length,
         severity,
-        maxItems: cfg.digestMaxItems,
+        // Robots get every item: their template lists what fits the platform and counts the rest.
+        maxItems: editable ? cfg.digestMaxItems : 1000,
         recipient: first.recipient,
+        personId: row.person_id,
         now,
+        tally: tally(all),
       });
       for (const s of siblings) q.fold.run(`folded into digest ${digestId} v${version}`, s.id);
       store.insertRow({

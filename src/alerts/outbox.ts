@@ -25,20 +25,22 @@ export function createOutbox(
     onlyFuture: true,
   });
 
-  // Token buckets per channel (messages per minute), on the hub clock so virtual time drives them too.
+  // Token buckets per channel and target (messages per minute): the platforms limit each robot, e.g. DingTalk
+  // 20 a minute per robot. On the hub clock so virtual time drives them too.
   const buckets = new Map<string, { tokens: number; at: number }>();
-  /** 0 when the channel may send now (a token is taken); else how long to wait for the next token. */
-  function rateWait(channel: string): number {
+  /** 0 when the target may be sent to now (a token is taken); else how long to wait for the next token. */
+  function rateWait(channel: string, target: string): number {
     if (!Object.hasOwn(cfg.rateLimits, channel)) return 0;
     const limit = cfg.rateLimits[channel];
     if (!limit) return 0;
     const perMs = limit.perMinute / 60_000;
     const cap = Math.max(1, limit.perMinute);
     const now = clock.now();
-    const b = buckets.get(channel) ?? { tokens: cap, at: now };
+    const key = `${channel}\u0000${target}`;
+    const b = buckets.get(key) ?? { tokens: cap, at: now };
     b.tokens = Math.min(cap, b.tokens + (now - b.at) * perMs);
     b.at = now;
-    buckets.set(channel, b);
+    buckets.set(key, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;
@@ -195,7 +197,7 @@ export function createOutbox(
             const row = q.outboxRow.get(listed.id);
             if (row?.state !== 'pending' || row.next_at > clock.now()) continue;
             if (row.digestible === 1 && row.attempts === 0 && parts.tryFold(row)) continue;
-            const wait = rateWait(row.channel);
+            const wait = rateWait(row.channel, row.target);
             if (wait > 0) {
               q.postpone.run(clock.now() + wait, row.id);
               m.rateLimited.inc({ channel: row.channel });

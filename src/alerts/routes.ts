@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StreamMessage } from '../channels/channel.ts';
 import { publicDeliveryError } from '../channels/endpoints.ts';
+import { alarmTitle, placePhrase } from '../channels/templates/index.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { DEPARTMENTS } from '../domain/records.ts';
@@ -309,6 +310,34 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
 /** Unauthenticated routes under /api: the resident's one-time rating link made at resolve. */
 export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPluginAsync {
   return async (fastify) => {
+    fastify.withTypeProvider<ZodTypeProvider>().get(
+      '/public/rate/:token',
+      {
+        schema: {
+          tags: ['alerts'],
+          security: [],
+          summary: 'What the rating page shows: whether the link can still be used, and what it is about',
+          params: z.object({ token: z.string().min(10).max(100) }),
+        },
+      },
+      async (request) => {
+        const info = deps.dispatcher.ratingLink(request.params.token);
+        if (info.state === 'unknown') throw new GridHubError('NOT_FOUND', 'this rating link is unknown');
+        const a = info.about;
+        // The place and the kind of call in plain words, both languages; nothing else of the alert.
+        return {
+          state: info.state,
+          expiresAt: info.expiresAt ?? null,
+          about: a
+            ? {
+                event: { 'zh-CN': alarmTitle(a, 'zh-CN'), en: alarmTitle(a, 'en') },
+                place: { 'zh-CN': placePhrase(a, 'zh-CN', true), en: placePhrase(a, 'en', true) },
+                resolvedAt: a.resolvedAt,
+              }
+            : null,
+        };
+      },
+    );
     fastify.withTypeProvider<ZodTypeProvider>().post(
       '/public/rate/:token',
       {

@@ -1,10 +1,11 @@
 /** Who hears of an alert: the people on duty for each role at its place, on every channel they can be reached. */
+import type { OnDuty } from '../domain/alarm.ts';
 import type { PersonRole } from '../domain/records.ts';
 import type { DutyPick } from '../registry/people.ts';
 import type { AlertsContext } from './context.ts';
-import { APP_CHANNELS } from './must-reach.ts';
+import { APP_CHANNELS, ROBOT_CHANNELS } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
-import { alarmPayload } from './payloads.ts';
+import { onDutyOf, residentCard } from './payloads.ts';
 import type { AlertRow } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import { placeOf } from './views.ts';
@@ -17,9 +18,68 @@ export interface Notified {
 }
 
 export type Notify = (fx: TxEffects, r: AlertRow, roles: readonly PersonRole[], change: string) => Notified[];
+export type CallLeaders = (fx: TxEffects, r: AlertRow, already: readonly Notified[]) => Notified[];
 
-export function createRouting(ctx: AlertsContext, store: AlertStore, enqueue: Enqueue): { notify: Notify } {
-  const { clock, log } = ctx;
+export function createRouting(
+  ctx: AlertsContext,
+  store: AlertStore,
+  enqueue: Enqueue,
+): { notify: Notify; callLeaders: CallLeaders } {
+  const { clock, log, payloads } = ctx;
+
+  /**
+   * The app messages (MQTT, Web Push) to a person acting on the alert carry the resident's card unmasked: they
+   * have to call back and know whom they go to. Each such message is an unmasked read, so each is audited.
+   */
+  function withCard(
+    r: AlertRow,
+    payload: ReturnType<typeof payloads.alarm>,
+    personId: string,
+    channel: string,
+  ) {
+    if (!APP_CHANNELS.has(channel) || !payload.resident) return payload;
+    const res = ctx.residents.forDevice(r.device_id);
+    if (!res) return payload;
+    ctx.audit.record({
+      username: `person:${personId}`,
+      action: 'resident.sent',
+      subject: `resident:${res.id}`,
+      alertId: r.id,
+      detail: { channel, fields: ['name', 'phone', 'familyName', 'familyPhone', 'healthNotes'] },
+    });
+    return { ...payload, residentCard: residentCard(res) };
+  }
+
+  /** The group robots of the place and roles, with one message for the group (no person's card). */
+  function robots(
+    fx: TxEffects,
+    r: AlertRow,
+    roles: readonly PersonRole[],
+    change: string,
+    onDuty: OnDuty[],
+    only?: Set<string>,
+  ) {
+    const place = placeOf(r);
+    const payload = payloads.alarm(
+      store.view(r),
+      change,
+      { personId: null, role: roles.join(','), via: 'channel_target' },
+      clock.now(),
+      onDuty,
+    );
+    for (const t of ctx.channelTargets.match(place, roles)) {
+      if (!ctx.channels.has(t.channel) || (only && !only.has(t.channel))) continue;
+      enqueue(fx, {
+        alertId: r.id,
+        channel: t.channel,
+        target: t.target,
+        payload,
+        severity: r.severity,
+        place,
+        rung: r.severity === 'critical' ? 0 : null,
+      });
+    }
+  }
 
   /** Find who answers for each role now and queue one alarm per person and channel. */
   function notify(fx: TxEffects, r: AlertRow, roles: readonly PersonRole[], change: string): Notified[] {
@@ -31,19 +91,21 @@ export function createRouting(ctx: AlertsContext, store: AlertStore, enqueue: En
         if (!picks.some((x) => x.person.id === p.person.id)) picks.push(p);
       }
     }
+    const onDuty = onDutyOf(picks.map((p) => ({ ...p.person, as: p.role })));
     const critical = r.severity === 'critical';
+    const view = store.view(r);
     for (const pick of picks) {
-      const payload = alarmPayload(store.view(r), change, pick, clock.now());
+      const payload = payloads.alarm(view, change, pick, clock.now(), onDuty);
       const out = (channel: string, target: string) =>
         enqueue(fx, {
           alertId: r.id,
           channel,
           target,
-          payload,
+          payload: withCard(r, payload, pick.person.id, channel),
           personId: pick.person.id,
           severity: r.severity,
           place,
-          // A critical alert's app push is rung 0 of its must-reach ladder; the other channels wait their rung.
+          // A critical alert's app push and group robots are rung 0 of its must-reach ladder; SMS and voice wait.
           rung: critical ? 0 : null,
         });
       out('mqtt', pick.person.id);
@@ -56,35 +118,53 @@ export function createRouting(ctx: AlertsContext, store: AlertStore, enqueue: En
       }
       for (const key of targets) {
         const [channel = '', target = ''] = key.split('\u0000');
-        if (!critical || APP_CHANNELS.has(channel)) out(channel, target);
+        if (!critical || APP_CHANNELS.has(channel) || ROBOT_CHANNELS.has(channel)) out(channel, target);
       }
     }
-    if (!critical) {
-      // Group robots and other configured targets of the place and roles: at once for non-critical alerts;
-      // for critical ones they are the ladder's second rung.
-      const payload = alarmPayload(
-        store.view(r),
-        change,
-        { personId: null, role: roles.join(','), via: 'channel_target' },
-        clock.now(),
-      );
-      for (const t of ctx.channelTargets.match(place, roles)) {
-        if (!ctx.channels.has(t.channel)) continue;
-        enqueue(fx, {
-          alertId: r.id,
-          channel: t.channel,
-          target: t.target,
-          payload,
-          severity: r.severity,
-          place,
-        });
-      }
-    }
+    // Group robots of the place: with the app push, for critical alerts too (the whole group sees a fire at once).
+    robots(fx, r, roles, change, onDuty, critical ? ROBOT_CHANNELS : undefined);
     if (!picks.length) {
       log.warn({ alertId: r.id, roles, place }, 'nobody on duty to notify');
     }
     return picks.map((p) => ({ personId: p.person.id, name: p.person.name, role: p.role, via: p.via }));
   }
 
-  return { notify };
+  /**
+   * The grid leader of the place, on duty or not, for the severities of `messages.leaderCall`: an app alarm (when
+   * duty did not already pick them) and a voice call. At night the roster may have no leader on shift, but a fire
+   * is still theirs to know.
+   */
+  function callLeaders(fx: TxEffects, r: AlertRow, already: readonly Notified[]): Notified[] {
+    if (!ctx.cfg.messages.leaderCall[r.severity]) return [];
+    const place = placeOf(r);
+    const leaders = ctx.people.peopleAt(place, 'grid_leader').filter((p) => p.active);
+    const onDuty = onDutyOf([
+      ...already.map((n) => ({ id: n.personId, name: n.name, role: n.role, phone: null })),
+      ...leaders,
+    ]);
+    const called: Notified[] = [];
+    for (const leader of leaders) {
+      const pick = { personId: leader.id, role: 'grid_leader', via: 'leader_call' };
+      const payload = payloads.alarm(store.view(r), 'leader_call', pick, clock.now(), onDuty);
+      const send = (channel: string, target: string) => {
+        if (!ctx.channels.has(channel)) return;
+        enqueue(fx, {
+          alertId: r.id,
+          channel,
+          target,
+          payload: withCard(r, payload, leader.id, channel),
+          personId: leader.id,
+          // Never held by quiet hours, never folded: this is the call that wakes the leader.
+          severity: 'critical',
+          place,
+        });
+      };
+      if (!already.some((n) => n.personId === leader.id)) send('mqtt', leader.id);
+      if (leader.phone) send('voice', leader.phone);
+      called.push({ personId: leader.id, name: leader.name, role: 'grid_leader', via: 'leader_call' });
+    }
+    return called;
+  }
+
+  return { notify, callLeaders };
 }

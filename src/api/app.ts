@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -22,13 +21,13 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { LoginGate } from '../domain/ports.ts';
-import type { DeviceRecord, User } from '../domain/records.ts';
-import { scopeFor } from '../http/context.ts';
+import type { DeviceRecord } from '../domain/records.ts';
+import { authenticate, bearer } from '../http/authentication.ts';
 import { sanitizeBody } from '../http/sanitize.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../registry/registry.ts';
 import { tokenIdOf } from '../registry/users.ts';
-import { bearer, loginRoutes, sessionRoutes } from './auth-routes.ts';
+import { loginRoutes, sessionRoutes } from './auth-routes.ts';
 import { installErrorHandler } from './errors.ts';
 import { registryRoutes } from './registry-routes.ts';
 
@@ -131,15 +130,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const openStreams = new Map<string, Set<IncomingMessage>>();
-  const unsubscribeRevocations = deps.registry.users.onRevoked((ids) => {
-    for (const id of ids) {
-      for (const raw of openStreams.get(id) ?? []) raw.socket?.destroy();
-      openStreams.delete(id);
-    }
-  });
-  app.addHook('onClose', async () => unsubscribeRevocations());
-
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.get('/healthz', { schema: { tags: ['system'], security: [] } }, async () => ({ status: 'ok' }));
   typed.get('/readyz', { schema: { tags: ['system'], security: [] } }, async (_request, reply) => {
@@ -175,42 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // an instance hook (route hooks would run after the token check), added before the token check
       authed.addHook('onRequest', authed.rateLimit(limit));
     }
-    authed.decorateRequest('user', null as never);
-    authed.decorateRequest('scope', null as never);
-    authed.decorateRequest('tokenId', '');
-    authed.addHook('onRequest', async (request) => {
-      const token = bearer(request.headers.authorization);
-      const now = deps.clock.now();
-      if (!token) {
-        // Only a route made for EventSource (which cannot send headers) takes a single-use ticket in its URL.
-        const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
-        if (request.routeOptions.config.streamTicket === true && typeof ticket === 'string') {
-          const redeemed = deps.registry.users.redeemStreamTicket(ticket, now);
-          if (!redeemed)
-            throw new GridHubError('UNAUTHENTICATED', 'stream ticket is unknown, used or expired');
-          setUser(request, redeemed.user, redeemed.tokenId);
-          return;
-        }
-        throw new GridHubError(
-          'UNAUTHENTICATED',
-          'send Authorization: Bearer <token> (POST /api/auth/login)',
-        );
-      }
-      const user = deps.registry.users.authenticateBearer(token, now);
-      if (!user) throw new GridHubError('UNAUTHENTICATED', 'token is unknown or expired; log in again');
-      setUser(request, user, tokenIdOf(token));
-    });
-    // Long-lived answers (the alert stream) are closed when the token behind them is revoked or logged out.
-    authed.addHook('onRequest', async (request) => {
-      if (request.routeOptions.config.streamTicket !== true) return;
-      const set = openStreams.get(request.tokenId) ?? new Set<IncomingMessage>();
-      set.add(request.raw);
-      openStreams.set(request.tokenId, set);
-      request.raw.once('close', () => {
-        set.delete(request.raw);
-        if (set.size === 0 && openStreams.get(request.tokenId) === set) openStreams.delete(request.tokenId);
-      });
-    });
+    await authenticate(authed, { users: deps.registry.users, clock: deps.clock });
     await authed.register(
       sessionRoutes({ users: deps.registry.users, clock: deps.clock, apiTokenTtlMs: deps.apiTokenTtlMs }),
     );
@@ -258,13 +213,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(api, { prefix: '/api' });
   return app;
-}
-
-function setUser(request: FastifyRequest, user: User, tokenId: string): void {
-  request.user = user;
-  request.scope = scopeFor(user);
-  request.tokenId = tokenId;
-  request.log = request.log.child({ user: user.username });
 }
 
 /** What a client may send as its request id: short, no spaces or control characters. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { LoginGate } from '../domain/ports.ts';
+import { bearer } from '../http/authentication.ts';
 import { tokenIdOf, type UserStore } from '../registry/users.ts';
 
 const userView = z.object({
@@ -186,10 +187,4 @@ export function sessionRoutes(deps: {
       },
     );
   };
-}
-
-export function bearer(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  return m?.[1];
 }

@@ -1,7 +1,16 @@
 import { createHmac } from 'node:crypto';
+import { isAlarm, isDigest, type OutboxMessage } from '../domain/alarm.ts';
 import { type Channel, DeliveryError, type DeliveryMeta } from './channel.ts';
 import { parseJson, post } from './http.ts';
-import { renderMessage } from './render.ts';
+import {
+  alarmPlainText,
+  digestMarkdown,
+  LIMITS,
+  renderDingTalk,
+  renderFeishu,
+  renderPush,
+  renderWeCom,
+} from './templates/index.ts';
 
 export const WEBHOOK_FORMATS = ['webhook', 'wecom', 'dingtalk', 'feishu'] as const;
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
@@ -73,10 +82,26 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
       };
       let url = endpoint.url;
       let body: string;
-      const msg = renderMessage(payload);
+      if (!isAlarm(payload) && !isDigest(payload)) {
+        throw new DeliveryError(`a ${String(payload.kind)} message has no ${format} form`, {
+          retryable: false,
+        });
+      }
+      const msg: OutboxMessage = payload;
       switch (format) {
         case 'webhook': {
-          body = JSON.stringify({ ...payload, idempotencyKey: key, attempt: meta?.attempt ?? 1 });
+          // The model as it is, plus the words a person would read, for integrations that forward them.
+          const push = renderPush(msg);
+          const text =
+            msg.kind === 'alarm'
+              ? alarmPlainText(msg, msg.lang)
+              : digestMarkdown(msg, msg.lang, LIMITS.robotSummaryBytes);
+          body = JSON.stringify({
+            ...payload,
+            message: { title: push.title, text },
+            idempotencyKey: key,
+            attempt: meta?.attempt ?? 1,
+          });
           if (endpoint.secret) {
             const ts = now();
             headers['x-gridhub-timestamp'] = String(ts);
@@ -86,7 +111,7 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
         }
         case 'wecom':
           // The WeCom group robot has no signing: the key in its URL is the credential.
-          body = JSON.stringify({ msgtype: 'markdown', markdown: { content: msg.markdown } });
+          body = JSON.stringify(renderWeCom(msg));
           break;
         case 'dingtalk': {
           if (endpoint.secret) {
@@ -96,7 +121,7 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
             u.searchParams.set('sign', dingtalkSign(ts, endpoint.secret));
             url = u.toString();
           }
-          body = JSON.stringify({ msgtype: 'markdown', markdown: { title: msg.title, text: msg.markdown } });
+          body = JSON.stringify(renderDingTalk(msg));
           break;
         }
         case 'feishu': {
@@ -106,7 +131,7 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
             signed.timestamp = String(ts);
             signed.sign = feishuSign(ts, endpoint.secret);
           }
-          body = JSON.stringify({ ...signed, msg_type: 'text', content: { text: msg.text } });
+          body = JSON.stringify({ ...signed, ...renderFeishu(msg) });
           break;
         }
       }

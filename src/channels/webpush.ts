@@ -1,11 +1,12 @@
 import webpush from 'web-push';
 import type { Clock } from '../clock/clock.ts';
+import { isAlarm, isDigest } from '../domain/alarm.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
 import type { Channel, DeliveryMeta } from './channel.ts';
 import { DeliveryError } from './channel.ts';
 import { post } from './http.ts';
-import { renderMessage } from './render.ts';
 import { CHANNELS_MIGRATIONS } from './schema.ts';
+import { renderPush } from './templates/index.ts';
 
 /** A browser's PushSubscription as the worker view posts it (`subscription.toJSON()`). */
 export interface PushSubscriptionInput {
@@ -150,15 +151,21 @@ export function webPushChannel(options: WebPushOptions): Channel {
     async deliver(target, payload, meta?: DeliveryMeta) {
       const subs = store.list(target);
       if (!subs.length) throw new DeliveryError(`${target} has no push subscription`, { retryable: false });
-      const msg = renderMessage(payload);
+      if (!isAlarm(payload) && !isDigest(payload)) {
+        throw new DeliveryError(`a ${String(payload.kind)} message is not pushed`, { retryable: false });
+      }
+      const msg = renderPush(payload);
       // Small enough for the 4 KB limit of push services: the worker view fetches the rest by alert id.
       const body = JSON.stringify({
         kind: payload.kind,
-        alertId: payload.alertId ?? null,
+        alertId: payload.kind === 'alarm' ? payload.alertId : null,
+        alertIds: payload.kind === 'digest' ? payload.alertIds.slice(0, 20) : undefined,
         severity: payload.severity ?? null,
+        status: payload.kind === 'alarm' ? payload.status : undefined,
         title: msg.title,
-        body: msg.text.slice(0, 1000),
-        url: typeof payload.alertId === 'string' ? `/worker/#/alerts/${payload.alertId}` : '/worker/',
+        body: msg.body,
+        // Same origin as the service worker: it opens the worker view there.
+        url: new URL(msg.url).pathname + new URL(msg.url).hash,
         idempotencyKey: meta?.idempotencyKey ?? null,
       });
       const vapid = store.vapidKeys();

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { DEVICE_TYPE_IDS } from '../catalogue/types.ts';
+import { MESSAGE_LANGS } from './alarm.ts';
 import { PLACE_LEVELS } from './places.ts';
 import { SEVERITIES } from './severity.ts';
 
@@ -95,8 +96,45 @@ export const residentSchema = z.object({
   masked: z.boolean(),
 });
 
+/** The unmasked resident card: only in the app alarm of a person acting on a one-key call or fall (audited). */
+export const residentCardSchema = z.object({
+  name: z.string(),
+  phone: z.string().nullable(),
+  familyName: z.string().nullable(),
+  familyPhone: z.string().nullable(),
+  healthNotes: z.string().nullable(),
+  masked: z.literal(false),
+});
+
+const placeNameSchema = z.object({ level: z.enum(PLACE_LEVELS), name: z.string() });
+
+/**
+ * What messages to people are rendered from (src/domain/alarm.ts, src/channels/templates): the hub always sends
+ * these; they are optional here so that older senders and hand-made fixtures still parse.
+ */
+const messageFields = {
+  /** The place by level and name, street first. */
+  placePath: z.array(placeNameSchema).optional(),
+  /** Language the recipient reads. */
+  lang: z.enum(MESSAGE_LANGS).optional(),
+  /** The community's time zone: times in messages are written in it. */
+  timeZone: z.string().optional(),
+  /** Deep link to the alert (or the list) in the worker view. */
+  link: z.string().optional(),
+};
+
 /** `gh/workers/{personId}/alarms`, `kind: alarm`: one alert, as the person it is for should act on it. */
 export const workerAlarmSchema = z.object({
+  ...messageFields,
+  /** Who is on it: the people notified at this step. */
+  onDuty: z
+    .array(
+      z.object({ personId: z.string(), name: z.string(), role: z.string(), mobile: z.string().nullable() }),
+    )
+    .optional(),
+  residentCard: residentCardSchema.optional(),
+  /** The department whistled in, on a whistle. */
+  department: z.string().optional(),
   kind: z.literal('alarm'),
   /** What happened to the alert: `dispatched`, `escalated`, `whistled`, `acknowledged`, `resolved`, … */
   change: z.string(),
@@ -139,6 +177,7 @@ export const digestItemSchema = workerAlarmSchema.pick({
   device: true,
   change: true,
   openedAt: true,
+  placePath: true,
 });
 export type DigestItem = z.infer<typeof digestItemSchema>;
 
@@ -147,6 +186,10 @@ export type DigestItem = z.infer<typeof digestItemSchema>;
  * A later version of the same `digestId` replaces the earlier one.
  */
 export const workerDigestSchema = z.object({
+  ...messageFields,
+  /** Counts over every alarm of the digest (the list may be cut), largest first. */
+  byKind: z.array(z.object({ category: z.string(), title: z.string(), n: z.number().int() })).optional(),
+  byBuilding: z.array(z.object({ name: z.string(), n: z.number().int() })).optional(),
   kind: z.literal('digest'),
   digestId: z.string(),
   version: z.number().int(),

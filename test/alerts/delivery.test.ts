@@ -98,14 +98,20 @@ describe('webhook channels', () => {
       timestamp: string;
       sign: string;
       msg_type: string;
-      content: { text: string };
+      card: {
+        header: { title: { content: string } };
+        elements: { tag: string; actions?: { url: string }[] }[];
+      };
     };
     expect(Math.abs(Number(fbody.timestamp) - Date.now() / 1000)).toBeLessThan(60); // seconds
     expect(fbody.sign).toBe(
       createHmac('sha256', `${fbody.timestamp}\nfei-secret`).update('').digest('base64'),
     );
-    expect(fbody.msg_type).toBe('text');
-    expect(fbody.content.text).toContain('高空抛物');
+    expect(fbody.msg_type).toBe('interactive');
+    expect(fbody.card.header.title.content).toContain('高空抛物');
+    // The card's button opens the alert in the worker view.
+    const button = fbody.card.elements.find((e) => e.tag === 'action')?.actions?.[0];
+    expect(button?.url).toMatch(new RegExp(`/worker/#/alerts/${id}$`));
 
     const delivered = h.dispatcher
       .timeline(id)
@@ -226,7 +232,7 @@ describe('webhook channels', () => {
 });
 
 describe('must-reach ladder', () => {
-  it('walks app push → group robot → SMS/voice → family contact, on failure at once and on silence in time', async () => {
+  it('walks app push with group robot → SMS/voice → family contact, on silence in time', async () => {
     await setup((r) => ({
       webhooks: { robot: { url: r.url('/robot?access_token=t'), secret: 'SECr' } },
       smsGatewayUrl: r.url('/sms'),
@@ -270,16 +276,18 @@ describe('must-reach ladder', () => {
     );
     const id = h.dispatcher.list({}).items[0]?.id ?? '';
     await h.dispatcher.drain();
-    // Rung 0 at once: the app push to the on-duty worker and property duty; nothing else yet.
+    // Rung 0 at once: the app push to the on-duty worker and property duty, and the grid's group robot with it.
     expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
-    expect(rx.received).toEqual([]);
-
-    await step(30_000); // not acknowledged: the grid's group robot, which answers 500
     expect(rx.at('/robot')).toHaveLength(1);
     expect(rx.at('/sms')).toHaveLength(0);
+
     await step(1000);
-    await step(2000); // third and last robot attempt dies: SMS/voice go out now, not 30 s later
+    await step(2000); // the robot's third and last attempt dies; the app push went through, so the rung holds
     expect(rx.at('/robot')).toHaveLength(3);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(26_999);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(1); // 30 s, not acknowledged: SMS and voice to those notified
     const sms = rx.at('/sms').map((r) => r.json());
     expect(sms.map((b) => [b.channel, b.to]).sort()).toEqual([
       ['sms', '13800000001'],
@@ -287,8 +295,8 @@ describe('must-reach ladder', () => {
       ['voice', '13800000001'],
       ['voice', '13900000002'],
     ]);
-    // The gateway needs the worker's number, but the resident's stays masked in the text.
-    expect(String(sms[0]?.text)).toContain('137****0003');
+    // The gateway needs the worker's number; the resident's is in no SMS or call, masked or not.
+    expect(String(sms.find((b) => b.channel === 'sms')?.text)).toMatch(/^【智慧社区】/);
     expect(JSON.stringify(sms)).not.toContain('13700000003');
     expect(JSON.stringify(sms)).not.toContain('高血压');
     expect(rx.at('/sms')[0]?.headers['idempotency-key']).toBe(sms[0]?.idempotencyKey);
@@ -308,21 +316,53 @@ describe('must-reach ladder', () => {
       .filter((e) => e.type === 'must_reach')
       .map((e) => ({ at: e.at - t0, rung: e.data.step, reason: e.data.reason }));
     expect(ladder).toEqual([
-      { at: 30_000, rung: 'group_robot', reason: 'not acknowledged within 30 s of app_push' },
-      { at: 33_000, rung: 'sms_voice', reason: 'every group_robot delivery failed' },
-      { at: 63_000, rung: 'family_contact', reason: 'not acknowledged within 30 s of sms_voice' },
+      { at: 30_000, rung: 'sms_voice', reason: 'not acknowledged within 30 s of app_push_group_robot' },
+      { at: 60_000, rung: 'family_contact', reason: 'not acknowledged within 30 s of sms_voice' },
     ]);
     // Targets in the timeline are masked too.
     const smsStep = h.dispatcher.timeline(id).find((e) => e.data.step === 'sms_voice');
     expect(JSON.stringify(smsStep?.data.targets)).toContain('138****0001');
     expect(JSON.stringify(h.dispatcher.timeline(id))).not.toContain('13800000001');
 
-    // An acknowledgement ends the ladder: nothing more goes out.
+    // An acknowledgement ends the ladder: no more calls or SMS (the robot keeps retrying its failed messages).
     h.dispatcher.acknowledge(id, 'w1');
-    const before = rx.received.length;
+    const before = rx.at('/sms').length;
     await step(120_000);
-    expect(rx.received.length).toBe(before);
+    expect(rx.at('/sms').length).toBe(before);
     expect(h.dispatcher.timeline(id).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
+  });
+
+  it('moves on at once when every delivery of a rung is dead: phones, not 30 s later', async () => {
+    await setup((r) => ({
+      webhooks: { robot: { url: r.url('/robot') } },
+      smsGatewayUrl: r.url('/sms'),
+      mustReachMaxAttempts: 3,
+      retryBaseMs: 1000,
+    }));
+    rx.script('/robot', { status: 500 });
+    h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'wecom',
+      target: 'robot',
+      label: null,
+    });
+    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    h.publisher.failNext = 1000; // the broker refuses every app push
+    h.dispatcher.start();
+    const t0 = h.clock.now();
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.drain();
+    await step(1000);
+    expect(rx.at('/sms')).toHaveLength(0);
+    await step(2000); // the third attempt of the app pushes and the robot dies: the rung has failed
+    expect(rx.at('/sms').map((r) => r.json().to)).toEqual(['13800000001', '13800000001']);
+    const moved = h.dispatcher.timeline(id).find((e) => e.type === 'must_reach');
+    expect(moved).toMatchObject({
+      at: t0 + 3000,
+      data: { step: 'sms_voice', reason: 'every app_push_group_robot delivery failed' },
+    });
   });
 
   it('keeps its place on the ladder across a restart', async () => {
@@ -345,7 +385,7 @@ describe('must-reach ladder', () => {
     const stepEvent = again.timeline(id).find((e) => e.type === 'must_reach');
     expect(stepEvent).toMatchObject({
       at: t0 + 30_000,
-      data: { step: 'sms_voice', skipped: ['group_robot'] },
+      data: { step: 'sms_voice', skipped: [] },
     });
   });
 

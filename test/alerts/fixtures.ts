@@ -95,7 +95,14 @@ export interface Harness {
 
 export const silentLog = pino({ level: 'silent' });
 
-export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: string } = {}): Harness {
+export function createHarness(
+  options: {
+    config?: Partial<AlertsConfig>;
+    dir?: string;
+    /** The locale of a person's user account (messages follow it). */
+    localeOf?: (personId: string) => string | undefined;
+  } = {},
+): Harness {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gridhub-alerts-'));
   const file = join(dir, 'gridhub.db');
   const clock = new ManualClock(T0);
@@ -121,6 +128,7 @@ export function createHarness(options: { config?: Partial<AlertsConfig>; dir?: s
       config,
       places: { path: (id) => reg.places.path(id), name: (id) => reg.places.name(id) },
       people: reg.people,
+      ...(options.localeOf ? { localeOf: options.localeOf } : {}),
     });
   };
   const h: Harness = {

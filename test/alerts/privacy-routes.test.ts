@@ -63,10 +63,24 @@ describe('privacy', () => {
 
     const id = callButton();
     await h.dispatcher.drain();
-    // The alarm to the worker's phone carries the resident masked.
-    const alarm = h.publisher.to('w1')[0]?.payload;
-    expect(alarm?.resident).toMatchObject({ phone: '137****0003', familyPhone: '136****0004' });
-    expect(JSON.stringify(h.publisher.sent)).not.toMatch(/13700000003|高血压/);
+    // The alarm on the phone of each person acting on it (worker and property duty, both notified) carries the
+    // resident's card: they have to call back. `resident` stays masked; each card sent is audited.
+    for (const person of ['w1', 'p1']) {
+      const alarm = h.publisher.to(person)[0]?.payload;
+      expect(alarm?.resident).toMatchObject({ phone: '137****0003', familyPhone: '136****0004' });
+      expect(alarm?.residentCard).toEqual({
+        name: '王秀英',
+        phone: '13700000003',
+        familyName: '王强',
+        familyPhone: '13600000004',
+        healthNotes: '高血压，独居',
+        masked: false,
+      });
+    }
+    expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
+    const sentAudit = h.dispatcher.audit.list({}).filter((e) => e.action === 'resident.sent');
+    expect(sentAudit.map((e) => e.username).sort()).toEqual(['person:p1', 'person:w1']);
+    expect(sentAudit[0]).toMatchObject({ subject: 'resident:r1', alertId: id, detail: { channel: 'mqtt' } });
 
     // Alert detail and list: masked, for everyone.
     for (const user of ['w1', 'mgr', 'admin']) {

@@ -6,6 +6,8 @@ export interface Received {
   url: URL;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** When it arrived, by the receiver's clock (the hub's virtual clock when a test hands it one). */
+  at: number;
   json(): Record<string, unknown>;
 }
 
@@ -22,6 +24,7 @@ export class Receiver {
   private readonly hanging = new Set<ServerResponse>();
   private server: Server | null = null;
   base = '';
+  constructor(private readonly now: () => number = Date.now) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -35,6 +38,7 @@ export class Receiver {
           url,
           headers: req.headers,
           body,
+          at: this.now(),
           json: () => JSON.parse(body.toString('utf8')) as Record<string, unknown>,
         });
         const script = this.scripts.get(url.pathname);

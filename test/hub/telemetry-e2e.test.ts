@@ -187,7 +187,7 @@ describe('readings over MQTT into the embedded store, read back through the API'
       { ts: base, value: 20 },
       { ts: base + 120_000, value: 40 },
     ]);
-  });
+  }, 60_000);
 });
 
 const stores = influxd ? [embedded, influxStore] : [embedded];
@@ -228,7 +228,7 @@ describe.each(stores)('every accepted reading is one stored point ($name)', (sto
     expect(pb[0]).toEqual([2, 2, 50]); // the device's ts (2026-01-05) is before the receive times; the later won
     expect(inOrder(pb.slice(1))).toBe(true);
     expect(await metric(t, 'gridhub_telemetry_replaced_points_total')).toBe(1);
-  });
+  }, 60_000);
 
   it('under several thousand readings a second for 20 s: points stored = readings accepted', async () => {
     const t = await store.start();

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from '../common/api.ts';
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
+import { ResidentCard } from '../common/resident-card.tsx';
 import { alertSummary, evidenceText, fieldLabel, fieldValue, typeName } from '../common/summary.ts';
 import { timelineWords } from '../common/timeline.ts';
 import type { Alert, AlertDetail } from '../common/types.ts';
@@ -122,6 +123,7 @@ export function AlertDetailPanel(props: {
           </>
         ) : null}
       </dl>
+      {a.resident ? <ResidentCard key={a.id} api={props.api} alertId={a.id} /> : null}
 
       {detail.incident && detail.incident.alertIds.length > 1 ? (
         <section data-incident={detail.incident.id}>

@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import type { ResidentCard as ResidentCardData } from '../../../../src/domain/alarm.ts';
 import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
+import { ResidentCard } from '../common/resident-card.tsx';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, AlertDetail, WorkerMessage } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
@@ -103,6 +105,8 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
   const { api, session } = props;
   const [alerts, setAlerts] = useState<Map<string, Alert>>(new Map());
   const [mine, setMine] = useState<Set<string>>(new Set());
+  // Resident cards that came with an alarm (no need to read them again from the API).
+  const [cards, setCards] = useState<Map<string, ResidentCardData>>(new Map());
   const [state, setState] = useState<SourceState>('connecting');
   const [error, setError] = useState('');
   const [open, setOpen] = useState<string | null>(null);
@@ -150,6 +154,8 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
           // One alarm, or a digest folding many: each of its alerts is the worker's and joins the list.
           const ids = message.kind === 'alarm' ? [message.alertId] : message.alertIds;
           setMine((m) => new Set([...m, ...ids]));
+          const card = message.kind === 'alarm' ? message.residentCard : undefined;
+          if (card && message.kind === 'alarm') setCards((c) => new Map(c).set(message.alertId, card));
           for (const id of ids) {
             api
               .get<AlertDetail>(`/api/alerts/${encodeURIComponent(id)}`)
@@ -224,6 +230,7 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
             api={api}
             alert={a}
             mine={mine.has(a.id)}
+            card={cards.get(a.id)}
             expanded={open === a.id}
             onToggle={() => setOpen(open === a.id ? null : a.id)}
             onChanged={upsert}
@@ -238,6 +245,7 @@ function AlarmCard(props: {
   api: Api;
   alert: Alert;
   mine: boolean;
+  card: ResidentCardData | undefined;
   expanded: boolean;
   onToggle: () => void;
   onChanged: (a: Alert) => void;
@@ -286,6 +294,9 @@ function AlarmCard(props: {
       <p class="muted">
         {placeLabel(a.placeNames, a.floor)} · {fmtTime(a.openedAt)}
       </p>
+      {a.resident && a.status !== 'resolved' && a.status !== 'closed' ? (
+        <ResidentCard api={props.api} alertId={a.id} initial={props.card} />
+      ) : null}
       <p>
         <StatusBadge status={a.status} />{' '}
         {props.mine ? (
