@@ -4,10 +4,11 @@
  *
  * Credentials: GRIDHUB_INTEGRATION_USER + GRIDHUB_INTEGRATION_TOKEN when set; otherwise, on a demo hub, the
  * admin from `<data dir>/demo-credentials.json` issues a token for the integration user `node-red` (scoped to
- * every top-level place) through `POST /api/integrations/credentials`, kept in the Node-RED user dir for the
+ * the e-bike detectors, minor alerts at most, expiring in 30 days: what the example flow needs) through `POST /api/integrations/credentials`, kept in the Node-RED user dir for the
  * next run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -83,6 +84,8 @@ export function spawnNodeRed(options: NodeRedOptions): ChildProcess {
       GRIDHUB_INTEGRATION_USER: options.credentials.username,
       GRIDHUB_INTEGRATION_TOKEN: options.credentials.token,
       ELEVATOR_CONTROLLER_URL: `http://127.0.0.1:${options.port}/elevator-controller`,
+      // the flows' HTTP endpoints need a login (flows/settings.cjs httpNodeAuth); the example flow uses it too
+      NODE_RED_HTTP_PASSWORD: process.env.NODE_RED_HTTP_PASSWORD ?? randomBytes(12).toString('base64url'),
       ...(options.adminPassword ? { NODE_RED_ADMIN_PASSWORD: options.adminPassword } : {}),
       ...options.env,
     },
@@ -130,7 +133,15 @@ async function integrationCredentials(httpUrl: string, userDir: string): Promise
   const res = await fetch(`${httpUrl}/api/integrations/credentials`, {
     method: 'POST',
     headers: auth,
-    body: JSON.stringify({ username: 'node-red', scope: roots, label: 'npm run flows' }),
+    // what the example flow needs: e-bike detectors' readings and minor alerts about them, for 30 days
+    body: JSON.stringify({
+      username: 'node-red',
+      scope: roots,
+      label: 'npm run flows',
+      expiresInDays: 30,
+      maxSeverity: 'minor',
+      deviceTypes: ['ebike_elevator'],
+    }),
   });
   if (res.status !== 201)
     throw new Error(`issuing integration credentials failed: ${res.status} ${await res.text()}`);

@@ -118,6 +118,10 @@ export function sessionRoutes(deps: {
         },
       },
       async (request, reply) => {
+        // an integration's token does not mint more tokens: an admin issues them (POST /integrations/credentials)
+        if (request.user.role === 'integration') {
+          throw new GridHubError('NOT_AUTHORIZED', 'integrations get their tokens from an admin');
+        }
         const now = deps.clock.now();
         const ttl = Math.min(
           deps.apiTokenTtlMs,

@@ -10,7 +10,7 @@ import type { RuleResult } from '../domain/rule-result.ts';
 import { SEVERITIES } from '../domain/severity.ts';
 import { INTEGRATION_READINGS_PREFIX } from '../domain/wire.ts';
 import { requireRole } from '../http/context.ts';
-import { newSecret } from '../registry/secrets.ts';
+import type { IntegrationPolicy } from '../registry/users.ts';
 
 /** What the integration routes need of the hub; `hub.dispatcher`, `hub.registry.*` and `hub.bus` fit. */
 export interface IntegrationRoutesDeps {
@@ -25,7 +25,7 @@ export interface IntegrationRoutesDeps {
     create(
       input: {
         username: string;
-        password: string;
+        password: string | null;
         role: 'integration';
         scope: string[];
         displayName?: string;
@@ -33,6 +33,8 @@ export interface IntegrationRoutesDeps {
       now: number,
     ): Promise<User>;
     issueToken(username: string, kind: 'api', now: number, ttlMs?: number, label?: string): string;
+    setIntegrationPolicy(username: string, policy: IntegrationPolicy): void;
+    integrationPolicy(username: string): IntegrationPolicy;
   };
   bus: EventBus;
   clock: Clock;
@@ -76,6 +78,12 @@ const credentialsBody = z.object({
   username: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,63}$/),
   scope: z.array(z.string().min(1)).min(1),
   label: z.string().max(100).optional(),
+  /** The token's lifetime (it always ends). */
+  expiresInDays: z.number().int().min(1).max(365).default(30),
+  /** The highest severity a flow with this integration may raise (a flow is not a smoke detector). */
+  maxSeverity: z.enum(SEVERITIES).default('major'),
+  /** Device types its alerts may concern; omitted = any in its scope. */
+  deviceTypes: z.array(z.string().min(1)).min(1).optional(),
 });
 
 /**
@@ -111,7 +119,7 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
         },
       },
       async (request, reply) => {
-        const { username, scope, label } = request.body;
+        const { username, scope, label, expiresInDays, maxSeverity, deviceTypes } = request.body;
         for (const id of scope) {
           if (Object.keys(deps.places.path(id)).length === 0)
             throw new GridHubError('REQUEST_INVALID', `place ${id} does not exist`, { field: 'scope' });
@@ -123,13 +131,20 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
             field: 'username',
           });
         if (!user) {
-          // Integrations log in with tokens only; the password is random and never shown.
+          // Integrations log in with tokens only: the account has no password at all.
           user = await deps.users.create(
-            { username, password: newSecret(24), role: 'integration', scope, displayName: username },
+            { username, password: null, role: 'integration', scope, displayName: username },
             now,
           );
         }
-        const token = deps.users.issueToken(username, 'api', now, undefined, label ?? 'integration');
+        deps.users.setIntegrationPolicy(username, { maxSeverity, ...(deviceTypes ? { deviceTypes } : {}) });
+        const token = deps.users.issueToken(
+          username,
+          'api',
+          now,
+          expiresInDays * 86_400_000,
+          label ?? 'integration',
+        );
         request.log.info({ integration: username, scope: user.scope }, 'integration token issued');
         return reply.code(201).send({
           username,
@@ -156,6 +171,19 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
         const device = deps.devices.get(b.deviceId);
         if (!device || !request.scope.canSee(device.place))
           throw new GridHubError('DEVICE_UNKNOWN', `no device ${b.deviceId}`, { field: 'deviceId' });
+        if (request.user.role === 'integration') {
+          const policy = deps.users.integrationPolicy(request.user.username);
+          if (policy.deviceTypes && !policy.deviceTypes.includes(device.type))
+            throw new GridHubError('DEVICE_UNKNOWN', `no device ${b.deviceId}`, { field: 'deviceId' });
+          if (b.action === 'raise' && SEVERITIES.indexOf(b.severity) < SEVERITIES.indexOf(policy.maxSeverity))
+            throw new GridHubError(
+              'NOT_AUTHORIZED',
+              `this integration may raise at most ${policy.maxSeverity}`,
+              {
+                field: 'severity',
+              },
+            );
+        }
         const ruleId = `flow:${b.flow}`;
         const base = {
           ruleId,

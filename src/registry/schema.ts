@@ -105,4 +105,8 @@ export const REGISTRY_MIGRATIONS: readonly string[] = [
   UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000
   WHERE expires_at IS NULL;
   `,
+  // What an integration may do beyond its place scope: JSON { maxSeverity, deviceTypes? }; NULL = defaults.
+  `
+  ALTER TABLE users ADD COLUMN integration_policy TEXT;
+  `,
 ];

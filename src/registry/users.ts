@@ -16,7 +16,8 @@ interface UserRow {
 
 export interface UserInput {
   username: string;
-  password: string;
+  /** null: an account that logs in with API tokens only (integrations, phones); no password works for it. */
+  password: string | null;
   role: UserRole;
   personId?: string | null;
   displayName?: string;
@@ -25,6 +26,12 @@ export interface UserInput {
 }
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{1,63}$/;
+
+export interface IntegrationPolicy {
+  maxSeverity: 'critical' | 'major' | 'minor';
+  /** Device types its alerts may concern; absent = any in its scope. */
+  deviceTypes?: string[];
+}
 
 /** One bearer token as its owner and admins see it: never the token itself. */
 export interface TokenInfo {
@@ -82,12 +89,13 @@ export class UserStore implements TokenAuthenticator {
         field: 'username',
       });
     }
-    if (input.password.length < 8) {
+    if (input.password !== null && input.password.length < 8) {
       throw new GridHubError('REQUEST_INVALID', 'password must have at least 8 characters', {
         field: 'password',
       });
     }
-    const hash = await hashSecret(input.password, this.#passwordCost);
+    // token-only accounts pay no KDF: `none$` matches no password (verifySecret knows only scrypt$…)
+    const hash = input.password === null ? 'none$' : await hashSecret(input.password, this.#passwordCost);
     this.#db.transaction(() => {
       this.#db
         .prepare(
@@ -134,6 +142,25 @@ export class UserStore implements TokenAuthenticator {
         .run(fresh, username, row.password_hash);
     }
     return this.#toUser(row);
+  }
+
+  /** An integration's limits beyond its scope: the highest severity it may raise, the device types it may. */
+  setIntegrationPolicy(username: string, policy: IntegrationPolicy): void {
+    this.#db
+      .prepare('UPDATE users SET integration_policy = ? WHERE username = ?')
+      .run(JSON.stringify(policy), username);
+  }
+
+  integrationPolicy(username: string): IntegrationPolicy {
+    const row = this.#db
+      .prepare<[string], { integration_policy: string | null }>(
+        'SELECT integration_policy FROM users WHERE username = ?',
+      )
+      .get(username);
+    // integrations made before policies existed: no critical alerts from a flow unless an admin says so
+    return row?.integration_policy
+      ? (JSON.parse(row.integration_policy) as IntegrationPolicy)
+      : { maxSeverity: 'major' };
   }
 
   /** The stored hash's scrypt N (for operators checking the migration, and for tests). */

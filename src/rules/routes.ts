@@ -47,7 +47,7 @@ function view(r: RuleInfo): z.output<typeof ruleView> {
 
 /**
  * Rules API. Any signed-in user may read the rules (they hold no personal data); admins change them;
- * admins, managers and integrators may try a rule in the sandbox.
+ * admins and managers may try a rule in the sandbox.
  */
 export function rulesRoutes(deps: { engine: RuleEngine }): FastifyPluginAsync {
   const { engine } = deps;
@@ -134,7 +134,8 @@ export function rulesRoutes(deps: { engine: RuleEngine }): FastifyPluginAsync {
       raw.withTypeProvider<ZodTypeProvider>().post(
         '/rules/test',
         {
-          preHandler: requireRole('admin', 'manager', 'integration'),
+          // not integrations: a flow's token has no business running rule experiments (finding 11)
+          preHandler: requireRole('admin', 'manager'),
           // the schema documents the body; the worker checks it (parseSandboxBody)
           validatorCompiler: () => (value) => ({ value }),
           schema: {

@@ -244,3 +244,48 @@ describe('data at rest (finding 9)', () => {
     }
   });
 });
+
+describe('Node-RED gets an integration scoped to its flow, which ends (finding 11)', () => {
+  it('a severity cap, device types, an expiry; no minting of tokens, no sandbox', async () => {
+    const issued = await inject({
+      method: 'POST',
+      url: '/api/integrations/credentials',
+      headers: { authorization: `Bearer ${admin}` },
+      payload: {
+        username: 'flow-ebike',
+        scope: ['S1'],
+        maxSeverity: 'minor',
+        deviceTypes: ['ebike_elevator'],
+      },
+    });
+    expect(issued.statusCode).toBe(201);
+    const auth = { authorization: `Bearer ${(issued.json() as { token: string }).token}` };
+    const mine = (await inject({ method: 'GET', url: '/api/auth/tokens', headers: auth })).json() as {
+      items: { expiresAt: number | null }[];
+    };
+    expect(mine.items[0]?.expiresAt).toBeLessThanOrEqual(t.hub.clock.now() + 30 * 86_400_000);
+    expect(
+      (await inject({ method: 'POST', url: '/api/auth/tokens', headers: auth, payload: {} })).statusCode,
+    ).toBe(403);
+    const sandbox = await inject({
+      method: 'POST',
+      url: '/api/rules/test',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: JSON.stringify({ rule: {}, readings: [] }),
+    });
+    expect(sandbox.statusCode).toBe(403);
+    const devices = t.credentials?.devices ?? [];
+    const ebike = devices.find((d) => d.type === 'ebike_elevator')?.id as string;
+    const smoke = devices.find((d) => d.type === 'smoke')?.id as string;
+    const raise = (deviceId: string, severity: string) =>
+      inject({
+        method: 'POST',
+        url: '/api/integrations/alerts',
+        headers: auth,
+        payload: { flow: 'ebike', deviceId, severity, title: 'test' },
+      });
+    expect((await raise(ebike, 'critical')).statusCode).toBe(403);
+    expect((await raise(smoke, 'minor')).statusCode).toBe(404);
+    expect((await raise(ebike, 'minor')).statusCode).toBe(200);
+  });
+});

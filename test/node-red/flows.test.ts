@@ -203,6 +203,7 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       adminPassword: 'test-admin-password',
       env: {
         ELEVATOR_CONTROLLER_URL: `${receiver.url}/elevator`,
+        NODE_RED_HTTP_PASSWORD: 'test-flows-password',
         NODE_RED_LOG_LEVEL: process.env.DEBUG_NODE_RED ? 'debug' : 'warn',
       },
       stdio: 'pipe',
@@ -329,12 +330,15 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
 
   it('raise alert: the hub answer goes on, a refusal goes to a catch node', async () => {
     const base = `http://127.0.0.1:${port}/test/raise`;
-    const call = (body: unknown) =>
+    const basic = `Basic ${Buffer.from('flows:test-flows-password').toString('base64')}`;
+    const call = (body: unknown, authorization = basic) =>
       fetch(base, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization },
         body: JSON.stringify(body),
       });
+    // the flows' own HTTP endpoints need a login (finding 11)
+    expect((await call({ deviceId: 'no-such-device' }, '')).status).toBe(401);
     const unknown = await call({ deviceId: 'no-such-device' });
     expect(unknown.status).toBe(422);
     expect(((await unknown.json()) as { error: string }).error).toContain('DEVICE_UNKNOWN');
@@ -463,5 +467,30 @@ describe.skipIf(!cli)('Node-RED with the GridHub nodes against a real hub', () =
       body: body(th.credentials?.devices[0]?.id ?? 'x'),
     });
     expect(w.status).toBe(403);
+  });
+
+  // last in this file: it leaves the editor's login throttled for this address
+  it('the editor login is throttled per source and answers 429 with Retry-After (finding 11)', async () => {
+    const attempt = () =>
+      fetch(`http://127.0.0.1:${port}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          client_id: 'node-red-admin',
+          grant_type: 'password',
+          scope: '*',
+          username: 'admin',
+          password: 'guess',
+        }),
+      });
+    const codes: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 8; i++) {
+      last = await attempt();
+      codes.push(last.status);
+    }
+    expect(codes).not.toContain(500);
+    expect(codes.at(-1)).toBe(429);
+    expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });
