@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.ts';
-import { startDemoActivity } from './demo/activity.ts';
 import type { DemoCredentials } from './domain/wire.ts';
 import { createHub, StartupError } from './hub.ts';
 import { createLogger } from './observability/logger.ts';
@@ -33,15 +32,18 @@ async function main(): Promise<void> {
   // Only `npm start` brings the demo to life; a hub built by tests or embedded elsewhere stays still.
   const activity =
     hub.demoCredentialsFile && config.demoActivity
-      ? await startDemoActivity({
-          credentials: JSON.parse(readFileSync(hub.demoCredentialsFile, 'utf8')) as DemoCredentials,
-          mqttUrl: hub.urls.mqtt,
-          clock: hub.clock,
-          log: log.child({ module: 'demo' }),
-        }).catch((err: unknown) => {
-          log.warn({ err }, 'demo activity did not start (set GRIDHUB_DEMO_ACTIVITY=false to turn it off)');
-          return undefined;
-        })
+      ? // loaded only here: the demo's device clients (the MQTT client library) are no part of start-up
+        await (await import('./demo/activity.ts'))
+          .startDemoActivity({
+            credentials: JSON.parse(readFileSync(hub.demoCredentialsFile, 'utf8')) as DemoCredentials,
+            mqttUrl: hub.urls.mqtt,
+            clock: hub.clock,
+            log: log.child({ module: 'demo' }),
+          })
+          .catch((err: unknown) => {
+            log.warn({ err }, 'demo activity did not start (set GRIDHUB_DEMO_ACTIVITY=false to turn it off)');
+            return undefined;
+          })
       : undefined;
 
   let stopping = false;

@@ -1,4 +1,5 @@
-import webpush from 'web-push';
+import { createRequire } from 'node:module';
+import type WebPush from 'web-push';
 import type { Clock } from '../clock/clock.ts';
 import { isAlarm, isDigest } from '../domain/alarm.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
@@ -7,6 +8,13 @@ import { DeliveryError } from './channel.ts';
 import { post } from './http.ts';
 import { CHANNELS_MIGRATIONS } from './schema.ts';
 import { renderPush } from './templates/index.ts';
+
+/** The Web Push library, loaded on first use (a subscription or a push), not at start-up. */
+let webPushLib: typeof WebPush | undefined;
+function webpush(): typeof WebPush {
+  webPushLib ??= createRequire(import.meta.url)('web-push') as typeof WebPush;
+  return webPushLib;
+}
 
 /** A browser's PushSubscription as the worker view posts it (`subscription.toJSON()`). */
 export interface PushSubscriptionInput {
@@ -69,7 +77,7 @@ export function createPushStore(db: Db, clock: Clock): PushStore {
       const stored = get.get('vapid');
       if (stored) keys = JSON.parse(stored.value) as { publicKey: string; privateKey: string };
       else {
-        const fresh = webpush.generateVAPIDKeys();
+        const fresh = webpush().generateVAPIDKeys();
         // INSERT OR IGNORE + re-read: two hubs on one file agree on whichever pair was written first.
         db.prepare('INSERT OR IGNORE INTO alert_keys (name, value, created_at) VALUES (?, ?, ?)').run(
           'vapid',
@@ -172,7 +180,7 @@ export function webPushChannel(options: WebPushOptions): Channel {
       const receipts: string[] = [];
       const errors: DeliveryError[] = [];
       for (const sub of subs) {
-        const details = webpush.generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, body, {
+        const details = webpush().generateRequestDetails({ endpoint: sub.endpoint, keys: sub.keys }, body, {
           vapidDetails: {
             subject: options.subject,
             publicKey: vapid.publicKey,
