@@ -16,7 +16,7 @@ import { createCatalogue } from '../src/catalogue/catalogue.ts';
 import { createSystemClock } from '../src/clock/clock.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
 import { createRegistry } from '../src/registry/registry.ts';
-import { newSecret } from '../src/registry/secrets.ts';
+import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
 import { openDatabase } from '../src/storage/sqlite.ts';
 import {
   type Child,
@@ -257,7 +257,10 @@ const BENCH_FIELDS = Object.keys(sampleTelemetry(BENCH_TYPE, createRng(1))).leng
 async function provisionBenchDevices(dataDir: string, n: number): Promise<DemoCredentials['devices']> {
   const db = openDatabase(join(dataDir, 'gridhub.db'));
   try {
-    const registry = createRegistry(db, createCatalogue(), createSystemClock());
+    // The hub's own key: device secrets are stored as keyed hashes (hub.key in the data dir).
+    const registry = createRegistry(db, createCatalogue(), createSystemClock(), {
+      secretKey: loadServerKey(join(dataDir, 'hub.key')),
+    });
     const placeId = 'E1-B1-U1';
     const out: DemoCredentials['devices'] = [];
     const now = Date.now();
