@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { AedesPublishPacket, Client } from 'aedes';
 import { describe, expect, it } from 'vitest';
 import { createCatalogue } from '../catalogue/catalogue.ts';
@@ -17,7 +18,7 @@ function setup() {
   const db = openDatabase(':memory:');
   const clock = new ManualClock();
   const catalogue = createCatalogue();
-  const registry = createRegistry(db, catalogue, clock);
+  const registry = createRegistry(db, catalogue, clock, { secretKey: randomBytes(32) });
   const log = createLogger('silent');
   const bus = createEventBus(log);
   const registryMetrics = createMetricsRegistry({ defaultMetrics: false });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
@@ -23,10 +22,10 @@ export interface RegistryOptions {
   /** The community's time zone, in which weekly duty shifts are kept (IANA name). */
   timeZone?: string;
   /**
-   * The server key for device-secret hashes (`loadServerKey` of the data dir). Without it a random key is
-   * made for this process only: fine for tests, but secrets then do not verify after a restart.
+   * The server key for device-secret hashes (`loadServerKey` of the data dir). Required: a key made up here
+   * would hash secrets that no later process, nor another one on the same file, could verify.
    */
-  secretKey?: Buffer;
+  secretKey: Buffer;
   /** scrypt N for passwords (default OWASP's 2^17). */
   passwordCost?: number;
 }
@@ -35,11 +34,11 @@ export function createRegistry(
   db: Db,
   catalogue: Catalogue,
   clock: Clock,
-  options: RegistryOptions = {},
+  options: RegistryOptions,
 ): Registry {
   migrate(db, 'registry', REGISTRY_MIGRATIONS);
   const places = new PlaceStore(db);
-  const hasher = new DeviceSecretHasher(options.secretKey ?? randomBytes(32));
+  const hasher = new DeviceSecretHasher(options.secretKey);
   return {
     places,
     devices: new DeviceStore(db, places, catalogue, hasher),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,8 +109,10 @@ export function createHarness(
   const clock = new ManualClock(T0);
   let db = openDatabase(file);
   const config = { ...alertsConfigSchema.parse({}), ...options.config };
+  // one key across restart(), as the hub keeps hub.key in its data dir
+  const secretKey = randomBytes(32);
   const openRegistry = (database: Db) =>
-    createRegistry(database, createCatalogue(), clock, { timeZone: config.timeZone });
+    createRegistry(database, createCatalogue(), clock, { timeZone: config.timeZone, secretKey });
   const registry = openRegistry(db);
   const publisher = new RecordingPublisher(clock);
   const sink = new RecordingSink();
