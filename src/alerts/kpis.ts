@@ -1,5 +1,6 @@
 import type { AlertsConfig } from './config.ts';
 import { KPI_DEFINITIONS, type KpiDefinition, type KpiKey } from './kpi-definitions.ts';
+import type { KpiSumKey, KpiSumsRow } from './kpi-query.ts';
 import type { AlertView, Resolution } from './types.ts';
 
 export interface KpiFilter {
@@ -181,6 +182,127 @@ export function computeKpis(
     trend: {
       overall: trendOf(alerts, dates, dateOf),
       grids: Object.fromEntries(grids.map(([gridId, list]) => [gridId, trendOf(list, dates, dateOf)])),
+    },
+    definitions: KPI_DEFINITIONS,
+  };
+}
+
+// ---- from the SQL aggregates (kpi-query.ts) ---------------------------------------------------------------------
+
+const num = (v: number | string | null | undefined): number =>
+  v === null || v === undefined ? 0 : Number(v);
+/** Mean seconds from a sum of milliseconds over n alerts, rounded as `mean` rounds. */
+const meanSeconds = (ms: number, n: number) => (n === 0 ? null : Math.round((ms / 1000 / n) * 10) / 10);
+
+/** One grid's (or the whole set's) sums, as numbers. */
+export type KpiSums = Record<KpiSumKey, number>;
+
+export function kpiSums(row: KpiSumsRow): KpiSums {
+  const out = {} as KpiSums;
+  for (const key of Object.keys(row) as (KpiSumKey | 'gridId')[]) {
+    if (key !== 'gridId') out[key] = num(row[key]);
+  }
+  return out;
+}
+
+/** The sums of several grids: every field adds up, but the first and last opening times. */
+export function addSums(rows: readonly KpiSums[]): KpiSums {
+  const out = {} as KpiSums;
+  for (const row of rows) {
+    for (const key of Object.keys(row) as KpiSumKey[]) {
+      const v = row[key];
+      const prev = out[key];
+      if (prev === undefined) out[key] = v;
+      else if (key === 'firstAt') out[key] = Math.min(prev, v);
+      else if (key === 'lastAt') out[key] = Math.max(prev, v);
+      else out[key] = prev + v;
+    }
+  }
+  return out;
+}
+
+/** The figures of `kpiFigures`, from sums and counts computed by the database. */
+export function kpiFiguresFromSums(s: KpiSums): KpiFigures {
+  return {
+    total: s.total,
+    selfResolved: s.total - s.handled,
+    handled: s.handled,
+    resolved: s.resolved,
+    closed: s.closed,
+    closureRate: ratio(s.closed, s.handled),
+    onTimeAcknowledgeRate: ratio(s.ackMet, s.ackCounted),
+    onTimeArriveRate: ratio(s.arriveMet, s.arriveCounted),
+    onTimeResolveRate: ratio(s.resolveMet, s.resolveCounted),
+    meanSecondsToAcknowledge: meanSeconds(s.ackMs, s.ackN),
+    meanSecondsToArrive: meanSeconds(s.arriveMs, s.arriveN),
+    meanSecondsToResolve: meanSeconds(s.resolveMs, s.resolveN),
+    satisfaction: s.ratingN === 0 ? null : Math.round((s.ratingSum / s.ratingN) * 10) / 10,
+    ratings: s.ratingN,
+    inGridResolutionRate: ratio(s.inGrid, s.resolved),
+    calls: s.calls,
+    responseCircleRate: ratio(s.circleMet, s.circleCounted),
+    escalated: s.escalated,
+  };
+}
+
+/** One trend point's counts: grid id as the figures use it ('(none)' for alerts outside any grid). */
+export interface TrendCount {
+  gridId: string;
+  date: string;
+  total: number;
+  handled: number;
+  closed: number;
+}
+
+function trendPoints(dates: readonly string[], counts: readonly TrendCount[]): KpiTrendPoint[] {
+  const byDate = new Map<string, { total: number; handled: number; closed: number }>(
+    dates.map((d) => [d, { total: 0, handled: 0, closed: 0 }]),
+  );
+  for (const c of counts) {
+    const p = byDate.get(c.date) ?? { total: 0, handled: 0, closed: 0 };
+    p.total += c.total;
+    p.handled += c.handled;
+    p.closed += c.closed;
+    byDate.set(c.date, p);
+  }
+  return [...byDate.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([date, p]) => ({ date, ...p, closureRate: ratio(p.closed, p.handled) }));
+}
+
+/** The report of `computeKpis`, from per-grid sums and per-grid daily counts. */
+export function kpiReportFromSums(input: {
+  cfg: Pick<AlertsConfig, 'timeZone'>;
+  filter: KpiFilter;
+  now: number;
+  grids: readonly { gridId: string; gridName: string | null; sums: KpiSums }[];
+  trend: readonly TrendCount[];
+}): KpiReport {
+  const { cfg, filter } = input;
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: cfg.timeZone, dateStyle: 'short' });
+  const dates = periodDates((ms) => fmt.format(ms), filter.from, filter.to);
+  const grids = [...input.grids].sort((a, b) => a.gridId.localeCompare(b.gridId));
+  const overall = grids.length
+    ? kpiFiguresFromSums(addSums(grids.map((g) => g.sums)))
+    : kpiFigures([], input.now);
+  return {
+    from: filter.from ?? null,
+    to: filter.to ?? null,
+    at: input.now,
+    timeZone: cfg.timeZone,
+    overall,
+    grids: grids.map((g) => ({ gridId: g.gridId, gridName: g.gridName, ...kpiFiguresFromSums(g.sums) })),
+    trend: {
+      overall: trendPoints(dates, input.trend),
+      grids: Object.fromEntries(
+        grids.map((g) => [
+          g.gridId,
+          trendPoints(
+            dates,
+            input.trend.filter((c) => c.gridId === g.gridId),
+          ),
+        ]),
+      ),
     },
     definitions: KPI_DEFINITIONS,
   };
