@@ -1,6 +1,7 @@
 /**
- * KPIs as SQL aggregates: one grouped query gives each grid's sums and counts (the overall figures are their
- * totals), a second the daily trend per grid. What the figures mean is in kpi-definitions.ts; kpis.ts turns the
+ * KPIs as SQL aggregates: one grouped query gives the sums and counts of each grid's alerts per local day and by
+ * how they were handled (`HANDLING`: by themselves, by people and still open, resolved, closed); kpis.ts folds
+ * them into each grid's and the overall figures and into the daily trend. What the figures mean is in kpi-definitions.ts; kpis.ts turns the
  * sums into figures. The same conditions as the list (list-query.ts) cut the set, so scope and period match.
  *
  * Dialect notes: counts are SUM(CASE … THEN 1 ELSE 0 END) and means are a sum and a count divided in JavaScript,
@@ -10,7 +11,7 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import { sql } from 'kysely';
 import { SEVERITIES } from '../domain/severity.ts';
-import { RESPONSE_CIRCLE_MS, SELF_RESOLUTIONS } from './kpis.ts';
+import { HANDLING, RESPONSE_CIRCLE_MS, SELF_RESOLUTIONS } from './kpis.ts';
 import { type AlertsEb, alertConditions, type ReadEnv } from './list-query.ts';
 import { DAY_MS, type OffsetStretch } from './local-day.ts';
 import type { AlertTables, ReadBuilder } from './sql.ts';
@@ -18,13 +19,11 @@ import type { AlertFilter, AlertScope } from './types.ts';
 
 type Condition = Expression<SqlBool>;
 type StopColumn = 'alerts.acknowledged_at' | 'alerts.arrived_at' | 'alerts.resolved_at';
+type Severity = (typeof SEVERITIES)[number];
 
-/** One grid's sums; a number, or a numeric string from PostgreSQL. */
-export type KpiSumKey =
+/** The sums of one group; a number, or a numeric string from PostgreSQL. */
+export type KpiGroupSumKey =
   | 'total'
-  | 'handled'
-  | 'resolved'
-  | 'closed'
   | 'ackMet'
   | 'ackCounted'
   | 'arriveMet'
@@ -46,83 +45,123 @@ export type KpiSumKey =
   | 'escalated'
   | 'firstAt'
   | 'lastAt';
-export type KpiSumsRow = { gridId: string | null } & Record<KpiSumKey, number | string | null>;
+
+/**
+ * One grid's alerts of one handling. Whether they count for people, are resolved or closed is a group key, not a
+ * condition repeated in every sum: the per-row work of the query stays a handful of comparisons, and one small
+ * integer key sorts faster than resolution and status would.
+ */
+export type KpiGroupRow = { gridId: string | null; day: number | string; handling: number | string } & Record<
+  KpiGroupSumKey,
+  number | string | null
+>;
+
+/**
+ * `HANDLING` of an alert. Constants are inlined as literals, so the expression in SELECT and in GROUP BY is the
+ * same text: PostgreSQL accepts a grouped expression only when it matches, and `$1` is never `$3`.
+ */
+function handling(eb: AlertsEb) {
+  return eb
+    .case()
+    .when(
+      'alerts.resolution',
+      'in',
+      [...SELF_RESOLUTIONS].map((r) => sql.lit(r)),
+    )
+    .then(eb.lit(HANDLING.self))
+    .when('alerts.status', '=', sql.lit('closed'))
+    .then(eb.lit(HANDLING.closed))
+    .when('alerts.status', '=', sql.lit('resolved'))
+    .then(eb.lit(HANDLING.resolved))
+    .else(eb.lit(HANDLING.open))
+    .end();
+}
 
 const one = (eb: AlertsEb, when: Condition) =>
   eb.fn.sum<number | string>(eb.case().when(when).then(1).else(0).end());
 
-/** Handled by people: not ended by itself (`SELF_RESOLUTIONS`). */
-const byPeople = (eb: AlertsEb): Condition =>
-  eb.or([eb('alerts.resolution', 'is', null), eb('alerts.resolution', 'not in', [...SELF_RESOLUTIONS])]);
-
-const done = (eb: AlertsEb): Condition => eb('alerts.status', 'in', ['resolved', 'closed']);
+/** The allowance of one SLA clock by the alert's severity, as a literal per severity (null: no such clock). */
+function allowance(eb: AlertsEb, ms: (s: Severity) => number | null) {
+  const known = SEVERITIES.filter((s) => ms(s) !== null);
+  const [first, ...rest] = known;
+  if (first === undefined) return null;
+  let c = eb
+    .case('alerts.severity')
+    .when(first)
+    .then(eb.lit(ms(first) as number));
+  for (const s of rest) c = c.when(s).then(eb.lit(ms(s) as number));
+  return c.end();
+}
 
 /**
  * On-time counts of one SLA clock (kpiFigures' `onTime`): stopped clocks are counted, and met when stopped by the
  * due time; running clocks are counted once overdue. Severities without this clock (minor has no arrive) count
- * nothing.
+ * nothing: their allowance is NULL, and a NULL condition is not true.
  */
-function onTime(
-  eb: AlertsEb,
-  env: ReadEnv,
-  stopped: StopColumn,
-  allowance: (s: (typeof SEVERITIES)[number]) => number | null,
-) {
-  const counted: Condition[] = [];
-  const met: Condition[] = [];
-  for (const severity of SEVERITIES) {
-    const ms = allowance(severity);
-    if (ms === null) continue;
-    const due = eb('alerts.clock_start', '+', eb.lit(ms));
-    const isSev = eb('alerts.severity', '=', severity);
-    counted.push(eb.and([isSev, eb.or([eb(stopped, 'is not', null), eb(eb.val(env.now), '>=', due)])]));
-    met.push(eb.and([isSev, eb(stopped, 'is not', null), eb(stopped, '<=', due)]));
-  }
-  const people = byPeople(eb);
+function onTime(eb: AlertsEb, env: ReadEnv, stopped: StopColumn, ms: (s: Severity) => number | null) {
+  const allowed = allowance(eb, ms);
+  if (allowed === null) return { met: eb.lit(0), counted: eb.lit(0) };
+  const due = eb('alerts.clock_start', '+', allowed);
   return {
-    met: met.length ? one(eb, eb.and([people, eb.or(met)])) : eb.lit(0),
-    counted: counted.length ? one(eb, eb.and([people, eb.or(counted)])) : eb.lit(0),
-  };
-}
-
-/** Sum (ms from the clock start) and count of one milestone over alerts handled by people. */
-function elapsed(eb: AlertsEb, at: StopColumn) {
-  const reached = eb.and([byPeople(eb), eb(at, 'is not', null)]);
-  return {
-    ms: eb.fn.sum<number | string>(
-      eb
-        .case()
-        .when(reached)
-        .then(eb(at, '-', eb.ref('alerts.clock_start')))
-        .else(0)
-        .end(),
+    met: one(eb, eb(stopped, '<=', due)),
+    counted: one(
+      eb,
+      eb.and([
+        eb(allowed, 'is not', null),
+        eb.or([eb(stopped, 'is not', null), eb(eb.val(env.now), '>=', due)]),
+      ]),
     ),
-    n: one(eb, reached),
   };
 }
 
-export function kpiSumsQuery(b: ReadBuilder, filter: AlertFilter, scope: AlertScope, env: ReadEnv) {
+/** Sum (ms from the clock start) and count of one milestone; SUM and COUNT skip the alerts without it. */
+function elapsed(eb: AlertsEb, at: StopColumn) {
+  return {
+    ms: eb.fn.sum<number | string>(eb(at, '-', eb.ref('alerts.clock_start'))),
+    n: eb.fn.count<number | string>(at),
+  };
+}
+
+/** The first and last opening time of the set: the range the local days are worked out for. */
+export function kpiBoundsQuery(b: ReadBuilder, filter: AlertFilter, scope: AlertScope, env: ReadEnv) {
   return b
     .selectFrom('alerts')
     .where((eb) => alertConditions(eb, filter, scope, env) ?? sql<SqlBool>`1 = 1`)
-    .groupBy('alerts.grid_id')
+    .select((eb) => [
+      eb.fn.min<number | string | null>('alerts.opened_at').as('firstAt'),
+      eb.fn.max<number | string | null>('alerts.opened_at').as('lastAt'),
+    ]);
+}
+
+/**
+ * Sums per grid, local day and handling, in one pass over the set: the figures fold the days together, the trend
+ * folds the sums away.
+ */
+export function kpiGroupsQuery(
+  b: ReadBuilder,
+  filter: AlertFilter,
+  scope: AlertScope,
+  env: ReadEnv,
+  stretches: readonly OffsetStretch[],
+) {
+  return b
+    .selectFrom('alerts')
+    .where((eb) => alertConditions(eb, filter, scope, env) ?? sql<SqlBool>`1 = 1`)
+    .groupBy((eb) => ['alerts.grid_id', localDay(eb, stretches), handling(eb)])
     .select((eb) => {
-      const people = byPeople(eb);
       const ack = onTime(eb, env, 'alerts.acknowledged_at', (s) => env.cfg.sla[s].acknowledgeMs);
       const arrive = onTime(eb, env, 'alerts.arrived_at', (s) => env.cfg.sla[s].arriveMs);
       const resolve = onTime(eb, env, 'alerts.resolved_at', (s) => env.cfg.sla[s].resolveMs);
       const ackT = elapsed(eb, 'alerts.acknowledged_at');
       const arriveT = elapsed(eb, 'alerts.arrived_at');
       const resolveT = elapsed(eb, 'alerts.resolved_at');
-      const rated = eb.and([people, eb('alerts.rating', 'is not', null)]);
-      const call = eb.and([people, eb('alerts.device_type', '=', 'call_button')]);
+      const call = eb('alerts.device_type', '=', 'call_button');
       const circleDue = eb('alerts.clock_start', '+', eb.lit(RESPONSE_CIRCLE_MS));
       return [
         'alerts.grid_id as gridId',
+        localDay(eb, stretches).as('day'),
+        handling(eb).as('handling'),
         eb.fn.countAll<number | string>().as('total'),
-        one(eb, people).as('handled'),
-        one(eb, eb.and([people, done(eb)])).as('resolved'),
-        one(eb, eb.and([people, eb('alerts.status', '=', 'closed')])).as('closed'),
         ack.met.as('ackMet'),
         ack.counted.as('ackCounted'),
         arrive.met.as('arriveMet'),
@@ -135,16 +174,11 @@ export function kpiSumsQuery(b: ReadBuilder, filter: AlertFilter, scope: AlertSc
         arriveT.n.as('arriveN'),
         resolveT.ms.as('resolveMs'),
         resolveT.n.as('resolveN'),
-        eb.fn
-          .sum<number | string>(eb.case().when(rated).then(eb.ref('alerts.rating')).else(0).end())
-          .as('ratingSum'),
-        one(eb, rated).as('ratingN'),
-        one(eb, eb.and([people, done(eb), eb('alerts.reach', '=', 'grid')])).as('inGrid'),
+        eb.fn.sum<number | string>('alerts.rating').as('ratingSum'),
+        eb.fn.count<number | string>('alerts.rating').as('ratingN'),
+        one(eb, eb('alerts.reach', '=', 'grid')).as('inGrid'),
         one(eb, call).as('calls'),
-        one(
-          eb,
-          eb.and([call, eb('alerts.arrived_at', 'is not', null), eb('alerts.arrived_at', '<=', circleDue)]),
-        ).as('circleMet'),
+        one(eb, eb.and([call, eb('alerts.arrived_at', '<=', circleDue)])).as('circleMet'),
         one(
           eb,
           eb.and([
@@ -152,7 +186,7 @@ export function kpiSumsQuery(b: ReadBuilder, filter: AlertFilter, scope: AlertSc
             eb.or([eb('alerts.arrived_at', 'is not', null), eb(eb.val(env.now), '>=', circleDue)]),
           ]),
         ).as('circleCounted'),
-        one(eb, eb.and([people, eb('alerts.escalated', '=', 1)])).as('escalated'),
+        one(eb, eb('alerts.escalated', '=', 1)).as('escalated'),
         eb.fn.min<number | string>('alerts.opened_at').as('firstAt'),
         eb.fn.max<number | string>('alerts.opened_at').as('lastAt'),
       ];
@@ -174,28 +208,4 @@ function localDay(eb: ExpressionBuilder<AlertTables, 'alerts'>, stretches: reado
   let c = eb.case().when('alerts.opened_at', '<', eb.lit(first.until)).then(dayAt(first.offset));
   for (const s of rest) c = c.when('alerts.opened_at', '<', eb.lit(s.until)).then(dayAt(s.offset));
   return c.else(dayAt(last.offset)).end();
-}
-
-/** Per grid and local day: raised, handled by people, closed — the trend's points. */
-export function kpiTrendQuery(
-  b: ReadBuilder,
-  filter: AlertFilter,
-  scope: AlertScope,
-  env: ReadEnv,
-  stretches: readonly OffsetStretch[],
-) {
-  return b
-    .selectFrom('alerts')
-    .where((eb) => alertConditions(eb, filter, scope, env) ?? sql<SqlBool>`1 = 1`)
-    .select((eb) => {
-      const people = byPeople(eb);
-      return [
-        'alerts.grid_id as gridId',
-        localDay(eb, stretches).as('day'),
-        eb.fn.countAll<number | string>().as('total'),
-        one(eb, people).as('handled'),
-        one(eb, eb.and([people, eb('alerts.status', '=', 'closed')])).as('closed'),
-      ];
-    })
-    .groupBy((eb) => ['alerts.grid_id', localDay(eb, stretches)]);
 }

@@ -9,14 +9,14 @@ import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
 import type { Resident } from '../domain/records.ts';
 import { alertView, type ViewEnv } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
-import { kpiSumsQuery, kpiTrendQuery } from './kpi-query.ts';
+import { kpiBoundsQuery, kpiGroupsQuery } from './kpi-query.ts';
 import {
   computeKpis,
   type KpiFilter,
   type KpiReport,
   kpiReportFromSums,
-  kpiSums,
-  type TrendCount,
+  kpiSumsByGrid,
+  trendCounts,
 } from './kpis.ts';
 import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
 import { dateOfDay, offsetStretches } from './local-day.ts';
@@ -84,24 +84,33 @@ export function createReads(ctx: AlertsContext, store: AlertStore) {
   function sqlKpis(filter: KpiFilter, scope: AlertScope): KpiReport {
     const env = envAt(clock.now());
     const set: AlertFilter = { from: filter.from, to: filter.to, place: filter.place };
-    const grids = run.all(kpiSumsQuery(b, set, scope, env)).map((row) => ({
-      gridId: row.gridId ?? '(none)',
-      gridName: row.gridId === null ? null : places.name(row.gridId),
-      sums: kpiSums(row),
-    }));
-    let trend: TrendCount[] = [];
-    if (grids.length) {
-      const first = Math.min(...grids.map((g) => g.sums.firstAt));
-      const last = Math.max(...grids.map((g) => g.sums.lastAt));
-      const stretches = offsetStretches(cfg.timeZone, first, last);
-      trend = run.all(kpiTrendQuery(b, set, scope, env, stretches)).map((row) => ({
-        gridId: row.gridId ?? '(none)',
-        date: dateOfDay(Number(row.day)),
-        total: Number(row.total),
-        handled: Number(row.handled),
-        closed: Number(row.closed),
-      }));
+    // The local days need the zone's offsets over the set's time range: a period up to a year as it is, else the
+    // span of the set itself (one more, index-served query).
+    let lo = filter.from ?? env.now;
+    let hi = filter.to ?? env.now;
+    if (filter.from === undefined || filter.to === undefined || hi - lo > 366 * 86_400_000) {
+      const bounds = run.get(kpiBoundsQuery(b, set, scope, env));
+      if (bounds?.firstAt != null && bounds.lastAt != null) {
+        lo = Number(bounds.firstAt);
+        hi = Number(bounds.lastAt);
+      }
     }
+    const rows = run.all(
+      kpiGroupsQuery(b, set, scope, env, offsetStretches(cfg.timeZone, lo, Math.max(lo, hi))),
+    );
+    const grids = [...kpiSumsByGrid(rows)].map(([gridId, sums]) => ({
+      gridId,
+      gridName: gridId === '(none)' ? null : places.name(gridId),
+      sums,
+    }));
+    const trend = trendCounts(
+      rows.map((row) => ({
+        gridId: row.gridId,
+        date: dateOfDay(Number(row.day)),
+        handling: Number(row.handling),
+        total: Number(row.total),
+      })),
+    );
     return kpiReportFromSums({ cfg, filter, now: env.now, grids, trend });
   }
 
