@@ -5,7 +5,7 @@
  * manager (scope: community C1, about half the alerts) asks over real HTTP, one request at a time:
  * the first page, pages at random depths, the board's open-alerts filter, and the KPIs (all time and 30 days).
  *
- * Run alone: `node --import tsx bench/alert-reads.ts [--quick]`; `npm run bench` calls runAlertReadsBench().
+ * Run alone: `node --import tsx bench/alert-reads.ts [--quick] [--requests=N]`; `npm run bench` calls runAlertReadsBench().
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,6 +125,10 @@ export async function runAlertReadsBench(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const r = await runAlertReadsBench({ quick: process.argv.includes('--quick') });
+  const requests = process.argv.find((a) => a.startsWith('--requests='))?.slice('--requests='.length);
+  const r = await runAlertReadsBench({
+    quick: process.argv.includes('--quick'),
+    ...(requests ? { requests: Number(requests) } : {}),
+  });
   console.log(JSON.stringify(r, null, 2));
 }

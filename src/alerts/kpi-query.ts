@@ -1,8 +1,8 @@
 /**
  * KPIs as SQL aggregates: one grouped query gives the sums and counts of each grid's alerts per local day and by
  * how they were handled (`HANDLING`: by themselves, by people and still open, resolved, closed); kpis.ts folds
- * them into each grid's and the overall figures and into the daily trend. What the figures mean is in kpi-definitions.ts; kpis.ts turns the
- * sums into figures. The same conditions as the list (list-query.ts) cut the set, so scope and period match.
+ * them into each grid's and the overall figures and into the daily trend. What the figures mean is in
+ * kpi-definitions.ts. The same conditions as the list (list-query.ts) cut the set, so scope and period match.
  *
  * Dialect notes: counts are SUM(CASE … THEN 1 ELSE 0 END) and means are a sum and a count divided in JavaScript,
  * so no database rounding or AVG types enter; PostgreSQL returns SUM/COUNT of bigint as strings, which the caller

@@ -90,10 +90,9 @@ export function createReads(ctx: AlertsContext, store: AlertStore) {
     let hi = filter.to ?? env.now;
     if (filter.from === undefined || filter.to === undefined || hi - lo > 366 * 86_400_000) {
       const bounds = run.get(kpiBoundsQuery(b, set, scope, env));
-      if (bounds?.firstAt != null && bounds.lastAt != null) {
-        lo = Number(bounds.firstAt);
-        hi = Number(bounds.lastAt);
-      }
+      // An empty set needs no days at all.
+      lo = bounds?.firstAt == null ? env.now : Number(bounds.firstAt);
+      hi = bounds?.lastAt == null ? env.now : Number(bounds.lastAt);
     }
     const rows = run.all(
       kpiGroupsQuery(b, set, scope, env, offsetStretches(cfg.timeZone, lo, Math.max(lo, hi))),

@@ -88,7 +88,8 @@ const visible = (scope: AlertScope) => (a: AlertView) => {
   return Object.values(a.place).some((id) => id !== undefined && scope.roots.includes(id));
 };
 
-describe('the alert list in SQL', () => {
+// Thousands of seeded alerts, and the JavaScript oracle reads them all: more than the default 20 s on a busy machine.
+describe('the alert list in SQL', { timeout: 60_000 }, () => {
   it('pages beyond 10 000 alerts with the true total, newest first, for admins and in a manager’s scope', async () => {
     const { as } = await build();
     const inC1 = seed(10_500, ['b1', 'b2', 'b1u1']);
@@ -238,7 +239,7 @@ describe('the alert list in SQL', () => {
   });
 });
 
-describe('KPIs as SQL aggregates', () => {
+describe('KPIs as SQL aggregates', { timeout: 60_000 }, () => {
   const report = (filter: { from?: number; to?: number; place?: string }, scope: AlertScope) => {
     const sqlReport = h.dispatcher.kpis(filter, scope);
     // The JavaScript computation the KPIs had before, over every alert of the same set.
