@@ -199,7 +199,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   function eventIdsOf(readings: Reading[]): string[] {
     let ids: string[] | undefined;
-    for (const r of readings) if (r.kind === 'event' && r.eventId !== undefined) (ids ??= []).push(r.eventId);
+    for (const r of readings) {
+      if (r.kind !== 'event' || r.eventId === undefined) continue;
+      if (ids === undefined) ids = [];
+      ids.push(r.eventId);
+    }
     return ids ?? NO_IDS;
   }
 
@@ -563,8 +567,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       let dup = id === undefined ? null : redelivery.checkEventId(deviceId, id, now);
       // an array naming the same eventId twice takes it once
       if (dup === null && id !== undefined) {
-        if (ids?.has(id)) dup = { reason: 'event_id', pending: true };
-        else (ids ??= new Set()).add(id);
+        if (ids === undefined) ids = new Set();
+        if (ids.has(id)) dup = { reason: 'event_id', pending: true };
+        else ids.add(id);
       }
       if (dup === null) {
         fresh?.push(r);
