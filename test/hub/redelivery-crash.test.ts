@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { EventReading } from '../../src/domain/reading.ts';
 import { type DemoCredentials, topics } from '../../src/domain/wire.ts';
 import { openDatabase } from '../../src/storage/sqlite.ts';
+import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { ackOf, connectRaw, type RawClient } from '../ingest/raw-mqtt.ts';
 
 /**
@@ -18,8 +20,11 @@ const children: ChildProcess[] = [];
 const clients: MqttClient[] = [];
 const raws: RawClient[] = [];
 const dirs: string[] = [];
+let hub: TestHub | undefined;
 
 afterEach(async () => {
+  await hub?.close();
+  hub = undefined;
   for (const r of raws.splice(0)) r.socket.destroy();
   await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
   for (const c of children.splice(0)) c.kill('SIGKILL');
@@ -179,4 +184,44 @@ describe('SIGKILL mid-load', () => {
     expect((alerts.get(lossy.id) ?? 0) - (already.get(lossy.id) ?? 0)).toBe(20);
     expect(recognised).toBeGreaterThanOrEqual(20);
   }, 150_000);
+});
+
+describe('journal replay', () => {
+  it('a replayed event the dispatcher had already taken opens no second alert, and is counted', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gridhub-replay-'));
+    dirs.push(dataDir);
+    hub = await startTestHub({ dataDir });
+    const button = hub.credentials?.devices.find((d) => d.type === 'call_button');
+    if (!button) throw new Error('the demo has no call button');
+    const taken: EventReading[] = [];
+    hub.hub.bus.on('reading.accepted', (r) => {
+      if (r.kind === 'event') taken.push(r);
+    });
+    const c = await connectAsync(hub.hub.urls.mqtt, { username: button.id, password: button.secret });
+    clients.push(c);
+    await c.publishAsync(topics.event(button.id), '{"event":"press"}', { qos: 1 });
+    await c.endAsync();
+    await hub.close();
+    hub = undefined;
+    const before = pressAlerts(dataDir).get(button.id) ?? 0;
+    // as after a SIGKILL between the dispatcher's commit and ingest marking the row done
+    const { journalId, ...reading } = taken[0] as EventReading;
+    const db = openDatabase(join(dataDir, 'gridhub.db'));
+    db.prepare('INSERT INTO ingest_journal (id, device_id, received_at, reading) VALUES (?, ?, ?, ?)').run(
+      journalId,
+      button.id,
+      reading.receivedAt,
+      JSON.stringify(reading),
+    );
+    db.close();
+    hub = await startTestHub({ dataDir });
+    expect(pressAlerts(dataDir).get(button.id) ?? 0).toBe(before);
+    expect(
+      await metric(
+        hub.hub.urls.http,
+        'gridhub_alerts_raised_total',
+        'severity="critical",outcome="replayed"',
+      ),
+    ).toBe(1);
+  }, 60_000);
 });
