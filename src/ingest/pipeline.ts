@@ -100,6 +100,7 @@ const RETRY_MAX_MS = 30_000;
 
 const PAYLOAD_LOG_CHARS = 256;
 const NO_IDS: string[] = [];
+const noop = (): void => undefined;
 const SHED_TELEMETRY_QOS0 = { channel: 'telemetry', qos: '0' } as const;
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 
@@ -159,6 +160,35 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   /** Readings in `telemetry` (what the bounds count). */
   let telemetryQueued = 0;
   let drainScheduled = false;
+  /**
+   * Acknowledgements of shed QoS 0 telemetry, oldest first: their sockets are read again as the queue makes
+   * room, a few at a time (see releaseShedSockets).
+   */
+  let waitingForRoom: PublishCallback[] = [];
+  let waitingHead = 0;
+  const releaseBelow = Math.floor(shedAt * 0.75);
+
+  /**
+   * Let shed sockets be read again, oldest first, while the queue is under three quarters of its bound. A
+   * released socket's next read is parsed (and queued) within the callback, so the queue grows as this loop
+   * goes and stops it: releasing them all at once would have every socket's next read parsed only to be shed.
+   * None starves: a socket that was only held (not shed) is itself shed once the queue is full again, and
+   * joins the back of this line (a gateway's alarms share its socket with its telemetry).
+   */
+  function releaseShedSockets(all: boolean): void {
+    while (waitingHead < waitingForRoom.length && (all || telemetryQueued < releaseBelow)) {
+      const cb = waitingForRoom[waitingHead] as PublishCallback;
+      waitingForRoom[waitingHead++] = noop;
+      cb(null);
+    }
+    if (waitingHead === waitingForRoom.length) {
+      waitingForRoom = [];
+      waitingHead = 0;
+    } else if (waitingHead > 4096) {
+      waitingForRoom = waitingForRoom.slice(waitingHead);
+      waitingHead = 0;
+    }
+  }
 
   /** Payload buffers of fully refused messages: aedes still routes them, authorizeForward drops them. */
   const refusedPayloads = new WeakSet<object>();
@@ -242,6 +272,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       telemetryHead = 0;
     }
     metrics.telemetryQueued.set(telemetryQueued);
+    releaseShedSockets(all);
     if (telemetryHead < telemetry.length && !drainScheduled) {
       drainScheduled = true;
       setImmediate(drainTelemetry);
@@ -481,10 +512,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const receivedAt = clock.now();
     const needsJournal = channel === 'event' && qos > 0;
     if (channel === 'telemetry' && qos === 0 && telemetryQueued >= shedAt) {
-      // Over the bound: QoS 0 telemetry goes first, before it costs a decode (design §10)
+      // Over the bound: QoS 0 telemetry goes first, before it costs a decode (design §10). Its socket is not
+      // read again until the queue has room: acknowledging at once would let a flood be read (and shed) as
+      // fast as it comes, leaving no time to hand on what was taken.
       metrics.shed.inc(SHED_TELEMETRY_QOS0);
       if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
-      callback(null);
+      waitingForRoom.push(callback);
       return false;
     }
     const payload = payloadBuffer(rawPayload);
