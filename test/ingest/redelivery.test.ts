@@ -146,6 +146,11 @@ describe('QoS 1 redeliveries', () => {
     const second = await raw(t);
     await publishAcked(second, topic, 9);
     expect(presses(t)).toHaveLength(2);
+    // and what has passed its window is deleted, so the table holds only recent identities
+    t.clock.advance(60_001);
+    await publishAcked(second, topic, 10);
+    const keys = t.db.prepare<[], { key: string }>('SELECT key FROM ingest_seen ORDER BY key').all();
+    expect(keys.map((k) => k.key)).toEqual(['p:10']);
   });
 });
 
