@@ -25,6 +25,7 @@ import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
+import { laneTimeoutOf } from './lanes.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { createMaintenance, type Maintenance } from './maintenance.ts';
 import { createAlertsMetrics } from './metrics.ts';
@@ -151,7 +152,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const registerChannel = (c: Channel) => channels.set(c.name, c);
   registerChannel(mqttChannel(deps.publisher));
   for (const format of WEBHOOK_FORMATS) {
-    registerChannel(webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: cfg.deliveryTimeoutMs }));
+    registerChannel(
+      webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: laneTimeoutOf(cfg, format) }),
+    );
   }
   const pushStore = createPushStore(db, clock);
   registerChannel(
@@ -160,7 +163,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       clock,
       subject: cfg.webPushSubject,
       ttlSeconds: cfg.webPushTtlSeconds,
-      timeoutMs: cfg.deliveryTimeoutMs,
+      timeoutMs: laneTimeoutOf(cfg, 'webpush'),
     }),
   );
   if (cfg.smsGatewayUrl) {
@@ -170,7 +173,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           name,
           url: cfg.smsGatewayUrl,
           secret: cfg.smsGatewaySecret,
-          timeoutMs: cfg.deliveryTimeoutMs,
+          timeoutMs: laneTimeoutOf(cfg, name),
           sms: smsSettings({
             signName: cfg.messages.smsSignName,
             maxSegments: cfg.messages.smsMaxSegments,

@@ -22,6 +22,19 @@ export interface Lane {
 
 export type Lanes = ReturnType<typeof createLanes>;
 
+/**
+ * Timeout of one attempt in a channel's lanes, in real milliseconds (the network does not run on the hub clock);
+ * HTTP channels abort their request at the same time.
+ */
+export function laneTimeoutOf(
+  cfg: Pick<AlertsConfig, 'laneTimeoutsMs' | 'deliveryTimeoutMs'>,
+  channel: string,
+): number {
+  return Object.hasOwn(cfg.laneTimeoutsMs, channel)
+    ? (cfg.laneTimeoutsMs[channel] ?? cfg.deliveryTimeoutMs)
+    : cfg.deliveryTimeoutMs;
+}
+
 export function createLanes(
   cfg: Pick<
     AlertsConfig,
@@ -77,12 +90,7 @@ export function createLanes(
     if (lane.active === 0 && lane.failures === 0) lanes.delete(lane.key);
   }
 
-  /** Timeout of one attempt in this channel's lanes (real milliseconds: the network does not run on the hub clock). */
-  function timeoutOf(channel: string): number {
-    return Object.hasOwn(cfg.laneTimeoutsMs, channel)
-      ? (cfg.laneTimeoutsMs[channel] ?? cfg.deliveryTimeoutMs)
-      : cfg.deliveryTimeoutMs;
-  }
+  const timeoutOf = (channel: string) => laneTimeoutOf(cfg, channel);
 
   /** The earliest end of a lane's back-off still ahead, or null. */
   function nextResume(now: number): number | null {
