@@ -294,9 +294,28 @@ export function createOutbox(
     );
     const tracked = run.finally(() => {
       inFlight.delete(row.id);
-      pump();
+      refill(lane);
     });
     inFlight.set(row.id, tracked);
+  }
+
+  /**
+   * A slot of this lane came free: give it the lane's next row. The outcome's own commit already woke every other
+   * lane, so this is one claim, not a pass over all of them.
+   */
+  function refill(lane: Lane): void {
+    if (ctx.run.stopped) return;
+    if (pumping || ctx.db.inTransaction) {
+      again = true;
+      queueMicrotask(pump);
+      return;
+    }
+    try {
+      fill(lanes.get(lane.channel, lane.target), clock.now());
+    } catch (err) {
+      log.error({ err, channel: lane.channel }, 'outbox lane refill failed');
+    }
+    retry.arm();
   }
 
   /** Start whatever is due now; deliveries run on by themselves (the promise is for callers that await it). */
@@ -316,8 +335,17 @@ export function createOutbox(
 
   async function stop(): Promise<void> {
     retry.cancel();
-    // Deliveries in flight end within their lane's timeout; their outcome is recorded.
-    await Promise.all(inFlight.values());
+    // Most deliveries in flight end in milliseconds and their outcome is recorded. One still hanging at the end of
+    // the grace keeps its claim: the next start takes it back and sends it again under the same idempotency key.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(inFlight.values()),
+      new Promise<void>((resolve) => {
+        grace = setTimeout(resolve, STOP_GRACE_MS);
+        grace.unref();
+      }),
+    ]);
+    clearTimeout(grace);
   }
 
   return {
@@ -331,6 +359,9 @@ export function createOutbox(
     },
   };
 }
+
+/** How long stopping waits for deliveries in flight (real time), so a hanging receiver cannot hold a shutdown. */
+const STOP_GRACE_MS = 3_000;
 
 function claimOrder(a: OutboxRow, b: OutboxRow): number {
   const ca = a.severity === 'critical' ? 0 : 1;
