@@ -64,6 +64,34 @@ describe('claimed outbox rows', () => {
     expect(hh.publisher.to('w1')).toHaveLength(1);
   });
 
+  it('hands the worker’s MQTT alarm to the broker as the alert’s transaction commits, while another lane hangs', async () => {
+    rx = await new Receiver().start();
+    rx.script('/robot', 'hang');
+    const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } }, laneTimeoutsMs: { webhook: 60_000 } });
+    hh.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'robot',
+      label: null,
+    });
+    hh.dispatcher.start();
+    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
+    await until(() => rx?.at('/robot').length === 1);
+
+    // No await, no timer, no clock movement: by the time handle() returns the alarm is with the publisher.
+    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b2', deviceId: 'smoke-2' }));
+    expect(hh.publisher.to('w2')).toHaveLength(1);
+    // …and recorded like every delivery once the broker has taken it.
+    await until(() => outboxOf(hh, 'mqtt', 'w2')[0]?.state === 'done');
+    const id = hh.dispatcher.list({}).items.find((a) => a.deviceId === 'smoke-2')?.id ?? '';
+    expect(hh.dispatcher.timeline(id).some((e) => e.type === 'delivered' && e.data.channel === 'mqtt')).toBe(
+      true,
+    );
+    // The robot's attempt is still open.
+    expect(outboxOf(hh, 'webhook', 'robot')[0]).toMatchObject({ state: 'pending', claimed_by: 'hub-a' });
+  });
+
   it('keeps a slot of every lane for critical messages: a smoke alarm passes a hanging major one and its queue', async () => {
     rx = await new Receiver().start();
     // the first message to the robot hangs; the rest are answered
