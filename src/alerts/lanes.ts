@@ -22,6 +22,9 @@ export interface Lane {
 
 export type Lanes = ReturnType<typeof createLanes>;
 
+/** A lane's back-off stays short (hub clock): a target that comes back is tried again within a minute. */
+const LANE_BACKOFF_MAX_MS = 60_000;
+
 /**
  * Timeout of one attempt in a channel's lanes, in real milliseconds (the network does not run on the hub clock);
  * HTTP channels abort their request at the same time.
@@ -78,7 +81,7 @@ export function createLanes(
       // The target is down or hanging: back off the whole lane, doubling, with jitter so lanes do not retry
       // in lockstep. A message that will never go (4xx) says nothing about the target and does not count.
       lane.failures++;
-      const base = Math.min(cfg.retryMaxMs, cfg.retryBaseMs * 2 ** (lane.failures - 1));
+      const base = Math.min(cfg.retryMaxMs, LANE_BACKOFF_MAX_MS, cfg.retryBaseMs * 2 ** (lane.failures - 1));
       const jitter = cfg.retryJitter ? 1 + (Math.random() * 2 - 1) * cfg.retryJitter : 1;
       lane.pausedUntil = Math.max(lane.pausedUntil, clock.now() + Math.max(1, Math.round(base * jitter)));
     }

@@ -40,6 +40,8 @@ export function prepareClaims(db: Db) {
         leaseUntil: number;
         limit: number;
         onlyCritical: number;
+        /** Only rows never tried yet (a lane in back-off lets a new critical message through as a probe). */
+        onlyFresh: number;
       },
       ClaimedRow
     >(
@@ -47,7 +49,7 @@ export function prepareClaims(db: Db) {
        WHERE id IN (
          SELECT id FROM alert_outbox
          WHERE channel = @channel AND target = @target AND ${CLAIMABLE}
-           AND (@onlyCritical = 0 OR severity = 'critical')
+           AND (@onlyCritical = 0 OR severity = 'critical') AND (@onlyFresh = 0 OR attempts = 0)
          ORDER BY (severity = 'critical') DESC, next_at, id
          LIMIT @limit
        )

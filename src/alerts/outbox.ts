@@ -246,20 +246,25 @@ export function createOutbox(
   /** Claim what the lane has room for (critical first; one slot kept for critical) and start it. */
   function fill(lane: Lane, now: number): void {
     const slots = lanes.free(lane, now);
+    const lease = now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
+    const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: lease };
     if (lane.pausedUntil > now) {
-      // Backing off from a failing target: nothing is sent, but a storm still folds into one digest meanwhile.
-      // (Only with company: a single alarm left to tryFold would open the robot's window without being sent.)
+      // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
+      // single alarm left to tryFold would open the robot's window without being sent)…
       const first = claims.foldable.get({ now, channel: lane.channel, target: lane.target });
       const company = first
         ? q.digestSiblings.all(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
         : 0;
       if (first && company >= 2) parts.tryFold(first);
+      // …and a new critical message is let through, one at a time: it may find the target back.
+      if (lane.active === 0) {
+        const probe = claims.claim.all({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
+        for (const claimed of probe) take(lane, claimed);
+      }
     } else if (slots.any > 0) {
-      const lease = now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
-      const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: lease };
-      const rows = claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1 });
+      const rows = claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 });
       const left = Math.min(slots.any - rows.length, slots.other);
-      if (left > 0) rows.push(...claims.claim.all({ ...base, limit: left, onlyCritical: 0 }));
+      if (left > 0) rows.push(...claims.claim.all({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
       // RETURNING has no order of its own
       rows.sort(claimOrder);
       for (const claimed of rows) take(lane, claimed);

@@ -92,6 +92,33 @@ describe('claimed outbox rows', () => {
     expect(outboxOf(hh, 'webhook', 'robot')[0]).toMatchObject({ state: 'pending', claimed_by: 'hub-a' });
   });
 
+  it('lets a new critical message through a lane backing off from a failure: it may find the target back', async () => {
+    rx = await new Receiver().start();
+    rx.script('/robot', { status: 500 }, { status: 200, body: { errcode: 0 } });
+    const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } } });
+    hh.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'robot',
+      label: null,
+    });
+    hh.dispatcher.start();
+    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
+    await until(() => outboxOf(hh, 'webhook', 'robot')[0]?.claimed_by === null);
+    expect(outboxOf(hh, 'webhook', 'robot')[0]?.state).toBe('pending'); // failed once, waits its back-off
+
+    // The clock has not moved: the lane is backing off, and the new smoke alarm still goes at once.
+    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    await until(() => outboxOf(hh, 'webhook', 'robot')[1]?.state === 'done');
+    expect(rx.at('/robot')).toHaveLength(2);
+    // The first one is retried at its own time.
+    await hh.clock.advanceAsync(hh.config.retryBaseMs);
+    await hh.dispatcher.drain();
+    expect(outboxOf(hh, 'webhook', 'robot').map((r) => r.state)).toEqual(['done', 'done']);
+    expect(rx.at('/robot')).toHaveLength(3);
+  });
+
   it('keeps a slot of every lane for critical messages: a smoke alarm passes a hanging major one and its queue', async () => {
     rx = await new Receiver().start();
     // the first message to the robot hangs; the rest are answered
