@@ -88,10 +88,13 @@ export function createAlertStream(options: AlertStreamOptions): AlertStream {
         clearInterval(keepAlive);
         unsubscribe();
       };
-      /** Write, unless the connection is already that far behind: then cut it off instead of buffering on. */
+      /**
+       * Write, unless the connection is already that far behind: then cut it off instead of buffering on. (The
+       * backlog before this message is what counts, so one large message never cuts a reader that keeps up.)
+       */
       const send = (chunk: string) => {
         if (!open) return;
-        if (res.writableLength + Buffer.byteLength(chunk) > maxBufferedBytes) {
+        if (res.writableLength > maxBufferedBytes) {
           cutOffs.inc();
           log.warn(
             { buffered: res.writableLength, maxBufferedBytes, ip: req.socket.remoteAddress },
