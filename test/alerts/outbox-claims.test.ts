@@ -84,7 +84,12 @@ describe('claimed outbox rows', () => {
     expect(hh.publisher.to('w2')).toHaveLength(1);
     // …and recorded like every delivery once the broker has taken it.
     await until(() => outboxOf(hh, 'mqtt', 'w2')[0]?.state === 'done');
-    const id = hh.dispatcher.list({}).items.find((a) => a.deviceId === 'smoke-2')?.id ?? '';
+    const id =
+      hh.db
+        .prepare<[string], { id: string }>(
+          'SELECT id FROM alerts WHERE device_id = ? ORDER BY opened_at DESC LIMIT 1',
+        )
+        .get('smoke-2')?.id ?? '';
     expect(hh.dispatcher.timeline(id).some((e) => e.type === 'delivered' && e.data.channel === 'mqtt')).toBe(
       true,
     );
