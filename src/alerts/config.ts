@@ -118,9 +118,10 @@ export const alertsConfigSchema = z.object({
   /**
    * Delivery lanes: every channel and target (one robot, one worker's phone) is a lane of its own, so a slow or
    * hanging target delays only its own messages. Deliveries in flight at once per lane; when more than one, one
-   * of them is kept for critical messages.
+   * of them is kept for critical messages (with 2, the others go one at a time, in order, and a critical one
+   * can always pass them).
    */
-  laneConcurrency: int(4, 1, 64),
+  laneConcurrency: int(2, 1, 64),
   /** Timeout of one attempt per channel (ms), e.g. `{"mqtt":5000,"wecom":8000}`; others use deliveryTimeoutMs. */
   laneTimeoutsMs: z.record(z.string(), z.number().int().positive()).default({ mqtt: 5000 }),
   /**
