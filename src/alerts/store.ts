@@ -1,7 +1,8 @@
 /**
  * The alert table seen from the dispatcher: the full view of an alert, transactions whose effects (metrics, sink
  * points, bus events, the wake-up of timers and outbox) are published only after they commit, the timeline
- * `record`, and the raw outbox insert.
+ * `record` (whose live-stream messages go out on the bus after the commit, not through the outbox), and the raw
+ * outbox insert.
  */
 import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
@@ -17,6 +18,8 @@ import { placeOf } from './views.ts';
 /** What one transaction decided, published after it commits. */
 export interface TxEffects {
   changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
+  /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
+  stream: StreamMessage[];
 }
 
 export interface NewOutboxRow {
@@ -55,7 +58,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   }
 
   function tx<T>(fn: (fx: TxEffects) => T): T {
-    const fx: TxEffects = { changes: [] };
+    const fx: TxEffects = { changes: [], stream: [] };
     const out = db.transaction(() => fn(fx))();
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
@@ -76,6 +79,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       }
       ctx.bus.emit('alert.changed', { alertId: c.row.id, type: c.change, at: c.at });
     }
+    for (const msg of fx.stream) ctx.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
     return out;
   }
@@ -102,7 +106,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
         departments: v.whistles.map((w) => w.department),
         alert: v as unknown as Record<string, unknown>,
       };
-      insertRow({ alertId, channel: 'stream', target: '*', payload: msg, nextAt: at });
+      fx.stream.push(msg);
     }
     fx.changes.push({ row, change: type, at, sink: options.sink !== false });
   }

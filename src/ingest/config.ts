@@ -22,12 +22,13 @@ export const mqttConfigSchema = z.object({
   /** Sockets that send no CONNECT within this time are closed. */
   connectTimeoutMs: duration(10_000),
   /**
-   * A subscriber whose socket stays full this long is disconnected, so one frozen phone cannot hold the
-   * broker's delivery slots (aedes' own default is 60 s).
+   * A subscriber that takes none of the bytes waiting for it this long (its socket full, or its backlog not
+   * moving) is disconnected, so one frozen phone cannot hold the broker's delivery slots (aedes' own default is
+   * 60 s). It reconnects and its persistent session gets what it missed.
    */
-  drainTimeoutMs: duration(5_000),
+  drainTimeoutMs: duration(1_500),
   /** Bytes a subscriber's socket may have unwritten before further deliveries to it are dropped (counted). */
-  subscriberQueueBytes: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  subscriberQueueBytes: int(64 * 1024, 1024, 1024 * 1024 * 1024),
   /**
    * A CONNECT refused by the login throttle (http.login*) is answered with return code 3 after the throttle's
    * wait, capped at this, so a device retrying in a loop is slowed as well.
@@ -41,6 +42,21 @@ export const mqttConfigSchema = z.object({
   maxInflightQos2PerClient: int(64, 1, 65_535),
   /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
   maxFutureSkewMs: duration(3_600_000),
+  /**
+   * A QoS 1/2 event whose packet id and payload match one taken from the same device this recently is a
+   * redelivery (a DUP resend, or a resend on a new connection after the old one dropped without DISCONNECT, as
+   * after a hub restart), not a new press. Kept in SQLite, so it holds across a restart.
+   */
+  redeliveryWindowMs: duration(120_000),
+  /** An event carrying an `eventId` already taken from the same device this recently is a duplicate. */
+  eventIdWindowMs: duration(86_400_000),
+  /**
+   * Telemetry readings waiting to be handed to the rules. Above `telemetryBackpressureReadings` the broker stops
+   * reading the sockets that bring more (TCP pushes back); above `telemetryQueueReadings` QoS 0 telemetry is
+   * shed (counted in gridhub_ingest_shed_total). QoS 1 messages and events are never shed.
+   */
+  telemetryBackpressureReadings: int(2_000, 1, 10_000_000),
+  telemetryQueueReadings: int(20_000, 1, 10_000_000),
   /**
    * Clustered broker: aedes instances sharing sessions, subscriptions and offline messages in this Redis
    * (`redis://host:6379/0`). Worker alarms reach a phone connected to any instance, and a worker's queued alarms
