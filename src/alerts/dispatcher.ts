@@ -49,7 +49,7 @@ import {
   type QuietHoursStore,
   type ResidentStore,
 } from './stores.ts';
-import type { AlertFilter, AlertView, IncidentView, Resolution, TimelineEvent } from './types.ts';
+import type { AlertFilter, AlertScope, AlertView, IncidentView, Resolution, TimelineEvent } from './types.ts';
 import type { DeliveryView } from './views.ts';
 
 export type { PlaceNames } from './context.ts';
@@ -87,10 +87,11 @@ export interface Dispatcher {
   registerChannel(channel: Channel): void;
 
   get(id: string): AlertView | undefined;
-  list(filter: AlertFilter, visible?: (a: AlertView) => boolean): { total: number; items: AlertView[] };
+  /** Alerts of a scope (default: all), newest first; `total` counts every match. */
+  list(filter: AlertFilter, scope?: AlertScope): { total: number; items: AlertView[] };
   timeline(id: string): TimelineEvent[];
   incident(id: string): IncidentView | undefined;
-  kpis(filter: KpiFilter, visible?: (a: AlertView) => boolean): KpiReport;
+  kpis(filter: KpiFilter, scope?: AlertScope | ((a: AlertView) => boolean)): KpiReport;
 
   acknowledge(id: string, actor: string): AlertView;
   arrive(id: string, actor: string): AlertView;

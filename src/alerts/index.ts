@@ -29,6 +29,7 @@ export type {
 export { maskName, maskPhone, maskResident } from './stores.ts';
 export type {
   AlertFilter,
+  AlertScope,
   AlertStatus,
   AlertView,
   IncidentView,

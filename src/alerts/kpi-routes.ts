@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Dispatcher } from './dispatcher.ts';
 import { instant } from './http.ts';
 import { exportFileName, kpiCsv, kpiXlsx } from './kpi-export.ts';
-import type { AlertView } from './types.ts';
+import type { AlertScope } from './types.ts';
 
 const kpiQuery = { from: instant, to: instant, place: z.string().optional() };
 
@@ -14,7 +14,8 @@ const kpiQuery = { from: instant, to: instant, place: z.string().optional() };
  */
 export function kpiRoutes(deps: {
   dispatcher: Dispatcher;
-  visibleTo: (request: FastifyRequest) => (a: AlertView) => boolean;
+  /** The caller's scope, applied in the KPI queries. */
+  scopeOf: (request: FastifyRequest) => AlertScope;
 }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -29,7 +30,7 @@ export function kpiRoutes(deps: {
           querystring: z.object(kpiQuery),
         },
       },
-      async (request) => deps.dispatcher.kpis(request.query, deps.visibleTo(request)),
+      async (request) => deps.dispatcher.kpis(request.query, deps.scopeOf(request)),
     );
     app.get(
       '/kpis/export',
@@ -46,7 +47,7 @@ export function kpiRoutes(deps: {
       },
       async (request, reply) => {
         const { format, lang, ...filter } = request.query;
-        const report = deps.dispatcher.kpis(filter, deps.visibleTo(request));
+        const report = deps.dispatcher.kpis(filter, deps.scopeOf(request));
         const name = exportFileName(report, format);
         reply.header('content-disposition', `attachment; filename="${name}"`);
         if (format === 'csv') {

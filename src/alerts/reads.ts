@@ -1,67 +1,123 @@
-/** The read side: alert lists and views, timelines, incidents, KPIs and delivery state. */
+/**
+ * The read side: alert lists and views, timelines, incidents, KPIs and delivery state.
+ *
+ * Lists and KPIs run in SQL (list-query.ts, kpi-query.ts, built with Kysely and run on better-sqlite3, see
+ * sql.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
+ * whatever its size — the count, the page with its residents joined in, and the whistles of the page.
+ */
+import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
+import type { Resident } from '../domain/records.ts';
+import { alertView, type ViewEnv } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
-import { computeKpis, type KpiFilter, type KpiReport } from './kpis.ts';
-import type { AlertRow } from './rows.ts';
+import { kpiBoundsQuery, kpiGroupsQuery } from './kpi-query.ts';
+import {
+  computeKpis,
+  type KpiFilter,
+  type KpiReport,
+  kpiReportFromSums,
+  kpiSumsByGrid,
+  trendCounts,
+} from './kpis.ts';
+import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
+import { dateOfDay, offsetStretches } from './local-day.ts';
+import type { WhistleRow } from './rows.ts';
+import { createSqlRunner, sqliteBuilder } from './sql.ts';
 import type { AlertStore } from './store.ts';
-import type { AlertFilter, AlertView, IncidentView, TimelineEvent } from './types.ts';
+import type { AlertFilter, AlertScope, AlertView, IncidentView, TimelineEvent } from './types.ts';
 import { type DeliveryView, deliveryView, incidentView, timelineEvent } from './views.ts';
 
-export function createReads(ctx: AlertsContext, store: AlertStore) {
-  const { db, clock, cfg, q } = ctx;
-  const { view } = store;
+/** How many alerts a predicate-filtered KPI read takes per page (see `kpis`). */
+const PREDICATE_PAGE = 500;
 
-  function list(
-    filter: AlertFilter,
-    visible?: (a: AlertView) => boolean,
-  ): { total: number; items: AlertView[] } {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filter.status?.length) {
-      where.push(`status IN (${filter.status.map(() => '?').join(',')})`);
-      args.push(...filter.status);
+export function createReads(ctx: AlertsContext, store: AlertStore) {
+  const { db, clock, cfg, q, places } = ctx;
+  const b = sqliteBuilder();
+  const run = createSqlRunner(db);
+
+  function levelOf(placeId: string): PlaceLevel | undefined {
+    const path = places.path(placeId);
+    return PLACE_LEVELS.find((level) => path[level] === placeId);
+  }
+
+  const envAt = (now: number): ReadEnv & ViewEnv => ({ cfg, places, now, levelOf });
+
+  function list(filter: AlertFilter, scope: AlertScope = ALL_ALERTS): { total: number; items: AlertView[] } {
+    // One reading of the clock for the light filter and the lights shown, as one instant.
+    const env = envAt(clock.now());
+    const total = Number(run.get(countQuery(b, filter, scope, env))?.n ?? 0);
+    const page = { limit: filter.limit ?? 50, offset: filter.offset ?? 0 };
+    if (total <= page.offset) return { total, items: [] };
+    const rows = run.all(pageQuery(b, filter, scope, env, page));
+    const whistles = new Map<string, WhistleRow[]>();
+    if (rows.length) {
+      for (const w of run.all(
+        whistlesQuery(
+          b,
+          rows.map((r) => r.id),
+        ),
+      )) {
+        const list = whistles.get(w.alert_id);
+        if (list) list.push(w);
+        else whistles.set(w.alert_id, [w]);
+      }
     }
-    if (filter.severity?.length) {
-      where.push(`severity IN (${filter.severity.map(() => '?').join(',')})`);
-      args.push(...filter.severity);
+    const items = rows.map((r) => {
+      const resident: Resident | undefined =
+        r.resident_id === null
+          ? undefined
+          : {
+              id: r.resident_id,
+              name: r.resident_name ?? '',
+              phone: r.resident_phone,
+              familyName: r.resident_family_name,
+              familyPhone: r.resident_family_phone,
+              healthNotes: r.resident_health_notes,
+              deviceId: r.device_id,
+              placeId: r.resident_place_id,
+              updatedAt: r.resident_updated_at ?? 0,
+            };
+      return alertView(env, r, whistles.get(r.id) ?? [], resident);
+    });
+    return { total, items };
+  }
+
+  function sqlKpis(filter: KpiFilter, scope: AlertScope): KpiReport {
+    const env = envAt(clock.now());
+    const set: AlertFilter = { from: filter.from, to: filter.to, place: filter.place };
+    // The local days need the zone's offsets over the set's time range: a period up to a year as it is, else the
+    // span of the set itself (one more, index-served query).
+    let lo = filter.from ?? env.now;
+    let hi = filter.to ?? env.now;
+    if (filter.from === undefined || filter.to === undefined || hi - lo > 366 * 86_400_000) {
+      const bounds = run.get(kpiBoundsQuery(b, set, scope, env));
+      // An empty set needs no days at all.
+      lo = bounds?.firstAt == null ? env.now : Number(bounds.firstAt);
+      hi = bounds?.lastAt == null ? env.now : Number(bounds.lastAt);
     }
-    if (filter.category) {
-      where.push('category = ?');
-      args.push(filter.category);
-    }
-    if (filter.place) {
-      where.push('EXISTS (SELECT 1 FROM json_each(alerts.place) WHERE value = ?)');
-      args.push(filter.place);
-    }
-    if (filter.department) {
-      where.push('id IN (SELECT alert_id FROM alert_whistles WHERE department = ?)');
-      args.push(filter.department);
-    }
-    if (filter.from !== undefined) {
-      where.push('opened_at >= ?');
-      args.push(filter.from);
-    }
-    if (filter.to !== undefined) {
-      where.push('opened_at < ?');
-      args.push(filter.to);
-    }
-    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY opened_at DESC, id LIMIT 10000`;
-    let items = db
-      .prepare<(string | number)[], AlertRow>(sql)
-      .all(...args)
-      .map(view);
-    if (visible) items = items.filter(visible);
-    if (filter.light) items = items.filter((a) => a.light === filter.light);
-    const offset = filter.offset ?? 0;
-    const limit = filter.limit ?? 50;
-    return { total: items.length, items: items.slice(offset, offset + limit) };
+    const rows = run.all(
+      kpiGroupsQuery(b, set, scope, env, offsetStretches(cfg.timeZone, lo, Math.max(lo, hi))),
+    );
+    const grids = [...kpiSumsByGrid(rows)].map(([gridId, sums]) => ({
+      gridId,
+      gridName: gridId === '(none)' ? null : places.name(gridId),
+      sums,
+    }));
+    const trend = trendCounts(
+      rows.map((row) => ({
+        gridId: row.gridId,
+        date: dateOfDay(Number(row.day)),
+        handling: Number(row.handling),
+        total: Number(row.total),
+      })),
+    );
+    return kpiReportFromSums({ cfg, filter, now: env.now, grids, trend });
   }
 
   return {
     list,
     get(id: string): AlertView | undefined {
       const r = q.alert.get(id);
-      return r ? view(r) : undefined;
+      return r ? store.view(r) : undefined;
     },
     timeline(id: string): TimelineEvent[] {
       return q.events.all(id).map(timelineEvent);
@@ -74,12 +130,27 @@ export function createReads(ctx: AlertsContext, store: AlertStore) {
         q.incidentAlerts.all(id).map((a) => a.id),
       );
     },
-    kpis(filter: KpiFilter, visible?: (a: AlertView) => boolean): KpiReport {
-      const { items } = list(
-        { from: filter.from, to: filter.to, place: filter.place, limit: 10000 },
-        visible,
-      );
-      return computeKpis(cfg, items, filter, clock.now());
+    /**
+     * KPIs of a period and place within a scope, as SQL aggregates. A predicate instead of a scope (scripts and
+     * tests that hold a function, not a user) is applied in JavaScript to every alert of the period, page by
+     * page, with the figures computed by `computeKpis`: the same answers, at the cost of reading every alert.
+     */
+    kpis(filter: KpiFilter, scope: AlertScope | ((a: AlertView) => boolean) = ALL_ALERTS): KpiReport {
+      if (typeof scope !== 'function') return sqlKpis(filter, scope);
+      const now = clock.now();
+      const alerts: AlertView[] = [];
+      for (let offset = 0; ; offset += PREDICATE_PAGE) {
+        const { items } = list({
+          from: filter.from,
+          to: filter.to,
+          place: filter.place,
+          limit: PREDICATE_PAGE,
+          offset,
+        });
+        alerts.push(...items.filter(scope));
+        if (items.length < PREDICATE_PAGE) break;
+      }
+      return computeKpis(cfg, alerts, filter, now);
     },
     deliveries(id: string): DeliveryView[] {
       return q.outboxOf.all(id).map(deliveryView);

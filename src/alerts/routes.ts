@@ -15,7 +15,7 @@ import { idParams, instant } from './http.ts';
 import { kpiRoutes } from './kpi-routes.ts';
 import { peopleRoutes } from './people-routes.ts';
 import { LIGHTS } from './sla.ts';
-import { ALERT_STATUSES, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
+import { ALERT_STATUSES, type AlertScope, type AlertView, RESOLUTIONS, type TimelineEvent } from './types.ts';
 
 export interface AlertsRoutesDeps {
   dispatcher: Dispatcher;
@@ -63,6 +63,13 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
     return (a) => request.scope.canSee(a.place);
   }
 
+  /** The caller's scope as the list and KPI queries apply it: the same rule as `visibleTo`, in SQL. */
+  function scopeOf(request: FastifyRequest): AlertScope {
+    if (request.user.role === 'department') return { kind: 'department', department: departmentOf(request) };
+    if (request.scope.all) return { kind: 'all' };
+    return { kind: 'places', roots: request.scope.roots };
+  }
+
   function visibleAlert(request: FastifyRequest, id: string): AlertView {
     const a = dispatcher.get(id);
     if (!a || !visibleTo(request)(a)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
@@ -95,14 +102,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
       async (request) => {
         const q = request.query;
-        const dept = departmentOf(request);
-        const result = dispatcher.list(
-          {
-            ...q,
-            ...(request.user.role === 'department' ? { department: dept ?? '(none)' } : {}),
-          },
-          visibleTo(request),
-        );
+        const result = dispatcher.list(q, scopeOf(request));
         return { total: result.total, limit: q.limit, offset: q.offset, items: result.items };
       },
     );
@@ -290,7 +290,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
     );
 
-    await kpiRoutes({ dispatcher, visibleTo })(fastify, {});
+    await kpiRoutes({ dispatcher, scopeOf })(fastify, {});
     await peopleRoutes({ people, places, clock: deps.clock, outbound: dispatcher.outbound })(fastify, {});
     await deliveryRoutes({ dispatcher, places })(fastify, {});
   };

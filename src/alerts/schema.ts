@@ -259,4 +259,27 @@ export const ALERTS_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (journal_id, rule_id)
   );
   `,
+  // 4: the read side in SQL (reads.ts, list-query.ts, kpi-query.ts). Scope and the place filter match the id of a
+  // place at its level, so each level of the path is a column: generated from the path JSON, so no writer has to
+  // fill them. On PostgreSQL the same columns are `GENERATED ALWAYS AS ((place::jsonb) ->> 'street') STORED`;
+  // the queries only name the columns. Lists are newest first with the id breaking ties, so every index a list
+  // walks ends in (opened_at DESC, id): a page is read off the index, and a count is an index range.
+  // Units are left unindexed: no user is scoped to one, and a unit's alerts are few. Status rides at the end of
+  // each index: the open-alerts filter of the board and the worker app is then checked in the index, before any
+  // row is read (an index on a generated column still reads the row on SQLite; on `grid_id` it does not).
+  `
+  ALTER TABLE alerts ADD COLUMN street_id TEXT GENERATED ALWAYS AS (json_extract(place, '$.street')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN community_id TEXT GENERATED ALWAYS AS (json_extract(place, '$.community')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN estate_id TEXT GENERATED ALWAYS AS (json_extract(place, '$.estate')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN building_id TEXT GENERATED ALWAYS AS (json_extract(place, '$.building')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN unit_id TEXT GENERATED ALWAYS AS (json_extract(place, '$.unit')) VIRTUAL;
+  DROP INDEX alerts_opened;
+  DROP INDEX alerts_grid;
+  CREATE INDEX alerts_recent ON alerts(opened_at DESC, id, status);
+  CREATE INDEX alerts_street_recent ON alerts(street_id, opened_at DESC, id, status);
+  CREATE INDEX alerts_community_recent ON alerts(community_id, opened_at DESC, id, status);
+  CREATE INDEX alerts_grid_recent ON alerts(grid_id, opened_at DESC, id, status);
+  CREATE INDEX alerts_estate_recent ON alerts(estate_id, opened_at DESC, id, status);
+  CREATE INDEX alerts_building_recent ON alerts(building_id, opened_at DESC, id, status);
+  `,
 ];

@@ -8,14 +8,12 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { StreamMessage } from '../channels/channel.ts';
 import { GridHubError } from '../domain/errors.ts';
-import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
+import { alertView } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
 import { type AlertRow, SYSTEM } from './rows.ts';
-import { alertClocks, worstLight } from './sla.ts';
-import { maskResident } from './stores.ts';
 import type { AlertView } from './types.ts';
-import { placeOf, whistleView } from './views.ts';
+import { placeOf } from './views.ts';
 
 /** What one transaction decided, published after it commits. */
 export interface TxEffects {
@@ -44,77 +42,13 @@ export type AlertStore = ReturnType<typeof createAlertStore>;
 export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   const { db, clock, cfg, q, m } = ctx;
 
-  function placeNames(path: PlacePath): string[] {
-    const names: string[] = [];
-    for (const level of PLACE_LEVELS) {
-      const id = path[level];
-      if (id) names.push(ctx.places.name(id));
-    }
-    return names;
-  }
-
   function view(r: AlertRow): AlertView {
-    const place = placeOf(r);
-    const whistles = q.whistles.all(r.id).map(whistleView);
-    const clocks = alertClocks(
-      cfg,
-      {
-        severity: r.severity,
-        clockStart: r.clock_start,
-        acknowledgedAt: r.acknowledged_at,
-        arrivedAt: r.arrived_at,
-        resolvedAt: r.resolved_at,
-        whistles: whistles.map((w) => ({
-          department: w.department,
-          whistledAt: w.whistledAt,
-          dueAt: w.dueAt,
-          // Resolution stops a department's clock too: nothing is left to report in for.
-          reportedAt: w.reportedAt ?? r.resolved_at,
-        })),
-      },
-      clock.now(),
+    return alertView(
+      { cfg, places: ctx.places, now: clock.now() },
+      r,
+      q.whistles.all(r.id),
+      ctx.residents.forDevice(r.device_id),
     );
-    const res = ctx.residents.forDevice(r.device_id);
-    return {
-      id: r.id,
-      ruleId: r.rule_id,
-      deviceId: r.device_id,
-      deviceType: r.device_type as DeviceTypeId,
-      placeId: r.place_id,
-      place,
-      placeNames: placeNames(place),
-      floor: r.floor,
-      severity: r.severity,
-      category: r.category,
-      title: r.title,
-      detail: r.detail,
-      evidence: JSON.parse(r.evidence) as AlertView['evidence'],
-      dedup: r.dedup,
-      status: r.status,
-      incidentId: r.incident_id,
-      count: r.count,
-      openedAt: r.opened_at,
-      lastSeenAt: r.last_seen_at,
-      acknowledgedAt: r.acknowledged_at,
-      acknowledgedBy: r.acknowledged_by,
-      arrivedAt: r.arrived_at,
-      resolvedAt: r.resolved_at,
-      resolvedBy: r.resolved_by,
-      resolution: r.resolution,
-      resolutionNote: r.resolution_note,
-      closedAt: r.closed_at,
-      rating: r.rating,
-      ratingComment: r.rating_comment,
-      reach: r.reach,
-      escalated: r.escalated === 1,
-      escalationStep: r.escalation_step,
-      cancelledByResident: r.cancelled_by_resident === 1,
-      reopened: r.reopened === 1,
-      whistles,
-      clocks,
-      light: worstLight(clocks),
-      resident: res ? maskResident(res) : null,
-    };
   }
 
   function load(id: string): AlertRow {

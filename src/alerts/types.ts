@@ -107,3 +107,12 @@ export interface AlertFilter {
   limit?: number;
   offset?: number;
 }
+
+/**
+ * Whose alerts a read returns, applied in SQL: everything (admins), the subtrees under some places (everyone
+ * else by their scope roots), or the alerts a department was whistled into (null: a department user without one).
+ */
+export type AlertScope =
+  | { kind: 'all' }
+  | { kind: 'places'; roots: readonly string[] }
+  | { kind: 'department'; department: string | null };

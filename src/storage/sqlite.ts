@@ -4,8 +4,11 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-/** Open a SQLite file in WAL mode. WAL + synchronous=NORMAL survives a process crash (SIGKILL). */
-export function openDatabase(file: string): Db {
+/**
+ * Open a SQLite file in WAL mode. WAL + synchronous=NORMAL survives a process crash (SIGKILL).
+ * `verbose` hears every statement the connection executes (tests count a read's statements with it).
+ */
+export function openDatabase(file: string, options: { verbose?: (sql: string) => void } = {}): Db {
   if (file !== ':memory:') {
     // Residents' personal data and keys: owner only. SQLite gives the -wal and -shm files the mode of the
     // database file, so creating it 0600 first covers all three.
@@ -13,7 +16,8 @@ export function openDatabase(file: string): Db {
     if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   }
-  const db = new Database(file);
+  const verbose = options.verbose;
+  const db = new Database(file, verbose ? { verbose: (sql) => verbose(String(sql)) } : {});
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

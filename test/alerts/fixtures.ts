@@ -102,12 +102,14 @@ export function createHarness(
     dir?: string;
     /** The locale of a person's user account (messages follow it). */
     localeOf?: (personId: string) => string | undefined;
+    /** Hears every SQL statement the hub's connection executes (not after restart()). */
+    verbose?: (sql: string) => void;
   } = {},
 ): Harness {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'gridhub-alerts-'));
   const file = join(dir, 'gridhub.db');
   const clock = new ManualClock(T0);
-  let db = openDatabase(file);
+  let db = openDatabase(file, options.verbose ? { verbose: options.verbose } : {});
   const config = { ...alertsConfigSchema.parse({}), ...options.config };
   // one key across restart(), as the hub keeps hub.key in its data dir
   const secretKey = randomBytes(32);

@@ -21,12 +21,15 @@ export const TEST_USERS: Record<string, Omit<User, 'displayName' | 'locale' | 'e
  * stands in for the app's token check (the full-stack tests in test/hub use real logins).
  */
 export async function buildRoutesApp(
-  options: { keepAliveMs?: number; config?: Partial<AlertsConfig> } = {},
+  options: { keepAliveMs?: number; config?: Partial<AlertsConfig>; verbose?: (sql: string) => void } = {},
 ): Promise<{
   h: Harness;
   app: FastifyInstance;
 }> {
-  const h = createHarness(options.config ? { config: options.config } : {});
+  const h = createHarness({
+    ...(options.config ? { config: options.config } : {}),
+    ...(options.verbose ? { verbose: options.verbose } : {}),
+  });
   seedCommunity(h.registry);
   h.dispatcher.start();
   const app = Fastify({ forceCloseConnections: true });
