@@ -91,7 +91,7 @@ export interface Dispatcher {
   list(filter: AlertFilter, scope?: AlertScope): { total: number; items: AlertView[] };
   timeline(id: string): TimelineEvent[];
   incident(id: string): IncidentView | undefined;
-  kpis(filter: KpiFilter, scope?: AlertScope | ((a: AlertView) => boolean)): KpiReport;
+  kpis(filter: KpiFilter, scope?: AlertScope): KpiReport;
 
   acknowledge(id: string, actor: string): AlertView;
   arrive(id: string, actor: string): AlertView;

@@ -10,14 +10,7 @@ import type { Resident } from '../domain/records.ts';
 import { alertView, type ViewEnv } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
 import { kpiBoundsQuery, kpiGroupsQuery } from './kpi-query.ts';
-import {
-  computeKpis,
-  type KpiFilter,
-  type KpiReport,
-  kpiReportFromSums,
-  kpiSumsByGrid,
-  trendCounts,
-} from './kpis.ts';
+import { type KpiFilter, type KpiReport, kpiReportFromSums, kpiSumsByGrid, trendCounts } from './kpis.ts';
 import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
 import { dateOfDay, offsetStretches } from './local-day.ts';
 import type { WhistleRow } from './rows.ts';
@@ -25,9 +18,6 @@ import { createSqlRunner, sqliteBuilder } from './sql.ts';
 import type { AlertStore } from './store.ts';
 import type { AlertFilter, AlertScope, AlertView, IncidentView, TimelineEvent } from './types.ts';
 import { type DeliveryView, deliveryView, incidentView, timelineEvent } from './views.ts';
-
-/** How many alerts a predicate-filtered KPI read takes per page (see `kpis`). */
-const PREDICATE_PAGE = 500;
 
 export function createReads(ctx: AlertsContext, store: AlertStore) {
   const { db, clock, cfg, q, places } = ctx;
@@ -130,27 +120,9 @@ export function createReads(ctx: AlertsContext, store: AlertStore) {
         q.incidentAlerts.all(id).map((a) => a.id),
       );
     },
-    /**
-     * KPIs of a period and place within a scope, as SQL aggregates. A predicate instead of a scope (scripts and
-     * tests that hold a function, not a user) is applied in JavaScript to every alert of the period, page by
-     * page, with the figures computed by `computeKpis`: the same answers, at the cost of reading every alert.
-     */
-    kpis(filter: KpiFilter, scope: AlertScope | ((a: AlertView) => boolean) = ALL_ALERTS): KpiReport {
-      if (typeof scope !== 'function') return sqlKpis(filter, scope);
-      const now = clock.now();
-      const alerts: AlertView[] = [];
-      for (let offset = 0; ; offset += PREDICATE_PAGE) {
-        const { items } = list({
-          from: filter.from,
-          to: filter.to,
-          place: filter.place,
-          limit: PREDICATE_PAGE,
-          offset,
-        });
-        alerts.push(...items.filter(scope));
-        if (items.length < PREDICATE_PAGE) break;
-      }
-      return computeKpis(cfg, alerts, filter, now);
+    /** KPIs of a period and place within a scope, as SQL aggregates. */
+    kpis(filter: KpiFilter, scope: AlertScope = ALL_ALERTS): KpiReport {
+      return sqlKpis(filter, scope);
     },
     deliveries(id: string): DeliveryView[] {
       return q.outboxOf.all(id).map(deliveryView);

@@ -117,8 +117,8 @@ describe('KPIs', () => {
     expect(d.get(b)?.reach).toBe('street');
     // The untouched minor alert went to the grid leader at 30 min but never left the grid.
     expect(d.get(dd)).toMatchObject({ escalated: true, reach: 'grid', status: 'dispatched' });
-    // Scope: a visibility filter cuts the set before the figures.
-    const g2only = d.kpis({}, (x) => x.place.grid === 'g2');
+    // Scope: the caller's places cut the set before the figures.
+    const g2only = d.kpis({}, { kind: 'places', roots: ['g2'] });
     expect(g2only.overall.total).toBe(3);
     expect(g2only.overall.onTimeAcknowledgeRate).toBe(0.5);
     expect(g2only.overall.selfResolved).toBe(1);
