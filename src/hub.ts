@@ -190,6 +190,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     catalogue,
     metrics,
     tokenTtlMs: config.http.tokenTtlHours * 3_600_000,
+    timeZone: config.alerts.timeZone,
     apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
     loginGate,
     rateLimitPerMinute: config.http.rateLimitPerMinute,

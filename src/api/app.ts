@@ -43,6 +43,8 @@ export interface AppDeps {
   catalogue: Catalogue;
   metrics: MetricsRegistry;
   tokenTtlMs: number;
+  /** The community's IANA time zone (alerts' `timeZone`), handed to the pages at login. */
+  timeZone: string;
   /** Lifetime (and upper bound) of API tokens. */
   apiTokenTtlMs: number;
   /** The hub's one login throttle, shared with MQTT. */
@@ -190,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         clock: deps.clock,
         tokenTtlMs: deps.tokenTtlMs,
         gate: deps.loginGate,
+        timeZone: deps.timeZone,
       }),
     );
     api.withTypeProvider<ZodTypeProvider>().get(

@@ -40,6 +40,8 @@ export function loginRoutes(deps: {
   clock: Clock;
   tokenTtlMs: number;
   gate: LoginGate;
+  /** The community's IANA zone: the pages show every time in it, whatever the browser's zone. */
+  timeZone: string;
 }): FastifyPluginAsync {
   return async (app) => {
     app.withTypeProvider<ZodTypeProvider>().post(
@@ -49,7 +51,9 @@ export function loginRoutes(deps: {
           tags: ['auth'],
           summary: 'Log in with user name and password; returns a bearer token',
           body: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) }),
-          response: { 200: z.object({ token: z.string(), expiresAt: z.string(), user: userView }) },
+          response: {
+            200: z.object({ token: z.string(), expiresAt: z.string(), user: userView, timeZone: z.string() }),
+          },
         },
       },
       async (request, reply) => {
@@ -72,7 +76,12 @@ export function loginRoutes(deps: {
         }
         const now = deps.clock.now();
         const token = deps.users.issueToken(user.username, 'session', now, deps.tokenTtlMs);
-        return { token, expiresAt: new Date(now + deps.tokenTtlMs).toISOString(), user };
+        return {
+          token,
+          expiresAt: new Date(now + deps.tokenTtlMs).toISOString(),
+          user,
+          timeZone: deps.timeZone,
+        };
       },
     );
   };

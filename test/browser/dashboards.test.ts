@@ -110,7 +110,12 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
   });
 
   it('board: a smoke alarm appears live, is opened, acknowledged, and its timeline shows it', async () => {
-    const page = await newPage({ viewport: { width: 1366, height: 768 }, locale: 'en-US' });
+    // A duty screen left on another zone still shows the community's (Asia/Shanghai) times.
+    const page = await newPage({
+      viewport: { width: 1366, height: 768 },
+      locale: 'en-US',
+      timezoneId: 'America/New_York',
+    });
     await logIn(page, '/', 'manager');
     await page.waitForSelector('[data-stream="live"]');
     // The manager's scope is community C1: its tree shows C1's grids, not C2's.
@@ -142,6 +147,8 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     await row.waitFor({ timeout: 5000 });
     expect(await row.getAttribute('class')).toMatch(/\bflash\b/);
     expect(await row.locator('.new-mark').count()).toBe(1);
+    // The hub's clock stands at 08:00:00 UTC: 16:00:00 in the community, 03:00:00 in New York.
+    expect(await row.locator('.alert-time').textContent()).toMatch(/^01\/05,? 16:00:0\d$/);
     expect(await page.locator('[data-place="G1"] .count').first().textContent()).toBe('1');
 
     await row.click();

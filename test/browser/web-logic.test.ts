@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { actionsFor } from '../../dashboards/web/src/board/actions.ts';
 import { alertIsUnder, clockLight, lightsByPlace, liveLight } from '../../dashboards/web/src/board/lights.ts';
 import { toPoints } from '../../dashboards/web/src/common/points.ts';
 import type { AlertStatus, Light } from '../../dashboards/web/src/common/types.ts';
+import { dayStart, isoDay, setTimeZone } from '../../dashboards/web/src/common/zone.ts';
 import { alert, clock } from './alert-fixture.ts';
 
 const MIN = 60_000;
@@ -85,5 +86,24 @@ describe('telemetry answers', () => {
 
   it('reads a bare list with ISO times', () => {
     expect(toPoints([{ time: '1970-01-01T00:00:01.000Z', value: 3 }])).toEqual([{ t: 1000, v: 3 }]);
+  });
+});
+
+describe("the community's time zone on the pages", () => {
+  const H = 3_600_000;
+  afterEach(() => setTimeZone(undefined));
+
+  it('days start at the community midnight, not the browser one', () => {
+    setTimeZone('Asia/Shanghai');
+    expect(dayStart('2026-01-05')).toBe(Date.UTC(2026, 0, 4, 16));
+    expect(isoDay(Date.UTC(2026, 0, 4, 15, 59, 59))).toBe('2026-01-04');
+    expect(isoDay(Date.UTC(2026, 0, 4, 16))).toBe('2026-01-05');
+  });
+
+  it('a zone with daylight saving gets the offset of the day itself', () => {
+    setTimeZone('America/New_York');
+    expect(dayStart('2026-03-08')).toBe(Date.UTC(2026, 2, 8, 5)); // still EST at midnight
+    expect(dayStart('2026-03-09') - dayStart('2026-03-08')).toBe(23 * H);
+    expect(dayStart('2026-07-01')).toBe(Date.UTC(2026, 6, 1, 4)); // EDT
   });
 });

@@ -5,6 +5,7 @@ import { t, useLang } from '../common/i18n.ts';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, KpiReport, PlaceNode, StreamMessage } from '../common/types.ts';
 import { LangSwitch, LoginForm } from '../common/widgets.tsx';
+import { setTimeZone } from '../common/zone.ts';
 import { AlertDetailPanel } from './alert-detail.tsx';
 import { AlertList, FilterBar, type Filters } from './alert-list.tsx';
 import { DeviceList } from './device-list.tsx';
@@ -29,6 +30,7 @@ export function BoardApp() {
     setSession(null);
   }, []);
   const api = useMemo(() => (session ? createApi(session.token, logout) : null), [session, logout]);
+  setTimeZone(session?.timeZone);
   if (!session || !api) {
     return (
       <LoginForm

@@ -13,6 +13,8 @@ export class ApiError extends Error {
 export interface Session {
   token: string;
   user: User;
+  /** The community's IANA zone the pages write times in (absent in sessions saved by older hubs). */
+  timeZone?: string;
 }
 
 /**
@@ -42,12 +44,13 @@ export async function login(username: string, password: string): Promise<Session
   const body = (await res.json().catch(() => ({}))) as {
     token?: string;
     user?: User;
+    timeZone?: string;
     error?: { code: string; message: string };
   };
   if (!res.ok || !body.token || !body.user) {
     throw new ApiError(res.status, body.error?.code ?? 'HTTP', body.error?.message ?? res.statusText);
   }
-  return { token: body.token, user: body.user };
+  return { token: body.token, user: body.user, timeZone: body.timeZone };
 }
 
 /** Revoke a token on the hub (a session on log-out, or the worker view's MQTT token); best effort. */

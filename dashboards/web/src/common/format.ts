@@ -1,9 +1,11 @@
 import { CATEGORY_LABELS } from '../../../../src/rules/categories.ts';
 import { getLang } from './i18n.ts';
+import { timeZone } from './zone.ts';
 
 export function fmtTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
   return new Date(ms).toLocaleString(getLang(), {
+    timeZone: timeZone(),
     month: '2-digit',
     day: '2-digit',
     hour: '2-digit',

@@ -8,6 +8,7 @@ import { playAlarm } from '../common/sound.ts';
 import type { Alert, AlertDetail, WorkerMessage } from '../common/types.ts';
 import { OPEN_STATUSES } from '../common/types.ts';
 import { LangSwitch, LightDot, LoginForm, SeverityBadge, Stars, StatusBadge } from '../common/widgets.tsx';
+import { setTimeZone } from '../common/zone.ts';
 import { type AlarmSource, mqttAlarmSource, type SourceState } from './alarm-source.ts';
 import { enableWebPush } from './web-push.ts';
 
@@ -27,6 +28,7 @@ export function WorkerApp() {
     setSession(null);
   }, []);
   const api = useMemo(() => (session ? createApi(session.token, logout) : null), [session, logout]);
+  setTimeZone(session?.timeZone);
   if (!session || !api) {
     return (
       <LoginForm

@@ -1,6 +1,7 @@
 import { KPI_KEYS, type KpiDefinition, type KpiKey } from '../../../../../src/alerts/kpi-definitions.ts';
 import { fmtDuration, fmtPct } from '../../common/format.ts';
 
+export { dayStart, isoDay } from '../../common/zone.ts';
 export { KPI_KEYS, type KpiKey };
 
 /** A KPI as the page writes it: percentages, durations as people write them, scores to one decimal. */
@@ -10,15 +11,4 @@ export function fmtKpi(unit: KpiDefinition['unit'], v: number | null | undefined
   if (unit === 'seconds') return fmtDuration(v);
   if (unit === 'score') return `${v.toFixed(1)} / 5`;
   return String(v);
-}
-
-/** Local midnight of a YYYY-MM-DD date input, epoch ms. */
-export function dayStart(date: string): number {
-  return new Date(`${date}T00:00:00`).getTime();
-}
-
-export function isoDay(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Api } from '../../common/api.ts';
 import { t, useLang } from '../../common/i18n.ts';
 import type { Alert, Light, PlaceNode } from '../../common/types.ts';
+import { isoDay } from '../../common/zone.ts';
 import { BuildingGrid } from './building-grid.tsx';
 import { estatePlan, type PlanHandle } from './estate-plan.ts';
 import { type HeatHandle, heatChart } from './heat.ts';
@@ -64,9 +65,8 @@ export function MapPage(props: {
     if (mode !== 'heat' || !heatEl.current || !estate) return;
     heat.current = heatChart(heatEl.current);
     const days = PERIODS[period];
-    const fmt = new Intl.DateTimeFormat('en-CA', { dateStyle: 'short' });
     const end = props.now();
-    const dates = Array.from({ length: days }, (_, i) => fmt.format(end - (days - 1 - i) * DAY));
+    const dates = Array.from({ length: days }, (_, i) => isoDay(end - (days - 1 - i) * DAY));
     let live = true;
     props.api
       .get<{ items: Alert[] }>(
@@ -78,7 +78,7 @@ export function MapPage(props: {
         heat.current?.update(
           spots.map((s) => s.name),
           dates,
-          heatCounts(res.items, ids, dates, (ms) => fmt.format(ms)),
+          heatCounts(res.items, ids, dates, isoDay),
         );
       })
       .catch(() => undefined);
