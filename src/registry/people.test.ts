@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createCatalogue } from '../catalogue/catalogue.ts';
 import { ManualClock } from '../clock/clock.ts';
@@ -41,8 +44,8 @@ describe('duty resolution from the cached roster', () => {
   const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
   const ALWAYS = [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMinute: 0, endMinute: 1440 }));
 
-  function community() {
-    const db = openDatabase(':memory:');
+  function community(file = ':memory:') {
+    const db = openDatabase(file);
     const registry = createRegistry(db, createCatalogue(), new ManualClock(T0), {
       timeZone: 'Asia/Shanghai',
       secretKey: randomBytes(32),
@@ -99,16 +102,27 @@ describe('duty resolution from the cached roster', () => {
     db.close();
   });
 
-  it('reads the tables again after invalidate(), for writes made around the store', () => {
-    const { db, people, path } = community();
-    expect(people.isOnDuty('w1', T0)).toBe(true);
-    db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('w1');
-    // The cache does not watch the tables: a write behind the store's back needs the explicit call.
-    expect(people.isOnDuty('w1', T0)).toBe(true);
-    people.invalidate();
-    expect(people.isOnDuty('w1', T0)).toBe(false);
-    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
-    db.close();
+  it('sees what another connection committed; a write around the store on its own connection needs invalidate()', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridhub-people-'));
+    const { db, people, path } = community(join(dir, 'gridhub.db'));
+    try {
+      expect(people.isOnDuty('w1', T0)).toBe(true);
+      // Another process (a second hub, a script) changes the roster.
+      const other = openDatabase(join(dir, 'gridhub.db'));
+      other.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('w1');
+      other.close();
+      expect(people.isOnDuty('w1', T0)).toBe(false);
+      expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
+
+      // The same connection, behind the store's back: SQLite reports no change, so the store is told.
+      db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('cd1');
+      expect(people.isOnDuty('cd1', T0)).toBe(true);
+      people.invalidate();
+      expect(people.isOnDuty('cd1', T0)).toBe(false);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('hands out frozen people, so no caller can change the shared roster', () => {

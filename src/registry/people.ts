@@ -136,7 +136,8 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
   /**
    * Everything duty resolution reads, in memory: a raise asks who is on duty for several roles at several
    * places, and the roster changes a few times a day. Built on first use and dropped by `invalidate()`, which
-   * every write of this store calls (places are only ever added, so a place change cannot make it stale).
+   * every write of this store calls, and by a commit of another connection (places are only ever added, so a
+   * place change cannot make it stale).
    * People in it are frozen: callers share them.
    */
   interface DutyCache {
@@ -150,8 +151,14 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
   const invalidate = () => {
     cache = undefined;
   };
+  // Changes committed by another connection to the file (another process, a script) bump SQLite's data
+  // version; a change of it drops the cache too. Our own writes do not bump it: they invalidate themselves.
+  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  let cachedAt = -1;
   function duty(): DutyCache {
-    if (cache) return cache;
+    const version = dataVersion.get() as number;
+    if (cache && version === cachedAt) return cache;
+    cachedAt = version;
     const c: DutyCache = { people: new Map(), at: new Map(), shifts: new Map(), overrides: new Map() };
     for (const r of allPeopleStmt.all()) {
       const p = toPerson(r);
@@ -207,8 +214,8 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     }));
   }
 
-  function isOnDuty(personId: string, at: number): boolean {
-    const c = duty();
+  // The lookups below take the cache they work on, so one public call checks it once.
+  function onDutyIn(c: DutyCache, personId: string, at: number): boolean {
     // A dated override wins over the weekly roster; leave wins over an extra shift at the same instant.
     let covered: boolean | undefined;
     for (const o of c.overrides.get(personId) ?? []) {
@@ -222,8 +229,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return (c.shifts.get(personId) ?? []).some((s) => shiftCovers(s, weekday, minute));
   }
 
-  function peopleAt(path: PlacePath, role: PersonRole): Person[] {
-    const c = duty();
+  function peopleIn(c: DutyCache, path: PlacePath, role: PersonRole): Person[] {
     const out: Person[] = [];
     for (let i = PLACE_LEVELS.length - 1; i >= 0; i--) {
       const id = path[PLACE_LEVELS[i] as (typeof PLACE_LEVELS)[number]];
@@ -233,24 +239,27 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return out;
   }
 
-  function onDutyAt(path: PlacePath, role: PersonRole, at: number): Person[] {
-    return peopleAt(path, role).filter((p) => isOnDuty(p.id, at));
+  function onDutyAt(c: DutyCache, path: PlacePath, role: PersonRole, at: number): Person[] {
+    return peopleIn(c, path, role).filter((p) => onDutyIn(c, p.id, at));
   }
 
+  const isOnDuty = (personId: string, at: number) => onDutyIn(duty(), personId, at);
+  const peopleAt = (path: PlacePath, role: PersonRole) => peopleIn(duty(), path, role);
+
   function resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[] {
-    const direct = onDutyAt(path, role, at);
+    const c = duty();
+    const direct = onDutyAt(c, path, role, at);
     if (direct.length) return direct.map((person) => ({ person, role, via: 'on_duty' }));
-    const { people } = duty();
     const deputies: Person[] = [];
-    for (const p of peopleAt(path, role)) {
+    for (const p of peopleIn(c, path, role)) {
       // Follow the deputy chain a little way: a deputy on leave may have a deputy of their own.
-      let d = p.deputyId ? people.get(p.deputyId) : undefined;
+      let d = p.deputyId ? c.people.get(p.deputyId) : undefined;
       for (let hops = 0; d && hops < 3; hops++) {
-        if (d.active && isOnDuty(d.id, at)) {
+        if (d.active && onDutyIn(c, d.id, at)) {
           if (!deputies.some((x) => x.id === d?.id)) deputies.push(d);
           break;
         }
-        d = d.deputyId ? people.get(d.deputyId) : undefined;
+        d = d.deputyId ? c.people.get(d.deputyId) : undefined;
       }
     }
     if (deputies.length) return deputies.map((person) => ({ person, role, via: 'deputy' }));
@@ -259,7 +268,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     if (NEIGHBOUR_ROLES.has(role)) return [];
     for (const fallback of ['community_duty', 'street_command'] as const) {
       if (fallback === role) continue;
-      const people = onDutyAt(path, fallback, at);
+      const people = onDutyAt(c, path, fallback, at);
       if (people.length) return people.map((person) => ({ person, role, via: fallback }));
     }
     return [];
