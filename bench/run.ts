@@ -707,6 +707,7 @@ async function extras(): Promise<void> {
   await section('telemetry sink', () => call('telemetry-sink.ts', 'runTelemetrySinkBench'));
   await section('embedded telemetry store', () => call('telemetry-embedded.ts', 'runEmbeddedStoreBench'));
   await section('dispatcher raise', () => call('raise.ts', 'runRaiseBench'));
+  await section('device credential check', () => call('device-auth.ts', 'runDeviceAuthBench'));
   // Other cases add one line here: `call('<file>.ts', '<exported function>')` returning their figures.
 }
 
