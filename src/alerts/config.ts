@@ -113,8 +113,29 @@ export const alertsConfigSchema = z.object({
   maxAttempts: int(12, 1, 1000),
   /** Delivered (or given-up) outbox rows are deleted after this; the alert timeline keeps each receipt. */
   outboxRetentionMs: duration(7 * 24 * HOUR),
-  /** A single delivery attempt taking longer than this counts as failed. */
+  /** A single delivery attempt taking longer than this counts as failed (per channel: `laneTimeoutsMs`). */
   deliveryTimeoutMs: duration(10_000),
+  /**
+   * Delivery lanes: every channel and target (one robot, one worker's phone) is a lane of its own, so a slow or
+   * hanging target delays only its own messages. Deliveries in flight at once per lane; when more than one, one
+   * of them is kept for critical messages (with 2, the others go one at a time, in order, and a critical one
+   * can always pass them).
+   */
+  laneConcurrency: int(2, 1, 64),
+  /** Timeout of one attempt per channel (ms), e.g. `{"mqtt":5000,"wecom":8000}`; others use deliveryTimeoutMs. */
+  laneTimeoutsMs: z.record(z.string(), z.number().int().positive()).default({ mqtt: 5000 }),
+  /**
+   * An outbox row being delivered is claimed by this hub (its name and a lease); a claim whose lease ran out (its
+   * hub died) is taken over. The lease is at least twice the lane's timeout.
+   */
+  claimLeaseMs: duration(60_000),
+  /** Name of this hub on the outbox rows it claims (default: the host name); unique per hub sharing a database. */
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits, ., :, - and _ only')
+    .optional(),
+  /** Bytes a live-stream (SSE) connection may fall behind before it is cut off; the page reconnects. */
+  streamMaxBufferedBytes: int(512 * 1024, 4096, 64 * 1024 * 1024),
   /** Back-off jitter: each wait is scaled by a random factor in [1 - jitter, 1 + jitter] so retries spread out. */
   retryJitter: z.coerce.number().min(0).max(1).default(0.2),
   /** Non-critical alarms wait this long for company: two or more to one recipient go out as one digest. */

@@ -7,9 +7,10 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AlertStream, type Channel, mqttChannel, streamChannel } from '../channels/channel.ts';
+import { type AlertStream, type Channel, mqttChannel } from '../channels/channel.ts';
 import { createOutboundPolicy, type OutboundPolicy } from '../channels/endpoints.ts';
 import { gatewayChannel } from '../channels/gateway.ts';
+import { createAlertStream } from '../channels/stream.ts';
 import { smsSettings } from '../channels/templates/index.ts';
 import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
 import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
@@ -24,12 +25,14 @@ import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
+import { laneTimeoutOf } from './lanes.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { createMaintenance, type Maintenance } from './maintenance.ts';
 import { createAlertsMetrics } from './metrics.ts';
 import { createMustReach, PHONE_CHANNELS } from './must-reach.ts';
 import { createNoiseControl } from './noise.ts';
 import { createOutbox } from './outbox.ts';
+import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
 import { createPayloads } from './payloads.ts';
 import { prepareQueries } from './queries.ts';
 import { createReads } from './reads.ts';
@@ -132,18 +135,26 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, clock, config: cfg } = deps;
   const log = deps.log.child({ module: 'alerts' });
   migrate(db, 'alerts', ALERTS_MIGRATIONS);
+  migrate(db, 'alerts.outbox', OUTBOX_MIGRATIONS);
   const { people } = deps;
   const outbound = createOutboundPolicy({
     webhookNames: Object.keys(cfg.webhooks),
     pushServices: cfg.webPushServices,
   });
-  const stream = streamChannel();
+  // The live stream is fed from the bus, after each commit, never through the outbox.
+  const stream = createAlertStream({
+    maxBufferedBytes: cfg.streamMaxBufferedBytes,
+    metrics: deps.metrics,
+    log,
+  });
+  deps.bus.on('alert.streamed', stream.publish);
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);
   registerChannel(mqttChannel(deps.publisher));
-  registerChannel(stream);
   for (const format of WEBHOOK_FORMATS) {
-    registerChannel(webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: cfg.deliveryTimeoutMs }));
+    registerChannel(
+      webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: laneTimeoutOf(cfg, format) }),
+    );
   }
   const pushStore = createPushStore(db, clock);
   registerChannel(
@@ -152,7 +163,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       clock,
       subject: cfg.webPushSubject,
       ttlSeconds: cfg.webPushTtlSeconds,
-      timeoutMs: cfg.deliveryTimeoutMs,
+      timeoutMs: laneTimeoutOf(cfg, 'webpush'),
     }),
   );
   if (cfg.smsGatewayUrl) {
@@ -162,7 +173,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           name,
           url: cfg.smsGatewayUrl,
           secret: cfg.smsGatewaySecret,
-          timeoutMs: cfg.deliveryTimeoutMs,
+          timeoutMs: laneTimeoutOf(cfg, name),
           sms: smsSettings({
             signName: cfg.messages.smsSignName,
             maxSegments: cfg.messages.smsMaxSegments,

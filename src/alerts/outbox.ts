@@ -1,11 +1,20 @@
 /**
- * The outbox delivery loop: due rows go out (critical first), gathered alarms fold into digests, channel rate
- * limits postpone, failures retry with back-off until they are dead, and every outcome lands in the timeline.
+ * Outbox delivery in lanes (lanes.ts): one lane per channel and target, each with its own slots, timeout and
+ * back-off, so a hanging robot or a frozen phone holds only its own messages. Rows stay the source of truth: a
+ * lane claims due rows (claimed_by, lease_until; outbox-claims.ts), critical first, delivers them and clears the
+ * claim with the outcome; a claim whose hub died runs out and is taken over. Work starts right after the
+ * transaction that queued it commits (the worker's MQTT alarm goes out then, not on a polling pass); a clock
+ * timer wakes the lanes for retries, rate limits, back-offs and expired claims. Gathered alarms fold into
+ * digests, channel rate limits postpone, failures retry with back-off until they are dead, and every outcome
+ * lands in the timeline.
  */
+import { hostname } from 'node:os';
 import { DeliveryError } from '../channels/channel.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
+import { createLanes, type Lane } from './lanes.ts';
 import type { MustReach } from './must-reach.ts';
+import { type ClaimedRow, prepareClaims } from './outbox-claims.ts';
 import type { OutboxRow } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
 import { maskTarget } from './stores.ts';
@@ -18,9 +27,19 @@ export function createOutbox(
   parts: { tryFold: (row: OutboxRow) => boolean; mustReach: MustReach },
 ) {
   const { clock, cfg, q, m, log } = ctx;
+  const claims = prepareClaims(ctx.db);
+  const lanes = createLanes(cfg, clock);
+  const owner = cfg.instanceId ?? hostname();
+  /** Deliveries in flight by row id (a claim of ours that ran out on a jumping test clock is not started twice). */
+  const inFlight = new Map<number, Promise<void>>();
   const retry = dueTimer(clock, {
-    next: () => q.nextOutbox.get()?.due ?? null,
-    fire: () => void drain(),
+    next: () => {
+      const now = clock.now();
+      const row = claims.nextWake.get({ now })?.due ?? null;
+      const lane = lanes.nextResume(now);
+      return row === null ? lane : lane === null ? row : Math.min(row, lane);
+    },
+    fire: () => pump(),
     stopped: () => ctx.run.stopped,
     onlyFuture: true,
   });
@@ -81,7 +100,8 @@ export function createOutbox(
     }
   }
 
-  async function deliver(row: OutboxRow): Promise<void> {
+  /** One attempt; resolves with what it means for the lane. Never rejects. */
+  async function deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'final'> {
     const channel = ctx.channels.get(row.channel);
     const attempt = row.attempts + 1;
     const payload = JSON.parse(row.payload) as Record<string, unknown>;
@@ -93,13 +113,12 @@ export function createOutbox(
           alertId: row.alert_id,
           attempt,
         }),
-        cfg.deliveryTimeoutMs,
+        lanes.timeoutOf(row.channel),
       );
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
       store.tx((fx) => {
-        q.outboxDone.run(row.id);
-        if (res?.status !== undefined) q.outboxDoneStatus.run(res.status, row.id);
+        claims.done.run(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
           recordDelivery(fx, row, payload, 'delivered', {
             status: res?.status ?? null,
@@ -110,8 +129,9 @@ export function createOutbox(
           });
         }
       });
+      return 'delivered';
     } catch (err) {
-      failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
+      return failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
     }
   }
 
@@ -121,7 +141,7 @@ export function createOutbox(
     err: unknown,
     known: boolean,
     inTimeline: boolean,
-  ): void {
+  ): 'failed' | 'final' {
     const attempt = row.attempts + 1;
     const status = err instanceof DeliveryError ? err.status : undefined;
     const retryable = !(err instanceof DeliveryError) || err.retryable;
@@ -151,7 +171,7 @@ export function createOutbox(
       final ? 'delivery dead' : 'delivery failed',
     );
     store.tx((fx) => {
-      q.outboxRetry.run(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
+      claims.retry.run(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
       if (inTimeline) {
         recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
           status: status ?? null,
@@ -164,6 +184,8 @@ export function createOutbox(
       }
       if (final && row.rung !== null) parts.mustReach.rungDead(fx, row.alert_id, row.rung);
     });
+    // A message that can never go says nothing about its target: only retryable failures back the lane off.
+    return retryable && known ? 'failed' : 'final';
   }
 
   /** Forget delivered outbox rows and spent timers after the retention time; the timeline keeps the record. */
@@ -178,66 +200,178 @@ export function createOutbox(
   }
   let lastPrune = 0;
 
-  let draining: Promise<void> | null = null;
+  // Pumping is synchronous; what it starts runs on. A wake-up during a pass (a fold commits, say) asks for one more.
+  let pumping = false;
   let again = false;
-  // `running` is cleared inside the loop itself, synchronously when it ends, so a wake-up that arrives after the
-  // last query always starts a new pass instead of joining a loop that has already finished.
-  let running = false;
+  let recovered = false;
 
-  async function drainLoop(): Promise<void> {
+  /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
+  function pump(): void {
+    if (ctx.run.stopped) return;
+    if (ctx.db.inTransaction) {
+      // Woken inside an enclosing transaction: claim only after it commits, or a rollback would un-queue
+      // messages already sent.
+      queueMicrotask(pump);
+      return;
+    }
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
     try {
+      if (!recovered) {
+        // Our own claims from before a restart: nobody is delivering them now, so they need not wait out the lease.
+        const n = claims.releaseOwn.run(owner).changes;
+        if (n) log.info({ rows: n, owner }, 'outbox claims of the previous run released');
+        recovered = true;
+      }
       do {
         again = false;
-        for (;;) {
-          const rows = q.dueOutbox.all(clock.now());
-          if (!rows.length || ctx.run.stopped) break;
-          for (const listed of rows) {
-            if (ctx.run.stopped) break;
-            // Folding or an earlier row of this pass may have changed it since the query.
-            const row = q.outboxRow.get(listed.id);
-            if (row?.state !== 'pending' || row.next_at > clock.now()) continue;
-            if (row.digestible === 1 && row.attempts === 0 && parts.tryFold(row)) continue;
-            const wait = rateWait(row.channel, row.target);
-            if (wait > 0) {
-              q.postpone.run(clock.now() + wait, row.id);
-              m.rateLimited.inc({ channel: row.channel });
-              continue;
-            }
-            await deliver(row);
-          }
+        const now = clock.now();
+        for (const due of claims.dueLanes.all({ now })) {
+          if (ctx.run.stopped) break;
+          fill(lanes.get(due.channel, due.target), now);
         }
       } while (again && !ctx.run.stopped);
       if (clock.now() - lastPrune > 3_600_000) prune();
-      retry.arm();
+    } catch (err) {
+      log.error({ err }, 'outbox pass failed');
     } finally {
-      running = false;
+      pumping = false;
     }
+    retry.arm();
   }
 
-  /** Deliver every row that is due now; joins the pass that is running, asking it for one more round. */
-  function drain(): Promise<void> {
-    if (ctx.run.stopped) return Promise.resolve();
-    if (running && draining !== null) {
+  /** Claim what the lane has room for (critical first; one slot kept for critical) and start it. */
+  function fill(lane: Lane, now: number): void {
+    const slots = lanes.free(lane, now);
+    const lease = now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
+    const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: lease };
+    if (lane.pausedUntil > now) {
+      // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
+      // single alarm left to tryFold would open the robot's window without being sent)…
+      const first = claims.foldable.get({ now, channel: lane.channel, target: lane.target });
+      const company = first
+        ? q.digestSiblings.all(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
+        : 0;
+      if (first && company >= 2) parts.tryFold(first);
+      // …and a new critical message is let through, one at a time: it may find the target back.
+      if (lane.active === 0) {
+        const probe = claims.claim.all({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
+        for (const claimed of probe) take(lane, claimed);
+      }
+    } else if (slots.any > 0) {
+      const rows = claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 });
+      const left = Math.min(slots.any - rows.length, slots.other);
+      if (left > 0) rows.push(...claims.claim.all({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
+      // RETURNING has no order of its own
+      rows.sort(claimOrder);
+      for (const claimed of rows) take(lane, claimed);
+    }
+    lanes.dropIfIdle(lane);
+  }
+
+  function take(lane: Lane, claimed: ClaimedRow): void {
+    if (inFlight.has(claimed.id)) return;
+    // Folding an earlier row of this batch may have changed it since the claim.
+    const row = claims.row.get(claimed.id);
+    if (row?.state !== 'pending' || row.claimed_by !== owner) return;
+    if (row.digestible === 1 && row.attempts === 0 && parts.tryFold(row)) {
+      claims.release.run(row.id, owner);
+      return;
+    }
+    const wait = rateWait(row.channel, row.target);
+    if (wait > 0) {
+      claims.postpone.run(clock.now() + wait, row.id);
+      m.rateLimited.inc({ channel: row.channel });
+      return;
+    }
+    const critical = row.severity === 'critical';
+    lanes.started(lane, critical);
+    const run = deliver(row).then(
+      (outcome) => lanes.finished(lane, critical, outcome),
+      (err: unknown) => {
+        // deliver records its own failures; this is a bug or the database going away
+        lanes.finished(lane, critical, 'failed');
+        log.error({ err, alertId: row.alert_id, channel: row.channel }, 'outbox delivery failed');
+      },
+    );
+    const tracked = run.finally(() => {
+      inFlight.delete(row.id);
+      refill(lane);
+    });
+    inFlight.set(row.id, tracked);
+  }
+
+  /**
+   * A slot of this lane came free: give it the lane's next row. The outcome's own commit already woke every other
+   * lane, so this is one claim, not a pass over all of them.
+   */
+  function refill(lane: Lane): void {
+    if (ctx.run.stopped) return;
+    if (pumping || ctx.db.inTransaction) {
       again = true;
-      return draining;
+      queueMicrotask(pump);
+      return;
     }
-    running = true;
-    draining = drainLoop().catch((err: unknown) => log.error({ err }, 'outbox loop failed'));
-    return draining;
+    try {
+      fill(lanes.get(lane.channel, lane.target), clock.now());
+    } catch (err) {
+      log.error({ err, channel: lane.channel }, 'outbox lane refill failed');
+    }
+    retry.arm();
   }
 
-  /** Drain until nothing is due: a delivery may have queued more (timeline → stream). */
+  /** Start whatever is due now; deliveries run on by themselves (the promise is for callers that await it). */
+  function drain(): Promise<void> {
+    pump();
+    return Promise.resolve();
+  }
+
+  /** Deliver until nothing is due and nothing is in flight: a delivery may queue more (a digest, the next rung). */
   async function settle(): Promise<void> {
-    await drain();
-    while (!ctx.run.stopped && q.dueOutbox.all(clock.now()).length) await drain();
+    pump();
+    while (!ctx.run.stopped && inFlight.size) {
+      await Promise.all(inFlight.values());
+      pump();
+    }
   }
 
   async function stop(): Promise<void> {
     retry.cancel();
-    await draining;
+    // Most deliveries in flight end in milliseconds and their outcome is recorded. One still hanging at the end of
+    // the grace keeps its claim: the next start takes it back and sends it again under the same idempotency key.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(inFlight.values()),
+      new Promise<void>((resolve) => {
+        grace = setTimeout(resolve, STOP_GRACE_MS);
+        grace.unref();
+      }),
+    ]);
+    clearTimeout(grace);
   }
 
-  return { drain, settle, prune, stop };
+  return {
+    drain,
+    settle,
+    prune,
+    stop,
+    /** Lanes busy or backing off (deliveries in flight, failures in a row). */
+    get lanes() {
+      return lanes.size;
+    },
+  };
+}
+
+/** How long stopping waits for deliveries in flight (real time), so a hanging receiver cannot hold a shutdown. */
+const STOP_GRACE_MS = 3_000;
+
+function claimOrder(a: OutboxRow, b: OutboxRow): number {
+  const ca = a.severity === 'critical' ? 0 : 1;
+  const cb = b.severity === 'critical' ? 0 : 1;
+  return ca - cb || a.next_at - b.next_at || a.id - b.id;
 }
 
 function rungOf(row: OutboxRow): { rung?: number } {

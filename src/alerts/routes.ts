@@ -121,27 +121,16 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       (request, reply) => {
         const visible = visibleTo(request);
         reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
+        // A bounded buffer per connection: a dashboard that falls behind is cut off and reconnects (stream.ts).
+        dispatcher.stream.serve(request.raw, reply.raw, {
+          visible: (msg: StreamMessage) =>
+            visible({
+              place: msg.place,
+              whistles: msg.departments.map((department) => ({ department })),
+            } as Pick<AlertView, 'place' | 'whistles'>),
+          keepAliveMs: deps.keepAliveMs ?? 25_000,
+          now: () => deps.clock.now(),
         });
-        res.write(`retry: 3000\n: connected ${deps.clock.now()}\n\n`);
-        const unsubscribe = dispatcher.stream.subscribe((msg: StreamMessage) => {
-          const a = { place: msg.place, whistles: msg.departments.map((department) => ({ department })) };
-          if (!visible(a as Pick<AlertView, 'place' | 'whistles'>)) return;
-          res.write(`id: ${msg.alertId}:${msg.at}\nevent: alert\ndata: ${JSON.stringify(msg)}\n\n`);
-        });
-        const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.keepAliveMs ?? 25_000);
-        keepAlive.unref();
-        const end = () => {
-          clearInterval(keepAlive);
-          unsubscribe();
-        };
-        request.raw.on('close', end);
-        res.on('error', end);
       },
     );
 

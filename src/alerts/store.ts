@@ -1,7 +1,8 @@
 /**
  * The alert table seen from the dispatcher: the full view of an alert, transactions whose effects (metrics, sink
  * points, bus events, the wake-up of timers and outbox) are published only after they commit, the timeline
- * `record`, and the raw outbox insert.
+ * `record` (whose live-stream messages go out on the bus after the commit, not through the outbox), and the raw
+ * outbox insert.
  */
 import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
@@ -21,6 +22,8 @@ import { placeOf, whistleView } from './views.ts';
 /** What one transaction decided, published after it commits; and what it already read, read once. */
 export interface TxEffects {
   changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
+  /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
+  stream: StreamMessage[];
   /**
    * The whistles of each alert as this transaction saw them: a raise builds the alert's view four times (the
    * timeline's stream message, the alarm, the robots, the dispatch record). Writers of whistles in a
@@ -182,7 +185,13 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   let current: TxEffects | undefined;
 
   function tx<T>(fn: (fx: TxEffects) => T): T {
-    const fx: TxEffects = { changes: [], whistles: new Map(), residents: new Map(), rows: new Map() };
+    const fx: TxEffects = {
+      changes: [],
+      stream: [],
+      whistles: new Map(),
+      residents: new Map(),
+      rows: new Map(),
+    };
     const outer = current;
     current = fx;
     let out: T;
@@ -210,6 +219,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       }
       ctx.bus.emit('alert.changed', { alertId: c.row.id, type: c.change, at: c.at });
     }
+    for (const msg of fx.stream) ctx.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
     return out;
   }
@@ -237,7 +247,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
         departments: v.whistles.map((w) => w.department),
         alert: v as unknown as Record<string, unknown>,
       };
-      insertRow({ alertId, channel: 'stream', target: '*', payload: msg, nextAt: at });
+      fx.stream.push(msg);
     }
     fx.changes.push({ row, change: type, at, sink: options.sink !== false });
   }

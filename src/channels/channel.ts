@@ -1,4 +1,3 @@
-import type { PlacePath } from '../domain/places.ts';
 import type { WorkerPublisher } from '../domain/ports.ts';
 
 /** What the outbox knows about one delivery besides its target and payload. */
@@ -60,46 +59,5 @@ export function mqttChannel(publisher: WorkerPublisher): Channel {
   };
 }
 
-/** One message on the dashboard stream: the change and the alert as it was then. */
-export interface StreamMessage {
-  type: string;
-  alertId: string;
-  at: number;
-  place: PlacePath;
-  /** Departments whistled into the alert (a department user sees only those). */
-  departments: string[];
-  alert: Record<string, unknown>;
-}
-
-export type StreamListener = (msg: StreamMessage) => void;
-
-/** The dashboard stream's fan-out: SSE connections subscribe and filter by their user's scope. */
-export interface AlertStream {
-  subscribe(listener: StreamListener): () => void;
-  readonly subscribers: number;
-}
-
-export function streamChannel(): Channel & AlertStream {
-  const listeners = new Set<StreamListener>();
-  return {
-    name: 'stream',
-    recordInTimeline: false,
-    async deliver(_target, payload) {
-      for (const l of listeners) {
-        try {
-          l(payload as unknown as StreamMessage);
-        } catch {
-          // A broken connection must not stop the others; its own close handler unsubscribes it.
-        }
-      }
-      return undefined;
-    },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    get subscribers() {
-      return listeners.size;
-    },
-  };
-}
+// The dashboards' live stream is no outbox channel: it is fed from the event bus (stream.ts).
+export type { AlertStream, StreamListener, StreamMessage } from './stream.ts';

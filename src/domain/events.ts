@@ -1,5 +1,17 @@
 import type { Logger } from 'pino';
+import type { PlacePath } from './places.ts';
 import type { Reading } from './reading.ts';
+
+/** One change of an alert as the live dashboards see it: the change and the alert as it was then. */
+export interface AlertStreamMessage {
+  type: string;
+  alertId: string;
+  at: number;
+  place: PlacePath;
+  /** Departments whistled into the alert (a department user sees only those). */
+  departments: string[];
+  alert: Record<string, unknown>;
+}
 
 /**
  * Observer events (live dashboard, metrics, integrations), named `domain.verb`. The pipeline itself never
@@ -11,6 +23,8 @@ export interface HubEvents {
   'device.online': { deviceId: string; at: number };
   'device.offline': { deviceId: string; at: number; source: 'device' | 'will' | 'keepalive' };
   'alert.changed': { alertId: string; type: string; at: number };
+  /** Published after the change's transaction commits; the dashboards' live stream is fed from it. */
+  'alert.streamed': AlertStreamMessage;
 }
 
 type Listener<T> = (payload: T) => void;

@@ -22,12 +22,13 @@ export const mqttConfigSchema = z.object({
   /** Sockets that send no CONNECT within this time are closed. */
   connectTimeoutMs: duration(10_000),
   /**
-   * A subscriber whose socket stays full this long is disconnected, so one frozen phone cannot hold the
-   * broker's delivery slots (aedes' own default is 60 s).
+   * A subscriber that takes none of the bytes waiting for it this long (its socket full, or its backlog not
+   * moving) is disconnected, so one frozen phone cannot hold the broker's delivery slots (aedes' own default is
+   * 60 s). It reconnects and its persistent session gets what it missed.
    */
-  drainTimeoutMs: duration(5_000),
+  drainTimeoutMs: duration(1_500),
   /** Bytes a subscriber's socket may have unwritten before further deliveries to it are dropped (counted). */
-  subscriberQueueBytes: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  subscriberQueueBytes: int(64 * 1024, 1024, 1024 * 1024 * 1024),
   /**
    * A CONNECT refused by the login throttle (http.login*) is answered with return code 3 after the throttle's
    * wait, capped at this, so a device retrying in a loop is slowed as well.

@@ -29,6 +29,7 @@ import { createPipeline, PublishRefused } from './pipeline.ts';
 import { createPresence } from './presence.ts';
 import { createPrincipalLimits, type PrincipalLimits } from './principal-limits.ts';
 import { CONN, type HubClient, sessionOf, type Transport } from './session.ts';
+import { createSlowSubscriberGuard } from './slow-subscribers.ts';
 import { isTopicLevel } from './topics.ts';
 import { mqttWebSocketPlugin } from './websocket.ts';
 
@@ -275,6 +276,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   (aedes as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'broker error'));
 
   const sockets = new Set<Duplex>();
+  // a subscriber that stops reading is cut off at the drain timeout, whatever its backlog (slow-subscribers.ts)
+  const slow = createSlowSubscriberGuard({ stallMs: config.drainTimeoutMs, metrics: deps.metrics, log });
   const gauges = {
     tcp: metrics.connections.labels('tcp'),
     tls: metrics.connections.labels('tls'),
@@ -299,6 +302,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     const client = aedes.handle(conn) as HubClient;
     client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
     conn.once('close', () => limits.disconnect(client));
+    slow.watch(conn, () => client.id);
   }
 
   const servers: net.Server[] = [];
@@ -390,6 +394,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     async close() {
       if (closing) return;
       closing = true;
+      slow.close();
       feed?.close();
       pipeline.beginShutdown();
       const serversClosed = servers.map(closeServer);

@@ -266,9 +266,17 @@ describe('dispatcher', () => {
 
   it('publishes each change of a transaction as it was then, though the transaction reads the alert once', async () => {
     start();
+    const stream: { type: string; departments: string[]; alert: AlertView }[] = [];
+    h.bus.on('alert.streamed', (m) => {
+      stream.push(m as unknown as (typeof stream)[number]);
+    });
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-tx' }));
     // One transaction opened and dispatched the alert: each change carries the status it had.
     expect(h.sink.changes.map((c) => [c.change, c.status])).toEqual([
+      ['opened', 'open'],
+      ['dispatched', 'dispatched'],
+    ]);
+    expect(stream.map((m) => [m.type, m.alert.status])).toEqual([
       ['opened', 'open'],
       ['dispatched', 'dispatched'],
     ]);
@@ -279,12 +287,6 @@ describe('dispatcher', () => {
     h.clock.advance(MIN);
     h.dispatcher.reportIn(id, 'fire-user', 'fire');
     // The live stream's message of each change shows the whistles as that change left them.
-    const stream = h.db
-      .prepare<[string], { payload: string }>(
-        "SELECT payload FROM alert_outbox WHERE alert_id = ? AND channel = 'stream' ORDER BY id",
-      )
-      .all(id)
-      .map((r) => JSON.parse(r.payload) as { type: string; departments: string[]; alert: AlertView });
     const byType = new Map(stream.map((m) => [m.type, m]));
     expect(byType.get('dispatched')?.departments).toEqual([]);
     expect(byType.get('whistled')?.departments).toEqual(['fire']);
