@@ -750,6 +750,7 @@ f.stormPressLost = num(hubStorm?.probe?.lost);
 f.aedesStormAllConnectedSeconds = num((report.baseline.storm as StormFig | undefined)?.allConnectedSeconds);
 f.raiseP50Ms = num((report.extra.runRaiseBench as { p50Ms?: number } | undefined)?.p50Ms);
 f.raiseP99Ms = num((report.extra.runRaiseBench as { p99Ms?: number } | undefined)?.p99Ms);
+f.raiseHandleP50Ms = num((report.extra.runRaiseBench as { handleP50Ms?: number } | undefined)?.handleP50Ms);
 const lat = (report.hub.latency as { load?: LoadResult } | undefined)?.load?.latencyMs;
 f.latencyP50Ms = num(lat?.p50);
 f.latencyP99Ms = num(lat?.p99);
