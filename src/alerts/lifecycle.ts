@@ -58,6 +58,8 @@ export function createLifecycle(
       const journalId = res.reading?.kind === 'event' ? res.reading.journalId : undefined;
       if (journalId !== undefined && q.journalSeen.run(journalId, res.ruleId, clock.now()).changes === 0) {
         log.info({ journalId, ruleId: res.ruleId, deviceId: res.deviceId }, 'replayed event already taken');
+        // the journal-replay half of "duplicates counted" (ingest counts the redeliveries it recognises)
+        m.raised.inc({ severity: res.severity, outcome: 'replayed' });
         return;
       }
       if (q.suppression.get(res.ruleId, res.deviceId, at)) {

@@ -7,7 +7,7 @@ export function createAlertsMetrics(registry: Registry, q: Queries) {
   const counters = {
     raised: new Counter({
       name: 'gridhub_alerts_raised_total',
-      help: 'Rule raises taken by the dispatcher, by outcome (opened, repeated, reopened, suppressed)',
+      help: 'Rule raises taken by the dispatcher, by outcome (opened, repeated, reopened, suppressed, replayed: a journal replay already taken)',
       labelNames: ['severity', 'outcome'],
       registers: [registry],
     }),

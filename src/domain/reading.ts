@@ -32,6 +32,8 @@ export interface EventReading extends ReadingBase {
   data: Record<string, FieldValue>;
   /** Journal row id when the event arrived at QoS 1 and was recorded before the PUBACK. */
   journalId?: number;
+  /** The device's own identity for the event (`eventId` in the payload), when it sent one. */
+  eventId?: string;
 }
 
 export interface StatusReading extends ReadingBase {

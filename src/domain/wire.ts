@@ -46,9 +46,17 @@ export const telemetryPayloadSchema = z
   .and(z.object({ ts: deviceTime.optional() }));
 export type TelemetryPayload = z.infer<typeof telemetryPayloadSchema>;
 
+/** `eventId`: 1–64 printable ASCII characters, no spaces (a UUID, a counter, `press-000123`). */
+export const EVENT_ID_PATTERN = /^[!-~]{1,64}$/;
+
 /** `gh/{deviceId}/event`: one of the type's events with its data. */
 export const eventPayloadSchema = z.strictObject({
   event: z.string(),
+  /**
+   * The device's own identity for this event. The hub takes an event once per (device, eventId) within a day,
+   * however often it is redelivered; without it, the MQTT packet id and the payload identify a redelivery.
+   */
+  eventId: z.string().regex(EVENT_ID_PATTERN).optional(),
   ts: deviceTime.optional(),
   data: z.record(z.string(), scalar).optional(),
 });

@@ -43,6 +43,21 @@ export const mqttConfigSchema = z.object({
   /** How far in the future a device `ts` may lie (device clocks drift) before it is refused. */
   maxFutureSkewMs: duration(3_600_000),
   /**
+   * A QoS 1/2 event whose packet id and payload match one taken from the same device this recently is a
+   * redelivery (a DUP resend, or a resend on a new connection after the old one dropped without DISCONNECT, as
+   * after a hub restart), not a new press. Kept in SQLite, so it holds across a restart.
+   */
+  redeliveryWindowMs: duration(120_000),
+  /** An event carrying an `eventId` already taken from the same device this recently is a duplicate. */
+  eventIdWindowMs: duration(86_400_000),
+  /**
+   * Telemetry readings waiting to be handed to the rules. Above `telemetryBackpressureReadings` the broker stops
+   * reading the sockets that bring more (TCP pushes back); above `telemetryQueueReadings` QoS 0 telemetry is
+   * shed (counted in gridhub_ingest_shed_total). QoS 1 messages and events are never shed.
+   */
+  telemetryBackpressureReadings: int(2_000, 1, 10_000_000),
+  telemetryQueueReadings: int(20_000, 1, 10_000_000),
+  /**
    * Clustered broker: aedes instances sharing sessions, subscriptions and offline messages in this Redis
    * (`redis://host:6379/0`). Worker alarms reach a phone connected to any instance, and a worker's queued alarms
    * survive a restart. Without it the broker keeps them in memory.

@@ -10,7 +10,7 @@ import type {
   TelemetryReading,
 } from '../domain/reading.ts';
 import type { DeviceRecord } from '../domain/records.ts';
-import type { DeviceChannel } from '../domain/wire.ts';
+import { type DeviceChannel, EVENT_ID_PATTERN } from '../domain/wire.ts';
 
 /** Why one payload (or one element of an array payload) was refused; becomes one `errors` message. */
 export interface Rejection {
@@ -111,7 +111,7 @@ function issueRejection(error: z.ZodError, prefix: string, known: readonly strin
     : { code: 'PAYLOAD_INVALID', message: issue.message };
 }
 
-const EVENT_KEYS = new Set(['event', 'ts', 'data']);
+const EVENT_KEYS = new Set(['event', 'eventId', 'ts', 'data']);
 const STATUS_KEYS = new Set(['status', 'ts']);
 
 type ElementResult = Reading | Rejection;
@@ -158,7 +158,7 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
       return {
         code: 'PAYLOAD_INVALID',
         field: key,
-        message: `unknown field "${key}"; allowed: event, ts, data`,
+        message: `unknown field "${key}"; allowed: event, eventId, ts, data`,
       };
   }
   const name = el.event;
@@ -178,6 +178,13 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
       message: `event "${name.slice(0, 64)}" is not defined for device type ${input.entry.id}; known: ${known.length ? known.join(', ') : '(none)'}`,
     };
   }
+  const eventId = el.eventId;
+  if (eventId !== undefined && (typeof eventId !== 'string' || !EVENT_ID_PATTERN.test(eventId)))
+    return {
+      code: 'PAYLOAD_INVALID',
+      field: 'eventId',
+      message: 'eventId: expected 1–64 printable ASCII characters without spaces',
+    };
   let ts = input.receivedAt;
   if (el.ts !== undefined) {
     const parsed = parseTimestamp(el.ts, input.receivedAt, input.maxFutureSkewMs);
@@ -205,6 +212,7 @@ function eventElement(el: unknown, input: DecodeInput): ElementResult {
     data: result.data,
   };
   if (el.ts !== undefined) reading.deviceTs = true;
+  if (eventId !== undefined) reading.eventId = eventId;
   return reading;
 }
 

@@ -239,7 +239,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     // ([MQTT-3.1.2-24], handlers/connect.js setKeepAlive), so nothing to add here
   });
   const aedes = broker;
-  limits.watchReleases(aedes);
+  limits.watchReleases(aedes, pipeline.released);
   feed = createIntegrationFeed({ broker: aedes, bus, devices, log, metrics: deps.metrics });
 
   aedes.on('clientReady', (client) => {
@@ -249,6 +249,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   aedes.on('clientDisconnect', (client) => {
     const s = sessionOf(client);
     if (s?.role === 'device' && !closing) presence.disconnected(s);
+    // aedes sets _disconnected only for a DISCONNECT packet: the client ended the session knowingly
+    pipeline.closed(client, (client as { _disconnected?: boolean })._disconnected === true);
   });
   aedes.on('keepaliveTimeout', (client) => {
     const s = sessionOf(client);

@@ -31,6 +31,9 @@ export interface IngestMetrics {
   sinkErrors: Counter;
   journalReplayed: Counter;
   journalRetried: Counter;
+  duplicates: Counter<'reason'>;
+  shed: Counter<'channel' | 'qos'>;
+  telemetryQueued: Gauge;
 }
 
 export function createIngestMetrics(registry: Registry, types: readonly DeviceTypeId[]): IngestMetrics {
@@ -120,6 +123,23 @@ export function createIngestMetrics(registry: Registry, types: readonly DeviceTy
     journalRetried: new Counter({
       name: 'gridhub_ingest_journal_retried_total',
       help: 'QoS 1 events re-fed from the journal while running, after recording them had failed',
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'gridhub_ingest_duplicates_total',
+      help: 'Redelivered events recognised and acknowledged without being taken again, by how they were recognised (dup_flag, reconnect, qos2_unreleased, event_id)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    shed: new Counter({
+      name: 'gridhub_ingest_shed_total',
+      help: 'Readings not taken because ingest was over its queue bound (only QoS 0 telemetry is ever shed)',
+      labelNames: ['channel', 'qos'] as const,
+      registers,
+    }),
+    telemetryQueued: new Gauge({
+      name: 'gridhub_ingest_telemetry_queued',
+      help: 'Telemetry readings waiting to be handed to the rules (events overtake them)',
       registers,
     }),
   };

@@ -13,6 +13,7 @@ import { type DecodeInput, decodeMessage, type Rejection } from './decode.ts';
 import type { EventJournal } from './journal.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
+import { createRedelivery, type Delivery, type Duplicate } from './redelivery.ts';
 import { type DeviceSession, type Session, sessionOf } from './session.ts';
 import { integrationMaySubscribe, isDeviceTopic, isSafeMqttString, topicDepth } from './topics.ts';
 
@@ -28,6 +29,15 @@ interface PendingMessage {
   journal: boolean;
   callback: PublishCallback;
 }
+
+/** Telemetry waiting for its turn; `callback` set when its acknowledgement (or the socket's next read) waits. */
+interface QueuedTelemetry {
+  readings: Reading[];
+  callback: PublishCallback | null;
+}
+
+/** One turn of the telemetry queue takes at most this long, so sockets bringing events are read in between. */
+const TELEMETRY_SLICE_MS = 4;
 
 export interface PipelineDeps {
   config: MqttConfig;
@@ -59,7 +69,12 @@ export interface Pipeline
     qos: number,
     statusSource: StatusReading['source'],
     callback: PublishCallback,
+    delivery?: Delivery,
   ): boolean;
+  /** A QoS 2 exchange completed (PUBREL): its packet id is free again. */
+  released(client: Client, packetId: number): void;
+  /** A connection ended; `clean` when the client said DISCONNECT (so it had every acknowledgement it needed). */
+  closed(client: Client, clean: boolean): void;
   /** Answer refusals on `gh/{deviceId}/errors`, count and log them. */
   reply(
     deviceId: string,
@@ -84,6 +99,9 @@ const RETRY_MS = 250;
 const RETRY_MAX_MS = 30_000;
 
 const PAYLOAD_LOG_CHARS = 256;
+const NO_IDS: string[] = [];
+const noop = (): void => undefined;
+const SHED_TELEMETRY_QOS0 = { channel: 'telemetry', qos: '0' } as const;
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 
 function payloadBuffer(p: string | Buffer | undefined): Buffer {
@@ -105,9 +123,19 @@ function printable(s: string): string {
  * socket read at a time and reads the socket again only when every packet of that read has called back
  * (client.js `_parsingBatch` / `nextBatch`). Doing the work synchronously here, or holding the callback until
  * the journal commit, therefore stops reading that socket while ingest is busy: the kernel buffer fills and
- * TCP pushes back on the device. No queue of ours grows with load; the only one (`pending`) holds at most one
- * socket read per connection, and only for the one tick until the group commit. The `published` hook would run
- * after the PUBACK and after routing, i.e. too late for both.
+ * TCP pushes back on the device. The `published` hook would run after the PUBACK and after routing, i.e. too
+ * late for both.
+ *
+ * Two lanes, so that an alarm never waits behind a telemetry flood:
+ * - events and status take the fast path: decoded at once, QoS 1/2 events journaled in the group commit that
+ *   follows the socket read that brought them (`pending`, a microtask), then handed to the rules and
+ *   acknowledged, in arrival order per device;
+ * - telemetry is decoded at once (its errors answered, its payload kept from subscribers when refused) and then
+ *   queued (`telemetry`), handed on in turns of at most TELEMETRY_SLICE_MS between socket reads. A QoS 1
+ *   message is acknowledged only after it was handed on. Over `telemetryBackpressureReadings` queued, QoS 0
+ *   telemetry also holds its socket's next read until handed on (TCP backpressure); over
+ *   `telemetryQueueReadings` it is shed and counted (design §10: QoS 0 is shed first, QoS 1 never). So the
+ *   queue is bounded, and an event's socket is read and its alarm raised within one turn of the queue.
  *
  * Device topics have no subscribers of their own (the hub consumes them here), so once we return, aedes'
  * routing of the message finds nobody to deliver to and costs one trie lookup: nothing piles up in its queues.
@@ -119,6 +147,48 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
   const subscriberCap = config.subscriberQueueBytes;
   const maxDepth = config.maxTopicDepth;
+  const backpressureAt = config.telemetryBackpressureReadings;
+  const shedAt = config.telemetryQueueReadings;
+  const redelivery = createRedelivery({
+    journal,
+    redeliveryWindowMs: config.redeliveryWindowMs,
+    eventIdWindowMs: config.eventIdWindowMs,
+  });
+
+  const telemetry: (QueuedTelemetry | undefined)[] = [];
+  let telemetryHead = 0;
+  /** Readings in `telemetry` (what the bounds count). */
+  let telemetryQueued = 0;
+  let drainScheduled = false;
+  /**
+   * Acknowledgements of shed QoS 0 telemetry, oldest first: their sockets are read again as the queue makes
+   * room, a few at a time (see releaseShedSockets).
+   */
+  let waitingForRoom: PublishCallback[] = [];
+  let waitingHead = 0;
+  const releaseBelow = Math.floor(shedAt * 0.75);
+
+  /**
+   * Let shed sockets be read again, oldest first, while the queue is under three quarters of its bound. A
+   * released socket's next read is parsed (and queued) within the callback, so the queue grows as this loop
+   * goes and stops it: releasing them all at once would have every socket's next read parsed only to be shed.
+   * None starves: a socket that was only held (not shed) is itself shed once the queue is full again, and
+   * joins the back of this line (a gateway's alarms share its socket with its telemetry).
+   */
+  function releaseShedSockets(all: boolean): void {
+    while (waitingHead < waitingForRoom.length && (all || telemetryQueued < releaseBelow)) {
+      const cb = waitingForRoom[waitingHead] as PublishCallback;
+      waitingForRoom[waitingHead++] = noop;
+      cb(null);
+    }
+    if (waitingHead === waitingForRoom.length) {
+      waitingForRoom = [];
+      waitingHead = 0;
+    } else if (waitingHead > 4096) {
+      waitingForRoom = waitingForRoom.slice(waitingHead);
+      waitingHead = 0;
+    }
+  }
 
   /** Payload buffers of fully refused messages: aedes still routes them, authorizeForward drops them. */
   const refusedPayloads = new WeakSet<object>();
@@ -157,6 +227,58 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (let i = 0; i < readings.length; i++) deliver(readings[i] as Reading);
   }
 
+  function eventIdsOf(readings: Reading[]): string[] {
+    let ids: string[] | undefined;
+    for (const r of readings) {
+      if (r.kind !== 'event' || r.eventId === undefined) continue;
+      if (ids === undefined) ids = [];
+      ids.push(r.eventId);
+    }
+    return ids ?? NO_IDS;
+  }
+
+  /** `hold`: call back only once handed on (QoS 1: the PUBACK; QoS 0 under pressure: the socket's next read). */
+  function queueTelemetry(readings: Reading[], callback: PublishCallback, hold: boolean): void {
+    telemetry.push({ readings, callback: hold ? callback : null });
+    telemetryQueued += readings.length;
+    if (!drainScheduled) {
+      drainScheduled = true;
+      setImmediate(drainTelemetry);
+    }
+    if (!hold) callback(null);
+  }
+
+  /**
+   * One turn of the telemetry queue: in the event loop's check phase, after the poll phase has read the sockets
+   * (and raised their events' alarms), for at most TELEMETRY_SLICE_MS unless `all` (shutdown).
+   */
+  function drainTelemetry(all = false): void {
+    drainScheduled = false;
+    const deadline = all ? Number.POSITIVE_INFINITY : performance.now() + TELEMETRY_SLICE_MS;
+    let n = 0;
+    while (telemetryHead < telemetry.length) {
+      const m = telemetry[telemetryHead] as QueuedTelemetry;
+      telemetry[telemetryHead++] = undefined;
+      telemetryQueued -= m.readings.length;
+      deliverAll(m.readings);
+      m.callback?.(null);
+      if ((++n & 31) === 0 && performance.now() > deadline) break;
+    }
+    if (telemetryHead === telemetry.length) {
+      telemetry.length = 0;
+      telemetryHead = 0;
+    } else if (telemetryHead > 4096) {
+      telemetry.splice(0, telemetryHead);
+      telemetryHead = 0;
+    }
+    metrics.telemetryQueued.set(telemetryQueued);
+    releaseShedSockets(all);
+    if (telemetryHead < telemetry.length && !drainScheduled) {
+      drainScheduled = true;
+      setImmediate(drainTelemetry);
+    }
+  }
+
   /**
    * Group commit: every QoS 1 event of one socket read is journaled in one transaction, then everything is
    * handed to the rules in arrival order, then the rows are marked done, then the PUBACKs go out. One commit per
@@ -170,9 +292,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const toJournal: EventReading[] = [];
     for (const m of batch) if (m.journal) for (const r of m.readings) toJournal.push(r as EventReading);
     let journalFailed = false;
-    if (toJournal.length > 0) {
+    const seen = redelivery.staged();
+    if (toJournal.length > 0 || seen.length > 0) {
       try {
-        journal.record(toJournal);
+        journal.record(toJournal, seen);
       } catch (err) {
         journalFailed = true;
         log.error(
@@ -181,6 +304,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         );
       }
     }
+    // committed or not, the identities are no longer "waiting": a failed batch is not acknowledged, so its
+    // resend is a new message
+    redelivery.clear();
+    redelivery.prune(clock.now());
     const doneIds: number[] = [];
     for (const m of batch) {
       if (m.journal && journalFailed) continue;
@@ -346,6 +473,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     // device readings are consumed here, not kept: a retained copy per topic would only cost memory
     packet.retain = false;
     const statusSource = isWill ? (session.keepaliveTimedOut ? 'keepalive' : 'will') : 'device';
+    // what tells a redelivered event from a new one (redelivery.ts); a will is the broker's, not a resend
+    const delivery: Delivery | undefined =
+      channel === 'event' && packet.qos > 0 && !isWill && packet.messageId !== undefined
+        ? {
+            packetId: packet.messageId,
+            qos: packet.qos,
+            dup: packet.dup === true,
+            conn: redelivery.connectionId(client),
+          }
+        : undefined;
     const accepted = ingestMessage(
       device,
       session.entry,
@@ -355,6 +492,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       packet.qos,
       statusSource,
       callback,
+      delivery,
     );
     if (accepted && isWill && channel === 'status')
       session.offlineSource = statusSource === 'keepalive' ? 'keepalive' : 'will';
@@ -369,9 +507,29 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     qos: number,
     statusSource: StatusReading['source'],
     callback: PublishCallback,
+    delivery?: Delivery,
   ): boolean {
     const receivedAt = clock.now();
+    const needsJournal = channel === 'event' && qos > 0;
+    if (channel === 'telemetry' && qos === 0 && telemetryQueued >= shedAt) {
+      // Over the bound: QoS 0 telemetry goes first, before it costs a decode (design §10). Its socket is not
+      // read again until the queue has room: acknowledging at once would let a flood be read (and shed) as
+      // fast as it comes, leaving no time to hand on what was taken.
+      metrics.shed.inc(SHED_TELEMETRY_QOS0);
+      if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
+      waitingForRoom.push(callback);
+      return false;
+    }
     const payload = payloadBuffer(rawPayload);
+    let digest = '';
+    if (delivery !== undefined) {
+      digest = redelivery.digest(payload);
+      const dup = redelivery.check(device.id, delivery, digest, receivedAt);
+      if (dup !== null) {
+        duplicate(device.id, delivery, dup, rawPayload, callback);
+        return false;
+      }
+    }
     input.channel = channel;
     input.payload = payload;
     input.device = device;
@@ -382,7 +540,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const decoded = decodeMessage(input);
     input.payload = EMPTY_PAYLOAD;
     if (decoded.rejections !== null) reply(device.id, device.type, topic, decoded.rejections, payload);
-    const readings = decoded.readings;
+    let readings = decoded.readings;
     if (readings.length === 0) {
       // before the callback: aedes routes a QoS 0 message, and asks authorizeForward, within it
       if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
@@ -391,22 +549,107 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     // A will or keepalive status is the broker speaking for a silent device: it is not "last seen".
     if (statusSource === 'device') devices.touch(device.id, receivedAt);
-    const needsJournal = channel === 'event' && qos > 0;
+    if (channel === 'telemetry') {
+      queueTelemetry(readings, callback, qos > 0 || telemetryQueued >= backpressureAt);
+      return true;
+    }
+    if (needsJournal) {
+      const fresh = takeOnce(device.id, readings as EventReading[], delivery, rawPayload, callback);
+      if (fresh === null) return false;
+      readings = fresh;
+      redelivery.take(device.id, delivery, digest, eventIdsOf(readings), receivedAt);
+    }
     if (!needsJournal && pending.length === 0) {
       deliverAll(readings);
       callback(null);
       return true;
     }
-    // queued behind earlier messages of this tick so that readings keep their arrival order
+    // queued behind earlier events of this tick so that readings keep their arrival order
     pending.push({ readings, journal: needsJournal, callback });
-    if (!flushScheduled) {
-      flushScheduled = true;
-      // A microtask, not setImmediate: the commit then follows the socket read that brought the event, instead
-      // of waiting for every other readable socket of this poll phase — under load that wait was most of the
-      // publish-to-alarm latency. Events of one read still share one commit.
-      queueMicrotask(flush);
-    }
+    scheduleFlush();
     return true;
+  }
+
+  function scheduleFlush(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    // A microtask, not setImmediate: the commit then follows the socket read that brought the event, instead
+    // of waiting for every other readable socket of this poll phase — under load that wait was most of the
+    // publish-to-alarm latency. Events of one read still share one commit.
+    queueMicrotask(flush);
+  }
+
+  /**
+   * Events whose `eventId` was taken before are dropped (counted); null when nothing of the message is left,
+   * which is then answered as a duplicate.
+   */
+  function takeOnce(
+    deviceId: string,
+    readings: EventReading[],
+    delivery: Delivery | undefined,
+    rawPayload: string | Buffer | undefined,
+    callback: PublishCallback,
+  ): EventReading[] | null {
+    let fresh: EventReading[] | null = null;
+    let last: Duplicate | null = null;
+    let ids: Set<string> | undefined;
+    const now = clock.now();
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i] as EventReading;
+      const id = r.eventId;
+      let dup = id === undefined ? null : redelivery.checkEventId(deviceId, id, now);
+      // an array naming the same eventId twice takes it once
+      if (dup === null && id !== undefined) {
+        if (ids === undefined) ids = new Set();
+        if (ids.has(id)) dup = { reason: 'event_id', pending: true };
+        else ids.add(id);
+      }
+      if (dup === null) {
+        fresh?.push(r);
+      } else {
+        last = dup;
+        metrics.duplicates.inc({ reason: dup.reason });
+        if (fresh === null) fresh = readings.slice(0, i);
+      }
+    }
+    if (fresh === null) return readings;
+    if (fresh.length > 0) return fresh;
+    duplicate(
+      deviceId,
+      delivery,
+      last ?? { reason: 'event_id', pending: false },
+      rawPayload,
+      callback,
+      false,
+    );
+    return null;
+  }
+
+  /**
+   * A redelivery: acknowledged, not taken again. Its acknowledgement waits for its original's commit when that
+   * is still pending, so a duplicate is never acknowledged before the event it repeats is durable.
+   */
+  function duplicate(
+    deviceId: string,
+    delivery: Delivery | undefined,
+    dup: Duplicate,
+    rawPayload: string | Buffer | undefined,
+    callback: PublishCallback,
+    count = true,
+  ): void {
+    if (count) metrics.duplicates.inc({ reason: dup.reason });
+    // not forwarded to raw-traffic subscribers either: they saw the original
+    if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
+    log.info(
+      { deviceId, reason: dup.reason, packetId: delivery?.packetId, dup: delivery?.dup },
+      'redelivered event recognised; acknowledged, not taken again',
+    );
+    if (!dup.pending) {
+      callback(null);
+      return;
+    }
+    pending.push({ readings: [], journal: true, callback });
+    scheduleFlush();
   }
 
   function authorizeSubscribe(
@@ -535,7 +778,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     authorizeForward,
     ingestMessage,
     reply,
-    flush,
+    flush() {
+      flush();
+      drainTelemetry(true);
+    },
+    released(client, packetId) {
+      const session = sessionOf(client);
+      if (session?.role === 'device')
+        redelivery.released(session.id, redelivery.connectionId(client), packetId);
+    },
+    closed(client, clean) {
+      const session = sessionOf(client);
+      if (clean && session?.role === 'device')
+        redelivery.settled(session.id, redelivery.connectionId(client));
+    },
     beginShutdown() {
       shuttingDown = true;
       if (retryTimer) clock.clearTimeout(retryTimer);

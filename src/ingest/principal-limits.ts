@@ -65,13 +65,14 @@ export function createPrincipalLimits(options: { maxConnections: number; maxInfl
     inflightBytes: (principal: string) => inflightBytes.get(principal) ?? 0,
     connections: (principal: string) => connections.get(principal) ?? 0,
     /** Hook PUBREL: aedes has no event for it, but every release goes through `incomingDelPacket`. */
-    watchReleases(broker: Aedes): void {
+    watchReleases(broker: Aedes, onRelease?: (client: Client, messageId: number) => void): void {
       const persistence = (broker as unknown as { persistence: unknown }).persistence as {
         incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
       };
       const original = persistence.incomingDelPacket.bind(persistence);
       persistence.incomingDelPacket = (client, packet) => {
         releaseQos2(client, packet.messageId);
+        if (onRelease && packet.messageId !== undefined) onRelease(client, packet.messageId);
         return original(client, packet);
       };
     },

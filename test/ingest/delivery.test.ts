@@ -99,7 +99,7 @@ describe('QoS 1 event journal', () => {
     ]);
   });
 
-  it('keeps arrival order when QoS 0 telemetry follows a QoS 1 event in the same tick', async () => {
+  it('keeps the order of one device’s events when telemetry comes between them in the same tick', async () => {
     const t = await startHarness();
     h = t;
     const c = await t.connectDevice('smoke');
@@ -108,11 +108,12 @@ describe('QoS 1 event journal', () => {
     c.publish(`gh/${id}/telemetry`, '{"smoke":0.5}', { qos: 0 });
     c.publish(`gh/${id}/event`, '{"event":"alarm_clear"}', { qos: 1 });
     await until(() => t.readings.length === 3, 3_000, 'readings');
-    expect(t.readings.map((r) => (r.kind === 'event' ? r.event : r.kind))).toEqual([
+    // one device's events stay in order; telemetry may fall behind them (test/ingest/fast-path.test.ts)
+    expect(t.readings.filter((r) => r.kind === 'event').map((r) => r.event)).toEqual([
       'alarm',
-      'telemetry',
       'alarm_clear',
     ]);
+    expect(t.readings.filter((r) => r.kind === 'telemetry')).toHaveLength(1);
   });
 
   it('an event whose hand-off failed stays journaled, is still acknowledged, and is re-fed at the next start', async () => {
