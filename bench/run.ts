@@ -5,7 +5,15 @@
  * own. Every loop is bounded in count and time. Results: bench/results/<date>.json and .md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +38,7 @@ import {
   spawnTs,
   storedCount,
 } from './lib.ts';
+import { type ProfileSummary, renderProfile, summariseProfile } from './profile.ts';
 import { type BenchReport, renderMarkdown, TARGETS } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -110,39 +119,82 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
 const loadTimeout = (seconds: number, connections: number) => (seconds + 30 + connections / 200) * 1000;
 
 // ---------------------------------------------------------------------------------------------------------
-// Bare aedes: one publisher (or N) and one subscriber forwarding the same messages.
+// Bare aedes, the same generator as for the hub. Headline: it consumes every message in authorizePublish and
+// forwards nothing (the hub's own pattern without the pipeline). Information: it forwards to one subscriber.
+interface BareBroker {
+  broker: Child;
+  url: string;
+  metrics: string;
+}
+
+async function withBroker(mode: 'consume' | 'forward', fn: (b: BareBroker) => Promise<void>): Promise<void> {
+  // A fresh broker per measurement: a run that drove aedes into its queue cliff must not tax the next one.
+  const broker = spawnTs('bench/aedes-baseline.ts', ['0', mode]);
+  try {
+    const metricsPort = Number((await broker.waitFor(/^METRICS (\d+)/, 15_000))[1]);
+    const port = Number((await broker.waitFor(/^PORT (\d+)/, 15_000))[1]);
+    await fn({ broker, url: `mqtt://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}` });
+  } finally {
+    await broker.stop();
+  }
+}
+
 async function baseline(): Promise<void> {
   report.commands.push(
-    `node --import tsx bench/aedes-baseline.ts  (bare aedes ${pkgVersion('aedes')}, noDelay)`,
+    `node --import tsx bench/aedes-baseline.ts 0 consume  (bare aedes ${pkgVersion('aedes')}, noDelay, consuming in authorizePublish)`,
+    `node --import tsx bench/aedes-baseline.ts 0 forward  (bare aedes ${pkgVersion('aedes')}, noDelay, no hooks)`,
   );
   report.commands.push(
-    'npm run sim -- --synthetic --subscribe-all --mqtt-url URL --devices N --rate 0 --qos Q --duration S',
+    'npm run sim -- --synthetic --mqtt-url URL --devices N --rate R --qos Q --duration S  (consuming broker)',
+    'npm run sim -- --synthetic --subscribe-all --mqtt-url URL --devices N --rate 0 --qos Q --duration S  (forwarding broker)',
   );
-  // A fresh broker per measurement: a run that drove aedes into its queue cliff must not tax the next one.
-  const withBroker = async (fn: (broker: Child, url: string) => Promise<void>) => {
-    const broker = spawnTs('bench/aedes-baseline.ts', ['0']);
-    try {
-      const port = Number((await broker.waitFor(/^PORT (\d+)/, 15_000))[1]);
-      await fn(broker, `mqtt://127.0.0.1:${port}`);
-    } finally {
-      await broker.stop();
-    }
-  };
-  const run = (key: string, devices: number, qos: 0 | 1) =>
-    withBroker(async (_broker, url) => {
-      const a = ['--synthetic', '--subscribe-all', '--mqtt-url', url, '--devices', String(devices)];
+  const consumed = (key: string, devices: number, qos: 0 | 1, gateways?: number, rate = 0) =>
+    withBroker('consume', async (b) => {
+      const a = ['--synthetic', '--mqtt-url', b.url, '--devices', String(devices)];
+      a.push('--rate', String(rate), '--qos', String(qos), '--duration', String(P.seconds));
+      if (gateways) a.push('--gateways', String(gateways));
+      else a.push('--window', '20');
+      const sample = async () => {
+        const v = (await scrapeMetrics(b.metrics, 5_000)).get('bare_aedes_consumed_total');
+        return v === undefined
+          ? undefined
+          : { at: performance.now(), value: v, name: 'bare_aedes_consumed_total' };
+      };
+      const r = await measureConfirmed(sample, a, devices, qos);
+      report.baseline[key] = { ...r, rssKb: rssKb(b.broker.proc.pid as number) ?? null };
+      log(
+        `baseline ${key} (consuming): ${r.confirmedPerSec ?? '?'} msg/s (offered ${r.load.sentPerSec}; generator ${r.load.cpuPercentOfCore} % of a core)`,
+      );
+    });
+  const forwarded = (key: string, devices: number, qos: 0 | 1) =>
+    withBroker('forward', async (b) => {
+      const a = ['--synthetic', '--subscribe-all', '--mqtt-url', b.url, '--devices', String(devices)];
       a.push('--rate', '0', '--qos', String(qos), '--duration', String(P.seconds));
       const r = await runLoadChild(a, loadTimeout(P.seconds, devices));
-      report.baseline[key] = r;
-      log(`baseline ${key}: forwarded ${r.receivedPerSec} msg/s (sent ${r.sentPerSec})`);
+      report.baseline[`forward_${key}`] = r;
+      log(`baseline ${key} (forwarding): ${r.receivedPerSec} msg/s (sent ${r.sentPerSec})`);
     });
-  await section('baseline gateway qos0', () => run('gatewayQos0', P.gateways, 0));
-  await section('baseline gateway qos1', () => run('gatewayQos1', P.gateways, 1));
-  await section('baseline per-device qos0', () => run('perDeviceQos0', P.perDevice, 0));
-  await section('baseline per-device qos1', () => run('perDeviceQos1', P.perDevice, 1));
+  await section('baseline gateway qos0', () => consumed('gatewayQos0', P.gateways, 0, P.gateways));
+  await section('baseline gateway qos1', () => consumed('gatewayQos1', P.gateways, 1, P.gateways));
+  // Per-device QoS 0 is offered at 1.5 × what two connections took, as for the hub (see hubBench).
+  const gw = (report.baseline.gatewayQos0 as { confirmedPerSec?: number | null } | undefined)
+    ?.confirmedPerSec;
+  await section('baseline per-device qos0', () =>
+    consumed('perDeviceQos0', P.perDevice, 0, undefined, gw ? Math.round(gw * 1.5) : 0),
+  );
+  await section('baseline per-device qos1', () => consumed('perDeviceQos1', P.perDevice, 1));
+  await section('baseline forwarding gateway qos0', () => forwarded('gatewayQos0', P.gateways, 0));
+  await section('baseline forwarding gateway qos1', () => forwarded('gatewayQos1', P.gateways, 1));
+  await section('baseline forwarding per-device qos0', () => forwarded('perDeviceQos0', P.perDevice, 0));
+  await section('baseline forwarding per-device qos1', () => forwarded('perDeviceQos1', P.perDevice, 1));
   await section('baseline idle memory', () =>
-    withBroker(async (broker, url) => {
-      report.baseline.idle = await idleMemory(broker, ['--synthetic', '--mqtt-url', url]);
+    withBroker('consume', async (b) => {
+      report.baseline.idle = await idleMemory(b.broker, ['--synthetic', '--mqtt-url', b.url]);
+    }),
+  );
+  await section('baseline reconnect storm', () =>
+    withBroker('consume', async (b) => {
+      report.baseline.storm = await storm(['--synthetic', '--mqtt-url', b.url]);
     }),
   );
 }
@@ -183,6 +235,84 @@ async function idleMemory(
   }
 }
 
+/**
+ * The reconnect storm: P.idle devices connecting all at once (as after a restart), timed until the last is
+ * connected. With `probeArgs` (the hub), a device that is already connected presses its call button every
+ * 100 ms from just before the storm until after it: the worst press-to-alarm time is the figure.
+ */
+async function storm(
+  loadArgs: string[],
+  probeArgs?: string[],
+): Promise<{
+  connections: number;
+  failures: number;
+  allConnectedSeconds: number;
+  probe?: LoadResult['latencyMs'];
+}> {
+  const probeSeconds = Math.ceil(12 + P.idle / 1_000);
+  const probe = probeArgs
+    ? spawnTs('devices-sim/cli.ts', [
+        ...probeArgs,
+        '--devices',
+        '1',
+        '--rate',
+        '1',
+        '--qos',
+        '0',
+        '--probes',
+        '10',
+        '--duration',
+        String(probeSeconds),
+        '--json',
+      ])
+    : undefined;
+  try {
+    if (probe) {
+      await probe.waitFor(/^LOAD START/, 60_000);
+      // The first press goes out 500 ms after the start: let a few land before the storm.
+      await sleep(1_000);
+    }
+    const holder = spawnTs('devices-sim/cli.ts', [
+      ...loadArgs,
+      '--devices',
+      String(P.idle),
+      '--connect-concurrency',
+      String(P.idle),
+      '--idle',
+      '--duration',
+      '600',
+      '--json',
+    ]);
+    try {
+      const m = await holder.waitFor(/^READY connections=(\d+) seconds=([\d.]+)/, 120_000 + P.idle * 20);
+      const connections = Number(m[1]);
+      const failed = holder.stderr.find((l) => /^connected \d+\/\d+/.test(l));
+      const [, got, of] = /^connected (\d+)\/(\d+)/.exec(failed ?? '') ?? [];
+      let latency: LoadResult['latencyMs'] | undefined;
+      if (probe) {
+        const code = await new Promise<number | null>((r) => probe.proc.once('exit', (c) => r(c)));
+        const last = probe.stdout.filter((l) => l.startsWith('{')).pop();
+        if (code !== 0 || !last) throw new Error(`storm probe failed: ${probe.stderr.slice(-3).join(' | ')}`);
+        latency = (JSON.parse(last) as LoadResult).latencyMs;
+      }
+      const out = {
+        connections,
+        failures: got && of ? Number(of) - Number(got) : 0,
+        allConnectedSeconds: Number(m[2]),
+        ...(latency ? { probe: latency } : {}),
+      };
+      log(
+        `storm: ${connections} connected in ${out.allConnectedSeconds} s${latency ? `; presses during it: p50 ${latency.p50} ms, max ${latency.max} ms, lost ${latency.lost}` : ''}`,
+      );
+      return out;
+    } finally {
+      await holder.stop('SIGKILL');
+    }
+  } finally {
+    await probe?.stop('SIGKILL');
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The hub: `npm start` as a child with a temp data dir and free ports.
 interface HubProc {
@@ -191,6 +321,9 @@ interface HubProc {
   mqtt: string;
   readyMs: number;
 }
+
+/** The CPU profile summary of the profiled hub run, written beside the results. */
+let profile: ProfileSummary | undefined;
 
 /** Extra environment of the hub (InfluxDB settings when --influx started one). */
 const hubEnv: Record<string, string> = {};
@@ -217,10 +350,14 @@ function buildHub(): void {
   if (res.status !== 0) throw new Error(`npm run build failed: ${res.stderr || res.stdout}`);
 }
 
-async function startHub(dataDir: string, ports: { http: number; mqtt: number }): Promise<HubProc> {
+async function startHub(
+  dataDir: string,
+  ports: { http: number; mqtt: number },
+  nodeFlags: string[] = [],
+): Promise<HubProc> {
   const t0 = performance.now();
   // The production build (`npm run build`, done once by the bench): what `npm run start:prod` and the image run.
-  const child = spawnNode([HUB_ENTRY], {
+  const child = spawnNode([...nodeFlags, HUB_ENTRY], {
     GRIDHUB_DATA_DIR: dataDir,
     GRIDHUB_HTTP_PORT: String(ports.http),
     GRIDHUB_MQTT_PORT: String(ports.mqtt),
@@ -279,6 +416,68 @@ async function provisionBenchDevices(dataDir: string, n: number): Promise<DemoCr
   }
 }
 
+type Sample = { at: number; value: number; name: string } | undefined;
+
+/**
+ * Run the generator with `args` and follow a counter through `sample`: sampled when the load starts and stops
+ * offering, then until it stops growing (bounded). The same for the hub (its /metrics) and the bare broker.
+ */
+async function measureConfirmed(sample: () => Promise<Sample>, args: string[], devices: number, qos: 0 | 1) {
+  const samples: Record<string, Sample> = {};
+  let counter = 'none found in /metrics';
+  // Nothing is published before the load starts, so the count before spawning stands in for a start sample
+  // the server is too busy to answer (its timestamp is taken when the generator says it starts).
+  const before = await sample().catch(() => undefined);
+  const load = await runLoadChild(args, loadTimeout(P.seconds, devices), async (phase) => {
+    const at = performance.now();
+    const s = await sample().catch(() => undefined);
+    samples[phase] = s ?? (phase === 'start' && before ? { ...before, at } : undefined);
+    if (s) counter = s.name;
+  });
+  // Then wait (bounded) until it stops growing: what was taken in and confirmed after the load stopped.
+  let last = await sample().catch(() => undefined);
+  let lastGrowth = performance.now();
+  /** The sample at which the count last grew: everything was confirmed by then. */
+  let grown = last;
+  const until = Date.now() + (quick ? 6_000 : 20_000);
+  while (Date.now() < until) {
+    // Fine-grained, so that our sampling does not blur when the last reading was confirmed.
+    await sleep(100);
+    const now = await sample().catch(() => undefined);
+    if ((now?.value ?? 0) > (last?.value ?? 0)) {
+      lastGrowth = performance.now();
+      grown = now;
+    } else if (performance.now() - lastGrowth > 1_500) break;
+    last = now;
+  }
+  const s0 = samples.start;
+  // A server too busy to answer at the end of the load: the first later sample bounds the rate from below.
+  const s1 = samples.end ?? last;
+  const inWindow =
+    s0 && s1 && s1.at > s0.at ? Math.round(((s1.value - s0.value) * 1000) / (s1.at - s0.at)) : null;
+  // Counted from before the generator started: the start sample may already include its first batch.
+  const base = before ?? s0;
+  const total = base && last ? last.value - base.value : null;
+  // The headline: everything confirmed, over the time from the load's start until the last of it was
+  // confirmed. A batching store (InfluxDB) makes the while-loaded window lumpy; this is not.
+  const sustained =
+    s0 && grown && total !== null && grown.at > s0.at
+      ? Math.round((total * 1000) / (grown.at - s0.at))
+      : null;
+  return {
+    load,
+    counter,
+    confirmedDuringLoad: s0 && s1 ? s1.value - s0.value : null,
+    confirmedPerSec: sustained,
+    confirmedPerSecWhileLoaded: inWindow,
+    confirmedTotal: total,
+    drainSeconds: s1 ? Math.round((lastGrowth - s1.at) / 100) / 10 : null,
+    lostOrShed: total === null ? null : load.sent - total,
+    // The guarantee that matters: a QoS 1 message the server acknowledged must have been taken.
+    acknowledgedNotStored: qos === 1 && total !== null ? Math.max(0, load.completed - total) : null,
+  };
+}
+
 async function measureIngest(
   hub: HubProc,
   credsFile: string,
@@ -302,63 +501,13 @@ async function measureIngest(
   if (gateways) a.push('--gateways', String(gateways));
   // A device has a few messages in flight, not hundreds: a gateway gets a deep window, a device a short one.
   else a.push('--window', '20');
-  // Sample the hub's counter when the load starts and stops offering: the rate it confirmed while loaded.
-  const samples: Record<string, { at: number; value: number } | undefined> = {};
-  const sample = async () => {
+  const sample = async (): Promise<Sample> => {
     const c = storedCount(await scrapeMetrics(hub.http, quick ? 10_000 : 20_000), BENCH_FIELDS);
     return c ? { at: performance.now(), value: c.value, name: `${c.name} (${c.meaning})` } : undefined;
   };
-  let counter = 'none found in /metrics';
-  // Nothing is published before the load starts, so the count before spawning stands in for a start sample
-  // the hub is too busy to answer (its timestamp is taken when the generator says it starts).
-  const before = await sample().catch(() => undefined);
-  const load = await runLoadChild(a, loadTimeout(P.seconds, devices), async (phase) => {
-    const at = performance.now();
-    const s = await sample().catch(() => undefined);
-    samples[phase] = s ?? (phase === 'start' && before ? { ...before, at } : undefined);
-    if (s) counter = s.name;
-  });
-  // Then wait (bounded) until it stops growing: what was taken in and confirmed after the load stopped.
-  let last = await sample().catch(() => undefined);
-  let lastGrowth = performance.now();
-  /** The sample at which the count last grew: everything was confirmed by then. */
-  let grown = last;
-  const until = Date.now() + (quick ? 6_000 : 20_000);
-  while (Date.now() < until) {
-    // Fine-grained, so that our sampling does not blur when the last reading was confirmed.
-    await sleep(100);
-    const now = await sample().catch(() => undefined);
-    if ((now?.value ?? 0) > (last?.value ?? 0)) {
-      lastGrowth = performance.now();
-      grown = now;
-    } else if (performance.now() - lastGrowth > 1_500) break;
-    last = now;
-  }
-  const s0 = samples.start;
-  // A hub too busy to answer at the end of the load: the first later sample bounds the rate from below.
-  const s1 = samples.end ?? last;
-  const inWindow =
-    s0 && s1 && s1.at > s0.at ? Math.round(((s1.value - s0.value) * 1000) / (s1.at - s0.at)) : null;
-  // Counted from before the generator started: the start sample may already include its first batch.
-  const base = before ?? s0;
-  const total = base && last ? last.value - base.value : null;
-  // The headline: everything confirmed, over the time from the load's start until the last of it was
-  // confirmed. A batching store (InfluxDB) makes the while-loaded window lumpy; this is not.
-  const sustained =
-    s0 && grown && total !== null && grown.at > s0.at
-      ? Math.round((total * 1000) / (grown.at - s0.at))
-      : null;
+  const r = await measureConfirmed(sample, a, devices, qos);
   report.hub[key] = {
-    load,
-    counter,
-    confirmedDuringLoad: s0 && s1 ? s1.value - s0.value : null,
-    confirmedPerSec: sustained,
-    confirmedPerSecWhileLoaded: inWindow,
-    confirmedTotal: total,
-    drainSeconds: s1 ? Math.round((lastGrowth - s1.at) / 100) / 10 : null,
-    lostOrShed: total === null ? null : load.sent - total,
-    // The guarantee that matters: a QoS 1 message the hub acknowledged must be in storage.
-    acknowledgedNotStored: qos === 1 && total !== null ? Math.max(0, load.completed - total) : null,
+    ...r,
     hubRssKb: rssKb(hub.child.proc.pid as number) ?? null,
     // Where the rest went, by the hub's own counters (cumulative since the hub started).
     shedCounters: await scrapeMetrics(hub.http)
@@ -368,7 +517,7 @@ async function measureIngest(
       .catch(() => ({})),
   };
   log(
-    `hub ${key}: offered ${load.sentPerSec} msg/s, completed ${load.completedPerSec}, confirmed ${sustained ?? '?'} msg/s (${inWindow ?? '?'} while loaded; ${total ?? '?'} of ${load.sent} in all), rejected ${load.rejected}`,
+    `hub ${key}: offered ${r.load.sentPerSec} msg/s, completed ${r.load.completedPerSec}, confirmed ${r.confirmedPerSec ?? '?'} msg/s (${r.confirmedPerSecWhileLoaded ?? '?'} while loaded; ${r.confirmedTotal ?? '?'} of ${r.load.sent} in all), rejected ${r.load.rejected}, generator ${r.load.cpuPercentOfCore} % of a core`,
   );
 }
 
@@ -440,6 +589,12 @@ async function hubBench(): Promise<void> {
     await section('hub idle memory', async () => {
       report.hub.idle = await idleMemory(h.child, ['--credentials', credsFile]);
     });
+    // The probe of the storm is a demo device that is no part of the storm (a take-over would cut it off).
+    const probeCreds = join(dataDir, 'storm-probe-credentials.json');
+    writeFileSync(probeCreds, JSON.stringify(demo));
+    await section('hub reconnect storm', async () => {
+      report.hub.storm = await storm(['--credentials', credsFile], ['--credentials', probeCreds]);
+    });
     await section('hub gateway qos0', () =>
       measureIngest(h, credsFile, 'gatewayQos0', P.gateways, 0, P.gateways),
     );
@@ -487,8 +642,30 @@ async function hubBench(): Promise<void> {
       report.hub.latencyIdle = { rate: 1, load: r };
       log(`latency without load: ${JSON.stringify(r.latencyMs)}`);
     });
+    // Where the hub's CPU goes: a separate, profiled hub (profiling slows it, so no figure above comes from it)
+    // under the few-connection QoS 0 and QoS 1 loads; summarised by module beside the results.
+    await section('hub CPU profile', async () => {
+      await h.child.stop();
+      hub = undefined;
+      const dir = join(dataDir, 'cpu-profile');
+      const profiled = await startHub(dataDir, ports, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+      hub = profiled;
+      for (const [k, qos] of [
+        ['profileQos0', 0],
+        ['profileQos1', 1],
+      ] as const) {
+        await measureIngest(profiled, credsFile, k, P.gateways, qos, P.gateways);
+      }
+      await profiled.child.stop();
+      hub = undefined;
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error('the profiled hub wrote no .cpuprofile');
+      profile = summariseProfile(join(dir, file), 30);
+      profile.file = `hub under ${P.gateways} connections, QoS 0 then 1, ${P.seconds} s each (node --cpu-prof)`;
+      report.extra.cpuProfileByModule = profile.modules.slice(0, 15);
+    });
   } finally {
-    if (hub) await hub.child.stop();
+    if (hub) await (hub as HubProc).child.stop();
     if (influx) {
       // Cross-check the hub's counter with the database after the hub flushed on stop.
       // Points with the same device and millisecond overwrite each other in InfluxDB, so this counts distinct
@@ -529,6 +706,9 @@ async function extras(): Promise<void> {
   await section('rules cost', () => call('rules-cost.ts', 'runRulesCostBench'));
   await section('telemetry sink', () => call('telemetry-sink.ts', 'runTelemetrySinkBench'));
   await section('embedded telemetry store', () => call('telemetry-embedded.ts', 'runEmbeddedStoreBench'));
+  await section('dispatcher raise', () => call('raise.ts', 'runRaiseBench'));
+  await section('device credential check', () => call('device-auth.ts', 'runDeviceAuthBench'));
+  // Other cases add one line here: `call('<file>.ts', '<exported function>')` returning their figures.
 }
 
 await section('bare aedes baseline', baseline);
@@ -541,13 +721,36 @@ const b = report.baseline as Record<string, LoadResult | undefined>;
 const hubFig = (k: string) =>
   num((report.hub[k] as { confirmedPerSec?: unknown } | undefined)?.confirmedPerSec);
 const f = report.figures;
+const consumedFig = (k: string) =>
+  num((report.baseline[k] as { confirmedPerSec?: unknown } | undefined)?.confirmedPerSec);
 for (const k of ['gatewayQos0', 'gatewayQos1', 'perDeviceQos0', 'perDeviceQos1']) {
-  f[`hub_${k}`] = hubFig(k);
-  f[`aedes_${k}`] = num(b[k]?.receivedPerSec);
   const h = hubFig(k);
-  const a = num(b[k]?.receivedPerSec);
+  const a = consumedFig(k);
+  const fw = num(b[`forward_${k}`]?.receivedPerSec);
+  f[`hub_${k}`] = h;
+  f[`aedes_${k}`] = a;
   f[`ratio_${k}`] = h !== null && a ? Math.round((h / a) * 100) / 100 : null;
+  // Information: against an aedes that forwards to a subscriber (heavier work than the hub's).
+  f[`aedesForward_${k}`] = fw;
+  f[`ratioForward_${k}`] = h !== null && fw ? Math.round((h / fw) * 100) / 100 : null;
+  const hl = (report.hub[k] as { load?: LoadResult } | undefined)?.load;
+  const bl = (report.baseline[k] as { load?: LoadResult } | undefined)?.load;
+  f[`generatorCpuHub_${k}`] = num(hl?.cpuPercentOfCore);
+  f[`generatorCpuAedes_${k}`] = num(bl?.cpuPercentOfCore);
 }
+type StormFig = {
+  allConnectedSeconds?: number;
+  probe?: { max?: number | null; p50?: number | null; lost?: number };
+};
+const hubStorm = report.hub.storm as StormFig | undefined;
+f.stormAllConnectedSeconds = num(hubStorm?.allConnectedSeconds);
+f.stormPressMaxMs = num(hubStorm?.probe?.max);
+f.stormPressP50Ms = num(hubStorm?.probe?.p50);
+f.stormPressLost = num(hubStorm?.probe?.lost);
+f.aedesStormAllConnectedSeconds = num((report.baseline.storm as StormFig | undefined)?.allConnectedSeconds);
+f.raiseP50Ms = num((report.extra.runRaiseBench as { p50Ms?: number } | undefined)?.p50Ms);
+f.raiseP99Ms = num((report.extra.runRaiseBench as { p99Ms?: number } | undefined)?.p99Ms);
+f.raiseHandleP50Ms = num((report.extra.runRaiseBench as { handleP50Ms?: number } | undefined)?.handleP50Ms);
 const lat = (report.hub.latency as { load?: LoadResult } | undefined)?.load?.latencyMs;
 f.latencyP50Ms = num(lat?.p50);
 f.latencyP99Ms = num(lat?.p99);
@@ -569,6 +772,13 @@ const stamp = report.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
 const base = join(args.out as string, `${stamp}${quick ? '-quick' : ''}`);
 writeFileSync(`${base}.json`, `${JSON.stringify({ ...report, targets: TARGETS }, null, 2)}\n`);
 writeFileSync(`${base}.md`, renderMarkdown(report));
+if (profile) {
+  writeFileSync(
+    `${base}-profile.md`,
+    `# GridHub bench CPU profile — ${report.date}\n\n${renderProfile(profile, 'the hub')}`,
+  );
+  log(`CPU profile summary: ${base}-profile.md`);
+}
 log(`results: ${base}.json and ${base}.md (${report.durationSeconds} s)`);
 process.stdout.write(renderMarkdown(report));
 process.exit(0);

@@ -54,6 +54,7 @@ load mode (--devices or --rate):
   --synthetic          invent device ids (for a broker without authentication, e.g. a bare aedes)
   --subscribe-all      count what a subscriber on gh/+/telemetry receives (broker forwarding)
   --idle               connect and stay idle for --duration (memory per connection)
+  --connect-concurrency C   connections opened at once (default 100; the reconnect storm uses all)
   --json               print the result as JSON on stdout
 `;
 
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
       synthetic: { type: 'boolean', default: false },
       'subscribe-all': { type: 'boolean', default: false },
       idle: { type: 'boolean', default: false },
+      'connect-concurrency': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -140,6 +142,9 @@ async function main(): Promise<number> {
       window: num('window', a.window),
       subscribeAll: a['subscribe-all'],
       idle: a.idle,
+      ...(a['connect-concurrency']
+        ? { connectConcurrency: num('connect-concurrency', a['connect-concurrency']) }
+        : {}),
       probe:
         probeDevices.length && creds.workers.length
           ? { devices: probeDevices, workers: creds.workers, perSecond: probesPerSec }
@@ -148,9 +153,9 @@ async function main(): Promise<number> {
       onPhase: (phase) => {
         if (a.json) err(`LOAD ${phase.toUpperCase()}`);
       },
-      onConnected: (c) => {
-        // The bench waits for this line on stderr before measuring the hub's memory.
-        if (a.idle) err(`READY connections=${c}`);
+      onConnected: (c, seconds) => {
+        // The bench waits for this line on stderr before measuring the hub's memory (and times a storm by it).
+        if (a.idle) err(`READY connections=${c} seconds=${seconds.toFixed(3)}`);
       },
     });
     if (a.json) process.stdout.write(`${JSON.stringify(result)}\n`);

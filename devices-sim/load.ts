@@ -29,7 +29,7 @@ export interface LoadOptions {
   idle?: boolean;
   progress?: (line: string) => void;
   /** Called once every connection is up (idle mode uses it to tell the bench to measure). */
-  onConnected?: (n: number) => void;
+  onConnected?: (n: number, connectSeconds: number) => void;
   /** Called when the timed load starts and when it stops offering (the bench samples the hub there). */
   onPhase?: (phase: 'start' | 'end') => void;
 }
@@ -56,6 +56,12 @@ export interface LoadResult {
   completedPerSec: number;
   receivedPerSec: number;
   latencyMs: LatencyStats;
+  /**
+   * The generator's own CPU (user + system) from the first connect to the end, and as a share of one core over
+   * that time: a generator near 100 % caps what it can offer, whatever the broker could take.
+   */
+  cpuSeconds: number;
+  cpuPercentOfCore: number;
 }
 
 export function percentile(sorted: readonly number[], p: number): number | null {
@@ -124,6 +130,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let subscriber: RawMqttClient | undefined;
 
   const tConnect = performance.now();
+  const cpu0 = process.cpuUsage();
   const conn = await connectMany(publishers, o.connectConcurrency ?? 100, async (d) => {
     const client = await RawMqttClient.connect({
       host,
@@ -203,7 +210,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       }
     }
   }
-  o.onConnected?.(conns.length);
+  o.onConnected?.(conns.length, connectSeconds);
 
   const durationMs = o.durationS * 1000;
   let sent = 0;
@@ -302,6 +309,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   lost += pendingProbes.size;
   const runSeconds = Math.min(seconds, o.durationS);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const wallSeconds = (performance.now() - tConnect) / 1000;
   const result: LoadResult = {
     connections: conns.length,
     connectFailures,
@@ -315,6 +325,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     completedPerSec: Math.round(completed() / runSeconds),
     receivedPerSec: Math.round(received() / runSeconds),
     latencyMs: latencyStats(samples, lost),
+    cpuSeconds: Math.round(cpuSeconds * 100) / 100,
+    cpuPercentOfCore: Math.round((cpuSeconds / Math.max(0.001, wallSeconds)) * 1000) / 10,
   };
   await Promise.all([
     ...conns.map((c) => c.client.close()),

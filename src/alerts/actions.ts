@@ -182,6 +182,7 @@ export function createActions(
         const now = clock.now();
         const dueAt = now + cfg.sla[r.severity].reportInMs;
         const info = q.insertWhistle.run(id, input.department, input.note ?? null, now, actor, dueAt);
+        store.forgetWhistles(fx, id);
         const whistleId = Number(info.lastInsertRowid);
         q.insertTimer.run(id, 'report_in', whistleId, null, dueAt);
         // Department staff serving this place, else any of that department.
@@ -232,6 +233,7 @@ export function createActions(
         }
         const now = clock.now();
         q.whistleReported.run(now, actor, w.id);
+        store.forgetWhistles(fx, id);
         q.voidReportIn.run(id, w.id);
         record(fx, r.id, 'reported_in', actor, { department, onTime: now <= w.due_at, note: note ?? null });
       });

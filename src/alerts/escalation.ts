@@ -108,6 +108,7 @@ export function createEscalation(
     const roles = cfg.reportInEscalationRoles;
     const recipients = notify(fx, r, roles, 'report_in_overdue');
     q.whistleEscalated.run(w.id);
+    store.forgetWhistles(fx, r.id);
     const reach: Reach = roles.includes('street_command')
       ? 'street'
       : roles.includes('community_duty')

@@ -36,11 +36,11 @@ export function createLifecycle(
 
   /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
   function dispatchFirst(fx: TxEffects, id: string, change: string): void {
-    const r = q.alert.get(id) as AlertRow;
+    const r = { ...(store.rowOf(fx, id) as AlertRow) };
     const step = cfg.ladders[r.severity][0];
     // The messages say what the alert is once they are out: dispatched. Put back if nobody could be found.
     setFields(id, { status: 'dispatched' });
-    const sent = q.alert.get(id) as AlertRow;
+    const sent = { ...(store.rowOf(fx, id) as AlertRow) };
     const recipients = step ? notify(fx, sent, step.roles, change) : [];
     if (recipients.length) {
       record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
@@ -48,7 +48,7 @@ export function createLifecycle(
       setFields(id, { status: r.status });
       record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
-    escalation.scheduleLadder(q.alert.get(id) as AlertRow);
+    escalation.scheduleLadder(store.rowOf(fx, id) as AlertRow);
     if (r.severity === 'critical') mustReach.start(fx, r, recipients.length);
   }
 
@@ -77,6 +77,7 @@ export function createLifecycle(
     const open = q.openFor.get(res.ruleId, res.deviceId);
     if (!open) return false;
     q.repeat.run(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
+    store.forgetRow(fx, open.id);
     m.raised.inc({ severity: res.severity, outcome: 'repeated' });
     record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
     return true;
@@ -164,7 +165,7 @@ export function createLifecycle(
       if (res.severity && res.severity !== open.severity) {
         // The new severity's ladder takes over from the clock start; steps already due fire at once.
         q.voidSteps.run(open.id);
-        escalation.scheduleLadder(q.alert.get(open.id) as AlertRow, open.escalation_step);
+        escalation.scheduleLadder(store.rowOf(fx, open.id) as AlertRow, open.escalation_step);
         if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach.get(open.id)) {
           mustReach.begin(open.id);
           mustReach.arm();

@@ -50,7 +50,7 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
     const notified = [...store.actors(r.id).personIds]
       .map((id) => ctx.people.get(id))
       .filter((p) => p !== undefined);
-    const view = store.view(r);
+    const view = store.viewIn(fx, r);
     const onDuty = onDutyOf(notified);
     const send = (channel: string, target: string, personId: string | null, role: string) => {
       const key = `${channel}\u0000${target}`;

@@ -8,6 +8,7 @@ import type { Enqueue } from './noise.ts';
 import { onDutyOf, residentCard } from './payloads.ts';
 import type { AlertRow } from './rows.ts';
 import type { AlertStore, TxEffects } from './store.ts';
+import type { AlertView } from './types.ts';
 import { placeOf } from './views.ts';
 
 export interface Notified {
@@ -32,13 +33,14 @@ export function createRouting(
    * have to call back and know whom they go to. Each such message is an unmasked read, so each is audited.
    */
   function withCard(
+    fx: TxEffects,
     r: AlertRow,
     payload: ReturnType<typeof payloads.alarm>,
     personId: string,
     channel: string,
   ) {
     if (!APP_CHANNELS.has(channel) || !payload.resident) return payload;
-    const res = ctx.residents.forDevice(r.device_id);
+    const res = store.residentOf(r.device_id, fx);
     if (!res) return payload;
     ctx.audit.record({
       username: `person:${personId}`,
@@ -54,20 +56,23 @@ export function createRouting(
   function robots(
     fx: TxEffects,
     r: AlertRow,
+    view: AlertView,
     roles: readonly PersonRole[],
     change: string,
     onDuty: OnDuty[],
     only?: Set<string>,
   ) {
     const place = placeOf(r);
+    const targets = ctx.channelTargets.match(place, roles);
+    if (!targets.length) return;
     const payload = payloads.alarm(
-      store.view(r),
+      view,
       change,
       { personId: null, role: roles.join(','), via: 'channel_target' },
       clock.now(),
       onDuty,
     );
-    for (const t of ctx.channelTargets.match(place, roles)) {
+    for (const t of targets) {
       if (!ctx.channels.has(t.channel) || (only && !only.has(t.channel))) continue;
       enqueue(fx, {
         alertId: r.id,
@@ -93,7 +98,7 @@ export function createRouting(
     }
     const onDuty = onDutyOf(picks.map((p) => ({ ...p.person, as: p.role })));
     const critical = r.severity === 'critical';
-    const view = store.view(r);
+    const view = store.viewIn(fx, r);
     for (const pick of picks) {
       const payload = payloads.alarm(view, change, pick, clock.now(), onDuty);
       const out = (channel: string, target: string) =>
@@ -101,7 +106,7 @@ export function createRouting(
           alertId: r.id,
           channel,
           target,
-          payload: withCard(r, payload, pick.person.id, channel),
+          payload: withCard(fx, r, payload, pick.person.id, channel),
           personId: pick.person.id,
           severity: r.severity,
           place,
@@ -122,7 +127,7 @@ export function createRouting(
       }
     }
     // Group robots of the place: with the app push, for critical alerts too (the whole group sees a fire at once).
-    robots(fx, r, roles, change, onDuty, critical ? ROBOT_CHANNELS : undefined);
+    robots(fx, r, view, roles, change, onDuty, critical ? ROBOT_CHANNELS : undefined);
     if (!picks.length) {
       log.warn({ alertId: r.id, roles, place }, 'nobody on duty to notify');
     }
@@ -145,14 +150,14 @@ export function createRouting(
     const called: Notified[] = [];
     for (const leader of leaders) {
       const pick = { personId: leader.id, role: 'grid_leader', via: 'leader_call' };
-      const payload = payloads.alarm(store.view(r), 'leader_call', pick, clock.now(), onDuty);
+      const payload = payloads.alarm(store.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
       const send = (channel: string, target: string) => {
         if (!ctx.channels.has(channel)) return;
         enqueue(fx, {
           alertId: r.id,
           channel,
           target,
-          payload: withCard(r, payload, leader.id, channel),
+          payload: withCard(fx, r, payload, leader.id, channel),
           personId: leader.id,
           // Never held by quiet hours, never folded: this is the call that wakes the leader.
           severity: 'critical',

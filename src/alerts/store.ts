@@ -8,18 +8,33 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { StreamMessage } from '../channels/channel.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
+import type { Db } from '../storage/sqlite.ts';
 import { alertView } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
-import { type AlertRow, SYSTEM } from './rows.ts';
+import { type AlertRow, SYSTEM, type WhistleRow } from './rows.ts';
 import type { AlertView } from './types.ts';
 import { placeOf } from './views.ts';
 
-/** What one transaction decided, published after it commits. */
+/** What one transaction decided, published after it commits; and what it already read, read once. */
 export interface TxEffects {
   changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
   /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
   stream: StreamMessage[];
+  /**
+   * The whistles of each alert as this transaction saw them: a raise builds the alert's view four times (the
+   * timeline's stream message, the alarm, the robots, the dispatch record). Writers of whistles in a
+   * transaction call `forgetWhistles`.
+   */
+  whistles: Map<string, WhistleRow[]>;
+  /** The resident behind each device (null: none); residents are not written in alert transactions. */
+  residents: Map<string, Resident | null>;
+  /**
+   * Alert rows read in this transaction, kept current by `setFields` (the one writer of alert columns besides
+   * the insert and the repeat count, which call `forgetRow`): a raise reads its alert once, not five times.
+   */
+  rows: Map<string, AlertRow>;
 }
 
 export interface NewOutboxRow {
@@ -42,12 +57,55 @@ export type AlertStore = ReturnType<typeof createAlertStore>;
 export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   const { db, clock, cfg, q, m } = ctx;
 
+  function whistlesOf(r: AlertRow, fx?: TxEffects): WhistleRow[] {
+    let w = fx?.whistles.get(r.id);
+    if (!w) {
+      w = q.whistles.all(r.id);
+      fx?.whistles.set(r.id, w);
+    }
+    return w;
+  }
+
+  /** The resident behind the alert's device, read once per transaction. */
+  function residentOf(deviceId: string, fx?: TxEffects): Resident | undefined {
+    const seen = fx?.residents.get(deviceId);
+    if (seen !== undefined) return seen ?? undefined;
+    const res = ctx.residents.forDevice(deviceId);
+    fx?.residents.set(deviceId, res ?? null);
+    return res;
+  }
+
+  function forgetWhistles(fx: TxEffects, alertId: string): void {
+    fx.whistles.delete(alertId);
+  }
+
+  /** The alert's row as this transaction sees it (read once; `setFields` keeps it current). */
+  function rowOf(fx: TxEffects, id: string): AlertRow | undefined {
+    let r = fx.rows.get(id);
+    if (!r) {
+      r = q.alert.get(id);
+      if (r) fx.rows.set(id, r);
+    }
+    return r;
+  }
+
+  /** After writing an alert's columns other than through `setFields`. */
+  function forgetRow(fx: TxEffects, id: string): void {
+    fx.rows.delete(id);
+  }
+
+  /** The full view of an alert. */
   function view(r: AlertRow): AlertView {
+    return viewIn(undefined, r);
+  }
+
+  /** The view inside a transaction: what it reads (whistles, resident) is read once per transaction. */
+  function viewIn(fx: TxEffects | undefined, r: AlertRow): AlertView {
     return alertView(
       { cfg, places: ctx.places, now: clock.now() },
       r,
-      q.whistles.all(r.id),
-      ctx.residents.forDevice(r.device_id),
+      whistlesOf(r, fx),
+      residentOf(r.device_id, fx),
     );
   }
 
@@ -57,9 +115,25 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     return r;
   }
 
+  /** The effects of the transaction running now: transactions are synchronous and never overlap. */
+  let current: TxEffects | undefined;
+
   function tx<T>(fn: (fx: TxEffects) => T): T {
-    const fx: TxEffects = { changes: [], stream: [] };
-    const out = db.transaction(() => fn(fx))();
+    const fx: TxEffects = {
+      changes: [],
+      stream: [],
+      whistles: new Map(),
+      residents: new Map(),
+      rows: new Map(),
+    };
+    const outer = current;
+    current = fx;
+    let out: T;
+    try {
+      out = db.transaction(() => fn(fx))();
+    } finally {
+      current = outer;
+    }
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
       if (c.sink) {
@@ -95,9 +169,10 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   ): void {
     const at = clock.now();
     q.insertEvent.run(alertId, at, actor, type, JSON.stringify(data));
-    const row = q.alert.get(alertId) as AlertRow;
+    // A copy: later changes in this transaction must not rewrite what this change published.
+    const row = { ...(rowOf(fx, alertId) as AlertRow) };
     if (options.stream !== false) {
-      const v = view(row);
+      const v = viewIn(fx, row);
       const msg: StreamMessage = {
         type,
         alertId,
@@ -111,11 +186,22 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     fx.changes.push({ row, change: type, at, sink: options.sink !== false });
   }
 
+  /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
+  const updates = new Map<string, ReturnType<Db['prepare']>>();
   function setFields(id: string, fields: Record<string, string | number | null>): void {
     const keys = Object.keys(fields);
-    db.prepare(
-      `UPDATE alerts SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, updated_at = @__now WHERE id = @__id`,
-    ).run({ ...fields, __now: clock.now(), __id: id });
+    const sig = keys.join(',');
+    let stmt = updates.get(sig);
+    if (!stmt) {
+      stmt = db.prepare(
+        `UPDATE alerts SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, updated_at = @__now WHERE id = @__id`,
+      );
+      updates.set(sig, stmt);
+    }
+    const now = clock.now();
+    stmt.run({ ...fields, __now: now, __id: id });
+    const r = current?.rows.get(id);
+    if (r) Object.assign(r, fields, { updated_at: now });
   }
 
   function insertRow(o: NewOutboxRow): void {
@@ -153,5 +239,18 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     return { personIds, usernames };
   }
 
-  return { view, load, tx, record, setFields, insertRow, actors };
+  return {
+    view,
+    viewIn,
+    residentOf,
+    forgetWhistles,
+    rowOf,
+    forgetRow,
+    load,
+    tx,
+    record,
+    setFields,
+    insertRow,
+    actors,
+  };
 }

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { REGISTRY_MIGRATIONS } from '../registry/schema.ts';
 import { migrate, openDatabase } from '../storage/sqlite.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
-import { createQuietHoursStore, maskName, maskPhone, maskResident, maskTarget } from './stores.ts';
+import {
+  createChannelTargetStore,
+  createQuietHoursStore,
+  maskName,
+  maskPhone,
+  maskResident,
+  maskTarget,
+} from './stores.ts';
 
 describe('masking', () => {
   it.each([
@@ -61,5 +68,33 @@ describe('quiet hours', () => {
 
   it('applies only to its place or person', () => {
     expect(store.heldUntil('w9', { grid: 'g2' }, at('23:00'))).toBeNull();
+  });
+});
+
+describe('cached lists follow their edits', () => {
+  const db = openDatabase(':memory:');
+  migrate(db, 'registry', REGISTRY_MIGRATIONS);
+  migrate(db, 'alerts', ALERTS_MIGRATIONS);
+  const at = Date.parse('2026-01-05T23:00:00+08:00');
+
+  it('quiet hours added and removed apply from the next message on', () => {
+    const store = createQuietHoursStore(db, 'Asia/Shanghai');
+    expect(store.heldUntil(null, { grid: 'g7' }, at)).toBeNull();
+    const q = store.add({ personId: null, placeId: 'g7', startMinute: 22 * 60, endMinute: 7 * 60 });
+    expect(store.heldUntil(null, { grid: 'g7' }, at)).toBe(Date.parse('2026-01-06T07:00:00+08:00'));
+    expect(store.remove(q.id)).toBe(true);
+    expect(store.heldUntil(null, { grid: 'g7' }, at)).toBeNull();
+  });
+
+  it('channel targets added and removed are matched from the next alarm on', () => {
+    const store = createChannelTargetStore(db);
+    expect(store.match({ grid: 'g7' }, ['grid_worker'])).toEqual([]);
+    const t = store.add({ placeId: 'g7', role: null, channel: 'wecom', target: 'g7-robot', label: null });
+    expect(store.match({ grid: 'g7' }, ['grid_worker']).map((x) => x.target)).toEqual(['g7-robot']);
+    // A caller changing what it got does not change the store's copy.
+    store.list().pop();
+    expect(store.list()).toHaveLength(1);
+    expect(store.remove(t.id)).toBe(true);
+    expect(store.match({ grid: 'g7' }, ['grid_worker'])).toEqual([]);
   });
 });

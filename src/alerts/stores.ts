@@ -241,25 +241,35 @@ export function createQuietHoursStore(db: Db, timeZone: string): QuietHoursStore
       end_minute: number;
     }
   >('SELECT * FROM alert_quiet_hours ORDER BY id');
-  const list = () =>
-    all.all().map((r) => ({
-      id: r.id,
-      personId: r.person_id,
-      placeId: r.place_id,
-      startMinute: r.start_minute,
-      endMinute: r.end_minute,
-    }));
+  const insert = db.prepare(
+    'INSERT INTO alert_quiet_hours (person_id, place_id, start_minute, end_minute) VALUES (?, ?, ?, ?)',
+  );
+  const del = db.prepare('DELETE FROM alert_quiet_hours WHERE id = ?');
+  // Every minor message asks; the list changes when an admin edits it through this store, which drops the copy.
+  let cached: readonly QuietHours[] | undefined;
+  const list = (): QuietHours[] => {
+    cached ??= all.all().map((r) =>
+      Object.freeze({
+        id: r.id,
+        personId: r.person_id,
+        placeId: r.place_id,
+        startMinute: r.start_minute,
+        endMinute: r.end_minute,
+      }),
+    );
+    return [...cached];
+  };
   return {
     list,
     add(q) {
-      const info = db
-        .prepare(
-          'INSERT INTO alert_quiet_hours (person_id, place_id, start_minute, end_minute) VALUES (?, ?, ?, ?)',
-        )
-        .run(q.personId, q.placeId, q.startMinute, q.endMinute);
+      const info = insert.run(q.personId, q.placeId, q.startMinute, q.endMinute);
+      cached = undefined;
       return { ...q, id: Number(info.lastInsertRowid) };
     },
-    remove: (id) => db.prepare('DELETE FROM alert_quiet_hours WHERE id = ?').run(id).changes > 0,
+    remove(id) {
+      cached = undefined;
+      return del.run(id).changes > 0;
+    },
     heldUntil(personId, path, at) {
       const places = placeIdsOf(path);
       const rules = list().filter(
@@ -307,39 +317,47 @@ export interface ChannelTargetStore {
 }
 
 export function createChannelTargetStore(db: Db): ChannelTargetStore {
-  const list = () =>
-    db
-      .prepare<
-        [],
-        {
-          id: number;
-          place_id: string | null;
-          role: string | null;
-          channel: string;
-          target: string;
-          label: string | null;
-        }
-      >('SELECT * FROM alert_channel_targets ORDER BY id')
-      .all()
-      .map((r) => ({
+  const all = db.prepare<
+    [],
+    {
+      id: number;
+      place_id: string | null;
+      role: string | null;
+      channel: string;
+      target: string;
+      label: string | null;
+    }
+  >('SELECT * FROM alert_channel_targets ORDER BY id');
+  const insert = db.prepare(
+    'INSERT INTO alert_channel_targets (place_id, role, channel, target, label) VALUES (?, ?, ?, ?, ?)',
+  );
+  const del = db.prepare('DELETE FROM alert_channel_targets WHERE id = ?');
+  // Every notification asks; targets change when an admin edits them through this store, which drops the copy.
+  let cached: readonly ChannelTarget[] | undefined;
+  const list = (): ChannelTarget[] => {
+    cached ??= all.all().map((r) =>
+      Object.freeze({
         id: r.id,
         placeId: r.place_id,
         role: r.role,
         channel: r.channel,
         target: r.target,
         label: r.label,
-      }));
+      }),
+    );
+    return [...cached];
+  };
   return {
     list,
     add(t) {
-      const info = db
-        .prepare(
-          'INSERT INTO alert_channel_targets (place_id, role, channel, target, label) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(t.placeId, t.role, t.channel, t.target, t.label);
+      const info = insert.run(t.placeId, t.role, t.channel, t.target, t.label);
+      cached = undefined;
       return { ...t, id: Number(info.lastInsertRowid) };
     },
-    remove: (id) => db.prepare('DELETE FROM alert_channel_targets WHERE id = ?').run(id).changes > 0,
+    remove(id) {
+      cached = undefined;
+      return del.run(id).changes > 0;
+    },
     match(path, roles) {
       const places = placeIdsOf(path);
       return list().filter(

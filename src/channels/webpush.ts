@@ -70,6 +70,10 @@ const toSub = (r: SubRow): StoredSubscription => ({
 export function createPushStore(db: Db, clock: Clock): PushStore {
   migrate(db, 'channels', CHANNELS_MIGRATIONS);
   let keys: { publicKey: string; privateKey: string } | null = null;
+  // Asked for every person an alarm goes to (targetsFor): prepared once.
+  const listStmt = db.prepare<[string], SubRow>(
+    'SELECT * FROM push_subscriptions WHERE person_id = ? ORDER BY id',
+  );
   return {
     vapidKeys() {
       if (keys) return keys;
@@ -120,10 +124,7 @@ export function createPushStore(db: Db, clock: Clock): PushStore {
       );
     },
     list(personId) {
-      return db
-        .prepare<[string], SubRow>('SELECT * FROM push_subscriptions WHERE person_id = ? ORDER BY id')
-        .all(personId)
-        .map(toSub);
+      return listStmt.all(personId).map(toSub);
     },
     remove(endpoint) {
       db.prepare('DELETE FROM push_subscriptions WHERE endpoint = ?').run(endpoint);

@@ -1,5 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createCatalogue } from '../catalogue/catalogue.ts';
+import { ManualClock } from '../clock/clock.ts';
+import { openDatabase } from '../storage/sqlite.ts';
 import { localWeekMinute, shiftCovers } from './people.ts';
+import { createRegistry } from './registry.ts';
 
 const fmt = (tz: string) =>
   new Intl.DateTimeFormat('en-US', {
@@ -28,5 +36,102 @@ describe('duty time', () => {
     [{ weekday: 6, startMinute: 1320, endMinute: 1800 }, 0, 360, false],
   ])('shift %o covers weekday %i minute %i: %s', (shift, weekday, minute, covered) => {
     expect(shiftCovers(shift, weekday, minute)).toBe(covered);
+  });
+});
+
+describe('duty resolution from the cached roster', () => {
+  // Monday 5 Jan 2026 16:00 in Shanghai.
+  const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
+  const ALWAYS = [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMinute: 0, endMinute: 1440 }));
+
+  function community(file = ':memory:') {
+    const db = openDatabase(file);
+    const registry = createRegistry(db, createCatalogue(), new ManualClock(T0), {
+      timeZone: 'Asia/Shanghai',
+      secretKey: randomBytes(32),
+    });
+    const pl = registry.places;
+    pl.create({ id: 's1', level: 'street', name: '街道', parentId: null });
+    pl.create({ id: 'c1', level: 'community', name: '社区', parentId: 's1' });
+    pl.create({ id: 'g1', level: 'grid', name: '网格', parentId: 'c1' });
+    pl.create({ id: 'g2', level: 'grid', name: '网格二', parentId: 'c1' });
+    pl.create({ id: 'e1', level: 'estate', name: '小区', parentId: 'g1' });
+    pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
+    const people = registry.people;
+    people.create({ id: 'w1', name: '王', role: 'grid_worker', placeIds: ['g1'] });
+    people.create({ id: 'cd1', name: '李', role: 'community_duty', placeIds: ['c1'] });
+    people.setShifts('w1', ALWAYS);
+    people.setShifts('cd1', ALWAYS);
+    return { db, people, path: pl.path('b1') };
+  }
+  const ids = (picks: { person: { id: string }; via: string }[]) =>
+    picks.map((p) => `${p.person.id}:${p.via}`);
+
+  it('sees every change made through the store at the next lookup: shifts, leave, deputies, people, places served', () => {
+    const { db, people, path } = community();
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w1:on_duty']);
+
+    // Shifts: the worker's roster no longer covers Monday afternoon, so the community duty stands in.
+    people.setShifts('w1', [{ weekday: 1, startMinute: 0, endMinute: 600 }]);
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
+    people.setShifts('w1', ALWAYS);
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w1:on_duty']);
+
+    // Leave: an override wins over the roster, only while it lasts.
+    people.addOverride({
+      personId: 'w1',
+      startsAt: T0 - 1,
+      endsAt: T0 + 60_000,
+      onLeave: true,
+      note: '病假',
+    });
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
+    expect(ids(people.resolve(path, 'grid_worker', T0 + 60_000))).toEqual(['w1:on_duty']);
+
+    // A deputy from the next grid, created and named later, is found for the worker on leave.
+    people.create({ id: 'w9', name: '赵', role: 'grid_worker', placeIds: ['g2'] });
+    people.setShifts('w9', ALWAYS);
+    people.update('w1', { deputyId: 'w9' });
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w9:deputy']);
+
+    // Places served and active flag: moved away, then back and deactivated.
+    people.update('w9', { placeIds: ['g1'] });
+    expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w9:on_duty']);
+    people.update('w9', { active: false });
+    expect(people.peopleAt(path, 'grid_worker').map((p) => p.id)).toEqual(['w1']);
+    db.close();
+  });
+
+  it('sees what another connection committed; a write around the store on its own connection needs invalidate()', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridhub-people-'));
+    const { db, people, path } = community(join(dir, 'gridhub.db'));
+    try {
+      expect(people.isOnDuty('w1', T0)).toBe(true);
+      // Another process (a second hub, a script) changes the roster.
+      const other = openDatabase(join(dir, 'gridhub.db'));
+      other.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('w1');
+      other.close();
+      expect(people.isOnDuty('w1', T0)).toBe(false);
+      expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
+
+      // The same connection, behind the store's back: SQLite reports no change, so the store is told.
+      db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('cd1');
+      expect(people.isOnDuty('cd1', T0)).toBe(true);
+      people.invalidate();
+      expect(people.isOnDuty('cd1', T0)).toBe(false);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands out frozen people, so no caller can change the shared roster', () => {
+    const { db, people, path } = community();
+    const [w1] = people.peopleAt(path, 'grid_worker');
+    expect(Object.isFrozen(w1)).toBe(true);
+    expect(() => {
+      (w1 as { name: string }).name = 'x';
+    }).toThrow(TypeError);
+    db.close();
   });
 });

@@ -90,6 +90,11 @@ export interface NewPerson {
 }
 
 export interface PeopleStore extends DutyDirectory {
+  /**
+   * Drop the duty cache: the next lookup reads people, places served, shifts and overrides again. Every write
+   * of this store calls it; call it after changing those tables any other way (a restore, a migration).
+   */
+  invalidate(): void;
   list(filter?: { placeId?: string; role?: PersonRole }): Person[];
   create(p: NewPerson): Person;
   update(id: string, patch: Partial<Omit<NewPerson, 'id'>>): Person;
@@ -113,17 +118,87 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     hourCycle: 'h23',
   });
   const getStmt = db.prepare<[string], PersonRow>(`${PERSON_SELECT} WHERE p.id = ?`);
-  const atPlaceStmt = db.prepare<[string, string], PersonRow>(
-    `${PERSON_SELECT} JOIN person_places pl ON pl.person_id = p.id
-     WHERE pl.place_id = ? AND p.role = ? AND p.active = 1 ORDER BY p.id`,
-  );
+  const allPeopleStmt = db.prepare<[], PersonRow>(`${PERSON_SELECT} ORDER BY p.id`);
   const shiftsStmt = db.prepare<[string], { weekday: number; start_minute: number; end_minute: number }>(
     'SELECT weekday, start_minute, end_minute FROM duty_shifts WHERE person_id = ? ORDER BY weekday, start_minute',
   );
-  const overrideAtStmt = db.prepare<[string, number, number], { on_leave: number }>(
-    `SELECT on_leave FROM duty_overrides WHERE person_id = ? AND starts_at <= ? AND ends_at > ?
-     ORDER BY on_leave DESC LIMIT 1`,
+  const allShiftsStmt = db.prepare<
+    [],
+    { person_id: string; weekday: number; start_minute: number; end_minute: number }
+  >(
+    'SELECT person_id, weekday, start_minute, end_minute FROM duty_shifts ORDER BY person_id, weekday, start_minute',
   );
+  const allOverridesStmt = db.prepare<
+    [],
+    { person_id: string; starts_at: number; ends_at: number; on_leave: number }
+  >('SELECT person_id, starts_at, ends_at, on_leave FROM duty_overrides');
+
+  /**
+   * Everything duty resolution reads, in memory: a raise asks who is on duty for several roles at several
+   * places, and the roster changes a few times a day. Built on first use and dropped by `invalidate()`, which
+   * every write of this store calls, and by a commit of another connection (places are only ever added, so a
+   * place change cannot make it stale).
+   * People in it are frozen: callers share them.
+   */
+  interface DutyCache {
+    people: Map<string, Person>;
+    /** Active people by `placeId \u0000 role`, by id. */
+    at: Map<string, Person[]>;
+    shifts: Map<string, Pick<DutyShift, 'weekday' | 'startMinute' | 'endMinute'>[]>;
+    overrides: Map<string, { startsAt: number; endsAt: number; onLeave: boolean }[]>;
+  }
+  let cache: DutyCache | undefined;
+  const invalidate = () => {
+    cache = undefined;
+  };
+  // Changes committed by another connection to the file (another process, a script) bump SQLite's data
+  // version; a change of it drops the cache too. Our own writes do not bump it: they invalidate themselves.
+  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  let cachedAt = -1;
+  function duty(): DutyCache {
+    const version = dataVersion.get() as number;
+    if (cache && version === cachedAt) return cache;
+    cachedAt = version;
+    const c: DutyCache = { people: new Map(), at: new Map(), shifts: new Map(), overrides: new Map() };
+    for (const r of allPeopleStmt.all()) {
+      const p = toPerson(r);
+      Object.freeze(p.contacts);
+      Object.freeze(p.placeIds);
+      c.people.set(p.id, Object.freeze(p));
+      if (!p.active) continue;
+      for (const placeId of p.placeIds) {
+        const key = `${placeId}\u0000${p.role}`;
+        const list = c.at.get(key);
+        if (list) list.push(p);
+        else c.at.set(key, [p]);
+      }
+    }
+    for (const s of allShiftsStmt.all()) {
+      const list = c.shifts.get(s.person_id) ?? [];
+      list.push({ weekday: s.weekday, startMinute: s.start_minute, endMinute: s.end_minute });
+      c.shifts.set(s.person_id, list);
+    }
+    for (const o of allOverridesStmt.all()) {
+      const list = c.overrides.get(o.person_id) ?? [];
+      list.push({ startsAt: o.starts_at, endsAt: o.ends_at, onLeave: o.on_leave === 1 });
+      c.overrides.set(o.person_id, list);
+    }
+    cache = c;
+    return c;
+  }
+
+  // The local week minute of the last instant asked: a raise asks it for every candidate at the same instant.
+  let lastMinute = Number.NaN;
+  let lastWeekMinute = { weekday: 0, minute: 0 };
+  function weekMinute(at: number): { weekday: number; minute: number } {
+    // Zone offsets in use are whole minutes, so one UTC minute is one local minute.
+    const m = Math.floor(at / 60_000);
+    if (m !== lastMinute) {
+      lastWeekMinute = localWeekMinute(fmt, at);
+      lastMinute = m;
+    }
+    return lastWeekMinute;
+  }
 
   const get = (id: string) => {
     const r = getStmt.get(id);
@@ -139,41 +214,52 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     }));
   }
 
-  function isOnDuty(personId: string, at: number): boolean {
+  // The lookups below take the cache they work on, so one public call checks it once.
+  function onDutyIn(c: DutyCache, personId: string, at: number): boolean {
     // A dated override wins over the weekly roster; leave wins over an extra shift at the same instant.
-    const o = overrideAtStmt.get(personId, at, at);
-    if (o) return o.on_leave === 0;
-    const { weekday, minute } = localWeekMinute(fmt, at);
-    return shifts(personId).some((s) => shiftCovers(s, weekday, minute));
+    let covered: boolean | undefined;
+    for (const o of c.overrides.get(personId) ?? []) {
+      if (o.startsAt <= at && o.endsAt > at) {
+        if (o.onLeave) return false;
+        covered = true;
+      }
+    }
+    if (covered) return true;
+    const { weekday, minute } = weekMinute(at);
+    return (c.shifts.get(personId) ?? []).some((s) => shiftCovers(s, weekday, minute));
   }
 
-  function peopleAt(path: PlacePath, role: PersonRole): Person[] {
+  function peopleIn(c: DutyCache, path: PlacePath, role: PersonRole): Person[] {
     const out: Person[] = [];
-    for (const level of [...PLACE_LEVELS].reverse()) {
-      const id = path[level];
+    for (let i = PLACE_LEVELS.length - 1; i >= 0; i--) {
+      const id = path[PLACE_LEVELS[i] as (typeof PLACE_LEVELS)[number]];
       if (!id) continue;
-      for (const r of atPlaceStmt.all(id, role)) if (!out.some((p) => p.id === r.id)) out.push(toPerson(r));
+      for (const p of c.at.get(`${id}\u0000${role}`) ?? []) if (!out.includes(p)) out.push(p);
     }
     return out;
   }
 
-  function onDutyAt(path: PlacePath, role: PersonRole, at: number): Person[] {
-    return peopleAt(path, role).filter((p) => isOnDuty(p.id, at));
+  function onDutyAt(c: DutyCache, path: PlacePath, role: PersonRole, at: number): Person[] {
+    return peopleIn(c, path, role).filter((p) => onDutyIn(c, p.id, at));
   }
 
+  const isOnDuty = (personId: string, at: number) => onDutyIn(duty(), personId, at);
+  const peopleAt = (path: PlacePath, role: PersonRole) => peopleIn(duty(), path, role);
+
   function resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[] {
-    const direct = onDutyAt(path, role, at);
+    const c = duty();
+    const direct = onDutyAt(c, path, role, at);
     if (direct.length) return direct.map((person) => ({ person, role, via: 'on_duty' }));
     const deputies: Person[] = [];
-    for (const p of peopleAt(path, role)) {
+    for (const p of peopleIn(c, path, role)) {
       // Follow the deputy chain a little way: a deputy on leave may have a deputy of their own.
-      let d = p.deputyId ? get(p.deputyId) : undefined;
+      let d = p.deputyId ? c.people.get(p.deputyId) : undefined;
       for (let hops = 0; d && hops < 3; hops++) {
-        if (d.active && isOnDuty(d.id, at)) {
+        if (d.active && onDutyIn(c, d.id, at)) {
           if (!deputies.some((x) => x.id === d?.id)) deputies.push(d);
           break;
         }
-        d = d.deputyId ? get(d.deputyId) : undefined;
+        d = d.deputyId ? c.people.get(d.deputyId) : undefined;
       }
     }
     if (deputies.length) return deputies.map((person) => ({ person, role, via: 'deputy' }));
@@ -182,7 +268,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     if (NEIGHBOUR_ROLES.has(role)) return [];
     for (const fallback of ['community_duty', 'street_command'] as const) {
       if (fallback === role) continue;
-      const people = onDutyAt(path, fallback, at);
+      const people = onDutyAt(c, path, fallback, at);
       if (people.length) return people.map((person) => ({ person, role, via: fallback }));
     }
     return [];
@@ -214,6 +300,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
   }
 
   return {
+    invalidate,
     get,
     peopleAt,
     isOnDuty,
@@ -252,6 +339,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
         });
         for (const place of p.placeIds) insertPlace.run(p.id, place);
       })();
+      invalidate();
       return get(p.id) as Person;
     },
     update(id, patch) {
@@ -281,6 +369,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
           for (const place of patch.placeIds) insertPlace.run(id, place);
         }
       })();
+      invalidate();
       return get(id) as Person;
     },
     setShifts(personId, list) {
@@ -291,6 +380,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
         );
         for (const s of list) ins.run(personId, s.weekday, s.startMinute, s.endMinute);
       })();
+      invalidate();
     },
     overrides(personId) {
       return db
@@ -314,6 +404,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
           'INSERT INTO duty_overrides (person_id, starts_at, ends_at, on_leave, note) VALUES (?, ?, ?, ?, ?)',
         )
         .run(o.personId, o.startsAt, o.endsAt, o.onLeave ? 1 : 0, o.note);
+      invalidate();
       return { ...o, id: Number(info.lastInsertRowid) };
     },
   };

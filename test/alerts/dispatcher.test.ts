@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AlertView } from '../../src/alerts/types.ts';
 import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
 
 const MIN = 60_000;
@@ -261,6 +262,37 @@ describe('dispatcher', () => {
       workerId: 'cd1',
       payload: { recipient: { via: 'community_duty' } },
     });
+  });
+
+  it('publishes each change of a transaction as it was then, though the transaction reads the alert once', async () => {
+    start();
+    const stream: { type: string; departments: string[]; alert: AlertView }[] = [];
+    h.bus.on('alert.streamed', (m) => {
+      stream.push(m as unknown as (typeof stream)[number]);
+    });
+    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-tx' }));
+    // One transaction opened and dispatched the alert: each change carries the status it had.
+    expect(h.sink.changes.map((c) => [c.change, c.status])).toEqual([
+      ['opened', 'open'],
+      ['dispatched', 'dispatched'],
+    ]);
+    expect(stream.map((m) => [m.type, m.alert.status])).toEqual([
+      ['opened', 'open'],
+      ['dispatched', 'dispatched'],
+    ]);
+    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    h.dispatcher.acknowledge(id, 'w1');
+    h.dispatcher.arrive(id, 'w1');
+    h.dispatcher.whistle(id, 'w1', { department: 'fire' });
+    h.clock.advance(MIN);
+    h.dispatcher.reportIn(id, 'fire-user', 'fire');
+    // The live stream's message of each change shows the whistles as that change left them.
+    const byType = new Map(stream.map((m) => [m.type, m]));
+    expect(byType.get('dispatched')?.departments).toEqual([]);
+    expect(byType.get('whistled')?.departments).toEqual(['fire']);
+    expect(byType.get('whistled')?.alert.whistles[0]?.reportedAt).toBeNull();
+    expect(byType.get('reported_in')?.alert.whistles[0]?.reportedBy).toBe('fire-user');
+    expect(byType.get('acknowledged')?.alert.status).toBe('acknowledged');
   });
 
   it('whistles a department in; report-in stops its clock; an overdue report-in escalates', async () => {
