@@ -50,7 +50,7 @@ export function adversityHubEnv(robotUrl: string): Record<string, string> {
   return { GRIDHUB_ALERTS_WEBHOOKS: JSON.stringify({ [ROBOT]: { url: robotUrl } }) };
 }
 
-export interface AdversityResult {
+export interface AdversityResult extends Record<string, unknown> {
   rate: number;
   robotRequests: number;
   frozenPhone: string;

@@ -26,6 +26,7 @@ import type { DemoCredentials } from '../src/domain/wire.ts';
 import { createRegistry } from '../src/registry/registry.ts';
 import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
 import { openDatabase } from '../src/storage/sqlite.ts';
+import { adversityHubEnv, latencyAdversity, startHangingRobot } from './latency-adversity.ts';
 import {
   type Child,
   freePort,
@@ -558,6 +559,10 @@ async function hubBench(): Promise<void> {
     `GRIDHUB_DATA_DIR=<tmp> GRIDHUB_HTTP_PORT=${ports.http} GRIDHUB_MQTT_PORT=${ports.mqtt} node dist/src/main.js`,
   );
   buildHub();
+  // A group robot that accepts connections and never answers, named as a webhook endpoint from the first start
+  // (nothing is sent to it until the adversity case points grid G1's robot at it).
+  const robot = await startHangingRobot();
+  Object.assign(hubEnv, adversityHubEnv(robot.url));
   let hub: HubProc | undefined;
   try {
     hub = await startHub(dataDir, ports);
@@ -642,6 +647,26 @@ async function hubBench(): Promise<void> {
       report.hub.latencyIdle = { rate: 1, load: r };
       log(`latency without load: ${JSON.stringify(r.latencyMs)}`);
     });
+    // The same probes at half load with grid G1's robot hanging and a second phone of its worker frozen:
+    // everyone else's alarms must not notice (issue #13).
+    await section('hub publish-to-alarm latency, hanging robot + frozen phone', async () => {
+      const rate = (report.hub.latency as { rate?: number } | undefined)?.rate ?? 100;
+      const r = await latencyAdversity({
+        http: h.http,
+        mqtt: h.mqtt,
+        demo,
+        credsFile,
+        rate,
+        seconds: P.latencySeconds,
+        probes: P.probes,
+        gateways: P.gateways,
+        robotRequests: robot.requests,
+      });
+      report.hub.latencyAdversity = r;
+      log(
+        `latency with a hanging robot and a frozen phone at ${rate} msg/s: ${JSON.stringify(r.load.latencyMs)}`,
+      );
+    });
     // Where the hub's CPU goes: a separate, profiled hub (profiling slows it, so no figure above comes from it)
     // under the few-connection QoS 0 and QoS 1 loads; summarised by module beside the results.
     await section('hub CPU profile', async () => {
@@ -666,6 +691,7 @@ async function hubBench(): Promise<void> {
     });
   } finally {
     if (hub) await (hub as HubProc).child.stop();
+    await robot.close();
     if (influx) {
       // Cross-check the hub's counter with the database after the hub flushed on stop.
       // Points with the same device and millisecond overwrite each other in InfluxDB, so this counts distinct
@@ -708,6 +734,17 @@ async function extras(): Promise<void> {
   await section('embedded telemetry store', () => call('telemetry-embedded.ts', 'runEmbeddedStoreBench'));
   await section('dispatcher raise', () => call('raise.ts', 'runRaiseBench'));
   await section('device credential check', () => call('device-auth.ts', 'runDeviceAuthBench'));
+  await section('alerts read side, 100 000 alerts', () => call('alert-reads.ts', 'runAlertReadsBench'));
+  // Overload: 2 × the sustainable rate measured above (the few-connection QoS 0 figure), for 60 s (10 s quick).
+  await section('overload, 2 × sustainable', async () => {
+    const { runOverloadBench } = await import('./overload.ts');
+    const sustainable = (report.hub.gatewayQos0 as { confirmedPerSec?: unknown } | undefined)
+      ?.confirmedPerSec;
+    report.extra.runOverloadBench = await runOverloadBench({
+      quick,
+      ...(typeof sustainable === 'number' && sustainable > 0 ? { sustainable } : {}),
+    });
+  });
   // Other cases add one line here: `call('<file>.ts', '<exported function>')` returning their figures.
 }
 
@@ -759,6 +796,21 @@ const latIdle = (report.hub.latencyIdle as { load?: LoadResult } | undefined)?.l
 f.latencyIdleP50Ms = num(latIdle?.p50);
 f.latencyIdleP99Ms = num(latIdle?.p99);
 f.latencyRate = num((report.hub.latency as { rate?: number } | undefined)?.rate);
+const latAdv = (report.hub.latencyAdversity as { load?: LoadResult } | undefined)?.load?.latencyMs;
+f.latencyAdversityP50Ms = num(latAdv?.p50);
+f.latencyAdversityP99Ms = num(latAdv?.p99);
+f.latencyAdversityLost = num(latAdv?.lost);
+type OverloadRunFig = { acceptedShareOfSustainable?: number | null; shedQos0?: number };
+const over = report.extra.runOverloadBench as
+  | { gateways?: OverloadRunFig; perDevice?: OverloadRunFig }
+  | undefined;
+const overRuns = [over?.gateways, over?.perDevice].filter((r): r is OverloadRunFig => r !== undefined);
+f.overloadMinAcceptedShare = overRuns.length
+  ? Math.min(...overRuns.map((r) => r.acceptedShareOfSustainable ?? 0))
+  : null;
+f.overloadShedQos0 = overRuns.length ? overRuns.reduce((a, r) => a + (r.shedQos0 ?? 0), 0) : null;
+const reads = report.extra.runAlertReadsBench as { firstPage?: { p99Ms?: number } } | undefined;
+f.alertListP99Ms = num(reads?.firstPage?.p99Ms);
 f.hubKbPerIdleConnection = num(
   (report.hub.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
 );
