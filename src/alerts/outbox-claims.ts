@@ -25,10 +25,13 @@ export type OutboxClaims = ReturnType<typeof prepareClaims>;
 
 export function prepareClaims(db: Db) {
   return {
-    /** Lanes with claimable rows, those with a critical row first. */
+    /**
+     * Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes (the
+     * worker's alarm is the message that cannot wait for a robot's claim).
+     */
     dueLanes: db.prepare<{ now: number }, LaneDue>(
       `SELECT channel, target, max(severity = 'critical') AS critical FROM alert_outbox WHERE ${CLAIMABLE}
-       GROUP BY channel, target ORDER BY critical DESC LIMIT 5000`,
+       GROUP BY channel, target ORDER BY critical DESC, channel = 'mqtt' DESC LIMIT 5000`,
     ),
     /** Claim up to `limit` claimable rows of one lane, critical first (only critical ones with `onlyCritical`). */
     claim: db.prepare<

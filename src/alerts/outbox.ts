@@ -231,7 +231,7 @@ export function createOutbox(
         const now = clock.now();
         for (const due of claims.dueLanes.all({ now })) {
           if (ctx.run.stopped) break;
-          fill(lanes.get(due.channel, due.target), now);
+          fill(lanes.get(due.channel, due.target), now, due.critical === 1);
         }
       } while (again && !ctx.run.stopped);
       if (clock.now() - lastPrune > 3_600_000) prune();
@@ -243,8 +243,12 @@ export function createOutbox(
     retry.arm();
   }
 
-  /** Claim what the lane has room for (critical first; one slot kept for critical) and start it. */
-  function fill(lane: Lane, now: number): void {
+  /**
+   * Claim what the lane has room for (critical first; one slot kept for critical) and start it. `hasCritical`
+   * false (the lane's due rows hold none) spares the critical-only claim: each claim is a statement on the path
+   * from an alert's commit to its alarms.
+   */
+  function fill(lane: Lane, now: number, hasCritical = true): void {
     const slots = lanes.free(lane, now);
     const lease = now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
     const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: lease };
@@ -262,7 +266,9 @@ export function createOutbox(
         for (const claimed of probe) take(lane, claimed);
       }
     } else if (slots.any > 0) {
-      const rows = claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 });
+      const rows = hasCritical
+        ? claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
+        : [];
       const left = Math.min(slots.any - rows.length, slots.other);
       if (left > 0) rows.push(...claims.claim.all({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
       // RETURNING has no order of its own
