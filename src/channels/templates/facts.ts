@@ -37,9 +37,24 @@ export function placePhrase(
   return zh(lang) ? words.join(short ? '' : ' ') : words.join(', ');
 }
 
+/**
+ * Formatters by locale, zone and style. Building an `Intl.DateTimeFormat` costs ~170 µs (ICU), using one ~10 µs,
+ * and every alarm writes several times: they are made once per zone.
+ */
+const formats = new Map<string, Intl.DateTimeFormat>();
+function dateFormat(locale: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${locale}\u0000${JSON.stringify(options)}`;
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, options);
+    formats.set(key, f);
+  }
+  return f;
+}
+
 /** 「1月5日 16:00」 / 「5 Jan 16:00」 in the community's time zone. */
 export function formatTime(ms: number, timeZone: string, lang: MessageLang): string {
-  const parts = new Intl.DateTimeFormat(zh(lang) ? 'zh-CN' : 'en-GB', {
+  const parts = dateFormat(zh(lang) ? 'zh-CN' : 'en-GB', {
     timeZone,
     month: zh(lang) ? 'numeric' : 'short',
     day: 'numeric',
@@ -55,12 +70,9 @@ export function formatTime(ms: number, timeZone: string, lang: MessageLang): str
 
 /** 「16:01」 */
 export function clockTime(ms: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).format(new Date(ms));
+  return dateFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(
+    new Date(ms),
+  );
 }
 
 const num = (v: unknown): number | null =>
