@@ -144,7 +144,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sink: telemetry,
     publisher: ingest,
     // Messages are written in the language of the person's user account, and link to where phones reach the hub.
-    localeOf: (personId) => registry.users.list().find((u) => u.personId === personId)?.locale,
+    localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,
   });
   const record = recordEach((result) => dispatcher.handle(result));

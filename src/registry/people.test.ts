@@ -135,3 +135,21 @@ describe('duty resolution from the cached roster', () => {
     db.close();
   });
 });
+
+describe('the language of a person', () => {
+  it("is their account's, for each person with one, and unknown without", async () => {
+    const registry = createRegistry(openDatabase(':memory:'), createCatalogue(), new ManualClock(0), {
+      timeZone: 'Asia/Shanghai',
+      secretKey: randomBytes(32),
+    });
+    registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
+    registry.people.create({ id: 'w1', name: 'Anna', role: 'grid_worker', placeIds: ['s1'] });
+    registry.people.create({ id: 'w2', name: '王', role: 'grid_worker', placeIds: ['s1'] });
+    const phone = { password: null, role: 'worker' as const, scope: ['s1'] };
+    await registry.users.create({ ...phone, username: 'anna', personId: 'w1', locale: 'en' }, 0);
+    await registry.users.create({ ...phone, username: 'wang', personId: 'w2' }, 0);
+    expect(registry.users.localeOfPerson('w1')).toBe('en');
+    expect(registry.users.localeOfPerson('w2')).toBe('zh-CN');
+    expect(registry.users.localeOfPerson('nobody')).toBeUndefined();
+  });
+});

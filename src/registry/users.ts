@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { GridHubError } from '../domain/errors.ts';
 import type { TokenAuthenticator } from '../domain/ports.ts';
 import type { User, UserRole } from '../domain/records.ts';
@@ -120,6 +121,19 @@ export class UserStore implements TokenAuthenticator {
   get(username: string): User | undefined {
     const row = this.#db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?').get(username);
     return row ? this.#toUser(row) : undefined;
+  }
+
+  #localeStmt: Database.Statement<[string], { locale: string }> | undefined;
+
+  /**
+   * The language a person reads messages in: their account's (a phone, a board), if they have one. Asked for
+   * every recipient of every alarm: one statement, not the list of users with their scopes.
+   */
+  localeOfPerson(personId: string): string | undefined {
+    this.#localeStmt ??= this.#db.prepare<[string], { locale: string }>(
+      'SELECT locale FROM users WHERE person_id = ? ORDER BY username LIMIT 1',
+    );
+    return this.#localeStmt.get(personId)?.locale;
   }
 
   list(): User[] {
