@@ -4,6 +4,9 @@
  * pages write — and every calendar day the KPI page asks for — is in the zone the hub hands over at login.
  * Without one (a session saved before the hub sent it) the browser's own zone is used.
  */
+
+import { zoneOffset } from '../../../../src/alerts/local-day.ts';
+
 let zone: string | undefined;
 
 export function setTimeZone(timeZone: string | undefined): void {
@@ -14,45 +17,14 @@ export function timeZone(): string | undefined {
   return zone;
 }
 
-const partsFormats = new Map<string, Intl.DateTimeFormat>();
-
-/** The zone's wall clock at an instant, read back as if it were UTC: the difference is the zone's offset. */
-function offsetMs(ms: number, tz: string): number {
-  let f = partsFormats.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    partsFormats.set(tz, f);
-  }
-  const p: Record<string, number> = {};
-  for (const part of f.formatToParts(ms)) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const wall = Date.UTC(
-    p.year ?? 0,
-    (p.month ?? 1) - 1,
-    p.day ?? 1,
-    p.hour ?? 0,
-    p.minute ?? 0,
-    p.second ?? 0,
-  );
-  return wall - (ms - (((ms % 1000) + 1000) % 1000));
-}
-
 /** Midnight that starts a YYYY-MM-DD day in the community's zone, epoch ms. */
 export function dayStart(date: string): number {
   if (!zone) return new Date(`${date}T00:00:00`).getTime();
   const [y = 1970, m = 1, d = 1] = date.split('-').map(Number);
   const asUtc = Date.UTC(y, m - 1, d);
   // Twice: the offset at the first guess may differ from the offset at the true midnight (a DST change).
-  const guess = asUtc - offsetMs(asUtc, zone);
-  return asUtc - offsetMs(guess, zone);
+  const guess = asUtc - zoneOffset(zone, asUtc);
+  return asUtc - zoneOffset(zone, guess);
 }
 
 /** The community's calendar day of an instant, YYYY-MM-DD. */
