@@ -167,7 +167,7 @@ export function targetsFor(influx: boolean): readonly Target[] {
     },
     {
       key: 'stormPressMaxMs',
-      what: 'reconnect storm: a press during it alarms (worst of the presses)',
+      what: 'reconnect storm: a press during it alarms (worst of the presses whose wait overlapped the storm)',
       target: '≤ 100 ms',
       check: (v) => v <= 100,
       unit: 'ms',
@@ -240,6 +240,9 @@ export function renderMarkdown(r: BenchReport): string {
   }
   lines.push(
     `| reconnect storm: presses during it, p50 / lost | ${fmt(r.figures.stormPressP50Ms)} ms / ${fmt(r.figures.stormPressLost)} | | | | info |`,
+  );
+  lines.push(
+    `| reconnect storm: presses overlapping it; worst of all presses; worst before it (the first after start-up included) | ${fmt(r.figures.stormPressesDuring)}; ${fmt(r.figures.stormPressAllMaxMs)} ms; ${fmt(r.figures.stormPressBeforeMaxMs)} ms | | | | info |`,
   );
   lines.push(
     `| dispatcher raise transaction p99; handle() p50 with the work after the commit | ${fmt(r.figures.raiseP99Ms)} ms; ${fmt(r.figures.raiseHandleP50Ms)} ms | | | | info |`,

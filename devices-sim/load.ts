@@ -56,6 +56,8 @@ export interface LoadResult {
   completedPerSec: number;
   receivedPerSec: number;
   latencyMs: LatencyStats;
+  /** Each answered probe: when it was pressed (epoch ms) and how long its alarm took, in press order. */
+  probes: { at: number; ms: number }[];
   /**
    * The generator's own CPU (user + system) from the first connect to the end, and as a share of one core over
    * that time: a generator near 100 % caps what it can offer, whatever the broker could take.
@@ -166,6 +168,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   // Latency probes: a press on a call button must come back as an alarm on a worker's topic.
   const pendingProbes = new Map<string, number>();
   const samples: number[] = [];
+  const pressed: { at: number; ms: number }[] = [];
+  const pressedAt = new Map<string, number>();
   let lost = 0;
   const probeConns: { id: string; client: MqttClient }[] = [];
   if (o.probe && !o.idle) {
@@ -184,6 +188,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           for (const [id, t0] of pendingProbes) {
             if (text.includes(`"${id}"`)) {
               samples.push(at - t0);
+              pressed.push({ at: pressedAt.get(id) ?? 0, ms: Math.round((at - t0) * 1000) / 1000 });
               pendingProbes.delete(id);
               break;
             }
@@ -280,6 +285,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           }
           if (!pendingProbes.has(p.id)) {
             pendingProbes.set(p.id, performance.now());
+            pressedAt.set(p.id, Date.now());
             p.client.publish(topics.event(p.id), '{"event":"press"}', { qos: 1 });
           }
         }
@@ -325,6 +331,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     completedPerSec: Math.round(completed() / runSeconds),
     receivedPerSec: Math.round(received() / runSeconds),
     latencyMs: latencyStats(samples, lost),
+    probes: pressed.sort((a, b) => a.at - b.at),
     cpuSeconds: Math.round(cpuSeconds * 100) / 100,
     cpuPercentOfCore: Math.round((cpuSeconds / Math.max(0.001, wallSeconds)) * 1000) / 10,
   };

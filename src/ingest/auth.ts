@@ -5,6 +5,7 @@ import type { DeviceDirectory, LoginAttempt, LoginGate, TokenAuthenticator } fro
 import { topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
+import type { ConnectQueue } from './connect-queue.ts';
 import { scopeCheck } from './integration-feed.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
 import type { PrincipalLimits } from './principal-limits.ts';
@@ -37,6 +38,11 @@ export interface AuthDeps {
   limits: PrincipalLimits;
   /** The connected client holding `clientId`, if any (the broker's table). */
   clientById(clientId: string): Client | undefined;
+  /**
+   * Where each CONNECT's check and set-up waits its turn (bounded slices, connect-queue.ts); without one it
+   * runs at once.
+   */
+  queue?: ConnectQueue;
 }
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -139,126 +145,139 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
       callback(null, true);
     },
     authenticate(client, username, password, done) {
-      const info = connInfo(client);
-      if (info.clientIdProblem) {
-        refuse(info, done, CONNACK.identifierRejected, 'client_id', undefined, info.clientIdProblem);
+      const queue = deps.queue;
+      if (!queue) {
+        check(client, username, password, done);
         return;
       }
-      if (username === undefined || username === '') {
-        if (!config.allowAnonymous) {
-          refuse(info, done, CONNACK.notAuthorized, 'anonymous', undefined, 'anonymous access is off');
-          return;
-        }
-        // anonymous readers see only the places `mqtt.anonymousScope` names (none by default)
-        accept(
-          client,
-          info,
-          { role: 'anonymous', id: 'anonymous', canSee: scopeCheck(anonymousRoots) },
-          done,
-        );
-        return;
-      }
-      if (username.length > MAX_CLIENT_ID || !isSafeMqttString(username)) {
-        refuse(info, done, CONNACK.badUsernameOrPassword, 'username', undefined, 'bad user name');
-        return;
-      }
-      const secret = password ? password.toString('utf8') : '';
-      // Counted before the check (and the same gate as the HTTP login), per address and per account.
-      const admission = gate.admit(info.ip, username);
-      if (!admission.ok) {
-        // 3 = try later: nothing was checked, so "bad credentials" would be a lie to a device with a good secret
-        const delay = Math.min(admission.retryAfterMs, config.authRefusalMaxDelayMs);
-        refuse(info, done, CONNACK.serverUnavailable, 'throttled', username, 'too many failed logins', delay);
-        return;
-      }
-      const attempt = admission;
-      const device = devices.get(username);
-      if (device) {
-        devices.verifySecret(username, secret).then(
-          (ok) => {
-            if (!ok) {
-              wrong(attempt, info, done, username, 'bad secret');
-              return;
-            }
-            attempt.settle(true);
-            // checked after the secret, so a disabled device's existence is not revealed to guessers
-            const current = devices.get(username);
-            if (!current?.enabled) {
-              refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'device is disabled');
-              return;
-            }
-            accept(
-              client,
-              info,
-              {
-                role: 'device',
-                id: username,
-                topics: deviceTopics(username),
-                entry: catalogue.get(current.type),
-                keepaliveTimedOut: false,
-                offlineSource: null,
-              },
-              done,
-            );
-          },
-          (err: unknown) => {
-            attempt.settle(true);
-            log.error({ err, deviceId: username }, 'device secret check failed');
-            refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
-          },
-        );
-        return;
-      }
-      let login: ReturnType<TokenAuthenticator['authenticateToken']>;
-      try {
-        login = tokens.authenticateToken(username, secret);
-      } catch (err) {
-        attempt.settle(true);
-        log.error({ err, username }, 'token check failed');
-        refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
-        return;
-      }
-      if (!login) {
-        wrong(attempt, info, done, username, 'bad user name or token');
-        return;
-      }
-      attempt.settle(true);
-      const { user, tokenId, expiresAt } = login;
-      if (!user.enabled) {
-        refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');
-        return;
-      }
-      // Everyone who is sent alarms as a person (grid workers, duty staff with a manager login, departments) may
-      // take them on their phone; they get the same narrow ACL: their own alarms topic, no publishing.
-      if (ALARM_RECEIVERS.has(user.role) && user.personId && isTopicLevel(user.personId)) {
-        accept(
-          client,
-          info,
-          {
-            role: 'worker',
-            id: username,
-            personId: user.personId,
-            alarmsTopic: topics.workerAlarms(user.personId),
-            tokenId,
-            expiresAt,
-          },
-          done,
-        );
-        return;
-      }
-      if (user.role === 'integration') {
-        // scope roots as at login; a changed scope takes effect on the next connection
-        accept(
-          client,
-          info,
-          { role: 'integration', id: username, canSee: scopeCheck(user.scope), tokenId, expiresAt },
-          done,
-        );
-        return;
-      }
-      refuse(info, done, CONNACK.notAuthorized, 'role', username, `role ${user.role} has no MQTT access`);
+      queue.push(() => {
+        // gone while it waited (aedes ignores an answer then): nothing to count, nothing to check
+        if (client.closed) return;
+        check(client, username, password, done);
+      });
     },
   };
+
+  function check(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: Done,
+  ): void {
+    const info = connInfo(client);
+    if (info.clientIdProblem) {
+      refuse(info, done, CONNACK.identifierRejected, 'client_id', undefined, info.clientIdProblem);
+      return;
+    }
+    if (username === undefined || username === '') {
+      if (!config.allowAnonymous) {
+        refuse(info, done, CONNACK.notAuthorized, 'anonymous', undefined, 'anonymous access is off');
+        return;
+      }
+      // anonymous readers see only the places `mqtt.anonymousScope` names (none by default)
+      accept(client, info, { role: 'anonymous', id: 'anonymous', canSee: scopeCheck(anonymousRoots) }, done);
+      return;
+    }
+    if (username.length > MAX_CLIENT_ID || !isSafeMqttString(username)) {
+      refuse(info, done, CONNACK.badUsernameOrPassword, 'username', undefined, 'bad user name');
+      return;
+    }
+    const secret = password ? password.toString('utf8') : '';
+    // Counted before the check (and the same gate as the HTTP login), per address and per account.
+    const admission = gate.admit(info.ip, username);
+    if (!admission.ok) {
+      // 3 = try later: nothing was checked, so "bad credentials" would be a lie to a device with a good secret
+      const delay = Math.min(admission.retryAfterMs, config.authRefusalMaxDelayMs);
+      refuse(info, done, CONNACK.serverUnavailable, 'throttled', username, 'too many failed logins', delay);
+      return;
+    }
+    const attempt = admission;
+    const device = devices.get(username);
+    if (device) {
+      devices.verifySecret(username, secret).then(
+        (ok) => {
+          if (!ok) {
+            wrong(attempt, info, done, username, 'bad secret');
+            return;
+          }
+          attempt.settle(true);
+          // checked after the secret, so a disabled device's existence is not revealed to guessers
+          const current = devices.get(username);
+          if (!current?.enabled) {
+            refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'device is disabled');
+            return;
+          }
+          accept(
+            client,
+            info,
+            {
+              role: 'device',
+              id: username,
+              topics: deviceTopics(username),
+              entry: catalogue.get(current.type),
+              keepaliveTimedOut: false,
+              offlineSource: null,
+            },
+            done,
+          );
+        },
+        (err: unknown) => {
+          attempt.settle(true);
+          log.error({ err, deviceId: username }, 'device secret check failed');
+          refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
+        },
+      );
+      return;
+    }
+    let login: ReturnType<TokenAuthenticator['authenticateToken']>;
+    try {
+      login = tokens.authenticateToken(username, secret);
+    } catch (err) {
+      attempt.settle(true);
+      log.error({ err, username }, 'token check failed');
+      refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
+      return;
+    }
+    if (!login) {
+      wrong(attempt, info, done, username, 'bad user name or token');
+      return;
+    }
+    attempt.settle(true);
+    const { user, tokenId, expiresAt } = login;
+    if (!user.enabled) {
+      refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');
+      return;
+    }
+    // Everyone who is sent alarms as a person (grid workers, duty staff with a manager login, departments) may
+    // take them on their phone; they get the same narrow ACL: their own alarms topic, no publishing.
+    if (ALARM_RECEIVERS.has(user.role) && user.personId && isTopicLevel(user.personId)) {
+      accept(
+        client,
+        info,
+        {
+          role: 'worker',
+          id: username,
+          personId: user.personId,
+          alarmsTopic: topics.workerAlarms(user.personId),
+          tokenId,
+          expiresAt,
+        },
+        done,
+      );
+      return;
+    }
+    if (user.role === 'integration') {
+      // scope roots as at login; a changed scope takes effect on the next connection
+      accept(
+        client,
+        info,
+        { role: 'integration', id: username, canSee: scopeCheck(user.scope), tokenId, expiresAt },
+        done,
+      );
+      return;
+    }
+    refuse(info, done, CONNACK.notAuthorized, 'role', username, `role ${user.role} has no MQTT access`);
+  }
 }
 
 /**

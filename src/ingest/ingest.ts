@@ -21,6 +21,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { createAuthHooks } from './auth.ts';
 import type { MqttConfig } from './config.ts';
+import { createConnectQueue } from './connect-queue.ts';
 import { guardFrames } from './frame-guard.ts';
 import { createIntegrationFeed, type IntegrationFeed } from './integration-feed.ts';
 import { createEventJournal } from './journal.ts';
@@ -145,7 +146,18 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     catalogue.all().map((e) => e.id),
   );
   const journal = createEventJournal(db);
-  const presence = createPresence({ devices, bus, clock, log });
+  // Connects and disconnects written in batches, one transaction each (a reconnect storm: presence.ts).
+  const presence = createPresence({
+    devices,
+    bus,
+    clock,
+    log,
+    batching: { transaction: (fn) => db.transaction(fn)() },
+  });
+  // Each CONNECT's check and set-up in bounded turns, so presses keep flowing during a reconnect storm.
+  const connectQueue = createConnectQueue({
+    onError: (err) => log.error({ err }, 'mqtt connect set-up failed'),
+  });
   let broker: Aedes | undefined;
   const limits = createPrincipalLimits({
     maxConnections: config.maxConnectionsPerPrincipal,
@@ -161,6 +173,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     clock,
     log,
     metrics,
+    queue: connectQueue,
     clientById: (id) =>
       (broker as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients[id],
   });
@@ -294,17 +307,23 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       gauge.dec();
       sockets.delete(conn);
     });
-    guardFrames(conn, config.maxPacketBytes, () => {
-      metrics.oversize.inc({ transport });
-      log.warn(
-        { ip, transport, maxPacketBytes: config.maxPacketBytes },
-        'frame over mqtt.maxPacketBytes; connection closed',
-      );
+    // The broker's side of the connection waits its turn too: in a storm the listener accepts hundreds of
+    // sockets in one poll, and setting each up at once (aedes' client, its parser and streams) blocked the loop
+    // for ~100 ms per burst. Until then the socket's bytes wait in its buffer, where the guard still sees them.
+    connectQueue.push(() => {
+      if (conn.destroyed) return;
+      guardFrames(conn, config.maxPacketBytes, () => {
+        metrics.oversize.inc({ transport });
+        log.warn(
+          { ip, transport, maxPacketBytes: config.maxPacketBytes },
+          'frame over mqtt.maxPacketBytes; connection closed',
+        );
+      });
+      const client = aedes.handle(conn) as HubClient;
+      client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
+      conn.once('close', () => limits.disconnect(client));
+      slow.watch(conn, () => client.id);
     });
-    const client = aedes.handle(conn) as HubClient;
-    client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
-    conn.once('close', () => limits.disconnect(client));
-    slow.watch(conn, () => client.id);
   }
 
   const servers: net.Server[] = [];
@@ -403,6 +422,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       // whatever waits for the group commit is handed over and acknowledged before the sockets go
       pipeline.flush();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      // connects and disconnects still queued go to the table (later disconnects are not recorded: closing)
+      presence.flush();
       if (persistence) {
         // bounded: after the Redis bus has gone, its unsubscribe may never answer
         await Promise.race([
@@ -411,6 +432,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
         ]);
       }
       for (const s of sockets) s.destroy();
+      // every socket and client is closed now: what still waits in the connect queue sees that and does nothing
+      connectQueue.drain();
       await Promise.all(serversClosed);
     },
   };
