@@ -38,6 +38,8 @@ export interface Child {
   /** Resolves with the first stdout/stderr line matching, or rejects at the timeout / exit. */
   waitFor(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  /** Resolves with the exit code, whether the child has exited already or not. */
+  exited: Promise<number | null>;
 }
 
 /** `node --import tsx <script> args` with the real PID (no npx wrapper: stack.md). */
@@ -103,6 +105,7 @@ export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name 
         });
       });
     },
+    exited,
     async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);

@@ -174,12 +174,18 @@ async function counted(
 }
 
 export async function runRaiseBench(
-  options: { quick?: boolean; alerts?: number; report?: (s: string) => void } = {},
+  options: {
+    quick?: boolean;
+    alerts?: number;
+    report?: (s: string) => void;
+    /** As the hub opens gridhub.db (background), or SQLite's checkpoints inside the commits (auto). */
+    checkpoints?: 'auto' | 'background';
+  } = {},
 ): Promise<RaiseBenchResult> {
   const n = options.alerts ?? (options.quick ? 1_000 : 5_000);
   const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-bench-raise-'));
   try {
-    const db = openDatabase(join(dir, 'gridhub.db'));
+    const db = openDatabase(join(dir, 'gridhub.db'), { checkpoints: options.checkpoints ?? 'background' });
     const clock = new ManualClock(T0);
     const config = alertsConfigSchema.parse({});
     const registry = createRegistry(db, createCatalogue(), clock, {
@@ -283,8 +289,11 @@ export async function runRaiseBench(
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { alerts: { type: 'string' }, quick: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { alerts: { type: 'string' }, quick: { type: 'boolean' }, checkpoints: { type: 'string' } },
+  });
   const r = await runRaiseBench({
+    ...(values.checkpoints === 'auto' ? { checkpoints: 'auto' as const } : {}),
     ...(values.alerts ? { alerts: Number(values.alerts) } : {}),
     quick: values.quick ?? false,
     report: (s) => process.stderr.write(`${s}\n`),

@@ -318,7 +318,8 @@ async function storm(
       let during: { count: number; p50: number | null; max: number | null } | undefined;
       let beforeMax: number | null = null;
       if (probe) {
-        const code = await new Promise<number | null>((r) => probe.proc.once('exit', (c) => r(c)));
+        // the probe may have ended already (a storm longer than its run): its exit code, not a new 'exit' event
+        const code = await probe.exited;
         const last = probe.stdout.filter((l) => l.startsWith('{')).pop();
         if (code !== 0 || !last) throw new Error(`storm probe failed: ${probe.stderr.slice(-3).join(' | ')}`);
         const result = JSON.parse(last) as LoadResult;
@@ -337,6 +338,7 @@ async function storm(
         ...(latency ? { probe: latency } : {}),
         ...(during ? { duringStorm: during, beforeStormMaxMs: beforeMax } : {}),
       };
+      if (out.failures > 0) log(`storm: ${failed}`);
       log(
         `storm: ${connections} connected in ${out.allConnectedSeconds} s${latency ? `; all presses: p50 ${latency.p50} ms, max ${latency.max} ms, lost ${latency.lost}; during the storm: ${during?.count} presses, p50 ${during?.p50} ms, max ${during?.max} ms; worst before it ${beforeMax} ms` : ''}`,
       );

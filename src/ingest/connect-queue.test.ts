@@ -19,6 +19,7 @@ describe('connect queue', () => {
     for (let i = 0; i < 7; i++) q.push(() => ran.push(i));
     expect(ran).toEqual([]);
     expect(q.waiting).toBe(7);
+    await nextTurn(); // the first turn plans its steps for the next iteration
     await nextTurn();
     expect(ran).toEqual([0, 1, 2]);
     await nextTurn();
@@ -37,6 +38,7 @@ describe('connect queue', () => {
         t += 3;
         ran++;
       });
+    await nextTurn();
     await nextTurn();
     // 3 ms, then 6 ms ≥ 4: the turn ends after the second task
     expect(ran).toBe(2);
@@ -77,6 +79,7 @@ describe('connect queue', () => {
     });
     q.push(() => ran.push('next'));
     await nextTurn();
+    await nextTurn();
     expect((errors[0] as Error).message).toBe('bad connect');
     expect(ran).toEqual(['next']);
   });
@@ -88,5 +91,40 @@ describe('connect queue', () => {
     q.drain();
     expect(ran).toEqual([0, 1, 2, 3, 4]);
     expect(q.waiting).toBe(0);
+  });
+});
+
+describe('connect queue and promises', () => {
+  it("lets each task's promise callbacks finish before the next task starts (as aedes' own set-up did)", async () => {
+    const ran: string[] = [];
+    const q = createConnectQueue({ maxPerTurn: 100, onError: () => undefined });
+    for (let i = 0; i < 3; i++)
+      q.push(() => {
+        ran.push(`task ${i}`);
+        // a credential check's settle comes two promise hops later
+        void Promise.resolve()
+          .then(() => undefined)
+          .then(() => ran.push(`settled ${i}`));
+      });
+    while (q.waiting > 0) await nextTurn();
+    await nextTurn();
+    expect(ran).toEqual(['task 0', 'settled 0', 'task 1', 'settled 1', 'task 2', 'settled 2']);
+  });
+});
+
+describe('connect queue stages', () => {
+  it('runs logins before accepts, each stage in order', async () => {
+    const ran: string[] = [];
+    const q = createConnectQueue({ maxPerTurn: 100, onError: () => undefined });
+    q.push(() => ran.push('accept 1'), 'accept');
+    q.push(() => {
+      ran.push('accept 2');
+      // the socket accepted first has sent its CONNECT meanwhile: it goes before the next accept
+      q.push(() => ran.push('login 1'));
+    }, 'accept');
+    q.push(() => ran.push('accept 3'), 'accept');
+    q.push(() => ran.push('login 0'));
+    while (q.waiting > 0) await nextTurn();
+    expect(ran).toEqual(['login 0', 'accept 1', 'accept 2', 'login 1', 'accept 3']);
   });
 });

@@ -323,7 +323,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
       client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
       conn.once('close', () => limits.disconnect(client));
       slow.watch(conn, () => client.id);
-    });
+    }, 'accept');
   }
 
   const servers: net.Server[] = [];
