@@ -13,6 +13,7 @@ import type { Severity } from '../domain/severity.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { alertView } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
+import type { ClaimedRow } from './outbox-claims.ts';
 import { type AlertRow, SYSTEM, type WhistleRow } from './rows.ts';
 import type { AlertView } from './types.ts';
 import { placeOf } from './views.ts';
@@ -35,6 +36,24 @@ export interface TxEffects {
    * the insert and the repeat count, which call `forgetRow`): a raise reads its alert once, not five times.
    */
   rows: Map<string, AlertRow>;
+  /** Outbox rows inserted already claimed by this hub: their delivery starts the moment the transaction commits. */
+  claimed: ClaimedRow[];
+  /** The transaction is the outermost one: only its commit makes what it claimed real. */
+  outermost: boolean;
+}
+
+/**
+ * How the outbox takes a row at its insert (outbox.ts): the lane that will send it says whether it has a slot now
+ * and reserves it, so the row is written claimed and goes out right after the commit, without a claim statement
+ * on the path from an alarm's commit to the worker's phone.
+ */
+export interface OutboxHandOff {
+  /** A lease for the row when its lane takes it now (the slot is then reserved), else undefined. */
+  claim(row: NewOutboxRow, now: number): { owner: string; leaseUntil: number } | undefined;
+  /** The transaction committed: deliver the rows it claimed. */
+  start(rows: ClaimedRow[]): void;
+  /** The transaction rolled back: give the reserved slots back. */
+  abandon(rows: ClaimedRow[]): void;
 }
 
 export interface NewOutboxRow {
@@ -125,15 +144,22 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       whistles: new Map(),
       residents: new Map(),
       rows: new Map(),
+      claimed: [],
+      outermost: !db.inTransaction,
     };
     const outer = current;
     current = fx;
     let out: T;
     try {
       out = db.transaction(() => fn(fx))();
+    } catch (err) {
+      if (fx.claimed.length) handOff?.abandon(fx.claimed);
+      throw err;
     } finally {
       current = outer;
     }
+    // The phones' alarms first: everything below is bookkeeping that can follow them.
+    if (fx.claimed.length) handOff?.start(fx.claimed);
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
       if (c.sink) {
@@ -204,22 +230,34 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     if (r) Object.assign(r, fields, { updated_at: now });
   }
 
+  let handOff: OutboxHandOff | undefined;
+
   function insertRow(o: NewOutboxRow): void {
-    q.insertRow.run({
-      alertId: o.alertId,
+    const now = clock.now();
+    const fx = current;
+    const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
+    const row = {
+      alert_id: o.alertId,
       channel: o.channel,
       target: o.target,
       payload: JSON.stringify(o.payload),
-      now: clock.now(),
-      nextAt: o.nextAt,
-      key: `gh-${randomUUID()}`,
-      personId: o.personId ?? null,
+      attempts: 0,
+      idempotency_key: `gh-${randomUUID()}`,
+      person_id: o.personId ?? null,
       severity: o.severity ?? null,
       digestible: o.digestible ? 1 : 0,
       rung: o.rung ?? null,
-      heldUntil: o.heldUntil ?? null,
-      maxAttempts: o.maxAttempts ?? null,
-    });
+      held_until: o.heldUntil ?? null,
+      max_attempts: o.maxAttempts ?? null,
+      next_at: o.nextAt,
+      state: 'pending',
+      last_error: null,
+      last_status: null,
+      claimed_by: claim?.owner ?? null,
+      lease_until: claim?.leaseUntil ?? null,
+    };
+    const { lastInsertRowid } = q.insertRow.run({ ...row, created_at: now });
+    if (claim && fx) fx.claimed.push({ id: Number(lastInsertRowid), ...row });
   }
 
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
@@ -251,6 +289,10 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     record,
     setFields,
     insertRow,
+    /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
+    useHandOff(h: OutboxHandOff): void {
+      handOff = h;
+    },
     actors,
   };
 }
