@@ -20,7 +20,8 @@ import { placeOf } from './views.ts';
 
 /** What one transaction decided, published after it commits; and what it already read, read once. */
 export interface TxEffects {
-  changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
+  /** What changed; `row` (the alert as the change left it) only for changes that write a sink point. */
+  changes: { alertId: string; row?: AlertRow; change: string; at: number }[];
   /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
   stream: StreamMessage[];
   /**
@@ -162,7 +163,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     if (fx.claimed.length) handOff?.start(fx.claimed);
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
-      if (c.sink) {
+      if (c.row) {
         ctx.sink.writeAlertChange({
           alertId: c.row.id,
           ruleId: c.row.rule_id,
@@ -177,7 +178,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
           ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
         });
       }
-      ctx.bus.emit('alert.changed', { alertId: c.row.id, type: c.change, at: c.at });
+      ctx.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
     }
     for (const msg of fx.stream) ctx.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
@@ -195,9 +196,12 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   ): void {
     const at = clock.now();
     q.insertEvent.run(alertId, at, actor, type, JSON.stringify(data));
-    // A copy: later changes in this transaction must not rewrite what this change published.
-    const row = { ...(rowOf(fx, alertId) as AlertRow) };
-    if (options.stream !== false) {
+    const sink = options.sink !== false;
+    const stream = options.stream !== false;
+    // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
+    // copy: later changes in this transaction must not rewrite what this change published.
+    const row = sink || stream ? { ...(rowOf(fx, alertId) as AlertRow) } : undefined;
+    if (row && stream) {
       const v = viewIn(fx, row);
       const msg: StreamMessage = {
         type,
@@ -209,7 +213,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       };
       fx.stream.push(msg);
     }
-    fx.changes.push({ row, change: type, at, sink: options.sink !== false });
+    fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
   }
 
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
