@@ -85,7 +85,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const metrics = createMetricsRegistry();
   const bus = createEventBus(log.child({ module: 'events' }));
   const catalogue = createCatalogue();
-  const db = openDatabase(join(dataDir, 'gridhub.db'));
+  // WAL checkpoints on a worker thread: never inside an alarm's transaction (src/storage/checkpointer.ts)
+  const db = openDatabase(join(dataDir, 'gridhub.db'), { checkpoints: 'background' });
   const registry = createRegistry(db, catalogue, clock, {
     timeZone: config.alerts.timeZone,
     secretKey: loadServerKey(join(dataDir, 'hub.key')),

@@ -13,8 +13,11 @@ export const principalOf = (s: Session): string => `${s.role}:${s.id}`;
 export function createPrincipalLimits(options: { maxConnections: number; maxInflightQos2Bytes: number }) {
   const connections = new Map<string, number>();
   const inflightBytes = new Map<string, number>();
-  /** Per client: message id → bytes counted, so a DUP retransmission is not counted twice. */
-  const byClient = new WeakMap<Client, { principal: string; held: Map<number, number> }>();
+  /**
+   * Per client: message id → bytes counted, so a DUP retransmission is not counted twice. The map is made at
+   * the first QoS 2 PUBLISH: most devices never send one, and 10 000 idle connections need no empty maps.
+   */
+  const byClient = new WeakMap<Client, { principal: string; held: Map<number, number> | undefined }>();
 
   const add = (map: Map<string, number>, key: string, delta: number) => {
     const v = (map.get(key) ?? 0) + delta;
@@ -24,7 +27,7 @@ export function createPrincipalLimits(options: { maxConnections: number; maxInfl
 
   const releaseQos2 = (client: Client, messageId: number | undefined): void => {
     const c = byClient.get(client);
-    if (!c || messageId === undefined) return;
+    if (!c?.held || messageId === undefined) return;
     const size = c.held.get(messageId);
     if (size === undefined) return;
     c.held.delete(messageId);
@@ -37,7 +40,7 @@ export function createPrincipalLimits(options: { maxConnections: number; maxInfl
       const key = principalOf(session);
       if ((connections.get(key) ?? 0) >= options.maxConnections) return false;
       add(connections, key, 1);
-      byClient.set(client, { principal: key, held: new Map() });
+      byClient.set(client, { principal: key, held: undefined });
       return true;
     },
     /** The connection went: its count and whatever QoS 2 bytes it held are given back. */
@@ -47,15 +50,16 @@ export function createPrincipalLimits(options: { maxConnections: number; maxInfl
       byClient.delete(client);
       add(connections, c.principal, -1);
       let bytes = 0;
-      for (const b of c.held.values()) bytes += b;
+      for (const b of c.held?.values() ?? []) bytes += b;
       add(inflightBytes, c.principal, -bytes);
     },
     /** A QoS 2 PUBLISH arrived: false when it would take its principal over the byte budget. */
     holdQos2(client: Client, packet: PublishPacket): boolean {
       const c = byClient.get(client);
-      if (!c || packet.messageId === undefined || c.held.has(packet.messageId)) return true;
+      if (!c || packet.messageId === undefined || c.held?.has(packet.messageId)) return true;
       const size = packet.payload.length + packet.topic.length;
       if ((inflightBytes.get(c.principal) ?? 0) + size > options.maxInflightQos2Bytes) return false;
+      c.held ??= new Map();
       c.held.set(packet.messageId, size);
       add(inflightBytes, c.principal, size);
       return true;

@@ -194,7 +194,8 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const m = createTelemetryMetrics(deps.metrics);
   const readingsCell = m.readings.labels({ store: 'embedded' });
   const replacedCell = m.replacedPoints.labels({ store: 'embedded' });
-  const db: Db = openDatabase(join(deps.dataDir, 'telemetry.db'));
+  // WAL checkpoints on a worker thread, off the event loop the alarms share (src/storage/checkpointer.ts)
+  const db: Db = openDatabase(join(deps.dataDir, 'telemetry.db'), { checkpoints: 'background' });
   migrate(db, 'telemetry', MIGRATIONS);
   const stamper = createStamper();
 
