@@ -17,19 +17,19 @@ export type ConnectStage = 'accept' | 'login';
 export interface ConnectQueue {
   /** Run `task` in a later turn: logins before accepts, each after those of its stage queued before it. */
   push(task: () => void, stage?: ConnectStage): void;
-  /** Tasks waiting (a gauge and tests read it). */
+  /** Tasks waiting (tests read it). */
   readonly waiting: number;
   /** Run everything queued now (shutdown). */
   drain(): void;
 }
 
 export interface ConnectQueueOptions {
-  /**
-   * Tasks per turn. aedes continues each CONNECT in promise callbacks after our task returns, so the budget in
-   * time below sees only the synchronous part: the count bounds the rest.
-   */
+  /** Tasks per turn (16). */
   maxPerTurn?: number;
-  /** Synchronous time per turn, ms. */
+  /**
+   * Time per turn, ms (3): checked before each task, so it counts the promise callbacks of the tasks before
+   * (aedes continues each CONNECT in them); a turn ends at the first task that finds it spent.
+   */
   budgetMs?: number;
   /** Called with a task's error: one bad CONNECT must not stop the queue. */
   onError(err: unknown): void;
