@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { SqlStore } from './sql-store.ts';
+import { compiled, type SqlExecutor, type SqlStore, type Statement } from './sql-store.ts';
 
 const INT8 = 20;
 
@@ -31,6 +31,21 @@ export interface PostgresOptions {
   onIdleError?: (err: Error) => void;
 }
 
+function executor(k: Kysely<object>): SqlExecutor {
+  return {
+    async all<R>(s: Statement<R>) {
+      return (await k.executeQuery<R>(compiled(s))).rows;
+    },
+    async first<R>(s: Statement<R>) {
+      return (await k.executeQuery<R>(compiled(s))).rows[0];
+    },
+    async write(s: Statement<unknown>) {
+      const r = await k.executeQuery(compiled(s));
+      return Number(r.numAffectedRows ?? BigInt(r.rows.length));
+    },
+  };
+}
+
 /** The shared store: Kysely's PostgresDialect over a pg Pool for `url` (postgres://…). */
 export function postgresStore(url: string, options: PostgresOptions = {}): SqlStore & { pool: pg.Pool } {
   const pool = new pg.Pool({
@@ -46,9 +61,11 @@ export function postgresStore(url: string, options: PostgresOptions = {}): SqlSt
   return {
     dialect: 'postgres',
     pool,
-    kysely: <Tables>() => kysely as unknown as Kysely<Tables>,
-    transaction: <Tables, T>(fn: (tx: Kysely<Tables>) => Promise<T>) =>
-      (kysely as unknown as Kysely<Tables>).transaction().execute(fn),
+    sync: undefined,
+    builder: <Tables>() => kysely as unknown as Kysely<Tables>,
+    ...executor(kysely),
+    transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>) =>
+      kysely.transaction().execute((trx) => fn(executor(trx))),
     close: () => kysely.destroy(),
   };
 }

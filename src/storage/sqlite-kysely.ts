@@ -1,146 +1,139 @@
 import type Database from 'better-sqlite3';
+import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
 import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type Driver,
-  Kysely,
-  type QueryResult,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
-import { type SqlStore, TransactionSpansTurnError } from './sql-store.ts';
+  compiled,
+  type SqlExecutor,
+  type SqlStore,
+  type Statement,
+  type SyncSql,
+  TransactionSpansTurnError,
+} from './sql-store.ts';
 import type { Db } from './sqlite.ts';
 
-type Statement = Database.Statement<unknown[], unknown>;
+type Prepared = Database.Statement<unknown[], unknown>;
 
 /**
- * Kysely over the hub's one better-sqlite3 connection, the same one the synchronous hot paths (the raise
- * transaction, the journal) use with their own prepared statements.
+ * The SQLite store over the hub's one better-sqlite3 connection, the same one the synchronous hot paths use with
+ * their own prepared statements. Kysely only builds and compiles here (its dialect never connects); statements
+ * run on prepared statements kept by SQL text, synchronously.
  *
- * Why not Kysely's SqliteDialect: it prepares every statement again on every call (≈ µs each, on the device and
- * token paths), opens transactions with a deferred BEGIN (a read-then-write body can then fail with SQLITE_BUSY
- * against another process's writer), and does nothing about the shared connection: a transaction left open
- * across an await lets any synchronous statement of the hub run inside it, to be committed or rolled back with
- * it. Here statements are prepared once per SQL text, BEGIN IMMEDIATE takes the write lock up front, and a
+ * Why not Kysely's SqliteDialect: it prepares every statement again on every call, opens transactions with a
+ * deferred BEGIN (a read-then-write body can then fail with SQLITE_BUSY against another process's writer), and
+ * does nothing about the shared connection: a transaction left open across an await lets any synchronous
+ * statement of the hub run inside it, to be committed or rolled back with it. Here BEGIN IMMEDIATE takes the
+ * write lock up front, transactions run one at a time, statements issued while one is open wait for it, and a
  * transaction whose body lets the event loop turn is rolled back with TransactionSpansTurnError.
  */
-class SharedSqliteDriver implements Driver {
-  readonly #db: Db;
-  readonly #connection: SqliteConnection;
-  // One Kysely user of the connection at a time (a transaction holds it from BEGIN to COMMIT).
-  #locked: Promise<void> | undefined;
-  #unlock: (() => void) | undefined;
-  #turned = false;
-  #turnWatch: NodeJS.Immediate | undefined;
-
-  constructor(db: Db, maxStatements: number) {
-    this.#db = db;
-    this.#connection = new SqliteConnection(db, maxStatements);
-  }
-
-  async init(): Promise<void> {}
-
-  async acquireConnection(): Promise<DatabaseConnection> {
-    while (this.#locked !== undefined) await this.#locked;
-    this.#locked = new Promise((resolve) => {
-      this.#unlock = resolve;
-    });
-    return this.#connection;
-  }
-
-  async beginTransaction(): Promise<void> {
-    this.#db.exec('BEGIN IMMEDIATE');
-    // Statements here are synchronous, so a body that awaits only them settles in microtasks, before the loop
-    // runs any timer, socket or I/O callback. If this immediate fires first, the body awaited something else.
-    this.#turned = false;
-    this.#turnWatch = setImmediate(() => {
-      this.#turned = true;
-    });
-  }
-
-  async commitTransaction(): Promise<void> {
-    clearImmediate(this.#turnWatch);
-    if (this.#turned) {
-      this.#db.exec('ROLLBACK');
-      throw new TransactionSpansTurnError();
-    }
-    this.#db.exec('COMMIT');
-  }
-
-  async rollbackTransaction(): Promise<void> {
-    clearImmediate(this.#turnWatch);
-    if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-  }
-
-  async releaseConnection(): Promise<void> {
-    const unlock = this.#unlock;
-    this.#locked = undefined;
-    this.#unlock = undefined;
-    unlock?.();
-  }
-
-  async destroy(): Promise<void> {
-    // The connection belongs to whoever opened it (the hub closes it after every module is done).
-  }
-}
-
-class SqliteConnection implements DatabaseConnection {
-  readonly #db: Db;
-  readonly #max: number;
-  // Prepared once per SQL text: a builder's text depends on which clauses are set, never on values, so they are
-  // few; bounded all the same (oldest dropped first).
-  readonly #statements = new Map<string, Statement>();
-
-  constructor(db: Db, max: number) {
-    this.#db = db;
-    this.#max = max;
-  }
-
-  #prepare(sql: string): Statement {
-    let stmt = this.#statements.get(sql);
+export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): SqlStore {
+  const max = options.maxStatements ?? 500;
+  // A builder's text depends on which clauses are set, never on values, so texts are few; bounded all the same.
+  const statements = new Map<string, Prepared>();
+  const prepare = (sql: string): Prepared => {
+    let stmt = statements.get(sql);
     if (!stmt) {
-      stmt = this.#db.prepare<unknown[], unknown>(sql);
-      if (this.#statements.size >= this.#max) {
-        const oldest = this.#statements.keys().next().value;
-        if (oldest !== undefined) this.#statements.delete(oldest);
+      stmt = db.prepare<unknown[], unknown>(sql);
+      if (statements.size >= max) {
+        const oldest = statements.keys().next().value;
+        if (oldest !== undefined) statements.delete(oldest);
       }
-      this.#statements.set(sql, stmt);
+      statements.set(sql, stmt);
     }
     return stmt;
-  }
+  };
+  const now = {
+    all<R>(s: Statement<R>): R[] {
+      const q = compiled(s);
+      return prepare(q.sql).all(...(q.parameters as unknown[])) as R[];
+    },
+    first<R>(s: Statement<R>): R | undefined {
+      const q = compiled(s);
+      return prepare(q.sql).get(...(q.parameters as unknown[])) as R | undefined;
+    },
+    write(s: Statement<unknown>): number {
+      const q = compiled(s);
+      const stmt = prepare(q.sql);
+      const params = q.parameters as unknown[];
+      if (stmt.reader) return stmt.all(...params).length; // … RETURNING
+      return stmt.run(...params).changes;
+    },
+  };
 
-  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const stmt = this.#prepare(query.sql);
-    const params = query.parameters as unknown[];
-    if (stmt.reader) return { rows: stmt.all(...params) as R[] };
-    const { changes, lastInsertRowid } = stmt.run(...params);
-    return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
-  }
+  // The open asynchronous transaction, if any: others wait for it to settle.
+  let open: Promise<void> | undefined;
+  const settled = <T>(fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  // Outside a transaction: at once, unless a transaction is open (a statement from another promise chain
+  // resumed while it runs) — then after it, so it never joins it.
+  const later = async <T>(fn: () => T): Promise<T> => {
+    while (open !== undefined) await open;
+    return fn();
+  };
+  const outside = <T>(fn: () => T): Promise<T> => (open === undefined ? settled(fn) : later(fn));
 
-  // biome-ignore lint/correctness/useYield: streaming is not offered on this store; the interface requires it
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('streaming queries are not supported on the SQLite store');
-  }
-}
+  const inside: SqlExecutor = {
+    all: (s) => settled(() => now.all(s)),
+    first: (s) => settled(() => now.first(s)),
+    write: (s) => settled(() => now.write(s)),
+  };
 
-/** The SQLite store: Kysely over the hub's open connection (`openDatabase`), which stays the caller's. */
-export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): SqlStore {
-  const kysely = new Kysely<object>({
+  const sync: SyncSql = {
+    ...now,
+    transaction<T>(fn: () => T): T {
+      if (open !== undefined) {
+        throw new Error('a synchronous SQLite transaction cannot run inside an open asynchronous one');
+      }
+      return db.transaction(fn)();
+    },
+  };
+
+  const builder = new Kysely<object>({
     dialect: {
       createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new SharedSqliteDriver(db, options.maxStatements ?? 500),
+      createDriver: () => new DummyDriver(),
       createIntrospector: (k) => new SqliteIntrospector(k),
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },
   });
+
   return {
     dialect: 'sqlite',
-    kysely: <Tables>() => kysely as unknown as Kysely<Tables>,
-    transaction: <Tables, T>(fn: (tx: Kysely<Tables>) => Promise<T>) =>
-      (kysely as unknown as Kysely<Tables>).transaction().execute(fn),
-    close: () => kysely.destroy(),
+    sync,
+    builder: <Tables>() => builder as unknown as Kysely<Tables>,
+    all: (s) => outside(() => now.all(s)),
+    first: (s) => outside(() => now.first(s)),
+    write: (s) => outside(() => now.write(s)),
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      while (open !== undefined) await open;
+      let release = () => {};
+      open = new Promise((resolve) => {
+        release = resolve;
+      });
+      // The body's statements are synchronous, so a body that awaits only them settles in microtasks, before
+      // the loop runs any timer, socket or I/O callback. If this immediate fires first, it awaited something else.
+      let turned = false;
+      const watch = setImmediate(() => {
+        turned = true;
+      });
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        const out = await fn(inside);
+        if (turned) throw new TransactionSpansTurnError();
+        db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        clearImmediate(watch);
+        open = undefined;
+        release();
+      }
+    },
+    close: async () => {},
   };
 }
-
-export { CompiledQuery };

@@ -4,16 +4,16 @@ import type { Migration } from '../../src/storage/migrations.ts';
 export const THINGS: Migration[] = [
   {
     description: 'things',
-    up: (db) =>
+    statements: (db) => [
       db.schema
         .createTable('things')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('n', 'integer', (c) => c.notNull())
-        .execute(),
+        .addColumn('n', 'integer', (c) => c.notNull()),
+    ],
   },
   {
     description: 'things get an instant',
-    up: (db) => db.schema.alterTable('things').addColumn('at', 'bigint').execute(),
+    statements: (db) => [db.schema.alterTable('things').addColumn('at', 'bigint')],
   },
 ];
 
