@@ -1,3 +1,4 @@
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
 
@@ -40,19 +41,27 @@ export function registryQueries(store: SqlStore) {
   };
 }
 
-export function createRegistryStore(store: SqlStore): RegistryStore {
+/**
+ * `changes` hears what other instances must reload: places and devices as provisioned or edited. Presence is
+ * not announced: online and last-seen are about the connections each instance holds.
+ */
+export function createRegistryStore(store: SqlStore, changes: ChangeFeed = silentFeed): RegistryStore {
   const q = registryQueries(store);
   const db = q.db;
   const done = async (p: Promise<number>) => {
     await p;
   };
+  const announced = async (p: Promise<number>, table: 'places' | 'devices', id: string) => {
+    await p;
+    await changes.announce({ table, id });
+  };
   return {
     places: {
       all: () => store.all(q.allPlaces()),
-      insert: (row) => done(store.write(db.insertInto('places').values(row))),
+      insert: (row) => announced(store.write(db.insertInto('places').values(row)), 'places', row.id),
       layouts: () => store.all(q.allLayouts()),
       putLayout: (row) =>
-        done(
+        announced(
           store.write(
             db
               .insertInto('place_layout')
@@ -65,14 +74,19 @@ export function createRegistryStore(store: SqlStore): RegistryStore {
                 })),
               ),
           ),
+          'places',
+          row.place_id,
         ),
     },
     devices: {
       all: () => store.all(q.allDevices()),
       get: (id) => store.first(db.selectFrom('devices').selectAll().where('id', '=', id)),
-      insert: (row) => done(store.write(db.insertInto('devices').values(row))),
-      update: async (id, set) =>
-        (await store.write(db.updateTable('devices').set(set).where('id', '=', id))) > 0,
+      insert: (row) => announced(store.write(db.insertInto('devices').values(row)), 'devices', row.id),
+      async update(id, set) {
+        const n = await store.write(db.updateTable('devices').set(set).where('id', '=', id));
+        if (n > 0) await changes.announce({ table: 'devices', id });
+        return n > 0;
+      },
       replaceSecretHash: async (id, expected, fresh) =>
         (await store.write(
           db

@@ -1,5 +1,6 @@
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
+import type { ChangeFeed } from '../storage/changes.ts';
 import { migrateModule, migrateModuleSync } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
@@ -32,8 +33,10 @@ export interface RegistryOptions {
   secretKey: Buffer;
   /** scrypt N for passwords (default OWASP's 2^17). */
   passwordCost?: number;
-  /** Hears a write-behind presence write that failed (the hub logs it with the device id). */
+  /** Hears a write-behind presence write, or a reload after another instance's change, that failed. */
   onWriteError?: (err: unknown, deviceId: string) => void;
+  /** Where other instances' changes arrive (PostgreSQL: LISTEN/NOTIFY); none on SQLite. */
+  changes?: ChangeFeed;
 }
 
 /**
@@ -71,9 +74,19 @@ export async function openRegistry(
 ): Promise<Registry> {
   await migrateModule(store, 'registry', REGISTRY_MIGRATIONS);
   if (store.dialect !== 'sqlite') migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
-  const tables = createRegistryStore(store);
+  const tables = createRegistryStore(store, options.changes);
   const places = await PlaceStore.open(tables.places);
   const devices = await DeviceStore.open(tables.devices, deps(places, catalogue, options));
+  // Another instance's place or device: read it again (a device after the places, whose path it takes).
+  options.changes?.subscribe((change) => {
+    const reload =
+      change.table === 'places'
+        ? places.reload()
+        : change.table === 'devices'
+          ? places.reload().then(() => devices.reload(change.id))
+          : undefined;
+    reload?.catch((err: unknown) => options.onWriteError?.(err, change.id));
+  });
   return { places, devices, ...peopleAndUsers(db, places, clock, options) };
 }
 

@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/clock/clock.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
 import { hashSecret } from '../../src/registry/secrets.ts';
 import type { RegistryTables } from '../../src/registry/tables.ts';
+import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
 import { openDatabase } from '../../src/storage/sqlite.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
@@ -17,10 +18,22 @@ import { describeStores, type StoreUnderTest } from './stores.ts';
 const T0 = Date.parse('2026-12-01T08:00:00+08:00');
 const secretKey = randomBytes(32);
 
-async function open(store: SqlStore, sut: StoreUnderTest): Promise<Registry> {
+async function open(store: SqlStore, sut: StoreUnderTest, changes?: ChangeFeed): Promise<Registry> {
   // People and users still live on a SQLite connection: the store's own on SQLite, a scratch one otherwise.
   const db = sut.sqlite ?? openDatabase(':memory:');
-  return openRegistry(store, db, createCatalogue(), new ManualClock(T0), { secretKey });
+  return openRegistry(store, db, createCatalogue(), new ManualClock(T0), {
+    secretKey,
+    ...(changes ? { changes } : {}),
+  });
+}
+
+/** Wait for something another instance causes (a notification on its way), failing after 5 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('not reached within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function tree(r: Registry): Promise<void> {
@@ -94,7 +107,7 @@ describeStores('registry: places', ({ fresh }) => {
   });
 });
 
-describeStores('registry: devices', ({ fresh }) => {
+describeStores('registry: devices', ({ dialect, fresh }) => {
   it('provisions a device whose secret the next instance verifies, and refuses bad input', async () => {
     const sut = await fresh();
     const r = await open(sut.store, sut);
@@ -223,4 +236,30 @@ describeStores('registry: devices', ({ fresh }) => {
     const after = await open(sut.reopen(), sut);
     expect(after.devices.get('smoke-2')).toMatchObject({ online: false, onlineChangedAt: T0 + 30 });
   });
+
+  if (dialect === 'postgres') {
+    it("brings another instance's new place and device, and a device's edit, into this instance's memory", async () => {
+      const sut = await fresh();
+      const feeds = [0, 1].map(() => postgresChangeFeed(sut.store, sut.url as string));
+      try {
+        await Promise.all(feeds.map((f) => f.ready()));
+        const [fa, fb] = feeds as [ChangeFeed, ChangeFeed];
+        const a = await open(sut.store, sut, fa);
+        const b = await open(sut.reopen(), sut, fb);
+        await tree(a);
+        await a.devices.provision({ id: 'smoke-1', type: 'smoke', placeId: 'b1' }, T0);
+        await until(() => b.devices.get('smoke-1')?.place.building === 'b1');
+        await a.places.create({ id: 'b9', level: 'building', name: '9号楼', parentId: 'e1' });
+        await a.devices.update('smoke-1', { placeId: 'b9', enabled: false });
+        await until(() => b.devices.get('smoke-1')?.placeId === 'b9');
+        expect(b.devices.get('smoke-1')).toMatchObject({
+          enabled: false,
+          place: { building: 'b9', estate: 'e1' },
+        });
+        expect(b.places.name('b9')).toBe('9号楼');
+      } finally {
+        await Promise.all(feeds.map((f) => f.close()));
+      }
+    });
+  }
 });

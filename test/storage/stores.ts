@@ -14,6 +14,8 @@ export interface StoreUnderTest {
   readonly store: SqlStore;
   /** The SQLite connection behind the store (SQLite only): the one the hub's synchronous paths use. */
   readonly sqlite: Db | undefined;
+  /** The database URL (PostgreSQL only), for what needs a connection of its own (LISTEN). */
+  readonly url: string | undefined;
   /** The SQLite file (SQLite only), for other processes to open. */
   readonly sqliteFile: string | undefined;
   /** Another store on the same database, as another instance would open it (PostgreSQL: a pool of its own). */
@@ -44,6 +46,7 @@ async function openFresh(dialect: Dialect, opened: (() => Promise<void>)[]): Pro
       store: sqliteStore(sqlite),
       sqlite,
       sqliteFile: file,
+      url: undefined,
       reopen: () => {
         const other = openDatabase(file);
         others.push(other);
@@ -62,6 +65,7 @@ async function openFresh(dialect: Dialect, opened: (() => Promise<void>)[]): Pro
     store: stores[0] as SqlStore,
     sqlite: undefined,
     sqliteFile: undefined,
+    url,
     reopen: () => {
       const s = postgresStore(url, { maxConnections: 4 });
       stores.push(s);
