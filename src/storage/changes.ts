@@ -76,6 +76,8 @@ export function postgresChangeFeed(
     client = c;
   };
   const started = connect();
+  // `ready()` hands the failure to whoever waits for it; nobody waiting must not make it an unhandled rejection
+  started.catch((err: Error) => options.onError?.(err));
   return {
     async announce(change) {
       const payload = JSON.stringify({ from: instance, ...change });
