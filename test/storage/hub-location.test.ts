@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { createHub, StartupError } from '../../src/hub.ts';
-import { redactUrl, storeLocation } from '../../src/storage/open.ts';
+import { openStore, redactUrl, storeLocation } from '../../src/storage/open.ts';
+import { openDatabase } from '../../src/storage/sqlite.ts';
 
 describe('GRIDHUB_DATABASE_URL', () => {
   const dirs: string[] = [];
@@ -44,5 +45,19 @@ describe('GRIDHUB_DATABASE_URL', () => {
 
   it('refuses PostgreSQL while part of the state would stay in this instance’s file', async () => {
     await expect(hubWith('postgres://hub@127.0.0.1:1/gridhub')).rejects.toThrow(/not complete yet/);
+  });
+
+  it('fails at once, without the password, when the PostgreSQL named is not there', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const opening = openStore({ kind: 'postgres', url: 'postgres://hub:s3cret@127.0.0.1:1/gridhub' }, db);
+      await expect(opening).rejects.toThrow(
+        /PostgreSQL at postgres:\/\/hub:\*\*\*@127\.0\.0\.1:1\/gridhub is unreachable/,
+      );
+      await expect(opening).rejects.not.toThrow(/s3cret/);
+      expect((await openStore({ kind: 'sqlite' }, db)).dialect).toBe('sqlite');
+    } finally {
+      db.close();
+    }
   });
 });
