@@ -146,14 +146,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     catalogue.all().map((e) => e.id),
   );
   const journal = createEventJournal(db);
-  // Connects and disconnects written in batches, one transaction each (a reconnect storm: presence.ts).
-  const presence = createPresence({
-    devices,
-    bus,
-    clock,
-    log,
-    batching: { transaction: (fn) => db.transaction(fn)() },
-  });
+  // Connects and disconnects written in bounded batches, one a turn (a reconnect storm: presence.ts).
+  const presence = createPresence({ devices, bus, clock, log, batching: {} });
   // Each CONNECT's check and set-up in bounded turns, so presses keep flowing during a reconnect storm.
   const connectQueue = createConnectQueue({
     onError: (err) => log.error({ err }, 'mqtt connect set-up failed'),
