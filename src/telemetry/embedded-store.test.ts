@@ -11,6 +11,8 @@ import {
   telemetryConfig,
   tempDir,
 } from '../../test/telemetry/helpers.ts';
+import { createCatalogue } from '../catalogue/catalogue.ts';
+import { CATALOGUE_ENTRIES } from '../catalogue/entries.ts';
 import { ManualClock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { migrate, openDatabase } from '../storage/sqlite.ts';
@@ -244,6 +246,42 @@ describe('embedded telemetry store', () => {
     expect(await s.query({ ...base, field: 'alarm' })).toEqual([{ ts: T0, value: true }]);
     s.writeReading(smokeReading('e-smoke', T0 + 61_000, { temperature: 22 }));
     expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 3 }]);
+  });
+
+  it('reads back every value as written: numbers of every shape, booleans, strings with quotes', async () => {
+    // A catalogue whose smoke alarms also report a free-text field, to cover strings.
+    const withNote = createCatalogue(
+      CATALOGUE_ENTRIES.map((e) =>
+        e.id === 'smoke'
+          ? {
+              ...e,
+              telemetry: { ...e.telemetry, note: { kind: 'string', maxLength: 64, description: 'note' } },
+            }
+          : e,
+      ),
+    );
+    const s = createEmbeddedStore({
+      telemetry: telemetryConfig(),
+      dataDir: tempDir('embedded-values'),
+      catalogue: withNote,
+      log,
+      metrics: metrics(),
+      clock: new ManualClock(T0),
+    });
+    open.push(s);
+    const temps = [1e21, -0, 0.1 + 0.2, -40.25, 5e-7, 123456789012345];
+    temps.forEach((t, i) => {
+      s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: t, alarm: i % 2 === 0 }));
+    });
+    const notes = ['say "hi"', 'back\\slash', '烟雾 ✓', 'line\nbreak', '\u0001'];
+    notes.forEach((note, i) => {
+      s.writeReading(smokeReading('e-smoke', T0 + 100 + i, { note } as never));
+    });
+    expect((await s.query(base)).map((p) => p.value)).toEqual(temps.map((t) => (Object.is(t, -0) ? 0 : t)));
+    expect((await s.query({ ...base, field: 'alarm', to: T0 + 5 })).map((p) => p.value)).toEqual(
+      temps.map((_, i) => i % 2 === 0),
+    );
+    expect((await s.query({ ...base, field: 'note' })).map((p) => p.value)).toEqual(notes);
   });
 
   it('keeps its data across a restart', async () => {
