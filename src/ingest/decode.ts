@@ -123,6 +123,7 @@ const fastChecks = new WeakMap<CompiledEntry, FastCheck>();
 
 function compileFastCheck(specs: Record<string, FieldSpec>): FastCheck {
   const names = Object.keys(specs);
+  const order = new Map(names.map((n, i) => [n, i]));
   const required = names.filter((n) => (specs[n] as FieldSpec).required === true);
   const ok = (spec: FieldSpec, v: unknown): boolean => {
     switch (spec.kind) {
@@ -141,14 +142,21 @@ function compileFastCheck(specs: Record<string, FieldSpec>): FastCheck {
   };
   return (fields) => {
     let n = 0;
+    let last = -1;
+    let ordered = true;
     for (const key in fields) {
       if (!Object.hasOwn(fields, key)) continue;
-      const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
-      if (spec === undefined || !ok(spec, fields[key])) return undefined;
+      const at = order.get(key);
+      if (at === undefined || !ok(specs[key] as FieldSpec, fields[key])) return undefined;
+      if (at < last) ordered = false;
+      last = at;
       n++;
     }
     if (n === 0) return undefined;
     for (const r of required) if (!Object.hasOwn(fields, r)) return undefined;
+    // Fields already in the catalogue's order (what devices built from the catalogue send): the parsed object
+    // is the result as it is, one allocation fewer per reading.
+    if (ordered) return fields as Record<string, FieldValue>;
     const out: Record<string, FieldValue> = {};
     for (const name of names) if (Object.hasOwn(fields, name)) out[name] = fields[name] as FieldValue;
     return out;
