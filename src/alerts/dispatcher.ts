@@ -216,10 +216,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     run: { stopped: true },
   };
 
-  // Every committed change re-arms the escalation timers and drains the outbox.
+  // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
+  // has written the worker's alarm: the rows the commit claimed are already on their way (store.ts), aedes hands
+  // a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any of
+  // ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
+  // share one pass.
+  let drainQueued = false;
   const store = createAlertStore(ctx, () => {
     escalation.arm();
-    void outbox.drain();
+    if (drainQueued) return;
+    drainQueued = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        drainQueued = false;
+        void outbox.drain();
+      }),
+    );
   });
   const { enqueue, tryFold } = createNoiseControl(ctx, store);
   const mustReach = createMustReach(ctx, store, enqueue);

@@ -88,6 +88,13 @@ export function createLanes(
     dropIfIdle(lane);
   }
 
+  /** A slot taken for a delivery that never started (its transaction rolled back): no outcome to learn from. */
+  function released(lane: Lane, critical: boolean): void {
+    lane.active--;
+    if (!critical) lane.activeOther--;
+    dropIfIdle(lane);
+  }
+
   /** Idle lanes in good health carry no state worth keeping. */
   function dropIfIdle(lane: Lane): void {
     if (lane.active === 0 && lane.failures === 0) lanes.delete(lane.key);
@@ -109,6 +116,7 @@ export function createLanes(
     free,
     started,
     finished,
+    released,
     dropIfIdle,
     timeoutOf,
     nextResume,

@@ -2,9 +2,11 @@
  * Outbox delivery in lanes (lanes.ts): one lane per channel and target, each with its own slots, timeout and
  * back-off, so a hanging robot or a frozen phone holds only its own messages. Rows stay the source of truth: a
  * lane claims due rows (claimed_by, lease_until; outbox-claims.ts), critical first, delivers them and clears the
- * claim with the outcome; a claim whose hub died runs out and is taken over. Work starts right after the
- * transaction that queued it commits (the worker's MQTT alarm goes out then, not on a polling pass); a clock
- * timer wakes the lanes for retries, rate limits, back-offs and expired claims. Gathered alarms fold into
+ * claim with the outcome; a claim whose hub died runs out and is taken over. A row due at once in a lane with a
+ * free slot is written claimed by the transaction that queues it and sent the moment it commits (the worker's
+ * MQTT alarm goes out then, with no claim statement before it); other rows are claimed by a pass over the lanes
+ * after each commit, and a clock timer wakes the lanes for retries, rate limits, back-offs and expired claims.
+ * Outcomes that end in one turn of the event loop are written in one transaction. Gathered alarms fold into
  * digests, channel rate limits postpone, failures retry with back-off until they are dead, and every outcome
  * lands in the timeline.
  */
@@ -117,7 +119,7 @@ export function createOutbox(
       );
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
-      store.tx((fx) => {
+      await recordOutcome((fx) => {
         claims.done.run(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
           recordDelivery(fx, row, payload, 'delivered', {
@@ -135,13 +137,45 @@ export function createOutbox(
     }
   }
 
-  function failed(
+  /**
+   * Outcomes of the deliveries that ended in one turn of the event loop, written in one transaction at its end:
+   * one commit for many, and none of them runs before a delivery started in the same turn has left the hub.
+   */
+  const outcomes: { write: (fx: TxEffects) => void; resolve: () => void; reject: (err: unknown) => void }[] =
+    [];
+  function recordOutcome(write: (fx: TxEffects) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      outcomes.push({ write, resolve, reject });
+      if (outcomes.length === 1) setImmediate(writeOutcomes);
+    });
+  }
+  function writeOutcomes(): void {
+    const batch = outcomes.splice(0);
+    try {
+      store.tx((fx) => {
+        for (const o of batch) o.write(fx);
+      });
+      for (const o of batch) o.resolve();
+    } catch {
+      // One outcome that cannot be written must not take the others with it: each on its own, then.
+      for (const o of batch) {
+        try {
+          store.tx(o.write);
+          o.resolve();
+        } catch (err) {
+          o.reject(err);
+        }
+      }
+    }
+  }
+
+  async function failed(
     row: OutboxRow,
     payload: Record<string, unknown>,
     err: unknown,
     known: boolean,
     inTimeline: boolean,
-  ): 'failed' | 'final' {
+  ): Promise<'failed' | 'final'> {
     const attempt = row.attempts + 1;
     const status = err instanceof DeliveryError ? err.status : undefined;
     const retryable = !(err instanceof DeliveryError) || err.retryable;
@@ -170,7 +204,7 @@ export function createOutbox(
       },
       final ? 'delivery dead' : 'delivery failed',
     );
-    store.tx((fx) => {
+    await recordOutcome((fx) => {
       claims.retry.run(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
       if (inTimeline) {
         recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
@@ -250,8 +284,7 @@ export function createOutbox(
    */
   function fill(lane: Lane, now: number, hasCritical = true): void {
     const slots = lanes.free(lane, now);
-    const lease = now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
-    const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: lease };
+    const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: leaseFrom(lane, now) };
     if (lane.pausedUntil > now) {
       // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
       // single alarm left to tryFold would open the robot's window without being sent)…
@@ -278,6 +311,11 @@ export function createOutbox(
     lanes.dropIfIdle(lane);
   }
 
+  /** A claim outlives the attempt it covers (twice the lane's timeout on the hub clock, at least the lease). */
+  function leaseFrom(lane: Lane, now: number): number {
+    return now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
+  }
+
   function take(lane: Lane, claimed: ClaimedRow): void {
     if (inFlight.has(claimed.id)) return;
     // Folding an earlier row of this batch may have changed it since the claim.
@@ -293,9 +331,14 @@ export function createOutbox(
       m.rateLimited.inc({ channel: row.channel });
       return;
     }
+    lanes.started(lane, row.severity === 'critical');
+    run(lane, row);
+  }
+
+  /** Deliver a row whose lane slot is taken; the slot is given back with the outcome, and the lane refilled. */
+  function run(lane: Lane, row: OutboxRow): void {
     const critical = row.severity === 'critical';
-    lanes.started(lane, critical);
-    const run = deliver(row).then(
+    const attempt = deliver(row).then(
       (outcome) => lanes.finished(lane, critical, outcome),
       (err: unknown) => {
         // deliver records its own failures; this is a bug or the database going away
@@ -303,7 +346,7 @@ export function createOutbox(
         log.error({ err, alertId: row.alert_id, channel: row.channel }, 'outbox delivery failed');
       },
     );
-    const tracked = run.finally(() => {
+    const tracked = attempt.finally(() => {
       inFlight.delete(row.id);
       refill(lane);
     });
@@ -328,6 +371,31 @@ export function createOutbox(
     }
     retry.arm();
   }
+
+  // Rows due now in a lane with a free slot are claimed at their insert and sent right after the commit. Not for
+  // rows that may fold into a digest or wait for a rate limit, nor before the first pass released the claims
+  // left by this hub's previous run.
+  store.useHandOff({
+    claim(o, now) {
+      if (ctx.run.stopped || !recovered || o.nextAt > now || o.digestible) return undefined;
+      if (!ctx.channels.has(o.channel) || Object.hasOwn(cfg.rateLimits, o.channel)) return undefined;
+      const lane = lanes.get(o.channel, o.target);
+      const critical = o.severity === 'critical';
+      const slots = lanes.free(lane, now);
+      if ((critical ? slots.any : slots.other) === 0) {
+        lanes.dropIfIdle(lane);
+        return undefined;
+      }
+      lanes.started(lane, critical);
+      return { owner, leaseUntil: leaseFrom(lane, now) };
+    },
+    start(rows) {
+      for (const row of rows) run(lanes.get(row.channel, row.target), row);
+    },
+    abandon(rows) {
+      for (const row of rows) lanes.released(lanes.get(row.channel, row.target), row.severity === 'critical');
+    },
+  });
 
   /** Start whatever is due now; deliveries run on by themselves (the promise is for callers that await it). */
   function drain(): Promise<void> {

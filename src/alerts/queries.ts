@@ -140,9 +140,9 @@ export function prepareQueries(db: Db) {
     // ---- outbox and digests ----
     insertRow: db.prepare(
       `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at, idempotency_key,
-         person_id, severity, digestible, rung, held_until, max_attempts)
-       VALUES (@alertId, @channel, @target, @payload, @now, @nextAt, @key, @personId, @severity, @digestible,
-         @rung, @heldUntil, @maxAttempts)`,
+         person_id, severity, digestible, rung, held_until, max_attempts, claimed_by, lease_until)
+       VALUES (@alert_id, @channel, @target, @payload, @created_at, @next_at, @idempotency_key, @person_id,
+         @severity, @digestible, @rung, @held_until, @max_attempts, @claimed_by, @lease_until)`,
     ),
     // Critical rows first: a storm of minor ones never delays a smoke alarm.
     dueOutbox: db.prepare<[number], OutboxRow>(

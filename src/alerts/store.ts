@@ -13,13 +13,15 @@ import type { Severity } from '../domain/severity.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { alertView } from './alert-view.ts';
 import type { AlertsContext } from './context.ts';
+import type { ClaimedRow } from './outbox-claims.ts';
 import { type AlertRow, SYSTEM, type WhistleRow } from './rows.ts';
 import type { AlertView } from './types.ts';
 import { placeOf } from './views.ts';
 
 /** What one transaction decided, published after it commits; and what it already read, read once. */
 export interface TxEffects {
-  changes: { row: AlertRow; change: string; at: number; sink: boolean }[];
+  /** What changed; `row` (the alert as the change left it) only for changes that write a sink point. */
+  changes: { alertId: string; row?: AlertRow; change: string; at: number }[];
   /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
   stream: StreamMessage[];
   /**
@@ -35,6 +37,24 @@ export interface TxEffects {
    * the insert and the repeat count, which call `forgetRow`): a raise reads its alert once, not five times.
    */
   rows: Map<string, AlertRow>;
+  /** Outbox rows inserted already claimed by this hub: their delivery starts the moment the transaction commits. */
+  claimed: ClaimedRow[];
+  /** The transaction is the outermost one: only its commit makes what it claimed real. */
+  outermost: boolean;
+}
+
+/**
+ * How the outbox takes a row at its insert (outbox.ts): the lane that will send it says whether it has a slot now
+ * and reserves it, so the row is written claimed and goes out right after the commit, without a claim statement
+ * on the path from an alarm's commit to the worker's phone.
+ */
+export interface OutboxHandOff {
+  /** A lease for the row when its lane takes it now (the slot is then reserved), else undefined. */
+  claim(row: NewOutboxRow, now: number): { owner: string; leaseUntil: number } | undefined;
+  /** The transaction committed: deliver the rows it claimed. */
+  start(rows: ClaimedRow[]): void;
+  /** The transaction rolled back: give the reserved slots back. */
+  abandon(rows: ClaimedRow[]): void;
 }
 
 export interface NewOutboxRow {
@@ -125,18 +145,25 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       whistles: new Map(),
       residents: new Map(),
       rows: new Map(),
+      claimed: [],
+      outermost: !db.inTransaction,
     };
     const outer = current;
     current = fx;
     let out: T;
     try {
       out = db.transaction(() => fn(fx))();
+    } catch (err) {
+      if (fx.claimed.length) handOff?.abandon(fx.claimed);
+      throw err;
     } finally {
       current = outer;
     }
+    // The phones' alarms first: everything below is bookkeeping that can follow them.
+    if (fx.claimed.length) handOff?.start(fx.claimed);
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
-      if (c.sink) {
+      if (c.row) {
         ctx.sink.writeAlertChange({
           alertId: c.row.id,
           ruleId: c.row.rule_id,
@@ -151,7 +178,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
           ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
         });
       }
-      ctx.bus.emit('alert.changed', { alertId: c.row.id, type: c.change, at: c.at });
+      ctx.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
     }
     for (const msg of fx.stream) ctx.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
@@ -169,9 +196,12 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   ): void {
     const at = clock.now();
     q.insertEvent.run(alertId, at, actor, type, JSON.stringify(data));
-    // A copy: later changes in this transaction must not rewrite what this change published.
-    const row = { ...(rowOf(fx, alertId) as AlertRow) };
-    if (options.stream !== false) {
+    const sink = options.sink !== false;
+    const stream = options.stream !== false;
+    // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
+    // copy: later changes in this transaction must not rewrite what this change published.
+    const row = sink || stream ? { ...(rowOf(fx, alertId) as AlertRow) } : undefined;
+    if (row && stream) {
       const v = viewIn(fx, row);
       const msg: StreamMessage = {
         type,
@@ -183,7 +213,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
       };
       fx.stream.push(msg);
     }
-    fx.changes.push({ row, change: type, at, sink: options.sink !== false });
+    fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
   }
 
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
@@ -204,22 +234,34 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     if (r) Object.assign(r, fields, { updated_at: now });
   }
 
+  let handOff: OutboxHandOff | undefined;
+
   function insertRow(o: NewOutboxRow): void {
-    q.insertRow.run({
-      alertId: o.alertId,
+    const now = clock.now();
+    const fx = current;
+    const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
+    const row = {
+      alert_id: o.alertId,
       channel: o.channel,
       target: o.target,
       payload: JSON.stringify(o.payload),
-      now: clock.now(),
-      nextAt: o.nextAt,
-      key: `gh-${randomUUID()}`,
-      personId: o.personId ?? null,
+      attempts: 0,
+      idempotency_key: `gh-${randomUUID()}`,
+      person_id: o.personId ?? null,
       severity: o.severity ?? null,
       digestible: o.digestible ? 1 : 0,
       rung: o.rung ?? null,
-      heldUntil: o.heldUntil ?? null,
-      maxAttempts: o.maxAttempts ?? null,
-    });
+      held_until: o.heldUntil ?? null,
+      max_attempts: o.maxAttempts ?? null,
+      next_at: o.nextAt,
+      state: 'pending',
+      last_error: null,
+      last_status: null,
+      claimed_by: claim?.owner ?? null,
+      lease_until: claim?.leaseUntil ?? null,
+    };
+    const { lastInsertRowid } = q.insertRow.run({ ...row, created_at: now });
+    if (claim && fx) fx.claimed.push({ id: Number(lastInsertRowid), ...row });
   }
 
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
@@ -251,6 +293,10 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     record,
     setFields,
     insertRow,
+    /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
+    useHandOff(h: OutboxHandOff): void {
+      handOff = h;
+    },
     actors,
   };
 }

@@ -97,6 +97,31 @@ describe('claimed outbox rows', () => {
     expect(outboxOf(hh, 'webhook', 'robot')[0]).toMatchObject({ state: 'pending', claimed_by: 'hub-a' });
   });
 
+  it('sends nothing of a raise that rolled back after queuing its alarms, and frees the lane for the next one', async () => {
+    // One slot per lane: a slot kept by the rolled-back raise would hold the worker's phone lane for good.
+    const hh = setup({ laneConcurrency: 1 });
+    hh.dispatcher.start();
+    await hh.dispatcher.drain();
+    // The ladder's timers are written after the alarms are queued: refusing them rolls the whole raise back.
+    hh.db.exec(
+      "CREATE TRIGGER refuse_timers BEFORE INSERT ON alert_timers BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    );
+    expect(() =>
+      hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' })),
+    ).toThrow(/disk says no/);
+    expect(hh.db.prepare('SELECT count(*) AS n FROM alert_outbox').get()).toEqual({ n: 0 });
+
+    hh.db.exec('DROP TRIGGER refuse_timers');
+    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    // With the handle() call returned, the alarm is with the broker: the lane had its slot back.
+    const sent = hh.publisher.to('w1');
+    expect(sent).toHaveLength(1);
+    expect(JSON.stringify(sent[0])).toContain('smoke-2');
+    await hh.dispatcher.drain();
+    await until(() => outboxOf(hh, 'mqtt', 'w1')[0]?.state === 'done');
+    expect(hh.publisher.to('w1')).toHaveLength(1);
+  });
+
   it('lets a new critical message through a lane backing off from a failure: it may find the target back', async () => {
     rx = await new Receiver().start();
     rx.script('/robot', { status: 500 }, { status: 200, body: { errcode: 0 } });

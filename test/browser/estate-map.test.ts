@@ -61,7 +61,15 @@ describe.skipIf(!chromiumPath)('the estate map (需求地图) in Chromium', () =
       await page.waitForSelector('.detail [data-event="acknowledged"]');
       const detail = (await page.textContent('.detail')) ?? '';
       expect(detail).not.toMatch(/rule:|roles:|rung:|grid_worker|must_reach/);
+      // The alert is named by a short number, not a 36-character id; times read as people write them.
+      const alertId = (await page.getAttribute('.detail', 'data-alert')) ?? '';
+      expect(alertId).toHaveLength(36);
+      expect(detail).not.toContain(alertId);
+      expect(detail).toContain(alertId.slice(0, 8));
+      expect(detail).not.toMatch(/\d\d\/\d\d/);
       if (c.lang === 'zh-CN') {
+        expect(detail).toContain(`编号 ${alertId.slice(0, 8)}`);
+        expect(detail).toMatch(/\d{1,2}月\d{1,2}日 \d\d:\d\d:\d\d/);
         expect(detail).toContain(`烟感 ${smoke.id}（${floor}层）`);
         expect(detail).toContain('已通知');
         expect(detail).toContain('幸福社区物业经理'); // the manager who acknowledged, by name
@@ -69,6 +77,7 @@ describe.skipIf(!chromiumPath)('the estate map (需求地图) in Chromium', () =
       } else {
         expect(detail).toContain(`Smoke sensor ${smoke.id} (floor ${floor})`);
         expect(detail).toContain('Notified');
+        expect(detail).toMatch(/[A-Z][a-z]{2} \d{1,2}, \d\d:\d\d:\d\d/);
       }
       // The title fits: nothing of it is cut off at 1 366 px with the detail open.
       const cut = await page.$eval('.detail h2', (h) => h.scrollWidth > h.clientWidth + 1);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api } from '../common/api.ts';
-import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
+import { alertRef, alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
 import { ResidentCard } from '../common/resident-card.tsx';
 import { alertSummary, evidenceText, fieldLabel, fieldValue, typeName } from '../common/summary.ts';
@@ -88,7 +88,9 @@ export function AlertDetailPanel(props: {
         <SeverityBadge severity={a.severity} />
         <StatusBadge status={a.status} />
         {a.escalated ? <span class="badge escalated">{t(`escalated.${a.reach}`)}</span> : null}
-        <code>{a.id}</code>
+        <span class="ref" title={a.id}>
+          {t('alertNo')} <code>{alertRef(a.id)}</code>
+        </span>
       </div>
       <p class="summary" title={a.detail}>
         {alertSummary(a)}
@@ -133,7 +135,7 @@ export function AlertDetailPanel(props: {
               .filter((id) => id !== a.id)
               .map((id) => (
                 <button type="button" class="link" key={id} onClick={() => props.onOpen(id)}>
-                  {id.slice(0, 8)}
+                  {alertRef(id)}
                 </button>
               ))}
           </p>

@@ -2,17 +2,44 @@ import { CATEGORY_LABELS } from '../../../../src/rules/categories.ts';
 import { getLang } from './i18n.ts';
 import { timeZone } from './zone.ts';
 
+/**
+ * A moment as people write it, in the community's zone: 12月1日 16:05:12 (Dec 1, 16:05:12), with the year when it
+ * is not this year's. Seconds stay: a timeline's steps are often seconds apart.
+ */
 export function fmtTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
-  return new Date(ms).toLocaleString(getLang(), {
-    timeZone: timeZone(),
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hour12: false,
-  });
+  const thisYear = yearOf(Date.now()) === yearOf(ms);
+  return formatter(thisYear ? 'day' : 'year').format(ms);
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+/** One formatter per language, zone and style: making one costs far more than formatting with it. */
+function formatter(style: 'day' | 'year' | 'yearOnly'): Intl.DateTimeFormat {
+  const key = `${getLang()}|${timeZone() ?? ''}|${style}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(
+      getLang(),
+      style === 'yearOnly'
+        ? { timeZone: timeZone(), year: 'numeric' }
+        : {
+            timeZone: timeZone(),
+            ...(style === 'year' ? { year: 'numeric' } : {}),
+            month: 'short',
+            day: 'numeric',
+            hour: '2-digit',
+            minute: '2-digit',
+            second: '2-digit',
+            hourCycle: 'h23',
+          },
+    );
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+function yearOf(ms: number): string {
+  return formatter('yearOnly').format(ms);
 }
 
 /** Durations as people write them: 56分17秒, 2小时5分; 56 min 17 s, 2 h 5 min. */
@@ -27,6 +54,11 @@ export function fmtDuration(seconds: number | null | undefined): string {
   const d = Math.floor(s / 86_400);
   const hh = Math.floor((s % 86_400) / 3600);
   return zh ? `${d}天${hh ? `${hh}小时` : ''}` : `${d} d${hh ? ` ${hh} h` : ''}`;
+}
+
+/** How people name an alert on the phone or in a ticket: the first 8 characters of its id (the full id on hover). */
+export function alertRef(id: string): string {
+  return id.slice(0, 8);
 }
 
 export function fmtPct(ratio: number | null | undefined): string {
