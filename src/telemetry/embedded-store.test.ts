@@ -284,6 +284,48 @@ describe('embedded telemetry store', () => {
     expect((await s.query({ ...base, field: 'note' })).map((p) => p.value)).toEqual(notes);
   });
 
+  it('migrates the v2 schema (one row per reading) to one row per device and chunk', async () => {
+    const dataDir = tempDir('embedded-v2');
+    const db = openDatabase(join(dataDir, 'telemetry.db'));
+    migrate(db, 'telemetry', [
+      `CREATE TABLE samples (device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
+         PRIMARY KEY (device, field, ts)) WITHOUT ROWID;`,
+      `CREATE TABLE points (
+         chunk INTEGER NOT NULL, device TEXT NOT NULL, ts INTEGER NOT NULL, ns INTEGER NOT NULL, vals TEXT NOT NULL,
+         PRIMARY KEY (chunk, device, ts, ns)) WITHOUT ROWID;
+       CREATE TABLE chunks (
+         id INTEGER PRIMARY KEY, level INTEGER NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+         rows INTEGER NOT NULL);
+       DROP TABLE samples;`,
+    ]);
+    const point = db.prepare('INSERT INTO points VALUES (?, ?, ?, ?, ?)');
+    // Chunk 16 holds two hub-stamped points of e-smoke (one millisecond) and a device-timed one; chunk 32 a
+    // newer value for that device time, without `alarm`; `other` is another device of chunk 16.
+    point.run(16, 'e-smoke', T0 + 5, 2, '{"temperature":21,"alarm":false}');
+    point.run(16, 'e-smoke', T0 + 5, 1, '{"temperature":20,"alarm":false}');
+    point.run(16, 'e-smoke', T0 + 9, 0, '{"temperature":30,"alarm":true}');
+    point.run(16, 'other', T0, 1, '{"temperature":99}');
+    point.run(32, 'e-smoke', T0 + 9, 0, '{"temperature":31}');
+    const chunk = db.prepare('INSERT INTO chunks VALUES (?, 0, ?, ?, ?)');
+    chunk.run(16, T0, T0 + 9, 4);
+    chunk.run(32, T0 + 9, T0 + 9, 1);
+    db.close();
+    const { s } = store(new ManualClock(T0), {}, dataDir);
+    expect(await s.query(base)).toEqual([
+      { ts: T0 + 5, value: 20 },
+      { ts: T0 + 5, value: 21 },
+      { ts: T0 + 9, value: 31 },
+    ]);
+    // The newer entry lacks `alarm`: the older one's stays, as in a point written twice.
+    expect(await s.query({ ...base, field: 'alarm' })).toEqual([
+      { ts: T0 + 5, value: false },
+      { ts: T0 + 5, value: false },
+      { ts: T0 + 9, value: true },
+    ]);
+    expect(await s.query({ ...base, deviceId: 'other', fn: 'count' })).toEqual([{ ts: T0, value: 1 }]);
+    expect(s.chunkCount()).toBe(2);
+  });
+
   it('keeps its data across a restart', async () => {
     const dataDir = tempDir('embedded-restart');
     const { s } = store(new ManualClock(T0), {}, dataDir);
