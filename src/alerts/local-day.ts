@@ -3,26 +3,21 @@
  * zone keeps one UTC offset, the local day of `t` is ⌊(t + offset) / 1 day⌋. The zone's rules stay in JavaScript
  * (Intl); the SQL only adds and divides, the same on SQLite and PostgreSQL.
  */
+import { dateFormat } from '../clock/date-format.ts';
+
 export const DAY_MS = 86_400_000;
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
+  return dateFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
 }
 
 /** The zone's offset from UTC at `ms`, in ms (east positive): local wall time − UTC. */

@@ -1,4 +1,6 @@
 /** The parts every template is made of, each in the recipient's language, from the alarm model alone. */
+
+import { dateFormat } from '../../clock/date-format.ts';
 import type { AlarmMessage, DigestItem, MessageLang, PlaceName } from '../../domain/alarm.ts';
 import { CHANGES, categoryWords, DEVICE_TYPES, LABELS, ROLES, SEVERITY } from './words.ts';
 
@@ -35,21 +37,6 @@ export function placePhrase(
   if (!words.length) words.push(by('street'));
   if (floor) words.push(floor);
   return zh(lang) ? words.join(short ? '' : ' ') : words.join(', ');
-}
-
-/**
- * Formatters by locale, zone and style. Building an `Intl.DateTimeFormat` costs ~170 µs (ICU), using one ~10 µs,
- * and every alarm writes several times: they are made once per zone.
- */
-const formats = new Map<string, Intl.DateTimeFormat>();
-function dateFormat(locale: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
-  const key = `${locale}\u0000${JSON.stringify(options)}`;
-  let f = formats.get(key);
-  if (!f) {
-    f = new Intl.DateTimeFormat(locale, options);
-    formats.set(key, f);
-  }
-  return f;
 }
 
 /** 「1月5日 16:00」 / 「5 Jan 16:00」 in the community's time zone. */

@@ -1,3 +1,4 @@
+import { dateFormat } from '../../../../src/clock/date-format.ts';
 import { CATEGORY_LABELS } from '../../../../src/rules/categories.ts';
 import { getLang } from './i18n.ts';
 import { timeZone } from './zone.ts';
@@ -12,30 +13,19 @@ export function fmtTime(ms: number | null | undefined): string {
   return formatter(thisYear ? 'day' : 'year').format(ms);
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-/** One formatter per language, zone and style: making one costs far more than formatting with it. */
 function formatter(style: 'day' | 'year' | 'yearOnly'): Intl.DateTimeFormat {
-  const key = `${getLang()}|${timeZone() ?? ''}|${style}`;
-  let f = formatters.get(key);
-  if (!f) {
-    f = new Intl.DateTimeFormat(
-      getLang(),
-      style === 'yearOnly'
-        ? { timeZone: timeZone(), year: 'numeric' }
-        : {
-            timeZone: timeZone(),
-            ...(style === 'year' ? { year: 'numeric' } : {}),
-            month: 'short',
-            day: 'numeric',
-            hour: '2-digit',
-            minute: '2-digit',
-            second: '2-digit',
-            hourCycle: 'h23',
-          },
-    );
-    formatters.set(key, f);
-  }
-  return f;
+  const zone = timeZone();
+  if (style === 'yearOnly') return dateFormat(getLang(), { timeZone: zone, year: 'numeric' });
+  return dateFormat(getLang(), {
+    timeZone: zone,
+    ...(style === 'year' ? { year: 'numeric' } : {}),
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  });
 }
 
 function yearOf(ms: number): string {
