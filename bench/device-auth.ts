@@ -31,7 +31,7 @@ export async function runDeviceAuthBench(options: { quick?: boolean } = {}): Pro
     const registry = createRegistry(db, createCatalogue(), new ManualClock(0), {
       secretKey: randomBytes(32),
     });
-    registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
+    await registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
     const secrets: string[] = [];
     for (let i = 0; i < devices; i++) {
       const secret = newSecret();

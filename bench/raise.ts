@@ -50,13 +50,14 @@ const ALWAYS = [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMinute: 0
 /** A small community like the demo's: two grids, their workers and leaders, duty staff around the clock. */
 function seed(registry: Registry): void {
   const pl = registry.places;
-  pl.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
-  pl.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
+  // not awaited: on SQLite a registry write is done when the call returns (src/storage/README.md)
+  void pl.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
+  void pl.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
   for (const g of [1, 2]) {
-    pl.create({ id: `g${g}`, level: 'grid', name: `第${g}网格`, parentId: 'c1' });
-    pl.create({ id: `e${g}`, level: 'estate', name: `小区${g}`, parentId: `g${g}` });
+    void pl.create({ id: `g${g}`, level: 'grid', name: `第${g}网格`, parentId: 'c1' });
+    void pl.create({ id: `e${g}`, level: 'estate', name: `小区${g}`, parentId: `g${g}` });
     for (let b = 1; b <= 5; b++) {
-      pl.create({ id: `b${g}-${b}`, level: 'building', name: `${b}号楼`, parentId: `e${g}` });
+      void pl.create({ id: `b${g}-${b}`, level: 'building', name: `${b}号楼`, parentId: `e${g}` });
     }
   }
   const person = (id: string, role: PersonRole, placeId: string) => {

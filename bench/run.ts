@@ -734,6 +734,7 @@ async function extras(): Promise<void> {
   await section('embedded telemetry store', () => call('telemetry-embedded.ts', 'runEmbeddedStoreBench'));
   await section('dispatcher raise', () => call('raise.ts', 'runRaiseBench'));
   await section('device credential check', () => call('device-auth.ts', 'runDeviceAuthBench'));
+  await section('registry statement per store', () => call('store-lookup.ts', 'runStoreLookupBench'));
   await section('alerts read side, 100 000 alerts', () => call('alert-reads.ts', 'runAlertReadsBench'));
   // Overload: 2 × the sustainable rate measured above (the few-connection QoS 0 figure), for 60 s (10 s quick).
   await section('overload, 2 × sustainable', async () => {

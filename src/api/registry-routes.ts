@@ -114,7 +114,7 @@ export function registryRoutes(deps: {
         },
       },
       async (request) => {
-        const layout = places.setLayout(request.params.id, request.body);
+        const layout = await places.setLayout(request.params.id, request.body);
         request.log.info({ placeId: request.params.id, layout }, 'place layout set');
         return layout;
       },
@@ -218,7 +218,7 @@ export function registryRoutes(deps: {
       },
       async (request) => {
         visibleDevice(request.params.id, request.scope.canSee);
-        const d = devices.update(request.params.id, request.body);
+        const d = await devices.update(request.params.id, request.body);
         request.log.info({ deviceId: d.id, patch: request.body }, 'device updated');
         return view(d);
       },

@@ -8,6 +8,11 @@ import { influxConfigSchema, telemetryConfigSchema } from '../telemetry/config.t
 /** Top-level settings (env `GRIDHUB_<KEY>`, e.g. GRIDHUB_DATA_DIR). */
 export const coreConfigSchema = z.object({
   dataDir: z.string().min(1).default('./data'),
+  /**
+   * A postgres:// URL for the shared store (several instances on one database, issue #18); unset, the embedded
+   * SQLite file in the data dir.
+   */
+  databaseUrl: z.string().min(1).optional(),
   host: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seed the demo community on first start with an empty data dir. */

@@ -98,7 +98,7 @@ export async function seedDemo(
     );
   };
 
-  places.create({ id: 'S1', level: 'street', name: '青龙街道', parentId: null });
+  await places.create({ id: 'S1', level: 'street', name: '青龙街道', parentId: null });
   person('street-cmd', '街道指挥中心值班员', 'street_command', ['S1'], { start: 0, end: 1440 });
   for (const dept of Object.keys(DEPARTMENT_NAMES) as Department[]) {
     person(
@@ -116,7 +116,12 @@ export async function seedDemo(
   const communityNames = ['幸福社区', '和平社区', '光明社区', '团结社区'];
   for (let c = 1; c <= plan.communities; c++) {
     const cid = `C${c}`;
-    places.create({ id: cid, level: 'community', name: communityNames[c - 1] ?? `社区${c}`, parentId: 'S1' });
+    await places.create({
+      id: cid,
+      level: 'community',
+      name: communityNames[c - 1] ?? `社区${c}`,
+      parentId: 'S1',
+    });
     person(`community-duty-${c}`, `${communityNames[c - 1] ?? cid}值班员`, 'community_duty', [cid], {
       start: 0,
       end: 1440,
@@ -125,7 +130,7 @@ export async function seedDemo(
     for (let g = 1; g <= plan.gridsPerCommunity; g++) {
       grid++;
       const gid = `G${grid}`;
-      places.create({ id: gid, level: 'grid', name: `第${grid}网格`, parentId: cid });
+      await places.create({ id: gid, level: 'grid', name: `第${grid}网格`, parentId: cid });
       const team = `g${grid}`;
       person(`${team}-leader`, `网格长${grid}`, 'grid_leader', [gid], { start: 8 * 60, end: 22 * 60 });
       person(`${team}-worker-b`, `网格员${grid}B`, 'grid_worker', [gid], NIGHT);
@@ -143,7 +148,7 @@ export async function seedDemo(
       for (let e = 1; e <= plan.estatesPerGrid; e++) {
         estate++;
         const eid = `E${estate}`;
-        places.create({
+        await places.create({
           id: eid,
           level: 'estate',
           name: ESTATE_NAMES[estate - 1] ?? `小区${estate}`,
@@ -153,9 +158,9 @@ export async function seedDemo(
         person(`vol-${eid}`, `志愿者${estate}`, 'volunteer', [eid], { start: 8 * 60, end: 20 * 60 });
         for (let b = 1; b <= plan.buildingsPerEstate; b++) {
           const bid = `${eid}-B${b}`;
-          places.create({ id: bid, level: 'building', name: `${b}栋`, parentId: eid });
+          await places.create({ id: bid, level: 'building', name: `${b}栋`, parentId: eid });
           // Floors for the estate map; positions are left to its automatic layout (admins may move them).
-          places.setLayout(bid, { floors: plan.floors });
+          await places.setLayout(bid, { floors: plan.floors });
           // 1+3+N: a building head per building, on call at home in the evening and at night.
           person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], {
             start: 18 * 60,
@@ -165,7 +170,7 @@ export async function seedDemo(
           addDevice('ebike_elevator', bid, 1);
           for (let u = 1; u <= plan.unitsPerBuilding; u++) {
             const uid = `${bid}-U${u}`;
-            places.create({ id: uid, level: 'unit', name: `${u}单元`, parentId: bid });
+            await places.create({ id: uid, level: 'unit', name: `${u}单元`, parentId: bid });
           }
           // Smoke sensors on adjacent floors of unit 1, so a fire can spread across them.
           for (let f = 0; f < 5; f++) addDevice('smoke', `${bid}-U${(f % plan.unitsPerBuilding) + 1}`, 3 + f);

@@ -64,9 +64,10 @@ describe('stored credentials (findings 10 and issue 19)', () => {
 });
 
 function places(r: ReturnType<typeof registry>['r']): void {
-  r.places.create({ id: 's1', level: 'street', name: 'S', parentId: null });
-  r.places.create({ id: 'c1', level: 'community', name: 'C', parentId: 's1' });
-  r.places.create({ id: 'g1', level: 'grid', name: 'G', parentId: 'c1' });
-  r.places.create({ id: 'e1', level: 'estate', name: 'E', parentId: 'g1' });
-  r.places.create({ id: 'b1', level: 'building', name: 'B', parentId: 'e1' });
+  // not awaited: on SQLite a registry write is done when the call returns (src/storage/README.md)
+  void r.places.create({ id: 's1', level: 'street', name: 'S', parentId: null });
+  void r.places.create({ id: 'c1', level: 'community', name: 'C', parentId: 's1' });
+  void r.places.create({ id: 'g1', level: 'grid', name: 'G', parentId: 'c1' });
+  void r.places.create({ id: 'e1', level: 'estate', name: 'E', parentId: 'g1' });
+  void r.places.create({ id: 'b1', level: 'building', name: 'B', parentId: 'e1' });
 }

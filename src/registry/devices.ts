@@ -1,26 +1,13 @@
 import type { Catalogue } from '../catalogue/catalogue.ts';
-import type { DeviceTypeId } from '../catalogue/types.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { DeviceDirectory } from '../domain/ports.ts';
 import type { DeviceRecord } from '../domain/records.ts';
 import { DEVICE_ID_PATTERN, RESERVED_IDS } from '../domain/wire.ts';
-import type { Db } from '../storage/sqlite.ts';
+import { isUniqueViolation } from '../storage/sql-store.ts';
 import type { PlaceStore } from './places.ts';
+import type { RegistryStore } from './registry-store.ts';
 import { DeviceSecretHasher, newSecret, verifySecret } from './secrets.ts';
-
-interface DeviceRow {
-  id: string;
-  type: DeviceTypeId;
-  place_id: string;
-  floor: number | null;
-  label: string | null;
-  secret_hash: string;
-  enabled: number;
-  created_at: number;
-  last_seen: number | null;
-  online: number;
-  online_changed_at: number | null;
-}
+import type { DeviceTable } from './tables.ts';
 
 interface CachedDevice {
   record: DeviceRecord;
@@ -45,26 +32,83 @@ export interface DeviceFilter {
 }
 
 /**
- * Devices, cached in memory (ingest looks a device up on every message). Presence (`last_seen`) is coalesced in
- * memory and written in one transaction per flush; online/offline changes are written at once.
+ * Devices, cached in memory (ingest looks a device up on every message): reads are synchronous and never touch
+ * the store. Presence (`last_seen`) is coalesced in memory and written in one transaction per flush;
+ * online/offline changes are written at once, in the order they happened, behind the synchronous
+ * `setOnline` the broker calls (`settled()` waits for them).
  */
 export class DeviceStore implements DeviceDirectory {
-  readonly #db: Db;
+  readonly #store: RegistryStore['devices'];
   readonly #places: PlaceStore;
   readonly #catalogue: Catalogue;
   readonly #byId = new Map<string, CachedDevice>();
   readonly #dirtySeen = new Set<string>();
   readonly #hasher: DeviceSecretHasher;
+  readonly #onWriteError: (err: unknown, deviceId: string) => void;
+  #writes: Promise<void> = Promise.resolve();
 
-  constructor(db: Db, places: PlaceStore, catalogue: Catalogue, hasher: DeviceSecretHasher) {
-    this.#db = db;
-    this.#hasher = hasher;
-    this.#places = places;
-    this.#catalogue = catalogue;
-    for (const row of db.prepare<[], DeviceRow>('SELECT * FROM devices').all()) this.#cache(row);
+  /**
+   * `rows`: every device in the store (`DeviceStore.open` reads them). `onWriteError` hears a presence write
+   * that failed (the hub logs it).
+   */
+  constructor(
+    store: RegistryStore['devices'],
+    rows: readonly DeviceTable[],
+    deps: {
+      places: PlaceStore;
+      catalogue: Catalogue;
+      hasher: DeviceSecretHasher;
+      onWriteError?: (err: unknown, deviceId: string) => void;
+    },
+  ) {
+    this.#store = store;
+    this.#hasher = deps.hasher;
+    this.#places = deps.places;
+    this.#catalogue = deps.catalogue;
+    this.#onWriteError = deps.onWriteError ?? (() => {});
+    for (const row of rows) this.#cache(row);
   }
 
-  #cache(row: DeviceRow): CachedDevice {
+  static async open(
+    store: RegistryStore['devices'],
+    deps: ConstructorParameters<typeof DeviceStore>[2],
+  ): Promise<DeviceStore> {
+    return new DeviceStore(store, await store.all(), deps);
+  }
+
+  /**
+   * Read one device again (another instance provisioned or changed it: on PostgreSQL, the hook for
+   * LISTEN/NOTIFY). Presence stays this instance's: it is about the connections this instance holds.
+   */
+  async reload(id: string): Promise<DeviceRecord | undefined> {
+    const row = await this.#store.get(id);
+    const known = this.#byId.get(id);
+    if (!row) {
+      this.#byId.delete(id);
+      return undefined;
+    }
+    const entry = this.#cache(row);
+    if (known) {
+      entry.record.online = known.record.online;
+      entry.record.onlineChangedAt = known.record.onlineChangedAt;
+      entry.record.lastSeen = known.record.lastSeen;
+    }
+    return entry.record;
+  }
+
+  /** Resolves when every presence write issued so far is done. */
+  settled(): Promise<void> {
+    return this.#writes;
+  }
+
+  #write(deviceId: string, write: () => Promise<unknown>): void {
+    this.#writes = this.#writes.then(write).then(
+      () => undefined,
+      (err: unknown) => this.#onWriteError(err, deviceId),
+    );
+  }
+
+  #cache(row: DeviceTable): CachedDevice {
     const entry: CachedDevice = {
       secretHash: row.secret_hash,
       record: {
@@ -109,7 +153,7 @@ export class DeviceStore implements DeviceDirectory {
     }
     if (this.#byId.has(id)) throw new GridHubError('CONFLICT', `device ${id} exists`, { field: 'id' });
     const secret = input.secret ?? newSecret();
-    const row: DeviceRow = {
+    const row: DeviceTable = {
       id,
       type: input.type,
       place_id: input.placeId,
@@ -122,12 +166,13 @@ export class DeviceStore implements DeviceDirectory {
       online: 0,
       online_changed_at: null,
     };
-    this.#db
-      .prepare(
-        `INSERT INTO devices (id, type, place_id, floor, label, secret_hash, enabled, created_at, last_seen, online, online_changed_at)
-         VALUES (@id, @type, @place_id, @floor, @label, @secret_hash, @enabled, @created_at, @last_seen, @online, @online_changed_at)`,
-      )
-      .run(row);
+    try {
+      await this.#store.insert(row);
+    } catch (err) {
+      // another request or instance provisioned the id between the check above and the insert
+      if (isUniqueViolation(err)) throw new GridHubError('CONFLICT', `device ${id} exists`, { field: 'id' });
+      throw err;
+    }
     return { device: this.#cache(row).record, secret };
   }
 
@@ -148,10 +193,10 @@ export class DeviceStore implements DeviceDirectory {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  update(
+  async update(
     id: string,
     patch: { enabled?: boolean; placeId?: string; floor?: number | null; label?: string | null },
-  ): DeviceRecord {
+  ): Promise<DeviceRecord> {
     const entry = this.#byId.get(id);
     if (!entry) throw new GridHubError('DEVICE_UNKNOWN', `no device ${id}`);
     if (patch.placeId !== undefined && !this.#places.get(patch.placeId)) {
@@ -166,10 +211,28 @@ export class DeviceStore implements DeviceDirectory {
       floor: patch.floor !== undefined ? patch.floor : r.floor,
       label: patch.label !== undefined ? patch.label : r.label,
     };
-    this.#db
-      .prepare('UPDATE devices SET enabled = ?, place_id = ?, floor = ?, label = ? WHERE id = ?')
-      .run(next.enabled ? 1 : 0, next.placeId, next.floor, next.label, id);
+    // As for places: issued first, cached at once (a disabled device is refused from the next CONNECT on), and
+    // taken back if the write fails. Presence is left as it is then.
+    const written = this.#store.update(id, {
+      enabled: next.enabled ? 1 : 0,
+      place_id: next.placeId,
+      floor: next.floor,
+      label: next.label,
+    });
     entry.record = { ...r, ...next, place: this.#places.path(next.placeId) };
+    try {
+      await written;
+    } catch (err) {
+      entry.record = {
+        ...entry.record,
+        enabled: r.enabled,
+        placeId: r.placeId,
+        floor: r.floor,
+        label: r.label,
+        place: r.place,
+      };
+      throw err;
+    }
     return entry.record;
   }
 
@@ -184,9 +247,7 @@ export class DeviceStore implements DeviceDirectory {
     const legacy = entry.secretHash;
     if (!(await verifySecret(secret, legacy))) return false;
     const fresh = this.#hasher.hash(secret);
-    this.#db
-      .prepare('UPDATE devices SET secret_hash = ? WHERE id = ? AND secret_hash = ?')
-      .run(fresh, deviceId, legacy);
+    await this.#store.replaceSecretHash(deviceId, legacy, fresh);
     entry.secretHash = fresh;
     return true;
   }
@@ -205,26 +266,32 @@ export class DeviceStore implements DeviceDirectory {
     if (!entry || entry.record.online === online) return;
     entry.record.online = online;
     entry.record.onlineChangedAt = at;
-    this.#db
-      .prepare('UPDATE devices SET online = ?, online_changed_at = ? WHERE id = ?')
-      .run(online ? 1 : 0, at, deviceId);
+    this.#write(deviceId, () => this.#store.setOnline(deviceId, online, at));
   }
 
-  /** Write coalesced last-seen times; called on an interval and at shutdown. */
-  flushPresence(): number {
+  /** Write coalesced last-seen times; called on an interval and at shutdown. Resolves with how many. */
+  async flushPresence(): Promise<number> {
     if (this.#dirtySeen.size === 0) return 0;
-    const stmt = this.#db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?');
-    const ids = [...this.#dirtySeen];
+    const seen = new Map<string, number>();
+    for (const id of this.#dirtySeen) {
+      const at = this.#byId.get(id)?.record.lastSeen;
+      if (at !== null && at !== undefined) seen.set(id, at);
+    }
     this.#dirtySeen.clear();
-    this.#db.transaction(() => {
-      for (const id of ids) stmt.run(this.#byId.get(id)?.record.lastSeen ?? null, id);
-    })();
-    return ids.length;
+    try {
+      await this.#store.setLastSeen(seen);
+    } catch (err) {
+      // keep them for the next flush: a store that is briefly away must not lose presence
+      for (const id of seen.keys()) this.#dirtySeen.add(id);
+      throw err;
+    }
+    return seen.size;
   }
 
   /** At start-up nobody is connected yet, whatever the table says from before a crash. */
-  markAllOffline(at: number): void {
-    this.#db.prepare('UPDATE devices SET online = 0, online_changed_at = ? WHERE online = 1').run(at);
+  async markAllOffline(at: number): Promise<void> {
+    await this.settled();
+    await this.#store.markAllOffline(at);
     for (const entry of this.#byId.values()) {
       if (entry.record.online) {
         entry.record.online = false;

@@ -51,12 +51,13 @@ describe('duty resolution from the cached roster', () => {
       secretKey: randomBytes(32),
     });
     const pl = registry.places;
-    pl.create({ id: 's1', level: 'street', name: '街道', parentId: null });
-    pl.create({ id: 'c1', level: 'community', name: '社区', parentId: 's1' });
-    pl.create({ id: 'g1', level: 'grid', name: '网格', parentId: 'c1' });
-    pl.create({ id: 'g2', level: 'grid', name: '网格二', parentId: 'c1' });
-    pl.create({ id: 'e1', level: 'estate', name: '小区', parentId: 'g1' });
-    pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
+    // not awaited: on SQLite a registry write is done when the call returns (src/storage/README.md)
+    void pl.create({ id: 's1', level: 'street', name: '街道', parentId: null });
+    void pl.create({ id: 'c1', level: 'community', name: '社区', parentId: 's1' });
+    void pl.create({ id: 'g1', level: 'grid', name: '网格', parentId: 'c1' });
+    void pl.create({ id: 'g2', level: 'grid', name: '网格二', parentId: 'c1' });
+    void pl.create({ id: 'e1', level: 'estate', name: '小区', parentId: 'g1' });
+    void pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
     const people = registry.people;
     people.create({ id: 'w1', name: '王', role: 'grid_worker', placeIds: ['g1'] });
     people.create({ id: 'cd1', name: '李', role: 'community_duty', placeIds: ['c1'] });
@@ -142,7 +143,7 @@ describe('the language of a person', () => {
       timeZone: 'Asia/Shanghai',
       secretKey: randomBytes(32),
     });
-    registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
+    await registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
     registry.people.create({ id: 'w1', name: 'Anna', role: 'grid_worker', placeIds: ['s1'] });
     registry.people.create({ id: 'w2', name: '王', role: 'grid_worker', placeIds: ['s1'] });
     const phone = { password: null, role: 'worker' as const, scope: ['s1'] };

@@ -1,15 +1,9 @@
 import { GridHubError } from '../domain/errors.ts';
 import { levelIndex, PLACE_LEVELS, type PlaceLevel, type PlacePath } from '../domain/places.ts';
 import type { PlaceNode } from '../domain/records.ts';
-import type { Db } from '../storage/sqlite.ts';
-
-interface PlaceRow {
-  id: string;
-  level: PlaceLevel;
-  name: string;
-  parent_id: string | null;
-  path: string;
-}
+import { isUniqueViolation } from '../storage/sql-store.ts';
+import type { RegistryStore } from './registry-store.ts';
+import type { PlaceLayoutTable, PlaceTable } from './tables.ts';
 
 export interface PlaceTreeNode extends PlaceNode {
   children: PlaceTreeNode[];
@@ -26,28 +20,40 @@ export interface PlaceLayout {
   floors: number | null;
 }
 
-interface LayoutRow {
-  place_id: string;
-  x: number | null;
-  y: number | null;
-  floors: number | null;
-}
-
 /** The place tree, cached in memory: places change rarely and every reading needs its device's path. */
 export class PlaceStore {
-  readonly #db: Db;
+  readonly #store: RegistryStore['places'];
   readonly #byId = new Map<string, PlaceNode>();
   readonly #layout = new Map<string, PlaceLayout>();
 
-  constructor(db: Db) {
-    this.#db = db;
-    for (const row of db.prepare<[], PlaceRow>('SELECT * FROM places').all()) this.#cache(row);
-    // Its own table, created here: the layout is presentation, and older databases gain it on first start.
-    db.exec(`CREATE TABLE IF NOT EXISTS place_layout (
-      place_id TEXT PRIMARY KEY REFERENCES places(id) ON DELETE CASCADE,
-      x REAL, y REAL, floors INTEGER)`);
-    for (const r of db.prepare<[], LayoutRow>('SELECT * FROM place_layout').all())
-      this.#layout.set(r.place_id, { x: r.x, y: r.y, floors: r.floors });
+  /** `rows` and `layouts`: everything in the store (`PlaceStore.open` reads them). */
+  constructor(
+    store: RegistryStore['places'],
+    rows: readonly PlaceTable[],
+    layouts: readonly PlaceLayoutTable[],
+  ) {
+    this.#store = store;
+    this.#load(rows, layouts);
+  }
+
+  /** Read the tree from the store; afterwards every read is from memory. */
+  static async open(store: RegistryStore['places']): Promise<PlaceStore> {
+    const [rows, layouts] = await Promise.all([store.all(), store.layouts()]);
+    return new PlaceStore(store, rows, layouts);
+  }
+
+  /**
+   * Read the tree again: after another instance changed it (on PostgreSQL, the hook for LISTEN/NOTIFY). Places
+   * are only ever added, so a node kept by a caller stays valid.
+   */
+  async reload(): Promise<void> {
+    const [rows, layouts] = await Promise.all([this.#store.all(), this.#store.layouts()]);
+    this.#load(rows, layouts);
+  }
+
+  #load(rows: readonly PlaceTable[], layouts: readonly PlaceLayoutTable[]): void {
+    for (const row of rows) this.#cache(row);
+    for (const r of layouts) this.#layout.set(r.place_id, { x: r.x, y: r.y, floors: r.floors });
   }
 
   layout(id: string): PlaceLayout | undefined {
@@ -55,7 +61,7 @@ export class PlaceStore {
   }
 
   /** Merge a layout change into the place's layout; `null` clears a value (back to the automatic layout). */
-  setLayout(id: string, patch: Partial<PlaceLayout>): PlaceLayout {
+  async setLayout(id: string, patch: Partial<PlaceLayout>): Promise<PlaceLayout> {
     if (!this.#byId.has(id)) throw new GridHubError('NOT_FOUND', `no place ${id}`);
     const old = this.#layout.get(id) ?? { x: null, y: null, floors: null };
     const next: PlaceLayout = {
@@ -63,17 +69,18 @@ export class PlaceStore {
       y: patch.y === undefined ? old.y : patch.y,
       floors: patch.floors === undefined ? old.floors : patch.floors,
     };
-    this.#db
-      .prepare(
-        `INSERT INTO place_layout (place_id, x, y, floors) VALUES (?, ?, ?, ?)
-         ON CONFLICT(place_id) DO UPDATE SET x = excluded.x, y = excluded.y, floors = excluded.floors`,
-      )
-      .run(id, next.x, next.y, next.floors);
+    const written = this.#store.putLayout({ place_id: id, x: next.x, y: next.y, floors: next.floors });
     this.#layout.set(id, next);
+    try {
+      await written;
+    } catch (err) {
+      this.#layout.set(id, old);
+      throw err;
+    }
     return next;
   }
 
-  #cache(row: PlaceRow): PlaceNode {
+  #cache(row: PlaceTable): PlaceNode {
     const node: PlaceNode = {
       id: row.id,
       level: row.level,
@@ -85,7 +92,12 @@ export class PlaceStore {
     return node;
   }
 
-  create(input: { id: string; level: PlaceLevel; name: string; parentId: string | null }): PlaceNode {
+  async create(input: {
+    id: string;
+    level: PlaceLevel;
+    name: string;
+    parentId: string | null;
+  }): Promise<PlaceNode> {
     if (this.#byId.has(input.id))
       throw new GridHubError('CONFLICT', `place ${input.id} exists`, { field: 'id' });
     const parent = input.parentId ? this.get(input.parentId) : undefined;
@@ -103,19 +115,28 @@ export class PlaceStore {
       );
     }
     const path: PlacePath = { ...(parent?.path ?? {}), [input.level]: input.id };
-    const row: PlaceRow = {
+    const row: PlaceTable = {
       id: input.id,
       level: input.level,
       name: input.name,
       parent_id: input.parentId,
       path: JSON.stringify(path),
     };
-    this.#db
-      .prepare(
-        'INSERT INTO places (id, level, name, parent_id, path) VALUES (@id, @level, @name, @parent_id, @path)',
-      )
-      .run(row);
-    return this.#cache(row);
+    // Issued before the cache changes, cached before it is awaited: on SQLite the row is written when this
+    // returns, so a synchronous caller (a fixture, a seed) may go on without awaiting; on PostgreSQL the place is
+    // visible here at once and taken back if the insert fails.
+    const written = this.#store.insert(row);
+    const node = this.#cache(row);
+    try {
+      await written;
+    } catch (err) {
+      this.#byId.delete(row.id);
+      // another request or instance created it between the check above and the insert
+      if (isUniqueViolation(err))
+        throw new GridHubError('CONFLICT', `place ${input.id} exists`, { field: 'id' });
+      throw err;
+    }
+    return node;
   }
 
   get(id: string): PlaceNode | undefined {

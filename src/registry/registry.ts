@@ -1,16 +1,21 @@
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
-import { type Db, migrate } from '../storage/sqlite.ts';
+import type { ChangeFeed } from '../storage/changes.ts';
+import { migrateModule, migrateModuleSync } from '../storage/migrations.ts';
+import type { SqlStore } from '../storage/sql-store.ts';
+import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { DeviceStore } from './devices.ts';
 import { createPeopleStore, type PeopleStore } from './people.ts';
 import { PlaceStore } from './places.ts';
+import { createRegistryStore, registryQueries } from './registry-store.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
 import { DeviceSecretHasher } from './secrets.ts';
 import { UserStore } from './users.ts';
 
 const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
 
-/** The registry: places, devices, people and users, over the hub's SQLite database. */
+/** The registry: places, devices, people and users. */
 export interface Registry {
   places: PlaceStore;
   devices: DeviceStore;
@@ -28,20 +33,72 @@ export interface RegistryOptions {
   secretKey: Buffer;
   /** scrypt N for passwords (default OWASP's 2^17). */
   passwordCost?: number;
+  /** Hears a write-behind presence write, or a reload after another instance's change, that failed. */
+  onWriteError?: (err: unknown, deviceId: string) => void;
+  /** Where other instances' changes arrive (PostgreSQL: LISTEN/NOTIFY); none on SQLite. */
+  changes?: ChangeFeed;
 }
 
+/**
+ * Open the registry on the SQLite file, synchronously (the hub, the alerts and ingest harnesses, the benches).
+ * Places and devices go through the dialect-neutral RegistryStore (here Kysely over `db` itself); people and
+ * duty, users and tokens still run their statements on `db` directly (issue #18: they move next).
+ */
 export function createRegistry(
   db: Db,
   catalogue: Catalogue,
   clock: Clock,
   options: RegistryOptions,
+  store: SqlStore = sqliteStore(db),
 ): Registry {
-  migrate(db, 'registry', REGISTRY_MIGRATIONS);
-  const places = new PlaceStore(db);
-  const hasher = new DeviceSecretHasher(options.secretKey);
+  const sync = store.sync;
+  if (!sync) throw new Error('createRegistry opens SQLite only: use openRegistry for PostgreSQL');
+  migrateModuleSync(store, 'registry', REGISTRY_MIGRATIONS);
+  const tables = createRegistryStore(store);
+  const q = registryQueries(store);
+  const places = new PlaceStore(tables.places, sync.all(q.allPlaces()), sync.all(q.allLayouts()));
+  const devices = new DeviceStore(tables.devices, sync.all(q.allDevices()), deps(places, catalogue, options));
+  return { places, devices, ...peopleAndUsers(db, places, clock, options) };
+}
+
+/**
+ * Open the registry on any store, PostgreSQL included. Only places and devices live in `store` so far; people
+ * and users stay on the SQLite connection `db` until they move (the hub refuses a PostgreSQL URL until then).
+ */
+export async function openRegistry(
+  store: SqlStore,
+  db: Db,
+  catalogue: Catalogue,
+  clock: Clock,
+  options: RegistryOptions,
+): Promise<Registry> {
+  await migrateModule(store, 'registry', REGISTRY_MIGRATIONS);
+  if (store.dialect !== 'sqlite') migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
+  const tables = createRegistryStore(store, options.changes);
+  const places = await PlaceStore.open(tables.places);
+  const devices = await DeviceStore.open(tables.devices, deps(places, catalogue, options));
+  // Another instance's place or device: read it again (a device after the places, whose path it takes).
+  options.changes?.subscribe((change) => {
+    const reload =
+      change.table === 'places'
+        ? places.reload()
+        : change.table === 'devices'
+          ? places.reload().then(() => devices.reload(change.id))
+          : undefined;
+    reload?.catch((err: unknown) => options.onWriteError?.(err, change.id));
+  });
+  return { places, devices, ...peopleAndUsers(db, places, clock, options) };
+}
+
+const deps = (places: PlaceStore, catalogue: Catalogue, options: RegistryOptions) => ({
+  places,
+  catalogue,
+  hasher: new DeviceSecretHasher(options.secretKey),
+  ...(options.onWriteError ? { onWriteError: options.onWriteError } : {}),
+});
+
+function peopleAndUsers(db: Db, places: PlaceStore, clock: Clock, options: RegistryOptions) {
   return {
-    places,
-    devices: new DeviceStore(db, places, catalogue, hasher),
     people: createPeopleStore(db, places, { timeZone: options.timeZone ?? DEFAULT_TIME_ZONE }),
     users: new UserStore(db, () => clock.now(), {
       ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),

@@ -53,15 +53,16 @@ export const ALWAYS = [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMi
  */
 export function seedCommunity(registry: Registry, options: { onDuty?: boolean } = {}): void {
   const pl = registry.places;
-  pl.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
-  pl.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
-  pl.create({ id: 'g1', level: 'grid', name: '第一网格', parentId: 'c1' });
-  pl.create({ id: 'g2', level: 'grid', name: '第二网格', parentId: 'c1' });
-  pl.create({ id: 'e1', level: 'estate', name: '阳光小区', parentId: 'g1' });
-  pl.create({ id: 'e2', level: 'estate', name: '月亮小区', parentId: 'g2' });
-  pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
-  pl.create({ id: 'b2', level: 'building', name: '2号楼', parentId: 'e2' });
-  pl.create({ id: 'b1u1', level: 'unit', name: '1单元', parentId: 'b1' });
+  // not awaited: on SQLite a registry write is done when the call returns (src/storage/README.md)
+  void pl.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
+  void pl.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
+  void pl.create({ id: 'g1', level: 'grid', name: '第一网格', parentId: 'c1' });
+  void pl.create({ id: 'g2', level: 'grid', name: '第二网格', parentId: 'c1' });
+  void pl.create({ id: 'e1', level: 'estate', name: '阳光小区', parentId: 'g1' });
+  void pl.create({ id: 'e2', level: 'estate', name: '月亮小区', parentId: 'g2' });
+  void pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
+  void pl.create({ id: 'b2', level: 'building', name: '2号楼', parentId: 'e2' });
+  void pl.create({ id: 'b1u1', level: 'unit', name: '1单元', parentId: 'b1' });
   const person = (id: string, role: PersonRole, placeId: string, extra: { department?: 'fire' } = {}) => {
     registry.people.create({ id, name: id.toUpperCase(), role, placeIds: [placeId], ...extra });
     if (options.onDuty !== false) registry.people.setShifts(id, ALWAYS);

@@ -21,10 +21,11 @@ afterEach(async () => {
 
 /** A second community beside the seeded one: s1 › c2 › g3 › e3 › b3. */
 function addCommunity(registry: Registry): void {
-  registry.places.create({ id: 'c2', level: 'community', name: '和平社区', parentId: 's1' });
-  registry.places.create({ id: 'g3', level: 'grid', name: '第三网格', parentId: 'c2' });
-  registry.places.create({ id: 'e3', level: 'estate', name: '星星小区', parentId: 'g3' });
-  registry.places.create({ id: 'b3', level: 'building', name: '3号楼', parentId: 'e3' });
+  // not awaited: on SQLite a registry write is done when the call returns (src/storage/README.md)
+  void registry.places.create({ id: 'c2', level: 'community', name: '和平社区', parentId: 's1' });
+  void registry.places.create({ id: 'g3', level: 'grid', name: '第三网格', parentId: 'c2' });
+  void registry.places.create({ id: 'e3', level: 'estate', name: '星星小区', parentId: 'g3' });
+  void registry.places.create({ id: 'b3', level: 'building', name: '3号楼', parentId: 'e3' });
 }
 
 const TYPES = ['smoke', 'call_button', 'throw_camera', 'ebike_elevator', 'bin'];

@@ -83,11 +83,11 @@ export async function startHarness(
   let manager = { username: 'mgr-zhao', token: '' };
   if (!reopen) {
     const { places, people, users } = registry;
-    places.create({ id: 'st1', level: 'street', name: 'Street', parentId: null });
-    places.create({ id: 'co1', level: 'community', name: 'Community', parentId: 'st1' });
-    places.create({ id: 'gr1', level: 'grid', name: 'Grid 1', parentId: 'co1' });
-    places.create({ id: 'es1', level: 'estate', name: 'Estate', parentId: 'gr1' });
-    places.create({ id: 'bd1', level: 'building', name: 'Building 1', parentId: 'es1' });
+    await places.create({ id: 'st1', level: 'street', name: 'Street', parentId: null });
+    await places.create({ id: 'co1', level: 'community', name: 'Community', parentId: 'st1' });
+    await places.create({ id: 'gr1', level: 'grid', name: 'Grid 1', parentId: 'co1' });
+    await places.create({ id: 'es1', level: 'estate', name: 'Estate', parentId: 'gr1' });
+    await places.create({ id: 'bd1', level: 'building', name: 'Building 1', parentId: 'es1' });
     for (const type of TYPES) {
       const id = `${type.replace('_', '')}-1`;
       const { secret } = await registry.devices.provision({ id, type, placeId: 'bd1', floor: 3 }, now);

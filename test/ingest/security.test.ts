@@ -50,14 +50,14 @@ describe('authentication', () => {
   });
 
   it('a disabled device is refused with 5 (not authorized), even with the right secret', async () => {
-    h.registry.devices.update('smoke-2', { enabled: false });
+    await h.registry.devices.update('smoke-2', { enabled: false });
     const secretless = await refusedWith('smoke-2', 'wrong');
     expect(secretless).toBe(4);
     const { secret } = await h.registry.devices.provision(
       { id: 'smoke-3', type: 'smoke', placeId: 'bd1' },
       h.clock.now(),
     );
-    h.registry.devices.update('smoke-3', { enabled: false });
+    await h.registry.devices.update('smoke-3', { enabled: false });
     expect(await refusedWith('smoke-3', secret)).toBe(5);
   });
 
@@ -446,7 +446,7 @@ describe('anonymous access is limited to mqtt.anonymousScope (finding 8)', () =>
   it('an anonymous reader sees device traffic of the places configured, nothing else', async () => {
     const t = await startHarness({ allowAnonymous: true, anonymousScope: 'bd2' });
     try {
-      t.registry.places.create({ id: 'bd2', level: 'building', name: 'Building 2', parentId: 'es1' });
+      await t.registry.places.create({ id: 'bd2', level: 'building', name: 'Building 2', parentId: 'es1' });
       const { secret } = await t.registry.devices.provision(
         { id: 'bin-9', type: 'bin', placeId: 'bd2' },
         t.clock.now(),

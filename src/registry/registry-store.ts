@@ -1,0 +1,127 @@
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import type { SqlStore } from '../storage/sql-store.ts';
+import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
+
+/**
+ * What the registry keeps in the store, behind one async interface: the in-memory stores (PlaceStore,
+ * DeviceStore) read everything once at start, answer the hot path from memory, and write through here. Written
+ * once with Kysely; it runs on the SQLite store (statements prepared once, done before the call returns) and on
+ * the PostgreSQL store alike.
+ */
+export interface RegistryStore {
+  places: {
+    all(): Promise<PlaceTable[]>;
+    insert(row: PlaceTable): Promise<void>;
+    layouts(): Promise<PlaceLayoutTable[]>;
+    putLayout(row: PlaceLayoutTable): Promise<void>;
+  };
+  devices: {
+    all(): Promise<DeviceTable[]>;
+    get(id: string): Promise<DeviceTable | undefined>;
+    insert(row: DeviceTable): Promise<void>;
+    update(id: string, set: Pick<DeviceTable, 'enabled' | 'place_id' | 'floor' | 'label'>): Promise<boolean>;
+    /** Replace a secret hash only if it is still `expected` (another instance may have upgraded it first). */
+    replaceSecretHash(id: string, expected: string, fresh: string): Promise<boolean>;
+    setOnline(id: string, online: boolean, at: number): Promise<void>;
+    /** Last-seen times of many devices in one transaction; a time never moves back. */
+    setLastSeen(seen: ReadonlyMap<string, number>): Promise<void>;
+    /** Every device offline at `at`; how many were online. */
+    markAllOffline(at: number): Promise<number>;
+  };
+}
+
+/** The statements, built once; the store runs them (and SQLite's synchronous start-up reads them too). */
+export function registryQueries(store: SqlStore) {
+  const db = store.builder<RegistryTables>();
+  return {
+    allPlaces: () => db.selectFrom('places').selectAll().orderBy('id'),
+    allLayouts: () => db.selectFrom('place_layout').selectAll(),
+    allDevices: () => db.selectFrom('devices').selectAll().orderBy('id'),
+    db,
+  };
+}
+
+/**
+ * `changes` hears what other instances must reload: places and devices as provisioned or edited. Presence is
+ * not announced: online and last-seen are about the connections each instance holds.
+ */
+export function createRegistryStore(store: SqlStore, changes: ChangeFeed = silentFeed): RegistryStore {
+  const q = registryQueries(store);
+  const db = q.db;
+  const done = async (p: Promise<number>) => {
+    await p;
+  };
+  const announced = async (p: Promise<number>, table: 'places' | 'devices', id: string) => {
+    await p;
+    await changes.announce({ table, id });
+  };
+  return {
+    places: {
+      all: () => store.all(q.allPlaces()),
+      insert: (row) => announced(store.write(db.insertInto('places').values(row)), 'places', row.id),
+      layouts: () => store.all(q.allLayouts()),
+      putLayout: (row) =>
+        announced(
+          store.write(
+            db
+              .insertInto('place_layout')
+              .values(row)
+              .onConflict((oc) =>
+                oc.column('place_id').doUpdateSet((eb) => ({
+                  x: eb.ref('excluded.x'),
+                  y: eb.ref('excluded.y'),
+                  floors: eb.ref('excluded.floors'),
+                })),
+              ),
+          ),
+          'places',
+          row.place_id,
+        ),
+    },
+    devices: {
+      all: () => store.all(q.allDevices()),
+      get: (id) => store.first(db.selectFrom('devices').selectAll().where('id', '=', id)),
+      insert: (row) => announced(store.write(db.insertInto('devices').values(row)), 'devices', row.id),
+      async update(id, set) {
+        const n = await store.write(db.updateTable('devices').set(set).where('id', '=', id));
+        if (n > 0) await changes.announce({ table: 'devices', id });
+        return n > 0;
+      },
+      replaceSecretHash: async (id, expected, fresh) =>
+        (await store.write(
+          db
+            .updateTable('devices')
+            .set({ secret_hash: fresh })
+            .where('id', '=', id)
+            .where('secret_hash', '=', expected),
+        )) > 0,
+      setOnline: (id, online, at) =>
+        done(
+          store.write(
+            db
+              .updateTable('devices')
+              .set({ online: online ? 1 : 0, online_changed_at: at })
+              .where('id', '=', id),
+          ),
+        ),
+      async setLastSeen(seen) {
+        if (seen.size === 0) return;
+        await store.transaction(async (tx) => {
+          for (const [id, at] of seen) {
+            await tx.write(
+              db
+                .updateTable('devices')
+                .set({ last_seen: at })
+                .where('id', '=', id)
+                .where((eb) => eb.or([eb('last_seen', 'is', null), eb('last_seen', '<', at)])),
+            );
+          }
+        });
+      },
+      markAllOffline: (at) =>
+        store.write(
+          db.updateTable('devices').set({ online: 0, online_changed_at: at }).where('online', '=', 1),
+        ),
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import type { SqlStore } from './sql-store.ts';
+
+/** A row another instance changed: which table, which key. */
+export interface Change {
+  table: string;
+  id: string;
+}
+
+/**
+ * How the in-memory caches hear that another instance changed a row they hold. On PostgreSQL: NOTIFY on one
+ * channel, with this instance's id so it ignores its own; a dedicated connection LISTENs. On SQLite one process
+ * owns the file, so there is nobody to tell and nothing to hear.
+ */
+export interface ChangeFeed {
+  /** Tell the other instances; after the write it follows has committed. */
+  announce(change: Change): Promise<void>;
+  /** Hear other instances' changes; returns the unsubscribe. */
+  subscribe(listener: (change: Change) => void): () => void;
+  /** Resolves once the feed hears (PostgreSQL: LISTEN has been acknowledged). */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'gridhub_changes';
+
+export const silentFeed: ChangeFeed = {
+  announce: async () => {},
+  subscribe: () => () => {},
+  ready: async () => {},
+  close: async () => {},
+};
+
+/**
+ * The PostgreSQL feed for `store` at `url`. A notification that arrives while the listening connection is down
+ * is lost (PostgreSQL keeps none for absent listeners): `onReconnect` is called after the feed listens again, so
+ * the caller reloads everything once instead.
+ */
+export function postgresChangeFeed(
+  store: SqlStore,
+  url: string,
+  options: { onError?: (err: Error) => void; onReconnect?: () => void } = {},
+): ChangeFeed {
+  const instance = randomUUID();
+  const listeners = new Set<(change: Change) => void>();
+  let client: pg.Client | undefined;
+  let closed = false;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, application_name: 'gridhub-changes' });
+    c.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL || !msg.payload) return;
+      let parsed: { from?: string; table?: string; id?: string };
+      try {
+        parsed = JSON.parse(msg.payload) as typeof parsed;
+      } catch {
+        return;
+      }
+      if (parsed.from === instance || typeof parsed.table !== 'string' || typeof parsed.id !== 'string')
+        return;
+      const change = { table: parsed.table, id: parsed.id };
+      for (const l of listeners) l(change);
+    });
+    c.on('error', (err) => {
+      options.onError?.(err);
+      if (closed) return;
+      client = undefined;
+      // listen again after a pause; what was said meanwhile is gone, so the owner reloads
+      setTimeout(() => {
+        if (!closed) void connect().then(() => options.onReconnect?.(), options.onError);
+      }, 1_000).unref();
+    });
+    await c.connect();
+    await c.query(`LISTEN ${CHANNEL}`);
+    client = c;
+  };
+  const started = connect();
+  // `ready()` hands the failure to whoever waits for it; nobody waiting must not make it an unhandled rejection
+  started.catch((err: Error) => options.onError?.(err));
+  return {
+    async announce(change) {
+      const payload = JSON.stringify({ from: instance, ...change });
+      await store.write(sql`SELECT pg_notify(${CHANNEL}, ${payload})`.compile(store.builder()));
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    ready: () => started,
+    async close() {
+      closed = true;
+      await started.catch(() => {});
+      await client?.end();
+    },
+  };
+}

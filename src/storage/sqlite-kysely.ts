@@ -1,0 +1,139 @@
+import type Database from 'better-sqlite3';
+import { DummyDriver, Kysely, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
+import {
+  compiled,
+  type SqlExecutor,
+  type SqlStore,
+  type Statement,
+  type SyncSql,
+  TransactionSpansTurnError,
+} from './sql-store.ts';
+import type { Db } from './sqlite.ts';
+
+type Prepared = Database.Statement<unknown[], unknown>;
+
+/**
+ * The SQLite store over the hub's one better-sqlite3 connection, the same one the synchronous hot paths use with
+ * their own prepared statements. Kysely only builds and compiles here (its dialect never connects); statements
+ * run on prepared statements kept by SQL text, synchronously.
+ *
+ * Why not Kysely's SqliteDialect: it prepares every statement again on every call, opens transactions with a
+ * deferred BEGIN (a read-then-write body can then fail with SQLITE_BUSY against another process's writer), and
+ * does nothing about the shared connection: a transaction left open across an await lets any synchronous
+ * statement of the hub run inside it, to be committed or rolled back with it. Here BEGIN IMMEDIATE takes the
+ * write lock up front, transactions run one at a time, statements issued while one is open wait for it, and a
+ * transaction whose body lets the event loop turn is rolled back with TransactionSpansTurnError.
+ */
+export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): SqlStore {
+  const max = options.maxStatements ?? 500;
+  // A builder's text depends on which clauses are set, never on values, so texts are few; bounded all the same.
+  const statements = new Map<string, Prepared>();
+  const prepare = (sql: string): Prepared => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = db.prepare<unknown[], unknown>(sql);
+      if (statements.size >= max) {
+        const oldest = statements.keys().next().value;
+        if (oldest !== undefined) statements.delete(oldest);
+      }
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const now = {
+    all<R>(s: Statement<R>): R[] {
+      const q = compiled(s);
+      return prepare(q.sql).all(...(q.parameters as unknown[])) as R[];
+    },
+    first<R>(s: Statement<R>): R | undefined {
+      const q = compiled(s);
+      return prepare(q.sql).get(...(q.parameters as unknown[])) as R | undefined;
+    },
+    write(s: Statement<unknown>): number {
+      const q = compiled(s);
+      const stmt = prepare(q.sql);
+      const params = q.parameters as unknown[];
+      if (stmt.reader) return stmt.all(...params).length; // … RETURNING
+      return stmt.run(...params).changes;
+    },
+  };
+
+  // The open asynchronous transaction, if any: others wait for it to settle.
+  let open: Promise<void> | undefined;
+  const settled = <T>(fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  // Outside a transaction: at once, unless a transaction is open (a statement from another promise chain
+  // resumed while it runs) — then after it, so it never joins it.
+  const later = async <T>(fn: () => T): Promise<T> => {
+    while (open !== undefined) await open;
+    return fn();
+  };
+  const outside = <T>(fn: () => T): Promise<T> => (open === undefined ? settled(fn) : later(fn));
+
+  const inside: SqlExecutor = {
+    all: (s) => settled(() => now.all(s)),
+    first: (s) => settled(() => now.first(s)),
+    write: (s) => settled(() => now.write(s)),
+  };
+
+  const sync: SyncSql = {
+    ...now,
+    transaction<T>(fn: () => T): T {
+      if (open !== undefined) {
+        throw new Error('a synchronous SQLite transaction cannot run inside an open asynchronous one');
+      }
+      return db.transaction(fn)();
+    },
+  };
+
+  const builder = new Kysely<object>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (k) => new SqliteIntrospector(k),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  });
+
+  return {
+    dialect: 'sqlite',
+    sync,
+    builder: <Tables>() => builder as unknown as Kysely<Tables>,
+    all: (s) => outside(() => now.all(s)),
+    first: (s) => outside(() => now.first(s)),
+    write: (s) => outside(() => now.write(s)),
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      while (open !== undefined) await open;
+      let release = () => {};
+      open = new Promise((resolve) => {
+        release = resolve;
+      });
+      // The body's statements are synchronous, so a body that awaits only them settles in microtasks, before
+      // the loop runs any timer, socket or I/O callback. If this immediate fires first, it awaited something else.
+      let turned = false;
+      const watch = setImmediate(() => {
+        turned = true;
+      });
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        const out = await fn(inside);
+        if (turned) throw new TransactionSpansTurnError();
+        db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        clearImmediate(watch);
+        open = undefined;
+        release();
+      }
+    },
+    close: async () => {},
+  };
+}
