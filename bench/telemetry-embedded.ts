@@ -22,7 +22,7 @@ import { telemetryConfigSchema } from '../src/telemetry/config.ts';
 import { createEmbeddedStore } from '../src/telemetry/embedded-store.ts';
 
 export interface EmbeddedStoreBenchRow {
-  schema: 'v2 chunks (one row per reading)' | 'v1 (one row per field)';
+  schema: 'v3 chunks (one row per device and chunk)' | 'v1 (one row per field)';
   devices: number;
   readings: number;
   /** Wall time and this process's CPU time per reading, including the final flush (and merges for v2). */
@@ -94,7 +94,7 @@ async function benchV2(dir: string, devices: number, n: number): Promise<Embedde
   const chunks = store.chunkCount();
   await store.close();
   return {
-    schema: 'v2 chunks (one row per reading)',
+    schema: 'v3 chunks (one row per device and chunk)',
     devices,
     readings: n,
     ...cost,

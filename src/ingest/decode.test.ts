@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCatalogue } from '../catalogue/catalogue.ts';
+import { createCatalogue, type FieldSpec } from '../catalogue/catalogue.ts';
 import type { DeviceRecord } from '../domain/records.ts';
 import { type DecodeInput, decodeMessage, MIN_TIMESTAMP, parseTimestamp } from './decode.ts';
 
@@ -75,6 +75,50 @@ describe('decodeMessage', () => {
     expect(d.rejections?.[0]).toMatchObject({ code: 'PAYLOAD_INVALID', field: '__proto__' });
     const e = decodeMessage(input('event', '{"event":"constructor"}'));
     expect(e.rejections?.[0]).toMatchObject({ code: 'EVENT_UNKNOWN' });
+  });
+
+  it('takes and refuses telemetry exactly as the catalogue schema does, fields in the catalogue order', () => {
+    // The zod-free check of valid payloads must never accept what zod refuses, nor change what it returns.
+    const candidates = (spec: FieldSpec): unknown[] => {
+      switch (spec.kind) {
+        case 'number': {
+          const lo = spec.min ?? -1e6;
+          const hi = spec.max ?? 1e6;
+          return [lo, hi, lo - 0.5, hi + 1, (lo + hi) / 2, Math.floor((lo + hi) / 2), 1e300, -0, '1', true];
+        }
+        case 'boolean':
+          return [true, false, 0, 'true'];
+        case 'string':
+          return ['', 'x'.repeat(spec.maxLength), 'x'.repeat(spec.maxLength + 1), 5, false];
+      }
+    };
+    let compared = 0;
+    for (const entry of catalogue.all()) {
+      const names = Object.keys(entry.telemetry);
+      const payloads: Record<string, unknown>[] = [{}, { unknown: 1 }];
+      for (const name of names) {
+        for (const v of candidates(entry.telemetry[name] as FieldSpec)) {
+          payloads.push({ [name]: v });
+          // Every field present, this one varied, in reverse order: the output order is the catalogue's.
+          const all: Record<string, unknown> = {};
+          for (const other of [...names].reverse()) {
+            const first = candidates(entry.telemetry[other] as FieldSpec)[0];
+            all[other] = other === name ? v : first;
+          }
+          payloads.push(all, { ...all, extra: 1 });
+        }
+      }
+      for (const p of payloads) {
+        const zod = entry.telemetrySchema.safeParse(p);
+        const d = decodeMessage({ ...input('telemetry', JSON.stringify(p)), entry });
+        const values = d.readings[0]?.kind === 'telemetry' ? d.readings[0].values : undefined;
+        expect(values === undefined ? undefined : JSON.stringify(values), JSON.stringify(p)).toBe(
+          zod.success ? JSON.stringify(zod.data) : undefined,
+        );
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
   });
 
   it('numbers each rejected array element', () => {

@@ -60,8 +60,9 @@ export const telemetryConfigSchema = z.object({
   embeddedBatchSize: int(2_000, 1, 1_000_000),
   embeddedFlushInterval: duration(1_000),
   /**
-   * Embedded store: the most rows one merge of 16 chunks may rewrite (see embedded-store.ts). A merge runs on
-   * the event loop, ~2 µs a row: 50 000 rows bounds the pause to ~0.1 s; larger chunks move up unmerged.
+   * Embedded store: the most readings one merge of 16 chunks may join (see embedded-store.ts). A merge runs on
+   * the event loop and copies the readings' text once more: 50 000 readings (a few MB) bound that pause; larger
+   * chunks move up unmerged.
    */
   embeddedMergeMaxRows: int(50_000, 0),
   /** Embedded store: how often rows older than `retention` are deleted. */

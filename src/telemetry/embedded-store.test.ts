@@ -11,6 +11,8 @@ import {
   telemetryConfig,
   tempDir,
 } from '../../test/telemetry/helpers.ts';
+import { createCatalogue } from '../catalogue/catalogue.ts';
+import { CATALOGUE_ENTRIES } from '../catalogue/entries.ts';
 import { ManualClock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { migrate, openDatabase } from '../storage/sqlite.ts';
@@ -244,6 +246,84 @@ describe('embedded telemetry store', () => {
     expect(await s.query({ ...base, field: 'alarm' })).toEqual([{ ts: T0, value: true }]);
     s.writeReading(smokeReading('e-smoke', T0 + 61_000, { temperature: 22 }));
     expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 3 }]);
+  });
+
+  it('reads back every value as written: numbers of every shape, booleans, strings with quotes', async () => {
+    // A catalogue whose smoke alarms also report a free-text field, to cover strings.
+    const withNote = createCatalogue(
+      CATALOGUE_ENTRIES.map((e) =>
+        e.id === 'smoke'
+          ? {
+              ...e,
+              telemetry: { ...e.telemetry, note: { kind: 'string', maxLength: 64, description: 'note' } },
+            }
+          : e,
+      ),
+    );
+    const s = createEmbeddedStore({
+      telemetry: telemetryConfig(),
+      dataDir: tempDir('embedded-values'),
+      catalogue: withNote,
+      log,
+      metrics: metrics(),
+      clock: new ManualClock(T0),
+    });
+    open.push(s);
+    const temps = [1e21, -0, 0.1 + 0.2, -40.25, 5e-7, 123456789012345];
+    temps.forEach((t, i) => {
+      s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: t, alarm: i % 2 === 0 }));
+    });
+    const notes = ['say "hi"', 'back\\slash', '烟雾 ✓', 'line\nbreak', '\u0001'];
+    notes.forEach((note, i) => {
+      s.writeReading(smokeReading('e-smoke', T0 + 100 + i, { note } as never));
+    });
+    expect((await s.query(base)).map((p) => p.value)).toEqual(temps.map((t) => (Object.is(t, -0) ? 0 : t)));
+    expect((await s.query({ ...base, field: 'alarm', to: T0 + 5 })).map((p) => p.value)).toEqual(
+      temps.map((_, i) => i % 2 === 0),
+    );
+    expect((await s.query({ ...base, field: 'note' })).map((p) => p.value)).toEqual(notes);
+  });
+
+  it('migrates the v2 schema (one row per reading) to one row per device and chunk', async () => {
+    const dataDir = tempDir('embedded-v2');
+    const db = openDatabase(join(dataDir, 'telemetry.db'));
+    migrate(db, 'telemetry', [
+      `CREATE TABLE samples (device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
+         PRIMARY KEY (device, field, ts)) WITHOUT ROWID;`,
+      `CREATE TABLE points (
+         chunk INTEGER NOT NULL, device TEXT NOT NULL, ts INTEGER NOT NULL, ns INTEGER NOT NULL, vals TEXT NOT NULL,
+         PRIMARY KEY (chunk, device, ts, ns)) WITHOUT ROWID;
+       CREATE TABLE chunks (
+         id INTEGER PRIMARY KEY, level INTEGER NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+         rows INTEGER NOT NULL);
+       DROP TABLE samples;`,
+    ]);
+    const point = db.prepare('INSERT INTO points VALUES (?, ?, ?, ?, ?)');
+    // Chunk 16 holds two hub-stamped points of e-smoke (one millisecond) and a device-timed one; chunk 32 a
+    // newer value for that device time, without `alarm`; `other` is another device of chunk 16.
+    point.run(16, 'e-smoke', T0 + 5, 2, '{"temperature":21,"alarm":false}');
+    point.run(16, 'e-smoke', T0 + 5, 1, '{"temperature":20,"alarm":false}');
+    point.run(16, 'e-smoke', T0 + 9, 0, '{"temperature":30,"alarm":true}');
+    point.run(16, 'other', T0, 1, '{"temperature":99}');
+    point.run(32, 'e-smoke', T0 + 9, 0, '{"temperature":31}');
+    const chunk = db.prepare('INSERT INTO chunks VALUES (?, 0, ?, ?, ?)');
+    chunk.run(16, T0, T0 + 9, 4);
+    chunk.run(32, T0 + 9, T0 + 9, 1);
+    db.close();
+    const { s } = store(new ManualClock(T0), {}, dataDir);
+    expect(await s.query(base)).toEqual([
+      { ts: T0 + 5, value: 20 },
+      { ts: T0 + 5, value: 21 },
+      { ts: T0 + 9, value: 31 },
+    ]);
+    // The newer entry lacks `alarm`: the older one's stays, as in a point written twice.
+    expect(await s.query({ ...base, field: 'alarm' })).toEqual([
+      { ts: T0 + 5, value: false },
+      { ts: T0 + 5, value: false },
+      { ts: T0 + 9, value: true },
+    ]);
+    expect(await s.query({ ...base, deviceId: 'other', fn: 'count' })).toEqual([{ ts: T0, value: 1 }]);
+    expect(s.chunkCount()).toBe(2);
   });
 
   it('keeps its data across a restart', async () => {

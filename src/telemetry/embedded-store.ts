@@ -62,10 +62,20 @@ const MIGRATIONS = [
    INSERT INTO chunks (id, level, min_ts, max_ts, rows)
      SELECT 0, ${TOP_LEVEL}, MIN(ts), MAX(ts), COUNT(*) FROM points WHERE chunk = 0 HAVING COUNT(*) > 0;
    DROP TABLE samples;`,
+  // v3: one row per device and chunk, its readings one JSON array (see createEmbeddedStore). The points of a
+  // v2 (chunk, device) become its entries in key order; `chunks.rows` counted points and still does.
+  `CREATE TABLE series (
+     chunk INTEGER NOT NULL, device TEXT NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
+     n INTEGER NOT NULL, pts TEXT NOT NULL,
+     PRIMARY KEY (chunk, device)) WITHOUT ROWID;
+   INSERT INTO series (chunk, device, min_ts, max_ts, n, pts)
+     SELECT chunk, device, MIN(ts), MAX(ts), COUNT(*),
+            group_concat(ts || ',' || ns || ',' || vals, ',' ORDER BY ts, ns)
+     FROM points GROUP BY chunk, device;
+   DROP TABLE points;`,
 ];
 
 type Values = TelemetryReading['values'];
-type Row = [device: string, ts: number, ns: number, vals: Values];
 
 interface Chunk {
   id: number;
@@ -75,75 +85,30 @@ interface Chunk {
   rows: number;
 }
 
-const byKey = (a: Row, b: Row) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || a[2] - b[2]);
+/** The readings of one device in one batch, on their way to one `series` row. */
+interface Pending {
+  /** `ts,ns,{values}` per reading, in arrival order: the inside of the row's JSON array. */
+  parts: string[];
+  min: number;
+  max: number;
+}
 
-interface Scanned {
+/** One stored entry of a queried field: its time, its value and where it came in (later wins a repeat). */
+interface Entry {
   ts: number;
   ns: number;
-  chunk: number;
-  v: number | string;
+  seq: number;
+  v: number | string | boolean;
 }
+
+const byTime = (a: Entry, b: Entry) => a.ts - b.ts || a.ns - b.ns || a.seq - b.seq;
 
 interface Bucket {
   sum: number;
   n: number;
-  min: number | string;
-  max: number | string;
-  /** ts × 10⁶ + ns of the latest point, and its value. */
-  lastAt: number;
-  last: number | string;
-}
-
-interface SqlBucket {
-  b: number;
-  n: number;
-  sum?: number;
-  min?: number | string;
-  max?: number | string;
-  last?: number | string;
-  lastAt?: number;
-}
-
-function fromSql(b: SqlBucket): Bucket {
-  const any = (b.last ?? b.min ?? 0) as number | string;
-  return {
-    sum: b.sum ?? 0,
-    n: b.n,
-    min: b.min ?? any,
-    max: b.max ?? any,
-    lastAt: b.lastAt ?? 0,
-    last: b.last ?? any,
-  };
-}
-
-/**
- * Fold device-timed rows (ns = 0) into the buckets: they may repeat across chunks, so each time's newest chunk
- * wins before it is counted.
- */
-function aggregate(buckets: Map<number, Bucket>, rows: Scanned[], bucketOf: (ts: number) => number): void {
-  const add = (ts: number, ns: number, v: number | string) => {
-    const key = bucketOf(ts);
-    const at = ts * 1_000_000 + ns;
-    const b = buckets.get(key);
-    if (!b) {
-      buckets.set(key, { sum: typeof v === 'number' ? v : 0, n: 1, min: v, max: v, lastAt: at, last: v });
-      return;
-    }
-    if (typeof v === 'number') b.sum += v;
-    b.n++;
-    if (v < b.min) b.min = v;
-    if (v > b.max) b.max = v;
-    if (at >= b.lastAt) {
-      b.lastAt = at;
-      b.last = v;
-    }
-  };
-  const newest = new Map<number, Scanned>();
-  for (const row of rows) {
-    const seen = newest.get(row.ts);
-    if (!seen || row.chunk > seen.chunk) newest.set(row.ts, row);
-  }
-  for (const row of newest.values()) add(row.ts, 0, row.v);
+  min: number | string | boolean;
+  max: number | string | boolean;
+  last: number | string | boolean;
 }
 
 function finish(b: Bucket, agg: Aggregate, decode: (v: unknown) => TelemetryPoint['value']) {
@@ -161,7 +126,7 @@ function finish(b: Bucket, agg: Aggregate, decode: (v: unknown) => TelemetryPoin
   }
 }
 
-function finite(values: TelemetryReading['values']): boolean {
+function finite(values: Values): boolean {
   for (const k in values) {
     const v = values[k];
     if (typeof v === 'number' && !Number.isFinite(v)) return false;
@@ -169,24 +134,68 @@ function finite(values: TelemetryReading['values']): boolean {
   return true;
 }
 
+/** `"name":` of each field name seen, so that a reading's values are written without JSON.stringify. */
+const keyText = new Map<string, string>();
+/** Field names are the catalogue's (validated at ingest): a few dozen. The bound is only a guard. */
+const KEY_TEXT_MAX = 4096;
+
+/**
+ * A reading's values as JSON text, the same as JSON.stringify gives for them (finite numbers, booleans and
+ * strings), at about a third of its cost: on this path it ran for every reading.
+ */
+function valuesJson(values: Values): string {
+  let s = '{';
+  for (const k in values) {
+    const v = values[k];
+    let key = keyText.get(k);
+    if (key === undefined) {
+      key = `${JSON.stringify(k)}:`;
+      if (keyText.size < KEY_TEXT_MAX) keyText.set(k, key);
+    }
+    if (s.length > 1) s += ',';
+    s += key + (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  }
+  return `${s}}`;
+}
+
+/**
+ * The entries of `field` in one row's array (`[ts, ns, {values}, ts, ns, {values}, …]`) within [from, to],
+ * appended to `out`. A reading without the field is no point of it, as in InfluxDB.
+ */
+function collect(pts: string, field: string, from: number, to: number, out: Entry[]): void {
+  const a = JSON.parse(`[${pts}]`) as (number | Values)[];
+  for (let i = 0; i + 2 < a.length; i += 3) {
+    const ts = a[i] as number;
+    if (ts < from || ts > to) continue;
+    const v = (a[i + 2] as Values)[field];
+    if (v === undefined || v === null) continue;
+    out.push({ ts, ns: a[i + 1] as number, seq: out.length, v });
+  }
+}
+
 /**
  * The telemetry store of `npm start` without InfluxDB: `<dataDir>/telemetry.db`, separate from the main
  * database so that telemetry volume never slows alert and registry writes. It keeps each reading's telemetry
  * values (what the charts query); events, status and alert changes live in the main stores.
  *
- * One row per reading — `(chunk, device, ts, ns) → vals` (JSON) — with the same point rule as InfluxDB: a
- * hub-stamped reading gets a nanosecond `ns` no other reading of its device has; a device-given `ts` is kept
- * and a repeat of it replaces the earlier point (newest chunk wins).
+ * One row per device and chunk — `(chunk, device) → [ts, ns, {values}, …]` (JSON, in arrival order) — with the
+ * same point rule as InfluxDB: a hub-stamped reading gets a nanosecond `ns` no other reading of its device has;
+ * a device-given `ts` is kept and a repeat of it replaces the earlier point, field by field, at read time (the
+ * later entry wins: later in its row, or in a newer chunk).
  *
  * Why chunks: a key that starts with the device makes every insert land beside that device's previous rows, a
  * random B-tree position once there are many devices (92 µs a reading with 2 000 devices, issue #19). Here each
- * buffered batch is sorted and written as a new chunk whose id is above every other, so each insert appends at
- * the right edge of the tree whatever the number of devices. A query seeks once per chunk overlapping its time
- * range; to keep that count small, every 16 chunks of one level are merged (sorted, again appended) into one
- * of the next level, up to level 3. Merges that would rewrite more than `embeddedMergeMaxRows` rows are not
- * done — those chunks are already large and move up a level as they are — so no merge stalls ingest for long.
- * Levels are ordered by age (a higher level holds older data) and a merged chunk takes the id just above its
- * newest source, so "the newest chunk wins" stays true for repeated timestamps. Retention drops whole chunks.
+ * buffered batch becomes a new chunk whose id is above every other, so each insert appends at the right edge of
+ * the tree whatever the number of devices. Why one row per device of a chunk, not per reading: a row costs
+ * SQLite and better-sqlite3 a few µs whatever its size, so the readings of a device that sends often share one
+ * (2 000 readings of 2 gateways: 2 rows), and a device that sends rarely still costs one row per reading, as
+ * before. A query seeks once per chunk overlapping its time range; to keep that count small, every 16 chunks of
+ * one level are merged into one of the next level, up to level 3: one row per device again, its arrays joined
+ * as text in chunk order by SQLite (no reading is parsed or rewritten one by one). Merges that would join more
+ * than `embeddedMergeMaxRows` readings are not done — those chunks are already large and move up a level as they
+ * are — so no merge stalls ingest for long. Levels are ordered by age (a higher level holds older data) and a
+ * merged chunk takes the id just above its newest source, so "the newest chunk wins" stays true for repeated
+ * timestamps. Retention drops whole chunks, and rewrites the rows of the one chunk it cuts through.
  */
 export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const { telemetry: cfg, catalogue, clock } = deps;
@@ -194,14 +203,16 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const m = createTelemetryMetrics(deps.metrics);
   const readingsCell = m.readings.labels({ store: 'embedded' });
   const replacedCell = m.replacedPoints.labels({ store: 'embedded' });
+  const writtenCell = m.writtenLines.labels({ store: 'embedded' });
+  const pointsCell = m.pointsWritten.labels({ store: 'embedded' });
   // WAL checkpoints on a worker thread, off the event loop the alarms share (src/storage/checkpointer.ts)
   const db: Db = openDatabase(join(deps.dataDir, 'telemetry.db'), { checkpoints: 'background' });
   migrate(db, 'telemetry', MIGRATIONS);
   const stamper = createStamper();
 
-  const insert = db.prepare<[chunk: number, device: string, ts: number, ns: number, vals: string]>(
-    'INSERT OR REPLACE INTO points (chunk, device, ts, ns, vals) VALUES (?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare<
+    [chunk: number, device: string, minTs: number, maxTs: number, n: number, pts: string]
+  >('INSERT INTO series (chunk, device, min_ts, max_ts, n, pts) VALUES (?, ?, ?, ?, ?, ?)');
   const insertChunk = db.prepare<[number, number, number, number, number]>(
     'INSERT INTO chunks (id, level, min_ts, max_ts, rows) VALUES (?, ?, ?, ?, ?)',
   );
@@ -210,17 +221,19 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM chunks').get()?.id ?? 0;
   let nextId = Math.ceil((lastId() + 1) / ID_STEP) * ID_STEP;
 
-  const writeBatch = db.transaction((rows: Row[]) => {
+  const writeBatch = db.transaction((byDevice: Map<string, Pending>, readings: number) => {
     const id = nextId;
     nextId += ID_STEP;
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
-    for (const r of rows) {
-      insert.run(id, r[0], r[1], r[2], JSON.stringify(r[3]));
-      if (r[1] < min) min = r[1];
-      if (r[1] > max) max = r[1];
+    // In key order, so that every insert appends at the right edge of the chunk's key range.
+    for (const device of [...byDevice.keys()].sort()) {
+      const p = byDevice.get(device) as Pending;
+      insert.run(id, device, p.min, p.max, p.parts.length, p.parts.join(','));
+      if (p.min < min) min = p.min;
+      if (p.max > max) max = p.max;
     }
-    insertChunk.run(id, 0, min, max, rows.length);
+    insertChunk.run(id, 0, min, max, readings);
   });
 
   /** Merge (or move up) full levels; runs after each batch, inside its own transactions. */
@@ -237,29 +250,39 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       }
       const id = (ids.at(-1) as number) + 1;
       db.transaction(() => {
-        // Sorted by key, the newest chunk last: a repeated timestamp merges into one point, newer fields winning.
+        // Oldest chunk first within each device: a repeated device ts is then resolved as before the merge.
         db.prepare(
-          `INSERT INTO points (chunk, device, ts, ns, vals)
-           SELECT ?, device, ts, ns, vals FROM points WHERE chunk IN (${list}) ORDER BY device, ts, ns, chunk
-           ON CONFLICT (chunk, device, ts, ns) DO UPDATE SET vals = json_patch(vals, excluded.vals)`,
+          `INSERT INTO series (chunk, device, min_ts, max_ts, n, pts)
+           SELECT ?, device, MIN(min_ts), MAX(max_ts), SUM(n),
+                  group_concat(pts, ',' ORDER BY chunk)
+           FROM series WHERE chunk IN (${list}) GROUP BY device ORDER BY device`,
         ).run(id);
-        db.prepare(`DELETE FROM points WHERE chunk IN (${list})`).run();
+        db.prepare(`DELETE FROM series WHERE chunk IN (${list})`).run();
         db.prepare(`DELETE FROM chunks WHERE id IN (${list})`).run();
-        const rows =
-          db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM points WHERE chunk = ?').get(id)
-            ?.n ?? 0;
         insertChunk.run(
           id,
           level + 1,
           Math.min(...chunks.map((c) => c.min_ts)),
           Math.max(...chunks.map((c) => c.max_ts)),
-          rows,
+          total,
         );
       })();
     }
   }
 
-  let rows: Row[] = [];
+  /**
+   * Readings taken since the counter was last brought up to date: it is, at every flush (at most
+   * `embeddedFlushInterval` later), so a prom-client increment does not run for every reading.
+   */
+  let uncounted = 0;
+  function countReadings(): void {
+    if (uncounted === 0) return;
+    readingsCell.inc(uncounted);
+    uncounted = 0;
+  }
+
+  let byDevice = new Map<string, Pending>();
+  let buffered = 0;
   let flushTimer: TimerHandle | undefined;
   let pruneTimer: TimerHandle | undefined;
   let closed = false;
@@ -267,32 +290,25 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   function flushNow(): void {
     if (flushTimer) clock.clearTimeout(flushTimer);
     flushTimer = undefined;
-    if (rows.length === 0) return;
-    const batch = rows;
-    rows = [];
+    countReadings();
+    if (buffered === 0) return;
+    const batch = byDevice;
+    const n = buffered;
+    byDevice = new Map();
+    buffered = 0;
     const end = m.writeDuration.startTimer();
     try {
-      // Array.prototype.sort is stable: of two rows with one key (a repeated device ts), the later comes last
-      // and its fields win over the earlier's, which is how InfluxDB merges a point written twice.
-      batch.sort(byKey);
-      const merged: Row[] = [];
-      for (const r of batch) {
-        const prev = merged.at(-1);
-        if (prev && prev[0] === r[0] && prev[1] === r[1] && prev[2] === r[2])
-          prev[3] = { ...prev[3], ...r[3] };
-        else merged.push(r);
-      }
-      writeBatch(merged);
-      m.writtenLines.inc({ store: 'embedded' }, batch.length);
-      m.pointsWritten.inc({ store: 'embedded' }, batch.length);
+      writeBatch(batch, n);
+      writtenCell.inc(n);
+      pointsCell.inc(n);
     } catch (err) {
       m.writeFailures.inc({ status: 'sqlite' });
-      m.droppedLines.inc({ reason: 'sqlite_error' }, batch.length);
-      log.error({ err, rows: batch.length }, 'embedded telemetry insert failed; rows dropped');
+      m.droppedLines.inc({ reason: 'sqlite_error' }, n);
+      log.error({ err, rows: n }, 'embedded telemetry insert failed; rows dropped');
       return;
     } finally {
       end();
-      m.queuedLines.set(rows.length);
+      m.queuedLines.set(buffered);
     }
     try {
       compact();
@@ -300,6 +316,20 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       // The batch is stored; a merge that failed leaves its chunks as they were and is tried after the next.
       log.error({ err }, 'embedded telemetry merge failed');
     }
+  }
+
+  /** The entries of a row from `cutoff` on, as a row's array text, and how many there are. */
+  function keepFrom(pts: string, cutoff: number): { pts: string; n: number; min: number } {
+    const a = JSON.parse(`[${pts}]`) as (number | Values)[];
+    const kept: string[] = [];
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i + 2 < a.length; i += 3) {
+      const ts = a[i] as number;
+      if (ts < cutoff) continue;
+      if (ts < min) min = ts;
+      kept.push(`${ts},${a[i + 1]},${JSON.stringify(a[i + 2])}`);
+    }
+    return { pts: kept.join(','), n: kept.length, min };
   }
 
   function prune(): number {
@@ -312,13 +342,33 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
         .all(cutoff);
       for (const c of old) {
         if (c.max_ts < cutoff) {
-          n += db.prepare<[number]>('DELETE FROM points WHERE chunk = ?').run(c.id).changes;
+          n += c.rows;
+          db.prepare<[number]>('DELETE FROM series WHERE chunk = ?').run(c.id);
           db.prepare<[number]>('DELETE FROM chunks WHERE id = ?').run(c.id);
           continue;
         }
-        const gone = db
-          .prepare<[number, number]>('DELETE FROM points WHERE chunk = ? AND ts < ?')
-          .run(c.id, cutoff).changes;
+        // The chunk the cutoff goes through: its rows are cut one by one (once per chunk and prune).
+        let gone = 0;
+        const cut = db
+          .prepare<[number, number], { device: string; max_ts: number; n: number; pts: string }>(
+            'SELECT device, max_ts, n, pts FROM series WHERE chunk = ? AND min_ts < ?',
+          )
+          .all(c.id, cutoff);
+        for (const row of cut) {
+          if (row.max_ts < cutoff) {
+            db.prepare<[number, string]>('DELETE FROM series WHERE chunk = ? AND device = ?').run(
+              c.id,
+              row.device,
+            );
+            gone += row.n;
+            continue;
+          }
+          const k = keepFrom(row.pts, cutoff);
+          db.prepare<[number, number, string, number, string]>(
+            'UPDATE series SET min_ts = ?, n = ?, pts = ? WHERE chunk = ? AND device = ?',
+          ).run(k.min, k.n, k.pts, c.id, row.device);
+          gone += row.n - k.n;
+        }
         n += gone;
         db.prepare<[number, number, number]>(
           'UPDATE chunks SET min_ts = ?, rows = rows - ? WHERE id = ?',
@@ -344,42 +394,51 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
 
   function add(reading: Reading): void {
     if (closed || reading.kind !== 'telemetry') return;
-    readingsCell.inc();
+    uncounted++;
     if (!finite(reading.values)) {
       // The same refusal as the line-protocol encoder (NON_FINITE_NUMBER): never store something else.
+      countReadings();
       m.droppedLines.inc({ reason: 'unwritable' });
       log.warn({ deviceId: reading.deviceId, reason: 'NON_FINITE_NUMBER' }, 'reading not stored');
       return;
     }
     const t = stamper.stamp(reading.deviceId, reading.ts, reading.receivedAt, reading.deviceTs === true);
     if (t.replaces) replacedCell.inc();
-    rows.push([reading.deviceId, t.ms, t.ns, reading.values]);
-    if (rows.length >= cfg.embeddedBatchSize) flushNow();
+    const part = `${t.ms},${t.ns},${valuesJson(reading.values)}`;
+    const p = byDevice.get(reading.deviceId);
+    if (p === undefined) byDevice.set(reading.deviceId, { parts: [part], min: t.ms, max: t.ms });
+    else {
+      p.parts.push(part);
+      if (t.ms < p.min) p.min = t.ms;
+      if (t.ms > p.max) p.max = t.ms;
+    }
+    buffered++;
+    if (buffered >= cfg.embeddedBatchSize) flushNow();
     else if (!flushTimer) flushTimer = clock.setTimeout(flushNow, cfg.embeddedFlushInterval);
-    m.queuedLines.set(rows.length);
+    else if ((buffered & 63) === 0) m.queuedLines.set(buffered);
   }
 
-  // One field of one device over a time range, from every chunk that overlaps it. Only device-given times
-  // (ns = 0) can repeat across chunks; the newest chunk's value wins, as in a point InfluxDB merged.
-  const range = `FROM points
+  // The rows of one device over a time range, from every chunk that overlaps it, oldest chunk first.
+  const rowsOf = db.prepare<[number, number, string, number, number], { pts: string }>(
+    `SELECT pts FROM series
       WHERE chunk IN (SELECT id FROM chunks WHERE max_ts >= ? AND min_ts <= ?)
-        AND device = ? AND ts >= ? AND ts <= ? AND v IS NOT NULL`;
-  const rawPoints = db.prepare<unknown[], Scanned>(
-    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range} ORDER BY ts, ns, chunk`,
+        AND device = ? AND max_ts >= ? AND min_ts <= ?
+      ORDER BY chunk`,
   );
-  // Hub-stamped points (ns > 0) are unique by construction: SQLite folds them per bucket without a row
-  // reaching JavaScript. Device-timed ones (ns = 0) are deduplicated here first (see `aggregate`).
-  const bucketed = (fold: string) =>
-    db.prepare<unknown[], SqlBucket>(
-      `SELECT ts - (ts % ?) AS b, ${fold} FROM (SELECT ts, ns, json_extract(vals, ?) AS v ${range} AND ns > 0)
-       GROUP BY b`,
-    );
-  const foldStats = bucketed('SUM(v) AS sum, COUNT(v) AS n, MIN(v) AS min, MAX(v) AS max');
-  // SQLite takes a bare column (v) from the row that holds the one MAX() of the query.
-  const foldLast = bucketed('COUNT(v) AS n, v AS last, MAX(ts * 1000000 + ns) AS lastAt');
-  const deviceTimed = db.prepare<unknown[], Scanned>(
-    `SELECT ts, ns, chunk, json_extract(vals, ?) AS v ${range} AND ns = 0`,
-  );
+
+  /** The points of one field, in time order, a repeated (ts, ns) resolved to its latest entry. */
+  function pointsOf(deviceId: string, field: string, from: number, to: number): Entry[] {
+    const all: Entry[] = [];
+    for (const row of rowsOf.iterate(from, to, deviceId, from, to)) collect(row.pts, field, from, to, all);
+    all.sort(byTime);
+    const out: Entry[] = [];
+    for (const e of all) {
+      const prev = out.at(-1);
+      if (prev && prev.ts === e.ts && prev.ns === e.ns) out[out.length - 1] = e;
+      else out.push(e);
+    }
+    return out;
+  }
 
   return {
     kind: 'embedded',
@@ -400,31 +459,33 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
         r.spec.kind === 'boolean' ? v === 1 || v === true : (v as number | string);
       const from = Math.trunc(q.from);
       const to = Math.trunc(q.to);
-      const params = [`$."${q.field}"`, from, to, q.deviceId, from, to];
+      const points = pointsOf(q.deviceId, q.field, from, to);
       if (!r.agg) {
-        const out: TelemetryPoint[] = [];
-        let prev: Scanned | undefined;
-        for (const row of rawPoints.iterate(...params)) {
-          if (prev && prev.ts === row.ts && prev.ns === row.ns) {
-            (out.at(-1) as TelemetryPoint).value = decode(row.v); // a newer chunk's value for the same point
-            continue;
-          }
-          if (out.length >= MAX_POINTS) break;
-          out.push({ ts: row.ts, value: decode(row.v) });
-          prev = row;
+        const n = Math.min(points.length, MAX_POINTS);
+        const out: TelemetryPoint[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const p = points[i] as Entry;
+          out[i] = { ts: p.ts, value: decode(p.v) };
         }
         return out;
       }
-      // Without `every`, one bucket for the whole range: width beyond it, aligned so that it starts at `from`.
+      // Without `every`, one bucket for the whole range, starting at `from`; with it, aligned to the epoch.
       const every = q.everyMs === undefined ? undefined : Math.trunc(q.everyMs);
-      const width = every ?? Number.MAX_SAFE_INTEGER;
-      const bucketOf = (ts: number) => (every === undefined ? from : ts - (ts % every));
       const buckets = new Map<number, Bucket>();
-      const fold = r.agg === 'last' ? foldLast : foldStats;
-      for (const b of fold.all(width, ...params)) {
-        if (b.n > 0) buckets.set(bucketOf(b.b), fromSql(b));
+      for (const p of points) {
+        const key = every === undefined ? from : p.ts - (p.ts % every);
+        const v = p.v;
+        const b = buckets.get(key);
+        if (!b) {
+          buckets.set(key, { sum: typeof v === 'number' ? v : 0, n: 1, min: v, max: v, last: v });
+          continue;
+        }
+        if (typeof v === 'number') b.sum += v;
+        b.n++;
+        if (v < b.min) b.min = v;
+        if (v > b.max) b.max = v;
+        b.last = v; // points come in time order
       }
-      aggregate(buckets, deviceTimed.all(...params), bucketOf);
       return [...buckets.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([ts, b]) => ({ ts, value: finish(b, r.agg as Aggregate, decode) }));
