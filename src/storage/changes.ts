@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { SqlStore } from './sql-store.ts';
 
 /** A row another instance changed: which table, which key. */
@@ -48,7 +48,9 @@ export function postgresChangeFeed(
   let client: pg.Client | undefined;
   let closed = false;
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url, application_name: 'gridhub-changes' });
+    // Loaded when a PostgreSQL feed is made: the embedded default does not pay for the driver at start-up.
+    const { default: driver } = await import('pg');
+    const c = new driver.Client({ connectionString: url, application_name: 'gridhub-changes' });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       let parsed: { from?: string; table?: string; id?: string };

@@ -1,4 +1,3 @@
-import { postgresStore } from './postgres.ts';
 import type { SqlStore } from './sql-store.ts';
 import type { Db } from './sqlite.ts';
 import { sqliteStore } from './sqlite-kysely.ts';
@@ -43,6 +42,8 @@ export async function openStore(
   options: { applicationName?: string; maxConnections?: number } = {},
 ): Promise<SqlStore> {
   if (location.kind === 'sqlite') return sqliteStore(sqlite);
+  // Loaded only here: the embedded default does not pay for the PostgreSQL driver (~80 ms) at start-up.
+  const { postgresStore } = await import('./postgres.ts');
   const store = postgresStore(location.url, options);
   try {
     await store.pool.query('SELECT 1');
