@@ -42,7 +42,8 @@ const port = (s: { address(): unknown }) => {
   return typeof a === 'object' && a && 'port' in a ? (a as { port: number }).port : 0;
 };
 metrics.listen(0, '127.0.0.1', () => {
-  server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+  // The hub's listeners' accept backlog (src/ingest/ingest.ts), so the storm compares brokers, not backlogs.
+  server.listen({ port: Number(process.argv[2] ?? 0), host: '127.0.0.1', backlog: 8192 }, () => {
     process.stdout.write(`METRICS ${port(metrics)}\nPORT ${port(server)}\n`);
   });
 });

@@ -93,6 +93,9 @@ function pem(value: string): string {
   return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
 }
 
+/** Pending connections the kernel may hold for the broker's listeners (see listenOn). */
+const LISTEN_BACKLOG = 8192;
+
 function listenOn(server: net.Server, port: number, host: string, setting: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -107,7 +110,10 @@ function listenOn(server: net.Server, port: number, host: string, setting: strin
       else reject(err);
     };
     server.once('error', onError);
-    server.listen(port, host, () => {
+    // After a restart a community's devices all reconnect at once. Node's default accept backlog (511) drops the
+    // SYNs beyond it, and a dropped SYN is retried only after 1, 3, 7, 15 s: most of a 10 000-device storm's time
+    // went to those retries, not to the hub. The kernel caps it at net.core.somaxconn.
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       resolve((server.address() as net.AddressInfo).port);
     });
