@@ -17,7 +17,7 @@ import { ManualClock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import { migrate, openDatabase } from '../storage/sqlite.ts';
 import { influxConfigSchema } from './config.ts';
-import { createEmbeddedStore, type EmbeddedStore } from './embedded-store.ts';
+import { createEmbeddedStore, type EmbeddedStore, TELEMETRY_MIGRATIONS } from './embedded-store.ts';
 import { createTelemetryStore } from './index.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
@@ -227,12 +227,8 @@ describe('embedded telemetry store', () => {
   it('migrates the v1 schema (one row per field) to one point per reading', async () => {
     const dataDir = tempDir('embedded-v1');
     const db = openDatabase(join(dataDir, 'telemetry.db'));
-    migrate(db, 'telemetry', [
-      `CREATE TABLE samples (
-         device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
-         PRIMARY KEY (device, field, ts)) WITHOUT ROWID;
-       CREATE INDEX samples_ts ON samples (ts);`,
-    ]);
+    // The store as the release before v2 left it.
+    migrate(db, 'telemetry', TELEMETRY_MIGRATIONS.slice(0, 1));
     const ins = db.prepare('INSERT INTO samples VALUES (?, ?, ?, ?)');
     ins.run('e-smoke', 'temperature', T0, 20.5);
     ins.run('e-smoke', 'alarm', T0, 1);
@@ -287,17 +283,8 @@ describe('embedded telemetry store', () => {
   it('migrates the v2 schema (one row per reading) to one row per device and chunk', async () => {
     const dataDir = tempDir('embedded-v2');
     const db = openDatabase(join(dataDir, 'telemetry.db'));
-    migrate(db, 'telemetry', [
-      `CREATE TABLE samples (device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
-         PRIMARY KEY (device, field, ts)) WITHOUT ROWID;`,
-      `CREATE TABLE points (
-         chunk INTEGER NOT NULL, device TEXT NOT NULL, ts INTEGER NOT NULL, ns INTEGER NOT NULL, vals TEXT NOT NULL,
-         PRIMARY KEY (chunk, device, ts, ns)) WITHOUT ROWID;
-       CREATE TABLE chunks (
-         id INTEGER PRIMARY KEY, level INTEGER NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,
-         rows INTEGER NOT NULL);
-       DROP TABLE samples;`,
-    ]);
+    // The store as the release before v3 left it: v1, then v2.
+    migrate(db, 'telemetry', TELEMETRY_MIGRATIONS.slice(0, 2));
     const point = db.prepare('INSERT INTO points VALUES (?, ?, ?, ?, ?)');
     // Chunk 16 holds two hub-stamped points of e-smoke (one millisecond) and a device-timed one; chunk 32 a
     // newer value for that device time, without `alarm`; `other` is another device of chunk 16.

@@ -43,7 +43,8 @@ const TOP_LEVEL = 3;
 /** Chunk ids of new batches step by this, leaving room for the merged chunks just above their newest source. */
 const ID_STEP = 16;
 
-const MIGRATIONS = [
+/** The store's schema, version by version (exported so a test can build an older one and upgrade it). */
+export const TELEMETRY_MIGRATIONS = [
   // v1: one narrow row per field value, keyed (device, field, ts).
   `CREATE TABLE samples (
      device TEXT NOT NULL, field TEXT NOT NULL, ts INTEGER NOT NULL, value,
@@ -207,7 +208,7 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const pointsCell = m.pointsWritten.labels({ store: 'embedded' });
   // WAL checkpoints on a worker thread, off the event loop the alarms share (src/storage/checkpointer.ts)
   const db: Db = openDatabase(join(deps.dataDir, 'telemetry.db'), { checkpoints: 'background' });
-  migrate(db, 'telemetry', MIGRATIONS);
+  migrate(db, 'telemetry', TELEMETRY_MIGRATIONS);
   const stamper = createStamper();
 
   const insert = db.prepare<
