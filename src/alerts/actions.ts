@@ -1,14 +1,15 @@
 /** What people do to an alert through the API: each action is one transaction that answers the new view. */
 import type { PlaceName } from '../domain/alarm.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
 import { onDutyOf } from './payloads.ts';
-import { type AlertRow, OPEN_STATUSES } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
+import { placeOf } from './places.ts';
+import type { AlertRow } from './tables.ts';
 import type { AlertView, Resolution } from './types.ts';
-import { placeOf } from './views.ts';
+import { OPEN_STATUSES } from './types.ts';
 
 export interface Rating {
   score: number;

@@ -2,20 +2,18 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
-import type { PlacePath } from '../domain/places.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import type { Db } from '../storage/sqlite.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { ChannelTargetStore } from './channel-targets.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { Payloads } from './payloads.ts';
-import type { Queries } from './queries.ts';
-import type { AuditLog, ChannelTargetStore, QuietHoursStore, ResidentStore } from './stores.ts';
-
-export interface PlaceNames {
-  path(placeId: string): PlacePath;
-  name(placeId: string): string;
-}
+import type { PlaceNames } from './places.ts';
+import type { QuietHoursStore } from './quiet-hours.ts';
+import type { ResidentStore } from './residents.ts';
+import type { Queries } from './sqlite-statements.ts';
 
 /** What every part of the dispatcher shares; built once by `createDispatcher`. */
 export interface AlertsContext {

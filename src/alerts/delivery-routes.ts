@@ -7,8 +7,8 @@ import { PERSON_ROLES } from '../domain/records.ts';
 import { requireRole } from '../http/context.ts';
 import type { Dispatcher, PlaceNames } from './dispatcher.ts';
 import { idParams, knownPlace } from './http.ts';
-import { type MaintenanceTask, maskResident } from './stores.ts';
-import type { AlertView } from './types.ts';
+import { maskResident } from './privacy.ts';
+import type { AlertView, MaintenanceTask } from './types.ts';
 
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/, 'expected URL-safe base64');
 const subscriptionBody = z.object({

@@ -21,8 +21,12 @@ import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import { type Db, migrate } from '../storage/sqlite.ts';
 import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
+import { createAlertStore } from './alert-store.ts';
+import type { DeliveryView } from './api-views.ts';
+import { type AuditLog, createAuditLog } from './audit-log.ts';
+import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
 import type { AlertsConfig } from './config.ts';
-import type { AlertsContext, PlaceNames } from './context.ts';
+import type { AlertsContext } from './context.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
 import { laneTimeoutOf } from './lanes.ts';
@@ -34,27 +38,18 @@ import { createNoiseControl } from './noise.ts';
 import { createOutbox } from './outbox.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
 import { createPayloads } from './payloads.ts';
-import { prepareQueries } from './queries.ts';
-import { createReads } from './reads.ts';
+import type { PlaceNames } from './places.ts';
+import { createQuietHoursStore, type QuietHoursStore } from './quiet-hours.ts';
+import { createReads } from './read-side.ts';
+import { createResidentStore, type ResidentStore } from './residents.ts';
 import { createRouting } from './routing.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
-import { createAlertStore } from './store.ts';
-import {
-  type AuditLog,
-  type ChannelTargetStore,
-  createAuditLog,
-  createChannelTargetStore,
-  createQuietHoursStore,
-  createResidentStore,
-  type QuietHoursStore,
-  type ResidentStore,
-} from './stores.ts';
+import { prepareQueries } from './sqlite-statements.ts';
 import type { AlertFilter, AlertScope, AlertView, IncidentView, Resolution, TimelineEvent } from './types.ts';
-import type { DeliveryView } from './views.ts';
 
-export type { PlaceNames } from './context.ts';
+export type { DeliveryView } from './api-views.ts';
 export { MUST_REACH_RUNGS } from './must-reach.ts';
-export type { DeliveryView } from './views.ts';
+export type { PlaceNames } from './places.ts';
 
 export interface DispatcherDeps {
   db: Db;
@@ -217,7 +212,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   };
 
   // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
-  // has written the worker's alarm: the rows the commit claimed are already on their way (store.ts), aedes hands
+  // has written the worker's alarm: the rows the commit claimed are already on their way (alert-store.ts), aedes hands
   // a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any of
   // ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
   // share one pass.

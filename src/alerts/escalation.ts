@@ -3,13 +3,14 @@
  * whistled departments. A hub that was down fires overdue ones as soon as it starts.
  */
 
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { Milestone } from './config.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
-import { type AlertRow, OPEN_STATUSES, SYSTEM, type TimerRow, widerReach } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
+import type { AlertRow, TimerRow } from './tables.ts';
 import type { Reach } from './types.ts';
+import { OPEN_STATUSES, SYSTEM, widerReach } from './types.ts';
 
 export type Escalation = ReturnType<typeof createEscalation>;
 

@@ -1,7 +1,7 @@
 /** Pieces shared by the alerts area's HTTP routes. */
 import { z } from 'zod';
 import type { PlacePath } from '../domain/places.ts';
-import type { PlaceNames } from './context.ts';
+import type { PlaceNames } from './places.ts';
 
 /** An instant in a query string: epoch milliseconds or ISO 8601. */
 export const instant = z

@@ -14,7 +14,8 @@ import { SEVERITIES } from '../domain/severity.ts';
 import { HANDLING, RESPONSE_CIRCLE_MS, SELF_RESOLUTIONS } from './kpis.ts';
 import { type AlertsEb, alertConditions, type ReadEnv } from './list-query.ts';
 import { DAY_MS, type OffsetStretch } from './local-day.ts';
-import type { AlertTables, ReadBuilder } from './sql.ts';
+import type { ReadBuilder } from './sqlite-runner.ts';
+import type { AlertTables } from './tables.ts';
 import type { AlertFilter, AlertScope } from './types.ts';
 
 type Condition = Expression<SqlBool>;

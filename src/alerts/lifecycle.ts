@@ -4,15 +4,16 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import type { Escalation } from './escalation.ts';
 import type { MustReach } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
+import { placeOf } from './places.ts';
 import type { Notify } from './routing.ts';
-import { type AlertRow, SYSTEM } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
+import type { AlertRow } from './tables.ts';
 import type { Resolution } from './types.ts';
-import { placeOf } from './views.ts';
+import { SYSTEM } from './types.ts';
 
 export function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');

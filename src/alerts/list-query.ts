@@ -11,7 +11,8 @@ import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
 import { SEVERITIES } from '../domain/severity.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Light } from './sla.ts';
-import type { AlertTables, ReadBuilder } from './sql.ts';
+import type { ReadBuilder } from './sqlite-runner.ts';
+import type { AlertTables } from './tables.ts';
 import type { AlertFilter, AlertScope } from './types.ts';
 
 export type AlertsEb = ExpressionBuilder<AlertTables, 'alerts'>;

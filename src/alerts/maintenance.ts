@@ -1,10 +1,10 @@
 /** Maintenance tasks opened by false alarms and device faults; closing one lifts the device's suppression. */
 import { GridHubError } from '../domain/errors.ts';
+import type { AlertStore } from './alert-store.ts';
+import { taskView } from './api-views.ts';
 import type { AlertsContext } from './context.ts';
-import type { MaintenanceRow } from './rows.ts';
-import type { AlertStore } from './store.ts';
-import type { MaintenanceTask } from './stores.ts';
-import { taskView } from './views.ts';
+import type { MaintenanceRow } from './tables.ts';
+import type { MaintenanceTask } from './types.ts';
 
 export interface Maintenance {
   list(filter?: { open?: boolean }): MaintenanceTask[];

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Queries } from './queries.ts';
+import type { Queries } from './sqlite-statements.ts';
 
 export type AlertsMetrics = ReturnType<typeof createAlertsMetrics>;
 

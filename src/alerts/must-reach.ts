@@ -3,14 +3,16 @@
  * unanswered for `mustReachStepMs` (or whose every delivery died) hands over to the next one. Rung 0 is the
  * dispatch itself: the on-duty people's app push and the grid's group robots together, at once.
  */
+
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
 import type { Enqueue } from './noise.ts';
 import { onDutyOf } from './payloads.ts';
-import { type AlertRow, OPEN_STATUSES, SYSTEM } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
-import { maskTarget } from './stores.ts';
-import { placeOf } from './views.ts';
+import { placeOf } from './places.ts';
+import { maskTarget } from './privacy.ts';
+import type { AlertRow } from './tables.ts';
+import { OPEN_STATUSES, SYSTEM } from './types.ts';
 
 /** Rung 0 (app push and group robots) is sent by the dispatch; the ladder adds the later ones. */
 export const MUST_REACH_RUNGS = ['app_push_group_robot', 'sms_voice', 'family_contact'] as const;

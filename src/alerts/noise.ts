@@ -8,12 +8,13 @@ import { randomUUID } from 'node:crypto';
 import type { AlarmMessage, DigestItem, RatingLinkMessage } from '../domain/alarm.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { type Severity, severityRank } from '../domain/severity.ts';
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import { APP_CHANNELS } from './must-reach.ts';
 import { digestItem, tally } from './payloads.ts';
-import { type OutboxRow, SYSTEM } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
-import { maskTarget } from './stores.ts';
+import { maskTarget } from './privacy.ts';
+import type { OutboxRow } from './tables.ts';
+import { SYSTEM } from './types.ts';
 
 /** One message for the outbox (the routing decides; `enqueue` applies quiet hours, digests and the ladder). */
 export interface Outgoing {

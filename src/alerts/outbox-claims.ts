@@ -4,7 +4,7 @@
  * hubs sharing one database never claim the same row; SQLite has one writer at a time, which gives the same.
  */
 import type { Db } from '../storage/sqlite.ts';
-import type { OutboxRow } from './rows.ts';
+import type { OutboxRow } from './tables.ts';
 
 export interface ClaimedRow extends OutboxRow {
   claimed_by: string | null;

@@ -12,14 +12,14 @@
  */
 import { hostname } from 'node:os';
 import { DeliveryError } from '../channels/channel.ts';
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import { dueTimer } from './due-timer.ts';
 import { createLanes, type Lane } from './lanes.ts';
 import type { MustReach } from './must-reach.ts';
 import { type ClaimedRow, prepareClaims } from './outbox-claims.ts';
-import type { OutboxRow } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
-import { maskTarget } from './stores.ts';
+import { maskTarget } from './privacy.ts';
+import type { OutboxRow } from './tables.ts';
 
 export type Outbox = ReturnType<typeof createOutbox>;
 

@@ -7,8 +7,8 @@ import { GridHubError } from '../domain/errors.ts';
 import { DEPARTMENTS, PERSON_ROLES, type Person } from '../domain/records.ts';
 import { requireRole } from '../http/context.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import type { PlaceNames } from './context.ts';
 import { idParams, instant, knownPlace } from './http.ts';
+import type { PlaceNames } from './places.ts';
 
 const personBody = z.object({
   id: z

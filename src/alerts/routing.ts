@@ -2,14 +2,14 @@
 import type { OnDuty } from '../domain/alarm.ts';
 import type { PersonRole } from '../domain/records.ts';
 import type { DutyPick } from '../registry/people.ts';
+import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AlertsContext } from './context.ts';
 import { APP_CHANNELS, ROBOT_CHANNELS } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
 import { onDutyOf, residentCard } from './payloads.ts';
-import type { AlertRow } from './rows.ts';
-import type { AlertStore, TxEffects } from './store.ts';
+import { placeOf } from './places.ts';
+import type { AlertRow } from './tables.ts';
 import type { AlertView } from './types.ts';
-import { placeOf } from './views.ts';
 
 export interface Notified {
   personId: string;

@@ -2,8 +2,8 @@ import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { AlertStatus } from '../domain/wire.ts';
+import type { MaskedResident } from './privacy.ts';
 import type { Light, SlaClock } from './sla.ts';
-import type { MaskedResident } from './stores.ts';
 
 export { ALERT_STATUSES, type AlertStatus } from '../domain/wire.ts';
 
@@ -116,3 +116,30 @@ export type AlertScope =
   | { kind: 'all' }
   | { kind: 'places'; roots: readonly string[] }
   | { kind: 'department'; department: string | null };
+
+export const OPEN_STATUSES: AlertStatus[] = ['open', 'dispatched', 'acknowledged', 'on_site'];
+/** The actor of what the dispatcher does by itself (timers, routing, digests). */
+export const SYSTEM = 'system';
+
+const REACH_RANK: Record<Reach, number> = { grid: 0, community: 1, street: 2 };
+
+/** An alert's reach only ever widens. */
+export function widerReach(a: Reach, b: Reach): Reach {
+  return REACH_RANK[a] > REACH_RANK[b] ? a : b;
+}
+
+/** A maintenance task opened by a false alarm or a device fault. */
+export interface MaintenanceTask {
+  id: number;
+  deviceId: string;
+  alertId: string;
+  reason: string;
+  note: string | null;
+  createdAt: number;
+  createdBy: string;
+  doneAt: number | null;
+  doneBy: string | null;
+  doneNote: string | null;
+  /** Where the device is (for scope checks); null when the device is no longer registered. */
+  place: PlacePath | null;
+}

@@ -8,7 +8,7 @@ import type {
   ReachRow,
   TimerRow,
   WhistleRow,
-} from './rows.ts';
+} from './tables.ts';
 
 export type Queries = ReturnType<typeof prepareQueries>;
 

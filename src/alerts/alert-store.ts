@@ -11,12 +11,13 @@ import { GridHubError } from '../domain/errors.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { alertView } from './alert-view.ts';
+import { alertView } from './api-views.ts';
 import type { AlertsContext } from './context.ts';
 import type { ClaimedRow } from './outbox-claims.ts';
-import { type AlertRow, SYSTEM, type WhistleRow } from './rows.ts';
+import { placeOf } from './places.ts';
+import type { AlertRow, WhistleRow } from './tables.ts';
 import type { AlertView } from './types.ts';
-import { placeOf } from './views.ts';
+import { SYSTEM } from './types.ts';
 
 /** What one transaction decided, published after it commits; and what it already read, read once. */
 export interface TxEffects {

@@ -1,4 +1,7 @@
-/** Row shapes of the dispatcher's tables (schema.ts) and the few constants every part of it shares. */
+/**
+ * The dispatcher's tables (schema.ts, outbox-schema.ts): their rows as SQLite returns them, and the tables the read
+ * side queries as Kysely sees them.
+ */
 import type { Severity } from '../domain/severity.ts';
 import type { Milestone } from './config.ts';
 import type { AlertStatus, Reach, Resolution } from './types.ts';
@@ -122,13 +125,30 @@ export interface DigestRow {
   last_at: number;
 }
 
-export const OPEN_STATUSES: AlertStatus[] = ['open', 'dispatched', 'acknowledged', 'on_site'];
-/** The actor of what the dispatcher does by itself (timers, routing, digests). */
-export const SYSTEM = 'system';
+/** The place levels as columns of `alerts` (migration 4): `grid_id` is written, the others are generated. */
+export interface AlertLevelColumns {
+  street_id: string | null;
+  community_id: string | null;
+  estate_id: string | null;
+  building_id: string | null;
+  unit_id: string | null;
+}
 
-const REACH_RANK: Record<Reach, number> = { grid: 0, community: 1, street: 2 };
+export interface ResidentTable {
+  id: string;
+  name: string;
+  phone: string | null;
+  family_name: string | null;
+  family_phone: string | null;
+  health_notes: string | null;
+  device_id: string | null;
+  place_id: string | null;
+  updated_at: number;
+}
 
-/** An alert's reach only ever widens. */
-export function widerReach(a: Reach, b: Reach): Reach {
-  return REACH_RANK[a] > REACH_RANK[b] ? a : b;
+/** The tables the read side queries, as Kysely sees them. */
+export interface AlertTables {
+  alerts: AlertRow & AlertLevelColumns;
+  alert_whistles: WhistleRow;
+  residents: ResidentTable;
 }

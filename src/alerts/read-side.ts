@@ -2,22 +2,28 @@
  * The read side: alert lists and views, timelines, incidents, KPIs and delivery state.
  *
  * Lists and KPIs run in SQL (list-query.ts, kpi-query.ts, built with Kysely and run on better-sqlite3, see
- * sql.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
+ * sqlite-runner.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
  * whatever its size — the count, the page with its residents joined in, and the whistles of the page.
  */
 import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
 import type { Resident } from '../domain/records.ts';
-import { alertView, type ViewEnv } from './alert-view.ts';
+import type { AlertStore } from './alert-store.ts';
+import {
+  alertView,
+  type DeliveryView,
+  deliveryView,
+  incidentView,
+  timelineEvent,
+  type ViewEnv,
+} from './api-views.ts';
 import type { AlertsContext } from './context.ts';
 import { kpiBoundsQuery, kpiGroupsQuery } from './kpi-query.ts';
 import { type KpiFilter, type KpiReport, kpiReportFromSums, kpiSumsByGrid, trendCounts } from './kpis.ts';
 import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
 import { dateOfDay, offsetStretches } from './local-day.ts';
-import type { WhistleRow } from './rows.ts';
-import { createSqlRunner, sqliteBuilder } from './sql.ts';
-import type { AlertStore } from './store.ts';
+import { createSqlRunner, sqliteBuilder } from './sqlite-runner.ts';
+import type { WhistleRow } from './tables.ts';
 import type { AlertFilter, AlertScope, AlertView, IncidentView, TimelineEvent } from './types.ts';
-import { type DeliveryView, deliveryView, incidentView, timelineEvent } from './views.ts';
 
 export function createReads(ctx: AlertsContext, store: AlertStore) {
   const { db, clock, cfg, q, places } = ctx;

@@ -1,6 +1,6 @@
 /**
- * The read side's query builder: the alerts tables typed for Kysely, a builder that only compiles, and the runner
- * that executes compiled queries on better-sqlite3.
+ * The read side on SQLite: a Kysely builder that only compiles, and the runner that executes compiled queries on
+ * better-sqlite3 (the tables as Kysely sees them are in tables.ts).
  *
  * Why compile-and-run instead of Kysely's async SqliteDialect: better-sqlite3 is synchronous, and so is the
  * dispatcher's read API (`list`, `kpis`, `get`, which the stages, routes and tests call without awaiting). The
@@ -19,35 +19,7 @@ import {
   SqliteQueryCompiler,
 } from 'kysely';
 import type { Db } from '../storage/sqlite.ts';
-import type { AlertRow, WhistleRow } from './rows.ts';
-
-/** The place levels as columns of `alerts` (migration 4): `grid_id` is written, the others are generated. */
-export interface AlertLevelColumns {
-  street_id: string | null;
-  community_id: string | null;
-  estate_id: string | null;
-  building_id: string | null;
-  unit_id: string | null;
-}
-
-export interface ResidentTable {
-  id: string;
-  name: string;
-  phone: string | null;
-  family_name: string | null;
-  family_phone: string | null;
-  health_notes: string | null;
-  device_id: string | null;
-  place_id: string | null;
-  updated_at: number;
-}
-
-/** The tables the read side queries, as Kysely sees them. */
-export interface AlertTables {
-  alerts: AlertRow & AlertLevelColumns;
-  alert_whistles: WhistleRow;
-  residents: ResidentTable;
-}
+import type { AlertTables } from './tables.ts';
 
 export type ReadBuilder = Kysely<AlertTables>;
 
