@@ -1,12 +1,17 @@
 /** What people do to an alert through the API: each action is one transaction that answers the new view. */
+
+import type { Clock } from '../clock/clock.ts';
 import type { PlaceName } from '../domain/alarm.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { PeopleStore } from '../registry/people.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
+import type { Payloads } from './payloads.ts';
 import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
 import type { AlertView, Resolution } from './types.ts';
 import { OPEN_STATUSES } from './types.ts';
@@ -28,14 +33,21 @@ export interface RatingLinkInfo {
   };
 }
 
-export function createActions(
-  ctx: AlertsContext,
-  store: AlertStore,
-  parts: { lifecycle: Lifecycle; enqueue: Enqueue },
-) {
-  const { clock, cfg, q } = ctx;
+export interface ActionsDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  payloads: Payloads;
+  people: PeopleStore;
+  store: AlertStore;
+  lifecycle: Lifecycle;
+  enqueue: Enqueue;
+}
+
+export function createActions(deps: ActionsDeps) {
+  const { clock, cfg, q, store } = deps;
   const { tx, record, setFields, load, view } = store;
-  const { resolveRow } = parts.lifecycle;
+  const { resolveRow } = deps.lifecycle;
 
   function act(id: string, fn: (fx: TxEffects, r: AlertRow) => void): AlertView {
     tx((fx) => fn(fx, load(id)));
@@ -110,7 +122,7 @@ export function createActions(
         ? {
             category: r.category,
             title: r.title,
-            placePath: ctx.payloads.placePath(placeOf(r)),
+            placePath: deps.payloads.placePath(placeOf(r)),
             floor: r.floor,
             resolvedAt: r.resolved_at,
           }
@@ -188,22 +200,24 @@ export function createActions(
         q.insertTimer.run(id, 'report_in', whistleId, null, dueAt);
         // Department staff serving this place, else any of that department.
         const place = placeOf(r);
-        let staff = ctx.people.peopleAt(place, 'department').filter((p) => p.department === input.department);
+        let staff = deps.people
+          .peopleAt(place, 'department')
+          .filter((p) => p.department === input.department);
         if (!staff.length) {
-          staff = ctx.people
+          staff = deps.people
             .list({ role: 'department' })
             .filter((p) => p.department === input.department && p.active);
         }
         const onDuty = onDutyOf(staff);
         for (const p of staff) {
-          const payload = ctx.payloads.alarm(
+          const payload = deps.payloads.alarm(
             view(r),
             'whistled',
             { person: p, role: 'department', via: 'on_duty' },
             clock.now(),
             onDuty,
           );
-          parts.enqueue(fx, {
+          deps.enqueue(fx, {
             alertId: id,
             channel: 'mqtt',
             target: p.id,

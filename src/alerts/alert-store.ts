@@ -7,14 +7,21 @@
 import { randomUUID } from 'node:crypto';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { StreamMessage } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { EventBus } from '../domain/events.ts';
+import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { alertView } from './api-views.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
+import type { AlertsMetrics } from './metrics.ts';
 import type { ClaimedRow } from './outbox-claims.ts';
+import type { PlaceNames } from './places.ts';
 import { placeOf } from './places.ts';
+import type { ResidentStore } from './residents.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow, WhistleRow } from './tables.ts';
 import type { AlertView } from './types.ts';
 import { SYSTEM } from './types.ts';
@@ -74,9 +81,22 @@ export interface NewOutboxRow {
 
 export type AlertStore = ReturnType<typeof createAlertStore>;
 
-/** `wake` runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
-export function createAlertStore(ctx: AlertsContext, wake: () => void) {
-  const { db, clock, cfg, q, m } = ctx;
+export interface AlertStoreDeps {
+  db: Db;
+  clock: Clock;
+  cfg: AlertsConfig;
+  places: PlaceNames;
+  q: Queries;
+  metrics: AlertsMetrics;
+  residents: ResidentStore;
+  sink: TelemetrySink;
+  bus: EventBus;
+  /** Runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
+  wake: () => void;
+}
+
+export function createAlertStore(deps: AlertStoreDeps) {
+  const { db, clock, cfg, q, metrics: m, wake } = deps;
 
   function whistlesOf(r: AlertRow, fx?: TxEffects): WhistleRow[] {
     let w = fx?.whistles.get(r.id);
@@ -91,7 +111,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   function residentOf(deviceId: string, fx?: TxEffects): Resident | undefined {
     const seen = fx?.residents.get(deviceId);
     if (seen !== undefined) return seen ?? undefined;
-    const res = ctx.residents.forDevice(deviceId);
+    const res = deps.residents.forDevice(deviceId);
     fx?.residents.set(deviceId, res ?? null);
     return res;
   }
@@ -123,7 +143,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
   /** The view inside a transaction: what it reads (whistles, resident) is read once per transaction. */
   function viewIn(fx: TxEffects | undefined, r: AlertRow): AlertView {
     return alertView(
-      { cfg, places: ctx.places, now: clock.now() },
+      { cfg, places: deps.places, now: clock.now() },
       r,
       whistlesOf(r, fx),
       residentOf(r.device_id, fx),
@@ -165,7 +185,7 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
     for (const c of fx.changes) {
       m.changes.inc({ change: c.change });
       if (c.row) {
-        ctx.sink.writeAlertChange({
+        deps.sink.writeAlertChange({
           alertId: c.row.id,
           ruleId: c.row.rule_id,
           deviceId: c.row.device_id,
@@ -179,9 +199,9 @@ export function createAlertStore(ctx: AlertsContext, wake: () => void) {
           ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
         });
       }
-      ctx.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
+      deps.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
     }
-    for (const msg of fx.stream) ctx.bus.emit('alert.streamed', msg);
+    for (const msg of fx.stream) deps.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
     return out;
   }

@@ -26,7 +26,6 @@ import type { DeliveryView } from './api-views.ts';
 import { type AuditLog, createAuditLog } from './audit-log.ts';
 import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
 import type { AlertsConfig } from './config.ts';
-import type { AlertsContext } from './context.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
 import { laneTimeoutOf } from './lanes.ts';
@@ -45,7 +44,15 @@ import { createResidentStore, type ResidentStore } from './residents.ts';
 import { createRouting } from './routing.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
 import { prepareQueries } from './sqlite-statements.ts';
-import type { AlertFilter, AlertScope, AlertView, IncidentView, Resolution, TimelineEvent } from './types.ts';
+import type {
+  AlertFilter,
+  AlertScope,
+  AlertView,
+  IncidentView,
+  Resolution,
+  RunState,
+  TimelineEvent,
+} from './types.ts';
 
 export type { DeliveryView } from './api-views.ts';
 export { MUST_REACH_RUNGS } from './must-reach.ts';
@@ -189,53 +196,84 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const publicUrl = () => cfg.messages.publicUrl ?? deps.publicUrl?.() ?? 'http://127.0.0.1:8080';
   const payloads = createPayloads({ cfg, places: deps.places, localeOf, publicUrl });
 
-  const ctx: AlertsContext = {
-    db,
-    clock,
-    log,
-    cfg,
-    places: deps.places,
-    sink: deps.sink,
-    bus: deps.bus,
-    q,
-    m: createAlertsMetrics(deps.metrics, q),
-    channels,
-    people,
-    residents,
-    quietHours,
-    channelTargets,
-    audit,
-    payloads,
-    localeOf,
-    publicUrl,
-    run: { stopped: true },
-  };
+  const metrics = createAlertsMetrics(deps.metrics, q);
+  const run: RunState = { stopped: true };
+  const base = { clock, cfg, q, log };
 
   // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
-  // has written the worker's alarm: the rows the commit claimed are already on their way (alert-store.ts), aedes hands
-  // a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any of
-  // ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
+  // has written the worker's alarm: the rows the commit claimed are already on their way (alert-store.ts), aedes
+  // hands a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any
+  // of ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
   // share one pass.
   let drainQueued = false;
-  const store = createAlertStore(ctx, () => {
-    escalation.arm();
-    if (drainQueued) return;
-    drainQueued = true;
-    setImmediate(() =>
-      setImmediate(() => {
-        drainQueued = false;
-        void outbox.drain();
-      }),
-    );
+  const store = createAlertStore({
+    db,
+    clock,
+    cfg,
+    places: deps.places,
+    q,
+    metrics,
+    residents,
+    sink: deps.sink,
+    bus: deps.bus,
+    wake: () => {
+      escalation.arm();
+      if (drainQueued) return;
+      drainQueued = true;
+      setImmediate(() =>
+        setImmediate(() => {
+          drainQueued = false;
+          void outbox.drain();
+        }),
+      );
+    },
   });
-  const { enqueue, tryFold } = createNoiseControl(ctx, store);
-  const mustReach = createMustReach(ctx, store, enqueue);
-  const { notify, callLeaders } = createRouting(ctx, store, enqueue);
-  const escalation = createEscalation(ctx, store, notify, callLeaders);
-  const lifecycle = createLifecycle(ctx, store, { notify, escalation, mustReach, enqueue });
-  const actions = createActions(ctx, store, { lifecycle, enqueue });
-  const outbox = createOutbox(ctx, store, { tryFold, mustReach });
-  const reads = createReads(ctx, store);
+  const { enqueue, tryFold } = createNoiseControl({
+    ...base,
+    metrics,
+    channels,
+    quietHours,
+    payloads,
+    store,
+  });
+  const mustReach = createMustReach({
+    ...base,
+    metrics,
+    run,
+    people,
+    channels,
+    payloads,
+    residents,
+    store,
+    enqueue,
+  });
+  const { notify, callLeaders } = createRouting({
+    ...base,
+    payloads,
+    people,
+    channels,
+    channelTargets,
+    audit,
+    store,
+    enqueue,
+  });
+  const escalation = createEscalation({ ...base, run, store, notify, callLeaders });
+  const lifecycle = createLifecycle({
+    ...base,
+    metrics,
+    channels,
+    residents,
+    payloads,
+    publicUrl,
+    store,
+    notify,
+    escalation,
+    mustReach,
+    enqueue,
+  });
+  const actions = createActions({ ...base, payloads, people, store, lifecycle, enqueue });
+  const outbox = createOutbox({ ...base, db, metrics, run, channels, store, tryFold, mustReach });
+  const reads = createReads({ db, clock, cfg, places: deps.places, q, store });
 
   return {
     handle(result) {
@@ -256,13 +294,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           { err, ruleId: result.ruleId, deviceId: result.deviceId, kind: result.kind },
           'rule result not taken',
         );
-        ctx.m.failures.inc();
+        metrics.failures.inc();
         throw err;
       }
     },
     start() {
-      if (!ctx.run.stopped) return;
-      ctx.run.stopped = false;
+      if (!run.stopped) return;
+      run.stopped = false;
       outbox.prune();
       // Overdue steps of a hub that was down fire now, before new work; the rest are armed on the clock.
       escalation.resume();
@@ -271,7 +309,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       log.info('dispatcher started');
     },
     async stop() {
-      ctx.run.stopped = true;
+      run.stopped = true;
       escalation.cancel();
       mustReach.cancel();
       await outbox.stop();
@@ -281,7 +319,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     ...reads,
     ...actions,
     actors: store.actors,
-    maintenance: createMaintenance(ctx, store),
+    maintenance: createMaintenance({ db, clock, q, store }),
     stream,
     people,
     pushStore,

@@ -3,25 +3,33 @@
  * whistled departments. A hub that was down fires overdue ones as soon as it starts.
  */
 
+import type { Logger } from 'pino';
+import type { Clock } from '../clock/clock.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { Milestone } from './config.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig, Milestone } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow, TimerRow } from './tables.ts';
-import type { Reach } from './types.ts';
+import type { Reach, RunState } from './types.ts';
 import { OPEN_STATUSES, SYSTEM, widerReach } from './types.ts';
 
 export type Escalation = ReturnType<typeof createEscalation>;
 
-export function createEscalation(
-  ctx: AlertsContext,
-  store: AlertStore,
-  notify: Notify,
-  callLeaders: CallLeaders,
-) {
-  const { clock, cfg, q, log } = ctx;
-  const timer = dueTimer(clock, { next, fire, stopped: () => ctx.run.stopped });
+export interface EscalationDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  log: Logger;
+  run: RunState;
+  store: AlertStore;
+  notify: Notify;
+  callLeaders: CallLeaders;
+}
+
+export function createEscalation(deps: EscalationDeps) {
+  const { clock, cfg, q, log, store, notify, callLeaders } = deps;
+  const timer = dueTimer(clock, { next, fire, stopped: () => deps.run.stopped });
 
   function next(): number | null {
     return q.nextTimer.get()?.due ?? null;
@@ -38,7 +46,7 @@ export function createEscalation(
 
   function fire(): void {
     timer.cancel();
-    if (ctx.run.stopped) return;
+    if (deps.run.stopped) return;
     for (;;) {
       const due = q.dueTimers.all(clock.now());
       if (!due.length) break;

@@ -3,14 +3,21 @@
  * trouble comes back soon after a resolution, dropped while suppressed), update, clear and resident facts.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
 import type { Escalation } from './escalation.ts';
+import type { AlertsMetrics } from './metrics.ts';
 import type { MustReach } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
+import type { Payloads } from './payloads.ts';
 import { placeOf } from './places.ts';
+import type { ResidentStore } from './residents.ts';
 import type { Notify } from './routing.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
 import type { Resolution } from './types.ts';
 import { SYSTEM } from './types.ts';
@@ -21,19 +28,29 @@ export function sha256(s: string): string {
 
 export type Lifecycle = ReturnType<typeof createLifecycle>;
 
-export function createLifecycle(
-  ctx: AlertsContext,
-  store: AlertStore,
-  parts: {
-    notify: Notify;
-    escalation: Escalation;
-    mustReach: MustReach;
-    enqueue: Enqueue;
-  },
-) {
-  const { clock, cfg, q, m, log } = ctx;
+export interface LifecycleDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  metrics: AlertsMetrics;
+  log: Logger;
+  /** Whether the rating link can go out by SMS. */
+  channels: ReadonlyMap<string, Channel>;
+  residents: ResidentStore;
+  payloads: Payloads;
+  /** The hub's address as phones reach it, for the rating link. */
+  publicUrl(): string;
+  store: AlertStore;
+  notify: Notify;
+  escalation: Escalation;
+  mustReach: MustReach;
+  enqueue: Enqueue;
+}
+
+export function createLifecycle(deps: LifecycleDeps) {
+  const { clock, cfg, q, metrics: m, log, store } = deps;
   const { tx, record, setFields } = store;
-  const { notify, escalation, mustReach } = parts;
+  const { notify, escalation, mustReach } = deps;
 
   /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
   function dispatchFirst(fx: TxEffects, id: string, change: string): void {
@@ -228,12 +245,12 @@ export function createLifecycle(
    * SMS. Sent as a minor message, so the quiet hours of the place hold it until morning.
    */
   function sendRatingLink(fx: TxEffects, r: AlertRow, token: string): void {
-    if (!cfg.messages.ratingSms || !ctx.channels.has('sms')) return;
-    const res = ctx.residents.forDevice(r.device_id);
+    if (!cfg.messages.ratingSms || !deps.channels.has('sms')) return;
+    const res = deps.residents.forDevice(r.device_id);
     const phone = res?.phone ?? res?.familyPhone;
     if (!res || !phone) return;
     const place = placeOf(r);
-    parts.enqueue(fx, {
+    deps.enqueue(fx, {
       alertId: r.id,
       channel: 'sms',
       target: phone,
@@ -242,10 +259,10 @@ export function createLifecycle(
         alertId: r.id,
         category: r.category,
         title: r.title,
-        placePath: ctx.payloads.placePath(place),
+        placePath: deps.payloads.placePath(place),
         floor: r.floor,
         lang: cfg.messages.language,
-        base: ctx.publicUrl().replace(/\/$/, ''),
+        base: deps.publicUrl().replace(/\/$/, ''),
         token,
         sentAt: clock.now(),
       },

@@ -1,8 +1,11 @@
 /** Maintenance tasks opened by false alarms and device faults; closing one lifts the device's suppression. */
+
+import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
+import type { Db } from '../storage/sqlite.ts';
 import type { AlertStore } from './alert-store.ts';
 import { taskView } from './api-views.ts';
-import type { AlertsContext } from './context.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { MaintenanceRow } from './tables.ts';
 import type { MaintenanceTask } from './types.ts';
 
@@ -13,8 +16,15 @@ export interface Maintenance {
   close(id: number, actor: string, note?: string): MaintenanceTask;
 }
 
-export function createMaintenance(ctx: AlertsContext, store: AlertStore): Maintenance {
-  const { db, clock, q } = ctx;
+export interface MaintenanceDeps {
+  db: Db;
+  clock: Clock;
+  q: Queries;
+  store: AlertStore;
+}
+
+export function createMaintenance(deps: MaintenanceDeps): Maintenance {
+  const { db, clock, q, store } = deps;
 
   function get(id: number): MaintenanceTask | undefined {
     const r = q.task.get(id);

@@ -4,14 +4,23 @@
  * dispatch itself: the on-duty people's app push and the grid's group robots together, at once.
  */
 
+import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
+import type { PeopleStore } from '../registry/people.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
+import type { AlertsMetrics } from './metrics.ts';
 import type { Enqueue } from './noise.ts';
+import type { Payloads } from './payloads.ts';
 import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
 import { maskTarget } from './privacy.ts';
+import type { ResidentStore } from './residents.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
+import type { RunState } from './types.ts';
 import { OPEN_STATUSES, SYSTEM } from './types.ts';
 
 /** Rung 0 (app push and group robots) is sent by the dispatch; the ladder adds the later ones. */
@@ -22,12 +31,27 @@ export const PHONE_CHANNELS = ['sms', 'voice'] as const;
 
 export type MustReach = ReturnType<typeof createMustReach>;
 
-export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: Enqueue) {
-  const { clock, cfg, q, m, log } = ctx;
+export interface MustReachDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  metrics: AlertsMetrics;
+  log: Logger;
+  run: RunState;
+  people: PeopleStore;
+  channels: ReadonlyMap<string, Channel>;
+  payloads: Payloads;
+  residents: ResidentStore;
+  store: AlertStore;
+  enqueue: Enqueue;
+}
+
+export function createMustReach(deps: MustReachDeps) {
+  const { clock, cfg, q, metrics: m, log, store, enqueue } = deps;
   const timer = dueTimer(clock, {
     next: () => q.nextReach.get()?.due ?? null,
     fire,
-    stopped: () => ctx.run.stopped,
+    stopped: () => deps.run.stopped,
   });
 
   /** Put the alert on rung 0 (its app push), the next rung due one step from now. */
@@ -50,15 +74,15 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
     const out: { channel: string; target: string }[] = [];
     const seen = new Set<string>();
     const notified = [...store.actors(r.id).personIds]
-      .map((id) => ctx.people.get(id))
+      .map((id) => deps.people.get(id))
       .filter((p) => p !== undefined);
     const view = store.viewIn(fx, r);
     const onDuty = onDutyOf(notified);
     const send = (channel: string, target: string, personId: string | null, role: string) => {
       const key = `${channel}\u0000${target}`;
-      if (!ctx.channels.has(channel) || seen.has(key)) return;
+      if (!deps.channels.has(channel) || seen.has(key)) return;
       seen.add(key);
-      const payload = ctx.payloads.alarm(
+      const payload = deps.payloads.alarm(
         view,
         'must_reach',
         { personId, role, via: MUST_REACH_RUNGS[rung] ?? '' },
@@ -77,7 +101,7 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
         }
       }
     } else if (rung === 2) {
-      const res = ctx.residents.forDevice(r.device_id);
+      const res = deps.residents.forDevice(r.device_id);
       if (res?.familyPhone) for (const ch of PHONE_CHANNELS) send(ch, res.familyPhone, null, 'family');
     }
     return out;
@@ -120,7 +144,7 @@ export function createMustReach(ctx: AlertsContext, store: AlertStore, enqueue: 
   }
 
   function fire(): void {
-    if (ctx.run.stopped) return;
+    if (deps.run.stopped) return;
     for (const due of q.dueReach.all(clock.now())) {
       try {
         store.tx((fx) =>

@@ -5,14 +5,20 @@
  * window (`messages.robotWindowMs`), never a growing series.
  */
 import { randomUUID } from 'node:crypto';
+import type { Channel } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
 import type { AlarmMessage, DigestItem, RatingLinkMessage } from '../domain/alarm.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { type Severity, severityRank } from '../domain/severity.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
+import type { AlertsMetrics } from './metrics.ts';
 import { APP_CHANNELS } from './must-reach.ts';
+import type { Payloads } from './payloads.ts';
 import { digestItem, tally } from './payloads.ts';
 import { maskTarget } from './privacy.ts';
+import type { QuietHoursStore } from './quiet-hours.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { OutboxRow } from './tables.ts';
 import { SYSTEM } from './types.ts';
 
@@ -30,8 +36,20 @@ export interface Outgoing {
 
 export type Enqueue = (fx: TxEffects, o: Outgoing) => void;
 
-export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
-  const { clock, cfg, q, m } = ctx;
+export interface NoiseControlDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  metrics: AlertsMetrics;
+  /** Outbox channels by name: whether a channel's messages are in the timeline (and so may be held or folded). */
+  channels: ReadonlyMap<string, Channel>;
+  quietHours: QuietHoursStore;
+  payloads: Payloads;
+  store: AlertStore;
+}
+
+export function createNoiseControl(deps: NoiseControlDeps) {
+  const { clock, cfg, q, metrics: m, store } = deps;
 
   /**
    * Queue one alarm message. Critical ones go out now and are never held or folded. Minor ones are held through
@@ -40,11 +58,11 @@ export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
    */
   function enqueue(fx: TxEffects, o: Outgoing): void {
     const now = clock.now();
-    const timeline = ctx.channels.get(o.channel)?.recordInTimeline !== false;
+    const timeline = deps.channels.get(o.channel)?.recordInTimeline !== false;
     let nextAt = now;
     let heldUntil: number | null = null;
     if (o.severity === 'minor' && timeline) {
-      heldUntil = ctx.quietHours.heldUntil(o.personId ?? null, o.place, now);
+      heldUntil = deps.quietHours.heldUntil(o.personId ?? null, o.place, now);
       if (heldUntil !== null) {
         nextAt = heldUntil;
         m.held.inc();
@@ -126,7 +144,7 @@ export function createNoiseControl(ctx: AlertsContext, store: AlertStore) {
         (a, s) => (severityRank(s.severity ?? 'minor') > severityRank(a) ? (s.severity as Severity) : a),
         'minor',
       );
-      const payload = ctx.payloads.digest({
+      const payload = deps.payloads.digest({
         digestId,
         version,
         items: all,

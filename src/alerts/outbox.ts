@@ -11,25 +11,42 @@
  * lands in the timeline.
  */
 import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.ts';
 import { DeliveryError } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
+import type { Db } from '../storage/sqlite.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import { createLanes, type Lane } from './lanes.ts';
+import type { AlertsMetrics } from './metrics.ts';
 import type { MustReach } from './must-reach.ts';
 import { type ClaimedRow, prepareClaims } from './outbox-claims.ts';
 import { maskTarget } from './privacy.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { OutboxRow } from './tables.ts';
+import type { RunState } from './types.ts';
 
 export type Outbox = ReturnType<typeof createOutbox>;
 
-export function createOutbox(
-  ctx: AlertsContext,
-  store: AlertStore,
-  parts: { tryFold: (row: OutboxRow) => boolean; mustReach: MustReach },
-) {
-  const { clock, cfg, q, m, log } = ctx;
-  const claims = prepareClaims(ctx.db);
+export interface OutboxDeps {
+  db: Db;
+  clock: Clock;
+  cfg: AlertsConfig;
+  q: Queries;
+  metrics: AlertsMetrics;
+  log: Logger;
+  run: RunState;
+  channels: ReadonlyMap<string, Channel>;
+  store: AlertStore;
+  tryFold: (row: OutboxRow) => boolean;
+  mustReach: MustReach;
+}
+
+export function createOutbox(deps: OutboxDeps) {
+  const { clock, cfg, q, metrics: m, log, store } = deps;
+  const claims = prepareClaims(deps.db);
   const lanes = createLanes(cfg, clock);
   const owner = cfg.instanceId ?? hostname();
   /** Deliveries in flight by row id (a claim of ours that ran out on a jumping test clock is not started twice). */
@@ -42,7 +59,7 @@ export function createOutbox(
       return row === null ? lane : lane === null ? row : Math.min(row, lane);
     },
     fire: () => pump(),
-    stopped: () => ctx.run.stopped,
+    stopped: () => deps.run.stopped,
     onlyFuture: true,
   });
 
@@ -104,7 +121,7 @@ export function createOutbox(
 
   /** One attempt; resolves with what it means for the lane. Never rejects. */
   async function deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'final'> {
-    const channel = ctx.channels.get(row.channel);
+    const channel = deps.channels.get(row.channel);
     const attempt = row.attempts + 1;
     const payload = JSON.parse(row.payload) as Record<string, unknown>;
     try {
@@ -216,7 +233,7 @@ export function createOutbox(
           ...rungOf(row),
         });
       }
-      if (final && row.rung !== null) parts.mustReach.rungDead(fx, row.alert_id, row.rung);
+      if (final && row.rung !== null) deps.mustReach.rungDead(fx, row.alert_id, row.rung);
     });
     // A message that can never go says nothing about its target: only retryable failures back the lane off.
     return retryable && known ? 'failed' : 'final';
@@ -241,8 +258,8 @@ export function createOutbox(
 
   /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
   function pump(): void {
-    if (ctx.run.stopped) return;
-    if (ctx.db.inTransaction) {
+    if (deps.run.stopped) return;
+    if (deps.db.inTransaction) {
       // Woken inside an enclosing transaction: claim only after it commits, or a rollback would un-queue
       // messages already sent.
       queueMicrotask(pump);
@@ -264,10 +281,10 @@ export function createOutbox(
         again = false;
         const now = clock.now();
         for (const due of claims.dueLanes.all({ now })) {
-          if (ctx.run.stopped) break;
+          if (deps.run.stopped) break;
           fill(lanes.get(due.channel, due.target), now, due.critical === 1);
         }
-      } while (again && !ctx.run.stopped);
+      } while (again && !deps.run.stopped);
       if (clock.now() - lastPrune > 3_600_000) prune();
     } catch (err) {
       log.error({ err }, 'outbox pass failed');
@@ -292,7 +309,7 @@ export function createOutbox(
       const company = first
         ? q.digestSiblings.all(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
         : 0;
-      if (first && company >= 2) parts.tryFold(first);
+      if (first && company >= 2) deps.tryFold(first);
       // …and a new critical message is let through, one at a time: it may find the target back.
       if (lane.active === 0) {
         const probe = claims.claim.all({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
@@ -321,7 +338,7 @@ export function createOutbox(
     // Folding an earlier row of this batch may have changed it since the claim.
     const row = claims.row.get(claimed.id);
     if (row?.state !== 'pending' || row.claimed_by !== owner) return;
-    if (row.digestible === 1 && row.attempts === 0 && parts.tryFold(row)) {
+    if (row.digestible === 1 && row.attempts === 0 && deps.tryFold(row)) {
       claims.release.run(row.id, owner);
       return;
     }
@@ -358,8 +375,8 @@ export function createOutbox(
    * lane, so this is one claim, not a pass over all of them.
    */
   function refill(lane: Lane): void {
-    if (ctx.run.stopped) return;
-    if (pumping || ctx.db.inTransaction) {
+    if (deps.run.stopped) return;
+    if (pumping || deps.db.inTransaction) {
       again = true;
       queueMicrotask(pump);
       return;
@@ -377,8 +394,8 @@ export function createOutbox(
   // left by this hub's previous run.
   store.useHandOff({
     claim(o, now) {
-      if (ctx.run.stopped || !recovered || o.nextAt > now || o.digestible) return undefined;
-      if (!ctx.channels.has(o.channel) || Object.hasOwn(cfg.rateLimits, o.channel)) return undefined;
+      if (deps.run.stopped || !recovered || o.nextAt > now || o.digestible) return undefined;
+      if (!deps.channels.has(o.channel) || Object.hasOwn(cfg.rateLimits, o.channel)) return undefined;
       const lane = lanes.get(o.channel, o.target);
       const critical = o.severity === 'critical';
       const slots = lanes.free(lane, now);
@@ -406,7 +423,7 @@ export function createOutbox(
   /** Deliver until nothing is due and nothing is in flight: a delivery may queue more (a digest, the next rung). */
   async function settle(): Promise<void> {
     pump();
-    while (!ctx.run.stopped && inFlight.size) {
+    while (!deps.run.stopped && inFlight.size) {
       await Promise.all(inFlight.values());
       pump();
     }

@@ -13,7 +13,8 @@ import { PLACE_LEVELS, type PlacePath } from '../domain/places.ts';
 import type { Person, Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { DutyPick } from '../registry/people.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
+import type { PlaceNames } from './places.ts';
 import type { AlertStatus, AlertView } from './types.ts';
 
 /** Who a message is for: a person picked by duty, or a role, group or contact reached another way. */
@@ -45,27 +46,36 @@ export function residentCard(r: Resident): ResidentCard {
 export type Payloads = ReturnType<typeof createPayloads>;
 
 /** Builds the alarm model with what only the dispatcher knows: the recipient's language, the link, the zone. */
-export function createPayloads(ctx: Pick<AlertsContext, 'cfg' | 'places' | 'localeOf' | 'publicUrl'>) {
-  const { cfg } = ctx;
+export interface PayloadsDeps {
+  cfg: AlertsConfig;
+  places: PlaceNames;
+  /** The locale of the user account of a person (messages follow it), if they have one. */
+  localeOf(personId: string): string | undefined;
+  /** The hub's address as phones reach it, for links in messages. */
+  publicUrl(): string;
+}
+
+export function createPayloads(deps: PayloadsDeps) {
+  const { cfg } = deps;
 
   function placePath(path: PlacePath): PlaceName[] {
     const out: PlaceName[] = [];
     for (const level of PLACE_LEVELS) {
       const id = path[level];
-      if (id) out.push({ level, name: ctx.places.name(id) });
+      if (id) out.push({ level, name: deps.places.name(id) });
     }
     return out;
   }
 
   function langOf(personId: string | null): MessageLang {
     if (personId === null) return cfg.messages.language;
-    const locale = ctx.localeOf(personId);
+    const locale = deps.localeOf(personId);
     return locale ? messageLang(locale) : cfg.messages.language;
   }
 
   /** The worker view opens `#/alerts/{id}` after login; `#/alerts?ids=` shows a digest's list. */
   function link(hash: string): string {
-    return `${ctx.publicUrl().replace(/\/$/, '')}/worker/#/${hash}`;
+    return `${deps.publicUrl().replace(/\/$/, '')}/worker/#/${hash}`;
   }
 
   function alarm(v: AlertView, change: string, pick: Recipient, now: number, onDuty: OnDuty[]): AlarmMessage {

@@ -5,8 +5,10 @@
  * sqlite-runner.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
  * whatever its size — the count, the page with its residents joined in, and the whistles of the page.
  */
+import type { Clock } from '../clock/clock.ts';
 import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
 import type { Resident } from '../domain/records.ts';
+import type { Db } from '../storage/sqlite.ts';
 import type { AlertStore } from './alert-store.ts';
 import {
   alertView,
@@ -16,17 +18,28 @@ import {
   timelineEvent,
   type ViewEnv,
 } from './api-views.ts';
-import type { AlertsContext } from './context.ts';
+import type { AlertsConfig } from './config.ts';
 import { kpiBoundsQuery, kpiGroupsQuery } from './kpi-query.ts';
 import { type KpiFilter, type KpiReport, kpiReportFromSums, kpiSumsByGrid, trendCounts } from './kpis.ts';
 import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
 import { dateOfDay, offsetStretches } from './local-day.ts';
+import type { PlaceNames } from './places.ts';
 import { createSqlRunner, sqliteBuilder } from './sqlite-runner.ts';
+import type { Queries } from './sqlite-statements.ts';
 import type { WhistleRow } from './tables.ts';
 import type { AlertFilter, AlertScope, AlertView, IncidentView, TimelineEvent } from './types.ts';
 
-export function createReads(ctx: AlertsContext, store: AlertStore) {
-  const { db, clock, cfg, q, places } = ctx;
+export interface ReadSideDeps {
+  db: Db;
+  clock: Clock;
+  cfg: AlertsConfig;
+  places: PlaceNames;
+  q: Queries;
+  store: AlertStore;
+}
+
+export function createReads(deps: ReadSideDeps) {
+  const { db, clock, cfg, q, places, store } = deps;
   const b = sqliteBuilder();
   const run = createSqlRunner(db);
 

@@ -1,11 +1,18 @@
 /** Who hears of an alert: the people on duty for each role at its place, on every channel they can be reached. */
+
+import type { Logger } from 'pino';
+import type { Channel } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
 import type { OnDuty } from '../domain/alarm.ts';
 import type { PersonRole } from '../domain/records.ts';
-import type { DutyPick } from '../registry/people.ts';
+import type { DutyPick, PeopleStore } from '../registry/people.ts';
 import type { AlertStore, TxEffects } from './alert-store.ts';
-import type { AlertsContext } from './context.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { ChannelTargetStore } from './channel-targets.ts';
+import type { AlertsConfig } from './config.ts';
 import { APP_CHANNELS, ROBOT_CHANNELS } from './must-reach.ts';
 import type { Enqueue } from './noise.ts';
+import type { Payloads } from './payloads.ts';
 import { onDutyOf, residentCard } from './payloads.ts';
 import { placeOf } from './places.ts';
 import type { AlertRow } from './tables.ts';
@@ -21,12 +28,21 @@ export interface Notified {
 export type Notify = (fx: TxEffects, r: AlertRow, roles: readonly PersonRole[], change: string) => Notified[];
 export type CallLeaders = (fx: TxEffects, r: AlertRow, already: readonly Notified[]) => Notified[];
 
-export function createRouting(
-  ctx: AlertsContext,
-  store: AlertStore,
-  enqueue: Enqueue,
-): { notify: Notify; callLeaders: CallLeaders } {
-  const { clock, log, payloads } = ctx;
+export interface RoutingDeps {
+  clock: Clock;
+  cfg: AlertsConfig;
+  log: Logger;
+  payloads: Payloads;
+  people: PeopleStore;
+  channels: ReadonlyMap<string, Channel>;
+  channelTargets: ChannelTargetStore;
+  audit: AuditLog;
+  store: AlertStore;
+  enqueue: Enqueue;
+}
+
+export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders: CallLeaders } {
+  const { clock, log, payloads, store, enqueue } = deps;
 
   /**
    * The app messages (MQTT, Web Push) to a person acting on the alert carry the resident's card unmasked: they
@@ -42,7 +58,7 @@ export function createRouting(
     if (!APP_CHANNELS.has(channel) || !payload.resident) return payload;
     const res = store.residentOf(r.device_id, fx);
     if (!res) return payload;
-    ctx.audit.record({
+    deps.audit.record({
       username: `person:${personId}`,
       action: 'resident.sent',
       subject: `resident:${res.id}`,
@@ -63,7 +79,7 @@ export function createRouting(
     only?: Set<string>,
   ) {
     const place = placeOf(r);
-    const targets = ctx.channelTargets.match(place, roles);
+    const targets = deps.channelTargets.match(place, roles);
     if (!targets.length) return;
     const payload = payloads.alarm(
       view,
@@ -73,7 +89,7 @@ export function createRouting(
       onDuty,
     );
     for (const t of targets) {
-      if (!ctx.channels.has(t.channel) || (only && !only.has(t.channel))) continue;
+      if (!deps.channels.has(t.channel) || (only && !only.has(t.channel))) continue;
       enqueue(fx, {
         alertId: r.id,
         channel: t.channel,
@@ -92,7 +108,7 @@ export function createRouting(
     const place = placeOf(r);
     const picks: DutyPick[] = [];
     for (const role of roles) {
-      for (const p of ctx.people.resolve(place, role, at)) {
+      for (const p of deps.people.resolve(place, role, at)) {
         if (!picks.some((x) => x.person.id === p.person.id)) picks.push(p);
       }
     }
@@ -115,11 +131,12 @@ export function createRouting(
         });
       out('mqtt', pick.person.id);
       const targets = new Set<string>();
-      for (const [name, ch] of ctx.channels) {
+      for (const [name, ch] of deps.channels) {
         for (const t of ch.targetsFor?.(pick.person.id) ?? []) targets.add(`${name}\u0000${t}`);
       }
       for (const c of pick.person.contacts) {
-        if (c.channel !== 'mqtt' && ctx.channels.has(c.channel)) targets.add(`${c.channel}\u0000${c.target}`);
+        if (c.channel !== 'mqtt' && deps.channels.has(c.channel))
+          targets.add(`${c.channel}\u0000${c.target}`);
       }
       for (const key of targets) {
         const [channel = '', target = ''] = key.split('\u0000');
@@ -140,9 +157,9 @@ export function createRouting(
    * is still theirs to know.
    */
   function callLeaders(fx: TxEffects, r: AlertRow, already: readonly Notified[]): Notified[] {
-    if (!ctx.cfg.messages.leaderCall[r.severity]) return [];
+    if (!deps.cfg.messages.leaderCall[r.severity]) return [];
     const place = placeOf(r);
-    const leaders = ctx.people.peopleAt(place, 'grid_leader').filter((p) => p.active);
+    const leaders = deps.people.peopleAt(place, 'grid_leader').filter((p) => p.active);
     const onDuty = onDutyOf([
       ...already.map((n) => ({ id: n.personId, name: n.name, role: n.role, phone: null })),
       ...leaders,
@@ -152,7 +169,7 @@ export function createRouting(
       const pick = { personId: leader.id, role: 'grid_leader', via: 'leader_call' };
       const payload = payloads.alarm(store.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
       const send = (channel: string, target: string) => {
-        if (!ctx.channels.has(channel)) return;
+        if (!deps.channels.has(channel)) return;
         enqueue(fx, {
           alertId: r.id,
           channel,

@@ -143,3 +143,8 @@ export interface MaintenanceTask {
   /** Where the device is (for scope checks); null when the device is no longer registered. */
   place: PlacePath | null;
 }
+
+/** Set until the dispatcher starts and again when it stops: timers are not armed and the outbox does not run. */
+export interface RunState {
+  stopped: boolean;
+}
