@@ -18,8 +18,12 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { alertsConfigSchema } from '../src/alerts/config.ts';
+import { deliveryChannels, outboundPolicy } from '../src/alerts/delivery-channels.ts';
 import { createDispatcher } from '../src/alerts/dispatcher.ts';
+import { openSqliteAlertStores } from '../src/alerts/sqlite-alert-store.ts';
 import { createCatalogue } from '../src/catalogue/catalogue.ts';
+import { createAlertStream } from '../src/channels/stream.ts';
+import { createPushStore } from '../src/channels/webpush.ts';
 import { ManualClock } from '../src/clock/clock.ts';
 import { createEventBus } from '../src/domain/events.ts';
 import type { TelemetrySink, WorkerPublisher } from '../src/domain/ports.ts';
@@ -194,14 +198,26 @@ export async function runRaiseBench(
       secretKey: randomBytes(32),
     });
     seed(registry);
+    const log = pino({ level: 'silent' });
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    const bus = createEventBus(log);
+    // wired as src/hub.ts wires it
+    const stores = openSqliteAlertStores(db, clock, { timeZone: config.timeZone });
+    const pushStore = createPushStore(db, clock);
+    const stream = createAlertStream({ maxBufferedBytes: config.streamMaxBufferedBytes, metrics, log });
+    bus.on('alert.streamed', stream.publish);
     const dispatcher = createDispatcher({
       db,
       clock,
-      log: pino({ level: 'silent' }),
-      metrics: createMetricsRegistry({ defaultMetrics: false }),
-      publisher: quietPublisher,
+      log,
+      metrics,
+      stores,
+      pushStore,
+      stream,
+      channels: deliveryChannels(config, { publisher: quietPublisher, pushStore, clock }),
+      outbound: outboundPolicy(config),
       sink: quietSink,
-      bus: createEventBus(pino({ level: 'silent' })),
+      bus,
       config,
       places: { path: (id) => registry.places.path(id), name: (id) => registry.places.name(id) },
       people: registry.people,

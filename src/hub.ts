@@ -6,12 +6,17 @@ import {
   alertsRoutes,
   createDispatcher,
   type Dispatcher,
+  deliveryChannels,
+  openSqliteAlertStores,
+  outboundPolicy,
   ratingPagePlugin,
 } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
+import { createAlertStream } from './channels/stream.ts';
+import { createPushStore } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
@@ -149,6 +154,16 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   });
   // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
   registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
+  // The dispatcher's stores, outbox channels and live stream are built here and handed in.
+  const alertStores = openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
+  const pushStore = createPushStore(db, clock);
+  // The live stream is fed from the bus, after each commit, never through the outbox.
+  const stream = createAlertStream({
+    maxBufferedBytes: config.alerts.streamMaxBufferedBytes,
+    metrics,
+    log: log.child({ module: 'alerts' }),
+  });
+  bus.on('alert.streamed', stream.publish);
   const dispatcher = createDispatcher({
     db,
     clock,
@@ -158,8 +173,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     config: config.alerts,
     places: registry.places,
     people: registry.people,
+    stores: alertStores,
+    pushStore,
+    stream,
+    // the worker's alarm goes out through the broker itself
+    channels: deliveryChannels(config.alerts, { publisher: ingest, pushStore, clock }),
+    outbound: outboundPolicy(config.alerts),
     sink: telemetry,
-    publisher: ingest,
     // Messages are written in the language of the person's user account, and link to where phones reach the hub.
     localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,

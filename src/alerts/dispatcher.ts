@@ -7,42 +7,36 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type AlertStream, type Channel, mqttChannel } from '../channels/channel.ts';
-import { createOutboundPolicy, type OutboundPolicy } from '../channels/endpoints.ts';
-import { gatewayChannel } from '../channels/gateway.ts';
-import { createAlertStream } from '../channels/stream.ts';
-import { smsSettings } from '../channels/templates/index.ts';
-import { WEBHOOK_FORMATS, webhookChannel } from '../channels/webhook.ts';
-import { createPushStore, type PushStore, webPushChannel } from '../channels/webpush.ts';
+import type { AlertStream, Channel } from '../channels/channel.ts';
+import type { OutboundPolicy } from '../channels/endpoints.ts';
+import type { PushStore } from '../channels/webpush.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { EventBus } from '../domain/events.ts';
-import type { TelemetrySink, WorkerPublisher } from '../domain/ports.ts';
+import type { TelemetrySink } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import { type Db, migrate } from '../storage/sqlite.ts';
+import type { Db } from '../storage/sqlite.ts';
 import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
 import { createAlertStore } from './alert-store.ts';
 import type { DeliveryView } from './api-views.ts';
-import { type AuditLog, createAuditLog } from './audit-log.ts';
-import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { ChannelTargetStore } from './channel-targets.ts';
 import type { AlertsConfig } from './config.ts';
 import { createEscalation } from './escalation.ts';
 import type { KpiFilter, KpiReport } from './kpis.ts';
-import { laneTimeoutOf } from './lanes.ts';
 import { createLifecycle } from './lifecycle.ts';
 import { createMaintenance, type Maintenance } from './maintenance.ts';
 import { createAlertsMetrics } from './metrics.ts';
-import { createMustReach, PHONE_CHANNELS } from './must-reach.ts';
+import { createMustReach } from './must-reach.ts';
 import { createNoiseControl } from './noise.ts';
 import { createOutbox } from './outbox.ts';
-import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
 import { createPayloads } from './payloads.ts';
 import type { PlaceNames } from './places.ts';
-import { createQuietHoursStore, type QuietHoursStore } from './quiet-hours.ts';
+import type { QuietHoursStore } from './quiet-hours.ts';
 import { createReads } from './read-side.ts';
-import { createResidentStore, type ResidentStore } from './residents.ts';
+import type { ResidentStore } from './residents.ts';
 import { createRouting } from './routing.ts';
-import { ALERTS_MIGRATIONS } from './schema.ts';
+import type { AlertStores } from './sqlite-alert-store.ts';
 import { prepareQueries } from './sqlite-statements.ts';
 import type {
   AlertFilter,
@@ -63,7 +57,6 @@ export interface DispatcherDeps {
   clock: Clock;
   log: Logger;
   metrics: Registry;
-  publisher: WorkerPublisher;
   sink: TelemetrySink;
   bus: EventBus;
   config: AlertsConfig;
@@ -74,8 +67,16 @@ export interface DispatcherDeps {
   publicUrl?: () => string;
   /** Who serves where and who is on duty: the registry's people store. */
   people: PeopleStore;
-  /** Extra outbox channels (webhook, Web Push, SMS …) besides the built-in `mqtt` and `stream`. */
-  channels?: Channel[];
+  /** The dispatcher's own stores on the hub's database (`openSqliteAlertStores`). */
+  stores: AlertStores;
+  /** Every outbox channel (`deliveryChannels` for those of the config; tests add their own). */
+  channels: readonly Channel[];
+  /** Which targets the hub may send to (`outboundPolicy`). */
+  outbound: OutboundPolicy;
+  /** The Web Push subscriptions (the channels' store), for the API. */
+  pushStore: PushStore;
+  /** The dashboards' live stream: the composition root feeds it from the bus (`alert.streamed`). */
+  stream: AlertStream;
 }
 
 export interface Dispatcher {
@@ -137,60 +138,12 @@ export interface Dispatcher {
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, clock, config: cfg } = deps;
   const log = deps.log.child({ module: 'alerts' });
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
-  migrate(db, 'alerts.outbox', OUTBOX_MIGRATIONS);
-  const { people } = deps;
-  const outbound = createOutboundPolicy({
-    webhookNames: Object.keys(cfg.webhooks),
-    pushServices: cfg.webPushServices,
-  });
-  // The live stream is fed from the bus, after each commit, never through the outbox.
-  const stream = createAlertStream({
-    maxBufferedBytes: cfg.streamMaxBufferedBytes,
-    metrics: deps.metrics,
-    log,
-  });
-  deps.bus.on('alert.streamed', stream.publish);
+  const { people, pushStore, outbound, stream } = deps;
+  const { residents, audit, quietHours, channelTargets } = deps.stores;
+  // In the order given: routing offers a person's channels in this order.
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);
-  registerChannel(mqttChannel(deps.publisher));
-  for (const format of WEBHOOK_FORMATS) {
-    registerChannel(
-      webhookChannel({ format, endpoints: cfg.webhooks, timeoutMs: laneTimeoutOf(cfg, format) }),
-    );
-  }
-  const pushStore = createPushStore(db, clock);
-  registerChannel(
-    webPushChannel({
-      store: pushStore,
-      clock,
-      subject: cfg.webPushSubject,
-      ttlSeconds: cfg.webPushTtlSeconds,
-      timeoutMs: laneTimeoutOf(cfg, 'webpush'),
-    }),
-  );
-  if (cfg.smsGatewayUrl) {
-    for (const name of PHONE_CHANNELS) {
-      registerChannel(
-        gatewayChannel({
-          name,
-          url: cfg.smsGatewayUrl,
-          secret: cfg.smsGatewaySecret,
-          timeoutMs: laneTimeoutOf(cfg, name),
-          sms: smsSettings({
-            signName: cfg.messages.smsSignName,
-            maxSegments: cfg.messages.smsMaxSegments,
-            codes: cfg.messages.smsTemplateCodes,
-          }),
-        }),
-      );
-    }
-  }
-  for (const c of deps.channels ?? []) registerChannel(c);
-  const residents = createResidentStore(db, clock);
-  const audit = createAuditLog(db, clock);
-  const quietHours = createQuietHoursStore(db, cfg.timeZone);
-  const channelTargets = createChannelTargetStore(db);
+  for (const c of deps.channels) registerChannel(c);
   const q = prepareQueries(db);
   const localeOf = deps.localeOf ?? (() => undefined);
   const publicUrl = () => cfg.messages.publicUrl ?? deps.publicUrl?.() ?? 'http://127.0.0.1:8080';

@@ -12,6 +12,7 @@ export type { AuditEntry } from './audit-log.ts';
 export type { ChannelTarget } from './channel-targets.ts';
 export type { AlertsConfig, Ladder, LadderStep, SlaAllowance } from './config.ts';
 export { alertsConfigSchema, DEFAULT_LADDERS, DEFAULT_SLA } from './config.ts';
+export { deliveryChannels, outboundPolicy } from './delivery-channels.ts';
 export { deliveryRoutes } from './delivery-routes.ts';
 export type { DeliveryView, Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
 export { createDispatcher, MUST_REACH_RUNGS } from './dispatcher.ts';
@@ -23,6 +24,7 @@ export type { ResidentStore } from './residents.ts';
 export type { AlertsRoutesDeps } from './routes.ts';
 export { alertsPublicRoutes, alertsRoutes } from './routes.ts';
 export type { Light, SlaClock } from './sla.ts';
+export { type AlertStores, openSqliteAlertStores } from './sqlite-alert-store.ts';
 export type {
   AlertFilter,
   AlertScope,

@@ -4,9 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { type AlertsConfig, alertsConfigSchema } from '../../src/alerts/config.ts';
+import { deliveryChannels, outboundPolicy } from '../../src/alerts/delivery-channels.ts';
 import { createDispatcher, type Dispatcher } from '../../src/alerts/dispatcher.ts';
+import { openSqliteAlertStores } from '../../src/alerts/sqlite-alert-store.ts';
 import { createCatalogue } from '../../src/catalogue/catalogue.ts';
-import { ManualClock } from '../../src/clock/clock.ts';
+import { createAlertStream } from '../../src/channels/stream.ts';
+import { createPushStore } from '../../src/channels/webpush.ts';
+import { type Clock, ManualClock } from '../../src/clock/clock.ts';
 import { createEventBus, type EventBus } from '../../src/domain/events.ts';
 import type { AlertChangePoint, TelemetrySink, WorkerPublisher } from '../../src/domain/ports.ts';
 import type { PersonRole } from '../../src/domain/records.ts';
@@ -14,6 +18,36 @@ import type { AlertRaise, RuleResult } from '../../src/domain/rule-result.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
+
+/**
+ * What the composition root (src/hub.ts) builds for the dispatcher — its stores, the channels of its config, the
+ * live stream fed from the bus — built the same way over a test's database.
+ */
+export function dispatcherParts(deps: {
+  db: Db;
+  clock: Clock;
+  config: AlertsConfig;
+  publisher: WorkerPublisher;
+  metrics: MetricsRegistry;
+  bus: EventBus;
+}) {
+  const { db, clock, config, publisher, metrics, bus } = deps;
+  const stores = openSqliteAlertStores(db, clock, { timeZone: config.timeZone });
+  const pushStore = createPushStore(db, clock);
+  const stream = createAlertStream({
+    maxBufferedBytes: config.streamMaxBufferedBytes,
+    metrics,
+    log: silentLog,
+  });
+  bus.on('alert.streamed', stream.publish);
+  return {
+    stores,
+    pushStore,
+    stream,
+    channels: deliveryChannels(config, { publisher, pushStore, clock }),
+    outbound: outboundPolicy(config),
+  };
+}
 
 /** Monday 5 Jan 2026 16:00 Asia/Shanghai. */
 export const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
@@ -128,7 +162,7 @@ export function createHarness(
       clock,
       log: silentLog,
       metrics,
-      publisher,
+      ...dispatcherParts({ db: database, clock, config, publisher, metrics, bus }),
       sink,
       bus,
       config,

@@ -7,7 +7,7 @@ import { mqttConfigSchema } from '../../src/ingest/config.ts';
 import { createIngest, type Ingest } from '../../src/ingest/ingest.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
 import { createLoginGate } from '../../src/registry/login-gate.ts';
-import { createHarness, type Harness, raise, seedCommunity, silentLog } from './fixtures.ts';
+import { createHarness, dispatcherParts, type Harness, raise, seedCommunity, silentLog } from './fixtures.ts';
 
 let h: Harness;
 let ingest: Ingest | undefined;
@@ -69,7 +69,14 @@ describe('alarm delivery over the real broker', () => {
       clock: h.clock,
       log: silentLog,
       metrics,
-      publisher: ingest,
+      ...dispatcherParts({
+        db: h.db,
+        clock: h.clock,
+        config: h.config,
+        publisher: ingest,
+        metrics,
+        bus: h.bus,
+      }),
       sink: h.sink,
       bus: h.bus,
       config: h.config,
