@@ -234,7 +234,7 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
       /^\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}$/,
     );
     const placeLines = await card.locator('.alarm-place').evaluate((el) => {
-      const range = document.createRange();
+      const range = el.ownerDocument.createRange();
       range.selectNodeContents(el);
       return range.getClientRects().length;
     });
