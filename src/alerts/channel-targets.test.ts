@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REGISTRY_MIGRATIONS } from '../registry/schema.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
-import { migrate, openDatabase } from '../storage/sqlite.ts';
+import { openDatabase } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { createChannelTargetStore } from './channel-targets.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
@@ -9,7 +9,7 @@ import { ALERTS_MIGRATIONS } from './schema.ts';
 describe('channel targets follow their edits', () => {
   const db = openDatabase(':memory:');
   migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
+  migrateModuleSync(sqliteStore(db), 'alerts', ALERTS_MIGRATIONS);
 
   it('channel targets added and removed are matched from the next alarm on', () => {
     const store = createChannelTargetStore(db);

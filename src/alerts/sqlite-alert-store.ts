@@ -3,7 +3,9 @@
  * composition root hands to the dispatcher.
  */
 import type { Clock } from '../clock/clock.ts';
-import { type Db, migrate } from '../storage/sqlite.ts';
+import { migrateModuleSync } from '../storage/migrations.ts';
+import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { type AuditLog, createAuditLog } from './audit-log.ts';
 import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
@@ -21,8 +23,9 @@ export interface AlertStores {
 
 /** Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`) and open its stores on them. */
 export function openSqliteAlertStores(db: Db, clock: Clock, options: { timeZone: string }): AlertStores {
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
-  migrate(db, 'alerts.outbox', OUTBOX_MIGRATIONS);
+  const schema = sqliteStore(db);
+  migrateModuleSync(schema, 'alerts', ALERTS_MIGRATIONS);
+  migrateModuleSync(schema, 'alerts.outbox', OUTBOX_MIGRATIONS);
   return {
     residents: createResidentStore(db, clock),
     audit: createAuditLog(db, clock),
