@@ -207,7 +207,6 @@ export async function runRaiseBench(
     const stream = createAlertStream({ maxBufferedBytes: config.streamMaxBufferedBytes, metrics, log });
     bus.on('alert.streamed', stream.publish);
     const dispatcher = createDispatcher({
-      db,
       clock,
       log,
       metrics,

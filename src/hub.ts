@@ -165,7 +165,6 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   });
   bus.on('alert.streamed', stream.publish);
   const dispatcher = createDispatcher({
-    db,
     clock,
     log,
     metrics,

@@ -4,15 +4,15 @@ import type { Clock } from '../clock/clock.ts';
 import type { PlaceName } from '../domain/alarm.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
 import type { Payloads } from './payloads.ts';
 import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { AlertView, Resolution } from './types.ts';
 import { OPEN_STATUSES } from './types.ts';
 
@@ -36,17 +36,17 @@ export interface RatingLinkInfo {
 export interface ActionsDeps {
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   payloads: Payloads;
   people: PeopleStore;
-  store: AlertStore;
+  alerts: AlertTransactions;
   lifecycle: Lifecycle;
   enqueue: Enqueue;
 }
 
 export function createActions(deps: ActionsDeps) {
-  const { clock, cfg, q, store } = deps;
-  const { tx, record, setFields, load, view } = store;
+  const { clock, cfg, q, alerts } = deps;
+  const { tx, record, setFields, load, view } = alerts;
   const { resolveRow } = deps.lifecycle;
 
   function act(id: string, fn: (fx: TxEffects, r: AlertRow) => void): AlertView {
@@ -59,7 +59,7 @@ export function createActions(deps: ActionsDeps) {
   }
 
   function pendingWhistle(alertId: string, department: string) {
-    return q.whistles.all(alertId).find((w) => w.department === department && w.reported_at === null);
+    return q.whistles(alertId).find((w) => w.department === department && w.reported_at === null);
   }
 
   function rateRow(fx: TxEffects, r: AlertRow, actor: string, input: Rating): void {
@@ -73,8 +73,8 @@ export function createActions(deps: ActionsDeps) {
     acknowledge(id: string, actor: string): AlertView {
       return act(id, (fx, r) => {
         if (r.status !== 'open' && r.status !== 'dispatched') throw transitionError(r, 'acknowledge');
-        q.voidUnless.run(id, 'acknowledged');
-        q.stopReach.run(id);
+        q.voidUnless(id, 'acknowledged');
+        q.stopReach(id);
         setFields(id, { status: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor });
         record(fx, id, 'acknowledged', actor);
       });
@@ -84,9 +84,9 @@ export function createActions(deps: ActionsDeps) {
       return act(id, (fx, r) => {
         if (!['open', 'dispatched', 'acknowledged'].includes(r.status)) throw transitionError(r, 'arrive at');
         const now = clock.now();
-        q.voidUnless.run(id, 'acknowledged');
-        q.voidUnless.run(id, 'on_site');
-        q.stopReach.run(id);
+        q.voidUnless(id, 'acknowledged');
+        q.voidUnless(id, 'on_site');
+        q.stopReach(id);
         if (r.acknowledged_at === null) {
           // Arriving is the strongest acknowledgement there is.
           setFields(id, { acknowledged_at: now, acknowledged_by: actor });
@@ -115,9 +115,9 @@ export function createActions(deps: ActionsDeps) {
 
     /** What the rating page may show of its link: whether it can still be used, and what it is about. */
     ratingLink(token: string): RatingLinkInfo {
-      const row = q.ratingToken.get(sha256(token));
+      const row = q.ratingToken(sha256(token));
       if (!row) return { state: 'unknown' };
-      const r = q.alert.get(row.alert_id);
+      const r = q.alert(row.alert_id);
       const about = r
         ? {
             category: r.category,
@@ -137,12 +137,12 @@ export function createActions(deps: ActionsDeps) {
     },
 
     rateByToken(token: string, input: Rating): AlertView {
-      const row = q.ratingToken.get(sha256(token));
+      const row = q.ratingToken(sha256(token));
       if (!row || row.used_at !== null || row.expires_at <= clock.now()) {
         throw new GridHubError('NOT_FOUND', 'this rating link is unknown, used or expired');
       }
       return act(row.alert_id, (fx, r) => {
-        q.useRatingToken.run(clock.now(), sha256(token));
+        q.useRatingToken(clock.now(), sha256(token));
         rateRow(fx, r, 'resident', input);
       });
     },
@@ -168,15 +168,15 @@ export function createActions(deps: ActionsDeps) {
         record(fx, id, input.kind, actor, { reason: input.reason, note: input.note ?? null });
         if (r.status !== 'resolved') resolveRow(fx, r, actor, input.kind, input.reason);
         else setFields(id, { resolution: input.kind });
-        q.suppress.run(r.rule_id, r.device_id, now + cfg.suppressAfterFalseAlarmMs, input.kind);
-        const task = q.insertTask.run(r.device_id, id, input.kind, input.reason, now, actor);
+        q.suppress(r.rule_id, r.device_id, now + cfg.suppressAfterFalseAlarmMs, input.kind);
+        const task = q.insertTask(r.device_id, id, input.kind, input.reason, now, actor);
         record(
           fx,
           id,
           'maintenance_task_opened',
           actor,
           {
-            taskId: Number(task.lastInsertRowid),
+            taskId: task,
             deviceId: r.device_id,
             suppressedUntil: now + cfg.suppressAfterFalseAlarmMs,
           },
@@ -194,10 +194,9 @@ export function createActions(deps: ActionsDeps) {
         }
         const now = clock.now();
         const dueAt = now + cfg.sla[r.severity].reportInMs;
-        const info = q.insertWhistle.run(id, input.department, input.note ?? null, now, actor, dueAt);
-        store.forgetWhistles(fx, id);
-        const whistleId = Number(info.lastInsertRowid);
-        q.insertTimer.run(id, 'report_in', whistleId, null, dueAt);
+        const whistleId = q.insertWhistle(id, input.department, input.note ?? null, now, actor, dueAt);
+        alerts.forgetWhistles(fx, id);
+        q.insertTimer(id, 'report_in', whistleId, null, dueAt);
         // Department staff serving this place, else any of that department.
         const place = placeOf(r);
         let staff = deps.people
@@ -247,9 +246,9 @@ export function createActions(deps: ActionsDeps) {
           );
         }
         const now = clock.now();
-        q.whistleReported.run(now, actor, w.id);
-        store.forgetWhistles(fx, id);
-        q.voidReportIn.run(id, w.id);
+        q.whistleReported(now, actor, w.id);
+        alerts.forgetWhistles(fx, id);
+        q.voidReportIn(id, w.id);
         record(fx, r.id, 'reported_in', actor, { department, onTime: now <= w.due_at, note: note ?? null });
       });
     },

@@ -1,323 +1,242 @@
 /**
- * The alert table seen from the dispatcher: the full view of an alert, transactions whose effects (metrics, sink
- * points, bus events, the wake-up of timers and outbox) are published only after they commit, the timeline
- * `record` (whose live-stream messages go out on the bus after the commit, not through the outbox), and the raw
- * outbox insert.
+ * The alert store: the port through which the dispatcher records what rule results and people do to alerts, and
+ * reads them back. Every operation is synchronous and joins the transaction that is open: a raise stays one
+ * synchronous transaction, as src/storage/README.md ("One interface, a synchronous hot path") asks of the alarm
+ * path. The SQLite implementation (`sqlite-alert-store.ts`) runs each operation on a statement prepared once; a
+ * PostgreSQL one implements the same operations (its `transaction` then runs them in one `store.transaction`,
+ * behind an async `record`, as that README describes).
+ *
+ * Rows come back as the tables hold them (tables.ts); instants are epoch milliseconds, JSON columns are text.
+ * Writes answer how many rows they changed.
  */
-import { randomUUID } from 'node:crypto';
-import type { DeviceTypeId } from '../catalogue/types.ts';
-import type { StreamMessage } from '../channels/channel.ts';
-import type { Clock } from '../clock/clock.ts';
-import { GridHubError } from '../domain/errors.ts';
-import type { EventBus } from '../domain/events.ts';
-import type { TelemetrySink } from '../domain/ports.ts';
-import type { Resident } from '../domain/records.ts';
-import type { Severity } from '../domain/severity.ts';
-import type { Db } from '../storage/sqlite.ts';
-import { alertView } from './api-views.ts';
-import type { AlertsConfig } from './config.ts';
-import type { AlertsMetrics } from './metrics.ts';
-import type { ClaimedRow } from './outbox-claims.ts';
-import type { PlaceNames } from './places.ts';
-import { placeOf } from './places.ts';
-import type { ResidentStore } from './residents.ts';
-import type { Queries } from './sqlite-statements.ts';
-import type { AlertRow, WhistleRow } from './tables.ts';
-import type { AlertView } from './types.ts';
-import { SYSTEM } from './types.ts';
+import type { Milestone } from './config.ts';
+import type { ClaimedRow, LaneDue } from './outbox-claims.ts';
+import type { ReadBuilder, SqlRunner } from './sqlite-runner.ts';
+import type {
+  AlertRow,
+  DigestRow,
+  IncidentRow,
+  MaintenanceRow,
+  OutboxRow,
+  ReachRow,
+  TimerRow,
+  WhistleRow,
+} from './tables.ts';
 
-/** What one transaction decided, published after it commits; and what it already read, read once. */
-export interface TxEffects {
-  /** What changed; `row` (the alert as the change left it) only for changes that write a sink point. */
-  changes: { alertId: string; row?: AlertRow; change: string; at: number }[];
-  /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
-  stream: StreamMessage[];
-  /**
-   * The whistles of each alert as this transaction saw them: a raise builds the alert's view four times (the
-   * timeline's stream message, the alarm, the robots, the dispatch record). Writers of whistles in a
-   * transaction call `forgetWhistles`.
-   */
-  whistles: Map<string, WhistleRow[]>;
-  /** The resident behind each device (null: none); residents are not written in alert transactions. */
-  residents: Map<string, Resident | null>;
-  /**
-   * Alert rows read in this transaction, kept current by `setFields` (the one writer of alert columns besides
-   * the insert and the repeat count, which call `forgetRow`): a raise reads its alert once, not five times.
-   */
-  rows: Map<string, AlertRow>;
-  /** Outbox rows inserted already claimed by this hub: their delivery starts the moment the transaction commits. */
-  claimed: ClaimedRow[];
-  /** The transaction is the outermost one: only its commit makes what it claimed real. */
-  outermost: boolean;
+export interface AlertStore {
+  /** Run `fn` as one transaction: committed when it returns, rolled back when it throws; a nested call joins. */
+  transaction<T>(fn: () => T): T;
+  /** A transaction is open now (work that must follow its commit waits). */
+  readonly inTransaction: boolean;
+  /** The fixed operations on alerts, timelines, timers, whistles, tasks, the must-reach ladder and the outbox. */
+  readonly statements: AlertStatements;
+  /** Claiming outbox rows per lane, with leases (outbox-claims.ts). */
+  readonly claims: OutboxClaims;
+  /** Runs the read side's queries (list-query.ts, kpi-query.ts), built with `builder`. */
+  readonly reads: SqlRunner;
+  /** Builds the read side's queries in this store's dialect. */
+  readonly builder: ReadBuilder;
+  /** Set these columns of one alert, and `updated_at` to `now`. */
+  updateAlert(id: string, fields: Readonly<Record<string, string | number | null>>, now: number): void;
+  /** Insert an outbox row; answers its id. */
+  insertOutbox(row: OutboxInsert): number;
+  /** Maintenance tasks, newest first, with the place of their alert: open ones, closed ones, or all. */
+  maintenanceTasks(open: boolean | undefined): MaintenanceRow[];
 }
 
-/**
- * How the outbox takes a row at its insert (outbox.ts): the lane that will send it says whether it has a slot now
- * and reserves it, so the row is written claimed and goes out right after the commit, without a claim statement
- * on the path from an alarm's commit to the worker's phone.
- */
-export interface OutboxHandOff {
-  /** A lease for the row when its lane takes it now (the slot is then reserved), else undefined. */
-  claim(row: NewOutboxRow, now: number): { owner: string; leaseUntil: number } | undefined;
-  /** The transaction committed: deliver the rows it claimed. */
-  start(rows: ClaimedRow[]): void;
-  /** The transaction rolled back: give the reserved slots back. */
-  abandon(rows: ClaimedRow[]): void;
+export interface NewAlert {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  deviceType: string;
+  placeId: string;
+  /** The place path as JSON. */
+  place: string;
+  gridId: string | null;
+  floor: number | null;
+  severity: string;
+  category: string;
+  title: string;
+  detail: string;
+  evidence: string;
+  dedup: string;
+  incidentId: string;
+  at: number;
 }
 
-export interface NewOutboxRow {
-  alertId: string;
+/** An outbox row as inserted (claimed already when its lane took it at the insert). */
+export interface OutboxInsert {
+  alert_id: string;
   channel: string;
   target: string;
-  payload: unknown;
-  nextAt: number;
-  personId?: string | null;
-  severity?: Severity | null;
-  digestible?: boolean;
-  rung?: number | null;
-  heldUntil?: number | null;
-  maxAttempts?: number | null;
+  payload: string;
+  attempts: number;
+  idempotency_key: string;
+  person_id: string | null;
+  severity: string | null;
+  digestible: number;
+  rung: number | null;
+  held_until: number | null;
+  max_attempts: number | null;
+  next_at: number;
+  state: string;
+  last_error: string | null;
+  last_status: number | null;
+  claimed_by: string | null;
+  lease_until: number | null;
+  created_at: number;
 }
 
-export type AlertStore = ReturnType<typeof createAlertStore>;
+export interface AlertStatements {
+  // ---- alerts, incidents, timeline ----
+  alert(id: string): AlertRow | undefined;
+  /** Remember a journaled event as taken; 0 when it was taken already (a replay). */
+  journalSeen(journalId: number, ruleId: string, at: number): number;
+  /** The open alert of a rule on a device, if any. */
+  openFor(ruleId: string, deviceId: string): AlertRow | undefined;
+  repeat(lastSeenAt: number, detail: string, evidence: string, now: number, id: string): number;
+  /** The last real resolution (not a false alarm or fault) of a rule on a device since `since`. */
+  recentResolved(ruleId: string, deviceId: string, since: number): AlertRow | undefined;
+  suppression(ruleId: string, deviceId: string, at: number): { until: number } | undefined;
+  countSuppressed(ruleId: string, deviceId: string): number;
+  suppress(ruleId: string, deviceId: string, until: number, reason: string): number;
+  /** End the device's suppressions that run past `now` (it was fixed). */
+  liftSuppressions(until: number, deviceId: string, now: number): number;
+  /** The latest incident of a category and group still open to joining since `since`. */
+  incidentFor(category: string, groupKey: string, since: number): { id: string } | undefined;
+  insertIncident(
+    id: string,
+    category: string,
+    groupKey: string,
+    place: string,
+    openedAt: number,
+    lastAt: number,
+  ): number;
+  joinIncident(lastAt: number, id: string): number;
+  incident(id: string): IncidentRow | undefined;
+  incidentAlerts(incidentId: string): { id: string }[];
+  insertAlert(alert: NewAlert): number;
+  insertEvent(alertId: string, at: number, actor: string, type: string, data: string): number;
+  events(alertId: string): { id: number; at: number; actor: string; type: string; data: string }[];
+  insertRatingToken(tokenHash: string, alertId: string, expiresAt: number): number;
+  ratingToken(
+    tokenHash: string,
+  ): { alert_id: string; expires_at: number; used_at: number | null } | undefined;
+  useRatingToken(usedAt: number, tokenHash: string): number;
 
-export interface AlertStoreDeps {
-  db: Db;
-  clock: Clock;
-  cfg: AlertsConfig;
-  places: PlaceNames;
-  q: Queries;
-  metrics: AlertsMetrics;
-  residents: ResidentStore;
-  sink: TelemetrySink;
-  bus: EventBus;
-  /** Runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
-  wake: () => void;
-}
-
-export function createAlertStore(deps: AlertStoreDeps) {
-  const { db, clock, cfg, q, metrics: m, wake } = deps;
-
-  function whistlesOf(r: AlertRow, fx?: TxEffects): WhistleRow[] {
-    let w = fx?.whistles.get(r.id);
-    if (!w) {
-      w = q.whistles.all(r.id);
-      fx?.whistles.set(r.id, w);
-    }
-    return w;
-  }
-
-  /** The resident behind the alert's device, read once per transaction. */
-  function residentOf(deviceId: string, fx?: TxEffects): Resident | undefined {
-    const seen = fx?.residents.get(deviceId);
-    if (seen !== undefined) return seen ?? undefined;
-    const res = deps.residents.forDevice(deviceId);
-    fx?.residents.set(deviceId, res ?? null);
-    return res;
-  }
-
-  function forgetWhistles(fx: TxEffects, alertId: string): void {
-    fx.whistles.delete(alertId);
-  }
-
-  /** The alert's row as this transaction sees it (read once; `setFields` keeps it current). */
-  function rowOf(fx: TxEffects, id: string): AlertRow | undefined {
-    let r = fx.rows.get(id);
-    if (!r) {
-      r = q.alert.get(id);
-      if (r) fx.rows.set(id, r);
-    }
-    return r;
-  }
-
-  /** After writing an alert's columns other than through `setFields`. */
-  function forgetRow(fx: TxEffects, id: string): void {
-    fx.rows.delete(id);
-  }
-
-  /** The full view of an alert. */
-  function view(r: AlertRow): AlertView {
-    return viewIn(undefined, r);
-  }
-
-  /** The view inside a transaction: what it reads (whistles, resident) is read once per transaction. */
-  function viewIn(fx: TxEffects | undefined, r: AlertRow): AlertView {
-    return alertView(
-      { cfg, places: deps.places, now: clock.now() },
-      r,
-      whistlesOf(r, fx),
-      residentOf(r.device_id, fx),
-    );
-  }
-
-  function load(id: string): AlertRow {
-    const r = q.alert.get(id);
-    if (!r) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
-    return r;
-  }
-
-  /** The effects of the transaction running now: transactions are synchronous and never overlap. */
-  let current: TxEffects | undefined;
-
-  function tx<T>(fn: (fx: TxEffects) => T): T {
-    const fx: TxEffects = {
-      changes: [],
-      stream: [],
-      whistles: new Map(),
-      residents: new Map(),
-      rows: new Map(),
-      claimed: [],
-      outermost: !db.inTransaction,
-    };
-    const outer = current;
-    current = fx;
-    let out: T;
-    try {
-      out = db.transaction(() => fn(fx))();
-    } catch (err) {
-      if (fx.claimed.length) handOff?.abandon(fx.claimed);
-      throw err;
-    } finally {
-      current = outer;
-    }
-    // The phones' alarms first: everything below is bookkeeping that can follow them.
-    if (fx.claimed.length) handOff?.start(fx.claimed);
-    for (const c of fx.changes) {
-      m.changes.inc({ change: c.change });
-      if (c.row) {
-        deps.sink.writeAlertChange({
-          alertId: c.row.id,
-          ruleId: c.row.rule_id,
-          deviceId: c.row.device_id,
-          deviceType: c.row.device_type as DeviceTypeId,
-          place: placeOf(c.row),
-          severity: c.row.severity,
-          category: c.row.category,
-          change: c.change,
-          status: c.row.status,
-          at: c.at,
-          ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
-        });
-      }
-      deps.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
-    }
-    for (const msg of fx.stream) deps.bus.emit('alert.streamed', msg);
-    if (fx.changes.length) wake();
-    return out;
-  }
-
-  /** Timeline event + (for changes) the stream message and the sink point, all in the caller's transaction. */
-  function record(
-    fx: TxEffects,
+  // ---- whistles and maintenance ----
+  whistles(alertId: string): WhistleRow[];
+  whistle(id: number): WhistleRow | undefined;
+  /** Answers the whistle's id. */
+  insertWhistle(
     alertId: string,
-    type: string,
-    actor: string,
-    data: Record<string, unknown> = {},
-    options: { sink?: boolean; stream?: boolean } = {},
-  ): void {
-    const at = clock.now();
-    q.insertEvent.run(alertId, at, actor, type, JSON.stringify(data));
-    const sink = options.sink !== false;
-    const stream = options.stream !== false;
-    // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
-    // copy: later changes in this transaction must not rewrite what this change published.
-    const row = sink || stream ? { ...(rowOf(fx, alertId) as AlertRow) } : undefined;
-    if (row && stream) {
-      const v = viewIn(fx, row);
-      const msg: StreamMessage = {
-        type,
-        alertId,
-        at,
-        place: v.place,
-        departments: v.whistles.map((w) => w.department),
-        alert: v as unknown as Record<string, unknown>,
-      };
-      fx.stream.push(msg);
-    }
-    fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
-  }
+    department: string,
+    note: string | null,
+    whistledAt: number,
+    whistledBy: string,
+    dueAt: number,
+  ): number;
+  whistleReported(reportedAt: number, reportedBy: string, id: number): number;
+  whistleEscalated(id: number): number;
+  /** Answers the task's id. */
+  insertTask(
+    deviceId: string,
+    alertId: string,
+    reason: string,
+    note: string,
+    createdAt: number,
+    createdBy: string,
+  ): number;
+  /** A task with the place of its alert. */
+  task(id: number): MaintenanceRow | undefined;
+  /** A task alone (its place null). */
+  taskOnly(id: number): MaintenanceRow | undefined;
+  closeTask(doneAt: number, doneBy: string, doneNote: string | null, id: number): number;
 
-  /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
-  const updates = new Map<string, ReturnType<Db['prepare']>>();
-  function setFields(id: string, fields: Record<string, string | number | null>): void {
-    const keys = Object.keys(fields);
-    const sig = keys.join(',');
-    let stmt = updates.get(sig);
-    if (!stmt) {
-      stmt = db.prepare(
-        `UPDATE alerts SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, updated_at = @__now WHERE id = @__id`,
-      );
-      updates.set(sig, stmt);
-    }
-    const now = clock.now();
-    stmt.run({ ...fields, __now: now, __id: id });
-    const r = current?.rows.get(id);
-    if (r) Object.assign(r, fields, { updated_at: now });
-  }
+  // ---- escalation timers ----
+  insertTimer(
+    alertId: string,
+    kind: TimerRow['kind'],
+    ref: number,
+    unless: Milestone | null,
+    dueAt: number,
+  ): number;
+  /** Pending timers due at `now`, earliest first, 200 at most. */
+  dueTimers(now: number): TimerRow[];
+  /** The earliest due time of a pending timer, null when none. */
+  nextTimer(): number | null;
+  setTimerState(state: string, id: number): number;
+  /** Whether step `ref` of the alert's ladder has fired. */
+  stepFired(alertId: string, ref: number): boolean;
+  voidStep(alertId: string, ref: number): number;
+  voidSteps(alertId: string): number;
+  voidReportIn(alertId: string, whistleId: number): number;
+  voidUnless(alertId: string, unless: Milestone): number;
+  voidAll(alertId: string): number;
 
-  let handOff: OutboxHandOff | undefined;
+  // ---- outbox and digests ----
+  /** Rows not yet delivered. */
+  pendingOutbox(): number;
+  /** The alert's outbox rows (not the live stream's), in order. */
+  outboxOf(alertId: string): OutboxRow[];
+  /** Gathered alarms of one target that may fold into a digest by `dueBy`, out of quiet hours at `now`. */
+  digestSiblings(channel: string, target: string, dueBy: number, now: number): OutboxRow[];
+  postpone(nextAt: number, id: number): number;
+  fold(reason: string, id: number): number;
+  digest(channel: string, target: string): DigestRow | undefined;
+  putDigest(
+    channel: string,
+    target: string,
+    digestId: string,
+    version: number,
+    items: string,
+    startedAt: number,
+    lastAt: number,
+  ): number;
+  pruneOutbox(before: number): number;
+  pruneJournal(before: number): number;
+  pruneTimers(before: number): number;
 
-  function insertRow(o: NewOutboxRow): void {
-    const now = clock.now();
-    const fx = current;
-    const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
-    const row = {
-      alert_id: o.alertId,
-      channel: o.channel,
-      target: o.target,
-      payload: JSON.stringify(o.payload),
-      attempts: 0,
-      idempotency_key: `gh-${randomUUID()}`,
-      person_id: o.personId ?? null,
-      severity: o.severity ?? null,
-      digestible: o.digestible ? 1 : 0,
-      rung: o.rung ?? null,
-      held_until: o.heldUntil ?? null,
-      max_attempts: o.maxAttempts ?? null,
-      next_at: o.nextAt,
-      state: 'pending',
-      last_error: null,
-      last_status: null,
-      claimed_by: claim?.owner ?? null,
-      lease_until: claim?.leaseUntil ?? null,
-    };
-    const { lastInsertRowid } = q.insertRow.run({ ...row, created_at: now });
-    if (claim && fx) fx.claimed.push({ id: Number(lastInsertRowid), ...row });
-  }
+  // ---- must-reach ladder ----
+  reach(alertId: string): ReachRow | undefined;
+  startReach(alertId: string, nextAt: number): number;
+  setReach(rung: number, nextAt: number, state: string, alertId: string): number;
+  stopReach(alertId: string): number;
+  dueReach(now: number): ReachRow[];
+  nextReach(): number | null;
+  /** Outbox rows of one rung that are pending or delivered. */
+  rungLive(alertId: string, rung: number): number;
+}
 
-  /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
-  function actors(id: string): { personIds: Set<string>; usernames: Set<string> } {
-    const personIds = new Set<string>();
-    const usernames = new Set<string>();
-    for (const e of q.events.all(id)) {
-      const data = JSON.parse(e.data) as {
-        recipients?: { personId?: string }[];
-        notified?: string[];
-      };
-      for (const rcp of data.recipients ?? []) if (rcp.personId) personIds.add(rcp.personId);
-      for (const n of data.notified ?? []) personIds.add(n);
-      // Users who acted; not the system, rules, channels or the resident's rating link.
-      if (!e.actor.includes(':') && e.actor !== SYSTEM && e.actor !== 'resident') usernames.add(e.actor);
-    }
-    return { personIds, usernames };
-  }
+/** Claim parameters of one lane. */
+export interface ClaimRequest {
+  now: number;
+  channel: string;
+  target: string;
+  owner: string;
+  leaseUntil: number;
+  limit: number;
+  /** 1: critical rows only. */
+  onlyCritical: number;
+  /** 1: only rows never tried yet (a lane in back-off lets a new critical message through as a probe). */
+  onlyFresh: number;
+}
 
-  return {
-    view,
-    viewIn,
-    residentOf,
-    forgetWhistles,
-    rowOf,
-    forgetRow,
-    load,
-    tx,
-    record,
-    setFields,
-    insertRow,
-    /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
-    useHandOff(h: OutboxHandOff): void {
-      handOff = h;
-    },
-    actors,
-  };
+export interface OutboxClaims {
+  /** Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes. */
+  dueLanes(now: number): LaneDue[];
+  /** Claim up to `limit` claimable rows of one lane, critical first (only critical ones with `onlyCritical`). */
+  claim(request: ClaimRequest): ClaimedRow[];
+  row(id: number): ClaimedRow | undefined;
+  /** The lane's first gathered alarm that is due: a lane in back-off still folds them into one digest. */
+  foldable(now: number, channel: string, target: string): ClaimedRow | undefined;
+  /** Give a row back without an outcome (folded, postponed by a rate limit, or the hub is stopping). */
+  release(id: number, owner: string): number;
+  /** This hub's claims from before a restart: nobody is delivering them any more. */
+  releaseOwn(owner: string): number;
+  postpone(nextAt: number, id: number): number;
+  done(status: number | null, id: number): number;
+  retry(nextAt: number, error: string, status: number | null, state: string, id: number): number;
+  /** The next moment something becomes claimable: a row falling due, or a claim running out. */
+  nextWake(now: number): number | null;
 }

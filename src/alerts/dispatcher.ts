@@ -1,9 +1,10 @@
 /**
- * The dispatcher: takes the rules' decisions, keeps alerts and their timelines in SQLite, routes them to the
- * people on duty, escalates, and delivers through the outbox. This file wires the parts; each part owns one job:
- * store (views, transactions, timeline), lifecycle (rule results), actions (what people do), routing (who hears),
- * escalation (ladder timers), must-reach (critical ladder), noise (quiet hours, digests), outbox (delivery),
- * reads and maintenance.
+ * The dispatcher: takes the rules' decisions, keeps alerts and their timelines in the alert store, routes them to
+ * the people on duty, escalates, and delivers through the outbox. This file wires the parts, each a factory taking
+ * only what it uses: transactions (effects after commit, timeline, views), lifecycle (rule results), actions (what
+ * people do), routing (who hears), escalation (ladder timers), must-reach (critical ladder), noise (quiet hours,
+ * digests), outbox (delivery), the read side and maintenance. The stores and channels come from the composition
+ * root (src/hub.ts); nothing here opens a table or a connection.
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -15,9 +16,7 @@ import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import type { Db } from '../storage/sqlite.ts';
 import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
-import { createAlertStore } from './alert-store.ts';
 import type { DeliveryView } from './api-views.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { ChannelTargetStore } from './channel-targets.ts';
@@ -37,7 +36,7 @@ import { createReads } from './read-side.ts';
 import type { ResidentStore } from './residents.ts';
 import { createRouting } from './routing.ts';
 import type { AlertStores } from './sqlite-alert-store.ts';
-import { prepareQueries } from './sqlite-statements.ts';
+import { createTransactions } from './transactions.ts';
 import type {
   AlertFilter,
   AlertScope,
@@ -53,7 +52,6 @@ export { MUST_REACH_RUNGS } from './must-reach.ts';
 export type { PlaceNames } from './places.ts';
 
 export interface DispatcherDeps {
-  db: Db;
   clock: Clock;
   log: Logger;
   metrics: Registry;
@@ -136,15 +134,17 @@ export interface Dispatcher {
 }
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
-  const { db, clock, config: cfg } = deps;
+  const { clock, config: cfg } = deps;
   const log = deps.log.child({ module: 'alerts' });
   const { people, pushStore, outbound, stream } = deps;
   const { residents, audit, quietHours, channelTargets } = deps.stores;
+  /** The alert store (the port): everything the dispatcher records and reads goes through it. */
+  const store = deps.stores.alerts;
   // In the order given: routing offers a person's channels in this order.
   const channels = new Map<string, Channel>();
   const registerChannel = (c: Channel) => channels.set(c.name, c);
   for (const c of deps.channels) registerChannel(c);
-  const q = prepareQueries(db);
+  const q = store.statements;
   const localeOf = deps.localeOf ?? (() => undefined);
   const publicUrl = () => cfg.messages.publicUrl ?? deps.publicUrl?.() ?? 'http://127.0.0.1:8080';
   const payloads = createPayloads({ cfg, places: deps.places, localeOf, publicUrl });
@@ -154,17 +154,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const base = { clock, cfg, q, log };
 
   // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
-  // has written the worker's alarm: the rows the commit claimed are already on their way (alert-store.ts), aedes
+  // has written the worker's alarm: the rows the commit claimed are already on their way (transactions.ts), aedes
   // hands a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any
   // of ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
   // share one pass.
   let drainQueued = false;
-  const store = createAlertStore({
-    db,
+  const alerts = createTransactions({
+    store,
     clock,
     cfg,
     places: deps.places,
-    q,
     metrics,
     residents,
     sink: deps.sink,
@@ -187,7 +186,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     channels,
     quietHours,
     payloads,
-    store,
+    alerts,
   });
   const mustReach = createMustReach({
     ...base,
@@ -197,7 +196,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     channels,
     payloads,
     residents,
-    store,
+    alerts,
     enqueue,
   });
   const { notify, callLeaders } = createRouting({
@@ -207,10 +206,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     channels,
     channelTargets,
     audit,
-    store,
+    alerts,
     enqueue,
   });
-  const escalation = createEscalation({ ...base, run, store, notify, callLeaders });
+  const escalation = createEscalation({ ...base, run, alerts, notify, callLeaders });
   const lifecycle = createLifecycle({
     ...base,
     metrics,
@@ -218,15 +217,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     residents,
     payloads,
     publicUrl,
-    store,
+    alerts,
     notify,
     escalation,
     mustReach,
     enqueue,
   });
-  const actions = createActions({ ...base, payloads, people, store, lifecycle, enqueue });
-  const outbox = createOutbox({ ...base, db, metrics, run, channels, store, tryFold, mustReach });
-  const reads = createReads({ db, clock, cfg, places: deps.places, q, store });
+  const actions = createActions({ ...base, payloads, people, alerts, lifecycle, enqueue });
+  const outbox = createOutbox({ ...base, store, metrics, run, channels, alerts, tryFold, mustReach });
+  const reads = createReads({ store, clock, cfg, places: deps.places, q, alerts });
 
   return {
     handle(result) {
@@ -271,8 +270,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     registerChannel,
     ...reads,
     ...actions,
-    actors: store.actors,
-    maintenance: createMaintenance({ db, clock, q, store }),
+    actors: alerts.actors,
+    maintenance: createMaintenance({ store, clock, q, alerts }),
     stream,
     people,
     pushStore,

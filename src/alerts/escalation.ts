@@ -5,12 +5,12 @@
 
 import type { Logger } from 'pino';
 import type { Clock } from '../clock/clock.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig, Milestone } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow, TimerRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { Reach, RunState } from './types.ts';
 import { OPEN_STATUSES, SYSTEM, widerReach } from './types.ts';
 
@@ -19,20 +19,20 @@ export type Escalation = ReturnType<typeof createEscalation>;
 export interface EscalationDeps {
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   log: Logger;
   run: RunState;
-  store: AlertStore;
+  alerts: AlertTransactions;
   notify: Notify;
   callLeaders: CallLeaders;
 }
 
 export function createEscalation(deps: EscalationDeps) {
-  const { clock, cfg, q, log, store, notify, callLeaders } = deps;
+  const { clock, cfg, q, log, alerts, notify, callLeaders } = deps;
   const timer = dueTimer(clock, { next, fire, stopped: () => deps.run.stopped });
 
   function next(): number | null {
-    return q.nextTimer.get()?.due ?? null;
+    return q.nextTimer();
   }
 
   /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start. */
@@ -40,7 +40,7 @@ export function createEscalation(deps: EscalationDeps) {
     const ladder = cfg.ladders[r.severity];
     ladder.forEach((step, i) => {
       if (i <= afterStep) return;
-      for (const w of step.when) q.insertTimer.run(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
+      for (const w of step.when) q.insertTimer(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
     });
   }
 
@@ -48,14 +48,14 @@ export function createEscalation(deps: EscalationDeps) {
     timer.cancel();
     if (deps.run.stopped) return;
     for (;;) {
-      const due = q.dueTimers.all(clock.now());
+      const due = q.dueTimers(clock.now());
       if (!due.length) break;
       for (const t of due) {
         try {
-          store.tx((fx) => fireOne(fx, t));
+          alerts.tx((fx) => fireOne(fx, t));
         } catch (err) {
           log.error({ err, timerId: t.id, alertId: t.alert_id }, 'escalation step failed');
-          q.setTimerState.run('void', t.id);
+          q.setTimerState('void', t.id);
         }
       }
     }
@@ -69,35 +69,35 @@ export function createEscalation(deps: EscalationDeps) {
   }
 
   function fireOne(fx: TxEffects, t: TimerRow): void {
-    const r = q.alert.get(t.alert_id);
+    const r = q.alert(t.alert_id);
     if (!r || !OPEN_STATUSES.includes(r.status)) {
-      q.setTimerState.run('void', t.id);
+      q.setTimerState('void', t.id);
       return;
     }
     if (t.kind === 'report_in') {
       reportInOverdue(fx, t, r);
       return;
     }
-    if (milestoneReached(r, t.unless) || q.stepFired.get(r.id, t.ref)) {
-      q.setTimerState.run('void', t.id);
+    if (milestoneReached(r, t.unless) || q.stepFired(r.id, t.ref)) {
+      q.setTimerState('void', t.id);
       return;
     }
     const step = cfg.ladders[r.severity][t.ref];
     if (!step) {
-      q.setTimerState.run('void', t.id);
+      q.setTimerState('void', t.id);
       return;
     }
-    q.setTimerState.run('fired', t.id);
-    q.voidStep.run(r.id, t.ref);
+    q.setTimerState('fired', t.id);
+    q.voidStep(r.id, t.ref);
     const recipients = notify(fx, r, step.roles, 'escalated');
     // The roster may have no leader on shift at night; for the severities configured the leader is called anyway.
     const called = step.roles.includes('grid_leader') ? callLeaders(fx, r, recipients) : [];
-    store.setFields(r.id, {
+    alerts.setFields(r.id, {
       escalated: 1,
       escalation_step: Math.max(r.escalation_step, t.ref),
       reach: widerReach(step.reach, r.reach),
     });
-    store.record(fx, r.id, 'escalated', SYSTEM, {
+    alerts.record(fx, r.id, 'escalated', SYSTEM, {
       step: t.ref,
       reason: `not ${t.unless} within ${Math.round((t.due_at - r.clock_start) / 1000)} s`,
       roles: step.roles,
@@ -108,23 +108,23 @@ export function createEscalation(deps: EscalationDeps) {
   }
 
   function reportInOverdue(fx: TxEffects, t: TimerRow, r: AlertRow): void {
-    const w = q.whistle.get(t.ref);
+    const w = q.whistle(t.ref);
     if (!w || w.reported_at !== null) {
-      q.setTimerState.run('void', t.id);
+      q.setTimerState('void', t.id);
       return;
     }
-    q.setTimerState.run('fired', t.id);
+    q.setTimerState('fired', t.id);
     const roles = cfg.reportInEscalationRoles;
     const recipients = notify(fx, r, roles, 'report_in_overdue');
-    q.whistleEscalated.run(w.id);
-    store.forgetWhistles(fx, r.id);
+    q.whistleEscalated(w.id);
+    alerts.forgetWhistles(fx, r.id);
     const reach: Reach = roles.includes('street_command')
       ? 'street'
       : roles.includes('community_duty')
         ? 'community'
         : 'grid';
-    store.setFields(r.id, { escalated: 1, reach: widerReach(reach, r.reach) });
-    store.record(fx, r.id, 'escalated', SYSTEM, {
+    alerts.setFields(r.id, { escalated: 1, reach: widerReach(reach, r.reach) });
+    alerts.record(fx, r.id, 'escalated', SYSTEM, {
       reason: 'report_in_overdue',
       department: w.department,
       dueAt: w.due_at,

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Escalation } from './escalation.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -17,8 +17,8 @@ import type { Payloads } from './payloads.ts';
 import { placeOf } from './places.ts';
 import type { ResidentStore } from './residents.ts';
 import type { Notify } from './routing.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { Resolution } from './types.ts';
 import { SYSTEM } from './types.ts';
 
@@ -31,7 +31,7 @@ export type Lifecycle = ReturnType<typeof createLifecycle>;
 export interface LifecycleDeps {
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   metrics: AlertsMetrics;
   log: Logger;
   /** Whether the rating link can go out by SMS. */
@@ -40,7 +40,7 @@ export interface LifecycleDeps {
   payloads: Payloads;
   /** The hub's address as phones reach it, for the rating link. */
   publicUrl(): string;
-  store: AlertStore;
+  alerts: AlertTransactions;
   notify: Notify;
   escalation: Escalation;
   mustReach: MustReach;
@@ -48,17 +48,17 @@ export interface LifecycleDeps {
 }
 
 export function createLifecycle(deps: LifecycleDeps) {
-  const { clock, cfg, q, metrics: m, log, store } = deps;
-  const { tx, record, setFields } = store;
+  const { clock, cfg, q, metrics: m, log, alerts } = deps;
+  const { tx, record, setFields } = alerts;
   const { notify, escalation, mustReach } = deps;
 
   /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
   function dispatchFirst(fx: TxEffects, id: string, change: string): void {
-    const r = { ...(store.rowOf(fx, id) as AlertRow) };
+    const r = { ...(alerts.rowOf(fx, id) as AlertRow) };
     const step = cfg.ladders[r.severity][0];
     // The messages say what the alert is once they are out: dispatched. Put back if nobody could be found.
     setFields(id, { status: 'dispatched' });
-    const sent = { ...(store.rowOf(fx, id) as AlertRow) };
+    const sent = { ...(alerts.rowOf(fx, id) as AlertRow) };
     const recipients = step ? notify(fx, sent, step.roles, change) : [];
     if (recipients.length) {
       record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
@@ -66,7 +66,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       setFields(id, { status: r.status });
       record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
-    escalation.scheduleLadder(store.rowOf(fx, id) as AlertRow);
+    escalation.scheduleLadder(alerts.rowOf(fx, id) as AlertRow);
     if (r.severity === 'critical') mustReach.start(fx, r, recipients.length);
   }
 
@@ -74,14 +74,14 @@ export function createLifecycle(deps: LifecycleDeps) {
     const at = res.at;
     tx((fx) => {
       const journalId = res.reading?.kind === 'event' ? res.reading.journalId : undefined;
-      if (journalId !== undefined && q.journalSeen.run(journalId, res.ruleId, clock.now()).changes === 0) {
+      if (journalId !== undefined && q.journalSeen(journalId, res.ruleId, clock.now()) === 0) {
         log.info({ journalId, ruleId: res.ruleId, deviceId: res.deviceId }, 'replayed event already taken');
         // the journal-replay half of "duplicates counted" (ingest counts the redeliveries it recognises)
         m.raised.inc({ severity: res.severity, outcome: 'replayed' });
         return;
       }
-      if (q.suppression.get(res.ruleId, res.deviceId, at)) {
-        q.countSuppressed.run(res.ruleId, res.deviceId);
+      if (q.suppression(res.ruleId, res.deviceId, at)) {
+        q.countSuppressed(res.ruleId, res.deviceId);
         m.raised.inc({ severity: res.severity, outcome: 'suppressed' });
         return;
       }
@@ -92,10 +92,10 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   /** The same trouble again while its alert is open: count it on that alert. */
   function repeat(fx: TxEffects, res: AlertRaise): boolean {
-    const open = q.openFor.get(res.ruleId, res.deviceId);
+    const open = q.openFor(res.ruleId, res.deviceId);
     if (!open) return false;
-    q.repeat.run(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
-    store.forgetRow(fx, open.id);
+    q.repeat(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
+    alerts.forgetRow(fx, open.id);
     m.raised.inc({ severity: res.severity, outcome: 'repeated' });
     record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
     return true;
@@ -104,9 +104,9 @@ export function createLifecycle(deps: LifecycleDeps) {
   /** The same trouble soon after a real resolution: the fix did not hold, so the alert opens again. */
   function reopen(fx: TxEffects, res: AlertRaise): boolean {
     const at = res.at;
-    const recent = q.recentResolved.get(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
+    const recent = q.recentResolved(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
     if (!recent) return false;
-    q.voidAll.run(recent.id);
+    q.voidAll(recent.id);
     setFields(recent.id, {
       status: 'open',
       count: recent.count + 1,
@@ -135,13 +135,13 @@ export function createLifecycle(deps: LifecycleDeps) {
     const at = res.at;
     const id = randomUUID();
     const groupKey = res.place.building ?? res.placeId;
-    let incidentId = q.incidentFor.get(res.category, groupKey, at - cfg.incidentWindowMs)?.id;
-    if (incidentId) q.joinIncident.run(at, incidentId);
+    let incidentId = q.incidentFor(res.category, groupKey, at - cfg.incidentWindowMs)?.id;
+    if (incidentId) q.joinIncident(at, incidentId);
     else {
       incidentId = `inc-${randomUUID()}`;
-      q.insertIncident.run(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
+      q.insertIncident(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
     }
-    q.insertAlert.run({
+    q.insertAlert({
       id,
       ruleId: res.ruleId,
       deviceId: res.deviceId,
@@ -172,7 +172,7 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   function update(res: AlertUpdate): void {
     tx((fx) => {
-      const open = q.openFor.get(res.ruleId, res.deviceId);
+      const open = q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
       setFields(open.id, {
         detail: res.detail ?? open.detail,
@@ -182,9 +182,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       });
       if (res.severity && res.severity !== open.severity) {
         // The new severity's ladder takes over from the clock start; steps already due fire at once.
-        q.voidSteps.run(open.id);
-        escalation.scheduleLadder(store.rowOf(fx, open.id) as AlertRow, open.escalation_step);
-        if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach.get(open.id)) {
+        q.voidSteps(open.id);
+        escalation.scheduleLadder(alerts.rowOf(fx, open.id) as AlertRow, open.escalation_step);
+        if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach(open.id)) {
           mustReach.begin(open.id);
           mustReach.arm();
         }
@@ -199,7 +199,7 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   function clear(res: AlertClear): void {
     tx((fx) => {
-      const open = q.openFor.get(res.ruleId, res.deviceId);
+      const open = q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
       resolveRow(fx, open, `rule:${res.ruleId}`, res.resolution, res.note);
     });
@@ -207,7 +207,7 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   function fact(res: AlertFact): void {
     tx((fx) => {
-      const open = q.openFor.get(res.ruleId, res.deviceId);
+      const open = q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
       // The resident says it was nothing; a worker still has to confirm, so the alert stays open.
       setFields(open.id, { cancelled_by_resident: 1 });
@@ -224,8 +224,8 @@ export function createLifecycle(deps: LifecycleDeps) {
     note: string,
   ): string {
     const now = clock.now();
-    q.voidAll.run(r.id);
-    q.stopReach.run(r.id);
+    q.voidAll(r.id);
+    q.stopReach(r.id);
     setFields(r.id, {
       status: 'resolved',
       resolved_at: now,
@@ -234,7 +234,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       resolution_note: note,
     });
     const token = randomBytes(18).toString('base64url');
-    q.insertRatingToken.run(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
+    q.insertRatingToken(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
     record(fx, r.id, 'resolved', actor, { resolution, note });
     if (resolution === 'handled' || resolution === 'referred') sendRatingLink(fx, r, token);
     return token;

@@ -2,11 +2,9 @@
 
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
-import type { Db } from '../storage/sqlite.ts';
-import type { AlertStore } from './alert-store.ts';
+import type { AlertStatements, AlertStore } from './alert-store.ts';
 import { taskView } from './api-views.ts';
-import type { Queries } from './sqlite-statements.ts';
-import type { MaintenanceRow } from './tables.ts';
+import type { AlertTransactions } from './transactions.ts';
 import type { MaintenanceTask } from './types.ts';
 
 export interface Maintenance {
@@ -17,42 +15,36 @@ export interface Maintenance {
 }
 
 export interface MaintenanceDeps {
-  db: Db;
-  clock: Clock;
-  q: Queries;
   store: AlertStore;
+  clock: Clock;
+  q: AlertStatements;
+  alerts: AlertTransactions;
 }
 
 export function createMaintenance(deps: MaintenanceDeps): Maintenance {
-  const { db, clock, q, store } = deps;
+  const { store, clock, q, alerts } = deps;
 
   function get(id: number): MaintenanceTask | undefined {
-    const r = q.task.get(id);
+    const r = q.task(id);
     return r ? taskView(r) : undefined;
   }
 
   return {
     list(filter = {}) {
-      const rows = db
-        .prepare<[], MaintenanceRow>(
-          `SELECT m.*, a.place AS place FROM maintenance_tasks m LEFT JOIN alerts a ON a.id = m.alert_id
-           ${filter.open === undefined ? '' : filter.open ? 'WHERE m.done_at IS NULL' : 'WHERE m.done_at IS NOT NULL'}
-           ORDER BY m.id DESC LIMIT 1000`,
-        )
-        .all();
+      const rows = store.maintenanceTasks(filter.open);
       return rows.map(taskView);
     },
     get,
     close(id, actor, note) {
-      const r = q.taskOnly.get(id);
+      const r = q.taskOnly(id);
       if (!r) throw new GridHubError('NOT_FOUND', `no maintenance task ${id}`);
       if (r.done_at !== null) throw new GridHubError('CONFLICT', `maintenance task ${id} is already closed`);
-      store.tx((fx) => {
+      alerts.tx((fx) => {
         const now = clock.now();
-        q.closeTask.run(now, actor, note ?? null, id);
+        q.closeTask(now, actor, note ?? null, id);
         // The device is fixed: its alarms count again from now on.
-        const lifted = q.liftSuppressions.run(now, r.device_id, now).changes;
-        store.record(
+        const lifted = q.liftSuppressions(now, r.device_id, now);
+        alerts.record(
           fx,
           r.alert_id,
           'maintenance_task_closed',

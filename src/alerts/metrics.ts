@@ -1,9 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Queries } from './sqlite-statements.ts';
+import type { AlertStatements } from './alert-store.ts';
 
 export type AlertsMetrics = ReturnType<typeof createAlertsMetrics>;
 
-export function createAlertsMetrics(registry: Registry, q: Queries) {
+export function createAlertsMetrics(registry: Registry, q: Pick<AlertStatements, 'pendingOutbox'>) {
   const counters = {
     raised: new Counter({
       name: 'gridhub_alerts_raised_total',
@@ -63,7 +63,7 @@ export function createAlertsMetrics(registry: Registry, q: Queries) {
     help: 'Outbox rows not yet delivered',
     registers: [registry],
     collect() {
-      this.set((q.pendingOutbox.get() as { n: number }).n);
+      this.set(q.pendingOutbox());
     },
   });
   return counters;

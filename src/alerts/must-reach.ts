@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -18,8 +18,8 @@ import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
 import { maskTarget } from './privacy.ts';
 import type { ResidentStore } from './residents.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { AlertRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { RunState } from './types.ts';
 import { OPEN_STATUSES, SYSTEM } from './types.ts';
 
@@ -34,7 +34,7 @@ export type MustReach = ReturnType<typeof createMustReach>;
 export interface MustReachDeps {
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   metrics: AlertsMetrics;
   log: Logger;
   run: RunState;
@@ -42,27 +42,27 @@ export interface MustReachDeps {
   channels: ReadonlyMap<string, Channel>;
   payloads: Payloads;
   residents: ResidentStore;
-  store: AlertStore;
+  alerts: AlertTransactions;
   enqueue: Enqueue;
 }
 
 export function createMustReach(deps: MustReachDeps) {
-  const { clock, cfg, q, metrics: m, log, store, enqueue } = deps;
+  const { clock, cfg, q, metrics: m, log, alerts, enqueue } = deps;
   const timer = dueTimer(clock, {
-    next: () => q.nextReach.get()?.due ?? null,
+    next: () => q.nextReach(),
     fire,
     stopped: () => deps.run.stopped,
   });
 
   /** Put the alert on rung 0 (its app push), the next rung due one step from now. */
   function begin(alertId: string): void {
-    q.startReach.run(alertId, clock.now() + cfg.mustReachStepMs);
+    q.startReach(alertId, clock.now() + cfg.mustReachStepMs);
   }
 
   function start(fx: TxEffects, r: AlertRow, pushed: number): void {
     begin(r.id);
     // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
-    if (!pushed) pushed = q.rungLive.get(r.id, 0)?.n ?? 0;
+    if (!pushed) pushed = q.rungLive(r.id, 0);
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) advance(fx, r.id, 'nobody to push to');
     else timer.arm();
@@ -73,10 +73,10 @@ export function createMustReach(deps: MustReachDeps) {
     const place = placeOf(r);
     const out: { channel: string; target: string }[] = [];
     const seen = new Set<string>();
-    const notified = [...store.actors(r.id).personIds]
+    const notified = [...alerts.actors(r.id).personIds]
       .map((id) => deps.people.get(id))
       .filter((p) => p !== undefined);
-    const view = store.viewIn(fx, r);
+    const view = alerts.viewIn(fx, r);
     const onDuty = onDutyOf(notified);
     const send = (channel: string, target: string, personId: string | null, role: string) => {
       const key = `${channel}\u0000${target}`;
@@ -108,11 +108,11 @@ export function createMustReach(deps: MustReachDeps) {
   }
 
   function advance(fx: TxEffects, alertId: string, reason: string): void {
-    const cur = q.reach.get(alertId);
-    const r = q.alert.get(alertId);
+    const cur = q.reach(alertId);
+    const r = q.alert(alertId);
     if (cur?.state !== 'active' || !r) return;
     if (!OPEN_STATUSES.includes(r.status) || r.acknowledged_at !== null) {
-      q.stopReach.run(alertId);
+      q.stopReach(alertId);
       return;
     }
     // Rungs without any target (no robot configured, no phone known) are passed over, and said so.
@@ -121,33 +121,39 @@ export function createMustReach(deps: MustReachDeps) {
       const name = MUST_REACH_RUNGS[rung] ?? '';
       const sent = enqueueRung(fx, r, rung);
       if (sent.length) {
-        q.setReach.run(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
+        q.setReach(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
         m.mustReach.inc({ rung: name, outcome: 'sent' });
-        store.record(fx, alertId, 'must_reach', SYSTEM, { rung, step: name, reason, skipped, targets: sent });
+        alerts.record(fx, alertId, 'must_reach', SYSTEM, {
+          rung,
+          step: name,
+          reason,
+          skipped,
+          targets: sent,
+        });
         timer.arm();
         return;
       }
       m.mustReach.inc({ rung: name, outcome: 'skipped' });
       skipped.push(name);
     }
-    q.setReach.run(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
+    q.setReach(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
     m.mustReach.inc({ rung: 'end', outcome: 'exhausted' });
-    store.record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
+    alerts.record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
   }
 
   /** A rung whose every delivery is dead has failed: the ladder moves on now, not at its timeout. */
   function rungDead(fx: TxEffects, alertId: string, rung: number): void {
-    const cur = q.reach.get(alertId);
-    if (cur?.state === 'active' && cur.rung === rung && !q.rungLive.get(alertId, rung)?.n) {
+    const cur = q.reach(alertId);
+    if (cur?.state === 'active' && cur.rung === rung && !q.rungLive(alertId, rung)) {
       advance(fx, alertId, `every ${MUST_REACH_RUNGS[rung]} delivery failed`);
     }
   }
 
   function fire(): void {
     if (deps.run.stopped) return;
-    for (const due of q.dueReach.all(clock.now())) {
+    for (const due of q.dueReach(clock.now())) {
       try {
-        store.tx((fx) =>
+        alerts.tx((fx) =>
           advance(
             fx,
             due.alert_id,
@@ -156,7 +162,7 @@ export function createMustReach(deps: MustReachDeps) {
         );
       } catch (err) {
         log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
-        q.setReach.run(due.rung, clock.now(), 'stopped', due.alert_id);
+        q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);
       }
     }
     timer.arm();

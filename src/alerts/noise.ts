@@ -10,7 +10,7 @@ import type { Clock } from '../clock/clock.ts';
 import type { AlarmMessage, DigestItem, RatingLinkMessage } from '../domain/alarm.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { type Severity, severityRank } from '../domain/severity.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import { APP_CHANNELS } from './must-reach.ts';
@@ -18,8 +18,8 @@ import type { Payloads } from './payloads.ts';
 import { digestItem, tally } from './payloads.ts';
 import { maskTarget } from './privacy.ts';
 import type { QuietHoursStore } from './quiet-hours.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { OutboxRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import { SYSTEM } from './types.ts';
 
 /** One message for the outbox (the routing decides; `enqueue` applies quiet hours, digests and the ladder). */
@@ -39,17 +39,17 @@ export type Enqueue = (fx: TxEffects, o: Outgoing) => void;
 export interface NoiseControlDeps {
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   metrics: AlertsMetrics;
   /** Outbox channels by name: whether a channel's messages are in the timeline (and so may be held or folded). */
   channels: ReadonlyMap<string, Channel>;
   quietHours: QuietHoursStore;
   payloads: Payloads;
-  store: AlertStore;
+  alerts: AlertTransactions;
 }
 
 export function createNoiseControl(deps: NoiseControlDeps) {
-  const { clock, cfg, q, metrics: m, store } = deps;
+  const { clock, cfg, q, metrics: m, alerts } = deps;
 
   /**
    * Queue one alarm message. Critical ones go out now and are never held or folded. Minor ones are held through
@@ -66,7 +66,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       if (heldUntil !== null) {
         nextAt = heldUntil;
         m.held.inc();
-        store.record(
+        alerts.record(
           fx,
           o.alertId,
           'held_quiet_hours',
@@ -78,7 +78,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
     }
     const digestible = o.severity !== 'critical' && timeline && o.payload.kind === 'alarm';
     if (digestible && heldUntil === null) nextAt = now + cfg.digestWaitMs;
-    store.insertRow({
+    alerts.insertRow({
       alertId: o.alertId,
       channel: o.channel,
       target: o.target,
@@ -101,23 +101,23 @@ export function createNoiseControl(deps: NoiseControlDeps) {
   function tryFold(row: OutboxRow): boolean {
     const now = clock.now();
     const editable = APP_CHANNELS.has(row.channel);
-    const prev = q.digest.get(row.channel, row.target);
+    const prev = q.digest(row.channel, row.target);
     if (!editable && prev !== undefined) {
       const windowEnd = prev.last_at + cfg.messages.robotWindowMs;
       if (now < windowEnd) {
         // This group already heard from us within the window: the alarm waits for the window's summary.
-        q.postpone.run(windowEnd, row.id);
+        q.postpone(windowEnd, row.id);
         m.digests.inc({ kind: 'postponed' });
         return true;
       }
     }
-    const siblings = q.digestSiblings.all(row.channel, row.target, now + cfg.digestWaitMs, now);
+    const siblings = q.digestSiblings(row.channel, row.target, now + cfg.digestWaitMs, now);
     if (siblings.length < 2) {
       // Sent alone; for a channel that cannot edit, it opens the window all the same.
-      if (!editable) q.putDigest.run(row.channel, row.target, 'single', 0, '[]', now, now);
+      if (!editable) q.putDigest(row.channel, row.target, 'single', 0, '[]', now, now);
       return false;
     }
-    store.tx((fx) => {
+    alerts.tx((fx) => {
       const reuse = editable && prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
       const items = new Map<string, DigestItem>();
       if (reuse) {
@@ -131,7 +131,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
       const version = reuse ? prev.version + 1 : 1;
       const all = [...items.values()];
-      q.putDigest.run(
+      q.putDigest(
         row.channel,
         row.target,
         digestId,
@@ -157,8 +157,8 @@ export function createNoiseControl(deps: NoiseControlDeps) {
         now,
         tally: tally(all),
       });
-      for (const s of siblings) q.fold.run(`folded into digest ${digestId} v${version}`, s.id);
-      store.insertRow({
+      for (const s of siblings) q.fold(`folded into digest ${digestId} v${version}`, s.id);
+      alerts.insertRow({
         alertId: row.alert_id,
         channel: row.channel,
         target: row.target,
@@ -171,7 +171,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       for (const s of siblings) {
         if (seen.has(s.alert_id)) continue;
         seen.add(s.alert_id);
-        store.record(
+        alerts.record(
           fx,
           s.alert_id,
           'folded_into_digest',

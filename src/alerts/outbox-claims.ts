@@ -4,6 +4,7 @@
  * hubs sharing one database never claim the same row; SQLite has one writer at a time, which gives the same.
  */
 import type { Db } from '../storage/sqlite.ts';
+import type { ClaimRequest, OutboxClaims } from './alert-store.ts';
 import type { OutboxRow } from './tables.ts';
 
 export interface ClaimedRow extends OutboxRow {
@@ -21,10 +22,9 @@ export interface LaneDue {
 /** A row may be claimed when it is pending, due, and nobody holds a live claim on it. */
 const CLAIMABLE = `state = 'pending' AND next_at <= @now AND (lease_until IS NULL OR lease_until <= @now)`;
 
-export type OutboxClaims = ReturnType<typeof prepareClaims>;
-
-export function prepareClaims(db: Db) {
-  return {
+/** The claim statements on SQLite, prepared once, as the store's `OutboxClaims`. */
+export function prepareClaims(db: Db): OutboxClaims {
+  const s = {
     /**
      * Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes (the
      * worker's alarm is the message that cannot wait for a robot's claim).
@@ -34,20 +34,7 @@ export function prepareClaims(db: Db) {
        GROUP BY channel, target ORDER BY critical DESC, channel = 'mqtt' DESC LIMIT 5000`,
     ),
     /** Claim up to `limit` claimable rows of one lane, critical first (only critical ones with `onlyCritical`). */
-    claim: db.prepare<
-      {
-        now: number;
-        channel: string;
-        target: string;
-        owner: string;
-        leaseUntil: number;
-        limit: number;
-        onlyCritical: number;
-        /** Only rows never tried yet (a lane in back-off lets a new critical message through as a probe). */
-        onlyFresh: number;
-      },
-      ClaimedRow
-    >(
+    claim: db.prepare<ClaimRequest, ClaimedRow>(
       `UPDATE alert_outbox SET claimed_by = @owner, lease_until = @leaseUntil
        WHERE id IN (
          SELECT id FROM alert_outbox
@@ -93,5 +80,17 @@ export function prepareClaims(db: Db) {
          SELECT min(lease_until) AS due FROM alert_outbox WHERE state = 'pending' AND lease_until > @now
        )`,
     ),
+  };
+  return {
+    dueLanes: (now) => s.dueLanes.all({ now }),
+    claim: (request) => s.claim.all(request),
+    row: (id) => s.row.get(id),
+    foldable: (now, channel, target) => s.foldable.get({ now, channel, target }),
+    release: (id, owner) => s.release.run(id, owner).changes,
+    releaseOwn: (owner) => s.releaseOwn.run(owner).changes,
+    postpone: (nextAt, id) => s.postpone.run(nextAt, id).changes,
+    done: (status, id) => s.done.run(status, id).changes,
+    retry: (nextAt, error, status, state, id) => s.retry.run(nextAt, error, status, state, id).changes,
+    nextWake: (now) => s.nextWake.get({ now })?.due ?? null,
   };
 }

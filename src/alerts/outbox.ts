@@ -15,38 +15,38 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import { DeliveryError } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
-import type { Db } from '../storage/sqlite.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
+import type { AlertStatements, AlertStore } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import { createLanes, type Lane } from './lanes.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { MustReach } from './must-reach.ts';
-import { type ClaimedRow, prepareClaims } from './outbox-claims.ts';
+import type { ClaimedRow } from './outbox-claims.ts';
 import { maskTarget } from './privacy.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { OutboxRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { RunState } from './types.ts';
 
 export type Outbox = ReturnType<typeof createOutbox>;
 
 export interface OutboxDeps {
-  db: Db;
+  /** The claims, and whether a transaction is open (claims wait for its commit). */
+  store: AlertStore;
   clock: Clock;
   cfg: AlertsConfig;
-  q: Queries;
+  q: AlertStatements;
   metrics: AlertsMetrics;
   log: Logger;
   run: RunState;
   channels: ReadonlyMap<string, Channel>;
-  store: AlertStore;
+  alerts: AlertTransactions;
   tryFold: (row: OutboxRow) => boolean;
   mustReach: MustReach;
 }
 
 export function createOutbox(deps: OutboxDeps) {
-  const { clock, cfg, q, metrics: m, log, store } = deps;
-  const claims = prepareClaims(deps.db);
+  const { clock, cfg, q, metrics: m, log, alerts } = deps;
+  const { claims } = deps.store;
   const lanes = createLanes(cfg, clock);
   const owner = cfg.instanceId ?? hostname();
   /** Deliveries in flight by row id (a claim of ours that ran out on a jumping test clock is not started twice). */
@@ -54,7 +54,7 @@ export function createOutbox(deps: OutboxDeps) {
   const retry = dueTimer(clock, {
     next: () => {
       const now = clock.now();
-      const row = claims.nextWake.get({ now })?.due ?? null;
+      const row = claims.nextWake(now);
       const lane = lanes.nextResume(now);
       return row === null ? lane : lane === null ? row : Math.min(row, lane);
     },
@@ -108,7 +108,7 @@ export function createOutbox(deps: OutboxDeps) {
       attempt: row.attempts + 1,
     };
     for (const alertId of alertsOfRow(row, payload)) {
-      store.record(
+      alerts.record(
         fx,
         alertId,
         type,
@@ -137,7 +137,7 @@ export function createOutbox(deps: OutboxDeps) {
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
       await recordOutcome((fx) => {
-        claims.done.run(res?.status ?? null, row.id);
+        claims.done(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
           recordDelivery(fx, row, payload, 'delivered', {
             status: res?.status ?? null,
@@ -169,7 +169,7 @@ export function createOutbox(deps: OutboxDeps) {
   function writeOutcomes(): void {
     const batch = outcomes.splice(0);
     try {
-      store.tx((fx) => {
+      alerts.tx((fx) => {
         for (const o of batch) o.write(fx);
       });
       for (const o of batch) o.resolve();
@@ -177,7 +177,7 @@ export function createOutbox(deps: OutboxDeps) {
       // One outcome that cannot be written must not take the others with it: each on its own, then.
       for (const o of batch) {
         try {
-          store.tx(o.write);
+          alerts.tx(o.write);
           o.resolve();
         } catch (err) {
           o.reject(err);
@@ -222,7 +222,7 @@ export function createOutbox(deps: OutboxDeps) {
       final ? 'delivery dead' : 'delivery failed',
     );
     await recordOutcome((fx) => {
-      claims.retry.run(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
+      claims.retry(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
       if (inTimeline) {
         recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
           status: status ?? null,
@@ -242,11 +242,10 @@ export function createOutbox(deps: OutboxDeps) {
   /** Forget delivered outbox rows and spent timers after the retention time; the timeline keeps the record. */
   function prune(): void {
     const before = clock.now() - cfg.outboxRetentionMs;
-    const a = q.pruneOutbox.run(before);
-    q.pruneJournal.run(before);
-    const b = q.pruneTimers.run(before);
-    if (a.changes || b.changes)
-      log.info({ outbox: a.changes, timers: b.changes }, 'pruned delivered outbox rows');
+    const a = q.pruneOutbox(before);
+    q.pruneJournal(before);
+    const b = q.pruneTimers(before);
+    if (a || b) log.info({ outbox: a, timers: b }, 'pruned delivered outbox rows');
     lastPrune = clock.now();
   }
   let lastPrune = 0;
@@ -259,7 +258,7 @@ export function createOutbox(deps: OutboxDeps) {
   /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
   function pump(): void {
     if (deps.run.stopped) return;
-    if (deps.db.inTransaction) {
+    if (deps.store.inTransaction) {
       // Woken inside an enclosing transaction: claim only after it commits, or a rollback would un-queue
       // messages already sent.
       queueMicrotask(pump);
@@ -273,14 +272,14 @@ export function createOutbox(deps: OutboxDeps) {
     try {
       if (!recovered) {
         // Our own claims from before a restart: nobody is delivering them now, so they need not wait out the lease.
-        const n = claims.releaseOwn.run(owner).changes;
+        const n = claims.releaseOwn(owner);
         if (n) log.info({ rows: n, owner }, 'outbox claims of the previous run released');
         recovered = true;
       }
       do {
         again = false;
         const now = clock.now();
-        for (const due of claims.dueLanes.all({ now })) {
+        for (const due of claims.dueLanes(now)) {
           if (deps.run.stopped) break;
           fill(lanes.get(due.channel, due.target), now, due.critical === 1);
         }
@@ -305,22 +304,22 @@ export function createOutbox(deps: OutboxDeps) {
     if (lane.pausedUntil > now) {
       // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
       // single alarm left to tryFold would open the robot's window without being sent)…
-      const first = claims.foldable.get({ now, channel: lane.channel, target: lane.target });
+      const first = claims.foldable(now, lane.channel, lane.target);
       const company = first
-        ? q.digestSiblings.all(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
+        ? q.digestSiblings(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
         : 0;
       if (first && company >= 2) deps.tryFold(first);
       // …and a new critical message is let through, one at a time: it may find the target back.
       if (lane.active === 0) {
-        const probe = claims.claim.all({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
+        const probe = claims.claim({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
         for (const claimed of probe) take(lane, claimed);
       }
     } else if (slots.any > 0) {
       const rows = hasCritical
-        ? claims.claim.all({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
+        ? claims.claim({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
         : [];
       const left = Math.min(slots.any - rows.length, slots.other);
-      if (left > 0) rows.push(...claims.claim.all({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
+      if (left > 0) rows.push(...claims.claim({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
       // RETURNING has no order of its own
       rows.sort(claimOrder);
       for (const claimed of rows) take(lane, claimed);
@@ -336,15 +335,15 @@ export function createOutbox(deps: OutboxDeps) {
   function take(lane: Lane, claimed: ClaimedRow): void {
     if (inFlight.has(claimed.id)) return;
     // Folding an earlier row of this batch may have changed it since the claim.
-    const row = claims.row.get(claimed.id);
+    const row = claims.row(claimed.id);
     if (row?.state !== 'pending' || row.claimed_by !== owner) return;
     if (row.digestible === 1 && row.attempts === 0 && deps.tryFold(row)) {
-      claims.release.run(row.id, owner);
+      claims.release(row.id, owner);
       return;
     }
     const wait = rateWait(row.channel, row.target);
     if (wait > 0) {
-      claims.postpone.run(clock.now() + wait, row.id);
+      claims.postpone(clock.now() + wait, row.id);
       m.rateLimited.inc({ channel: row.channel });
       return;
     }
@@ -376,7 +375,7 @@ export function createOutbox(deps: OutboxDeps) {
    */
   function refill(lane: Lane): void {
     if (deps.run.stopped) return;
-    if (pumping || deps.db.inTransaction) {
+    if (pumping || deps.store.inTransaction) {
       again = true;
       queueMicrotask(pump);
       return;
@@ -392,7 +391,7 @@ export function createOutbox(deps: OutboxDeps) {
   // Rows due now in a lane with a free slot are claimed at their insert and sent right after the commit. Not for
   // rows that may fold into a digest or wait for a rate limit, nor before the first pass released the claims
   // left by this hub's previous run.
-  store.useHandOff({
+  alerts.useHandOff({
     claim(o, now) {
       if (deps.run.stopped || !recovered || o.nextAt > now || o.digestible) return undefined;
       if (!deps.channels.has(o.channel) || Object.hasOwn(cfg.rateLimits, o.channel)) return undefined;

@@ -1,15 +1,14 @@
 /**
  * The read side: alert lists and views, timelines, incidents, KPIs and delivery state.
  *
- * Lists and KPIs run in SQL (list-query.ts, kpi-query.ts, built with Kysely and run on better-sqlite3, see
- * sqlite-runner.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
+ * Lists and KPIs run in SQL (list-query.ts, kpi-query.ts, built with Kysely and run by the store: on SQLite
+ * by sqlite-runner.ts): scope, filters, count and paging in the query, with no cap on the total. A page costs three statements
  * whatever its size — the count, the page with its residents joined in, and the whistles of the page.
  */
 import type { Clock } from '../clock/clock.ts';
 import { PLACE_LEVELS, type PlaceLevel } from '../domain/places.ts';
 import type { Resident } from '../domain/records.ts';
-import type { Db } from '../storage/sqlite.ts';
-import type { AlertStore } from './alert-store.ts';
+import type { AlertStatements, AlertStore } from './alert-store.ts';
 import {
   alertView,
   type DeliveryView,
@@ -24,24 +23,24 @@ import { type KpiFilter, type KpiReport, kpiReportFromSums, kpiSumsByGrid, trend
 import { ALL_ALERTS, countQuery, pageQuery, type ReadEnv, whistlesQuery } from './list-query.ts';
 import { dateOfDay, offsetStretches } from './local-day.ts';
 import type { PlaceNames } from './places.ts';
-import { createSqlRunner, sqliteBuilder } from './sqlite-runner.ts';
-import type { Queries } from './sqlite-statements.ts';
 import type { WhistleRow } from './tables.ts';
+import type { AlertTransactions } from './transactions.ts';
 import type { AlertFilter, AlertScope, AlertView, IncidentView, TimelineEvent } from './types.ts';
 
 export interface ReadSideDeps {
-  db: Db;
+  /** The read queries run on it, built in its dialect. */
+  store: AlertStore;
   clock: Clock;
   cfg: AlertsConfig;
   places: PlaceNames;
-  q: Queries;
-  store: AlertStore;
+  q: AlertStatements;
+  alerts: AlertTransactions;
 }
 
 export function createReads(deps: ReadSideDeps) {
-  const { db, clock, cfg, q, places, store } = deps;
-  const b = sqliteBuilder();
-  const run = createSqlRunner(db);
+  const { clock, cfg, q, places, alerts } = deps;
+  const b = deps.store.builder;
+  const run = deps.store.reads;
 
   function levelOf(placeId: string): PlaceLevel | undefined {
     const path = places.path(placeId);
@@ -125,18 +124,18 @@ export function createReads(deps: ReadSideDeps) {
   return {
     list,
     get(id: string): AlertView | undefined {
-      const r = q.alert.get(id);
-      return r ? store.view(r) : undefined;
+      const r = q.alert(id);
+      return r ? alerts.view(r) : undefined;
     },
     timeline(id: string): TimelineEvent[] {
-      return q.events.all(id).map(timelineEvent);
+      return q.events(id).map(timelineEvent);
     },
     incident(id: string): IncidentView | undefined {
-      const r = q.incident.get(id);
+      const r = q.incident(id);
       if (!r) return undefined;
       return incidentView(
         r,
-        q.incidentAlerts.all(id).map((a) => a.id),
+        q.incidentAlerts(id).map((a) => a.id),
       );
     },
     /** KPIs of a period and place within a scope, as SQL aggregates. */
@@ -144,7 +143,7 @@ export function createReads(deps: ReadSideDeps) {
       return sqlKpis(filter, scope);
     },
     deliveries(id: string): DeliveryView[] {
-      return q.outboxOf.all(id).map(deliveryView);
+      return q.outboxOf(id).map(deliveryView);
     },
   };
 }

@@ -6,7 +6,6 @@ import type { Clock } from '../clock/clock.ts';
 import type { OnDuty } from '../domain/alarm.ts';
 import type { PersonRole } from '../domain/records.ts';
 import type { DutyPick, PeopleStore } from '../registry/people.ts';
-import type { AlertStore, TxEffects } from './alert-store.ts';
 import type { AuditLog } from './audit-log.ts';
 import type { ChannelTargetStore } from './channel-targets.ts';
 import type { AlertsConfig } from './config.ts';
@@ -16,6 +15,7 @@ import type { Payloads } from './payloads.ts';
 import { onDutyOf, residentCard } from './payloads.ts';
 import { placeOf } from './places.ts';
 import type { AlertRow } from './tables.ts';
+import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { AlertView } from './types.ts';
 
 export interface Notified {
@@ -37,12 +37,12 @@ export interface RoutingDeps {
   channels: ReadonlyMap<string, Channel>;
   channelTargets: ChannelTargetStore;
   audit: AuditLog;
-  store: AlertStore;
+  alerts: AlertTransactions;
   enqueue: Enqueue;
 }
 
 export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders: CallLeaders } {
-  const { clock, log, payloads, store, enqueue } = deps;
+  const { clock, log, payloads, alerts, enqueue } = deps;
 
   /**
    * The app messages (MQTT, Web Push) to a person acting on the alert carry the resident's card unmasked: they
@@ -56,7 +56,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     channel: string,
   ) {
     if (!APP_CHANNELS.has(channel) || !payload.resident) return payload;
-    const res = store.residentOf(r.device_id, fx);
+    const res = alerts.residentOf(r.device_id, fx);
     if (!res) return payload;
     deps.audit.record({
       username: `person:${personId}`,
@@ -114,7 +114,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     }
     const onDuty = onDutyOf(picks.map((p) => ({ ...p.person, as: p.role })));
     const critical = r.severity === 'critical';
-    const view = store.viewIn(fx, r);
+    const view = alerts.viewIn(fx, r);
     for (const pick of picks) {
       const payload = payloads.alarm(view, change, pick, clock.now(), onDuty);
       const out = (channel: string, target: string) =>
@@ -167,7 +167,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     const called: Notified[] = [];
     for (const leader of leaders) {
       const pick = { personId: leader.id, role: 'grid_leader', via: 'leader_call' };
-      const payload = payloads.alarm(store.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
+      const payload = payloads.alarm(alerts.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
       const send = (channel: string, target: string) => {
         if (!deps.channels.has(channel)) return;
         enqueue(fx, {

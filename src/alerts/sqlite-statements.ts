@@ -1,4 +1,5 @@
 import type { Db } from '../storage/sqlite.ts';
+import type { AlertStatements, NewAlert } from './alert-store.ts';
 import type {
   AlertRow,
   DigestRow,
@@ -10,11 +11,9 @@ import type {
   WhistleRow,
 } from './tables.ts';
 
-export type Queries = ReturnType<typeof prepareQueries>;
-
-/** Every fixed statement of the dispatcher, prepared once after the migrations ran. */
-export function prepareQueries(db: Db) {
-  return {
+/** Every fixed statement of the dispatcher, prepared once after the migrations ran, as the store's operations. */
+export function sqliteStatements(db: Db): AlertStatements {
+  const s = {
     // ---- alerts, incidents, timeline ----
     alert: db.prepare<[string], AlertRow>('SELECT * FROM alerts WHERE id = ?'),
     journalSeen: db.prepare<[number, string, number]>(
@@ -60,7 +59,7 @@ export function prepareQueries(db: Db) {
     incidentAlerts: db.prepare<[string], { id: string }>(
       'SELECT id FROM alerts WHERE incident_id = ? ORDER BY opened_at, id',
     ),
-    insertAlert: db.prepare(
+    insertAlert: db.prepare<[NewAlert]>(
       `INSERT INTO alerts (id, rule_id, device_id, device_type, place_id, place, grid_id, floor, severity, category,
         title, detail, evidence, dedup, status, incident_id, count, opened_at, clock_start, last_seen_at, updated_at)
        VALUES (@id, @ruleId, @deviceId, @deviceType, @placeId, @place, @gridId, @floor, @severity, @category,
@@ -138,36 +137,13 @@ export function prepareQueries(db: Db) {
     ),
 
     // ---- outbox and digests ----
-    insertRow: db.prepare(
-      `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at, idempotency_key,
-         person_id, severity, digestible, rung, held_until, max_attempts, claimed_by, lease_until)
-       VALUES (@alert_id, @channel, @target, @payload, @created_at, @next_at, @idempotency_key, @person_id,
-         @severity, @digestible, @rung, @held_until, @max_attempts, @claimed_by, @lease_until)`,
-    ),
-    // Critical rows first: a storm of minor ones never delays a smoke alarm.
-    dueOutbox: db.prepare<[number], OutboxRow>(
-      `SELECT * FROM alert_outbox WHERE state = 'pending' AND next_at <= ?
-       ORDER BY (severity = 'critical') DESC, next_at, id LIMIT 100`,
-    ),
-    outboxRow: db.prepare<[number], OutboxRow>('SELECT * FROM alert_outbox WHERE id = ?'),
     outboxOf: db.prepare<[string], OutboxRow>(
       "SELECT * FROM alert_outbox WHERE alert_id = ? AND channel != 'stream' ORDER BY id",
     ),
     pendingOutbox: db.prepare<[], { n: number }>(
       "SELECT count(*) AS n FROM alert_outbox WHERE state = 'pending'",
     ),
-    nextOutbox: db.prepare<[], { due: number | null }>(
-      "SELECT min(next_at) AS due FROM alert_outbox WHERE state = 'pending'",
-    ),
     postpone: db.prepare<[number, number]>('UPDATE alert_outbox SET next_at = ? WHERE id = ?'),
-    outboxDone: db.prepare<[number]>(
-      "UPDATE alert_outbox SET state = 'done', attempts = attempts + 1 WHERE id = ?",
-    ),
-    outboxDoneStatus: db.prepare<[number, number]>('UPDATE alert_outbox SET last_status = ? WHERE id = ?'),
-    outboxRetry: db.prepare<[number, string, number | null, string, number]>(
-      `UPDATE alert_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, last_status = ?, state = ?
-       WHERE id = ?`,
-    ),
     digestSiblings: db.prepare<[string, string, number, number], OutboxRow>(
       `SELECT * FROM alert_outbox WHERE channel = ? AND target = ? AND state = 'pending' AND digestible = 1
        AND attempts = 0 AND next_at <= ? AND (held_until IS NULL OR held_until <= ?) ORDER BY id`,
@@ -212,5 +188,77 @@ export function prepareQueries(db: Db) {
     rungLive: db.prepare<[string, number], { n: number }>(
       `SELECT count(*) AS n FROM alert_outbox WHERE alert_id = ? AND rung = ? AND state IN ('pending','done')`,
     ),
+  };
+  // Each operation calls its prepared statement with the arguments as they come: no array, object or closure per call.
+  return {
+    alert: (id) => s.alert.get(id),
+    journalSeen: (journalId, ruleId, at) => s.journalSeen.run(journalId, ruleId, at).changes,
+    openFor: (ruleId, deviceId) => s.openFor.get(ruleId, deviceId),
+    repeat: (lastSeenAt, detail, evidence, now, id) =>
+      s.repeat.run(lastSeenAt, detail, evidence, now, id).changes,
+    recentResolved: (ruleId, deviceId, since) => s.recentResolved.get(ruleId, deviceId, since),
+    suppression: (ruleId, deviceId, at) => s.suppression.get(ruleId, deviceId, at),
+    countSuppressed: (ruleId, deviceId) => s.countSuppressed.run(ruleId, deviceId).changes,
+    suppress: (ruleId, deviceId, until, reason) => s.suppress.run(ruleId, deviceId, until, reason).changes,
+    liftSuppressions: (until, deviceId, now) => s.liftSuppressions.run(until, deviceId, now).changes,
+    incidentFor: (category, groupKey, since) => s.incidentFor.get(category, groupKey, since),
+    insertIncident: (id, category, groupKey, place, openedAt, lastAt) =>
+      s.insertIncident.run(id, category, groupKey, place, openedAt, lastAt).changes,
+    joinIncident: (lastAt, id) => s.joinIncident.run(lastAt, id).changes,
+    incident: (id) => s.incident.get(id),
+    incidentAlerts: (incidentId) => s.incidentAlerts.all(incidentId),
+    insertAlert: (alert) => s.insertAlert.run(alert).changes,
+    insertEvent: (alertId, at, actor, type, data) =>
+      s.insertEvent.run(alertId, at, actor, type, data).changes,
+    events: (alertId) => s.events.all(alertId),
+    insertRatingToken: (tokenHash, alertId, expiresAt) =>
+      s.insertRatingToken.run(tokenHash, alertId, expiresAt).changes,
+    ratingToken: (tokenHash) => s.ratingToken.get(tokenHash),
+    useRatingToken: (usedAt, tokenHash) => s.useRatingToken.run(usedAt, tokenHash).changes,
+
+    whistles: (alertId) => s.whistles.all(alertId),
+    whistle: (id) => s.whistle.get(id),
+    insertWhistle: (alertId, department, note, whistledAt, whistledBy, dueAt) =>
+      Number(s.insertWhistle.run(alertId, department, note, whistledAt, whistledBy, dueAt).lastInsertRowid),
+    whistleReported: (reportedAt, reportedBy, id) =>
+      s.whistleReported.run(reportedAt, reportedBy, id).changes,
+    whistleEscalated: (id) => s.whistleEscalated.run(id).changes,
+    insertTask: (deviceId, alertId, reason, note, createdAt, createdBy) =>
+      Number(s.insertTask.run(deviceId, alertId, reason, note, createdAt, createdBy).lastInsertRowid),
+    task: (id) => s.task.get(id),
+    taskOnly: (id) => s.taskOnly.get(id),
+    closeTask: (doneAt, doneBy, doneNote, id) => s.closeTask.run(doneAt, doneBy, doneNote, id).changes,
+
+    insertTimer: (alertId, kind, ref, unless, dueAt) =>
+      s.insertTimer.run(alertId, kind, ref, unless, dueAt).changes,
+    dueTimers: (now) => s.dueTimers.all(now),
+    nextTimer: () => s.nextTimer.get()?.due ?? null,
+    setTimerState: (state, id) => s.setTimerState.run(state, id).changes,
+    stepFired: (alertId, ref) => s.stepFired.get(alertId, ref) !== undefined,
+    voidStep: (alertId, ref) => s.voidStep.run(alertId, ref).changes,
+    voidSteps: (alertId) => s.voidSteps.run(alertId).changes,
+    voidReportIn: (alertId, whistleId) => s.voidReportIn.run(alertId, whistleId).changes,
+    voidUnless: (alertId, unless) => s.voidUnless.run(alertId, unless).changes,
+    voidAll: (alertId) => s.voidAll.run(alertId).changes,
+
+    pendingOutbox: () => s.pendingOutbox.get()?.n ?? 0,
+    outboxOf: (alertId) => s.outboxOf.all(alertId),
+    digestSiblings: (channel, target, dueBy, now) => s.digestSiblings.all(channel, target, dueBy, now),
+    postpone: (nextAt, id) => s.postpone.run(nextAt, id).changes,
+    fold: (reason, id) => s.fold.run(reason, id).changes,
+    digest: (channel, target) => s.digest.get(channel, target),
+    putDigest: (channel, target, digestId, version, items, startedAt, lastAt) =>
+      s.putDigest.run(channel, target, digestId, version, items, startedAt, lastAt).changes,
+    pruneOutbox: (before) => s.pruneOutbox.run(before).changes,
+    pruneJournal: (before) => s.pruneJournal.run(before).changes,
+    pruneTimers: (before) => s.pruneTimers.run(before).changes,
+
+    reach: (alertId) => s.reach.get(alertId),
+    startReach: (alertId, nextAt) => s.startReach.run(alertId, nextAt).changes,
+    setReach: (rung, nextAt, state, alertId) => s.setReach.run(rung, nextAt, state, alertId).changes,
+    stopReach: (alertId) => s.stopReach.run(alertId).changes,
+    dueReach: (now) => s.dueReach.all(now),
+    nextReach: () => s.nextReach.get()?.due ?? null,
+    rungLive: (alertId, rung) => s.rungLive.get(alertId, rung)?.n ?? 0,
   };
 }

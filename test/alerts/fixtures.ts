@@ -158,7 +158,6 @@ export function createHarness(
   const build = (database: Db, reg: Registry) => {
     metrics = createMetricsRegistry({ defaultMetrics: false });
     return createDispatcher({
-      db: database,
       clock,
       log: silentLog,
       metrics,

@@ -65,7 +65,6 @@ describe('alarm delivery over the real broker', () => {
     });
     const { mqttPort } = await ingest.listen();
     dispatcher = createDispatcher({
-      db: h.db,
       clock: h.clock,
       log: silentLog,
       metrics,

@@ -1,0 +1,311 @@
+/**
+ * The dispatcher's transactions over the alert store (alert-store.ts): their effects (metrics, sink points, bus
+ * events, the wake-up of timers and outbox) are published only after they commit; the timeline `record` (whose
+ * live-stream messages go out on the bus after the commit, not through the outbox); an alert's row and full view
+ * as the transaction sees them; and the outbox insert, which may hand the row to its lane at once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { StreamMessage } from '../channels/channel.ts';
+import type { Clock } from '../clock/clock.ts';
+import { GridHubError } from '../domain/errors.ts';
+import type { EventBus } from '../domain/events.ts';
+import type { TelemetrySink } from '../domain/ports.ts';
+import type { Resident } from '../domain/records.ts';
+import type { Severity } from '../domain/severity.ts';
+import type { AlertStore } from './alert-store.ts';
+import { alertView } from './api-views.ts';
+import type { AlertsConfig } from './config.ts';
+import type { AlertsMetrics } from './metrics.ts';
+import type { ClaimedRow } from './outbox-claims.ts';
+import type { PlaceNames } from './places.ts';
+import { placeOf } from './places.ts';
+import type { ResidentStore } from './residents.ts';
+import type { AlertRow, WhistleRow } from './tables.ts';
+import type { AlertView } from './types.ts';
+import { SYSTEM } from './types.ts';
+
+/** What one transaction decided, published after it commits; and what it already read, read once. */
+export interface TxEffects {
+  /** What changed; `row` (the alert as the change left it) only for changes that write a sink point. */
+  changes: { alertId: string; row?: AlertRow; change: string; at: number }[];
+  /** Messages for the dashboards' live stream, published on the bus once the transaction has committed. */
+  stream: StreamMessage[];
+  /**
+   * The whistles of each alert as this transaction saw them: a raise builds the alert's view four times (the
+   * timeline's stream message, the alarm, the robots, the dispatch record). Writers of whistles in a
+   * transaction call `forgetWhistles`.
+   */
+  whistles: Map<string, WhistleRow[]>;
+  /** The resident behind each device (null: none); residents are not written in alert transactions. */
+  residents: Map<string, Resident | null>;
+  /**
+   * Alert rows read in this transaction, kept current by `setFields` (the one writer of alert columns besides
+   * the insert and the repeat count, which call `forgetRow`): a raise reads its alert once, not five times.
+   */
+  rows: Map<string, AlertRow>;
+  /** Outbox rows inserted already claimed by this hub: their delivery starts the moment the transaction commits. */
+  claimed: ClaimedRow[];
+  /** The transaction is the outermost one: only its commit makes what it claimed real. */
+  outermost: boolean;
+}
+
+/**
+ * How the outbox takes a row at its insert (outbox.ts): the lane that will send it says whether it has a slot now
+ * and reserves it, so the row is written claimed and goes out right after the commit, without a claim statement
+ * on the path from an alarm's commit to the worker's phone.
+ */
+export interface OutboxHandOff {
+  /** A lease for the row when its lane takes it now (the slot is then reserved), else undefined. */
+  claim(row: NewOutboxRow, now: number): { owner: string; leaseUntil: number } | undefined;
+  /** The transaction committed: deliver the rows it claimed. */
+  start(rows: ClaimedRow[]): void;
+  /** The transaction rolled back: give the reserved slots back. */
+  abandon(rows: ClaimedRow[]): void;
+}
+
+export interface NewOutboxRow {
+  alertId: string;
+  channel: string;
+  target: string;
+  payload: unknown;
+  nextAt: number;
+  personId?: string | null;
+  severity?: Severity | null;
+  digestible?: boolean;
+  rung?: number | null;
+  heldUntil?: number | null;
+  maxAttempts?: number | null;
+}
+
+export type AlertTransactions = ReturnType<typeof createTransactions>;
+
+export interface TransactionsDeps {
+  store: AlertStore;
+  clock: Clock;
+  cfg: AlertsConfig;
+  places: PlaceNames;
+  metrics: AlertsMetrics;
+  residents: ResidentStore;
+  sink: TelemetrySink;
+  bus: EventBus;
+  /** Runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
+  wake: () => void;
+}
+
+export function createTransactions(deps: TransactionsDeps) {
+  const { store, clock, cfg, metrics: m, wake } = deps;
+  const q = store.statements;
+
+  function whistlesOf(r: AlertRow, fx?: TxEffects): WhistleRow[] {
+    let w = fx?.whistles.get(r.id);
+    if (!w) {
+      w = q.whistles(r.id);
+      fx?.whistles.set(r.id, w);
+    }
+    return w;
+  }
+
+  /** The resident behind the alert's device, read once per transaction. */
+  function residentOf(deviceId: string, fx?: TxEffects): Resident | undefined {
+    const seen = fx?.residents.get(deviceId);
+    if (seen !== undefined) return seen ?? undefined;
+    const res = deps.residents.forDevice(deviceId);
+    fx?.residents.set(deviceId, res ?? null);
+    return res;
+  }
+
+  function forgetWhistles(fx: TxEffects, alertId: string): void {
+    fx.whistles.delete(alertId);
+  }
+
+  /** The alert's row as this transaction sees it (read once; `setFields` keeps it current). */
+  function rowOf(fx: TxEffects, id: string): AlertRow | undefined {
+    let r = fx.rows.get(id);
+    if (!r) {
+      r = q.alert(id);
+      if (r) fx.rows.set(id, r);
+    }
+    return r;
+  }
+
+  /** After writing an alert's columns other than through `setFields`. */
+  function forgetRow(fx: TxEffects, id: string): void {
+    fx.rows.delete(id);
+  }
+
+  /** The full view of an alert. */
+  function view(r: AlertRow): AlertView {
+    return viewIn(undefined, r);
+  }
+
+  /** The view inside a transaction: what it reads (whistles, resident) is read once per transaction. */
+  function viewIn(fx: TxEffects | undefined, r: AlertRow): AlertView {
+    return alertView(
+      { cfg, places: deps.places, now: clock.now() },
+      r,
+      whistlesOf(r, fx),
+      residentOf(r.device_id, fx),
+    );
+  }
+
+  function load(id: string): AlertRow {
+    const r = q.alert(id);
+    if (!r) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+    return r;
+  }
+
+  /** The effects of the transaction running now: transactions are synchronous and never overlap. */
+  let current: TxEffects | undefined;
+
+  function tx<T>(fn: (fx: TxEffects) => T): T {
+    const fx: TxEffects = {
+      changes: [],
+      stream: [],
+      whistles: new Map(),
+      residents: new Map(),
+      rows: new Map(),
+      claimed: [],
+      outermost: !store.inTransaction,
+    };
+    const outer = current;
+    current = fx;
+    let out: T;
+    try {
+      out = store.transaction(() => fn(fx));
+    } catch (err) {
+      if (fx.claimed.length) handOff?.abandon(fx.claimed);
+      throw err;
+    } finally {
+      current = outer;
+    }
+    // The phones' alarms first: everything below is bookkeeping that can follow them.
+    if (fx.claimed.length) handOff?.start(fx.claimed);
+    for (const c of fx.changes) {
+      m.changes.inc({ change: c.change });
+      if (c.row) {
+        deps.sink.writeAlertChange({
+          alertId: c.row.id,
+          ruleId: c.row.rule_id,
+          deviceId: c.row.device_id,
+          deviceType: c.row.device_type as DeviceTypeId,
+          place: placeOf(c.row),
+          severity: c.row.severity,
+          category: c.row.category,
+          change: c.change,
+          status: c.row.status,
+          at: c.at,
+          ageSeconds: Math.max(0, Math.round((c.at - c.row.opened_at) / 1000)),
+        });
+      }
+      deps.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
+    }
+    for (const msg of fx.stream) deps.bus.emit('alert.streamed', msg);
+    if (fx.changes.length) wake();
+    return out;
+  }
+
+  /** Timeline event + (for changes) the stream message and the sink point, all in the caller's transaction. */
+  function record(
+    fx: TxEffects,
+    alertId: string,
+    type: string,
+    actor: string,
+    data: Record<string, unknown> = {},
+    options: { sink?: boolean; stream?: boolean } = {},
+  ): void {
+    const at = clock.now();
+    q.insertEvent(alertId, at, actor, type, JSON.stringify(data));
+    const sink = options.sink !== false;
+    const stream = options.stream !== false;
+    // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
+    // copy: later changes in this transaction must not rewrite what this change published.
+    const row = sink || stream ? { ...(rowOf(fx, alertId) as AlertRow) } : undefined;
+    if (row && stream) {
+      const v = viewIn(fx, row);
+      const msg: StreamMessage = {
+        type,
+        alertId,
+        at,
+        place: v.place,
+        departments: v.whistles.map((w) => w.department),
+        alert: v as unknown as Record<string, unknown>,
+      };
+      fx.stream.push(msg);
+    }
+    fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
+  }
+
+  function setFields(id: string, fields: Record<string, string | number | null>): void {
+    const now = clock.now();
+    store.updateAlert(id, fields, now);
+    const r = current?.rows.get(id);
+    if (r) Object.assign(r, fields, { updated_at: now });
+  }
+
+  let handOff: OutboxHandOff | undefined;
+
+  function insertRow(o: NewOutboxRow): void {
+    const now = clock.now();
+    const fx = current;
+    const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
+    const row = {
+      alert_id: o.alertId,
+      channel: o.channel,
+      target: o.target,
+      payload: JSON.stringify(o.payload),
+      attempts: 0,
+      idempotency_key: `gh-${randomUUID()}`,
+      person_id: o.personId ?? null,
+      severity: o.severity ?? null,
+      digestible: o.digestible ? 1 : 0,
+      rung: o.rung ?? null,
+      held_until: o.heldUntil ?? null,
+      max_attempts: o.maxAttempts ?? null,
+      next_at: o.nextAt,
+      state: 'pending',
+      last_error: null,
+      last_status: null,
+      claimed_by: claim?.owner ?? null,
+      lease_until: claim?.leaseUntil ?? null,
+    };
+    const id = store.insertOutbox({ ...row, created_at: now });
+    if (claim && fx) fx.claimed.push({ id, ...row });
+  }
+
+  /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
+  function actors(id: string): { personIds: Set<string>; usernames: Set<string> } {
+    const personIds = new Set<string>();
+    const usernames = new Set<string>();
+    for (const e of q.events(id)) {
+      const data = JSON.parse(e.data) as {
+        recipients?: { personId?: string }[];
+        notified?: string[];
+      };
+      for (const rcp of data.recipients ?? []) if (rcp.personId) personIds.add(rcp.personId);
+      for (const n of data.notified ?? []) personIds.add(n);
+      // Users who acted; not the system, rules, channels or the resident's rating link.
+      if (!e.actor.includes(':') && e.actor !== SYSTEM && e.actor !== 'resident') usernames.add(e.actor);
+    }
+    return { personIds, usernames };
+  }
+
+  return {
+    view,
+    viewIn,
+    residentOf,
+    forgetWhistles,
+    rowOf,
+    forgetRow,
+    load,
+    tx,
+    record,
+    setFields,
+    insertRow,
+    /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
+    useHandOff(h: OutboxHandOff): void {
+      handOff = h;
+    },
+    actors,
+  };
+}
