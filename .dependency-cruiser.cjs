@@ -28,6 +28,17 @@ module.exports = {
       to: { path: '^src/(ingest|rules|telemetry)/' },
     },
     {
+      name: 'dispatcher-beside-its-store',
+      comment:
+        "the dispatcher's parts record and read through the alert store (src/alerts/alert-store.ts); only its SQLite implementation and the small stores beside it hold the connection",
+      severity: 'error',
+      from: {
+        path: '^src/alerts/',
+        pathNot: `${notTests}|^src/alerts/(sqlite-[a-z-]+|outbox-claims|residents|audit-log|quiet-hours|channel-targets)\\.ts$`,
+      },
+      to: { path: '^src/storage/sqlite(-kysely)?\\.ts$|better-sqlite3' },
+    },
+    {
       name: 'leaf-imports-module',
       comment: 'shared leaves are below every stage: they import only other leaves',
       severity: 'error',

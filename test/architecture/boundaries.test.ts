@@ -101,15 +101,22 @@ describe('module boundaries', () => {
       "import { send } from '../channels/webhook.ts';\nexport const d = send;\n",
     );
     plant('src/channels/webhook.ts', 'export const send = 1;\n');
+    // a part of the dispatcher reaching past the alert store for the SQLite connection
+    plant(
+      'src/alerts/lifecycle.ts',
+      "import type { Db } from '../storage/sqlite.ts';\nexport type L = Db;\n",
+    );
+    plant('src/storage/sqlite.ts', 'export type Db = 1;\n');
     plant('src/ingest/pipeline.ts', "import { d } from '../alerts/dispatcher.ts';\nexport const p = d;\n");
     plant('src/domain/places.ts', "import type { R } from '../registry/types.ts';\nexport type P = R;\n");
     plant('src/registry/types.ts', "import type { P } from '../domain/places.ts';\nexport type R = P | 1;\n");
     plant('src/hub.ts', "import { p } from './ingest/pipeline.ts';\nexport const hub = p;\n");
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    it('a stage importing another stage, and a folder cycle', async () => {
+    it('a stage importing another stage, a dispatcher part past its store, and a folder cycle', async () => {
       const result = await cruiseTree(dir);
-      expect(violations(result)).toEqual([
+      expect(violations(result).sort()).toEqual([
+        'dispatcher-beside-its-store: src/alerts/lifecycle.ts → src/storage/sqlite.ts',
         'stage-imports-stage: src/ingest/pipeline.ts → src/alerts/dispatcher.ts',
       ]);
       expect(folderCycles(folderGraph(result))).toEqual(['domain → registry → domain']);
