@@ -71,7 +71,7 @@ function rng(seed: number): () => number {
 
 interface Seed {
   alerts: (AlertRow & { path: Record<PlaceLevel, string> })[];
-  whistles: Omit<WhistleRow, 'id'>[];
+  whistles: WhistleRow[];
   residents: ResidentTable[];
 }
 
@@ -133,6 +133,7 @@ function seed(): Seed {
     if (r() < 0.15) {
       const whistledAt = opened + 60_000;
       whistles.push({
+        id: whistles.length + 1,
         alert_id: id,
         department: pick(['fire', 'police']),
         note: null,
