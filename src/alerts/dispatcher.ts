@@ -151,7 +151,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const metrics = createAlertsMetrics(deps.metrics, q);
   const run: RunState = { stopped: true };
-  const base = { clock, cfg, q, log };
 
   // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
   // has written the worker's alarm: the rows the commit claimed are already on their way (transactions.ts), aedes
@@ -181,7 +180,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
   });
   const { enqueue, tryFold } = createNoiseControl({
-    ...base,
+    clock,
+    cfg,
+    q,
     metrics,
     channels,
     quietHours,
@@ -189,7 +190,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     alerts,
   });
   const mustReach = createMustReach({
-    ...base,
+    clock,
+    cfg,
+    q,
+    log,
     metrics,
     run,
     people,
@@ -200,7 +204,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     enqueue,
   });
   const { notify, callLeaders } = createRouting({
-    ...base,
+    clock,
+    cfg,
+    log,
     payloads,
     people,
     channels,
@@ -209,9 +215,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     alerts,
     enqueue,
   });
-  const escalation = createEscalation({ ...base, run, alerts, notify, callLeaders });
+  const escalation = createEscalation({ clock, cfg, q, log, run, alerts, notify, callLeaders });
   const lifecycle = createLifecycle({
-    ...base,
+    clock,
+    cfg,
+    q,
+    log,
     metrics,
     channels,
     residents,
@@ -223,8 +232,20 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     mustReach,
     enqueue,
   });
-  const actions = createActions({ ...base, payloads, people, alerts, lifecycle, enqueue });
-  const outbox = createOutbox({ ...base, store, metrics, run, channels, alerts, tryFold, mustReach });
+  const actions = createActions({ clock, cfg, q, payloads, people, alerts, lifecycle, enqueue });
+  const outbox = createOutbox({
+    clock,
+    cfg,
+    q,
+    log,
+    store,
+    metrics,
+    run,
+    channels,
+    alerts,
+    tryFold,
+    mustReach,
+  });
   const reads = createReads({ store, clock, cfg, places: deps.places, q, alerts });
 
   return {
