@@ -23,6 +23,7 @@ import type { AlertsMetrics } from './metrics.ts';
 import type { MustReach } from './must-reach.ts';
 import type { ClaimedRow } from './outbox-claims.ts';
 import { maskTarget } from './privacy.ts';
+import { createRateLimits } from './rate-limits.ts';
 import type { OutboxRow } from './tables.ts';
 import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { RunState } from './types.ts';
@@ -63,28 +64,7 @@ export function createOutbox(deps: OutboxDeps) {
     onlyFuture: true,
   });
 
-  // Token buckets per channel and target (messages per minute): the platforms limit each robot, e.g. DingTalk
-  // 20 a minute per robot. On the hub clock so virtual time drives them too.
-  const buckets = new Map<string, { tokens: number; at: number }>();
-  /** 0 when the target may be sent to now (a token is taken); else how long to wait for the next token. */
-  function rateWait(channel: string, target: string): number {
-    if (!Object.hasOwn(cfg.rateLimits, channel)) return 0;
-    const limit = cfg.rateLimits[channel];
-    if (!limit) return 0;
-    const perMs = limit.perMinute / 60_000;
-    const cap = Math.max(1, limit.perMinute);
-    const now = clock.now();
-    const key = `${channel}\u0000${target}`;
-    const b = buckets.get(key) ?? { tokens: cap, at: now };
-    b.tokens = Math.min(cap, b.tokens + (now - b.at) * perMs);
-    b.at = now;
-    buckets.set(key, b);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - b.tokens) / perMs);
-  }
+  const rateWait = createRateLimits(cfg, clock);
 
   /** Alerts a row speaks for: its own, or every alert listed in a digest. */
   function alertsOfRow(row: OutboxRow, payload: Record<string, unknown>): string[] {
