@@ -45,7 +45,7 @@ export function ownerGone(store: SqlStore, column: string, now: number): RawBuil
     .select('instance_id')
     .where('expires_at', '>', now);
   const ref = sql.ref(column);
-  return sql<boolean>`(${ref} is null or ${ref} not in (${live}))`;
+  return sql<boolean>`(${ref} is null or ${ref} not in ${live})`;
 }
 
 export interface InstanceLease {
