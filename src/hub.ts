@@ -116,7 +116,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     baseDelayMs: config.http.loginDelayMs,
     maxDelayMs: config.http.loginMaxDelayMs,
   });
-  await registry.devices.markAllOffline(clock.now());
+  await registry.devices.markOfflineAtStart(clock.now());
 
   let seeded = !config.demo || !firstStart;
   const demoFile = join(dataDir, 'demo-credentials.json');
