@@ -197,7 +197,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
         })),
     );
   seedPresence(registry.devices.list());
-  const replayed = ingest.replayJournal();
+  const replayed = await ingest.replayJournal();
   if (replayed > 0) log.warn({ replayed }, 'replayed QoS 1 events journaled before an unclean stop');
 
   const app = await buildApp({

@@ -350,3 +350,71 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
 }
 
 const byJournalId = (a: EventReading, b: EventReading) => (a.journalId ?? 0) - (b.journalId ?? 0);
+
+/**
+ * The journal as the pipeline uses it on a store without a synchronous runner (PostgreSQL): the group commit
+ * is awaited (the PUBACKs go after its COMMIT), the rest is written behind. Redelivery checks are synchronous
+ * (they run inside the broker's publish hook), so the identities this instance recorded are also kept here, in
+ * memory, until their window passes: a resend to this instance is recognised as on SQLite. A resend to another
+ * instance (the device reconnected elsewhere) is not yet: that needs the device's identities read from the
+ * shared store at its CONNECT (src/ingest/README.md, "Not yet").
+ */
+export interface AsyncEventJournal
+  extends Pick<EventJournal, 'done' | 'seen' | 'forget' | 'settle' | 'prune'> {
+  record(readings: readonly EventReading[], seen?: readonly SeenKey[]): Promise<void>;
+  /** This instance's unfinished events and those of instances whose lease ran out (`JournalStore.claim`). */
+  claim(now: number): Promise<EventReading[]>;
+}
+
+export function asyncEventJournal(
+  store: JournalStore,
+  onError: (err: unknown, what: string) => void,
+): AsyncEventJournal {
+  const memory = new Map<string, SeenKey>();
+  const k = (deviceId: string, key: string) => `${deviceId}\n${key}`;
+  const behind = (p: Promise<unknown>, what: string) => {
+    p.catch((err: unknown) => onError(err, what));
+  };
+  return {
+    async record(readings, seen = []) {
+      await store.record(readings, seen);
+      for (const s of seen) memory.set(k(s.deviceId, s.key), s);
+    },
+    claim: (now) => store.claim(now),
+    // a row left behind when this fails is replayed at the next claim; downstream knows its journalId
+    done: (ids) => behind(store.done(ids), 'done'),
+    seen: (deviceId, key) => memory.get(k(deviceId, key)),
+    forget(deviceId, key) {
+      memory.delete(k(deviceId, key));
+      behind(store.forget(deviceId, key), 'forget');
+    },
+    settle(deviceId, conn) {
+      for (const [key, s] of memory)
+        if (s.deviceId === deviceId && s.conn === conn && s.key.startsWith('p:')) memory.delete(key);
+      behind(store.settle(deviceId, conn), 'settle');
+    },
+    prune(now) {
+      let n = 0;
+      for (const [key, s] of memory)
+        if (s.expiresAt <= now) {
+          memory.delete(key);
+          n++;
+        }
+      behind(store.prune(now), 'prune');
+      return n;
+    },
+  };
+}
+
+/** The pipeline's journal: `store`'s (either form), or the SQLite journal on `db` by default. */
+export function pipelineJournal(
+  store: JournalStore | undefined,
+  db: Db,
+  log: { error(obj: object, msg: string): void },
+): EventJournal | AsyncEventJournal {
+  if (!store) return createEventJournal(db);
+  return (
+    store.sync ??
+    asyncEventJournal(store, (err, what) => log.error({ err, what }, 'event journal write behind failed'))
+  );
+}
