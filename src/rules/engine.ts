@@ -291,6 +291,8 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       if (debounce) clearTimeout(debounce);
       evaluator.close();
       store.close();
+      // the shared store's last flush is awaited (on SQLite it is done already)
+      await store.settled();
       await sandbox.close();
     },
   };
