@@ -108,6 +108,39 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('QoS 1 journal on the shared sto
     }
   });
 
+  it('a flood of QoS 1 presses shares few commits, and every press is handed on once, in order, after its commit', async () => {
+    const url = await cluster.createDatabase();
+    const store = open(url);
+    const journal = await postgresJournal(store, 'hub-a');
+    let commits = 0;
+    const counted = {
+      ...journal,
+      record: (...args: Parameters<typeof journal.record>) => {
+        commits++;
+        return journal.record(...args);
+      },
+    };
+    const h = await startHarness({}, undefined, {}, counted);
+    harnesses.push(h);
+    const c = await h.connectDevice('call_button');
+    const topic = `gh/${h.devices.call_button.id}/event`;
+    const n = 300;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        c.publishAsync(topic, `{"event":"press","eventId":"p-${i}"}`, { qos: 1 }),
+      ),
+    );
+    const presses = h.readings as EventReading[];
+    expect(presses.map((r) => r.eventId)).toEqual(Array.from({ length: n }, (_, i) => `p-${i}`));
+    const ids = presses.map((r) => r.journalId as number);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(new Set(ids).size).toBe(n);
+    // while one batch is committing the next one gathers: far fewer round trips than presses
+    expect(commits).toBeLessThan(n / 2);
+    expect(await count(store, 'ingest_seen')).toBe(n * 2);
+    await until(async () => (await count(store, 'ingest_journal')) === 0, 'journal rows done');
+  });
+
   it("an acknowledged event outlives its instance and that instance's disk: another replays it after the lease", async () => {
     const url = await cluster.createDatabase();
     const leaseClock = new ManualClock();
