@@ -143,6 +143,11 @@ export interface JournalStore {
    * of two instances taking over at once each row goes to one. On SQLite one process owns the file: every row.
    */
   claim(now: number): Promise<EventReading[]>;
+  /**
+   * Only the rows of instances whose lease ran out, taken as this instance's: the running sweep (this
+   * instance's own rows are in flight in its pipeline, and must not be fed twice). SQLite: none.
+   */
+  claimOrphans(now: number): Promise<EventReading[]>;
   count(): Promise<number>;
   seen(deviceId: string, key: string): Promise<SeenKey | undefined>;
   forget(deviceId: string, key: string): Promise<void>;
@@ -275,6 +280,7 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
     record: (readings, seen) => settled(() => sync.record(readings, seen)),
     done: (ids) => settled(() => sync.done(ids)),
     claim: () => settled(() => sync.pending()),
+    claimOrphans: () => Promise.resolve([]),
     count: () => settled(() => sync.count()),
     seen: (deviceId, key) => settled(() => sync.seen(deviceId, key)),
     forget: (deviceId, key) => settled(() => sync.forget(deviceId, key)),
@@ -297,6 +303,20 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
   await migrateModule(store, 'ingest', INGEST_MIGRATIONS);
   const db = store.builder<JournalTables>();
   const q = queries(db);
+  const take = async (now: number, mine: boolean) => {
+    const rows = await store.all(
+      db
+        .updateTable('ingest_journal')
+        .set({ owner })
+        .where((eb) =>
+          mine
+            ? eb.or([eb('owner', '=', owner), ownerGone(store, 'owner', now)])
+            : ownerGone(store, 'owner', now),
+        )
+        .returning(['id', 'reading']),
+    );
+    return rows.map((r) => toReading({ id: Number(r.id), reading: r.reading })).sort(byJournalId);
+  };
   return {
     owner,
     sync: undefined,
@@ -331,16 +351,8 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
     async done(ids) {
       if (ids.length > 0) await store.write(q.remove(ids));
     },
-    async claim(now) {
-      const rows = await store.all(
-        db
-          .updateTable('ingest_journal')
-          .set({ owner })
-          .where((eb) => eb.or([eb('owner', '=', owner), ownerGone(store, 'owner', now)]))
-          .returning(['id', 'reading']),
-      );
-      return rows.map((r) => toReading({ id: Number(r.id), reading: r.reading })).sort(byJournalId);
-    },
+    claim: (now) => take(now, true),
+    claimOrphans: (now) => take(now, false),
     count: async () => Number((await store.first(q.count))?.n ?? 0),
     seen: async (deviceId, key) => toSeen(deviceId, key, await store.first(q.getSeen(deviceId, key))),
     forget: async (deviceId, key) => void (await store.write(q.delSeen(deviceId, key))),

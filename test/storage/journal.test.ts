@@ -169,10 +169,13 @@ describeStores('ingest journal on a shared database', ({ dialect, fresh }) => {
     // A is alive: its events in flight are its own
     expect(await b.claim(clock.now())).toHaveLength(1);
     expect(await c.claim(clock.now())).toEqual([]);
+    // the running sweep takes orphans only, never the sweeper's own rows in flight
+    expect(await b.claimOrphans(clock.now())).toEqual([]);
     // A dies (no renewal); B and C renew and, after the lease, both look for orphans at once
     clock.advance(16_000);
     await Promise.all([leaseB.renew(), leaseC.renew()]);
-    const [byB, byC] = await Promise.all([b.claim(clock.now()), c.claim(clock.now())]);
+    // B looks as at its start (its own and orphans), C as the running sweep (orphans only)
+    const [byB, byC] = await Promise.all([b.claim(clock.now()), c.claimOrphans(clock.now())]);
     const taken = [...byB, ...byC].map((r) => r.journalId).filter((id) => id !== undefined);
     // B's own d9 is B's either way; A's three go to one of them, once
     expect(taken.sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual(
@@ -181,6 +184,9 @@ describeStores('ingest journal on a shared database', ({ dialect, fresh }) => {
       ),
     );
     const winner = byB.some((r) => r.deviceId === 'd1') ? b : c;
+    // nothing is left for a sweep once they are taken
+    expect(await b.claimOrphans(clock.now())).toEqual([]);
+    expect(await c.claimOrphans(clock.now())).toEqual([]);
     // A comes back with its old id: the rows are the winner's now (it holds a live lease)
     await leaseA.renew();
     expect(await a.claim(clock.now())).toEqual([]);
