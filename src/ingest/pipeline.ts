@@ -323,6 +323,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function committed(batch: PendingMessage[], journalFailed: boolean): void {
+    try {
+      settle(batch, journalFailed);
+    } finally {
+      // whatever happened to this batch, the ones gathered behind it go next
+      if (committing) {
+        committing = false;
+        if (pending.length > 0) scheduleFlush();
+      }
+    }
+  }
+
+  function settle(batch: PendingMessage[], journalFailed: boolean): void {
     // committed or not, the identities are no longer "waiting": a failed batch is not acknowledged, so its
     // resend is a new message
     redelivery.clear();
@@ -342,10 +354,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const m of batch) {
       // without a PUBACK the device keeps the message and sends it again; closing makes it do so now
       m.callback(m.journal && journalFailed ? new PublishRefused('event journal unavailable') : null);
-    }
-    if (committing) {
-      committing = false;
-      if (pending.length > 0) flush();
     }
   }
 
