@@ -121,7 +121,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     baseDelayMs: config.http.loginDelayMs,
     maxDelayMs: config.http.loginMaxDelayMs,
   });
-  await registry.devices.markAllOffline(clock.now());
+  await registry.devices.markOfflineAtStart(clock.now());
 
   let seeded = !config.demo || !firstStart;
   const demoFile = join(dataDir, 'demo-credentials.json');
@@ -216,7 +216,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
         })),
     );
   seedPresence(registry.devices.list());
-  const replayed = ingest.replayJournal();
+  const replayed = await ingest.replayJournal();
   if (replayed > 0) log.warn({ replayed }, 'replayed QoS 1 events journaled before an unclean stop');
 
   const app = await buildApp({

@@ -4,7 +4,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import { GridHubError } from '../domain/errors.ts';
 import { type DeviceChannel, type DeviceErrorMessage, TOPIC_ROOT, topics } from '../domain/wire.ts';
 import type { IngestDeps, MqttIngest } from './ingest.ts';
-import { createEventJournal } from './journal.ts';
+import { pipelineJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { createPresence } from './presence.ts';
@@ -37,7 +37,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     deps.metrics,
     catalogue.all().map((e) => e.id),
   );
-  const journal = createEventJournal(db);
+  const journal = pipelineJournal(deps.journal, db, log);
   const presence = createPresence({ devices, bus, clock, log });
   const consumers: MqttClient[] = [];
 

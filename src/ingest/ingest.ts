@@ -24,7 +24,7 @@ import type { MqttConfig } from './config.ts';
 import { createConnectQueue } from './connect-queue.ts';
 import { guardFrames } from './frame-guard.ts';
 import { createIntegrationFeed, type IntegrationFeed } from './integration-feed.ts';
-import { createEventJournal } from './journal.ts';
+import { type JournalStore, pipelineJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { createPipeline, PublishRefused } from './pipeline.ts';
 import { createPresence } from './presence.ts';
@@ -47,6 +47,8 @@ export interface IngestDeps {
   bus: EventBus;
   /** The hub's SQLite database; ingest keeps its QoS 1 event journal there. */
   db: Db;
+  /** Where the QoS 1 journal is, when not on `db` (the shared store: `postgresJournal`). */
+  journal?: JournalStore;
   /** The hub's one login throttle (shared with the HTTP login). */
   loginGate: LoginGate;
 }
@@ -67,8 +69,11 @@ export interface MqttIngest extends WorkerPublisher {
   consume(onReading: ReadingSink): void;
   /** Close the MQTT sessions that logged in with these (revoked) API tokens. */
   closeSessionsOf(tokenIds: readonly string[]): number;
-  /** Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. */
-  replayJournal(): number;
+  /**
+   * Re-feed QoS 1 events journaled but not processed before a crash; call once at start, before listen. At
+   * once on SQLite; on the shared store once this instance's rows (and a dead instance's) are claimed.
+   */
+  replayJournal(): number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -151,7 +156,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     deps.metrics,
     catalogue.all().map((e) => e.id),
   );
-  const journal = createEventJournal(db);
+  const journal = pipelineJournal(deps.journal, db, log);
   // Connects and disconnects written in bounded batches, one a turn (a reconnect storm: presence.ts).
   const presence = createPresence({ devices, bus, clock, log, batching: {} });
   // Each CONNECT's check and set-up in bounded turns, so presses keep flowing during a reconnect storm.

@@ -10,7 +10,7 @@ import { type DeviceChannel, type DeviceErrorMessage, TOPIC_ROOT, topics } from 
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
 import { type DecodeInput, decodeMessage, type Rejection } from './decode.ts';
-import type { EventJournal } from './journal.ts';
+import type { AsyncEventJournal, EventJournal } from './journal.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { createRedelivery, type Delivery, type Duplicate } from './redelivery.ts';
@@ -47,7 +47,8 @@ export interface PipelineDeps {
   log: Logger;
   metrics: IngestMetrics;
   bus: EventBus;
-  journal: EventJournal;
+  /** SQLite's synchronous journal, or the shared store's, whose group commit is awaited (journal.ts). */
+  journal: EventJournal | AsyncEventJournal;
   presence: Presence;
   /** Publish one message on `gh/{deviceId}/errors` (QoS 0, through the broker so every subscriber sees it). */
   publishError(topic: string, message: DeviceErrorMessage): void;
@@ -89,7 +90,8 @@ export interface Pipeline
   beginShutdown(): void;
   /** Hand ingest the flow that takes its readings (rules, dispatcher, telemetry); once, before messages come. */
   consume(onReading: ReadingSink): void;
-  replayJournal(): number;
+  /** Synchronous on SQLite; on the shared store, once this instance's rows (and orphans) are claimed. */
+  replayJournal(): number | Promise<number>;
   /** Journaled events waiting to be re-fed after their recording failed. */
   readonly retrying: number;
 }
@@ -194,6 +196,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const refusedPayloads = new WeakSet<object>();
   let pending: PendingMessage[] = [];
   let flushScheduled = false;
+  /** The shared store's group commit is in flight (never on SQLite, whose commit returns done). */
+  let committing = false;
   let shuttingDown = false;
 
   // One reusable decode input: decoding is synchronous, so nothing else holds it between messages.
@@ -286,7 +290,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    */
   function flush(): void {
     flushScheduled = false;
-    if (pending.length === 0) return;
+    // the shared store's commit in flight: this batch follows it (and grows meanwhile: the group commit)
+    if (pending.length === 0 || committing) return;
     const batch = pending;
     pending = [];
     const toJournal: EventReading[] = [];
@@ -295,15 +300,41 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const seen = redelivery.staged();
     if (toJournal.length > 0 || seen.length > 0) {
       try {
-        journal.record(toJournal, seen);
+        const commit = journal.record(toJournal, seen);
+        if (commit !== undefined) {
+          // PostgreSQL: one statement; the PUBACKs go after its COMMIT, batches one after another in order
+          committing = true;
+          commit.then(
+            () => committed(batch, false),
+            (err: unknown) => committed(batch, journalWriteFailed(err, toJournal.length)),
+          );
+          return;
+        }
       } catch (err) {
-        journalFailed = true;
-        log.error(
-          { err, events: toJournal.length },
-          'event journal write failed; QoS 1 events not acknowledged',
-        );
+        journalFailed = journalWriteFailed(err, toJournal.length);
       }
     }
+    committed(batch, journalFailed);
+  }
+
+  function journalWriteFailed(err: unknown, events: number): true {
+    log.error({ err, events }, 'event journal write failed; QoS 1 events not acknowledged');
+    return true;
+  }
+
+  function committed(batch: PendingMessage[], journalFailed: boolean): void {
+    try {
+      settle(batch, journalFailed);
+    } finally {
+      // whatever happened to this batch, the ones gathered behind it go next
+      if (committing) {
+        committing = false;
+        if (pending.length > 0) scheduleFlush();
+      }
+    }
+  }
+
+  function settle(batch: PendingMessage[], journalFailed: boolean): void {
     // committed or not, the identities are no longer "waiting": a failed batch is not acknowledged, so its
     // resend is a new message
     redelivery.clear();
@@ -758,8 +789,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  function replayJournal(): number {
-    const events = journal.pending();
+  function replayJournal(): number | Promise<number> {
+    if ('claim' in journal) return journal.claim(clock.now()).then(replay);
+    return replay(journal.pending());
+  }
+
+  function replay(events: EventReading[]): number {
     const done: number[] = [];
     for (const reading of events) {
       if (!retryDevices.has(reading.deviceId) && deliver(reading)) done.push(reading.journalId as number);

@@ -1,6 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { EventJournal, SeenKey } from './journal.ts';
 
+/** What redelivery reads and frees of the recorded identities (the journal, either form). */
+export type SeenStore = Pick<EventJournal, 'seen' | 'forget' | 'settle' | 'prune'>;
+
 /**
  * Recognising a redelivered event, so that one press opens one alert (design §3 and §6).
  *
@@ -40,7 +43,7 @@ export interface Duplicate {
 }
 
 export interface RedeliveryOptions {
-  journal: EventJournal;
+  journal: SeenStore;
   redeliveryWindowMs: number;
   eventIdWindowMs: number;
 }
@@ -61,7 +64,10 @@ export interface Redelivery {
     eventIds: readonly string[],
     now: number,
   ): void;
-  /** What waits for the journal commit; `clear` after it (committed or failed). */
+  /**
+   * What waits for the journal commit, handed to it: still recognised (as pending) until `clear` after the
+   * commit (committed or failed). Identities taken meanwhile wait for the next commit.
+   */
   staged(): SeenKey[];
   clear(): void;
   /** PUBREL of a QoS 2 message: its id is free again. */
@@ -83,10 +89,13 @@ export function createRedelivery(options: RedeliveryOptions): Redelivery {
   let nextConn = 1;
   const connIds = new WeakMap<object, string>();
   let stage = new Map<string, SeenKey>();
+  // handed to a commit not yet settled (PostgreSQL's is awaited; SQLite's settles before anything else runs)
+  let committing = new Map<string, SeenKey>();
   let lastPrune = 0;
 
   function lookup(deviceId: string, key: string): { row: SeenKey; pending: boolean } | undefined {
-    const staged = stage.get(`${deviceId}\n${key}`);
+    const id = `${deviceId}\n${key}`;
+    const staged = stage.get(id) ?? (committing.size > 0 ? committing.get(id) : undefined);
     if (staged) return { row: staged, pending: true };
     const row = journal.seen(deviceId, key);
     return row ? { row, pending: false } : undefined;
@@ -135,15 +144,21 @@ export function createRedelivery(options: RedeliveryOptions): Redelivery {
       for (const id of eventIds)
         put({ deviceId, key: eventKey(id), digest: '', conn: '', qos: 1, expiresAt: now + eventIdWindowMs });
     },
-    staged: () => [...stage.values()],
+    staged() {
+      if (stage.size === 0) return [];
+      committing = stage;
+      stage = new Map();
+      return [...committing.values()];
+    },
     clear() {
-      if (stage.size > 0) stage = new Map();
+      if (committing.size > 0) committing = new Map();
     },
     released(deviceId, conn, packetId) {
       const key = packetKey(packetId);
       const found = lookup(deviceId, key);
       if (!found || found.row.conn !== conn || found.row.qos !== 2) return;
       stage.delete(`${deviceId}\n${key}`);
+      committing.delete(`${deviceId}\n${key}`);
       journal.forget(deviceId, key);
     },
     settled(deviceId, conn) {

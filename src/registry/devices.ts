@@ -288,15 +288,25 @@ export class DeviceStore implements DeviceDirectory {
     return seen.size;
   }
 
-  /** At start-up nobody is connected yet, whatever the table says from before a crash. */
-  async markAllOffline(at: number): Promise<void> {
+  /**
+   * At start-up nobody is connected to this instance, whatever the table says from before a crash. On a shared
+   * database the devices another live instance holds are left to it: the store marks offline only this
+   * instance's own and the orphans of dead ones (registry-store.ts). This instance's view has all of them
+   * offline, so a device that connects here is written online (and becomes its) whatever the table said.
+   */
+  async markOfflineAtStart(at: number): Promise<void> {
     await this.settled();
-    await this.#store.markAllOffline(at);
+    await this.#store.markOfflineAtStart(at);
     for (const entry of this.#byId.values()) {
       if (entry.record.online) {
         entry.record.online = false;
         entry.record.onlineChangedAt = at;
       }
     }
+  }
+
+  /** Devices held by instances whose lease ran out: offline in the store (the heartbeat's sweep). Their ids. */
+  releaseOrphans(at: number): Promise<string[]> {
+    return this.#store.releaseOrphans(at);
   }
 }

@@ -1,4 +1,5 @@
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import { type LeaseTables, ownerGone } from '../storage/leases.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
 
@@ -22,11 +23,21 @@ export interface RegistryStore {
     update(id: string, set: Pick<DeviceTable, 'enabled' | 'place_id' | 'floor' | 'label'>): Promise<boolean>;
     /** Replace a secret hash only if it is still `expected` (another instance may have upgraded it first). */
     replaceSecretHash(id: string, expected: string, fresh: string): Promise<boolean>;
-    setOnline(id: string, online: boolean, at: number): Promise<void>;
+    /**
+     * Online: the device is this instance's (it holds the connection). Offline: only if it still is, or its
+     * owner is gone — a device that has moved to another instance stays online when this one's old connection
+     * closes late. Resolves with whether the row changed.
+     */
+    setOnline(id: string, online: boolean, at: number): Promise<boolean>;
     /** Last-seen times of many devices in one transaction; a time never moves back. */
     setLastSeen(seen: ReadonlyMap<string, number>): Promise<void>;
-    /** Every device offline at `at`; how many were online. */
-    markAllOffline(at: number): Promise<number>;
+    /**
+     * At start nothing is connected to this instance: its own online devices go offline at `at`, and those of
+     * instances whose lease has run out; those another live instance holds stay online. The ids it changed.
+     */
+    markOfflineAtStart(at: number): Promise<string[]>;
+    /** Online devices of instances whose lease has run out, offline at `at` (the heartbeat's sweep). */
+    releaseOrphans(at: number): Promise<string[]>;
   };
 }
 
@@ -41,16 +52,36 @@ export function registryQueries(store: SqlStore) {
   };
 }
 
+/** The presence columns, with the owner (registry migration 5) the device record does not carry. */
+interface PresenceTables extends LeaseTables {
+  devices: { id: string; online: number; online_changed_at: number | null; online_owner: string | null };
+}
+
 /**
  * `changes` hears what other instances must reload: places and devices as provisioned or edited. Presence is
- * not announced: online and last-seen are about the connections each instance holds.
+ * not announced: online and last-seen are about the connections each instance holds. `owner` is this instance's
+ * lease id (src/storage/leases.ts); the embedded hub is 'local', and holds no lease, so at its start every
+ * device it finds online is its own or an orphan: all go offline, as always.
  */
-export function createRegistryStore(store: SqlStore, changes: ChangeFeed = silentFeed): RegistryStore {
+export function createRegistryStore(
+  store: SqlStore,
+  changes: ChangeFeed = silentFeed,
+  owner = 'local',
+): RegistryStore {
   const q = registryQueries(store);
   const db = q.db;
-  const done = async (p: Promise<number>) => {
-    await p;
-  };
+  const pdb = store.builder<PresenceTables>();
+  const offline = (at: number, mine: boolean) =>
+    pdb
+      .updateTable('devices')
+      .set({ online: 0, online_changed_at: at, online_owner: null })
+      .where('online', '=', 1)
+      .where((eb) =>
+        mine
+          ? eb.or([eb('online_owner', '=', owner), ownerGone(store, 'online_owner', at)])
+          : ownerGone(store, 'online_owner', at),
+      )
+      .returning('id');
   const announced = async (p: Promise<number>, table: 'places' | 'devices', id: string) => {
     await p;
     await changes.announce({ table, id });
@@ -95,15 +126,19 @@ export function createRegistryStore(store: SqlStore, changes: ChangeFeed = silen
             .where('id', '=', id)
             .where('secret_hash', '=', expected),
         )) > 0,
-      setOnline: (id, online, at) =>
-        done(
-          store.write(
-            db
-              .updateTable('devices')
-              .set({ online: online ? 1 : 0, online_changed_at: at })
-              .where('id', '=', id),
-          ),
-        ),
+      setOnline: async (id, online, at) =>
+        (await store.write(
+          online
+            ? pdb
+                .updateTable('devices')
+                .set({ online: 1, online_changed_at: at, online_owner: owner })
+                .where('id', '=', id)
+            : pdb
+                .updateTable('devices')
+                .set({ online: 0, online_changed_at: at, online_owner: null })
+                .where('id', '=', id)
+                .where((eb) => eb.or([eb('online_owner', '=', owner), ownerGone(store, 'online_owner', at)])),
+        )) > 0,
       async setLastSeen(seen) {
         if (seen.size === 0) return;
         await store.transaction(async (tx) => {
@@ -118,10 +153,8 @@ export function createRegistryStore(store: SqlStore, changes: ChangeFeed = silen
           }
         });
       },
-      markAllOffline: (at) =>
-        store.write(
-          db.updateTable('devices').set({ online: 0, online_changed_at: at }).where('online', '=', 1),
-        ),
+      markOfflineAtStart: async (at) => (await store.all(offline(at, true))).map((r) => r.id),
+      releaseOrphans: async (at) => (await store.all(offline(at, false))).map((r) => r.id),
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { ChangeFeed } from '../storage/changes.ts';
+import { LEASE_MIGRATIONS, migrateLeases } from '../storage/leases.ts';
 import { migrateModule, migrateModuleSync } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
@@ -37,6 +38,8 @@ export interface RegistryOptions {
   onWriteError?: (err: unknown, deviceId: string) => void;
   /** Where other instances' changes arrive (PostgreSQL: LISTEN/NOTIFY); none on SQLite. */
   changes?: ChangeFeed;
+  /** This instance's lease id, the owner of the devices it holds online (default 'local', the embedded hub). */
+  instanceId?: string;
 }
 
 /**
@@ -53,8 +56,9 @@ export function createRegistry(
 ): Registry {
   const sync = store.sync;
   if (!sync) throw new Error('createRegistry opens SQLite only: use openRegistry for PostgreSQL');
+  migrateModuleSync(store, 'instances', LEASE_MIGRATIONS);
   migrateModuleSync(store, 'registry', REGISTRY_MIGRATIONS);
-  const tables = createRegistryStore(store);
+  const tables = createRegistryStore(store, undefined, options.instanceId);
   const q = registryQueries(store);
   const places = new PlaceStore(tables.places, sync.all(q.allPlaces()), sync.all(q.allLayouts()));
   const devices = new DeviceStore(tables.devices, sync.all(q.allDevices()), deps(places, catalogue, options));
@@ -72,9 +76,10 @@ export async function openRegistry(
   clock: Clock,
   options: RegistryOptions,
 ): Promise<Registry> {
+  await migrateLeases(store);
   await migrateModule(store, 'registry', REGISTRY_MIGRATIONS);
   if (store.dialect !== 'sqlite') migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
-  const tables = createRegistryStore(store, options.changes);
+  const tables = createRegistryStore(store, options.changes, options.instanceId);
   const places = await PlaceStore.open(tables.places);
   const devices = await DeviceStore.open(tables.devices, deps(places, catalogue, options));
   // Another instance's place or device: read it again (a device after the places, whose path it takes).

@@ -141,4 +141,14 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
         .addColumn('floors', 'integer'),
     ],
   },
+  {
+    // Several instances on one database (issue #18): a device is online through the instance holding its
+    // connection. At start an instance marks offline only its own devices and those of instances whose lease
+    // ran out, never the devices another live instance holds (registry-store.ts, src/storage/leases.ts).
+    description: 'which instance holds an online device: its connection, its presence',
+    statements: (db) => [
+      db.schema.alterTable('devices').addColumn('online_owner', 'text'),
+      db.schema.createIndex('devices_online_owner').on('devices').column('online_owner'),
+    ],
+  },
 ];

@@ -22,7 +22,7 @@ import { createRulesMetrics } from './metrics.ts';
 import { createSandbox } from './sandbox.ts';
 import type { TestOptions, TestReading, TestResult } from './sandbox-run.ts';
 import type { Rule } from './schema.ts';
-import { createStateStore } from './store.ts';
+import { createStateStore, type StateStore } from './store.ts';
 
 export type { TestOptions, TestReading, TestResult };
 
@@ -30,6 +30,11 @@ export interface RuleEngineDeps {
   catalogue: Catalogue;
   clock: Clock;
   db: Db;
+  /**
+   * Where rule state is kept, opened by the composition root (`openStateStore`, the shared store's rules table);
+   * default: the rules tables on `db`.
+   */
+  stateStore?: StateStore;
   log: Logger;
   metrics: Registry;
   /** Absolute path of the user's rules folder (created when missing, watched for changes). */
@@ -104,10 +109,13 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   const { catalogue, clock, rulesDir } = deps;
   const packDir = deps.packDir === undefined ? PACK_DIR : deps.packDir;
   const metrics = createRulesMetrics(deps.metrics);
-  const store = createStateStore(deps.db, log, {
-    ...(deps.stateFlushMs !== undefined ? { flushMs: deps.stateFlushMs } : {}),
-    ...(deps.presenceFlushMs !== undefined ? { presenceFlushMs: deps.presenceFlushMs } : {}),
-  });
+  const store =
+    deps.stateStore ??
+    createStateStore(deps.db, log, {
+      ...(deps.stateFlushMs !== undefined ? { flushMs: deps.stateFlushMs } : {}),
+      ...(deps.presenceFlushMs !== undefined ? { presenceFlushMs: deps.presenceFlushMs } : {}),
+      now: () => clock.now(),
+    });
   const evaluator = createEvaluator({
     clock,
     log,
@@ -283,6 +291,8 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
       if (debounce) clearTimeout(debounce);
       evaluator.close();
       store.close();
+      // the shared store's last flush is awaited (on SQLite it is done already)
+      await store.settled();
       await sandbox.close();
     },
   };

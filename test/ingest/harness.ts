@@ -12,6 +12,7 @@ import type { Reading } from '../../src/domain/reading.ts';
 import type { DeviceErrorMessage } from '../../src/domain/wire.ts';
 import { type MqttConfig, mqttConfigSchema } from '../../src/ingest/config.ts';
 import { createMqttIngest, type Ingest } from '../../src/ingest/ingest.ts';
+import type { JournalStore } from '../../src/ingest/journal.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE, type LoginGateOptions } from '../../src/registry/login-gate.ts';
@@ -62,6 +63,8 @@ export async function startHarness(
   overrides: Partial<MqttConfig> = {},
   reopen?: { dir: string },
   gateOptions: Partial<LoginGateOptions> = {},
+  /** The QoS 1 journal elsewhere than the harness's SQLite file (the shared store). */
+  journal?: JournalStore,
 ): Promise<Harness> {
   const dir = reopen?.dir ?? mkdtempSync(join(os.tmpdir(), 'gridhub-ingest-'));
   const db = openDatabase(join(dir, 'gridhub.db'));
@@ -131,6 +134,7 @@ export async function startHarness(
     bus,
     db,
     loginGate,
+    ...(journal ? { journal } : {}),
   })) as Ingest;
   ingest.consume((r) => sink.onReading(r));
   let mqttPort: number;

@@ -231,7 +231,7 @@ describeStores('registry: devices', ({ dialect, fresh }) => {
       lastSeen: T0 + 20,
     });
     expect(seen.devices.get('smoke-2')).toMatchObject({ online: true, lastSeen: T0 + 15 });
-    await seen.devices.markAllOffline(T0 + 30);
+    await seen.devices.markOfflineAtStart(T0 + 30);
     expect(seen.devices.list({ online: true })).toEqual([]);
     const after = await open(sut.reopen(), sut);
     expect(after.devices.get('smoke-2')).toMatchObject({ online: false, onlineChangedAt: T0 + 30 });

@@ -1,0 +1,115 @@
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { Clock, TimerHandle } from '../clock/clock.ts';
+import { type Migration, migrateModule } from './migrations.ts';
+import type { SqlStore } from './sql-store.ts';
+
+/**
+ * Which hub instances are alive, for the rows one instance owns on a shared database (journal rows in flight,
+ * device presence, rule state): each instance holds a lease in `instance_leases` and renews it while it runs. A
+ * row whose owner holds no live lease belongs to an instance that died (or stopped): another may take it.
+ *
+ * One row per instance, renewed every `ttlMs / 3`, rather than a lease on every owned row: an instance owning
+ * 10 000 devices' presence renews one row, not 10 000.
+ */
+export interface LeaseTables {
+  instance_leases: { instance_id: string; expires_at: number };
+}
+
+export const LEASE_MIGRATIONS: readonly Migration[] = [
+  {
+    description: 'instance leases: who is alive on this database, until when',
+    statements: (db) => [
+      db.schema
+        .createTable('instance_leases')
+        .addColumn('instance_id', 'text', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull()),
+    ],
+  },
+];
+
+/** Create the lease table (on both stores; the SQLite hub holds its one lease there too). */
+export const migrateLeases = (store: SqlStore): Promise<number[]> =>
+  migrateModule(store, 'instances', LEASE_MIGRATIONS);
+
+/**
+ * `column` names an owner who holds no live lease at `now` (dead, stopped, or never had one: NULL, or '' on rows
+ * older than ownership): the condition under which another instance may take the row. Evaluated inside the
+ * statement that takes it, so on PostgreSQL two instances taking the same rows at once cannot both succeed (the
+ * second one's UPDATE re-reads the row after the first commits and finds a live owner). One spelling for both
+ * stores; `column` is qualified where the statement needs it (`rules_state.owner` in an upsert).
+ */
+export function ownerGone(store: SqlStore, column: string, now: number): RawBuilder<boolean> {
+  const live = store
+    .builder<LeaseTables>()
+    .selectFrom('instance_leases')
+    .select('instance_id')
+    .where('expires_at', '>', now);
+  const ref = sql.ref(column);
+  return sql<boolean>`(${ref} is null or ${ref} not in ${live})`;
+}
+
+export interface InstanceLease {
+  readonly instanceId: string;
+  readonly ttlMs: number;
+  /** Write the lease (now + ttl); resolves once it is in the store. */
+  renew(): Promise<void>;
+  /** Renew every ttl/3 on the clock until `stop`; a failed renewal is reported and tried again at the next. */
+  start(onError?: (err: unknown) => void): void;
+  /** Stop renewing and give the lease up, so others take this instance's rows at once rather than after ttl. */
+  stop(): Promise<void>;
+  /** Whether `instanceId` holds a live lease at the clock's now. */
+  isLive(instanceId: string): Promise<boolean>;
+}
+
+export function createInstanceLease(
+  store: SqlStore,
+  options: { instanceId: string; clock: Clock; ttlMs?: number },
+): InstanceLease {
+  const { instanceId, clock } = options;
+  const ttlMs = options.ttlMs ?? 15_000;
+  const db: Kysely<LeaseTables> = store.builder<LeaseTables>();
+  let timer: TimerHandle | undefined;
+  let stopped = false;
+  const renew = async () => {
+    const expires_at = clock.now() + ttlMs;
+    await store.write(
+      db
+        .insertInto('instance_leases')
+        .values({ instance_id: instanceId, expires_at })
+        .onConflict((oc) => oc.column('instance_id').doUpdateSet({ expires_at })),
+    );
+  };
+  return {
+    instanceId,
+    ttlMs,
+    renew,
+    start(onError) {
+      stopped = false;
+      const tick = () => {
+        timer = undefined;
+        renew()
+          .catch((err: unknown) => onError?.(err))
+          .finally(() => {
+            if (!stopped) timer = clock.setTimeout(tick, Math.max(1, Math.floor(ttlMs / 3)));
+          });
+      };
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clock.clearTimeout(timer);
+      timer = undefined;
+      await store.write(db.deleteFrom('instance_leases').where('instance_id', '=', instanceId));
+    },
+    async isLive(id) {
+      const row = await store.first(
+        db
+          .selectFrom('instance_leases')
+          .select('expires_at')
+          .where('instance_id', '=', id)
+          .where('expires_at', '>', clock.now()),
+      );
+      return row !== undefined;
+    },
+  };
+}
