@@ -19,7 +19,9 @@ import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink, WorkerPublisher } from '../domain/ports.ts';
 import type { RuleResult } from '../domain/rule-result.ts';
 import type { PeopleStore } from '../registry/people.ts';
-import { type Db, migrate } from '../storage/sqlite.ts';
+import { migrateModuleSync } from '../storage/migrations.ts';
+import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { createActions, type Rating, type RatingLinkInfo } from './actions.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsContext, PlaceNames } from './context.ts';
@@ -135,8 +137,9 @@ export interface Dispatcher {
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, clock, config: cfg } = deps;
   const log = deps.log.child({ module: 'alerts' });
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
-  migrate(db, 'alerts.outbox', OUTBOX_MIGRATIONS);
+  const schema = sqliteStore(db);
+  migrateModuleSync(schema, 'alerts', ALERTS_MIGRATIONS);
+  migrateModuleSync(schema, 'alerts.outbox', OUTBOX_MIGRATIONS);
   const { people } = deps;
   const outbound = createOutboundPolicy({
     webhookNames: Object.keys(cfg.webhooks),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { REGISTRY_MIGRATIONS } from '../registry/schema.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
-import { migrate, openDatabase } from '../storage/sqlite.ts';
+import { openDatabase } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
 import {
@@ -52,7 +52,7 @@ describe('masking', () => {
 describe('quiet hours', () => {
   const db = openDatabase(':memory:');
   migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
+  migrateModuleSync(sqliteStore(db), 'alerts', ALERTS_MIGRATIONS);
   const store = createQuietHoursStore(db, 'Asia/Shanghai');
   store.add({ personId: null, placeId: 'g1', startMinute: 22 * 60, endMinute: 7 * 60 });
   const at = (hhmm: string) => Date.parse(`2026-01-05T${hhmm}:00+08:00`);
@@ -76,7 +76,7 @@ describe('quiet hours', () => {
 describe('cached lists follow their edits', () => {
   const db = openDatabase(':memory:');
   migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
-  migrate(db, 'alerts', ALERTS_MIGRATIONS);
+  migrateModuleSync(sqliteStore(db), 'alerts', ALERTS_MIGRATIONS);
   const at = Date.parse('2026-01-05T23:00:00+08:00');
 
   it('quiet hours added and removed apply from the next message on', () => {

@@ -2,7 +2,9 @@ import { createRequire } from 'node:module';
 import type WebPush from 'web-push';
 import type { Clock } from '../clock/clock.ts';
 import { isAlarm, isDigest } from '../domain/alarm.ts';
-import { type Db, migrate } from '../storage/sqlite.ts';
+import { migrateModuleSync } from '../storage/migrations.ts';
+import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import type { Channel, DeliveryMeta } from './channel.ts';
 import { DeliveryError } from './channel.ts';
 import { post } from './http.ts';
@@ -68,7 +70,7 @@ const toSub = (r: SubRow): StoredSubscription => ({
 
 /** Subscriptions per user device and the VAPID keys, in the channels module's tables. */
 export function createPushStore(db: Db, clock: Clock): PushStore {
-  migrate(db, 'channels', CHANNELS_MIGRATIONS);
+  migrateModuleSync(sqliteStore(db), 'channels', CHANNELS_MIGRATIONS);
   let keys: { publicKey: string; privateKey: string } | null = null;
   // Asked for every person an alarm goes to (targetsFor): prepared once.
   const listStmt = db.prepare<[string], SubRow>(

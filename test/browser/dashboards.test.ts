@@ -229,6 +229,16 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
 
     // Critical and not yet acknowledged: a banner stays on top until someone acknowledges.
     await page.locator(`[data-banner="${alertId}"]`).waitFor();
+    // On a phone the card reads at a glance: the time in its head as people write it, the place on one line.
+    expect(await card.locator('.alarm-head time').textContent()).toMatch(
+      /^\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}$/,
+    );
+    const placeLines = await card.locator('.alarm-place').evaluate((el) => {
+      const range = el.ownerDocument.createRange();
+      range.selectNodeContents(el);
+      return range.getClientRects().length;
+    });
+    expect(placeLines).toBe(1);
     await page.screenshot({ path: saveScreenshot('worker.png').pathname });
     publish('worker.png');
 

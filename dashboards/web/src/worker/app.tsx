@@ -292,10 +292,12 @@ function AlarmCard(props: {
         <LightDot light={a.light} />
         <SeverityBadge severity={a.severity} />
         <strong>{alertTitle(a)}</strong>
+        {/* in the head, not after the place: on a phone "place · date time" broke the time over two lines */}
+        <time class="alarm-time muted" dateTime={new Date(a.openedAt).toISOString()}>
+          {fmtTime(a.openedAt)}
+        </time>
       </button>
-      <p class="muted">
-        {placeLabel(a.placeNames, a.floor)} · {fmtTime(a.openedAt)}
-      </p>
+      <p class="muted alarm-place">{placeLabel(a.placeNames, a.floor)}</p>
       {a.resident && a.status !== 'resolved' && a.status !== 'closed' ? (
         <ResidentCard api={props.api} alertId={a.id} initial={props.card} />
       ) : null}
