@@ -130,24 +130,20 @@ export function createUserPort(store: SqlStore, changes: ChangeFeed = silentFeed
       await changes.announce({ table: 'users', id: row.username });
     },
     async update(username, set, scope) {
-      const found = await store.transaction(async (tx) => {
-        const n =
-          Object.keys(set).length > 0
-            ? await tx.write(db.updateTable('users').set(set).where('username', '=', username))
-            : Number(
-                (await tx.first(
-                  db.selectFrom('users').select('username').where('username', '=', username),
-                )) !== undefined,
-              );
-        if (n === 0) return false;
-        if (scope) {
-          await tx.write(db.deleteFrom('user_scopes').where('username', '=', username));
-          if (scope.length) await tx.write(db.insertInto('user_scopes').values(scopeRows(username, scope)));
-        }
-        return true;
-      });
-      if (found) await changes.announce({ table: 'users', id: username });
-      return found;
+      // Accounts are never deleted, so a user found here is still there for the writes below.
+      const found = await store.first(
+        db.selectFrom('users').select('username').where('username', '=', username),
+      );
+      if (!found) return false;
+      await writeAll(store, [
+        ...(Object.keys(set).length > 0
+          ? [db.updateTable('users').set(set).where('username', '=', username)]
+          : []),
+        ...(scope ? [db.deleteFrom('user_scopes').where('username', '=', username)] : []),
+        ...(scope?.length ? [db.insertInto('user_scopes').values(scopeRows(username, scope))] : []),
+      ]);
+      await changes.announce({ table: 'users', id: username });
+      return true;
     },
     passwordHash: async (username) =>
       (await store.first(db.selectFrom('users').select('password_hash').where('username', '=', username)))

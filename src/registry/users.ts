@@ -240,7 +240,10 @@ export class UserStore implements TokenAuthenticator {
       const fresh = await hashSecret(password, this.#passwordCost);
       await this.#port.replacePasswordHash(username, found.row.password_hash, fresh);
     }
-    return this.#hold(found.row, found.scope).user;
+    // what the store says now, held for the requests this login's token will make
+    const { user } = this.#hold(found.row, found.scope);
+    this.#indexLocales();
+    return user;
   }
 
   /** An integration's limits beyond its scope: the highest severity it may raise, the device types it may. */
