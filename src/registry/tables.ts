@@ -97,6 +97,15 @@ export interface ApiTokenTable {
   expires_at: number | null;
 }
 
+export interface StreamTicketTable {
+  /** SHA-256 of the ticket (base64url) */
+  ticket_hash: string;
+  /** the id of the token the ticket was asked with */
+  token_id: string;
+  username: string;
+  expires_at: number;
+}
+
 export interface RegistryTables {
   places: PlaceTable;
   place_layout: PlaceLayoutTable;
@@ -108,4 +117,5 @@ export interface RegistryTables {
   users: UserTable;
   user_scopes: UserScopeTable;
   api_tokens: ApiTokenTable;
+  stream_tickets: StreamTicketTable;
 }

@@ -2,7 +2,13 @@ import { type CompiledQuery, sql } from 'kysely';
 import { writeAll } from '../storage/batch.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { compiled, type SqlStore, type SyncSql } from '../storage/sql-store.ts';
-import type { ApiTokenTable, RegistryTables, UserScopeTable, UserTable } from './tables.ts';
+import type {
+  ApiTokenTable,
+  RegistryTables,
+  StreamTicketTable,
+  UserScopeTable,
+  UserTable,
+} from './tables.ts';
 
 /** A token's id: the first characters of its hash (see `tokenIdOf`). */
 export const TOKEN_ID_LENGTH = 16;
@@ -56,6 +62,11 @@ export interface UserPort {
   deleteToken(tokenHash: string): Promise<boolean>;
   /** Delete by id, of `username` only when given; whether it was there. */
   deleteTokenById(tokenId: string, username: string | undefined): Promise<boolean>;
+
+  /** A stream ticket, after those expired at `now` are dropped; false when `max` are outstanding. */
+  insertTicket(row: StreamTicketTable, now: number, max: number): Promise<boolean>;
+  /** Take a ticket out (once, whichever instance asks): what it was for, expired or not. */
+  takeTicket(ticketHash: string): Promise<Omit<StreamTicketTable, 'ticket_hash'> | undefined>;
 }
 
 // Stand-ins a compiled statement is built with, replaced by the values of each call.
@@ -179,6 +190,23 @@ export function createUserPort(store: SqlStore, changes: ChangeFeed = silentFeed
       if (gone) await changes.announce({ table: 'api_tokens', id: hash.slice(0, TOKEN_ID_LENGTH) });
       return gone;
     },
+    async insertTicket(row, now, max) {
+      await store.write(db.deleteFrom('stream_tickets').where('expires_at', '<=', now));
+      const outstanding = await store.first(
+        db.selectFrom('stream_tickets').select((eb) => eb.fn.countAll<number | string>().as('n')),
+      );
+      // a count is a bigint (a string) on PostgreSQL
+      if (Number(outstanding?.n ?? 0) >= max) return false;
+      await store.write(db.insertInto('stream_tickets').values(row));
+      return true;
+    },
+    takeTicket: (hash) =>
+      store.first(
+        db
+          .deleteFrom('stream_tickets')
+          .where('ticket_hash', '=', hash)
+          .returning(['token_id', 'username', 'expires_at']),
+      ),
     async deleteTokenById(id, username) {
       let query = db.deleteFrom('api_tokens').where(tokenId, '=', id);
       if (username !== undefined) query = query.where('username', '=', username);

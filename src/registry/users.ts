@@ -41,12 +41,10 @@ export const tokenIdOf = (token: string): string => tokenDigest(token).slice(0, 
 /** Called with the ids of revoked tokens, so open channels that used them (SSE, MQTT) are closed. */
 export type RevocationListener = (tokenIds: readonly string[]) => void;
 
-/** A short-lived ticket for one SSE connection: EventSource cannot send a header, and a URL ends up in logs. */
-interface StreamTicket {
-  tokenId: string;
-  username: string;
-  expiresAt: number;
-}
+/**
+ * Stream tickets: short-lived and single-use, for one SSE connection (EventSource cannot send a header, and a
+ * URL ends up in logs). Kept in the store, so any instance redeems one any instance issued.
+ */
 const TICKET_TTL_MS = 30_000;
 const DEFAULT_TOKEN_TTL_MS = 90 * 86_400_000;
 const MAX_TICKETS = 10_000;
@@ -80,7 +78,6 @@ export class UserStore implements TokenAuthenticator {
   readonly #now: () => number;
   readonly #passwordCost: number;
   readonly #revocationListeners = new Set<RevocationListener>();
-  readonly #tickets = new Map<string, StreamTicket>();
   readonly #accounts = new Map<string, Account>();
   /** The language of each person with an account: the first of their accounts by user name. */
   #localeOf = new Map<string, string>();
@@ -317,8 +314,8 @@ export class UserStore implements TokenAuthenticator {
   }
 
   #revoked(ids: readonly string[]): void {
+    // (a revoked token's stream tickets need no sweep: redeeming one checks that its token still lives)
     if (ids.length === 0) return;
-    for (const [ticket, t] of this.#tickets) if (ids.includes(t.tokenId)) this.#tickets.delete(ticket);
     for (const l of this.#revocationListeners) l(ids);
   }
 
@@ -326,13 +323,17 @@ export class UserStore implements TokenAuthenticator {
   async issueStreamTicket(token: string, now: number): Promise<{ ticket: string; expiresAt: number }> {
     const user = await this.authenticateBearer(token, now);
     if (!user) throw new GridHubError('UNAUTHENTICATED');
-    for (const [k, t] of this.#tickets) if (t.expiresAt <= now) this.#tickets.delete(k);
-    if (this.#tickets.size >= MAX_TICKETS) {
-      throw new GridHubError('OVERLOADED', 'too many stream tickets outstanding; try again shortly');
-    }
     const ticket = newSecret(24);
     const expiresAt = now + TICKET_TTL_MS;
-    this.#tickets.set(tokenDigest(ticket), { tokenId: tokenIdOf(token), username: user.username, expiresAt });
+    const row = {
+      ticket_hash: tokenDigest(ticket),
+      token_id: tokenIdOf(token),
+      username: user.username,
+      expires_at: expiresAt,
+    };
+    if (!(await this.#port.insertTicket(row, now, MAX_TICKETS))) {
+      throw new GridHubError('OVERLOADED', 'too many stream tickets outstanding; try again shortly');
+    }
     return { ticket, expiresAt };
   }
 
@@ -341,13 +342,11 @@ export class UserStore implements TokenAuthenticator {
     ticket: string,
     now: number,
   ): Promise<{ user: User; tokenId: string } | undefined> {
-    const key = tokenDigest(ticket);
-    const t = this.#tickets.get(key);
-    this.#tickets.delete(key);
-    if (!t || t.expiresAt <= now) return undefined;
-    const live = await this.#port.liveTokenById(t.tokenId, now);
+    const t = await this.#port.takeTicket(tokenDigest(ticket));
+    if (!t || t.expires_at <= now) return undefined;
+    const live = await this.#port.liveTokenById(t.token_id, now);
     const user = live && (await this.#enabled(live.username));
-    return user ? { user, tokenId: t.tokenId } : undefined;
+    return user ? { user, tokenId: t.token_id } : undefined;
   }
 
   /** The user owning a live bearer token. */

@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { createCatalogue } from '../../src/catalogue/catalogue.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
+import type { RegistryTables } from '../../src/registry/tables.ts';
 import { tokenIdOf } from '../../src/registry/users.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
@@ -144,6 +145,31 @@ describeStores('registry: users and tokens', ({ dialect, fresh }) => {
 
     const b = await open(sut.reopen());
     expect(await b.users.listTokens(undefined, T0)).toEqual([]);
+  });
+
+  it('a stream ticket issued by one instance is redeemed by another, once, and not after its 30 s', async () => {
+    const sut = await fresh();
+    const a = await open(sut.store);
+    await places(a);
+    await a.users.create({ username: 'zhao', password: null, role: 'manager', scope: ['c1'] }, T0);
+    const token = await a.users.issueToken('zhao', 'session', T0, DAY);
+    const b = await open(sut.reopen());
+    const first = await a.users.issueStreamTicket(token, T0);
+    expect(first.expiresAt).toBe(T0 + 30_000);
+    expect(await b.users.redeemStreamTicket(first.ticket, T0 + 29_999)).toMatchObject({
+      user: { username: 'zhao' },
+      tokenId: tokenIdOf(token),
+    });
+    expect(await a.users.redeemStreamTicket(first.ticket, T0 + 29_999)).toBeUndefined();
+    const late = await a.users.issueStreamTicket(token, T0);
+    expect(await b.users.redeemStreamTicket(late.ticket, T0 + 30_000)).toBeUndefined();
+    // one never redeemed is gone from the store once it has run out and the next is issued
+    await a.users.issueStreamTicket(token, T0);
+    await b.users.issueStreamTicket(token, T0 + 60_000);
+    const left = await sut.store.all(
+      sut.store.builder<RegistryTables>().selectFrom('stream_tickets').select('expires_at'),
+    );
+    expect(left.map((r) => Number(r.expires_at))).toEqual([T0 + 90_000]);
   });
 
   it('a token revoked, or an account disabled, on instance B is refused by instance A at once', async () => {
