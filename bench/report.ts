@@ -150,6 +150,13 @@ export function targetsFor(influx: boolean): readonly Target[] {
       unit: 'ms',
     },
     {
+      key: 'alertListPostgresStatementsP99Ms',
+      what: "the same page's statements on PostgreSQL, 100 000 alerts (no HTTP, bench/alert-reads-stores.ts)",
+      target: '≤ 50 ms',
+      check: (v) => v <= 50,
+      unit: 'ms',
+    },
+    {
       key: 'hubKbPerIdleConnection',
       what: 'memory per idle device connection (RSS)',
       target: '≤ 12 KB',

@@ -773,6 +773,9 @@ async function extras(): Promise<void> {
   await section('device credential check', () => call('device-auth.ts', 'runDeviceAuthBench'));
   await section('registry statement per store', () => call('store-lookup.ts', 'runStoreLookupBench'));
   await section('alerts read side, 100 000 alerts', () => call('alert-reads.ts', 'runAlertReadsBench'));
+  await section('alerts read side on both stores', () =>
+    call('alert-reads-stores.ts', 'runAlertReadsStoresBench'),
+  );
   // Overload: 2 × the sustainable rate measured above (the few-connection QoS 0 figure), for 60 s (10 s quick).
   await section('overload, 2 × sustainable', async () => {
     const { runOverloadBench } = await import('./overload.ts');
@@ -855,6 +858,10 @@ f.overloadMinAcceptedShare = overRuns.length
 f.overloadShedQos0 = overRuns.length ? overRuns.reduce((a, r) => a + (r.shedQos0 ?? 0), 0) : null;
 const reads = report.extra.runAlertReadsBench as { firstPage?: { p99Ms?: number } } | undefined;
 f.alertListP99Ms = num(reads?.firstPage?.p99Ms);
+const storeReads = report.extra.runAlertReadsStoresBench as
+  | { postgres?: { firstPage?: { p99Ms?: number } } }
+  | undefined;
+f.alertListPostgresStatementsP99Ms = num(storeReads?.postgres?.firstPage?.p99Ms);
 f.hubKbPerIdleConnection = num(
   (report.hub.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
 );
