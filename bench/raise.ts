@@ -65,14 +65,15 @@ function seed(registry: Registry): void {
     }
   }
   const person = (id: string, role: PersonRole, placeId: string) => {
-    registry.people.create({
+    // not awaited: on SQLite the roster's writes are done when the call returns (src/storage/README.md)
+    void registry.people.create({
       id,
       name: id.toUpperCase(),
       role,
       placeIds: [placeId],
       ...(role === 'department' ? { department: 'fire' as const } : {}),
     });
-    registry.people.setShifts(id, ALWAYS);
+    void registry.people.setShifts(id, ALWAYS);
   };
   person('w1', 'grid_worker', 'g1');
   person('l1', 'grid_leader', 'g1');

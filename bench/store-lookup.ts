@@ -14,7 +14,7 @@ import { openRegistry, type Registry } from '../src/registry/registry.ts';
 import type { RegistryTables } from '../src/registry/tables.ts';
 import { postgresStore } from '../src/storage/postgres.ts';
 import type { SqlStore } from '../src/storage/sql-store.ts';
-import { type Db, openDatabase } from '../src/storage/sqlite.ts';
+import { openDatabase } from '../src/storage/sqlite.ts';
 import { sqliteStore } from '../src/storage/sqlite-kysely.ts';
 import { POSTGRES_MISSING, startPostgres } from '../test/helpers/postgres.ts';
 
@@ -44,9 +44,8 @@ export interface StoreLookupFigures {
 const statement = (store: SqlStore, id: string) =>
   store.builder<RegistryTables>().selectFrom('devices').selectAll().where('id', '=', id);
 
-/** `db`: the SQLite connection people and users still use (the store's own on SQLite, a scratch one otherwise). */
-async function seed(store: SqlStore, db: Db, devices: number): Promise<Registry> {
-  const r = await openRegistry(store, db, createCatalogue(), new ManualClock(0), {
+async function seed(store: SqlStore, devices: number): Promise<Registry> {
+  const r = await openRegistry(store, createCatalogue(), new ManualClock(0), {
     secretKey: randomBytes(32),
   });
   await r.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
@@ -82,8 +81,8 @@ export async function runStoreLookupBench(options: { quick?: boolean } = {}): Pr
 
   const db = openDatabase(':memory:');
   const sqlite = sqliteStore(db);
-  await seed(sqlite, db, devices);
-  const registry = await openRegistry(sqlite, db, createCatalogue(), new ManualClock(0), {
+  await seed(sqlite, devices);
+  const registry = await openRegistry(sqlite, createCatalogue(), new ManualClock(0), {
     secretKey: randomBytes(32),
   });
   let found = 0;
@@ -119,7 +118,7 @@ export async function runStoreLookupBench(options: { quick?: boolean } = {}): Pr
       const pg = postgresStore(
         url ?? (await (cluster as NonNullable<typeof cluster>).createDatabase('store_lookup')),
       );
-      await seed(pg, openDatabase(':memory:'), devices);
+      await seed(pg, devices);
       const n = Math.min(lookups, options.quick ? 5_000 : 20_000);
       for (const id of ids.slice(0, 1_000)) if (await pg.first(statement(pg, id))) found++;
       t = process.hrtime.bigint();

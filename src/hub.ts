@@ -98,10 +98,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     throw new StartupError((err as Error).message);
   }
   if (location.kind === 'postgres') {
-    // Only the registry's places and devices run on PostgreSQL so far; the rest of the state would stay in this
-    // instance's SQLite file, which is the split issue #18 is about. Refuse rather than pretend to share.
+    // Only the registry runs on PostgreSQL so far; alerts, the outbox, rule state and the journal would stay in
+    // this instance's SQLite file, which is the split issue #18 is about. Refuse rather than pretend to share.
     throw new StartupError(
-      'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (places and devices only); unset it to run on the embedded SQLite file',
+      'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (the registry only); unset it to run on the embedded SQLite file',
     );
   }
   // WAL checkpoints on a worker thread: never inside an alarm's transaction (src/storage/checkpointer.ts)

@@ -136,7 +136,7 @@ export function peopleRoutes(deps: {
         checkContacts(body.contacts);
         if (body.deputyId) checkDeputy(request, body.deputyId);
         // The people store validates the rest (known places, department, deputy, a free id).
-        return reply.code(201).send({ person: people.create(body) });
+        return reply.code(201).send({ person: await people.create(body) });
       },
     );
 
@@ -151,7 +151,7 @@ export function peopleRoutes(deps: {
         if (request.body.placeIds) checkPlaces(request, request.body.placeIds);
         checkContacts(request.body.contacts);
         if (request.body.deputyId) checkDeputy(request, request.body.deputyId);
-        return { person: people.update(request.params.id, request.body) };
+        return { person: await people.update(request.params.id, request.body) };
       },
     );
 
@@ -168,7 +168,7 @@ export function peopleRoutes(deps: {
       },
       async (request) => {
         const person = visiblePerson(request, request.params.id);
-        people.setShifts(person.id, request.body.shifts);
+        await people.setShifts(person.id, request.body.shifts);
         return { shifts: people.shifts(person.id) };
       },
     );
@@ -186,7 +186,7 @@ export function peopleRoutes(deps: {
       },
       async (request, reply) => {
         const person = visiblePerson(request, request.params.id);
-        const o = people.addOverride({
+        const o = await people.addOverride({
           personId: person.id,
           startsAt: request.body.startsAt,
           endsAt: request.body.endsAt,

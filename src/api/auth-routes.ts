@@ -75,7 +75,7 @@ export function loginRoutes(deps: {
           throw new GridHubError('BAD_CREDENTIALS');
         }
         const now = deps.clock.now();
-        const token = deps.users.issueToken(user.username, 'session', now, deps.tokenTtlMs);
+        const token = await deps.users.issueToken(user.username, 'session', now, deps.tokenTtlMs);
         return {
           token,
           expiresAt: new Date(now + deps.tokenTtlMs).toISOString(),
@@ -107,7 +107,7 @@ export function sessionRoutes(deps: {
     typed.post('/auth/logout', { schema: { tags: ['auth'] } }, async (request, reply) => {
       const token = bearer(request.headers.authorization);
       // revocation closes the streams and MQTT sessions this token opened
-      if (token) deps.users.revokeToken(token);
+      if (token) await deps.users.revokeToken(token);
       return reply.code(204).send();
     });
     typed.post(
@@ -136,7 +136,7 @@ export function sessionRoutes(deps: {
           deps.apiTokenTtlMs,
           (request.body.expiresInDays ?? Number.POSITIVE_INFINITY) * DAY_MS,
         );
-        const token = deps.users.issueToken(request.user.username, 'api', now, ttl, request.body.label);
+        const token = await deps.users.issueToken(request.user.username, 'api', now, ttl, request.body.label);
         request.log.info({ by: request.user.username }, 'api token issued');
         return reply
           .code(201)
@@ -158,7 +158,9 @@ export function sessionRoutes(deps: {
         const all = request.query.all === 'true';
         if (all && request.user.role !== 'admin')
           throw new GridHubError('NOT_AUTHORIZED', 'requires role admin');
-        return { items: deps.users.listTokens(all ? undefined : request.user.username, deps.clock.now()) };
+        return {
+          items: await deps.users.listTokens(all ? undefined : request.user.username, deps.clock.now()),
+        };
       },
     );
     typed.delete(
@@ -172,7 +174,7 @@ export function sessionRoutes(deps: {
       },
       async (request, reply) => {
         const owner = request.user.role === 'admin' ? undefined : request.user.username;
-        if (!deps.users.revokeTokenById(request.params.id, owner)) {
+        if (!(await deps.users.revokeTokenById(request.params.id, owner))) {
           throw new GridHubError('NOT_FOUND', 'no such token of yours');
         }
         request.log.info({ by: request.user.username, tokenId: request.params.id }, 'token revoked');
@@ -192,7 +194,7 @@ export function sessionRoutes(deps: {
       async (request, reply) => {
         const token = bearer(request.headers.authorization);
         if (!token) throw new GridHubError('UNAUTHENTICATED', 'a stream ticket is issued for a bearer token');
-        return reply.code(201).send(deps.users.issueStreamTicket(token, deps.clock.now()));
+        return reply.code(201).send(await deps.users.issueStreamTicket(token, deps.clock.now()));
       },
     );
   };

@@ -32,8 +32,8 @@ export interface IntegrationRoutesDeps {
       },
       now: number,
     ): Promise<User>;
-    issueToken(username: string, kind: 'api', now: number, ttlMs?: number, label?: string): string;
-    setIntegrationPolicy(username: string, policy: IntegrationPolicy): void;
+    issueToken(username: string, kind: 'api', now: number, ttlMs?: number, label?: string): Promise<string>;
+    setIntegrationPolicy(username: string, policy: IntegrationPolicy): Promise<void>;
     integrationPolicy(username: string): IntegrationPolicy;
   };
   bus: EventBus;
@@ -137,8 +137,11 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
             now,
           );
         }
-        deps.users.setIntegrationPolicy(username, { maxSeverity, ...(deviceTypes ? { deviceTypes } : {}) });
-        const token = deps.users.issueToken(
+        await deps.users.setIntegrationPolicy(username, {
+          maxSeverity,
+          ...(deviceTypes ? { deviceTypes } : {}),
+        });
+        const token = await deps.users.issueToken(
           username,
           'api',
           now,

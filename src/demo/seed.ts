@@ -75,7 +75,7 @@ export async function seedDemo(
     creds.devices.push({ id, type, placeId, placeName: places.names(placeId).join(' › '), floor, secret });
     pending.push(devices.provision({ id, type, placeId, floor, secret }, now).then(() => undefined));
   };
-  const person = (
+  const person = async (
     id: string,
     name: string,
     role: PersonRole,
@@ -83,7 +83,7 @@ export async function seedDemo(
     shifts: { start: number; end: number },
     extra: { department?: Department; deputyId?: string } = {},
   ) => {
-    people.create({
+    await people.create({
       id,
       name,
       role,
@@ -92,16 +92,16 @@ export async function seedDemo(
       contacts: [{ channel: 'mqtt', target: id }],
       ...extra,
     });
-    people.setShifts(
+    await people.setShifts(
       id,
       ALL_WEEK.map((weekday) => ({ weekday, startMinute: shifts.start, endMinute: shifts.end })),
     );
   };
 
   await places.create({ id: 'S1', level: 'street', name: '青龙街道', parentId: null });
-  person('street-cmd', '街道指挥中心值班员', 'street_command', ['S1'], { start: 0, end: 1440 });
+  await person('street-cmd', '街道指挥中心值班员', 'street_command', ['S1'], { start: 0, end: 1440 });
   for (const dept of Object.keys(DEPARTMENT_NAMES) as Department[]) {
-    person(
+    await person(
       `dept-${dept}`,
       DEPARTMENT_NAMES[dept],
       'department',
@@ -122,26 +122,26 @@ export async function seedDemo(
       name: communityNames[c - 1] ?? `社区${c}`,
       parentId: 'S1',
     });
-    person(`community-duty-${c}`, `${communityNames[c - 1] ?? cid}值班员`, 'community_duty', [cid], {
+    await person(`community-duty-${c}`, `${communityNames[c - 1] ?? cid}值班员`, 'community_duty', [cid], {
       start: 0,
       end: 1440,
     });
-    person(`property-duty-${c}`, `物业值班员${c}`, 'property_duty', [cid], { start: 0, end: 1440 });
+    await person(`property-duty-${c}`, `物业值班员${c}`, 'property_duty', [cid], { start: 0, end: 1440 });
     for (let g = 1; g <= plan.gridsPerCommunity; g++) {
       grid++;
       const gid = `G${grid}`;
       await places.create({ id: gid, level: 'grid', name: `第${grid}网格`, parentId: cid });
       const team = `g${grid}`;
-      person(`${team}-leader`, `网格长${grid}`, 'grid_leader', [gid], { start: 8 * 60, end: 22 * 60 });
-      person(`${team}-worker-b`, `网格员${grid}B`, 'grid_worker', [gid], NIGHT);
-      person(`${team}-worker-a`, `网格员${grid}A`, 'grid_worker', [gid], DAY, {
+      await person(`${team}-leader`, `网格长${grid}`, 'grid_leader', [gid], { start: 8 * 60, end: 22 * 60 });
+      await person(`${team}-worker-b`, `网格员${grid}B`, 'grid_worker', [gid], NIGHT);
+      await person(`${team}-worker-a`, `网格员${grid}A`, 'grid_worker', [gid], DAY, {
         deputyId: `${team}-worker-b`,
       });
-      person(`${team}-parttime`, `兼职网格员${grid}`, 'grid_worker_parttime', [gid], {
+      await person(`${team}-parttime`, `兼职网格员${grid}`, 'grid_worker_parttime', [gid], {
         start: 18 * 60,
         end: 21 * 60,
       });
-      person(`${team}-instructor`, `网格指导员${grid}`, 'grid_instructor', [gid], {
+      await person(`${team}-instructor`, `网格指导员${grid}`, 'grid_instructor', [gid], {
         start: 9 * 60,
         end: 17 * 60,
       });
@@ -155,14 +155,14 @@ export async function seedDemo(
           parentId: gid,
         });
         addDevice('bin', eid, null);
-        person(`vol-${eid}`, `志愿者${estate}`, 'volunteer', [eid], { start: 8 * 60, end: 20 * 60 });
+        await person(`vol-${eid}`, `志愿者${estate}`, 'volunteer', [eid], { start: 8 * 60, end: 20 * 60 });
         for (let b = 1; b <= plan.buildingsPerEstate; b++) {
           const bid = `${eid}-B${b}`;
           await places.create({ id: bid, level: 'building', name: `${b}栋`, parentId: eid });
           // Floors for the estate map; positions are left to its automatic layout (admins may move them).
           await places.setLayout(bid, { floors: plan.floors });
           // 1+3+N: a building head per building, on call at home in the evening and at night.
-          person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], {
+          await person(`bh-${bid}`, `楼栋长${estate}-${b}`, 'building_head', [bid], {
             start: 18 * 60,
             end: 32 * 60,
           });
@@ -217,7 +217,7 @@ export async function seedDemo(
           now,
         );
       }
-      const token = users.issueToken(username, 'api', now, undefined, 'demo MQTT alarms');
+      const token = await users.issueToken(username, 'api', now, undefined, 'demo MQTT alarms');
       creds.workers.push({ personId, username, token, alarmsTopic: `gh/workers/${personId}/alarms` });
     }
   }

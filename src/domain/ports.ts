@@ -21,11 +21,14 @@ export interface DeviceDirectory {
 
 /** What the broker needs to let workers and integrations in with an API token as their MQTT password. */
 export interface TokenAuthenticator {
-  /** The user, the token's id and its expiry when `token` is a live token of `username`, else undefined. */
+  /**
+   * The user, the token's id and its expiry when `token` is a live token of `username`, else undefined. Async:
+   * tokens are checked in the store on every use, so a revocation anywhere is refused at once.
+   */
   authenticateToken(
     username: string,
     token: string,
-  ): { user: User; tokenId: string; expiresAt: number | null } | undefined;
+  ): Promise<{ user: User; tokenId: string; expiresAt: number | null } | undefined>;
 }
 
 /** One login attempt let through the throttle: run its verification through `verify`, then `settle` it. */

@@ -43,14 +43,14 @@ export async function authenticate(
       // Only a route made for EventSource (which cannot send headers) takes a single-use ticket in its URL.
       const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
       if (request.routeOptions.config.streamTicket === true && typeof ticket === 'string') {
-        const redeemed = users.redeemStreamTicket(ticket, now);
+        const redeemed = await users.redeemStreamTicket(ticket, now);
         if (!redeemed) throw new GridHubError('UNAUTHENTICATED', 'stream ticket is unknown, used or expired');
         setUser(request, redeemed.user, redeemed.tokenId);
         return;
       }
       throw new GridHubError('UNAUTHENTICATED', 'send Authorization: Bearer <token> (POST /api/auth/login)');
     }
-    const user = users.authenticateBearer(token, now);
+    const user = await users.authenticateBearer(token, now);
     if (!user) throw new GridHubError('UNAUTHENTICATED', 'token is unknown or expired; log in again');
     setUser(request, user, tokenIdOf(token));
   });

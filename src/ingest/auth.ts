@@ -229,20 +229,31 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
       );
       return;
     }
-    let login: ReturnType<TokenAuthenticator['authenticateToken']>;
-    try {
-      login = tokens.authenticateToken(username, secret);
-    } catch (err) {
-      attempt.settle(true);
-      log.error({ err, username }, 'token check failed');
-      refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
-      return;
-    }
-    if (!login) {
-      wrong(attempt, info, done, username, 'bad user name or token');
-      return;
-    }
-    attempt.settle(true);
+    // The token is checked in the store (async), so a token revoked on any instance is refused at once.
+    tokens.authenticateToken(username, secret).then(
+      (login) => {
+        if (!login) {
+          wrong(attempt, info, done, username, 'bad user name or token');
+          return;
+        }
+        attempt.settle(true);
+        acceptUser(client, info, done, username, login);
+      },
+      (err: unknown) => {
+        attempt.settle(true);
+        log.error({ err, username }, 'token check failed');
+        refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
+      },
+    );
+  }
+
+  function acceptUser(
+    client: Client,
+    info: ConnInfo,
+    done: Done,
+    username: string,
+    login: NonNullable<Awaited<ReturnType<TokenAuthenticator['authenticateToken']>>>,
+  ): void {
     const { user, tokenId, expiresAt } = login;
     if (!user.enabled) {
       refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');

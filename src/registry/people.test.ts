@@ -59,27 +59,27 @@ describe('duty resolution from the cached roster', () => {
     void pl.create({ id: 'e1', level: 'estate', name: '小区', parentId: 'g1' });
     void pl.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
     const people = registry.people;
-    people.create({ id: 'w1', name: '王', role: 'grid_worker', placeIds: ['g1'] });
-    people.create({ id: 'cd1', name: '李', role: 'community_duty', placeIds: ['c1'] });
-    people.setShifts('w1', ALWAYS);
-    people.setShifts('cd1', ALWAYS);
+    void people.create({ id: 'w1', name: '王', role: 'grid_worker', placeIds: ['g1'] });
+    void people.create({ id: 'cd1', name: '李', role: 'community_duty', placeIds: ['c1'] });
+    void people.setShifts('w1', ALWAYS);
+    void people.setShifts('cd1', ALWAYS);
     return { db, people, path: pl.path('b1') };
   }
   const ids = (picks: { person: { id: string }; via: string }[]) =>
     picks.map((p) => `${p.person.id}:${p.via}`);
 
-  it('sees every change made through the store at the next lookup: shifts, leave, deputies, people, places served', () => {
+  it('sees every change made through the store at the next lookup: shifts, leave, deputies, people, places served', async () => {
     const { db, people, path } = community();
     expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w1:on_duty']);
 
     // Shifts: the worker's roster no longer covers Monday afternoon, so the community duty stands in.
-    people.setShifts('w1', [{ weekday: 1, startMinute: 0, endMinute: 600 }]);
+    await people.setShifts('w1', [{ weekday: 1, startMinute: 0, endMinute: 600 }]);
     expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['cd1:community_duty']);
-    people.setShifts('w1', ALWAYS);
+    await people.setShifts('w1', ALWAYS);
     expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w1:on_duty']);
 
     // Leave: an override wins over the roster, only while it lasts.
-    people.addOverride({
+    await people.addOverride({
       personId: 'w1',
       startsAt: T0 - 1,
       endsAt: T0 + 60_000,
@@ -90,20 +90,20 @@ describe('duty resolution from the cached roster', () => {
     expect(ids(people.resolve(path, 'grid_worker', T0 + 60_000))).toEqual(['w1:on_duty']);
 
     // A deputy from the next grid, created and named later, is found for the worker on leave.
-    people.create({ id: 'w9', name: '赵', role: 'grid_worker', placeIds: ['g2'] });
-    people.setShifts('w9', ALWAYS);
-    people.update('w1', { deputyId: 'w9' });
+    await people.create({ id: 'w9', name: '赵', role: 'grid_worker', placeIds: ['g2'] });
+    await people.setShifts('w9', ALWAYS);
+    await people.update('w1', { deputyId: 'w9' });
     expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w9:deputy']);
 
     // Places served and active flag: moved away, then back and deactivated.
-    people.update('w9', { placeIds: ['g1'] });
+    await people.update('w9', { placeIds: ['g1'] });
     expect(ids(people.resolve(path, 'grid_worker', T0))).toEqual(['w9:on_duty']);
-    people.update('w9', { active: false });
+    await people.update('w9', { active: false });
     expect(people.peopleAt(path, 'grid_worker').map((p) => p.id)).toEqual(['w1']);
     db.close();
   });
 
-  it('sees what another connection committed; a write around the store on its own connection needs invalidate()', () => {
+  it('sees what another connection committed; a write around the store on its own connection needs invalidate()', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gridhub-people-'));
     const { db, people, path } = community(join(dir, 'gridhub.db'));
     try {
@@ -118,7 +118,7 @@ describe('duty resolution from the cached roster', () => {
       // The same connection, behind the store's back: SQLite reports no change, so the store is told.
       db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('cd1');
       expect(people.isOnDuty('cd1', T0)).toBe(true);
-      people.invalidate();
+      await people.invalidate();
       expect(people.isOnDuty('cd1', T0)).toBe(false);
     } finally {
       db.close();
@@ -144,8 +144,8 @@ describe('the language of a person', () => {
       secretKey: randomBytes(32),
     });
     await registry.places.create({ id: 's1', level: 'street', name: '街道', parentId: null });
-    registry.people.create({ id: 'w1', name: 'Anna', role: 'grid_worker', placeIds: ['s1'] });
-    registry.people.create({ id: 'w2', name: '王', role: 'grid_worker', placeIds: ['s1'] });
+    await registry.people.create({ id: 'w1', name: 'Anna', role: 'grid_worker', placeIds: ['s1'] });
+    await registry.people.create({ id: 'w2', name: '王', role: 'grid_worker', placeIds: ['s1'] });
     const phone = { password: null, role: 'worker' as const, scope: ['s1'] };
     await registry.users.create({ ...phone, username: 'anna', personId: 'w1', locale: 'en' }, 0);
     await registry.users.create({ ...phone, username: 'wang', personId: 'w2' }, 0);

@@ -2,8 +2,10 @@ import { GridHubError } from '../domain/errors.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { PLACE_LEVELS } from '../domain/places.ts';
 import type { Contact, Department, DutyOverride, DutyShift, Person, PersonRole } from '../domain/records.ts';
-import type { Db } from '../storage/sqlite.ts';
+import { isUniqueViolation } from '../storage/sql-store.ts';
+import type { PeoplePort, PeopleRows } from './people-port.ts';
 import type { PlaceStore } from './places.ts';
+import type { PersonTable } from './tables.ts';
 
 /** How a recipient was found: on duty in the role, as a deputy, or by the fall-back duty. */
 export type DutyVia = 'on_duty' | 'deputy' | 'community_duty' | 'street_command';
@@ -27,19 +29,7 @@ export interface DutyDirectory {
   resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[];
 }
 
-interface PersonRow {
-  id: string;
-  name: string;
-  role: string;
-  department: string | null;
-  phone: string | null;
-  contacts: string;
-  deputy_id: string | null;
-  active: number;
-  place_ids: string | null;
-}
-
-function toPerson(r: PersonRow): Person {
+function toPerson(r: PersonTable, placeIds: string[]): Person {
   return {
     id: r.id,
     name: r.name,
@@ -49,12 +39,9 @@ function toPerson(r: PersonRow): Person {
     contacts: JSON.parse(r.contacts) as Contact[],
     deputyId: r.deputy_id,
     active: r.active === 1,
-    placeIds: r.place_ids ? r.place_ids.split(',') : [],
+    placeIds,
   };
 }
-
-const PERSON_SELECT = `SELECT p.*, (SELECT group_concat(place_id) FROM person_places pp WHERE pp.person_id = p.id)
-  AS place_ids FROM people p`;
 
 /** Local weekday (0 = Sunday) and minute of day of an instant in a time zone. */
 const NEIGHBOUR_ROLES: ReadonlySet<PersonRole> = new Set(['building_head', 'volunteer']);
@@ -91,25 +78,111 @@ export interface NewPerson {
 
 export interface PeopleStore extends DutyDirectory {
   /**
-   * Drop the duty cache: the next lookup reads people, places served, shifts and overrides again. Every write
-   * of this store calls it; call it after changing those tables any other way (a restore, a migration).
+   * Read the roster again from the store; resolves when it is in memory. Every write of this store does it
+   * before it resolves, the ChangeFeed does it when another instance changed the roster, and whoever changes
+   * the tables any other way (a restore, a script on this connection) calls it. Until it resolves, lookups answer
+   * from the roster held. On SQLite the next lookup reads the roster at once, synchronously.
    */
-  invalidate(): void;
+  invalidate(): Promise<void>;
   list(filter?: { placeId?: string; role?: PersonRole }): Person[];
-  create(p: NewPerson): Person;
-  update(id: string, patch: Partial<Omit<NewPerson, 'id'>>): Person;
+  create(p: NewPerson): Promise<Person>;
+  update(id: string, patch: Partial<Omit<NewPerson, 'id'>>): Promise<Person>;
   shifts(personId: string): DutyShift[];
-  setShifts(personId: string, shifts: Omit<DutyShift, 'personId'>[]): void;
+  setShifts(personId: string, shifts: Omit<DutyShift, 'personId'>[]): Promise<void>;
   overrides(personId: string): DutyOverride[];
-  addOverride(o: Omit<DutyOverride, 'id'>): DutyOverride;
+  addOverride(o: Omit<DutyOverride, 'id'>): Promise<DutyOverride>;
+}
+
+/** Where the roster comes from: the store's port, the rows read at open, and SQLite's synchronous reads. */
+export interface PeopleSource {
+  port: PeoplePort;
+  rows: PeopleRows;
+  /**
+   * SQLite only: the roster read synchronously, and the connection's `data_version`, which moves when another
+   * connection to the file (another process, a script) commits. Then a lookup after a change reads the roster
+   * at once, without waiting for a reload.
+   */
+  sync?: { rows(): PeopleRows; version(): number };
+}
+
+/**
+ * Everything people management and duty resolution read, in memory: a raise asks who is on duty for several
+ * roles at several places, synchronously inside its transaction, and the roster changes a few times a day. People,
+ * shifts and overrides in it are frozen: callers share them.
+ */
+interface Roster {
+  people: Map<string, Person>;
+  /** Everyone, by id. */
+  sorted: Person[];
+  /** Active people by `placeId \u0000 role`, by id. */
+  at: Map<string, Person[]>;
+  shifts: Map<string, DutyShift[]>;
+  overrides: Map<string, DutyOverride[]>;
+}
+
+function buildRoster(rows: PeopleRows): Roster {
+  const placesOf = new Map<string, string[]>();
+  for (const r of rows.places) {
+    const list = placesOf.get(r.person_id);
+    if (list) list.push(r.place_id);
+    else placesOf.set(r.person_id, [r.place_id]);
+  }
+  const c: Roster = { people: new Map(), sorted: [], at: new Map(), shifts: new Map(), overrides: new Map() };
+  for (const r of rows.people) {
+    const p = toPerson(r, placesOf.get(r.id) ?? []);
+    Object.freeze(p.contacts);
+    Object.freeze(p.placeIds);
+    c.people.set(p.id, Object.freeze(p));
+    c.sorted.push(p);
+    if (!p.active) continue;
+    for (const placeId of p.placeIds) {
+      const key = `${placeId}\u0000${p.role}`;
+      const list = c.at.get(key);
+      if (list) list.push(p);
+      else c.at.set(key, [p]);
+    }
+  }
+  for (const s of rows.shifts) {
+    const list = c.shifts.get(s.person_id) ?? [];
+    list.push(
+      Object.freeze({
+        personId: s.person_id,
+        weekday: s.weekday,
+        startMinute: s.start_minute,
+        endMinute: s.end_minute,
+      }),
+    );
+    c.shifts.set(s.person_id, list);
+  }
+  for (const o of rows.overrides) {
+    const list = c.overrides.get(o.person_id) ?? [];
+    list.push(
+      Object.freeze({
+        id: o.id,
+        personId: o.person_id,
+        startsAt: o.starts_at,
+        endsAt: o.ends_at,
+        onLeave: o.on_leave === 1,
+        note: o.note,
+      }),
+    );
+    c.overrides.set(o.person_id, list);
+  }
+  return c;
 }
 
 /**
  * The one owner of the `people`, `person_places` and `duty_*` tables: people management (the API, the demo seed)
  * and duty resolution (the dispatcher's routing) both go through it, so every write is validated the same way.
- * `timeZone` is the community's: weekly shifts are in its local time.
+ * Reads answer from the roster in memory; writes go through the store's port and resolve once the roster holds
+ * them. `timeZone` is the community's: weekly shifts are in its local time.
  */
-export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZone: string }): PeopleStore {
+export function createPeopleStore(
+  source: PeopleSource,
+  places: PlaceStore,
+  options: { timeZone: string },
+): PeopleStore {
+  const { port, sync } = source;
   const fmt = new Intl.DateTimeFormat('en-US', {
     timeZone: options.timeZone,
     weekday: 'short',
@@ -117,74 +190,37 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     minute: '2-digit',
     hourCycle: 'h23',
   });
-  const getStmt = db.prepare<[string], PersonRow>(`${PERSON_SELECT} WHERE p.id = ?`);
-  const allPeopleStmt = db.prepare<[], PersonRow>(`${PERSON_SELECT} ORDER BY p.id`);
-  const shiftsStmt = db.prepare<[string], { weekday: number; start_minute: number; end_minute: number }>(
-    'SELECT weekday, start_minute, end_minute FROM duty_shifts WHERE person_id = ? ORDER BY weekday, start_minute',
-  );
-  const allShiftsStmt = db.prepare<
-    [],
-    { person_id: string; weekday: number; start_minute: number; end_minute: number }
-  >(
-    'SELECT person_id, weekday, start_minute, end_minute FROM duty_shifts ORDER BY person_id, weekday, start_minute',
-  );
-  const allOverridesStmt = db.prepare<
-    [],
-    { person_id: string; starts_at: number; ends_at: number; on_leave: number }
-  >('SELECT person_id, starts_at, ends_at, on_leave FROM duty_overrides');
 
-  /**
-   * Everything duty resolution reads, in memory: a raise asks who is on duty for several roles at several
-   * places, and the roster changes a few times a day. Built on first use and dropped by `invalidate()`, which
-   * every write of this store calls, and by a commit of another connection (places are only ever added, so a
-   * place change cannot make it stale).
-   * People in it are frozen: callers share them.
-   */
-  interface DutyCache {
-    people: Map<string, Person>;
-    /** Active people by `placeId \u0000 role`, by id. */
-    at: Map<string, Person[]>;
-    shifts: Map<string, Pick<DutyShift, 'weekday' | 'startMinute' | 'endMinute'>[]>;
-    overrides: Map<string, { startsAt: number; endsAt: number; onLeave: boolean }[]>;
+  let roster: Roster | undefined = buildRoster(source.rows);
+  let rosterVersion = sync?.version() ?? 0;
+  function current(): Roster {
+    if (sync) {
+      // Our own writes do not move data_version: they drop the roster themselves.
+      const version = sync.version();
+      if (roster && version === rosterVersion) return roster;
+      rosterVersion = version;
+      roster = buildRoster(sync.rows());
+    }
+    return roster as Roster;
   }
-  let cache: DutyCache | undefined;
-  const invalidate = () => {
-    cache = undefined;
-  };
-  // Changes committed by another connection to the file (another process, a script) bump SQLite's data
-  // version; a change of it drops the cache too. Our own writes do not bump it: they invalidate themselves.
-  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
-  let cachedAt = -1;
-  function duty(): DutyCache {
-    const version = dataVersion.get() as number;
-    if (cache && version === cachedAt) return cache;
-    cachedAt = version;
-    const c: DutyCache = { people: new Map(), at: new Map(), shifts: new Map(), overrides: new Map() };
-    for (const r of allPeopleStmt.all()) {
-      const p = toPerson(r);
-      Object.freeze(p.contacts);
-      Object.freeze(p.placeIds);
-      c.people.set(p.id, Object.freeze(p));
-      if (!p.active) continue;
-      for (const placeId of p.placeIds) {
-        const key = `${placeId}\u0000${p.role}`;
-        const list = c.at.get(key);
-        if (list) list.push(p);
-        else c.at.set(key, [p]);
-      }
+
+  // One reload at a time. A caller joins a reload that has not started reading yet (its write is already in the
+  // store, so that read sees it); once a reload reads, a later caller queues the next one.
+  let queued: Promise<void> | undefined;
+  let tail: Promise<void> = Promise.resolve();
+  function invalidate(): Promise<void> {
+    if (sync) {
+      roster = undefined;
+      return Promise.resolve();
     }
-    for (const s of allShiftsStmt.all()) {
-      const list = c.shifts.get(s.person_id) ?? [];
-      list.push({ weekday: s.weekday, startMinute: s.start_minute, endMinute: s.end_minute });
-      c.shifts.set(s.person_id, list);
-    }
-    for (const o of allOverridesStmt.all()) {
-      const list = c.overrides.get(o.person_id) ?? [];
-      list.push({ startsAt: o.starts_at, endsAt: o.ends_at, onLeave: o.on_leave === 1 });
-      c.overrides.set(o.person_id, list);
-    }
-    cache = c;
-    return c;
+    if (queued) return queued;
+    const next = tail.then(async () => {
+      queued = undefined;
+      roster = buildRoster(await port.rows());
+    });
+    queued = next;
+    tail = next.catch(() => {});
+    return next;
   }
 
   // The local week minute of the last instant asked: a raise asks it for every candidate at the same instant.
@@ -200,22 +236,10 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return lastWeekMinute;
   }
 
-  const get = (id: string) => {
-    const r = getStmt.get(id);
-    return r ? toPerson(r) : undefined;
-  };
+  const get = (id: string) => current().people.get(id);
 
-  function shifts(personId: string): DutyShift[] {
-    return shiftsStmt.all(personId).map((s) => ({
-      personId,
-      weekday: s.weekday,
-      startMinute: s.start_minute,
-      endMinute: s.end_minute,
-    }));
-  }
-
-  // The lookups below take the cache they work on, so one public call checks it once.
-  function onDutyIn(c: DutyCache, personId: string, at: number): boolean {
+  // The lookups below take the roster they work on, so one public call checks it once.
+  function onDutyIn(c: Roster, personId: string, at: number): boolean {
     // A dated override wins over the weekly roster; leave wins over an extra shift at the same instant.
     let covered: boolean | undefined;
     for (const o of c.overrides.get(personId) ?? []) {
@@ -229,7 +253,7 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return (c.shifts.get(personId) ?? []).some((s) => shiftCovers(s, weekday, minute));
   }
 
-  function peopleIn(c: DutyCache, path: PlacePath, role: PersonRole): Person[] {
+  function peopleIn(c: Roster, path: PlacePath, role: PersonRole): Person[] {
     const out: Person[] = [];
     for (let i = PLACE_LEVELS.length - 1; i >= 0; i--) {
       const id = path[PLACE_LEVELS[i] as (typeof PLACE_LEVELS)[number]];
@@ -239,15 +263,15 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return out;
   }
 
-  function onDutyAt(c: DutyCache, path: PlacePath, role: PersonRole, at: number): Person[] {
+  function onDutyAt(c: Roster, path: PlacePath, role: PersonRole, at: number): Person[] {
     return peopleIn(c, path, role).filter((p) => onDutyIn(c, p.id, at));
   }
 
-  const isOnDuty = (personId: string, at: number) => onDutyIn(duty(), personId, at);
-  const peopleAt = (path: PlacePath, role: PersonRole) => peopleIn(duty(), path, role);
+  const isOnDuty = (personId: string, at: number) => onDutyIn(current(), personId, at);
+  const peopleAt = (path: PlacePath, role: PersonRole) => peopleIn(current(), path, role);
 
   function resolve(path: PlacePath, role: PersonRole, at: number): DutyPick[] {
-    const c = duty();
+    const c = current();
     const direct = onDutyAt(c, path, role, at);
     if (direct.length) return direct.map((person) => ({ person, role, via: 'on_duty' }));
     const deputies: Person[] = [];
@@ -274,13 +298,6 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     return [];
   }
 
-  const insertPerson = db.prepare(
-    `INSERT INTO people (id, name, role, department, phone, contacts, deputy_id, active)
-     VALUES (@id, @name, @role, @department, @phone, @contacts, @deputyId, @active)`,
-  );
-  const insertPlace = db.prepare('INSERT INTO person_places (person_id, place_id) VALUES (?, ?)');
-  const deletePlaces = db.prepare('DELETE FROM person_places WHERE person_id = ?');
-
   /** What every write must hold, whoever writes: known places, a department for department staff, a deputy. */
   function validate(id: string, p: Partial<NewPerson>): void {
     for (const placeId of p.placeIds ?? []) {
@@ -299,50 +316,69 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
     }
   }
 
+  /**
+   * After a write: the roster read again. On SQLite the write is done when the port's call returns, and the
+   * roster is dropped right then, so a synchronous caller that does not await looks up the new roster at once.
+   */
+  async function written<T>(write: Promise<T>): Promise<T> {
+    if (sync) roster = undefined;
+    const out = await write;
+    await invalidate();
+    return out;
+  }
+
+  const rowOf = (p: Person): PersonTable => ({
+    id: p.id,
+    name: p.name,
+    role: p.role,
+    department: p.department,
+    phone: p.phone,
+    contacts: JSON.stringify(p.contacts),
+    deputy_id: p.deputyId,
+    active: p.active ? 1 : 0,
+  });
+
   return {
     invalidate,
     get,
     peopleAt,
     isOnDuty,
     resolve,
-    shifts,
     list(filter = {}) {
-      const where: string[] = [];
-      const args: string[] = [];
-      if (filter.placeId) {
-        where.push('p.id IN (SELECT person_id FROM person_places WHERE place_id = ?)');
-        args.push(filter.placeId);
-      }
-      if (filter.role) {
-        where.push('p.role = ?');
-        args.push(filter.role);
-      }
-      const sql = `${PERSON_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.id`;
-      return db
-        .prepare<string[], PersonRow>(sql)
-        .all(...args)
-        .map(toPerson);
+      return current().sorted.filter(
+        (p) =>
+          (!filter.placeId || p.placeIds.includes(filter.placeId)) &&
+          (!filter.role || p.role === filter.role),
+      );
     },
-    create(p) {
-      if (get(p.id)) throw new GridHubError('CONFLICT', `person ${p.id} exists`, { field: 'id' });
+    shifts: (personId) => [...(current().shifts.get(personId) ?? [])],
+    overrides: (personId) => [...(current().overrides.get(personId) ?? [])],
+    async create(p) {
+      const conflict = () => new GridHubError('CONFLICT', `person ${p.id} exists`, { field: 'id' });
+      if (get(p.id)) throw conflict();
       validate(p.id, p);
-      db.transaction(() => {
-        insertPerson.run({
-          id: p.id,
-          name: p.name,
-          role: p.role,
-          department: p.department ?? null,
-          phone: p.phone ?? null,
-          contacts: JSON.stringify(p.contacts ?? []),
-          deputyId: p.deputyId ?? null,
-          active: p.active === false ? 0 : 1,
-        });
-        for (const place of p.placeIds) insertPlace.run(p.id, place);
-      })();
-      invalidate();
-      return get(p.id) as Person;
+      const person: Person = {
+        id: p.id,
+        name: p.name,
+        role: p.role,
+        department: p.department ?? null,
+        phone: p.phone ?? null,
+        contacts: p.contacts ?? [],
+        deputyId: p.deputyId ?? null,
+        active: p.active !== false,
+        placeIds: [...p.placeIds],
+      };
+      try {
+        await written(port.insert(rowOf(person), p.placeIds));
+      } catch (err) {
+        // another instance created the same id since our roster was read
+        if (isUniqueViolation(err)) throw conflict();
+        throw err;
+      }
+      // what was written, not a lookup: a caller on SQLite that did not await may have closed the file since
+      return Object.freeze(person);
     },
-    update(id, patch) {
+    async update(id, patch) {
       const cur = get(id);
       if (!cur) throw new GridHubError('NOT_FOUND', `no person ${id}`);
       validate(id, {
@@ -350,62 +386,39 @@ export function createPeopleStore(db: Db, places: PlaceStore, options: { timeZon
         department: patch.department ?? cur.department,
         ...patch,
       });
-      db.transaction(() => {
-        db.prepare(
-          `UPDATE people SET name = ?, role = ?, department = ?, phone = ?, contacts = ?, deputy_id = ?, active = ?
-           WHERE id = ?`,
-        ).run(
-          patch.name ?? cur.name,
-          patch.role ?? cur.role,
-          patch.department !== undefined ? patch.department : cur.department,
-          patch.phone !== undefined ? patch.phone : cur.phone,
-          JSON.stringify(patch.contacts ?? cur.contacts),
-          patch.deputyId !== undefined ? patch.deputyId : cur.deputyId,
-          (patch.active ?? cur.active) ? 1 : 0,
-          id,
-        );
-        if (patch.placeIds) {
-          deletePlaces.run(id);
-          for (const place of patch.placeIds) insertPlace.run(id, place);
-        }
-      })();
-      invalidate();
-      return get(id) as Person;
+      const next: Person = {
+        ...cur,
+        name: patch.name ?? cur.name,
+        role: patch.role ?? cur.role,
+        department: patch.department !== undefined ? patch.department : cur.department,
+        phone: patch.phone !== undefined ? patch.phone : cur.phone,
+        contacts: patch.contacts ?? cur.contacts,
+        deputyId: patch.deputyId !== undefined ? patch.deputyId : cur.deputyId,
+        active: patch.active ?? cur.active,
+        placeIds: patch.placeIds ? [...patch.placeIds] : cur.placeIds,
+      };
+      await written(port.update(rowOf(next), patch.placeIds));
+      return Object.freeze(next);
     },
-    setShifts(personId, list) {
-      db.transaction(() => {
-        db.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run(personId);
-        const ins = db.prepare(
-          'INSERT INTO duty_shifts (person_id, weekday, start_minute, end_minute) VALUES (?, ?, ?, ?)',
-        );
-        for (const s of list) ins.run(personId, s.weekday, s.startMinute, s.endMinute);
-      })();
-      invalidate();
-    },
-    overrides(personId) {
-      return db
-        .prepare<
-          [string],
-          { id: number; starts_at: number; ends_at: number; on_leave: number; note: string | null }
-        >('SELECT * FROM duty_overrides WHERE person_id = ? ORDER BY starts_at')
-        .all(personId)
-        .map((r) => ({
-          id: r.id,
+    async setShifts(personId, list) {
+      await written(
+        port.setShifts(
           personId,
-          startsAt: r.starts_at,
-          endsAt: r.ends_at,
-          onLeave: r.on_leave === 1,
-          note: r.note,
-        }));
+          list.map((s) => ({ weekday: s.weekday, start_minute: s.startMinute, end_minute: s.endMinute })),
+        ),
+      );
     },
-    addOverride(o) {
-      const info = db
-        .prepare(
-          'INSERT INTO duty_overrides (person_id, starts_at, ends_at, on_leave, note) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(o.personId, o.startsAt, o.endsAt, o.onLeave ? 1 : 0, o.note);
-      invalidate();
-      return { ...o, id: Number(info.lastInsertRowid) };
+    async addOverride(o) {
+      const id = await written(
+        port.addOverride({
+          person_id: o.personId,
+          starts_at: o.startsAt,
+          ends_at: o.endsAt,
+          on_leave: o.onLeave ? 1 : 0,
+          note: o.note,
+        }),
+      );
+      return { ...o, id };
     },
   };
 }

@@ -8,10 +8,12 @@ import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { DeviceStore } from './devices.ts';
 import { createPeopleStore, type PeopleStore } from './people.ts';
+import { createPeoplePort, peopleRowsSync } from './people-port.ts';
 import { PlaceStore } from './places.ts';
 import { createRegistryStore, registryQueries } from './registry-store.ts';
 import { REGISTRY_MIGRATIONS } from './schema.ts';
 import { DeviceSecretHasher } from './secrets.ts';
+import { createUserPort, userRowsSync } from './user-port.ts';
 import { UserStore } from './users.ts';
 
 const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
@@ -44,8 +46,8 @@ export interface RegistryOptions {
 
 /**
  * Open the registry on the SQLite file, synchronously (the hub, the alerts and ingest harnesses, the benches).
- * Places and devices go through the dialect-neutral RegistryStore (here Kysely over `db` itself); people and
- * duty, users and tokens still run their statements on `db` directly (issue #18: they move next).
+ * Everything goes through the dialect-neutral ports (here Kysely over `db` itself), read at start with SQLite's
+ * synchronous runner.
  */
 export function createRegistry(
   db: Db,
@@ -62,37 +64,68 @@ export function createRegistry(
   const q = registryQueries(store);
   const places = new PlaceStore(tables.places, sync.all(q.allPlaces()), sync.all(q.allLayouts()));
   const devices = new DeviceStore(tables.devices, sync.all(q.allDevices()), deps(places, catalogue, options));
-  return { places, devices, ...peopleAndUsers(db, places, clock, options) };
+  // Commits by another connection to the file (another process, a script) move data_version; the roster then
+  // reads itself again at the next lookup. Our own writes do not move it: they reload the roster themselves.
+  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  const people = createPeopleStore(
+    {
+      port: createPeoplePort(store),
+      rows: peopleRowsSync(store, sync),
+      sync: { rows: () => peopleRowsSync(store, sync), version: () => dataVersion.get() as number },
+    },
+    places,
+    peopleOptions(options),
+  );
+  const users = new UserStore(
+    createUserPort(store),
+    () => clock.now(),
+    userRowsSync(store, sync),
+    userOptions(options),
+  );
+  return { places, devices, people, users };
 }
 
 /**
- * Open the registry on any store, PostgreSQL included. Only places and devices live in `store` so far; people
- * and users stay on the SQLite connection `db` until they move (the hub refuses a PostgreSQL URL until then).
+ * Open the registry on any store, PostgreSQL included. `options.changes` (PostgreSQL: LISTEN/NOTIFY) brings
+ * other instances' changes into this instance's memory: places, devices, the roster, accounts, revoked tokens.
  */
 export async function openRegistry(
   store: SqlStore,
-  db: Db,
   catalogue: Catalogue,
   clock: Clock,
   options: RegistryOptions,
 ): Promise<Registry> {
   await migrateLeases(store);
   await migrateModule(store, 'registry', REGISTRY_MIGRATIONS);
-  if (store.dialect !== 'sqlite') migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
   const tables = createRegistryStore(store, options.changes, options.instanceId);
   const places = await PlaceStore.open(tables.places);
   const devices = await DeviceStore.open(tables.devices, deps(places, catalogue, options));
-  // Another instance's place or device: read it again (a device after the places, whose path it takes).
+  const peoplePort = createPeoplePort(store, options.changes);
+  const people = createPeopleStore(
+    { port: peoplePort, rows: await peoplePort.rows() },
+    places,
+    peopleOptions(options),
+  );
+  const users = await UserStore.open(
+    createUserPort(store, options.changes),
+    () => clock.now(),
+    userOptions(options),
+  );
+  // Another instance's change: read it again (a device after the places, whose path it takes).
   options.changes?.subscribe((change) => {
     const reload =
       change.table === 'places'
         ? places.reload()
         : change.table === 'devices'
           ? places.reload().then(() => devices.reload(change.id))
-          : undefined;
+          : change.table === 'people'
+            ? people.invalidate()
+            : change.table === 'users' || change.table === 'api_tokens'
+              ? users.heard(change)
+              : undefined;
     reload?.catch((err: unknown) => options.onWriteError?.(err, change.id));
   });
-  return { places, devices, ...peopleAndUsers(db, places, clock, options) };
+  return { places, devices, people, users };
 }
 
 const deps = (places: PlaceStore, catalogue: Catalogue, options: RegistryOptions) => ({
@@ -102,13 +135,8 @@ const deps = (places: PlaceStore, catalogue: Catalogue, options: RegistryOptions
   ...(options.onWriteError ? { onWriteError: options.onWriteError } : {}),
 });
 
-function peopleAndUsers(db: Db, places: PlaceStore, clock: Clock, options: RegistryOptions) {
-  return {
-    people: createPeopleStore(db, places, { timeZone: options.timeZone ?? DEFAULT_TIME_ZONE }),
-    users: new UserStore(db, () => clock.now(), {
-      ...(options.passwordCost ? { passwordCost: options.passwordCost } : {}),
-    }),
-  };
-}
+const peopleOptions = (options: RegistryOptions) => ({ timeZone: options.timeZone ?? DEFAULT_TIME_ZONE });
+const userOptions = (options: RegistryOptions) =>
+  options.passwordCost ? { passwordCost: options.passwordCost } : {};
 
 export type { DeviceStore, PeopleStore, PlaceStore, UserStore };

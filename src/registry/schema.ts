@@ -151,4 +151,17 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
       db.schema.createIndex('devices_online_owner').on('devices').column('online_owner'),
     ],
   },
+  {
+    // In the store, not one instance's memory: the ticket request and the stream may reach different instances.
+    description: 'single-use stream tickets (EventSource cannot send a header), by SHA-256 of the ticket',
+    statements: (db) => [
+      db.schema
+        .createTable('stream_tickets')
+        .addColumn('ticket_hash', 'text', (c) => c.primaryKey())
+        .addColumn('token_id', 'text', (c) => c.notNull())
+        .addColumn('username', 'text', (c) => c.notNull().references('users.username').onDelete('cascade'))
+        .addColumn('expires_at', 'bigint', (c) => c.notNull()),
+      db.schema.createIndex('stream_tickets_expiry').on('stream_tickets').column('expires_at'),
+    ],
+  },
 ];

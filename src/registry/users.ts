@@ -1,19 +1,10 @@
-import type Database from 'better-sqlite3';
 import { GridHubError } from '../domain/errors.ts';
 import type { TokenAuthenticator } from '../domain/ports.ts';
 import type { User, UserRole } from '../domain/records.ts';
-import type { Db } from '../storage/sqlite.ts';
+import { isUniqueViolation } from '../storage/sql-store.ts';
 import { hashSecret, needsRehash, newSecret, PASSWORD_COST, tokenDigest, verifySecret } from './secrets.ts';
-
-interface UserRow {
-  username: string;
-  password_hash: string;
-  role: UserRole;
-  person_id: string | null;
-  display_name: string;
-  locale: string;
-  enabled: number;
-}
+import type { UserTable } from './tables.ts';
+import { TOKEN_ID_LENGTH, type UserPort, type UserRows } from './user-port.ts';
 
 export interface UserInput {
   username: string;
@@ -45,43 +36,123 @@ export interface TokenInfo {
   expiresAt: number | null;
 }
 
-interface TokenRow {
-  token_hash: string;
-  username: string;
-  kind: 'session' | 'api';
-  label: string | null;
-  created_at: number;
-  expires_at: number | null;
-}
-
-const TOKEN_ID_LENGTH = 16;
 export const tokenIdOf = (token: string): string => tokenDigest(token).slice(0, TOKEN_ID_LENGTH);
 
 /** Called with the ids of revoked tokens, so open channels that used them (SSE, MQTT) are closed. */
 export type RevocationListener = (tokenIds: readonly string[]) => void;
 
-/** A short-lived ticket for one SSE connection: EventSource cannot send a header, and a URL ends up in logs. */
-interface StreamTicket {
-  tokenId: string;
-  username: string;
-  expiresAt: number;
-}
+/**
+ * Stream tickets: short-lived and single-use, for one SSE connection (EventSource cannot send a header, and a
+ * URL ends up in logs). Kept in the store, so any instance redeems one any instance issued.
+ */
 const TICKET_TTL_MS = 30_000;
 const DEFAULT_TOKEN_TTL_MS = 90 * 86_400_000;
 const MAX_TICKETS = 10_000;
 
-/** API users, their scopes, and bearer tokens (login sessions and long-lived API tokens). */
+/** What an admin may change of an account; a disabled account's tokens stop working at once. */
+export interface UserChange {
+  role?: UserRole;
+  personId?: string | null;
+  displayName?: string;
+  locale?: string;
+  enabled?: boolean;
+  scope?: string[];
+}
+
+interface Account {
+  user: User;
+  policy: string | null;
+}
+
+/**
+ * API users, their scopes, and bearer tokens (login sessions and long-lived API tokens).
+ *
+ * Users are few (people with a login, integrations): all of them are held in memory, read at start and again
+ * when this store or another instance (the ChangeFeed, `heard`) changes one, because the dispatcher asks the
+ * language of every recipient synchronously. Tokens are many and each use is checked in the store (`port`):
+ * async, one indexed read, so that a revoked token or a disabled account is refused at once, on this instance
+ * and on every other (src/storage/README.md, "Tokens").
+ */
 export class UserStore implements TokenAuthenticator {
-  readonly #db: Db;
+  readonly #port: UserPort;
   readonly #now: () => number;
   readonly #passwordCost: number;
   readonly #revocationListeners = new Set<RevocationListener>();
-  readonly #tickets = new Map<string, StreamTicket>();
+  readonly #accounts = new Map<string, Account>();
+  /** The language of each person with an account: the first of their accounts by user name. */
+  #localeOf = new Map<string, string>();
 
-  constructor(db: Db, now: () => number, options: { passwordCost?: number } = {}) {
-    this.#db = db;
+  constructor(port: UserPort, now: () => number, rows: UserRows, options: { passwordCost?: number } = {}) {
+    this.#port = port;
     this.#now = now;
     this.#passwordCost = options.passwordCost ?? PASSWORD_COST;
+    const scopes = new Map<string, string[]>();
+    for (const s of rows.scopes) {
+      const list = scopes.get(s.username);
+      if (list) list.push(s.place_id);
+      else scopes.set(s.username, [s.place_id]);
+    }
+    for (const row of rows.users) this.#hold(row, scopes.get(row.username) ?? []);
+    this.#indexLocales();
+  }
+
+  static async open(
+    port: UserPort,
+    now: () => number,
+    options: { passwordCost?: number } = {},
+  ): Promise<UserStore> {
+    return new UserStore(port, now, await port.rows(), options);
+  }
+
+  #hold(row: UserTable, scope: string[]): Account {
+    const account: Account = {
+      user: Object.freeze({
+        username: row.username,
+        role: row.role,
+        personId: row.person_id,
+        displayName: row.display_name,
+        locale: row.locale,
+        enabled: row.enabled === 1,
+        scope: Object.freeze(scope) as string[],
+      }),
+      policy: row.integration_policy,
+    };
+    this.#accounts.set(row.username, account);
+    return account;
+  }
+
+  #indexLocales(): void {
+    const byPerson = new Map<string, string>();
+    const names = [...this.#accounts.keys()].sort();
+    for (const name of names) {
+      const u = (this.#accounts.get(name) as Account).user;
+      if (u.personId && !byPerson.has(u.personId)) byPerson.set(u.personId, u.locale);
+    }
+    this.#localeOf = byPerson;
+  }
+
+  /**
+   * Read one account again from the store. When it has just been disabled, whatever its tokens opened here
+   * (streams, MQTT sessions) is closed.
+   */
+  async reload(username: string): Promise<User | undefined> {
+    const was = this.#accounts.get(username)?.user.enabled;
+    const found = await this.#port.user(username);
+    if (!found) {
+      this.#accounts.delete(username);
+      this.#indexLocales();
+      return undefined;
+    }
+    const { user } = this.#hold(found.row, found.scope);
+    this.#indexLocales();
+    if (was === true && !user.enabled) this.#revoked(await this.#port.tokenIdsOf(username));
+    return user;
+  }
+
+  /** Another instance's change (the ChangeFeed): an account to read again, or a token it revoked. */
+  async heard(change: { table: string; id: string }): Promise<void> {
+    if (change.table === 'users') await this.reload(change.id);
+    else if (change.table === 'api_tokens') this.#revoked([change.id]);
   }
 
   async create(input: UserInput, now: number): Promise<User> {
@@ -97,120 +168,129 @@ export class UserStore implements TokenAuthenticator {
     }
     // token-only accounts pay no KDF: `none$` matches no password (verifySecret knows only scrypt$…)
     const hash = input.password === null ? 'none$' : await hashSecret(input.password, this.#passwordCost);
-    this.#db.transaction(() => {
-      this.#db
-        .prepare(
-          `INSERT INTO users (username, password_hash, role, person_id, display_name, locale, enabled, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, 1, ?)`,
-        )
-        .run(
-          input.username,
-          hash,
-          input.role,
-          input.personId ?? null,
-          input.displayName ?? input.username,
-          input.locale ?? 'zh-CN',
-          now,
-        );
-      const scope = this.#db.prepare('INSERT INTO user_scopes (username, place_id) VALUES (?, ?)');
-      for (const placeId of input.scope ?? []) scope.run(input.username, placeId);
-    })();
-    return this.get(input.username) as User;
+    const row: UserTable = {
+      username: input.username,
+      password_hash: hash,
+      role: input.role,
+      person_id: input.personId ?? null,
+      display_name: input.displayName ?? input.username,
+      locale: input.locale ?? 'zh-CN',
+      enabled: 1,
+      created_at: now,
+      integration_policy: null,
+    };
+    const scope = [...(input.scope ?? [])].sort();
+    try {
+      await this.#port.insert(row, scope);
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new GridHubError('CONFLICT', `user ${input.username} exists`, { field: 'username' });
+      }
+      throw err;
+    }
+    const { user } = this.#hold(row, scope);
+    this.#indexLocales();
+    return user;
+  }
+
+  /** Change an account. Disabling it refuses its tokens at once and closes what they opened. */
+  async update(username: string, change: UserChange): Promise<User> {
+    const set: Parameters<UserPort['update']>[1] = {
+      ...(change.role !== undefined ? { role: change.role } : {}),
+      ...(change.personId !== undefined ? { person_id: change.personId } : {}),
+      ...(change.displayName !== undefined ? { display_name: change.displayName } : {}),
+      ...(change.locale !== undefined ? { locale: change.locale } : {}),
+      ...(change.enabled !== undefined ? { enabled: change.enabled ? 1 : 0 } : {}),
+    };
+    const scope = change.scope ? [...change.scope].sort() : undefined;
+    if (!(await this.#port.update(username, set, scope)))
+      throw new GridHubError('NOT_FOUND', `no user ${username}`);
+    const user = await this.reload(username);
+    if (!user) throw new GridHubError('NOT_FOUND', `no user ${username}`);
+    return user;
   }
 
   get(username: string): User | undefined {
-    const row = this.#db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?').get(username);
-    return row ? this.#toUser(row) : undefined;
+    return this.#accounts.get(username)?.user;
   }
-
-  #localeStmt: Database.Statement<[string], { locale: string }> | undefined;
 
   /**
    * The language a person reads messages in: their account's (a phone, a board), if they have one. Asked for
-   * every recipient of every alarm: one statement, not the list of users with their scopes.
+   * every recipient of every alarm, synchronously: from memory.
    */
   localeOfPerson(personId: string): string | undefined {
-    this.#localeStmt ??= this.#db.prepare<[string], { locale: string }>(
-      'SELECT locale FROM users WHERE person_id = ? ORDER BY username LIMIT 1',
-    );
-    return this.#localeStmt.get(personId)?.locale;
+    return this.#localeOf.get(personId);
   }
 
   list(): User[] {
-    return this.#db
-      .prepare<[], UserRow>('SELECT * FROM users ORDER BY username')
-      .all()
-      .map((r) => this.#toUser(r));
+    return [...this.#accounts.keys()].sort().map((name) => (this.#accounts.get(name) as Account).user);
   }
 
   /** Check a password; the same answer and about the same time for an unknown user and a wrong password. */
   async verifyPassword(username: string, password: string): Promise<User | undefined> {
-    const row = this.#db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?').get(username);
-    const ok = await verifySecret(password, row?.password_hash ?? dummyHash(this.#passwordCost));
-    if (!ok || !row || row.enabled !== 1) return undefined;
-    if (needsRehash(row.password_hash, this.#passwordCost)) {
+    // From the store, not memory: another instance may have upgraded the hash, or disabled the account.
+    const found = await this.#port.user(username);
+    const ok = await verifySecret(password, found?.row.password_hash ?? dummyHash(this.#passwordCost));
+    if (!ok || !found || found.row.enabled !== 1) return undefined;
+    if (needsRehash(found.row.password_hash, this.#passwordCost)) {
       // The password is in hand only now: store it at today's cost (OWASP scrypt N=2^17) for the next login.
       const fresh = await hashSecret(password, this.#passwordCost);
-      this.#db
-        .prepare('UPDATE users SET password_hash = ? WHERE username = ? AND password_hash = ?')
-        .run(fresh, username, row.password_hash);
+      await this.#port.replacePasswordHash(username, found.row.password_hash, fresh);
     }
-    return this.#toUser(row);
+    // what the store says now, held for the requests this login's token will make
+    const { user } = this.#hold(found.row, found.scope);
+    this.#indexLocales();
+    return user;
   }
 
   /** An integration's limits beyond its scope: the highest severity it may raise, the device types it may. */
-  setIntegrationPolicy(username: string, policy: IntegrationPolicy): void {
-    this.#db
-      .prepare('UPDATE users SET integration_policy = ? WHERE username = ?')
-      .run(JSON.stringify(policy), username);
+  async setIntegrationPolicy(username: string, policy: IntegrationPolicy): Promise<void> {
+    await this.#port.update(username, { integration_policy: JSON.stringify(policy) }, undefined);
+    const account = this.#accounts.get(username);
+    if (account) account.policy = JSON.stringify(policy);
   }
 
   integrationPolicy(username: string): IntegrationPolicy {
-    const row = this.#db
-      .prepare<[string], { integration_policy: string | null }>(
-        'SELECT integration_policy FROM users WHERE username = ?',
-      )
-      .get(username);
+    const policy = this.#accounts.get(username)?.policy;
     // integrations made before policies existed: no critical alerts from a flow unless an admin says so
-    return row?.integration_policy
-      ? (JSON.parse(row.integration_policy) as IntegrationPolicy)
-      : { maxSeverity: 'major' };
+    return policy ? (JSON.parse(policy) as IntegrationPolicy) : { maxSeverity: 'major' };
   }
 
   /** The stored hash's scrypt N (for operators checking the migration, and for tests). */
-  passwordCostOf(username: string): number | undefined {
-    const row = this.#db
-      .prepare<[string], { password_hash: string }>('SELECT password_hash FROM users WHERE username = ?')
-      .get(username);
-    return row ? Number(row.password_hash.split('$')[1]) : undefined;
+  async passwordCostOf(username: string): Promise<number | undefined> {
+    const hash = await this.#port.passwordHash(username);
+    return hash ? Number(hash.split('$')[1]) : undefined;
   }
 
   /** A new bearer token; every token ends (`ttlMs`, 90 days when not given). */
-  issueToken(username: string, kind: 'session' | 'api', now: number, ttlMs?: number, label?: string): string {
+  async issueToken(
+    username: string,
+    kind: 'session' | 'api',
+    now: number,
+    ttlMs?: number,
+    label?: string,
+  ): Promise<string> {
     const token = newSecret(32);
     const ttl = ttlMs ?? DEFAULT_TOKEN_TTL_MS;
-    this.#db
-      .prepare(
-        'INSERT INTO api_tokens (token_hash, username, kind, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(tokenDigest(token), username, kind, label ?? null, now, now + ttl);
+    await this.#port.insertToken({
+      token_hash: tokenDigest(token),
+      username,
+      kind,
+      label: label ?? null,
+      created_at: now,
+      expires_at: now + ttl,
+    });
     return token;
   }
 
-  revokeToken(token: string): void {
-    this.#db.prepare('DELETE FROM api_tokens WHERE token_hash = ?').run(tokenDigest(token));
+  async revokeToken(token: string): Promise<void> {
+    await this.#port.deleteToken(tokenDigest(token));
     this.#revoked([tokenIdOf(token)]);
   }
 
   /** Tokens of one user (or of everyone, for admins), newest first; expired ones are left out. */
-  listTokens(username: string | undefined, now: number): TokenInfo[] {
-    const rows = this.#db
-      .prepare<[string | null, string | null, number], TokenRow>(
-        `SELECT * FROM api_tokens WHERE (? IS NULL OR username = ?) AND (expires_at IS NULL OR expires_at > ?)
-         ORDER BY created_at DESC`,
-      )
-      .all(username ?? null, username ?? null, now);
-    return rows.map((r) => ({
+  async listTokens(username: string | undefined, now: number): Promise<TokenInfo[]> {
+    return (await this.#port.listTokens(username, now)).map((r) => ({
       id: r.token_hash.slice(0, TOKEN_ID_LENGTH),
       username: r.username,
       kind: r.kind,
@@ -221,13 +301,11 @@ export class UserStore implements TokenAuthenticator {
   }
 
   /** Revoke by id; `username` limits it to that user's tokens. False when there was no such token. */
-  revokeTokenById(id: string, username: string | undefined): boolean {
+  async revokeTokenById(id: string, username: string | undefined): Promise<boolean> {
     if (!/^[A-Za-z0-9_-]{16}$/.test(id)) return false;
-    const r = this.#db
-      .prepare('DELETE FROM api_tokens WHERE substr(token_hash, 1, 16) = ? AND (? IS NULL OR username = ?)')
-      .run(id, username ?? null, username ?? null);
-    if (r.changes > 0) this.#revoked([id]);
-    return r.changes > 0;
+    const gone = await this.#port.deleteTokenById(id, username);
+    if (gone) this.#revoked([id]);
+    return gone;
   }
 
   onRevoked(listener: RevocationListener): () => void {
@@ -236,81 +314,66 @@ export class UserStore implements TokenAuthenticator {
   }
 
   #revoked(ids: readonly string[]): void {
-    for (const [ticket, t] of this.#tickets) if (ids.includes(t.tokenId)) this.#tickets.delete(ticket);
+    // (a revoked token's stream tickets need no sweep: redeeming one checks that its token still lives)
+    if (ids.length === 0) return;
     for (const l of this.#revocationListeners) l(ids);
   }
 
   /** A single-use ticket for one stream connection, valid 30 s, tied to the token it was asked with. */
-  issueStreamTicket(token: string, now: number): { ticket: string; expiresAt: number } {
-    const user = this.authenticateBearer(token, now);
+  async issueStreamTicket(token: string, now: number): Promise<{ ticket: string; expiresAt: number }> {
+    const user = await this.authenticateBearer(token, now);
     if (!user) throw new GridHubError('UNAUTHENTICATED');
-    for (const [k, t] of this.#tickets) if (t.expiresAt <= now) this.#tickets.delete(k);
-    if (this.#tickets.size >= MAX_TICKETS) {
-      throw new GridHubError('OVERLOADED', 'too many stream tickets outstanding; try again shortly');
-    }
     const ticket = newSecret(24);
     const expiresAt = now + TICKET_TTL_MS;
-    this.#tickets.set(tokenDigest(ticket), { tokenId: tokenIdOf(token), username: user.username, expiresAt });
+    const row = {
+      ticket_hash: tokenDigest(ticket),
+      token_id: tokenIdOf(token),
+      username: user.username,
+      expires_at: expiresAt,
+    };
+    if (!(await this.#port.insertTicket(row, now, MAX_TICKETS))) {
+      throw new GridHubError('OVERLOADED', 'too many stream tickets outstanding; try again shortly');
+    }
     return { ticket, expiresAt };
   }
 
   /** Redeem a stream ticket (once): the user and the id of the token behind it, while that token lives. */
-  redeemStreamTicket(ticket: string, now: number): { user: User; tokenId: string } | undefined {
-    const key = tokenDigest(ticket);
-    const t = this.#tickets.get(key);
-    this.#tickets.delete(key);
-    if (!t || t.expiresAt <= now) return undefined;
-    const row = this.#db
-      .prepare<[string, number], UserRow>(
-        `SELECT u.* FROM api_tokens t JOIN users u ON u.username = t.username
-         WHERE substr(t.token_hash, 1, 16) = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.enabled = 1`,
-      )
-      .get(t.tokenId, now);
-    return row ? { user: this.#toUser(row), tokenId: t.tokenId } : undefined;
+  async redeemStreamTicket(
+    ticket: string,
+    now: number,
+  ): Promise<{ user: User; tokenId: string } | undefined> {
+    const t = await this.#port.takeTicket(tokenDigest(ticket));
+    if (!t || t.expires_at <= now) return undefined;
+    const live = await this.#port.liveTokenById(t.token_id, now);
+    const user = live && (await this.#enabled(live.username));
+    return user ? { user, tokenId: t.token_id } : undefined;
   }
 
   /** The user owning a live bearer token. */
-  authenticateBearer(token: string, now: number): User | undefined {
-    const row = this.#db
-      .prepare<[string, number], UserRow>(
-        `SELECT u.* FROM api_tokens t JOIN users u ON u.username = t.username
-         WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.enabled = 1`,
-      )
-      .get(tokenDigest(token), now);
-    return row ? this.#toUser(row) : undefined;
+  async authenticateBearer(token: string, now: number): Promise<User | undefined> {
+    const live = await this.#port.liveToken(tokenDigest(token), now);
+    return live ? this.#enabled(live.username) : undefined;
   }
 
-  authenticateToken(
+  async authenticateToken(
     username: string,
     token: string,
-  ): { user: User; tokenId: string; expiresAt: number | null } | undefined {
-    const now = this.#now();
-    const user = this.authenticateBearer(token, now);
-    if (user?.username !== username) return undefined;
-    const row = this.#db
-      .prepare<[string], { expires_at: number | null }>(
-        'SELECT expires_at FROM api_tokens WHERE token_hash = ?',
-      )
-      .get(tokenDigest(token));
-    return { user, tokenId: tokenIdOf(token), expiresAt: row?.expires_at ?? null };
+  ): Promise<{ user: User; tokenId: string; expiresAt: number | null } | undefined> {
+    const live = await this.#port.liveToken(tokenDigest(token), this.#now());
+    if (live?.username !== username) return undefined;
+    const user = await this.#enabled(username);
+    return user ? { user, tokenId: tokenIdOf(token), expiresAt: live.expires_at } : undefined;
   }
 
-  #toUser(row: UserRow): User {
-    const scope = this.#db
-      .prepare<[string], { place_id: string }>(
-        'SELECT place_id FROM user_scopes WHERE username = ? ORDER BY place_id',
-      )
-      .all(row.username)
-      .map((r) => r.place_id);
-    return {
-      username: row.username,
-      role: row.role,
-      personId: row.person_id,
-      displayName: row.display_name,
-      locale: row.locale,
-      enabled: row.enabled === 1,
-      scope,
-    };
+  /**
+   * The account behind a token the store found live (its user enabled there): from memory, or read again when
+   * memory does not know it or holds it disabled (created or enabled again on another instance, not yet heard).
+   */
+  async #enabled(username: string): Promise<User | undefined> {
+    const held = this.#accounts.get(username)?.user;
+    if (held?.enabled) return held;
+    const user = await this.reload(username);
+    return user?.enabled ? user : undefined;
   }
 }
 

@@ -248,8 +248,8 @@ describe('must-reach ladder', () => {
       target: 'robot',
       label: null,
     });
-    h.dispatcher.people.update('w1', { phone: '13800000001' });
-    h.dispatcher.people.update('p1', { phone: '13900000002' });
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.people.update('p1', { phone: '13900000002' });
     h.dispatcher.residents.put({
       id: 'r1',
       name: '王秀英',
@@ -347,7 +347,7 @@ describe('must-reach ladder', () => {
       target: 'robot',
       label: null,
     });
-    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
     h.publisher.failNext = 1000; // the broker refuses every app push
     h.dispatcher.start();
     const t0 = h.clock.now();
@@ -367,7 +367,7 @@ describe('must-reach ladder', () => {
 
   it('keeps its place on the ladder across a restart', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
-    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
     h.dispatcher.start();
     const t0 = h.clock.now();
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
@@ -391,7 +391,7 @@ describe('must-reach ladder', () => {
 
   it('stops at the first rung when the alarm is acknowledged in time', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
-    h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
     h.dispatcher.start();
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     const id = h.dispatcher.list({}).items[0]?.id ?? '';

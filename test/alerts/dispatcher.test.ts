@@ -235,10 +235,10 @@ describe('dispatcher', () => {
     seedCommunity(h.registry);
     const people = h.dispatcher.people;
     // w1 is off today; his deputy d1 is on duty.
-    people.setShifts('w1', [{ weekday: 3, startMinute: 0, endMinute: 60 }]);
-    people.create({ id: 'd1', name: 'Deputy', role: 'grid_worker_parttime', placeIds: ['g1'] });
-    people.setShifts('d1', [{ weekday: 1, startMinute: 9 * 60, endMinute: 18 * 60 }]); // Monday 9–18 local
-    people.update('w1', { deputyId: 'd1' });
+    await people.setShifts('w1', [{ weekday: 3, startMinute: 0, endMinute: 60 }]);
+    await people.create({ id: 'd1', name: 'Deputy', role: 'grid_worker_parttime', placeIds: ['g1'] });
+    await people.setShifts('d1', [{ weekday: 1, startMinute: 9 * 60, endMinute: 18 * 60 }]); // Monday 9–18 local
+    await people.update('w1', { deputyId: 'd1' });
     h.dispatcher.start();
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }));
     await h.dispatcher.drain();
@@ -247,7 +247,7 @@ describe('dispatcher', () => {
     ]);
 
     // The deputy goes on leave too: the community duty answers.
-    people.addOverride({
+    await people.addOverride({
       personId: 'd1',
       startsAt: h.clock.now(),
       endsAt: h.clock.now() + 86_400_000,

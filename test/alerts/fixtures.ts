@@ -98,8 +98,9 @@ export function seedCommunity(registry: Registry, options: { onDuty?: boolean } 
   void pl.create({ id: 'b2', level: 'building', name: '2号楼', parentId: 'e2' });
   void pl.create({ id: 'b1u1', level: 'unit', name: '1单元', parentId: 'b1' });
   const person = (id: string, role: PersonRole, placeId: string, extra: { department?: 'fire' } = {}) => {
-    registry.people.create({ id, name: id.toUpperCase(), role, placeIds: [placeId], ...extra });
-    if (options.onDuty !== false) registry.people.setShifts(id, ALWAYS);
+    // not awaited either: on SQLite the roster's writes are done, and the roster dropped, when the call returns
+    void registry.people.create({ id, name: id.toUpperCase(), role, placeIds: [placeId], ...extra });
+    if (options.onDuty !== false) void registry.people.setShifts(id, ALWAYS);
   };
   person('w1', 'grid_worker', 'g1');
   person('l1', 'grid_leader', 'g1');

@@ -25,9 +25,9 @@ async function setup(config: Partial<AlertsConfig> = {}): Promise<void> {
     localeOf: (personId) => (personId === 'p1' ? 'en-US' : undefined),
   });
   seedCommunity(h.registry);
-  h.dispatcher.people.update('l1', { phone: '13800000011' });
+  await h.dispatcher.people.update('l1', { phone: '13800000011' });
   // The grid leader works days (08–22); the night belongs to the duty roster's fallbacks.
-  h.registry.people.setShifts(
+  await h.registry.people.setShifts(
     'l1',
     [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMinute: 8 * 60, endMinute: 22 * 60 })),
   );
@@ -94,8 +94,8 @@ describe('messages', () => {
 
   it('writes each person’s alarm in the language of their account, Chinese by default', async () => {
     await setup();
-    h.dispatcher.people.update('w1', { phone: '13800000001' });
-    h.dispatcher.people.update('p1', { phone: '13900000002' });
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.people.update('p1', { phone: '13900000002' });
     h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     await h.dispatcher.drain();
     expect(h.publisher.to('w1')[0]?.payload.lang).toBe('zh-CN');

@@ -46,8 +46,8 @@ describe('alarm delivery over the real broker', () => {
       { username: 'lead', password, role: 'worker', personId: 'l1', scope: ['g1'] },
       now,
     );
-    const workerToken = h.registry.users.issueToken('zhang', 'api', now);
-    const leaderToken = h.registry.users.issueToken('lead', 'api', now);
+    const workerToken = await h.registry.users.issueToken('zhang', 'api', now);
+    const leaderToken = await h.registry.users.issueToken('lead', 'api', now);
 
     const metrics = createMetricsRegistry({ defaultMetrics: false });
     ingest = await createIngest({

@@ -16,7 +16,7 @@ const recipients = (id: string) =>
     .sort();
 
 describe('building heads on the critical ladder', () => {
-  it("calls the building's head at once; where a building has none, nobody stands in for them", () => {
+  it("calls the building's head at once; where a building has none, nobody stands in for them", async () => {
     h = createHarness();
     seedCommunity(h.registry);
     h.dispatcher.start();
@@ -27,8 +27,8 @@ describe('building heads on the critical ladder', () => {
     // No building head yet: the grid worker and property duty, and not community duty in their stead.
     expect(recipients(open('smoke-a'))).toEqual(['p1', 'w1']);
 
-    h.registry.people.create({ id: 'bh1', name: '楼栋长', role: 'building_head', placeIds: ['b1'] });
-    h.registry.people.setShifts('bh1', ALWAYS);
+    await h.registry.people.create({ id: 'bh1', name: '楼栋长', role: 'building_head', placeIds: ['b1'] });
+    await h.registry.people.setShifts('bh1', ALWAYS);
     expect(recipients(open('smoke-b'))).toEqual(['bh1', 'p1', 'w1']);
   });
 });

@@ -97,8 +97,8 @@ export async function startHarness(
       devices[type] = { id, secret };
     }
     await registry.devices.provision({ id: 'smoke-2', type: 'smoke', placeId: 'bd1', floor: 4 }, now);
-    people.create({ id: 'p-li', name: 'Li', role: 'grid_worker', placeIds: ['gr1'] });
-    people.create({ id: 'p-wang', name: 'Wang', role: 'grid_worker', placeIds: ['gr1'] });
+    await people.create({ id: 'p-li', name: 'Li', role: 'grid_worker', placeIds: ['gr1'] });
+    await people.create({ id: 'p-wang', name: 'Wang', role: 'grid_worker', placeIds: ['gr1'] });
     const password = 'correct horse battery';
     await users.create({ username: 'w-li', password, role: 'worker', personId: 'p-li', scope: ['gr1'] }, now);
     await users.create(
@@ -108,10 +108,10 @@ export async function startHarness(
     // integrations see only devices inside their scope (user_scopes), like every non-admin user
     await users.create({ username: 'node-red', password, role: 'integration', scope: ['st1'] }, now);
     await users.create({ username: 'mgr-zhao', password, role: 'manager', scope: ['co1'] }, now);
-    worker = { ...worker, token: users.issueToken('w-li', 'api', now) };
-    otherWorker = { ...otherWorker, token: users.issueToken('w-wang', 'api', now) };
-    integration = { ...integration, token: users.issueToken('node-red', 'api', now) };
-    manager = { ...manager, token: users.issueToken('mgr-zhao', 'api', now) };
+    worker = { ...worker, token: await users.issueToken('w-li', 'api', now) };
+    otherWorker = { ...otherWorker, token: await users.issueToken('w-wang', 'api', now) };
+    integration = { ...integration, token: await users.issueToken('node-red', 'api', now) };
+    manager = { ...manager, token: await users.issueToken('mgr-zhao', 'api', now) };
   }
 
   const config = mqttConfigSchema.parse({ port: 0, tlsPort: 0, ...overrides });

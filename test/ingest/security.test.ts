@@ -249,12 +249,12 @@ describe('per-principal limits (finding 7)', () => {
 describe('revocation reaches open MQTT sessions (finding 4)', () => {
   it('revoking the API token a worker logged in with closes its session', async () => {
     const now = h.clock.now();
-    const token = h.registry.users.issueToken(h.worker.username, 'api', now, 86_400_000);
+    const token = await h.registry.users.issueToken(h.worker.username, 'api', now, 86_400_000);
     const phone = await h.connect(h.worker.username, token, { clientId: 'phone-revoke' });
     const closed = new Promise<void>((resolve) => phone.once('close', () => resolve()));
     // the hub wires registry revocations to this (src/hub.ts); here the harness is the wiring
     const off = h.registry.users.onRevoked((ids) => h.ingest.closeSessionsOf(ids));
-    h.registry.users.revokeToken(token);
+    await h.registry.users.revokeToken(token);
     off();
     await closed;
     expect(tokenIdOf(token)).toHaveLength(16);

@@ -104,7 +104,7 @@ describe('the rule sandbox runs off the main thread (finding 1)', () => {
         { username: 'ops', password: 'long enough password', role: 'admin' },
         tight.hub.clock.now(),
       );
-      const token = tight.hub.registry.users.issueToken(
+      const token = await tight.hub.registry.users.issueToken(
         login.username,
         'session',
         tight.hub.clock.now(),

@@ -29,9 +29,8 @@ async function instance(
   id: string,
   clock: ManualClock,
 ): Promise<Instance> {
-  const db = sut.sqlite ?? openDatabase(':memory:');
   await migrateLeases(store);
-  const registry = await openRegistry(store, db, createCatalogue(), clock, { secretKey, instanceId: id });
+  const registry = await openRegistry(store, createCatalogue(), clock, { secretKey, instanceId: id });
   const lease = createInstanceLease(store, { instanceId: id, clock, ttlMs: TTL });
   await lease.renew();
   return { registry, lease };
@@ -39,15 +38,7 @@ async function instance(
 
 /** What a third party reading the table sees (the board of any instance after a reload). */
 async function onlineIn(sut: StoreUnderTest, clock: ManualClock): Promise<string[]> {
-  const r = await openRegistry(
-    sut.reopen(),
-    sut.sqlite ?? openDatabase(':memory:'),
-    createCatalogue(),
-    clock,
-    {
-      secretKey,
-    },
-  );
+  const r = await openRegistry(sut.reopen(), createCatalogue(), clock, { secretKey });
   return r.devices
     .list({ online: true })
     .map((d) => d.id)

@@ -7,21 +7,18 @@ import { hashSecret } from '../../src/registry/secrets.ts';
 import type { RegistryTables } from '../../src/registry/tables.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
-import { openDatabase } from '../../src/storage/sqlite.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
 
 /**
  * The registry's places and devices, the same tests on SQLite and on PostgreSQL: what one instance writes, the
  * store keeps and another instance (a reopened store) reads; conflicts between instances are answered as
- * conflicts. People and duty, users and tokens are not on the shared store yet (issue #18).
+ * conflicts. People and duty, users and tokens have their own suites (people.test.ts, users.test.ts).
  */
 const T0 = Date.parse('2026-12-01T08:00:00+08:00');
 const secretKey = randomBytes(32);
 
-async function open(store: SqlStore, sut: StoreUnderTest, changes?: ChangeFeed): Promise<Registry> {
-  // People and users still live on a SQLite connection: the store's own on SQLite, a scratch one otherwise.
-  const db = sut.sqlite ?? openDatabase(':memory:');
-  return openRegistry(store, db, createCatalogue(), new ManualClock(T0), {
+async function open(store: SqlStore, _sut: StoreUnderTest, changes?: ChangeFeed): Promise<Registry> {
+  return openRegistry(store, createCatalogue(), new ManualClock(T0), {
     secretKey,
     ...(changes ? { changes } : {}),
   });
