@@ -5,7 +5,6 @@ import { ManualClock } from '../../src/clock/clock.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
 import { createInstanceLease, type InstanceLease, migrateLeases } from '../../src/storage/leases.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
-import { openDatabase } from '../../src/storage/sqlite.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
 
 /**
@@ -23,12 +22,7 @@ interface Instance {
   lease: InstanceLease;
 }
 
-async function instance(
-  sut: StoreUnderTest,
-  store: SqlStore,
-  id: string,
-  clock: ManualClock,
-): Promise<Instance> {
+async function instance(store: SqlStore, id: string, clock: ManualClock): Promise<Instance> {
   await migrateLeases(store);
   const registry = await openRegistry(store, createCatalogue(), clock, { secretKey, instanceId: id });
   const lease = createInstanceLease(store, { instanceId: id, clock, ttlMs: TTL });
@@ -49,14 +43,14 @@ describeStores('presence owners', ({ fresh }) => {
   it('an instance starting marks offline its own devices and the orphans of dead instances, not a live one’s', async () => {
     const sut = await fresh();
     const clock = new ManualClock(T0);
-    const a = await instance(sut, sut.store, 'hub-a', clock);
+    const a = await instance(sut.store, 'hub-a', clock);
     const r = a.registry;
     await r.places.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
     await r.places.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
     await r.places.create({ id: 'g1', level: 'grid', name: '第一网格', parentId: 'c1' });
     await r.places.create({ id: 'e1', level: 'estate', name: '阳光小区', parentId: 'g1' });
     for (const id of ['d1', 'd2', 'd3']) await r.devices.provision({ id, type: 'smoke', placeId: 'e1' }, T0);
-    const b = await instance(sut, sut.reopen(), 'hub-b', clock);
+    const b = await instance(sut.reopen(), 'hub-b', clock);
     a.registry.devices.setOnline('d1', true, T0 + 1);
     b.registry.devices.setOnline('d2', true, T0 + 1);
     b.registry.devices.setOnline('d3', true, T0 + 1);
@@ -65,7 +59,7 @@ describeStores('presence owners', ({ fresh }) => {
     expect(await onlineIn(sut, clock)).toEqual(['d1', 'd2', 'd3']);
 
     // B restarts (same id): its own devices go offline, A's d1 stays online
-    const b2 = await instance(sut, sut.reopen(), 'hub-b', clock);
+    const b2 = await instance(sut.reopen(), 'hub-b', clock);
     await b2.registry.devices.markOfflineAtStart(T0 + 2);
     expect(await onlineIn(sut, clock)).toEqual(['d1']);
 
@@ -77,7 +71,7 @@ describeStores('presence owners', ({ fresh }) => {
     expect(await onlineIn(sut, clock)).toEqual(['d1']);
 
     // a third instance starting while B lives leaves B's device alone
-    const c = await instance(sut, sut.reopen(), 'hub-c', clock);
+    const c = await instance(sut.reopen(), 'hub-c', clock);
     await c.registry.devices.markOfflineAtStart(T0 + 5);
     expect(await onlineIn(sut, clock)).toEqual(['d1']);
 
