@@ -74,6 +74,11 @@ export interface MqttIngest extends WorkerPublisher {
    * once on SQLite; on the shared store once this instance's rows (and a dead instance's) are claimed.
    */
   replayJournal(): number | Promise<number>;
+  /**
+   * While running on the shared store: replay the events in flight of instances whose lease ran out at `now`,
+   * never this instance's own (the heartbeat's sweep, src/hub.ts). On SQLite there are none: 0.
+   */
+  replayOrphans(now: number): number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -416,6 +421,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     },
 
     replayJournal: () => pipeline.replayJournal(),
+    replayOrphans: (now) => pipeline.replayOrphans(now),
 
     async close() {
       if (closing) return;

@@ -148,11 +148,23 @@ export interface JournalStore {
    * instance's own rows are in flight in its pipeline, and must not be fed twice). SQLite: none.
    */
   claimOrphans(now: number): Promise<EventReading[]>;
+  /**
+   * Which of `ids` are still this instance's rows, and whether its lease is live at `now`: before a re-feed from
+   * memory, so a row another instance took over while this one's lease had run out is not handed on twice.
+   */
+  owned(ids: readonly number[], now: number): Promise<Ownership>;
   count(): Promise<number>;
   seen(deviceId: string, key: string): Promise<SeenKey | undefined>;
   forget(deviceId: string, key: string): Promise<void>;
   settle(deviceId: string, conn: string): Promise<void>;
   prune(now: number): Promise<number>;
+}
+
+/** The answer of `JournalStore.owned`. */
+export interface Ownership {
+  mine: ReadonlySet<number>;
+  /** This instance's lease is live: its rows are safe to re-feed (false: wait, another may be taking them). */
+  live: boolean;
 }
 
 /** The statements, built once per store with Kysely; SQLite prepares them once, PostgreSQL sends them. */
@@ -281,6 +293,8 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
     done: (ids) => settled(() => sync.done(ids)),
     claim: () => settled(() => sync.pending()),
     claimOrphans: () => Promise.resolve([]),
+    // one process owns the file: every row is its own
+    owned: (ids) => Promise.resolve({ mine: new Set(ids), live: true }),
     count: () => settled(() => sync.count()),
     seen: (deviceId, key) => settled(() => sync.seen(deviceId, key)),
     forget: (deviceId, key) => settled(() => sync.forget(deviceId, key)),
@@ -311,7 +325,8 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
         .where((eb) =>
           mine
             ? eb.or([eb('owner', '=', owner), ownerGone(store, 'owner', now)])
-            : ownerGone(store, 'owner', now),
+            : // never its own, even when its lease has lapsed (a paused instance): those are in its pipeline
+              eb.and([eb('owner', '<>', owner), ownerGone(store, 'owner', now)]),
         )
         .returning(['id', 'reading']),
     );
@@ -353,6 +368,28 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
     },
     claim: (now) => take(now, true),
     claimOrphans: (now) => take(now, false),
+    async owned(ids, now) {
+      if (ids.length === 0) return { mine: new Set(), live: true };
+      const rows = await store.all(
+        db
+          .selectFrom('ingest_journal')
+          .select('id')
+          .select((eb) =>
+            eb
+              .exists(
+                eb
+                  .selectFrom('instance_leases')
+                  .select('instance_id')
+                  .where('instance_id', '=', owner)
+                  .where('expires_at', '>', now),
+              )
+              .as('live'),
+          )
+          .where('id', 'in', ids)
+          .where('owner', '=', owner),
+      );
+      return { mine: new Set(rows.map((r) => Number(r.id))), live: rows.every((r) => Boolean(r.live)) };
+    },
     count: async () => Number((await store.first(q.count))?.n ?? 0),
     seen: async (deviceId, key) => toSeen(deviceId, key, await store.first(q.getSeen(deviceId, key))),
     forget: async (deviceId, key) => void (await store.write(q.delSeen(deviceId, key))),
@@ -376,6 +413,9 @@ export interface AsyncEventJournal
   record(readings: readonly EventReading[], seen?: readonly SeenKey[]): Promise<void>;
   /** This instance's unfinished events and those of instances whose lease ran out (`JournalStore.claim`). */
   claim(now: number): Promise<EventReading[]>;
+  /** Only the rows of instances whose lease ran out (`JournalStore.claimOrphans`): the running sweep. */
+  claimOrphans(now: number): Promise<EventReading[]>;
+  owned(ids: readonly number[], now: number): Promise<Ownership>;
 }
 
 export function asyncEventJournal(
@@ -393,6 +433,8 @@ export function asyncEventJournal(
       for (const s of seen) memory.set(k(s.deviceId, s.key), s);
     },
     claim: (now) => store.claim(now),
+    claimOrphans: (now) => store.claimOrphans(now),
+    owned: (ids, now) => store.owned(ids, now),
     // a row left behind when this fails is replayed at the next claim; downstream knows its journalId
     done: (ids) => behind(store.done(ids), 'done'),
     seen: (deviceId, key) => memory.get(k(deviceId, key)),
