@@ -184,6 +184,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     log,
     metrics,
     queue: connectQueue,
+    // the shared store: a device's identities read before its CONNACK (a resend of what it sent elsewhere)
+    ...('recall' in journal ? { recall: (deviceId: string) => journal.recall(deviceId, clock.now()) } : {}),
     clientById: (id) =>
       (broker as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients[id],
   });

@@ -10,6 +10,7 @@ import { postgresStore } from '../../src/storage/postgres.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
 import { POSTGRES_MISSING, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { type Harness, removeDir, startHarness } from './harness.ts';
+import { ackOf, connectRaw, type RawClient } from './raw-mqtt.ts';
 
 /** Wait for what the hub writes behind the acknowledgement (the row marked done), failing after 5 s. */
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
@@ -282,6 +283,41 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('QoS 1 journal on the shared sto
       expect(errors).toEqual([]);
     } finally {
       await leaseB.stop();
+    }
+  });
+  it('a resend to another instance is recognised: the identities are read from the shared store at CONNECT', async () => {
+    const url = await cluster.createDatabase();
+    const a = await startHarness({}, undefined, {}, await postgresJournal(open(url), 'hub-a'));
+    harnesses.push(a);
+    const b = await startHarness({}, undefined, {}, await postgresJournal(open(url), 'hub-b'));
+    harnesses.push(b);
+    const raws: RawClient[] = [];
+    const creds = (h: Harness) => ({
+      username: h.devices.call_button.id,
+      password: h.devices.call_button.secret,
+    });
+    try {
+      const topic = `gh/${a.devices.call_button.id}/event`;
+      const toA = await connectRaw(a.port, creds(a));
+      raws.push(toA);
+      toA.publish({ topic, payload: '{"event":"fall"}', qos: 1, messageId: 7 });
+      await toA.next(ackOf('puback', 7));
+      expect(a.readings).toEqual([expect.objectContaining({ kind: 'event', event: 'fall' })]);
+      // the PUBACK was lost on the way: the device's network drops, it reconnects to B and resends with DUP
+      await toA.drop();
+      const toB = await connectRaw(b.port, creds(b));
+      raws.push(toB);
+      toB.publish({ topic, payload: '{"event":"fall"}', qos: 1, messageId: 7, dup: true });
+      await toB.next(ackOf('puback', 7));
+      // acknowledged, not taken again: one event across both instances, the duplicate counted by B
+      expect(b.readings).toEqual([]);
+      expect(await b.counter('gridhub_ingest_duplicates_total', { reason: 'dup_flag' })).toBe(1);
+      // the device's next message on B is taken as usual
+      toB.publish({ topic, payload: '{"event":"press"}', qos: 1, messageId: 8 });
+      await toB.next(ackOf('puback', 8));
+      expect(b.readings).toEqual([expect.objectContaining({ kind: 'event', event: 'press' })]);
+    } finally {
+      for (const r of raws) r.socket.destroy();
     }
   });
 });

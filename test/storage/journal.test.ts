@@ -107,6 +107,21 @@ describeStores('ingest journal', ({ fresh }) => {
     expect(await j.seen('d1', 'e:abc')).toEqual(e1);
   });
 
+  it("seenOf: one device's identities still in their window, what another instance reads at its CONNECT", async () => {
+    const sut = await fresh();
+    const j = await journalOn(sut, sut.store, 'hub-a');
+    await j.record(
+      [press('d1', 1)],
+      [packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000), packet('d2', 7, 'c2')],
+    );
+    const keys = async (deviceId: string, now: number) =>
+      (await j.seenOf(deviceId, now)).sort((x, y) => x.key.localeCompare(y.key));
+    expect(await keys('d1', T0)).toEqual([packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000)]);
+    // past its window an identity is not read
+    expect(await keys('d1', T0 + 1_000)).toEqual([packet('d1', 7, 'c1')]);
+    expect(await keys('d3', T0)).toEqual([]);
+  });
+
   it('a batch that fails records nothing: no event without its identities, no identity without its event', async () => {
     const sut = await fresh();
     const j = await journalOn(sut, sut.store, 'hub-a');
