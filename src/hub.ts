@@ -98,10 +98,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     throw new StartupError((err as Error).message);
   }
   if (location.kind === 'postgres') {
-    // Only the registry runs on PostgreSQL so far; alerts, the outbox, rule state and the journal would stay in
-    // this instance's SQLite file, which is the split issue #18 is about. Refuse rather than pretend to share.
+    // The registry, people and tokens, the journal and rule state run on PostgreSQL; the alerts, their due times
+    // and the outbox would stay in this instance's SQLite file, which is the split issue #18 is about. Refuse
+    // rather than pretend to share.
     throw new StartupError(
-      'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (the registry only); unset it to run on the embedded SQLite file',
+      'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (alerts, due times and the outbox still run on SQLite only); unset it to run on the embedded SQLite file',
     );
   }
   // WAL checkpoints on a worker thread: never inside an alarm's transaction (src/storage/checkpointer.ts)

@@ -65,27 +65,11 @@ export interface NewAlert {
 }
 
 /** An outbox row as inserted (claimed already when its lane took it at the insert). */
-export interface OutboxInsert {
-  alert_id: string;
-  channel: string;
-  target: string;
-  payload: string;
-  attempts: number;
-  idempotency_key: string;
-  person_id: string | null;
-  severity: string | null;
-  digestible: number;
-  rung: number | null;
-  held_until: number | null;
-  max_attempts: number | null;
-  next_at: number;
-  state: string;
-  last_error: string | null;
-  last_status: number | null;
+export type OutboxInsert = Omit<OutboxRow, 'id'> & {
   claimed_by: string | null;
   lease_until: number | null;
   created_at: number;
-}
+};
 
 export interface AlertStatements {
   // ---- alerts, incidents, timeline ----

@@ -1,6 +1,6 @@
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { type LeaseTables, ownerGone } from '../storage/leases.ts';
-import type { SqlStore } from '../storage/sql-store.ts';
+import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
 
 /**
@@ -82,6 +82,36 @@ export function createRegistryStore(
           : ownerGone(store, 'online_owner', at),
       )
       .returning('id');
+  // Presence is written on every connect and disconnect (10 000 of each in a reconnect storm) and last-seen for
+  // every device each flush: compiled once (building them per call cost 1.6 s of CPU in a 10 000-device storm).
+  const ID = '\u0000id';
+  const AT = -0.25;
+  const goOnline = compileOnce(
+    (id: string, at: number) =>
+      pdb
+        .updateTable('devices')
+        .set({ online: 1, online_changed_at: at, online_owner: owner })
+        .where('id', '=', id),
+    [ID, AT],
+  );
+  const goOffline = compileOnce(
+    (id: string, at: number) =>
+      pdb
+        .updateTable('devices')
+        .set({ online: 0, online_changed_at: at, online_owner: null })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('online_owner', '=', owner), ownerGone(store, 'online_owner', at)])),
+    [ID, AT],
+  );
+  const lastSeen = compileOnce(
+    (id: string, at: number) =>
+      db
+        .updateTable('devices')
+        .set({ last_seen: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_seen', 'is', null), eb('last_seen', '<', at)])),
+    [ID, AT],
+  );
   const announced = async (p: Promise<number>, table: 'places' | 'devices', id: string) => {
     await p;
     await changes.announce({ table, id });
@@ -126,31 +156,11 @@ export function createRegistryStore(
             .where('id', '=', id)
             .where('secret_hash', '=', expected),
         )) > 0,
-      setOnline: async (id, online, at) =>
-        (await store.write(
-          online
-            ? pdb
-                .updateTable('devices')
-                .set({ online: 1, online_changed_at: at, online_owner: owner })
-                .where('id', '=', id)
-            : pdb
-                .updateTable('devices')
-                .set({ online: 0, online_changed_at: at, online_owner: null })
-                .where('id', '=', id)
-                .where((eb) => eb.or([eb('online_owner', '=', owner), ownerGone(store, 'online_owner', at)])),
-        )) > 0,
+      setOnline: async (id, online, at) => (await store.write((online ? goOnline : goOffline)(id, at))) > 0,
       async setLastSeen(seen) {
         if (seen.size === 0) return;
         await store.transaction(async (tx) => {
-          for (const [id, at] of seen) {
-            await tx.write(
-              db
-                .updateTable('devices')
-                .set({ last_seen: at })
-                .where('id', '=', id)
-                .where((eb) => eb.or([eb('last_seen', 'is', null), eb('last_seen', '<', at)])),
-            );
-          }
+          for (const [id, at] of seen) await tx.write(lastSeen(id, at));
         });
       },
       markOfflineAtStart: async (at) => (await store.all(offline(at, true))).map((r) => r.id),

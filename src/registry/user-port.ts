@@ -1,7 +1,7 @@
-import { type CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import { writeAll } from '../storage/batch.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
-import { compiled, type SqlStore, type SyncSql } from '../storage/sql-store.ts';
+import { compileOnce, type SqlStore, type SyncSql } from '../storage/sql-store.ts';
 import type {
   ApiTokenTable,
   RegistryTables,
@@ -69,20 +69,6 @@ export interface UserPort {
   takeTicket(ticketHash: string): Promise<Omit<StreamTicketTable, 'ticket_hash'> | undefined>;
 }
 
-// Stand-ins a compiled statement is built with, replaced by the values of each call.
-const KEY = '\u0000key';
-const NOW = -0.5;
-
-/** A statement compiled once with the stand-ins; each call gets a copy with its key and instant in their places. */
-function fill<R>(query: CompiledQuery<R>): (key: string, now: number) => CompiledQuery<R> {
-  const slots = query.parameters.map((p) => (p === KEY ? 'key' : p === NOW ? 'now' : undefined));
-  if (!slots.includes('key') || !slots.includes('now')) throw new Error('statement lacks its stand-ins');
-  return (key, now) => ({
-    ...query,
-    parameters: query.parameters.map((p, i) => (slots[i] === 'key' ? key : slots[i] === 'now' ? now : p)),
-  });
-}
-
 function userQueries(store: SqlStore) {
   const db = store.builder<RegistryTables>();
   return {
@@ -111,8 +97,14 @@ export function createUserPort(store: SqlStore, changes: ChangeFeed = silentFeed
       .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', now)]));
   // The token checks run on every request and every MQTT login: compiled once, their values filled in per call
   // (building and compiling a join with Kysely costs several times the statement itself on SQLite).
-  const checkByHash = fill(compiled(live(NOW).where('t.token_hash', '=', KEY)));
-  const checkById = fill(compiled(live(NOW).where(tokenId, '=', KEY)));
+  const checkByHash = compileOnce(
+    (key: string, now: number) => live(now).where('t.token_hash', '=', key),
+    ['\u0000key', -0.5],
+  );
+  const checkById = compileOnce(
+    (key: string, now: number) => live(now).where(tokenId, '=', key),
+    ['\u0000key', -0.5],
+  );
   const scopeRows = (username: string, scope: readonly string[]) =>
     scope.map((place_id) => ({ username, place_id }));
   return {

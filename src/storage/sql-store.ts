@@ -73,3 +73,28 @@ export function isUniqueViolation(err: unknown): boolean {
   // PostgreSQL's SQLSTATE unique_violation; better-sqlite3's extended result codes
   return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
+
+/**
+ * A statement compiled once and bound per call. Building and compiling with Kysely costs several times what a
+ * short statement itself costs on SQLite (src/storage/README.md), so a statement on a hot path is built once with
+ * `standIns` in the places of its arguments — values that occur nowhere else in it (e.g. '\u0000id', -0.25) —
+ * and each call gets the compiled text with its own values in those places. Every stand-in must appear at
+ * least once; an argument may appear several times.
+ */
+export function compileOnce<A extends readonly unknown[], R>(
+  build: (...args: A) => Statement<R>,
+  standIns: A,
+): (...args: A) => CompiledQuery<R> {
+  const query = compiled(build(...standIns));
+  const slots = query.parameters.map((p) => standIns.indexOf(p));
+  for (const [i, standIn] of standIns.entries())
+    if (!slots.includes(i))
+      throw new Error(`compileOnce: stand-in ${JSON.stringify(standIn)} is not in the statement`);
+  return (...args) => ({
+    ...query,
+    parameters: query.parameters.map((p, i) => {
+      const slot = slots[i] as number;
+      return slot === -1 ? p : args[slot];
+    }),
+  });
+}

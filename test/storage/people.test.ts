@@ -5,7 +5,7 @@ import { ManualClock } from '../../src/clock/clock.ts';
 import { openRegistry, type Registry } from '../../src/registry/registry.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
-import { describeStores } from './stores.ts';
+import { code, describeStores, until } from './stores.ts';
 
 /**
  * People and duty, the same tests on SQLite and on PostgreSQL: what one instance writes, the store keeps and
@@ -24,14 +24,6 @@ const open = (store: SqlStore, changes?: ChangeFeed): Promise<Registry> =>
     ...(changes ? { changes } : {}),
   });
 
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('not reached within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function community(r: Registry): Promise<void> {
   await r.places.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
   await r.places.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
@@ -40,12 +32,6 @@ async function community(r: Registry): Promise<void> {
   await r.places.create({ id: 'e1', level: 'estate', name: '阳光小区', parentId: 'g1' });
   await r.places.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
 }
-
-const code = (p: Promise<unknown>) =>
-  p.then(
-    () => 'resolved',
-    (err: { code?: string }) => err.code,
-  );
 
 const picks = (r: Registry, at = T0) =>
   r.people.resolve(r.places.path('b1'), 'grid_worker', at).map((p) => `${p.person.id}:${p.via}`);

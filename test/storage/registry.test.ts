@@ -7,7 +7,7 @@ import { hashSecret } from '../../src/registry/secrets.ts';
 import type { RegistryTables } from '../../src/registry/tables.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
-import { describeStores, type StoreUnderTest } from './stores.ts';
+import { code, describeStores, type StoreUnderTest, until } from './stores.ts';
 
 /**
  * The registry's places and devices, the same tests on SQLite and on PostgreSQL: what one instance writes, the
@@ -24,15 +24,6 @@ async function open(store: SqlStore, _sut: StoreUnderTest, changes?: ChangeFeed)
   });
 }
 
-/** Wait for something another instance causes (a notification on its way), failing after 5 s. */
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('not reached within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function tree(r: Registry): Promise<void> {
   await r.places.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
   await r.places.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
@@ -41,12 +32,6 @@ async function tree(r: Registry): Promise<void> {
   await r.places.create({ id: 'b1', level: 'building', name: '1号楼', parentId: 'e1' });
   await r.places.create({ id: 'b2', level: 'building', name: '2号楼', parentId: 'e1' });
 }
-
-const code = (p: Promise<unknown>) =>
-  p.then(
-    () => 'resolved',
-    (err: { code?: string }) => err.code,
-  );
 
 describeStores('registry: places', ({ fresh }) => {
   it('keeps the tree, with paths, names and subtrees, for the next instance', async () => {

@@ -9,7 +9,7 @@ import {
   migrateModule,
   migrateModuleSync,
 } from '../../src/storage/migrations.ts';
-import { type SqlStore, TransactionSpansTurnError } from '../../src/storage/sql-store.ts';
+import { compileOnce, type SqlStore, TransactionSpansTurnError } from '../../src/storage/sql-store.ts';
 import { describeStores } from './stores.ts';
 import { THINGS, type ThingTables } from './things.ts';
 
@@ -111,6 +111,39 @@ describeStores('storage', ({ dialect, fresh }) => {
     expect(await store.first(t.selectFrom('things').select('n').where('id', '=', 'counter'))).toEqual({
       n: 20,
     });
+  });
+
+  it('binds a statement compiled once to the values of each call, wherever a stand-in stood', async () => {
+    const { store } = await fresh();
+    await migrateModule(store, 'test', THINGS);
+    const t = things(store);
+    await store.write(t.insertInto('things').values([1, 2, 3].map((n) => ({ id: `t${n}`, n, at: null }))));
+    // `at` twice, a literal 1 that is not a stand-in: only the stand-ins' places take the call's values
+    const touch = compileOnce(
+      (id: string, at: number) =>
+        t
+          .updateTable('things')
+          .set({ at })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('at', 'is', null), eb('at', '<', at)]))
+          .where('n', '>=', 1),
+      ['\u0000id', -0.25],
+    );
+    expect(await store.write(touch('t2', 50))).toBe(1);
+    expect(await store.write(touch('t2', 40))).toBe(0);
+    expect(await store.write(touch('t3', 60))).toBe(1);
+    const rows = await store.all(t.selectFrom('things').select(['id', 'at']).orderBy('id'));
+    expect(rows.map((r) => [r.id, r.at === null ? null : Number(r.at)])).toEqual([
+      ['t1', null],
+      ['t2', 50],
+      ['t3', 60],
+    ]);
+    expect(() =>
+      compileOnce(
+        (id: string, _at: number) => t.deleteFrom('things').where('id', '=', id),
+        ['\u0000id', -0.25],
+      ),
+    ).toThrow(/-0.25/);
   });
 
   it('counts the rows a write changed', async () => {

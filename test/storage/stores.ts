@@ -93,3 +93,19 @@ export function describeStores(
     });
   }
 }
+
+/** Wait for something another instance causes (a notification on its way), failing after 5 s. */
+export async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('not reached within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** How a call ended: 'resolved', or the code of the GridHubError it was refused with. */
+export const code = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => 'resolved',
+    (err: { code?: string }) => err.code,
+  );

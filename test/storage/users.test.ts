@@ -7,7 +7,7 @@ import type { RegistryTables } from '../../src/registry/tables.ts';
 import { tokenIdOf } from '../../src/registry/users.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
-import { describeStores } from './stores.ts';
+import { code, describeStores, until } from './stores.ts';
 
 /**
  * Users and tokens, the same tests on SQLite and on PostgreSQL. Tokens are checked in the store on every use, so
@@ -27,26 +27,12 @@ const open = (store: SqlStore, changes?: ChangeFeed): Promise<Registry> =>
     ...(changes ? { changes } : {}),
   });
 
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('not reached within 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function places(r: Registry): Promise<void> {
   await r.places.create({ id: 's1', level: 'street', name: '青龙街道', parentId: null });
   await r.places.create({ id: 'c1', level: 'community', name: '幸福社区', parentId: 's1' });
   await r.places.create({ id: 'c2', level: 'community', name: '和平社区', parentId: 's1' });
   await r.people.create({ id: 'w1', name: '王芳', role: 'grid_worker', placeIds: ['c1'] });
 }
-
-const code = (p: Promise<unknown>) =>
-  p.then(
-    () => 'resolved',
-    (err: { code?: string }) => err.code,
-  );
 
 describeStores('registry: users and tokens', ({ dialect, fresh }) => {
   it('creates, updates and disables users; the next instance reads them, and passwords, as written', async () => {
