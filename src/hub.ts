@@ -337,6 +337,37 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   };
 }
 
+/**
+ * The heartbeat's sweep on a shared database (issue #18), run by the instance lease after each renewal
+ * (`createInstanceLease(...).start(onError, orphanSweep(...))`, every lease period on the hub clock): the devices
+ * a dead instance held go offline, and its QoS 1 events in flight are replayed here within seconds, while the
+ * others run, rather than only when one restarts. The embedded `local` hub holds no lease and runs no sweep.
+ * Each half runs even when the other fails; the first failure is passed on for the lease to report.
+ */
+export function orphanSweep(deps: {
+  devices: Pick<Registry['devices'], 'releaseOrphans'>;
+  ingest: Pick<MqttIngest, 'replayOrphans'>;
+  log: Logger;
+}): (now: number) => Promise<void> {
+  const { devices, ingest, log } = deps;
+  return async (now) => {
+    const [offline, replayed] = await Promise.allSettled([
+      devices.releaseOrphans(now),
+      Promise.resolve(ingest.replayOrphans(now)),
+    ]);
+    // one line per sweep, not per device: a dead instance may have held thousands
+    if (offline.status === 'fulfilled' && offline.value.length > 0)
+      log.warn(
+        { offline: offline.value.length, deviceIds: offline.value.slice(0, 20) },
+        'devices of an instance whose lease ran out marked offline',
+      );
+    if (replayed.status === 'fulfilled' && replayed.value > 0)
+      log.warn({ replayed: replayed.value }, 'replayed the QoS 1 events of an instance whose lease ran out');
+    if (offline.status === 'rejected') throw offline.reason;
+    if (replayed.status === 'rejected') throw replayed.reason;
+  };
+}
+
 export function portError(err: unknown, setting: string, port: number, host: string): Error {
   if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     return new StartupError(`${host}:${port} is already in use; set ${setting} to a free port`);

@@ -43,6 +43,11 @@ export interface AuthDeps {
    * runs at once.
    */
   queue?: ConnectQueue;
+  /**
+   * Shared store only: read the device's recent identities before its CONNACK, so a resend of what it sent
+   * another instance is recognised here (journal.ts `recall`). Absent on SQLite: the CONNACK goes at once.
+   */
+  recall?: (deviceId: string) => Promise<void>;
 }
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -207,18 +212,41 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
             refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'device is disabled');
             return;
           }
-          accept(
-            client,
-            info,
-            {
-              role: 'device',
-              id: username,
-              topics: deviceTopics(username),
-              entry: catalogue.get(current.type),
-              keepaliveTimedOut: false,
-              offlineSource: null,
+          const admit = () =>
+            accept(
+              client,
+              info,
+              {
+                role: 'device',
+                id: username,
+                topics: deviceTopics(username),
+                entry: catalogue.get(current.type),
+                keepaliveTimedOut: false,
+                offlineSource: null,
+              },
+              done,
+            );
+          if (!deps.recall) {
+            admit();
+            return;
+          }
+          deps.recall(username).then(
+            () => {
+              // gone while its identities were read (aedes ignores an answer then)
+              if (!client.closed) admit();
             },
-            done,
+            (err: unknown) => {
+              // without them a resend would open a second alert: try later rather than risk it
+              log.error({ err, deviceId: username }, 'reading the device identities failed');
+              refuse(
+                info,
+                done,
+                CONNACK.serverUnavailable,
+                'bad_credentials',
+                username,
+                'server unavailable',
+              );
+            },
           );
         },
         (err: unknown) => {

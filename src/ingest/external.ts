@@ -186,6 +186,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     // the external broker authenticates workers itself: no session of ours holds a token
     closeSessionsOf: () => 0,
     replayJournal: () => pipeline.replayJournal(),
+    replayOrphans: (now) => pipeline.replayOrphans(now),
 
     async close() {
       pipeline.beginShutdown();

@@ -74,6 +74,11 @@ export interface MqttIngest extends WorkerPublisher {
    * once on SQLite; on the shared store once this instance's rows (and a dead instance's) are claimed.
    */
   replayJournal(): number | Promise<number>;
+  /**
+   * While running on the shared store: replay the events in flight of instances whose lease ran out at `now`,
+   * never this instance's own (the heartbeat's sweep, src/hub.ts). On SQLite there are none: 0.
+   */
+  replayOrphans(now: number): number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -179,6 +184,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     log,
     metrics,
     queue: connectQueue,
+    // the shared store: a device's identities read before its CONNACK (a resend of what it sent elsewhere)
+    ...('recall' in journal ? { recall: (deviceId: string) => journal.recall(deviceId, clock.now()) } : {}),
     clientById: (id) =>
       (broker as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients[id],
   });
@@ -416,6 +423,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     },
 
     replayJournal: () => pipeline.replayJournal(),
+    replayOrphans: (now) => pipeline.replayOrphans(now),
 
     async close() {
       if (closing) return;

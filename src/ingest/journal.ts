@@ -148,11 +148,25 @@ export interface JournalStore {
    * instance's own rows are in flight in its pipeline, and must not be fed twice). SQLite: none.
    */
   claimOrphans(now: number): Promise<EventReading[]>;
+  /**
+   * Which of `ids` are still this instance's rows, and whether its lease is live at `now`: before a re-feed from
+   * memory, so a row another instance took over while this one's lease had run out is not handed on twice.
+   */
+  owned(ids: readonly number[], now: number): Promise<Ownership>;
   count(): Promise<number>;
   seen(deviceId: string, key: string): Promise<SeenKey | undefined>;
+  /** Every identity of one device still in its window at `now`: read at its CONNECT (`AsyncEventJournal.recall`). */
+  seenOf(deviceId: string, now: number): Promise<SeenKey[]>;
   forget(deviceId: string, key: string): Promise<void>;
   settle(deviceId: string, conn: string): Promise<void>;
   prune(now: number): Promise<number>;
+}
+
+/** The answer of `JournalStore.owned`. */
+export interface Ownership {
+  mine: ReadonlySet<number>;
+  /** This instance's lease is live: its rows are safe to re-feed (false: wait, another may be taking them). */
+  live: boolean;
 }
 
 /** The statements, built once per store with Kysely; SQLite prepares them once, PostgreSQL sends them. */
@@ -192,6 +206,12 @@ function queries(db: Kysely<JournalTables>) {
         .where('conn', '=', conn)
         .where('key', 'like', sql.lit('p:%')),
     prune: (now: number) => db.deleteFrom('ingest_seen').where('expires_at', '<=', now),
+    seenOf: (deviceId: string, now: number) =>
+      db
+        .selectFrom('ingest_seen')
+        .select(['key', 'digest', 'conn', 'qos', 'expires_at'])
+        .where('device_id', '=', deviceId)
+        .where('expires_at', '>', now),
   };
 }
 
@@ -243,6 +263,10 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
   const delSeen = prep<[string, string]>(q.delSeen('', ''));
   const settle = prep<[string, string]>(q.settle('', ''));
   const prune = prep<[number]>(q.prune(0));
+  const seenOf = prep<
+    [string, number],
+    { key: string; digest: string; conn: string; qos: number; expires_at: number }
+  >(q.seenOf('', 0));
 
   const recordTx = db.transaction((readings: readonly EventReading[], seen: readonly SeenKey[]) => {
     for (const r of readings) {
@@ -281,8 +305,12 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
     done: (ids) => settled(() => sync.done(ids)),
     claim: () => settled(() => sync.pending()),
     claimOrphans: () => Promise.resolve([]),
+    // one process owns the file: every row is its own
+    owned: (ids) => Promise.resolve({ mine: new Set(ids), live: true }),
     count: () => settled(() => sync.count()),
     seen: (deviceId, key) => settled(() => sync.seen(deviceId, key)),
+    seenOf: (deviceId, now) =>
+      settled(() => seenOf.all(deviceId, now).map((r) => toSeen(deviceId, r.key, r) as SeenKey)),
     forget: (deviceId, key) => settled(() => sync.forget(deviceId, key)),
     settle: (deviceId, conn) => settled(() => sync.settle(deviceId, conn)),
     prune: (now) => settled(() => sync.prune(now)),
@@ -311,7 +339,8 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
         .where((eb) =>
           mine
             ? eb.or([eb('owner', '=', owner), ownerGone(store, 'owner', now)])
-            : ownerGone(store, 'owner', now),
+            : // never its own, even when its lease has lapsed (a paused instance): those are in its pipeline
+              eb.and([eb('owner', '<>', owner), ownerGone(store, 'owner', now)]),
         )
         .returning(['id', 'reading']),
     );
@@ -353,8 +382,35 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
     },
     claim: (now) => take(now, true),
     claimOrphans: (now) => take(now, false),
+    async owned(ids, now) {
+      if (ids.length === 0) return { mine: new Set(), live: true };
+      const rows = await store.all(
+        db
+          .selectFrom('ingest_journal')
+          .select('id')
+          .select((eb) =>
+            eb
+              .exists(
+                eb
+                  .selectFrom('instance_leases')
+                  .select('instance_id')
+                  .where('instance_id', '=', owner)
+                  .where('expires_at', '>', now),
+              )
+              .as('live'),
+          )
+          .where('id', 'in', ids)
+          .where('owner', '=', owner),
+      );
+      return { mine: new Set(rows.map((r) => Number(r.id))), live: rows.every((r) => Boolean(r.live)) };
+    },
     count: async () => Number((await store.first(q.count))?.n ?? 0),
     seen: async (deviceId, key) => toSeen(deviceId, key, await store.first(q.getSeen(deviceId, key))),
+    seenOf: async (deviceId, now) =>
+      (await store.all(q.seenOf(deviceId, now))).map(
+        (r) =>
+          toSeen(deviceId, r.key, { ...r, qos: Number(r.qos), expires_at: Number(r.expires_at) }) as SeenKey,
+      ),
     forget: async (deviceId, key) => void (await store.write(q.delSeen(deviceId, key))),
     settle: async (deviceId, conn) => void (await store.write(q.settle(deviceId, conn))),
     prune: (now) => store.write(q.prune(now)),
@@ -367,15 +423,23 @@ const byJournalId = (a: EventReading, b: EventReading) => (a.journalId ?? 0) - (
  * The journal as the pipeline uses it on a store without a synchronous runner (PostgreSQL): the group commit
  * is awaited (the PUBACKs go after its COMMIT), the rest is written behind. Redelivery checks are synchronous
  * (they run inside the broker's publish hook), so the identities this instance recorded are also kept here, in
- * memory, until their window passes: a resend to this instance is recognised as on SQLite. A resend to another
- * instance (the device reconnected elsewhere) is not yet: that needs the device's identities read from the
- * shared store at its CONNECT (src/ingest/README.md, "Not yet").
+ * memory, until their window passes: a resend to this instance is recognised as on SQLite. For a resend to
+ * another instance (the device reconnected elsewhere), that instance reads the device's identities from the
+ * shared store at its CONNECT, before the CONNACK (`recall`).
  */
 export interface AsyncEventJournal
   extends Pick<EventJournal, 'done' | 'seen' | 'forget' | 'settle' | 'prune'> {
   record(readings: readonly EventReading[], seen?: readonly SeenKey[]): Promise<void>;
   /** This instance's unfinished events and those of instances whose lease ran out (`JournalStore.claim`). */
   claim(now: number): Promise<EventReading[]>;
+  /** Only the rows of instances whose lease ran out (`JournalStore.claimOrphans`): the running sweep. */
+  claimOrphans(now: number): Promise<EventReading[]>;
+  owned(ids: readonly number[], now: number): Promise<Ownership>;
+  /**
+   * Read a device's identities from the shared store into this instance's memory, at its CONNECT (before the
+   * CONNACK): a device that lost a PUBACK from another instance and resends here is recognised.
+   */
+  recall(deviceId: string, now: number): Promise<void>;
 }
 
 export function asyncEventJournal(
@@ -393,6 +457,16 @@ export function asyncEventJournal(
       for (const s of seen) memory.set(k(s.deviceId, s.key), s);
     },
     claim: (now) => store.claim(now),
+    claimOrphans: (now) => store.claimOrphans(now),
+    owned: (ids, now) => store.owned(ids, now),
+    async recall(deviceId, now) {
+      for (const s of await store.seenOf(deviceId, now)) {
+        const id = k(deviceId, s.key);
+        // the later window wins: what this instance took itself since is newer than the row another wrote
+        const mine = memory.get(id);
+        if (!mine || mine.expiresAt < s.expiresAt) memory.set(id, s);
+      }
+    },
     // a row left behind when this fails is replayed at the next claim; downstream knows its journalId
     done: (ids) => behind(store.done(ids), 'done'),
     seen: (deviceId, key) => memory.get(k(deviceId, key)),

@@ -31,6 +31,7 @@ export interface IngestMetrics {
   sinkErrors: Counter;
   journalReplayed: Counter;
   journalRetried: Counter;
+  journalTakenOver: Counter;
   duplicates: Counter<'reason'>;
   shed: Counter<'channel' | 'qos'>;
   telemetryQueued: Gauge;
@@ -123,6 +124,11 @@ export function createIngestMetrics(registry: Registry, types: readonly DeviceTy
     journalRetried: new Counter({
       name: 'gridhub_ingest_journal_retried_total',
       help: 'QoS 1 events re-fed from the journal while running, after recording them had failed',
+      registers,
+    }),
+    journalTakenOver: new Counter({
+      name: 'gridhub_ingest_journal_taken_over_total',
+      help: 'QoS 1 events this instance was to re-feed that another took over while its lease had run out (shared store)',
       registers,
     }),
     duplicates: new Counter({

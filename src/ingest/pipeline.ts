@@ -92,6 +92,11 @@ export interface Pipeline
   consume(onReading: ReadingSink): void;
   /** Synchronous on SQLite; on the shared store, once this instance's rows (and orphans) are claimed. */
   replayJournal(): number | Promise<number>;
+  /**
+   * While running, on a shared store: replay the events in flight of instances whose lease ran out at `now`
+   * (never this instance's own, which are in its pipeline already). The heartbeat's sweep. SQLite: 0.
+   */
+  replayOrphans(now: number): number | Promise<number>;
   /** Journaled events waiting to be re-fed after their recording failed. */
   readonly retrying: number;
 }
@@ -750,13 +755,62 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function scheduleRetry(): void {
-    if (retryTimer || shuttingDown || retry.length === 0) return;
+    if (retryTimer || retryChecking || shuttingDown || retry.length === 0) return;
     const ms = Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** retryFailures);
     retryTimer = clock.setTimeout(retryNow, ms);
   }
 
+  /** A re-feed is checking, on the shared store, which of its rows are still this instance's. */
+  let retryChecking = false;
+
   function retryNow(): void {
     retryTimer = undefined;
+    if (!('claim' in journal)) {
+      refeed();
+      return;
+    }
+    // On a shared store another instance may have taken these rows while this one's lease had run out (a
+    // pause, a lost network): it replays them, so this one must not hand them on a second time.
+    retryChecking = true;
+    journal
+      .owned(
+        retry.map((r) => r.journalId as number),
+        clock.now(),
+      )
+      .then(
+        ({ mine, live }) => {
+          retryChecking = false;
+          if (shuttingDown) return;
+          let lost = 0;
+          for (let i = retry.length - 1; i >= 0; i--) {
+            const reading = retry[i] as EventReading;
+            if (mine.has(reading.journalId as number)) continue;
+            retry.splice(i, 1);
+            unblock(reading.deviceId);
+            lost++;
+          }
+          metrics.journalTakenOver.inc(lost);
+          if (lost > 0)
+            log.warn({ lost }, 'journaled events taken over by another instance; not re-fed here');
+          if (live) refeed();
+          else scheduleRetry();
+        },
+        (err: unknown) => {
+          retryChecking = false;
+          log.error({ err }, 'event journal ownership check failed; re-feed postponed');
+          retryFailures++;
+          scheduleRetry();
+        },
+      );
+  }
+
+  function unblock(deviceId: string): void {
+    const left = (retryDevices.get(deviceId) ?? 1) - 1;
+    if (left > 0) retryDevices.set(deviceId, left);
+    else retryDevices.delete(deviceId);
+  }
+
+  function refeed(): void {
     const blocked = new Set<string>();
     const done: number[] = [];
     for (let i = 0; i < retry.length; ) {
@@ -764,9 +818,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!blocked.has(reading.deviceId) && deliver(reading)) {
         done.push(reading.journalId as number);
         retry.splice(i, 1);
-        const left = (retryDevices.get(reading.deviceId) ?? 1) - 1;
-        if (left > 0) retryDevices.set(reading.deviceId, left);
-        else retryDevices.delete(reading.deviceId);
+        unblock(reading.deviceId);
       } else {
         blocked.add(reading.deviceId);
         i++;
@@ -792,6 +844,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   function replayJournal(): number | Promise<number> {
     if ('claim' in journal) return journal.claim(clock.now()).then(replay);
     return replay(journal.pending());
+  }
+
+  function replayOrphans(now: number): number | Promise<number> {
+    if ('claimOrphans' in journal) return journal.claimOrphans(now).then(replay);
+    return 0;
   }
 
   function replay(events: EventReading[]): number {
@@ -836,6 +893,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       onReading = sink;
     },
     replayJournal,
+    replayOrphans,
     get retrying() {
       return retry.length;
     },

@@ -53,8 +53,13 @@ export interface InstanceLease {
   readonly ttlMs: number;
   /** Write the lease (now + ttl); resolves once it is in the store. */
   renew(): Promise<void>;
-  /** Renew every ttl/3 on the clock until `stop`; a failed renewal is reported and tried again at the next. */
-  start(onError?: (err: unknown) => void): void;
+  /**
+   * Renew every ttl/3 on the clock until `stop`; a failed renewal is reported and tried again at the next.
+   * `afterRenewal` (the heartbeat's sweep: take over what dead instances own) runs after each renewal that
+   * succeeded, with the clock's now, and the next renewal waits for it: sweeps never overlap, and an instance
+   * whose own lease could not be written does not sweep (it may be the one cut off). Its failure is reported too.
+   */
+  start(onError?: (err: unknown) => void, afterRenewal?: (now: number) => Promise<void>): void;
   /** Stop renewing and give the lease up, so others take this instance's rows at once rather than after ttl. */
   stop(): Promise<void>;
   /** Whether `instanceId` holds a live lease at the clock's now. */
@@ -83,11 +88,12 @@ export function createInstanceLease(
     instanceId,
     ttlMs,
     renew,
-    start(onError) {
+    start(onError, afterRenewal) {
       stopped = false;
       const tick = () => {
         timer = undefined;
         renew()
+          .then(() => (afterRenewal && !stopped ? afterRenewal(clock.now()) : undefined))
           .catch((err: unknown) => onError?.(err))
           .finally(() => {
             if (!stopped) timer = clock.setTimeout(tick, Math.max(1, Math.floor(ttlMs / 3)));

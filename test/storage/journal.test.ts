@@ -107,6 +107,21 @@ describeStores('ingest journal', ({ fresh }) => {
     expect(await j.seen('d1', 'e:abc')).toEqual(e1);
   });
 
+  it("seenOf: one device's identities still in their window, what another instance reads at its CONNECT", async () => {
+    const sut = await fresh();
+    const j = await journalOn(sut, sut.store, 'hub-a');
+    await j.record(
+      [press('d1', 1)],
+      [packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000), packet('d2', 7, 'c2')],
+    );
+    const keys = async (deviceId: string, now: number) =>
+      (await j.seenOf(deviceId, now)).sort((x, y) => x.key.localeCompare(y.key));
+    expect(await keys('d1', T0)).toEqual([packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000)]);
+    // past its window an identity is not read
+    expect(await keys('d1', T0 + 1_000)).toEqual([packet('d1', 7, 'c1')]);
+    expect(await keys('d3', T0)).toEqual([]);
+  });
+
   it('a batch that fails records nothing: no event without its identities, no identity without its event', async () => {
     const sut = await fresh();
     const j = await journalOn(sut, sut.store, 'hub-a');
@@ -191,6 +206,33 @@ describeStores('ingest journal on a shared database', ({ dialect, fresh }) => {
     await leaseA.renew();
     expect(await a.claim(clock.now())).toEqual([]);
     expect((await winner.claim(clock.now())).filter((r) => r.deviceId !== 'd9')).toHaveLength(3);
+  });
+
+  it('owned: before a re-feed, the rows still its own, and whether its lease is live to re-feed them', async () => {
+    const sut = await fresh();
+    const clock = new ManualClock(T0);
+    const [sa, sb] = [sut.store, sut.reopen()];
+    await migrateLeases(sa);
+    const leaseA = createInstanceLease(sa, { instanceId: 'hub-a', clock, ttlMs: 15_000 });
+    const leaseB = createInstanceLease(sb, { instanceId: 'hub-b', clock, ttlMs: 15_000 });
+    await Promise.all([leaseA.renew(), leaseB.renew()]);
+    const a = await journalOn(sut, sa, 'hub-a');
+    const b = await journalOn(sut, sb, 'hub-b');
+    const batch = [press('d1', 1), press('d2', 2)];
+    await a.record(batch);
+    const ids = batch.map((r) => r.journalId as number);
+    expect(await a.owned(ids, clock.now())).toEqual({ mine: new Set(ids), live: true });
+    // A's lease runs out unrenewed: still its rows, but not to re-feed (another may be taking them now)
+    clock.advance(16_000);
+    await leaseB.renew();
+    expect((await a.owned(ids, clock.now())).live).toBe(false);
+    // nor does A's own sweep take them as orphans: they are in its pipeline, however late its lease
+    expect(await a.claimOrphans(clock.now())).toEqual([]);
+    // B's sweep takes them; A, renewed late, finds them no longer its own
+    expect(await b.claimOrphans(clock.now())).toHaveLength(2);
+    await leaseA.renew();
+    expect(await a.owned(ids, clock.now())).toEqual({ mine: new Set(), live: true });
+    expect(await b.owned(ids, clock.now())).toEqual({ mine: new Set(ids), live: true });
   });
 
   it('a batch of events with their identities is one statement: one round trip before the PUBACKs', async () => {
