@@ -33,6 +33,7 @@ import { openDatabase } from '../src/storage/sqlite.ts';
 import { sqliteStore } from '../src/storage/sqlite-kysely.ts';
 import { POSTGRES_MISSING, startPostgres } from '../test/helpers/postgres.ts';
 import { type SeedDevice, seedAlerts } from './alert-seed.ts';
+import { type Latency, latency } from './lib.ts';
 
 const ALERTS = 100_000;
 const DAY = 86_400_000;
@@ -67,20 +68,6 @@ function tree(): { devices: SeedDevice[]; paths: Map<string, PlacePath>; levels:
   for (const path of paths.values())
     for (const level of PLACE_LEVELS) if (path[level]) levels.set(path[level] as string, level);
   return { devices, paths, levels };
-}
-
-interface Latency {
-  requests: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
-function latency(samples: number[]): Latency {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
-  const r = (x: number) => Math.round(x * 100) / 100;
-  return { requests: sorted.length, p50Ms: r(at(0.5)), p99Ms: r(at(0.99)), maxMs: r(sorted.at(-1) ?? 0) };
 }
 
 /** What `GET /api/alerts` asks the store (src/alerts/read-side.ts `list`). */

@@ -16,29 +16,11 @@ import { loadConfig } from '../src/config/config.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
 import { createHub } from '../src/hub.ts';
 import { seedAlerts } from './alert-seed.ts';
+import { latency } from './lib.ts';
 
 const ALERTS = 100_000;
 const DAY = 86_400_000;
 const TARGET_P99_MS = 50;
-
-interface Latency {
-  requests: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
-function latency(samples: number[]): Latency {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
-  const r = (x: number) => Math.round(x * 100) / 100;
-  return {
-    requests: sorted.length,
-    p50Ms: r(at(0.5)),
-    p99Ms: r(at(0.99)),
-    maxMs: r(sorted[sorted.length - 1] ?? 0),
-  };
-}
 
 export async function runAlertReadsBench(
   options: { quick?: boolean } = {},

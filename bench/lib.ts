@@ -208,3 +208,18 @@ export function storedCount(
   }
   return undefined;
 }
+
+/** Request latencies, one at a time: how many, p50, p99 and the worst, in ms to two decimals. */
+export interface Latency {
+  requests: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export function latency(samples: number[]): Latency {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { requests: sorted.length, p50Ms: r(at(0.5)), p99Ms: r(at(0.99)), maxMs: r(sorted.at(-1) ?? 0) };
+}
