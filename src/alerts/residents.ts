@@ -3,18 +3,10 @@ import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { Resident, ResidentInput } from '../domain/records.ts';
 import type { Db } from '../storage/sqlite.ts';
+import type { ResidentTable } from './tables.ts';
 
-interface ResidentRow {
-  id: string;
-  name: string;
-  phone: string | null;
-  family_name: string | null;
-  family_phone: string | null;
-  health_notes: string | null;
-  device_id: string | null;
-  place_id: string | null;
-  updated_at: number;
-}
+/** A resident as stored: the read side's table type, one definition. */
+type ResidentRow = ResidentTable;
 
 const toResident = (r: ResidentRow): Resident => ({
   id: r.id,
