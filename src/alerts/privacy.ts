@@ -1,4 +1,5 @@
 /** What the dispatcher shows of people and targets to those not acting on an alert: masked. */
+import type { MaskedResidentCard } from '../domain/alarm.ts';
 import type { Resident } from '../domain/records.ts';
 
 /** `13812345678` → `138****5678`; short numbers keep only their last two digits. */
@@ -31,17 +32,8 @@ export function maskTarget(channel: string, target: string): string {
   return target;
 }
 
-/** What anyone not acting on the alert sees of a resident. */
-export interface MaskedResident {
-  id: string;
-  name: string | null;
-  phone: string | null;
-  familyName: string | null;
-  familyPhone: string | null;
-  /** Only whether there are notes: their content is health data. */
-  healthNotes: string | null;
-  masked: true;
-}
+/** What anyone not acting on the alert sees of a resident: the card the alarm carries (src/domain/alarm.ts). */
+export type MaskedResident = MaskedResidentCard;
 
 export function maskResident(r: Resident): MaskedResident {
   return {
