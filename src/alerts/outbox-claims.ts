@@ -1,11 +1,14 @@
 /**
- * The outbox's claim statements: which lanes have due work, and claiming rows of one lane in a short transaction
- * (an UPDATE of the rows a sub-select picked). On PostgreSQL the sub-select takes `FOR UPDATE SKIP LOCKED`, so
- * hubs sharing one database never claim the same row; SQLite has one writer at a time, which gives the same.
+ * The outbox's claim statements, built once with Kysely for both dialects: which lanes have due work, and
+ * claiming rows of one lane (an UPDATE of the rows a sub-select picked). On PostgreSQL the sub-select takes
+ * `FOR UPDATE SKIP LOCKED`, so hubs sharing one database never claim the same row; SQLite has one writer at a
+ * time, which gives the same. Run by sqlite-alert-store.ts and postgres-alert-store.ts (store-ops.ts).
  */
-import type { Db } from '../storage/sqlite.ts';
-import type { ClaimRequest, OutboxClaims } from './alert-store.ts';
-import type { OutboxRow } from './tables.ts';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import type { Dialect } from '../storage/sql-store.ts';
+import type { ClaimRequest } from './alert-store.ts';
+import { all, first, lit, standInRow, write } from './store-ops.ts';
+import type { AlertStoreTables, OutboxRow } from './tables.ts';
 
 export interface ClaimedRow extends OutboxRow {
   claimed_by: string | null;
@@ -19,78 +22,154 @@ export interface LaneDue {
   critical: number;
 }
 
-/** A row may be claimed when it is pending, due, and nobody holds a live claim on it. */
-const CLAIMABLE = `state = 'pending' AND next_at <= @now AND (lease_until IS NULL OR lease_until <= @now)`;
+type Outbox = ExpressionBuilder<AlertStoreTables, 'alert_outbox'>;
 
-/** The claim statements on SQLite, prepared once, as the store's `OutboxClaims`. */
-export function prepareClaims(db: Db): OutboxClaims {
-  const s = {
+/** A row may be claimed when it is pending, due, and nobody holds a live claim on it. */
+const claimable = (eb: Outbox, now: number): Expression<SqlBool> =>
+  eb.and([
+    eb('state', '=', lit('pending')),
+    eb('next_at', '<=', now),
+    eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]),
+  ]);
+
+const CLAIM_FIELDS = [
+  'now',
+  'channel',
+  'target',
+  'owner',
+  'leaseUntil',
+  'limit',
+  'onlyCritical',
+  'onlyFresh',
+] as const satisfies readonly (keyof ClaimRequest)[];
+
+/** The claim operations of `OutboxClaims`, for the store of either dialect to run. */
+export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
+  const release = { claimed_by: null, lease_until: null } as const;
+  return {
     /**
      * Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes (the
-     * worker's alarm is the message that cannot wait for a robot's claim).
+     * worker's alarm is the message that cannot wait for a robot's claim). A CASE rather than SQLite's
+     * max(boolean), which PostgreSQL has no max of.
      */
-    dueLanes: db.prepare<{ now: number }, LaneDue>(
-      `SELECT channel, target, max(severity = 'critical') AS critical FROM alert_outbox WHERE ${CLAIMABLE}
-       GROUP BY channel, target ORDER BY critical DESC, channel = 'mqtt' DESC LIMIT 5000`,
+    dueLanes: all((now: number) =>
+      db
+        .selectFrom('alert_outbox')
+        .select(['channel', 'target'])
+        .select(sql<number>`max(CASE WHEN severity = 'critical' THEN 1 ELSE 0 END)`.as('critical'))
+        .where((eb) => claimable(eb, now))
+        .groupBy(['channel', 'target'])
+        .orderBy('critical', 'desc')
+        .orderBy(sql`channel = 'mqtt'`, 'desc')
+        .limit(lit(5000)),
     ),
-    /** Claim up to `limit` claimable rows of one lane, critical first (only critical ones with `onlyCritical`). */
-    claim: db.prepare<ClaimRequest, ClaimedRow>(
-      `UPDATE alert_outbox SET claimed_by = @owner, lease_until = @leaseUntil
-       WHERE id IN (
-         SELECT id FROM alert_outbox
-         WHERE channel = @channel AND target = @target AND ${CLAIMABLE}
-           AND (@onlyCritical = 0 OR severity = 'critical') AND (@onlyFresh = 0 OR attempts = 0)
-         ORDER BY (severity = 'critical') DESC, next_at, id
-         -- a JS number is bound as REAL: with the cast this claim measured 185 → ~20 µs (an empty lane)
-         LIMIT CAST(@limit AS INTEGER)
-       )
-       RETURNING *`,
+    claim: all(
+      (r: ClaimRequest) =>
+        db
+          .updateTable('alert_outbox')
+          .set({ claimed_by: r.owner, lease_until: r.leaseUntil })
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('alert_outbox')
+              .select('id')
+              .where('channel', '=', r.channel)
+              .where('target', '=', r.target)
+              .where((eb) => claimable(eb, r.now))
+              .where((eb) =>
+                eb.or([eb(eb.val(r.onlyCritical), '=', lit(0)), eb('severity', '=', lit('critical'))]),
+              )
+              .where((eb) => eb.or([eb(eb.val(r.onlyFresh), '=', lit(0)), eb('attempts', '=', lit(0))]))
+              .orderBy(sql`severity = 'critical'`, 'desc')
+              .orderBy('next_at')
+              .orderBy('id')
+              // A JS number is bound as REAL on SQLite: with the cast this claim measured 185 → ~20 µs (an
+              // empty lane).
+              .limit(dialect === 'sqlite' ? sql<number>`CAST(${r.limit} AS INTEGER)` : r.limit)
+              .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked()),
+          )
+          .returningAll(),
+      [standInRow<ClaimRequest>(CLAIM_FIELDS)],
     ),
-    row: db.prepare<[number], ClaimedRow>('SELECT * FROM alert_outbox WHERE id = ?'),
+    row: first((id: number) => db.selectFrom('alert_outbox').selectAll().where('id', '=', id)),
     /** The lane's first gathered alarm that is due: a lane in back-off still folds them into one digest. */
-    foldable: db.prepare<{ now: number; channel: string; target: string }, ClaimedRow>(
-      `SELECT * FROM alert_outbox WHERE channel = @channel AND target = @target AND ${CLAIMABLE}
-         AND digestible = 1 AND attempts = 0
-       ORDER BY next_at, id LIMIT 1`,
+    foldable: first((now: number, channel: string, target: string) =>
+      db
+        .selectFrom('alert_outbox')
+        .selectAll()
+        .where('channel', '=', channel)
+        .where('target', '=', target)
+        .where((eb) => claimable(eb, now))
+        .where('digestible', '=', lit(1))
+        .where('attempts', '=', lit(0))
+        .orderBy('next_at')
+        .orderBy('id')
+        .limit(lit(1)),
     ),
     /** Give a row back without an outcome (folded, postponed by a rate limit, or the hub is stopping). */
-    release: db.prepare<[number, string]>(
-      'UPDATE alert_outbox SET claimed_by = NULL, lease_until = NULL WHERE id = ? AND claimed_by = ?',
+    release: write((id: number, owner: string) =>
+      db.updateTable('alert_outbox').set(release).where('id', '=', id).where('claimed_by', '=', owner),
     ),
     /** This hub's claims from before a restart: nobody is delivering them any more. */
-    releaseOwn: db.prepare<[string]>(
-      "UPDATE alert_outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ? AND state = 'pending'",
+    releaseOwn: write((owner: string) =>
+      db
+        .updateTable('alert_outbox')
+        .set(release)
+        .where('claimed_by', '=', owner)
+        .where('state', '=', lit('pending')),
     ),
-    postpone: db.prepare<[number, number]>(
-      'UPDATE alert_outbox SET next_at = ?, claimed_by = NULL, lease_until = NULL WHERE id = ?',
+    postpone: write((nextAt: number, id: number) =>
+      db
+        .updateTable('alert_outbox')
+        .set({ next_at: nextAt, ...release })
+        .where('id', '=', id),
     ),
-    done: db.prepare<[number | null, number]>(
-      `UPDATE alert_outbox SET state = 'done', attempts = attempts + 1, last_status = coalesce(?, last_status),
-         claimed_by = NULL, lease_until = NULL WHERE id = ?`,
+    done: write((status: number | null, id: number) =>
+      db
+        .updateTable('alert_outbox')
+        .set((eb) => ({
+          state: lit('done'),
+          attempts: sql`${sql.ref('attempts')} + 1`,
+          last_status: eb.fn.coalesce(eb.val(status), eb.ref('last_status')),
+          ...release,
+        }))
+        .where('id', '=', id),
     ),
-    retry: db.prepare<[number, string, number | null, string, number]>(
-      `UPDATE alert_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, last_status = ?, state = ?,
-         claimed_by = NULL, lease_until = NULL WHERE id = ?`,
+    retry: write((nextAt: number, error: string, status: number | null, state: string, id: number) =>
+      db
+        .updateTable('alert_outbox')
+        .set({
+          attempts: sql`${sql.ref('attempts')} + 1`,
+          next_at: nextAt,
+          last_error: error,
+          last_status: status,
+          state,
+          ...release,
+        })
+        .where('id', '=', id),
     ),
     /** The next moment something becomes claimable: a row falling due, or a claim running out. */
-    nextWake: db.prepare<{ now: number }, { due: number | null }>(
-      `SELECT min(due) AS due FROM (
-         SELECT min(next_at) AS due FROM alert_outbox WHERE state = 'pending' AND next_at > @now
-         UNION ALL
-         SELECT min(lease_until) AS due FROM alert_outbox WHERE state = 'pending' AND lease_until > @now
-       )`,
+    nextWake: first(
+      (now: number) =>
+        db
+          .selectFrom((eb) =>
+            eb
+              .selectFrom('alert_outbox')
+              .select((e) => e.fn.min<number | null>('next_at').as('due'))
+              .where('state', '=', lit('pending'))
+              .where('next_at', '>', now)
+              .unionAll(
+                eb
+                  .selectFrom('alert_outbox')
+                  .select((e) => e.fn.min('lease_until').as('due'))
+                  .where('state', '=', lit('pending'))
+                  .where('lease_until', '>', now),
+              )
+              .as('wake'),
+          )
+          .select((eb) => eb.fn.min('wake.due').as('due')),
+      (row) => row?.due ?? null,
     ),
   };
-  return {
-    dueLanes: (now) => s.dueLanes.all({ now }),
-    claim: (request) => s.claim.all(request),
-    row: (id) => s.row.get(id),
-    foldable: (now, channel, target) => s.foldable.get({ now, channel, target }),
-    release: (id, owner) => s.release.run(id, owner).changes,
-    releaseOwn: (owner) => s.releaseOwn.run(owner).changes,
-    postpone: (nextAt, id) => s.postpone.run(nextAt, id).changes,
-    done: (status, id) => s.done.run(status, id).changes,
-    retry: (nextAt, error, status, state, id) => s.retry.run(nextAt, error, status, state, id).changes,
-    nextWake: (now) => s.nextWake.get({ now })?.due ?? null,
-  };
 }
+
+export type ClaimOps = ReturnType<typeof claimOps>;

@@ -2,6 +2,7 @@
  * The dispatcher's tables (schema.ts, outbox-schema.ts): their rows as SQLite returns them, and the tables the read
  * side queries as Kysely sees them.
  */
+import type { Generated } from 'kysely';
 import type { Severity } from '../domain/severity.ts';
 import type { Milestone } from './config.ts';
 import type { AlertStatus, Reach, Resolution } from './types.ts';
@@ -151,4 +152,45 @@ export interface AlertTables {
   alerts: AlertRow & AlertLevelColumns;
   alert_whistles: WhistleRow;
   residents: ResidentTable;
+}
+
+/** A row type whose columns `K` have defaults: optional in an INSERT, as they are in the table. */
+type WithDefaults<Row, K extends keyof Row> = Omit<Row, K> & { [P in K]: Generated<Row[P]> };
+
+/**
+ * Every table the alert store writes, as Kysely sees them (alert-statements.ts, outbox-claims.ts build on these):
+ * the rows above with the columns the port's rows leave out, and the columns that have defaults.
+ */
+export interface AlertStoreTables extends Omit<AlertTables, 'alerts' | 'alert_whistles'> {
+  alerts: WithDefaults<
+    AlertRow & AlertLevelColumns,
+    'count' | 'evidence' | 'reach' | 'escalation_step' | 'escalated' | 'cancelled_by_resident' | 'reopened'
+  >;
+  alert_whistles: WithDefaults<WhistleRow, 'id' | 'escalated'>;
+  alert_incidents: IncidentRow & { alert_count: Generated<number> };
+  alert_events: {
+    id: Generated<number>;
+    alert_id: string;
+    at: number;
+    actor: string;
+    type: string;
+    data: string;
+  };
+  alert_journal_seen: { journal_id: number; rule_id: string; at: number };
+  alert_suppressions: {
+    rule_id: string;
+    device_id: string;
+    until: number;
+    reason: string;
+    suppressed: Generated<number>;
+  };
+  alert_rating_tokens: { token_hash: string; alert_id: string; expires_at: number; used_at: number | null };
+  maintenance_tasks: WithDefaults<Omit<MaintenanceRow, 'place'>, 'id'>;
+  alert_timers: WithDefaults<TimerRow & { state: string }, 'id' | 'state'>;
+  alert_outbox: WithDefaults<
+    OutboxRow & { created_at: number; claimed_by: string | null; lease_until: number | null },
+    'id' | 'attempts' | 'state' | 'digestible'
+  >;
+  alert_digests: DigestRow & { channel: string; target: string };
+  alert_must_reach: ReachRow;
 }

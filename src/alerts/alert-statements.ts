@@ -1,0 +1,358 @@
+/**
+ * Every fixed statement of the alert store (alert-store.ts's `AlertStatements`), built once with Kysely for
+ * SQLite and PostgreSQL alike: what the two spell differently is spelled here in what both accept (an upsert for
+ * `INSERT OR IGNORE`, `RETURNING id` for the rowid). Constants are literals in the SQL, so each statement's
+ * parameters are its arguments, as in the hand-written SQL this replaces. Run by sqlite-alert-store.ts and
+ * postgres-alert-store.ts (store-ops.ts says how).
+ */
+import { sql } from 'kysely';
+import type { NewAlert, OutboxInsert } from './alert-store.ts';
+import { outboxOps, reachOps, timerOps } from './due-statements.ts';
+import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
+import type { AlertStoreTables } from './tables.ts';
+
+const OPEN = ['open', 'dispatched', 'acknowledged', 'on_site'] as const;
+const NEW_ALERT_FIELDS = [
+  'id',
+  'ruleId',
+  'deviceId',
+  'deviceType',
+  'placeId',
+  'place',
+  'gridId',
+  'floor',
+  'severity',
+  'category',
+  'title',
+  'detail',
+  'evidence',
+  'dedup',
+  'incidentId',
+  'at',
+] as const satisfies readonly (keyof NewAlert)[];
+
+const id = (row: { id: number } | undefined): number => Number(row?.id);
+
+function alertOps(db: Db) {
+  return {
+    alert: first((id: string) => db.selectFrom('alerts').selectAll().where('id', '=', id)),
+    journalSeen: write((journalId: number, ruleId: string, at: number) =>
+      db
+        .insertInto('alert_journal_seen')
+        .values({ journal_id: journalId, rule_id: ruleId, at })
+        .onConflict((oc) => oc.doNothing()),
+    ),
+    openFor: first((ruleId: string, deviceId: string) =>
+      db
+        .selectFrom('alerts')
+        .selectAll()
+        .where('rule_id', '=', ruleId)
+        .where('device_id', '=', deviceId)
+        .where('status', 'in', OPEN.map(lit))
+        .orderBy('opened_at', 'desc')
+        .limit(lit(1)),
+    ),
+    repeat: write((lastSeenAt: number, detail: string, evidence: string, now: number, id: string) =>
+      db
+        .updateTable('alerts')
+        .set({
+          count: sql`${sql.ref('count')} + 1`,
+          last_seen_at: lastSeenAt,
+          detail,
+          evidence,
+          updated_at: now,
+        })
+        .where('id', '=', id),
+    ),
+    recentResolved: first((ruleId: string, deviceId: string, since: number) =>
+      db
+        .selectFrom('alerts')
+        .selectAll()
+        .where('rule_id', '=', ruleId)
+        .where('device_id', '=', deviceId)
+        .where('status', '=', lit('resolved'))
+        .where('resolved_at', '>=', since)
+        .where('resolution', 'not in', [lit('false_alarm'), lit('device_fault')])
+        .orderBy('resolved_at', 'desc')
+        .limit(lit(1)),
+    ),
+    suppression: first((ruleId: string, deviceId: string, at: number) =>
+      db
+        .selectFrom('alert_suppressions')
+        .select('until')
+        .where('rule_id', '=', ruleId)
+        .where('device_id', '=', deviceId)
+        .where('until', '>', at),
+    ),
+    countSuppressed: write((ruleId: string, deviceId: string) =>
+      db
+        .updateTable('alert_suppressions')
+        .set({ suppressed: sql`${sql.ref('suppressed')} + 1` })
+        .where('rule_id', '=', ruleId)
+        .where('device_id', '=', deviceId),
+    ),
+    suppress: write((ruleId: string, deviceId: string, until: number, reason: string) =>
+      db
+        .insertInto('alert_suppressions')
+        .values({ rule_id: ruleId, device_id: deviceId, until, reason })
+        .onConflict((oc) =>
+          oc.columns(['rule_id', 'device_id']).doUpdateSet((eb) => ({
+            until: eb.ref('excluded.until'),
+            reason: eb.ref('excluded.reason'),
+          })),
+        ),
+    ),
+    liftSuppressions: write((until: number, deviceId: string, now: number) =>
+      db
+        .updateTable('alert_suppressions')
+        .set({ until })
+        .where('device_id', '=', deviceId)
+        .where('until', '>', now),
+    ),
+    incidentFor: first((category: string, groupKey: string, since: number) =>
+      db
+        .selectFrom('alert_incidents')
+        .select('id')
+        .where('category', '=', category)
+        .where('group_key', '=', groupKey)
+        .where('last_at', '>=', since)
+        .orderBy('last_at', 'desc')
+        .limit(lit(1)),
+    ),
+    insertIncident: write(
+      (id: string, category: string, groupKey: string, place: string, openedAt: number, lastAt: number) =>
+        db.insertInto('alert_incidents').values({
+          id,
+          category,
+          group_key: groupKey,
+          place,
+          opened_at: openedAt,
+          last_at: lastAt,
+          alert_count: lit(1),
+        }),
+    ),
+    joinIncident: write((lastAt: number, id: string) =>
+      db
+        .updateTable('alert_incidents')
+        .set({ last_at: lastAt, alert_count: sql`${sql.ref('alert_count')} + 1` })
+        .where('id', '=', id),
+    ),
+    incident: first((id: string) => db.selectFrom('alert_incidents').selectAll().where('id', '=', id)),
+    incidentAlerts: all((incidentId: string) =>
+      db
+        .selectFrom('alerts')
+        .select('id')
+        .where('incident_id', '=', incidentId)
+        .orderBy('opened_at')
+        .orderBy('id'),
+    ),
+    insertAlert: write(
+      (a: NewAlert) =>
+        db.insertInto('alerts').values({
+          id: a.id,
+          rule_id: a.ruleId,
+          device_id: a.deviceId,
+          device_type: a.deviceType,
+          place_id: a.placeId,
+          place: a.place,
+          grid_id: a.gridId,
+          floor: a.floor,
+          severity: a.severity as AlertStoreTables['alerts']['severity'],
+          category: a.category,
+          title: a.title,
+          detail: a.detail,
+          evidence: a.evidence,
+          dedup: a.dedup as AlertStoreTables['alerts']['dedup'],
+          status: lit('open'),
+          incident_id: a.incidentId,
+          count: lit(1),
+          opened_at: a.at,
+          clock_start: a.at,
+          last_seen_at: a.at,
+          updated_at: a.at,
+        }),
+      [standInRow<NewAlert>(NEW_ALERT_FIELDS)],
+    ),
+    insertEvent: write((alertId: string, at: number, actor: string, type: string, data: string) =>
+      db.insertInto('alert_events').values({ alert_id: alertId, at, actor, type, data }),
+    ),
+    events: all((alertId: string) =>
+      db
+        .selectFrom('alert_events')
+        .select(['id', 'at', 'actor', 'type', 'data'])
+        .where('alert_id', '=', alertId)
+        .orderBy('id'),
+    ),
+    insertRatingToken: write((tokenHash: string, alertId: string, expiresAt: number) =>
+      db
+        .insertInto('alert_rating_tokens')
+        .values({ token_hash: tokenHash, alert_id: alertId, expires_at: expiresAt }),
+    ),
+    ratingToken: first((tokenHash: string) =>
+      db
+        .selectFrom('alert_rating_tokens')
+        .select(['alert_id', 'expires_at', 'used_at'])
+        .where('token_hash', '=', tokenHash),
+    ),
+    useRatingToken: write((usedAt: number, tokenHash: string) =>
+      db.updateTable('alert_rating_tokens').set({ used_at: usedAt }).where('token_hash', '=', tokenHash),
+    ),
+  };
+}
+
+function whistleAndTaskOps(db: Db) {
+  return {
+    whistles: all((alertId: string) =>
+      db.selectFrom('alert_whistles').selectAll().where('alert_id', '=', alertId).orderBy('id'),
+    ),
+    whistle: first((id: number) => db.selectFrom('alert_whistles').selectAll().where('id', '=', id)),
+    insertWhistle: first(
+      (
+        alertId: string,
+        department: string,
+        note: string | null,
+        whistledAt: number,
+        whistledBy: string,
+        dueAt: number,
+      ) =>
+        db
+          .insertInto('alert_whistles')
+          .values({
+            alert_id: alertId,
+            department,
+            note,
+            whistled_at: whistledAt,
+            whistled_by: whistledBy,
+            due_at: dueAt,
+          })
+          .returning('id'),
+      id,
+    ),
+    whistleReported: write((reportedAt: number, reportedBy: string, id: number) =>
+      db
+        .updateTable('alert_whistles')
+        .set({ reported_at: reportedAt, reported_by: reportedBy })
+        .where('id', '=', id),
+    ),
+    whistleEscalated: write((id: number) =>
+      db
+        .updateTable('alert_whistles')
+        .set({ escalated: lit(1) })
+        .where('id', '=', id),
+    ),
+    insertTask: first(
+      (
+        deviceId: string,
+        alertId: string,
+        reason: string,
+        note: string,
+        createdAt: number,
+        createdBy: string,
+      ) =>
+        db
+          .insertInto('maintenance_tasks')
+          .values({
+            device_id: deviceId,
+            alert_id: alertId,
+            reason,
+            note,
+            created_at: createdAt,
+            created_by: createdBy,
+          })
+          .returning('id'),
+      id,
+    ),
+    task: first((id: number) =>
+      db
+        .selectFrom('maintenance_tasks as m')
+        .leftJoin('alerts as a', 'a.id', 'm.alert_id')
+        .selectAll('m')
+        .select('a.place')
+        .where('m.id', '=', id),
+    ),
+    taskOnly: first((id: number) =>
+      db.selectFrom('maintenance_tasks').selectAll().select(sql<null>`NULL`.as('place')).where('id', '=', id),
+    ),
+    closeTask: write((doneAt: number, doneBy: string, doneNote: string | null, id: number) =>
+      db
+        .updateTable('maintenance_tasks')
+        .set({ done_at: doneAt, done_by: doneBy, done_note: doneNote })
+        .where('id', '=', id),
+    ),
+  };
+}
+
+/** The operations of `AlertStatements`, for the store of either dialect to run. */
+export function alertStatementOps(db: Db) {
+  return { ...alertOps(db), ...whistleAndTaskOps(db), ...timerOps(db), ...outboxOps(db), ...reachOps(db) };
+}
+
+export type AlertStatementOps = ReturnType<typeof alertStatementOps>;
+
+const OUTBOX_FIELDS = [
+  'alert_id',
+  'channel',
+  'target',
+  'payload',
+  'created_at',
+  'next_at',
+  'idempotency_key',
+  'person_id',
+  'severity',
+  'digestible',
+  'rung',
+  'held_until',
+  'max_attempts',
+  'claimed_by',
+  'lease_until',
+] as const satisfies readonly (keyof OutboxInsert)[];
+
+/** The store's own operations besides `statements` and `claims`. */
+export function storeOps(db: Db) {
+  const tasks = (open: boolean | undefined) => () =>
+    db
+      .selectFrom('maintenance_tasks as m')
+      .leftJoin('alerts as a', 'a.id', 'm.alert_id')
+      .selectAll('m')
+      .select('a.place')
+      .$if(open === true, (q) => q.where('m.done_at', 'is', null))
+      .$if(open === false, (q) => q.where('m.done_at', 'is not', null))
+      .orderBy('m.id', 'desc')
+      .limit(lit(1000));
+  return {
+    /** Insert an outbox row (the columns a new row sets; the rest take their defaults); answers its id. */
+    insertOutbox: first(
+      (row: OutboxInsert) =>
+        db
+          .insertInto('alert_outbox')
+          .values(
+            Object.fromEntries(OUTBOX_FIELDS.map((f) => [f, row[f]])) as Pick<
+              OutboxInsert,
+              (typeof OUTBOX_FIELDS)[number]
+            >,
+          )
+          .returning('id'),
+      id,
+      [standInRow<OutboxInsert>(OUTBOX_FIELDS)],
+    ),
+    /** Maintenance tasks, newest first, with the place of their alert: all, open ones, closed ones. */
+    tasksAll: all(tasks(undefined)),
+    tasksOpen: all(tasks(true)),
+    tasksDone: all(tasks(false)),
+  };
+}
+
+/**
+ * `updateAlert` for one set of columns: `keys` come from the code (a few dozen sets), never from a request, so
+ * each set is compiled once. Its arguments are the values in the order of `keys`, then `now`, then the id.
+ */
+export function updateAlertOp(db: Db, keys: readonly string[]) {
+  return write(
+    (...args: unknown[]) =>
+      db
+        .updateTable('alerts')
+        .set(Object.fromEntries([...keys.map((k, i) => [k, args[i]]), ['updated_at', args[keys.length]]]))
+        .where('id', '=', args[keys.length + 1] as string),
+    Array.from({ length: keys.length + 2 }, () => standIn<unknown>()),
+  );
+}
