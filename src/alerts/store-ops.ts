@@ -21,13 +21,14 @@ export type ReadKind = 'all' | 'first' | 'write';
 export interface Op<A extends readonly unknown[], Out> {
   readonly kind: ReadKind;
   readonly standIns: A;
-  readonly build: (...args: A) => Statement<unknown>;
+  /** A method, so that an `Op` of any arguments is an `AnyOp` (method parameters are compared bivariantly). */
+  build(...args: A): Statement<unknown>;
   /** From the raw result (rows, a row or undefined, a count) to the answer. */
   readonly shape: (raw: never) => Out;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the widest operation, for mapped types over any table of them
-export type AnyOp = Op<any, unknown>;
+/** The widest operation, for tables of them. */
+export type AnyOp = Op<readonly unknown[], unknown>;
 
 /** The operations as synchronous functions (SQLite). */
 export type SyncOps<O extends Record<string, AnyOp>> = {
@@ -106,6 +107,8 @@ export interface BoundOp {
   readonly sql: string;
   readonly query: CompiledQuery<unknown>;
   readonly params: (args: readonly unknown[]) => unknown[];
+  /** The compiled statement with a call's arguments as its parameters. */
+  readonly with: (args: readonly unknown[]) => CompiledQuery<unknown>;
   /** True when the parameters are the arguments themselves, in order: no mapping per call. */
   readonly direct: boolean;
 }
@@ -137,5 +140,9 @@ export function bind(op: AnyOp): BoundOp {
       // an absent field is NULL, as a missing column value would be
       return s.field === undefined ? a : ((a as Record<string, unknown>)[s.field] ?? null);
     });
-  return { sql: query.sql, query, params, direct };
+  const withArgs = (args: readonly unknown[]): CompiledQuery<unknown> => ({
+    ...query,
+    parameters: params(args),
+  });
+  return { sql: query.sql, query, params, with: withArgs, direct };
 }

@@ -1,0 +1,136 @@
+/**
+ * The alert store (alert-store.ts) on the shared PostgreSQL: the same operations as the SQLite store, built from
+ * the same statements (alert-statements.ts, due-statements.ts, outbox-claims.ts), each answering a promise.
+ *
+ * `transaction(fn)` runs `fn` in one `store.transaction`, and every operation called while it runs — however deep
+ * in the dispatcher, without the transaction being passed down — runs on that transaction's connection: the open
+ * transaction is held in an AsyncLocalStorage, which the operations consult. A nested `transaction` joins the open
+ * one; outside any, an operation runs on the pool.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Compilable } from 'kysely';
+import { CHANNELS_MIGRATIONS } from '../channels/schema.ts';
+import { migrateModule } from '../storage/migrations.ts';
+import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
+import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
+import type { AlertStatements, AlertStore, OutboxClaims } from './alert-store.ts';
+import { claimOps } from './outbox-claims.ts';
+import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
+import { ALERTS_MIGRATIONS } from './schema.ts';
+import type { ReadBuilder } from './sqlite-runner.ts';
+import { type AnyOp, type AsyncOps, bind } from './store-ops.ts';
+import type { AlertStoreTables, AlertTables } from './tables.ts';
+
+/** `T` with each method answering a promise of what it answered. */
+export type Async<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : T[K];
+};
+
+/** The read side's runner (sqlite-runner.ts's `SqlRunner`), answering promises. */
+export interface AsyncSqlRunner {
+  all<R>(query: Compilable<R>): Promise<R[]>;
+  get<R>(query: Compilable<R>): Promise<R | undefined>;
+}
+
+/** The port of alert-store.ts with every operation answering a promise. */
+export interface PostgresAlertStore
+  extends Async<Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'maintenanceTasks'>> {
+  /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
+  transaction<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** A transaction is open in this chain of calls. */
+  readonly inTransaction: boolean;
+  readonly statements: Async<AlertStatements>;
+  readonly claims: Async<OutboxClaims>;
+  readonly reads: AsyncSqlRunner;
+  readonly builder: ReadBuilder;
+}
+
+/** The transaction open in this chain of calls; `open` turns false when it has committed or rolled back. */
+interface OpenTransaction {
+  readonly tx: SqlExecutor;
+  open: boolean;
+}
+
+/** The dispatcher's stores on the shared PostgreSQL (those over its own tables; the rest are still SQLite's). */
+export interface PostgresAlertStores {
+  alerts: PostgresAlertStore;
+}
+
+/**
+ * Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`, and the channels' `channels`, which the
+ * SQLite hub migrates when it opens the push store) and open its stores on them. Instances starting together
+ * take turns on migrateModule's advisory lock.
+ */
+export async function openPostgresAlertStores(store: SqlStore): Promise<PostgresAlertStores> {
+  await migrateModule(store, 'alerts', ALERTS_MIGRATIONS);
+  await migrateModule(store, 'alerts.outbox', OUTBOX_MIGRATIONS);
+  await migrateModule(store, 'channels', CHANNELS_MIGRATIONS);
+  return { alerts: postgresAlertStore(store) };
+}
+
+/** The alert store on the shared PostgreSQL (the tables migrated already). */
+export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
+  if (store.dialect !== 'postgres') throw new Error('postgresAlertStore needs the PostgreSQL store');
+  const k = store.builder<AlertStoreTables>();
+  const current = new AsyncLocalStorage<OpenTransaction>();
+  // Work started inside a transaction that outlives it (a timer, an un-awaited call) runs on the pool, rather
+  // than on a connection that has gone back to it.
+  const executor = (): SqlExecutor => {
+    const t = current.getStore();
+    return t?.open ? t.tx : store;
+  };
+
+  function run(op: AnyOp): (...args: unknown[]) => Promise<unknown> {
+    const bound = bind(op);
+    const shape = op.shape as (raw: unknown) => unknown;
+    switch (op.kind) {
+      case 'all':
+        return (...a) => executor().all(bound.with(a));
+      case 'first':
+        return async (...a) => shape(await executor().first(bound.with(a)));
+      case 'write':
+        return (...a) => executor().write(bound.with(a));
+    }
+  }
+  const runAll = <O extends Record<string, AnyOp>>(ops: O): AsyncOps<O> =>
+    Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, run(op)])) as AsyncOps<O>;
+
+  const own = runAll(storeOps(k));
+  const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  return {
+    async transaction<T>(fn: () => T | Promise<T>): Promise<T> {
+      if (current.getStore()?.open) return fn();
+      return store.transaction(async (tx) => {
+        const t: OpenTransaction = { tx, open: true };
+        try {
+          return await current.run(t, fn);
+        } finally {
+          t.open = false;
+        }
+      });
+    },
+    get inTransaction() {
+      return current.getStore()?.open === true;
+    },
+    statements: runAll(alertStatementOps(k)),
+    claims: runAll(claimOps(k, 'postgres')),
+    reads: {
+      all: (query) => executor().all(query),
+      get: (query) => executor().first(query),
+    },
+    builder: store.builder<AlertTables>(),
+    async updateAlert(id, fields, now) {
+      const keys = Object.keys(fields);
+      const sig = keys.join(',');
+      let update = updates.get(sig);
+      if (!update) {
+        update = run(updateAlertOp(k, keys));
+        updates.set(sig, update);
+      }
+      await update(...keys.map((key) => fields[key]), now, id);
+    },
+    insertOutbox: (row) => own.insertOutbox(row),
+    maintenanceTasks: (open) =>
+      open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
+  };
+}

@@ -1,0 +1,593 @@
+import { expect, it } from 'vitest';
+import type { AlertStore, ClaimRequest, NewAlert, OutboxInsert } from '../../src/alerts/alert-store.ts';
+import { OUTBOX_MIGRATIONS } from '../../src/alerts/outbox-schema.ts';
+import {
+  openPostgresAlertStores,
+  type PostgresAlertStore,
+  postgresAlertStore,
+} from '../../src/alerts/postgres-alert-store.ts';
+import { ALERTS_MIGRATIONS } from '../../src/alerts/schema.ts';
+import { sqliteAlertStore } from '../../src/alerts/sqlite-alert-store.ts';
+import { migrateModuleSync } from '../../src/storage/migrations.ts';
+import { describeStores, type StoreUnderTest } from './stores.ts';
+
+/**
+ * The alert store's port (src/alerts/alert-store.ts), every operation, on SQLite (synchronous, statements
+ * prepared once) and on PostgreSQL (promises, the open transaction held in an AsyncLocalStorage): both are built
+ * from the one set of Kysely statements, and each call here is awaited, so the same test drives both and they
+ * must answer the same. On PostgreSQL also: two hubs claiming one lane at once never get the same row, and a
+ * transaction that throws leaves nothing behind of what its body wrote.
+ */
+type Store = AlertStore | PostgresAlertStore;
+
+const T = Date.parse('2026-12-01T16:00:00+08:00');
+const MIN = 60_000;
+const PLACE = JSON.stringify({ street: 's1', community: 'c1', grid: 'g1', estate: 'e1', building: 'b1' });
+
+async function open(sut: StoreUnderTest): Promise<Store> {
+  if (sut.sqlite) {
+    migrateModuleSync(sut.store, 'alerts', ALERTS_MIGRATIONS);
+    migrateModuleSync(sut.store, 'alerts.outbox', OUTBOX_MIGRATIONS);
+    return sqliteAlertStore(sut.sqlite);
+  }
+  return (await openPostgresAlertStores(sut.store)).alerts;
+}
+
+const alert = (id: string, over: Partial<NewAlert> = {}): NewAlert => ({
+  id,
+  ruleId: 'call-button',
+  deviceId: 'btn-1',
+  deviceType: 'call_button',
+  placeId: 'b1',
+  place: PLACE,
+  gridId: 'g1',
+  floor: 3,
+  severity: 'critical',
+  category: 'care',
+  title: '紧急呼叫',
+  detail: '3 楼按下呼叫按钮',
+  evidence: '{}',
+  dedup: 'per-device',
+  incidentId: 'i1',
+  at: T,
+  ...over,
+});
+
+const outbox = (over: Partial<OutboxInsert> = {}): OutboxInsert => ({
+  alert_id: 'a1',
+  channel: 'mqtt',
+  target: 'w1',
+  payload: '{"t":"alarm"}',
+  attempts: 0,
+  idempotency_key: `gh-${Math.random()}`,
+  person_id: 'w1',
+  severity: 'major',
+  digestible: 0,
+  rung: null,
+  held_until: null,
+  max_attempts: null,
+  next_at: T,
+  state: 'pending',
+  last_error: null,
+  last_status: null,
+  claimed_by: null,
+  lease_until: null,
+  created_at: T,
+  ...over,
+});
+
+/** The ids of claimed rows, in order of id. */
+const ids = (rows: readonly { id: number }[]): number[] => rows.map((r) => r.id).sort((a, b) => a - b);
+
+const lane = (over: Partial<ClaimRequest> = {}): ClaimRequest => ({
+  now: T,
+  channel: 'mqtt',
+  target: 'w1',
+  owner: 'hub-a',
+  leaseUntil: T + MIN,
+  limit: 10,
+  onlyCritical: 0,
+  onlyFresh: 0,
+  ...over,
+});
+
+async function withAlert(s: Store, id = 'a1', over: Partial<NewAlert> = {}): Promise<void> {
+  await s.statements.insertIncident('i1', 'care', 'b1', PLACE, T, T);
+  await s.statements.insertAlert(alert(id, over));
+}
+
+describeStores('alert store statements', ({ dialect, fresh }) => {
+  it('records alerts, incidents and timelines, finds the open and the recently resolved alert', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    expect(await st.insertIncident('i1', 'care', 'b1', PLACE, T, T)).toBe(1);
+    expect(await st.incidentFor('care', 'b1', T - MIN)).toEqual({ id: 'i1' });
+    expect(await st.incidentFor('care', 'b1', T + 1)).toBeUndefined();
+    expect(await st.joinIncident(T + MIN, 'i1')).toBe(1);
+    expect(await st.incident('i1')).toEqual({
+      id: 'i1',
+      category: 'care',
+      group_key: 'b1',
+      place: PLACE,
+      opened_at: T,
+      last_at: T + MIN,
+      alert_count: 2,
+    });
+
+    expect(await st.insertAlert(alert('a1'))).toBe(1);
+    expect(await st.insertAlert(alert('a2', { at: T + MIN }))).toBe(1);
+    const a1 = await st.alert('a1');
+    expect(a1).toMatchObject({
+      id: 'a1',
+      rule_id: 'call-button',
+      status: 'open',
+      count: 1,
+      floor: 3,
+      opened_at: T,
+      clock_start: T,
+      last_seen_at: T,
+      updated_at: T,
+      reach: 'grid',
+      escalation_step: 0,
+      acknowledged_at: null,
+      incident_id: 'i1',
+    });
+    // the place levels are columns the database fills from the path
+    expect(a1).toMatchObject({ street_id: 's1', community_id: 'c1', building_id: 'b1', unit_id: null });
+    expect(await st.alert('nope')).toBeUndefined();
+    expect((await st.openFor('call-button', 'btn-1'))?.id).toBe('a2');
+    expect(await st.incidentAlerts('i1')).toEqual([{ id: 'a1' }, { id: 'a2' }]);
+
+    expect(await st.repeat(T + 2 * MIN, '又按了一次', '{"n":2}', T + 2 * MIN, 'a2')).toBe(1);
+    expect(await st.alert('a2')).toMatchObject({ count: 2, last_seen_at: T + 2 * MIN, detail: '又按了一次' });
+
+    await s.updateAlert(
+      'a2',
+      { status: 'resolved', resolved_at: T + 3 * MIN, resolution: 'handled' },
+      T + 3 * MIN,
+    );
+    expect(await st.alert('a2')).toMatchObject({ status: 'resolved', updated_at: T + 3 * MIN });
+    expect((await st.openFor('call-button', 'btn-1'))?.id).toBe('a1');
+    expect((await st.recentResolved('call-button', 'btn-1', T))?.id).toBe('a2');
+    expect(await st.recentResolved('call-button', 'btn-1', T + 4 * MIN)).toBeUndefined();
+    await s.updateAlert('a2', { resolution: 'false_alarm' }, T + 3 * MIN);
+    expect(await st.recentResolved('call-button', 'btn-1', T)).toBeUndefined();
+
+    expect(await st.insertEvent('a1', T, 'system', 'raised', '{}')).toBe(1);
+    expect(await st.insertEvent('a1', T + 1, 'w1', 'acknowledged', '{"via":"app"}')).toBe(1);
+    expect(await st.events('a1')).toEqual([
+      { id: 1, at: T, actor: 'system', type: 'raised', data: '{}' },
+      { id: 2, at: T + 1, actor: 'w1', type: 'acknowledged', data: '{"via":"app"}' },
+    ]);
+
+    expect(await st.journalSeen(7, 'call-button', T)).toBe(1);
+    expect(await st.journalSeen(7, 'call-button', T)).toBe(0); // a replay
+    expect(await st.journalSeen(7, 'smoke', T)).toBe(1);
+
+    expect(await st.insertRatingToken('h1', 'a1', T + MIN)).toBe(1);
+    expect(await st.ratingToken('h1')).toEqual({ alert_id: 'a1', expires_at: T + MIN, used_at: null });
+    expect(await st.useRatingToken(T + 1, 'h1')).toBe(1);
+    expect((await st.ratingToken('h1'))?.used_at).toBe(T + 1);
+    expect(await st.ratingToken('h2')).toBeUndefined();
+  });
+
+  it('holds back repeats while suppressed, counts them, and lifts the suppression when fixed', async () => {
+    const st = (await open(await fresh())).statements;
+    expect(await st.suppression('r1', 'd1', T)).toBeUndefined();
+    expect(await st.suppress('r1', 'd1', T + 10 * MIN, 'false_alarm')).toBe(1);
+    expect(await st.suppression('r1', 'd1', T)).toEqual({ until: T + 10 * MIN });
+    expect(await st.suppression('r1', 'd1', T + 10 * MIN)).toBeUndefined();
+    expect(await st.countSuppressed('r1', 'd1')).toBe(1);
+    expect(await st.countSuppressed('r1', 'other')).toBe(0);
+    // a second suppression of the pair replaces the first
+    expect(await st.suppress('r1', 'd1', T + 20 * MIN, 'device_fault')).toBe(1);
+    expect(await st.suppression('r1', 'd1', T + 15 * MIN)).toEqual({ until: T + 20 * MIN });
+    await st.suppress('r2', 'd1', T + 5 * MIN, 'false_alarm');
+    await st.suppress('r2', 'd2', T + 5 * MIN, 'false_alarm');
+    expect(await st.liftSuppressions(T + MIN, 'd1', T + MIN)).toBe(2);
+    expect(await st.suppression('r1', 'd1', T + MIN)).toBeUndefined();
+    expect(await st.suppression('r2', 'd2', T + MIN)).toEqual({ until: T + 5 * MIN });
+  });
+
+  it('keeps whistles and maintenance tasks, with the place of their alert', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    await withAlert(s);
+    expect(await st.insertWhistle('a1', 'fire', null, T, 'l1', T + 30 * MIN)).toBe(1);
+    expect(await st.insertWhistle('a1', 'police', '门锁', T + 1, 'l1', T + 60 * MIN)).toBe(2);
+    expect(await st.whistleReported(T + 5 * MIN, 'f1', 1)).toBe(1);
+    expect(await st.whistleEscalated(2)).toBe(1);
+    expect(await st.whistles('a1')).toEqual([
+      {
+        id: 1,
+        alert_id: 'a1',
+        department: 'fire',
+        note: null,
+        whistled_at: T,
+        whistled_by: 'l1',
+        due_at: T + 30 * MIN,
+        reported_at: T + 5 * MIN,
+        reported_by: 'f1',
+        escalated: 0,
+      },
+      expect.objectContaining({ id: 2, department: 'police', note: '门锁', escalated: 1, reported_at: null }),
+    ]);
+    expect((await st.whistle(2))?.department).toBe('police');
+    expect(await st.whistle(3)).toBeUndefined();
+
+    expect(await st.insertTask('btn-1', 'a1', 'device_fault', '按钮失灵', T, 'w1')).toBe(1);
+    expect(await st.insertTask('btn-2', 'a1', 'device_fault', '电池', T + 1, 'w1')).toBe(2);
+    expect(await st.task(1)).toEqual({
+      id: 1,
+      device_id: 'btn-1',
+      alert_id: 'a1',
+      reason: 'device_fault',
+      note: '按钮失灵',
+      created_at: T,
+      created_by: 'w1',
+      done_at: null,
+      done_by: null,
+      done_note: null,
+      place: PLACE,
+    });
+    expect(await st.taskOnly(1)).toMatchObject({ id: 1, device_id: 'btn-1', place: null });
+    expect(await st.closeTask(T + MIN, 'w1', '换了电池', 2)).toBe(1);
+    const tasks = async (open: boolean | undefined) => (await s.maintenanceTasks(open)).map((t) => t.id);
+    expect(await tasks(undefined)).toEqual([2, 1]);
+    expect(await tasks(true)).toEqual([1]);
+    expect(await tasks(false)).toEqual([2]);
+    expect((await s.maintenanceTasks(false))[0]).toMatchObject({
+      done_by: 'w1',
+      done_note: '换了电池',
+      place: PLACE,
+    });
+  });
+
+  it('fires escalation timers when due, earliest first, and voids them by step, whistle and milestone', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    await withAlert(s);
+    expect(await st.nextTimer()).toBeNull();
+    await st.insertTimer('a1', 'step', 1, 'acknowledged', T + 10 * MIN);
+    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+    await st.insertTimer('a1', 'report_in', 1, null, T + 5 * MIN);
+    await st.insertTimer('a1', 'step', 2, 'on_site', T + 20 * MIN);
+    expect(await st.nextTimer()).toBe(T + 5 * MIN);
+    const due = await st.dueTimers(T + 10 * MIN);
+    expect(due.map((t) => [t.kind, t.ref, t.due_at])).toEqual([
+      ['step', 0, T + 5 * MIN],
+      ['report_in', 1, T + 5 * MIN],
+      ['step', 1, T + 10 * MIN],
+    ]);
+    expect(due[0]).toMatchObject({ id: 2, alert_id: 'a1', unless: 'acknowledged' });
+    expect(await st.stepFired('a1', 0)).toBe(false);
+    expect(await st.setTimerState('fired', 2)).toBe(1);
+    expect(await st.stepFired('a1', 0)).toBe(true);
+    expect(await st.voidStep('a1', 0)).toBe(0); // fired already
+    expect(await st.voidReportIn('a1', 1)).toBe(1);
+    expect(await st.voidUnless('a1', 'acknowledged')).toBe(1); // step 1
+    expect(await st.nextTimer()).toBe(T + 20 * MIN);
+    expect(await st.voidSteps('a1')).toBe(1);
+    expect(await st.nextTimer()).toBeNull();
+    await st.insertTimer('a1', 'step', 3, null, T);
+    await st.insertTimer('a1', 'report_in', 2, null, T);
+    expect(await st.voidAll('a1')).toBe(2);
+    expect(await st.dueTimers(T + 99 * MIN)).toEqual([]);
+
+    // Done timers of an alert closed long enough ago are pruned; pending ones and open alerts' are kept.
+    await st.insertTimer('a1', 'step', 4, null, T + 30 * MIN);
+    expect(await st.pruneTimers(T + MIN)).toBe(0); // a1 is open
+    await s.updateAlert('a1', { status: 'closed' }, T);
+    expect(await st.pruneTimers(T)).toBe(0); // not before its update
+    expect(await st.pruneTimers(T + 1)).toBe(6);
+    expect(await st.dueTimers(T + 99 * MIN)).toHaveLength(1);
+  });
+
+  it('keeps the outbox: pending count, an alert’s rows, digest siblings, folds, digests and pruning', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    await withAlert(s);
+    expect(await st.pendingOutbox()).toBe(0);
+    const id1 = await s.insertOutbox(outbox({ digestible: 1, severity: 'minor' }));
+    const id2 = await s.insertOutbox(outbox({ digestible: 1, severity: 'minor', next_at: T + 5 * MIN }));
+    const id3 = await s.insertOutbox(outbox({ digestible: 1, held_until: T + 60 * MIN }));
+    const id4 = await s.insertOutbox(outbox({ channel: 'stream', target: '*' }));
+    const id5 = await s.insertOutbox(outbox({ channel: 'sms', target: '138', rung: 2, claimed_by: 'hub-a' }));
+    expect([id1, id2, id3, id4, id5]).toEqual([1, 2, 3, 4, 5]);
+    expect(await st.pendingOutbox()).toBe(5);
+    const mine = await st.outboxOf('a1');
+    expect(mine.map((r) => r.id)).toEqual([1, 2, 3, 5]); // not the live stream's
+    expect(mine[0]).toMatchObject({
+      alert_id: 'a1',
+      channel: 'mqtt',
+      target: 'w1',
+      attempts: 0,
+      state: 'pending',
+      digestible: 1,
+      severity: 'minor',
+      next_at: T,
+      last_error: null,
+      last_status: null,
+      max_attempts: null,
+    });
+    expect(await s.claims.row(5)).toMatchObject({ claimed_by: 'hub-a', lease_until: null, rung: 2 });
+    expect(await st.rungLive('a1', 2)).toBe(1);
+
+    const siblings = async (dueBy: number, now: number) =>
+      (await st.digestSiblings('mqtt', 'w1', dueBy, now)).map((r) => r.id);
+    expect(await siblings(T, T)).toEqual([1]); // 2 is not due by then, 3 is held by quiet hours
+    expect(await siblings(T + 5 * MIN, T)).toEqual([1, 2]);
+    expect(await siblings(T + 5 * MIN, T + 60 * MIN)).toEqual([1, 2, 3]);
+    expect(await st.postpone(T + 90 * MIN, 2)).toBe(1);
+    expect(await siblings(T + 5 * MIN, T + 60 * MIN)).toEqual([1, 3]);
+    expect(await st.fold('folded into digest d1', 3)).toBe(1);
+    expect(await s.claims.row(3)).toMatchObject({ state: 'folded', last_error: 'folded into digest d1' });
+    expect(await siblings(T + 5 * MIN, T + 60 * MIN)).toEqual([1]);
+    expect(await st.pendingOutbox()).toBe(4);
+
+    expect(await st.digest('mqtt', 'w1')).toBeUndefined();
+    expect(await st.putDigest('mqtt', 'w1', 'd1', 1, '["a1"]', T, T)).toBe(1);
+    expect(await st.putDigest('mqtt', 'w1', 'd1', 2, '["a1","a2"]', T, T + MIN)).toBe(1);
+    expect(await st.digest('mqtt', 'w1')).toMatchObject({
+      digest_id: 'd1',
+      version: 2,
+      items: '["a1","a2"]',
+      started_at: T,
+      last_at: T + MIN,
+    });
+
+    // Only rows that are done with (not pending) and older than the cut are pruned.
+    expect(await st.pruneOutbox(T + 1)).toBe(1); // the folded one
+    expect(await st.pruneOutbox(T + 1)).toBe(0);
+    expect(await s.claims.done(200, 5)).toBe(1);
+    expect(await st.rungLive('a1', 2)).toBe(1); // delivered counts as live
+    expect(await s.claims.retry(T, 'gone', 410, 'dead', 5)).toBe(1);
+    expect(await st.rungLive('a1', 2)).toBe(0); // dead is not
+
+    expect(await st.journalSeen(1, 'r', T)).toBe(1);
+    expect(await st.journalSeen(2, 'r', T + MIN)).toBe(1);
+    expect(await st.pruneJournal(T + MIN)).toBe(1);
+    expect(await st.journalSeen(1, 'r', T + MIN)).toBe(1); // forgotten, so taken again
+  });
+
+  it('runs the must-reach ladder: started, stepped, due, stopped and started again', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    await withAlert(s);
+    await st.insertAlert(alert('a3'));
+    expect(await st.reach('a1')).toBeUndefined();
+    expect(await st.nextReach()).toBeNull();
+    expect(await st.startReach('a1', T + MIN)).toBe(1);
+    expect(await st.startReach('a3', T + 2 * MIN)).toBe(1);
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + MIN, state: 'active' });
+    expect(await st.nextReach()).toBe(T + MIN);
+    expect((await st.dueReach(T + 2 * MIN)).map((r) => r.alert_id)).toEqual(['a1', 'a3']);
+    expect(await st.setReach(1, T + 5 * MIN, 'active', 'a1')).toBe(1);
+    expect((await st.dueReach(T + 2 * MIN)).map((r) => r.alert_id)).toEqual(['a3']);
+    expect(await st.stopReach('a3')).toBe(1);
+    expect(await st.stopReach('a3')).toBe(0);
+    expect(await st.nextReach()).toBe(T + 5 * MIN);
+    // a reopened alert starts its ladder again from the first rung
+    expect(await st.startReach('a1', T + 9 * MIN)).toBe(1);
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active' });
+  });
+
+  it('lists due lanes, critical first and among them the phones, and claims a lane critical first', async () => {
+    const s = await open(await fresh());
+    const c = s.claims;
+    await withAlert(s);
+    await s.insertOutbox(outbox({ channel: 'sms', target: '138', severity: 'major' }));
+    await s.insertOutbox(outbox({ channel: 'mqtt', target: 'w1', severity: 'major' }));
+    await s.insertOutbox(outbox({ channel: 'robot', target: 'g1', severity: 'critical' }));
+    await s.insertOutbox(outbox({ channel: 'mqtt', target: 'w2', severity: 'critical' }));
+    await s.insertOutbox(outbox({ channel: 'mqtt', target: 'w2', severity: 'minor' }));
+    await s.insertOutbox(outbox({ channel: 'sms', target: '139', next_at: T + MIN })); // not due
+    await s.insertOutbox(outbox({ channel: 'sms', target: '137', lease_until: T + MIN, claimed_by: 'x' }));
+    expect(await c.dueLanes(T)).toEqual([
+      { channel: 'mqtt', target: 'w2', critical: 1 },
+      { channel: 'robot', target: 'g1', critical: 1 },
+      { channel: 'mqtt', target: 'w1', critical: 0 },
+      { channel: 'sms', target: '138', critical: 0 },
+    ]);
+    // once the lease ran out and the later row fell due, those lanes are due too (after the ordered ones)
+    const later = (await c.dueLanes(T + MIN)).map((l) => l.target);
+    expect(later.slice(0, 3)).toEqual(['w2', 'g1', 'w1']);
+    expect(later.slice(3).sort()).toEqual(['137', '138', '139']);
+  });
+
+  it('claims a lane critical first, up to its limit, and never a row under a live claim', async () => {
+    const s = await open(await fresh());
+    const c = s.claims;
+    await withAlert(s);
+    const major = await s.insertOutbox(outbox({ severity: 'major', next_at: T - 3 * MIN }));
+    const minor = await s.insertOutbox(outbox({ severity: 'minor', next_at: T - 2 * MIN }));
+    const critical = await s.insertOutbox(outbox({ severity: 'critical', next_at: T - MIN }));
+    await s.insertOutbox(outbox({ severity: 'critical', next_at: T + MIN })); // not due
+    await s.insertOutbox(outbox({ target: 'w2', severity: 'critical' })); // another lane
+
+    // RETURNING has no order (the outbox sorts what it claimed): which rows, is what the claim decides
+    const first = await c.claim(lane({ limit: 2 }));
+    expect(ids(first)).toEqual([major, critical]);
+    expect(first.find((r) => r.id === critical)).toMatchObject({
+      claimed_by: 'hub-a',
+      lease_until: T + MIN,
+      state: 'pending',
+      target: 'w1',
+    });
+    // a live claim is not claimed again, by this hub or another
+    expect(ids(await c.claim(lane({ owner: 'hub-b' })))).toEqual([minor]);
+    expect(await c.claim(lane({ owner: 'hub-b' }))).toEqual([]);
+    expect(await c.nextWake(T)).toBe(T + MIN); // the claims run out, and a row falls due
+    // an expired claim (its hub died) is taken over
+    const later = await c.claim(lane({ owner: 'hub-b', now: T + MIN, leaseUntil: T + 2 * MIN }));
+    expect(later.map((r) => r.severity).sort()).toEqual(['critical', 'critical', 'major', 'minor']);
+    expect(later.every((r) => r.claimed_by === 'hub-b' && r.lease_until === T + 2 * MIN)).toBe(true);
+
+    // the old owner cannot give back what it no longer holds; the new one can
+    expect(await c.release(major, 'hub-a')).toBe(0);
+    expect(await c.release(major, 'hub-b')).toBe(1);
+    expect(await c.row(major)).toMatchObject({ claimed_by: null, lease_until: null });
+    expect(await c.releaseOwn('hub-b')).toBe(3);
+    expect(await c.releaseOwn('hub-b')).toBe(0);
+
+    // outcomes clear the claim
+    await c.claim(lane({ now: T + MIN }));
+    expect(await c.done(204, critical)).toBe(1);
+    expect(await c.row(critical)).toMatchObject({
+      state: 'done',
+      attempts: 1,
+      last_status: 204,
+      claimed_by: null,
+    });
+    expect(await c.done(null, critical)).toBe(1); // a status already known is kept
+    expect(await c.row(critical)).toMatchObject({ attempts: 2, last_status: 204 });
+    expect(await c.retry(T + 5 * MIN, 'timeout', null, 'pending', major)).toBe(1);
+    expect(await c.row(major)).toMatchObject({
+      attempts: 1,
+      next_at: T + 5 * MIN,
+      last_error: 'timeout',
+      last_status: null,
+      state: 'pending',
+      claimed_by: null,
+      lease_until: null,
+    });
+    expect(await c.postpone(T + 3 * MIN, minor)).toBe(1);
+    expect(await c.row(minor)).toMatchObject({ next_at: T + 3 * MIN, claimed_by: null });
+    expect(await c.nextWake(T + MIN)).toBe(T + 3 * MIN); // the postponed row falls due
+  });
+
+  it('claims only critical rows, or only fresh ones, for a lane in back-off', async () => {
+    const s = await open(await fresh());
+    const c = s.claims;
+    await withAlert(s);
+    const tried = await s.insertOutbox(outbox({ severity: 'critical' }));
+    await c.retry(T, 'broker down', null, 'pending', tried);
+    const fresh1 = await s.insertOutbox(outbox({ severity: 'critical' }));
+    const major = await s.insertOutbox(outbox({ severity: 'major' }));
+    const claimed = async (r: Partial<ClaimRequest>) =>
+      ids(await c.claim(lane({ owner: `p${Math.random()}`, leaseUntil: T, ...r })));
+    // leaseUntil = now: the claim is over at once, so each probe sees every row again
+    expect(await claimed({ onlyCritical: 1 })).toEqual([tried, fresh1]);
+    expect(await claimed({ onlyFresh: 1 })).toEqual([fresh1, major]);
+    expect(await claimed({ onlyCritical: 1, onlyFresh: 1 })).toEqual([fresh1]);
+    expect(await claimed({})).toEqual([tried, fresh1, major]);
+
+    // a gathered alarm never tried is foldable even while its lane is in back-off
+    expect(await c.foldable(T, 'mqtt', 'w1')).toBeUndefined();
+    const gathered = await s.insertOutbox(outbox({ digestible: 1, severity: 'minor' }));
+    expect(await c.foldable(T, 'mqtt', 'w1')).toMatchObject({ id: gathered, digestible: 1 });
+    expect(await c.foldable(T, 'mqtt', 'w2')).toBeUndefined();
+    expect(await c.nextWake(T)).toBeNull();
+  });
+
+  it('commits a transaction’s statements together, and a throw rolls back every one of them', async () => {
+    const sut = await fresh();
+    const s = await open(sut);
+    await withAlert(s);
+    const boom = new Error('boom');
+    // One body for both stores: synchronous on SQLite (its transactions are), awaited on PostgreSQL.
+    const body = (id: string, fail: boolean) => async () => {
+      await s.statements.insertAlert(alert(id));
+      await s.statements.insertEvent(id, T, 'system', 'raised', '{}');
+      await s.updateAlert('a1', { status: 'acknowledged' }, T + MIN);
+      await s.statements.insertTimer(id, 'step', 0, null, T + MIN);
+      if (fail) throw boom;
+    };
+    if (dialect === 'sqlite') {
+      const sqlite = s as AlertStore;
+      expect(() =>
+        sqlite.transaction(() => {
+          sqlite.statements.insertAlert(alert('a2'));
+          sqlite.statements.insertEvent('a2', T, 'system', 'raised', '{}');
+          sqlite.updateAlert('a1', { status: 'acknowledged' }, T + MIN);
+          throw boom;
+        }),
+      ).toThrow(boom);
+    } else {
+      await expect((s as PostgresAlertStore).transaction(body('a2', true))).rejects.toBe(boom);
+    }
+    expect(await s.statements.alert('a2')).toBeUndefined();
+    expect(await s.statements.events('a2')).toEqual([]);
+    expect((await s.statements.alert('a1'))?.status).toBe('open');
+    expect(await s.statements.nextTimer()).toBeNull();
+    expect(s.inTransaction).toBe(false);
+
+    if (dialect === 'postgres') {
+      const pg = s as PostgresAlertStore;
+      const other = postgresAlertStore(sut.reopen());
+      await pg.transaction(async () => {
+        expect(pg.inTransaction).toBe(true);
+        await body('a3', false)();
+        // the body's writes are its transaction's: another connection does not see them before the commit…
+        expect(await other.statements.alert('a3')).toBeUndefined();
+        // …and a nested transaction joins it rather than opening a second one
+        await pg.transaction(() => pg.statements.insertEvent('a3', T + 1, 'w1', 'acknowledged', '{}'));
+        expect(await other.statements.events('a3')).toEqual([]);
+      });
+      expect(pg.inTransaction).toBe(false);
+      expect((await other.statements.events('a3')).map((e) => e.type)).toEqual(['raised', 'acknowledged']);
+      expect((await other.statements.alert('a1'))?.status).toBe('acknowledged');
+
+      // a throw after a nested transaction returned rolls back what the nested one wrote, too
+      await expect(
+        pg.transaction(async () => {
+          await pg.transaction(() => pg.statements.insertEvent('a3', T + 2, 'w1', 'note', '{}'));
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(await other.statements.events('a3')).toHaveLength(2);
+    }
+  });
+
+  if (dialect === 'postgres') {
+    it('never gives two hubs claiming one lane at once the same row (FOR UPDATE SKIP LOCKED)', async () => {
+      const sut = await fresh();
+      const a = (await open(sut)) as PostgresAlertStore;
+      const b = postgresAlertStore(sut.reopen());
+      await withAlert(a);
+      for (let i = 0; i < 50; i++)
+        await a.insertOutbox(outbox({ severity: i % 5 === 0 ? 'critical' : 'major' }));
+
+      // Hub A holds its claim's row locks in an open transaction while hub B claims the same lane: B neither
+      // waits for A (it would wait forever here, A waiting on B) nor takes A's rows.
+      let mine: number[] = [];
+      let theirs: number[] = [];
+      await a.transaction(async () => {
+        mine = ids(await a.claims.claim(lane({ owner: 'hub-a', limit: 30 })));
+        theirs = ids(await b.claims.claim(lane({ owner: 'hub-b', limit: 30 })));
+      });
+      expect(mine).toHaveLength(30);
+      expect(theirs).toHaveLength(20);
+      expect(mine.filter((id) => theirs.includes(id))).toEqual([]);
+      expect(await a.claims.claim(lane({ owner: 'hub-c' }))).toEqual([]);
+
+      // Many rounds racing on two pools, each claim its own statement: every row is claimed exactly once.
+      await a.statements.pruneOutbox(Number.MAX_SAFE_INTEGER);
+      await a.claims.releaseOwn('hub-a');
+      await a.claims.releaseOwn('hub-b');
+      const rows = (await a.statements.outboxOf('a1')).map((r) => r.id);
+      const taken = new Map<number, string>();
+      const doubled: number[] = [];
+      const claimer = async (store: PostgresAlertStore, owner: string) => {
+        for (;;) {
+          const got = await store.claims.claim(lane({ owner, limit: 3 }));
+          if (got.length === 0) return;
+          for (const r of got) {
+            if (taken.has(r.id)) doubled.push(r.id);
+            taken.set(r.id, owner);
+          }
+        }
+      };
+      await Promise.all([
+        claimer(a, 'hub-a'),
+        claimer(b, 'hub-b'),
+        claimer(a, 'hub-a2'),
+        claimer(b, 'hub-b2'),
+      ]);
+      expect(doubled).toEqual([]);
+      expect([...taken.keys()].sort((x, y) => x - y)).toEqual(rows);
+      // both hubs took part
+      expect(new Set(taken.values()).size).toBeGreaterThan(1);
+    });
+  }
+});
