@@ -41,7 +41,12 @@ export const silentFeed: ChangeFeed = {
 export function postgresChangeFeed(
   store: SqlStore,
   url: string,
-  options: { onError?: (err: Error) => void; onReconnect?: () => void } = {},
+  options: {
+    onError?: (err: Error) => void;
+    onReconnect?: () => void;
+    /** Shown as the listening connection's application_name (an operator finds it in pg_stat_activity). */
+    name?: string;
+  } = {},
 ): ChangeFeed {
   const instance = randomUUID();
   const listeners = new Set<(change: Change) => void>();
@@ -50,7 +55,10 @@ export function postgresChangeFeed(
   const connect = async (): Promise<void> => {
     // Loaded when a PostgreSQL feed is made: the embedded default does not pay for the driver at start-up.
     const { default: driver } = await import('pg');
-    const c = new driver.Client({ connectionString: url, application_name: 'gridhub-changes' });
+    const c = new driver.Client({
+      connectionString: url,
+      application_name: options.name ?? 'gridhub-changes',
+    });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
       let parsed: { from?: string; table?: string; id?: string };
