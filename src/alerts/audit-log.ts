@@ -1,6 +1,14 @@
-/** The audit log: who read or sent what personal data, and which admin edits were made. */
+/**
+ * The audit log: who read or sent what personal data, and which admin edits were made. Its statements are
+ * written once with Kysely: `createAuditLog` runs them synchronously on the hub's SQLite connection (its callers
+ * are synchronous), `createAuditPort` on either store, answering promises.
+ */
+import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.ts';
+import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import type { AlertStoreTables } from './tables.ts';
 
 export interface AuditEntry {
   id: number;
@@ -12,62 +20,78 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
+export interface AuditFilter {
+  from?: number;
+  to?: number;
+  username?: string;
+  limit?: number;
+}
+
 export interface AuditLog {
   record(e: Omit<AuditEntry, 'id' | 'at'>): void;
-  list(filter: { from?: number; to?: number; username?: string; limit?: number }): AuditEntry[];
+  list(filter: AuditFilter): AuditEntry[];
+}
+
+/** The audit log on either store. */
+export interface AuditPort {
+  record(e: Omit<AuditEntry, 'id' | 'at'>): Promise<void>;
+  list(filter: AuditFilter): Promise<AuditEntry[]>;
+}
+
+type Row = Selectable<AlertStoreTables['audit_log']>;
+
+const toEntry = (r: Row): AuditEntry => ({
+  id: r.id,
+  at: r.at,
+  username: r.username,
+  action: r.action,
+  subject: r.subject,
+  alertId: r.alert_id,
+  detail: JSON.parse(r.detail) as Record<string, unknown>,
+});
+
+function auditQueries(db: Kysely<AlertStoreTables>) {
+  return {
+    insert: (at: number, e: Omit<AuditEntry, 'id' | 'at'>) =>
+      db.insertInto('audit_log').values({
+        at,
+        username: e.username,
+        action: e.action,
+        subject: e.subject,
+        alert_id: e.alertId,
+        detail: JSON.stringify(e.detail),
+      }),
+    /** Newest first, 100 by default, 1000 at most. */
+    list: (f: AuditFilter) =>
+      db
+        .selectFrom('audit_log')
+        .selectAll()
+        .$if(f.from !== undefined, (q) => q.where('at', '>=', f.from as number))
+        .$if(f.to !== undefined, (q) => q.where('at', '<', f.to as number))
+        .$if(Boolean(f.username), (q) => q.where('username', '=', f.username as string))
+        .orderBy('id', 'desc')
+        .limit(Math.min(f.limit ?? 100, 1000)),
+  };
 }
 
 export function createAuditLog(db: Db, clock: Clock): AuditLog {
-  const insert = db.prepare(
-    'INSERT INTO audit_log (at, username, action, subject, alert_id, detail) VALUES (?, ?, ?, ?, ?, ?)',
-  );
+  const store = sqliteStore(db);
+  const sync = store.sync as NonNullable<SqlStore['sync']>;
+  const q = auditQueries(store.builder<AlertStoreTables>());
   return {
     record(e) {
-      insert.run(clock.now(), e.username, e.action, e.subject, e.alertId, JSON.stringify(e.detail));
+      sync.write(q.insert(clock.now(), e));
     },
-    list(filter) {
-      const where: string[] = [];
-      const args: (string | number)[] = [];
-      if (filter.from !== undefined) {
-        where.push('at >= ?');
-        args.push(filter.from);
-      }
-      if (filter.to !== undefined) {
-        where.push('at < ?');
-        args.push(filter.to);
-      }
-      if (filter.username) {
-        where.push('username = ?');
-        args.push(filter.username);
-      }
-      return db
-        .prepare<
-          (string | number)[],
-          {
-            id: number;
-            at: number;
-            username: string;
-            action: string;
-            subject: string;
-            alert_id: string | null;
-            detail: string;
-          }
-        >(
-          `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${Math.min(
-            filter.limit ?? 100,
-            1000,
-          )}`,
-        )
-        .all(...args)
-        .map((r) => ({
-          id: r.id,
-          at: r.at,
-          username: r.username,
-          action: r.action,
-          subject: r.subject,
-          alertId: r.alert_id,
-          detail: JSON.parse(r.detail) as Record<string, unknown>,
-        }));
+    list: (filter) => sync.all(q.list(filter)).map(toEntry),
+  };
+}
+
+export function createAuditPort(store: SqlStore, clock: Clock): AuditPort {
+  const q = auditQueries(store.builder<AlertStoreTables>());
+  return {
+    async record(e) {
+      await store.write(q.insert(clock.now(), e));
     },
+    list: async (filter) => (await store.all(q.list(filter))).map(toEntry),
   };
 }

@@ -1,7 +1,17 @@
-/** Channel targets: the group robots and other fixed targets told of alerts at a place, for some roles. */
+/**
+ * Channel targets: the group robots and other fixed targets told of alerts at a place, for some roles. The
+ * statements are written once with Kysely: `createChannelTargetStore` runs them synchronously on the hub's SQLite
+ * connection (the dispatcher matches targets synchronously, from memory), `createChannelTargetPort` on either
+ * store, answering promises and announcing each edit to the other instances.
+ */
+import type { Kysely, Selectable } from 'kysely';
 import type { PlacePath } from '../domain/places.ts';
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import { placeIdsOf } from './places.ts';
+import type { AlertStoreTables } from './tables.ts';
 
 export interface ChannelTarget {
   id: number;
@@ -22,53 +32,92 @@ export interface ChannelTargetStore {
   match(path: PlacePath, roles: readonly string[]): ChannelTarget[];
 }
 
-export function createChannelTargetStore(db: Db): ChannelTargetStore {
-  const all = db.prepare<
-    [],
-    {
-      id: number;
-      place_id: string | null;
-      role: string | null;
-      channel: string;
-      target: string;
-      label: string | null;
-    }
-  >('SELECT * FROM alert_channel_targets ORDER BY id');
-  const insert = db.prepare(
-    'INSERT INTO alert_channel_targets (place_id, role, channel, target, label) VALUES (?, ?, ?, ?, ?)',
+/** The channel targets on either store; `list` reads the store, so it is what the memory of a store reloads. */
+export interface ChannelTargetPort {
+  list(): Promise<ChannelTarget[]>;
+  add(t: Omit<ChannelTarget, 'id'>): Promise<ChannelTarget>;
+  remove(id: number): Promise<boolean>;
+}
+
+/** What `ChangeFeed` announces after an edit: other instances reload their targets. */
+export const CHANNEL_TARGETS_TABLE = 'alert_channel_targets';
+
+const toTarget = (r: Selectable<AlertStoreTables['alert_channel_targets']>): ChannelTarget =>
+  Object.freeze({
+    id: r.id,
+    placeId: r.place_id,
+    role: r.role,
+    channel: r.channel,
+    target: r.target,
+    label: r.label,
+  });
+
+function targetQueries(db: Kysely<AlertStoreTables>) {
+  return {
+    all: () => db.selectFrom('alert_channel_targets').selectAll().orderBy('id'),
+    insert: (t: Omit<ChannelTarget, 'id'>) =>
+      db
+        .insertInto('alert_channel_targets')
+        .values({ place_id: t.placeId, role: t.role, channel: t.channel, target: t.target, label: t.label })
+        .returning('id'),
+    remove: (id: number) => db.deleteFrom('alert_channel_targets').where('id', '=', id),
+  };
+}
+
+/** Targets for an alert at `path` when `roles` are notified, among `targets`. */
+export function matchTargets(
+  targets: readonly ChannelTarget[],
+  path: PlacePath,
+  roles: readonly string[],
+): ChannelTarget[] {
+  const places = placeIdsOf(path);
+  return targets.filter(
+    (t) => (t.placeId === null || places.has(t.placeId)) && (t.role === null || roles.includes(t.role)),
   );
-  const del = db.prepare('DELETE FROM alert_channel_targets WHERE id = ?');
+}
+
+export function createChannelTargetStore(db: Db): ChannelTargetStore {
+  const store = sqliteStore(db);
+  const sync = store.sync as NonNullable<SqlStore['sync']>;
+  const q = targetQueries(store.builder<AlertStoreTables>());
   // Every notification asks; targets change when an admin edits them through this store, which drops the copy.
   let cached: readonly ChannelTarget[] | undefined;
   const list = (): ChannelTarget[] => {
-    cached ??= all.all().map((r) =>
-      Object.freeze({
-        id: r.id,
-        placeId: r.place_id,
-        role: r.role,
-        channel: r.channel,
-        target: r.target,
-        label: r.label,
-      }),
-    );
+    cached ??= sync.all(q.all()).map(toTarget);
     return [...cached];
   };
   return {
     list,
     add(t) {
-      const info = insert.run(t.placeId, t.role, t.channel, t.target, t.label);
+      const row = sync.first(q.insert(t));
       cached = undefined;
-      return { ...t, id: Number(info.lastInsertRowid) };
+      return { ...t, id: Number(row?.id) };
     },
     remove(id) {
       cached = undefined;
-      return del.run(id).changes > 0;
+      return sync.write(q.remove(id)) > 0;
     },
-    match(path, roles) {
-      const places = placeIdsOf(path);
-      return list().filter(
-        (t) => (t.placeId === null || places.has(t.placeId)) && (t.role === null || roles.includes(t.role)),
-      );
+    match: (path, roles) => matchTargets(list(), path, roles),
+  };
+}
+
+export function createChannelTargetPort(
+  store: SqlStore,
+  changes: ChangeFeed = silentFeed,
+): ChannelTargetPort {
+  const q = targetQueries(store.builder<AlertStoreTables>());
+  return {
+    list: async () => (await store.all(q.all())).map(toTarget),
+    async add(t) {
+      const row = await store.first(q.insert(t));
+      const id = Number(row?.id);
+      await changes.announce({ table: CHANNEL_TARGETS_TABLE, id: String(id) });
+      return { ...t, id };
+    },
+    async remove(id) {
+      const removed = (await store.write(q.remove(id))) > 0;
+      if (removed) await changes.announce({ table: CHANNEL_TARGETS_TABLE, id: String(id) });
+      return removed;
     },
   };
 }

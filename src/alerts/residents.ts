@@ -1,14 +1,18 @@
-/** Residents behind devices (a call button's elder): their contact and health notes, read by the dispatcher. */
+/**
+ * Residents behind devices (a call button's elder): their contact and health notes, read by the dispatcher. The
+ * statements are written once with Kysely: `createResidentStore` runs them synchronously on the hub's SQLite
+ * connection (the dispatcher reads a resident inside its raise), `createResidentPort` on either store.
+ */
+import type { Kysely } from 'kysely';
 import type { Clock } from '../clock/clock.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { Resident, ResidentInput } from '../domain/records.ts';
+import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
-import type { ResidentTable } from './tables.ts';
+import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import type { AlertStoreTables, ResidentTable } from './tables.ts';
 
-/** A resident as stored: the read side's table type, one definition. */
-type ResidentRow = ResidentTable;
-
-const toResident = (r: ResidentRow): Resident => ({
+const toResident = (r: ResidentTable): Resident => ({
   id: r.id,
   name: r.name,
   phone: r.phone,
@@ -29,36 +33,92 @@ export interface ResidentStore {
   remove(id: string): boolean;
 }
 
-export function createResidentStore(db: Db, clock: Clock): ResidentStore {
-  const byId = db.prepare<[string], ResidentRow>('SELECT * FROM residents WHERE id = ?');
-  const byDevice = db.prepare<[string], ResidentRow>('SELECT * FROM residents WHERE device_id = ?');
+/** The residents on either store. */
+export interface ResidentPort {
+  get(id: string): Promise<Resident | undefined>;
+  forDevice(deviceId: string): Promise<Resident | undefined>;
+  list(): Promise<Resident[]>;
+  put(input: ResidentInput): Promise<Resident>;
+  remove(id: string): Promise<boolean>;
+}
+
+function residentQueries(db: Kysely<AlertStoreTables>) {
   return {
-    get: (id) => {
-      const r = byId.get(id);
-      return r ? toResident(r) : undefined;
-    },
-    forDevice: (deviceId) => {
-      const r = byDevice.get(deviceId);
-      return r ? toResident(r) : undefined;
-    },
-    list: () => db.prepare<[], ResidentRow>('SELECT * FROM residents ORDER BY id').all().map(toResident),
+    byId: (id: string) => db.selectFrom('residents').selectAll().where('id', '=', id),
+    byDevice: (deviceId: string) => db.selectFrom('residents').selectAll().where('device_id', '=', deviceId),
+    all: () => db.selectFrom('residents').selectAll().orderBy('id'),
+    put: (r: ResidentInput, now: number) =>
+      db
+        .insertInto('residents')
+        .values({
+          id: r.id,
+          name: r.name,
+          phone: r.phone,
+          family_name: r.familyName,
+          family_phone: r.familyPhone,
+          health_notes: r.healthNotes,
+          device_id: r.deviceId,
+          place_id: r.placeId,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            name: eb.ref('excluded.name'),
+            phone: eb.ref('excluded.phone'),
+            family_name: eb.ref('excluded.family_name'),
+            family_phone: eb.ref('excluded.family_phone'),
+            health_notes: eb.ref('excluded.health_notes'),
+            device_id: eb.ref('excluded.device_id'),
+            place_id: eb.ref('excluded.place_id'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .returningAll(),
+    remove: (id: string) => db.deleteFrom('residents').where('id', '=', id),
+  };
+}
+
+/** A device belongs to one resident: giving it to a second one is a conflict, not a silent move. */
+function checkDevice(input: ResidentInput, holder: ResidentTable | undefined): void {
+  if (holder && holder.id !== input.id) {
+    throw new GridHubError('CONFLICT', `device ${input.deviceId} belongs to resident ${holder.id}`, {
+      field: 'deviceId',
+    });
+  }
+}
+
+export function createResidentStore(db: Db, clock: Clock): ResidentStore {
+  const store = sqliteStore(db);
+  const sync = store.sync as NonNullable<SqlStore['sync']>;
+  const q = residentQueries(store.builder<AlertStoreTables>());
+  const one = (row: ResidentTable | undefined) => (row ? toResident(row) : undefined);
+  // The raise reads a call button's resident: compiled once, not built per call (src/storage/README.md).
+  const byId = compileOnce(q.byId, ['\u0000id']);
+  const byDevice = compileOnce(q.byDevice, ['\u0000device']);
+  return {
+    get: (id) => one(sync.first(byId(id))),
+    forDevice: (deviceId) => one(sync.first(byDevice(deviceId))),
+    list: () => sync.all(q.all()).map(toResident),
     put(input) {
-      const other = input.deviceId ? byDevice.get(input.deviceId) : undefined;
-      if (other && other.id !== input.id) {
-        throw new GridHubError('CONFLICT', `device ${input.deviceId} belongs to resident ${other.id}`, {
-          field: 'deviceId',
-        });
-      }
-      db.prepare(
-        `INSERT INTO residents (id, name, phone, family_name, family_phone, health_notes, device_id, place_id, updated_at)
-         VALUES (@id, @name, @phone, @familyName, @familyPhone, @healthNotes, @deviceId, @placeId, @now)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone,
-           family_name = excluded.family_name, family_phone = excluded.family_phone,
-           health_notes = excluded.health_notes, device_id = excluded.device_id, place_id = excluded.place_id,
-           updated_at = excluded.updated_at`,
-      ).run({ ...input, now: clock.now() });
-      return toResident(byId.get(input.id) as ResidentRow);
+      checkDevice(input, input.deviceId ? sync.first(byDevice(input.deviceId)) : undefined);
+      return toResident(sync.first(q.put(input, clock.now())) as ResidentTable);
     },
-    remove: (id) => db.prepare('DELETE FROM residents WHERE id = ?').run(id).changes > 0,
+    remove: (id) => sync.write(q.remove(id)) > 0,
+  };
+}
+
+export function createResidentPort(store: SqlStore, clock: Clock): ResidentPort {
+  const q = residentQueries(store.builder<AlertStoreTables>());
+  const one = (row: ResidentTable | undefined) => (row ? toResident(row) : undefined);
+  return {
+    get: async (id) => one(await store.first(q.byId(id))),
+    forDevice: async (deviceId) => one(await store.first(q.byDevice(deviceId))),
+    list: async () => (await store.all(q.all())).map(toResident),
+    async put(input) {
+      checkDevice(input, input.deviceId ? await store.first(q.byDevice(input.deviceId)) : undefined);
+      // Another instance giving the device to someone else in between fails on the column's UNIQUE instead.
+      return toResident((await store.first(q.put(input, clock.now()))) as ResidentTable);
+    },
+    remove: async (id) => (await store.write(q.remove(id))) > 0,
   };
 }

@@ -193,4 +193,29 @@ export interface AlertStoreTables extends Omit<AlertTables, 'alerts' | 'alert_wh
   >;
   alert_digests: DigestRow & { channel: string; target: string };
   alert_must_reach: ReachRow;
+  // the dispatcher's other stores (residents.ts, audit-log.ts, quiet-hours.ts, channel-targets.ts)
+  audit_log: {
+    id: Generated<number>;
+    at: number;
+    username: string;
+    action: string;
+    subject: string;
+    alert_id: string | null;
+    detail: string;
+  };
+  alert_quiet_hours: {
+    id: Generated<number>;
+    person_id: string | null;
+    place_id: string | null;
+    start_minute: number;
+    end_minute: number;
+  };
+  alert_channel_targets: {
+    id: Generated<number>;
+    place_id: string | null;
+    role: string | null;
+    channel: string;
+    target: string;
+    label: string | null;
+  };
 }
