@@ -10,12 +10,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Compilable } from 'kysely';
 import { CHANNELS_MIGRATIONS } from '../channels/schema.ts';
+import type { Clock } from '../clock/clock.ts';
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { migrateModule } from '../storage/migrations.ts';
 import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
 import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
 import type { AlertStatements, AlertStore, OutboxClaims } from './alert-store.ts';
+import { type AuditPort, createAuditPort } from './audit-log.ts';
+import { type ChannelTargetPort, createChannelTargetPort } from './channel-targets.ts';
 import { claimOps } from './outbox-claims.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
+import { createQuietHoursPort, type QuietHoursPort } from './quiet-hours.ts';
+import { createResidentPort, type ResidentPort } from './residents.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
 import type { ReadBuilder } from './sqlite-runner.ts';
 import { type AnyOp, type AsyncOps, bind } from './store-ops.ts';
@@ -51,9 +57,17 @@ interface OpenTransaction {
   open: boolean;
 }
 
-/** The dispatcher's stores on the shared PostgreSQL (those over its own tables; the rest are still SQLite's). */
+/**
+ * The dispatcher's stores on the shared PostgreSQL. The dispatcher reads quiet hours, channel targets and
+ * residents synchronously today: on PostgreSQL those reads are to be served from memory filled through these
+ * ports (and reloaded when the ChangeFeed announces their tables), as the registry does.
+ */
 export interface PostgresAlertStores {
   alerts: PostgresAlertStore;
+  residents: ResidentPort;
+  audit: AuditPort;
+  quietHours: QuietHoursPort;
+  channelTargets: ChannelTargetPort;
 }
 
 /**
@@ -61,11 +75,21 @@ export interface PostgresAlertStores {
  * SQLite hub migrates when it opens the push store) and open its stores on them. Instances starting together
  * take turns on migrateModule's advisory lock.
  */
-export async function openPostgresAlertStores(store: SqlStore): Promise<PostgresAlertStores> {
+export async function openPostgresAlertStores(
+  store: SqlStore,
+  clock: Clock,
+  changes: ChangeFeed = silentFeed,
+): Promise<PostgresAlertStores> {
   await migrateModule(store, 'alerts', ALERTS_MIGRATIONS);
   await migrateModule(store, 'alerts.outbox', OUTBOX_MIGRATIONS);
   await migrateModule(store, 'channels', CHANNELS_MIGRATIONS);
-  return { alerts: postgresAlertStore(store) };
+  return {
+    alerts: postgresAlertStore(store),
+    residents: createResidentPort(store, clock),
+    audit: createAuditPort(store, clock),
+    quietHours: createQuietHoursPort(store, changes),
+    channelTargets: createChannelTargetPort(store, changes),
+  };
 }
 
 /** The alert store on the shared PostgreSQL (the tables migrated already). */

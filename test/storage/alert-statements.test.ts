@@ -8,6 +8,7 @@ import {
 } from '../../src/alerts/postgres-alert-store.ts';
 import { ALERTS_MIGRATIONS } from '../../src/alerts/schema.ts';
 import { sqliteAlertStore } from '../../src/alerts/sqlite-alert-store.ts';
+import { ManualClock } from '../../src/clock/clock.ts';
 import { migrateModuleSync } from '../../src/storage/migrations.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
 
@@ -30,7 +31,7 @@ async function open(sut: StoreUnderTest): Promise<Store> {
     migrateModuleSync(sut.store, 'alerts.outbox', OUTBOX_MIGRATIONS);
     return sqliteAlertStore(sut.sqlite);
   }
-  return (await openPostgresAlertStores(sut.store)).alerts;
+  return (await openPostgresAlertStores(sut.store, new ManualClock(T))).alerts;
 }
 
 const alert = (id: string, over: Partial<NewAlert> = {}): NewAlert => ({
