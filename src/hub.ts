@@ -25,6 +25,7 @@ import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
+import { createLiveRelay } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
@@ -206,6 +207,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,
   });
+  // several instances on one database: each one's board also streams what the others commit
+  const relay =
+    stores.kind === 'postgres'
+      ? createLiveRelay({
+          bus,
+          changes: stores.changes,
+          stream,
+          read: (id) => dispatcher.get(id),
+          log: log.child({ module: 'alerts' }),
+        })
+      : undefined;
   const record = recordEach((result) => dispatcher.handle(result));
   const rules = createRuleEngine({
     catalogue,
@@ -356,6 +368,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await ingest.close();
       await app.close();
       await rules.close();
+      relay?.close();
       await dispatcher.stop();
       await telemetry.close();
       await flushPresence();
