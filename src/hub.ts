@@ -15,8 +15,9 @@ import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
+import { openPushStore } from './channels/push-store.ts';
 import { createAlertStream } from './channels/stream.ts';
-import { createPushStore } from './channels/webpush.ts';
+import { newVapidKeys } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
@@ -180,7 +181,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   // The dispatcher's stores, outbox channels and live stream are built here and handed in.
   const alertStores = openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
-  const pushStore = createPushStore(db, clock);
+  const pushStore = await openPushStore(stores.store, clock, newVapidKeys, stores.changes);
+  stores.whenFeedReconnects(() => pushStore.reload());
   // The live stream is fed from the bus, after each commit, never through the outbox.
   const stream = createAlertStream({
     maxBufferedBytes: config.alerts.streamMaxBufferedBytes,
