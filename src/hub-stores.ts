@@ -46,6 +46,11 @@ export interface HubStores {
   readonly ruleState: StateStore | undefined;
   /** Where the other instances' changes arrive (nothing to hear on the embedded file). */
   readonly changes: ChangeFeed;
+  /**
+   * Read again what `reload` holds in memory whenever the change feed listens again after a break (the registry
+   * is reloaded already). Nothing calls it on the embedded file.
+   */
+  whenFeedReconnects(reload: () => Promise<void>): void;
   /** This instance's lease on the shared database, renewed from `start`; none on the embedded file. */
   readonly lease: InstanceLease | undefined;
   /** Give the lease up, stop listening, close the connections. */
@@ -89,6 +94,7 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
       journal: undefined,
       ruleState: undefined,
       changes: silentFeed,
+      whenFeedReconnects: () => {},
       lease: undefined,
       close: async () => void db.close(),
     };
@@ -117,14 +123,16 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
     await lease.renew();
     closing.push(() => lease.stop());
     let registry: Registry | undefined;
+    const reloads: (() => Promise<void>)[] = [];
     const changes = postgresChangeFeed(store, location.url, {
       name: `gridhub-changes ${instanceId}`,
       onError: (err) => log.warn({ err }, 'change feed lost its connection; listening again'),
       // what the other instances said while the feed was down is gone: read everything again once
       onReconnect: () => {
-        if (registry)
-          reloadRegistry(registry).catch((err: unknown) =>
-            log.error({ err }, 'reloading the registry after the change feed came back failed'),
+        const all = [...(registry ? [() => reloadRegistry(registry as Registry)] : []), ...reloads];
+        for (const reload of all)
+          reload().catch((err: unknown) =>
+            log.error({ err }, 'reloading after the change feed came back failed'),
           );
       },
     });
@@ -147,6 +155,7 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
       journal,
       ruleState,
       changes,
+      whenFeedReconnects: (reload) => void reloads.push(reload),
       lease,
       close: closeAll,
     };

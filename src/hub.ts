@@ -15,8 +15,9 @@ import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
+import { openPushStore } from './channels/push-store.ts';
 import { createAlertStream } from './channels/stream.ts';
-import { createPushStore } from './channels/webpush.ts';
+import { newVapidKeys } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
@@ -25,6 +26,7 @@ import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
+import { createLiveRelay } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
@@ -179,7 +181,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   // The dispatcher's stores, outbox channels and live stream are built here and handed in.
   const alertStores = openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
-  const pushStore = createPushStore(db, clock);
+  const pushStore = await openPushStore(stores.store, clock, newVapidKeys, stores.changes);
+  stores.whenFeedReconnects(() => pushStore.reload());
   // The live stream is fed from the bus, after each commit, never through the outbox.
   const stream = createAlertStream({
     maxBufferedBytes: config.alerts.streamMaxBufferedBytes,
@@ -206,6 +209,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,
   });
+  // several instances on one database: each one's board also streams what the others commit
+  const relay =
+    stores.kind === 'postgres'
+      ? createLiveRelay({
+          bus,
+          changes: stores.changes,
+          stream,
+          read: (id) => dispatcher.get(id),
+          log: log.child({ module: 'alerts' }),
+        })
+      : undefined;
   const record = recordEach((result) => dispatcher.handle(result));
   const rules = createRuleEngine({
     catalogue,
@@ -356,6 +370,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await ingest.close();
       await app.close();
       await rules.close();
+      relay?.close();
       await dispatcher.stop();
       await telemetry.close();
       await flushPresence();

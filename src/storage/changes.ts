@@ -7,6 +7,10 @@ import type { SqlStore } from './sql-store.ts';
 export interface Change {
   table: string;
   id: string;
+  /** What happened to the row, when listeners need more than "read it again" (an alert's timeline type). */
+  kind?: string;
+  /** When it happened (the hub clock's epoch ms). */
+  at?: number;
 }
 
 /**
@@ -61,7 +65,7 @@ export function postgresChangeFeed(
     });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
-      let parsed: { from?: string; table?: string; id?: string };
+      let parsed: { from?: string; table?: string; id?: string; kind?: unknown; at?: unknown };
       try {
         parsed = JSON.parse(msg.payload) as typeof parsed;
       } catch {
@@ -69,7 +73,12 @@ export function postgresChangeFeed(
       }
       if (parsed.from === instance || typeof parsed.table !== 'string' || typeof parsed.id !== 'string')
         return;
-      const change = { table: parsed.table, id: parsed.id };
+      const change: Change = {
+        table: parsed.table,
+        id: parsed.id,
+        ...(typeof parsed.kind === 'string' ? { kind: parsed.kind } : {}),
+        ...(typeof parsed.at === 'number' ? { at: parsed.at } : {}),
+      };
       for (const l of listeners) l(change);
     });
     c.on('error', (err) => {
