@@ -9,7 +9,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Compilable } from 'kysely';
-import { CHANNELS_MIGRATIONS } from '../channels/schema.ts';
 import type { Clock } from '../clock/clock.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { migrateModule } from '../storage/migrations.ts';
@@ -71,9 +70,9 @@ export interface PostgresAlertStores {
 }
 
 /**
- * Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`, and the channels' `channels`, which the
- * SQLite hub migrates when it opens the push store) and open its stores on them. Instances starting together
- * take turns on migrateModule's advisory lock.
+ * Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`; the channels migrate their own, in
+ * src/channels/push-store.ts) and open its stores on them. Instances starting together take turns on
+ * migrateModule's advisory lock.
  */
 export async function openPostgresAlertStores(
   store: SqlStore,
@@ -82,7 +81,6 @@ export async function openPostgresAlertStores(
 ): Promise<PostgresAlertStores> {
   await migrateModule(store, 'alerts', ALERTS_MIGRATIONS);
   await migrateModule(store, 'alerts.outbox', OUTBOX_MIGRATIONS);
-  await migrateModule(store, 'channels', CHANNELS_MIGRATIONS);
   return {
     alerts: postgresAlertStore(store),
     residents: createResidentPort(store, clock),
