@@ -42,6 +42,9 @@ export type AsyncOps<O extends Record<string, AnyOp>> = {
 
 const same = <T>(x: T): T => x;
 
+/** The shape of operations that answer their raw result as it is (a runner may skip calling it). */
+export const isIdentity = (shape: unknown): boolean => shape === same;
+
 /** Stand-ins for each parameter of `build`, unless its arguments are objects (`standInRow`). */
 const standInsFor = <A extends readonly unknown[]>(
   build: (...args: A) => unknown,
