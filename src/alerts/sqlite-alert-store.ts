@@ -82,52 +82,49 @@ function prepareOps<O extends Record<string, AnyOp>>(db: Db, ops: O): SyncOps<O>
 /**
  * One operation on its prepared statement. Where the parameters are the arguments in order (most operations:
  * constants are literals in the SQL), they go to the statement as they come, without a mapping per call, and for
- * the usual arities without a rest array either: these run ~25 times per raise.
+ * the usual arities without a rest array either: these run ~25 times per raise. The statement's method is looked
+ * up at each call, not bound once, so that a wrapper of better-sqlite3's methods (bench/raise.ts counts
+ * statements so) sees every call.
  */
 function sqliteOp(db: Db, op: AnyOp): Call {
   const bound = bind(op);
-  const stmt = db.prepare<unknown[], unknown>(bound.sql);
+  const stmt = db.prepare<unknown[], unknown>(bound.sql) as unknown as Record<Method, Call>;
   const shape = op.shape as (raw: unknown) => unknown;
   const p = bound.params;
   const n = op.standIns.length;
+  const changes = (info: unknown) => (info as { changes: number }).changes;
   switch (op.kind) {
-    case 'all': {
-      const all = stmt.all.bind(stmt) as Call;
-      return bound.direct ? fixed(n, all) : (...a) => all(...p(a));
-    }
-    case 'first': {
-      const get = stmt.get.bind(stmt) as Call;
-      if (!bound.direct) return (...a) => shape(get(...p(a)));
-      return isIdentity(shape) ? fixed(n, get) : then(n, fixed(n, get), shape);
-    }
-    case 'write': {
-      const run = (...a: unknown[]) => stmt.run(...a).changes;
-      if (!bound.direct) return (...a) => run(...p(a));
-      const r = stmt.run.bind(stmt) as (...a: unknown[]) => { changes: number };
-      return then(n, fixed(n, r), (info) => (info as { changes: number }).changes);
-    }
+    case 'all':
+      return bound.direct ? fixed(n, stmt, 'all') : (...a) => stmt.all(...p(a));
+    case 'first':
+      if (!bound.direct) return (...a) => shape(stmt.get(...p(a)));
+      return isIdentity(shape) ? fixed(n, stmt, 'get') : then(n, fixed(n, stmt, 'get'), shape);
+    case 'write':
+      if (!bound.direct) return (...a) => changes(stmt.run(...p(a)));
+      return then(n, fixed(n, stmt, 'run'), changes);
   }
 }
 
 type Call = (...args: unknown[]) => unknown;
+type Method = 'all' | 'get' | 'run';
 
-/** `f` called with exactly `n` arguments, without gathering them into an array for the common arities. */
-function fixed(n: number, f: Call): Call {
+/** `stmt[m]` called with exactly `n` arguments, without gathering them into an array for the common arities. */
+function fixed(n: number, stmt: Record<Method, Call>, m: Method): Call {
   switch (n) {
     case 0:
-      return () => f();
+      return () => stmt[m]();
     case 1:
-      return (a) => f(a);
+      return (a) => stmt[m](a);
     case 2:
-      return (a, b) => f(a, b);
+      return (a, b) => stmt[m](a, b);
     case 3:
-      return (a, b, c) => f(a, b, c);
+      return (a, b, c) => stmt[m](a, b, c);
     case 4:
-      return (a, b, c, d) => f(a, b, c, d);
+      return (a, b, c, d) => stmt[m](a, b, c, d);
     case 5:
-      return (a, b, c, d, e) => f(a, b, c, d, e);
+      return (a, b, c, d, e) => stmt[m](a, b, c, d, e);
     default:
-      return (...a) => f(...a);
+      return (...a) => stmt[m](...a);
   }
 }
 
