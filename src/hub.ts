@@ -301,7 +301,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
       urls.http = `http://${host}:${httpPort}`;
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
-      dispatcher.start();
+      await dispatcher.start();
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.
         void (telemetry as InfluxStore).check().then((problem) => {
