@@ -133,6 +133,10 @@ export function sqliteTransactions(db: Db): SqliteTransactions {
   let gate = perConnection.get(db);
   if (gate) return gate;
   let open: Promise<void> | undefined;
+  // Prepared once: a raise opens one transaction per alert, and exec would compile these each time.
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
   gate = {
     get open() {
       return open;
@@ -150,13 +154,13 @@ export function sqliteTransactions(db: Db): SqliteTransactions {
         turned = true;
       });
       try {
-        db.exec('BEGIN IMMEDIATE');
+        begin.run();
         const out = await body();
         if (turned) throw new TransactionSpansTurnError();
-        db.exec('COMMIT');
+        commit.run();
         return out;
       } catch (err) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        if (db.inTransaction) rollback.run();
         throw err;
       } finally {
         clearImmediate(watch);
