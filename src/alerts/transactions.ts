@@ -182,6 +182,11 @@ export function createTransactions(deps: TransactionsDeps) {
         current = fx;
         try {
           return await fn(fx);
+        } catch (err) {
+          // The slots go back before the store lets the next transaction in: queued behind this one, it may want
+          // them for its own alarms.
+          if (fx.claimed.length) handOff?.abandon(fx.claimed.splice(0));
+          throw err;
         } finally {
           current = outer;
         }
