@@ -22,8 +22,9 @@ import { deliveryChannels, outboundPolicy } from '../src/alerts/delivery-channel
 import { createDispatcher } from '../src/alerts/dispatcher.ts';
 import { openSqliteAlertStores } from '../src/alerts/sqlite-alert-store.ts';
 import { createCatalogue } from '../src/catalogue/catalogue.ts';
+import { createPushStore } from '../src/channels/push-store.ts';
 import { createAlertStream } from '../src/channels/stream.ts';
-import { createPushStore } from '../src/channels/webpush.ts';
+import { newVapidKeys } from '../src/channels/webpush.ts';
 import { ManualClock } from '../src/clock/clock.ts';
 import { createEventBus } from '../src/domain/events.ts';
 import type { TelemetrySink, WorkerPublisher } from '../src/domain/ports.ts';
@@ -32,6 +33,7 @@ import type { AlertRaise } from '../src/domain/rule-result.ts';
 import { createMetricsRegistry } from '../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../src/registry/registry.ts';
 import { openDatabase } from '../src/storage/sqlite.ts';
+import { sqliteStore } from '../src/storage/sqlite-kysely.ts';
 
 export interface RaiseBenchResult {
   alerts: number;
@@ -205,7 +207,7 @@ export async function runRaiseBench(
     const bus = createEventBus(log);
     // wired as src/hub.ts wires it
     const stores = openSqliteAlertStores(db, clock, { timeZone: config.timeZone });
-    const pushStore = createPushStore(db, clock);
+    const pushStore = createPushStore(sqliteStore(db), clock, newVapidKeys);
     const stream = createAlertStream({ maxBufferedBytes: config.streamMaxBufferedBytes, metrics, log });
     bus.on('alert.streamed', stream.publish);
     const dispatcher = createDispatcher({

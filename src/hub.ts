@@ -15,25 +15,28 @@ import { buildApp } from './api/app.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
+import { openPushStore } from './channels/push-store.ts';
 import { createAlertStream } from './channels/stream.ts';
-import { createPushStore } from './channels/webpush.ts';
+import { newVapidKeys } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
+import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
+import { createLiveRelay } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
-import { createRegistry, type Registry } from './registry/registry.ts';
+import type { Registry } from './registry/registry.ts';
 import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
 import { type StoreLocation, storeLocation } from './storage/open.ts';
-import { type Db, openDatabase } from './storage/sqlite.ts';
+import type { Db } from './storage/sqlite.ts';
 import {
   createTelemetryStore,
   type InfluxStore,
@@ -105,15 +108,35 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (alerts, due times and the outbox still run on SQLite only); unset it to run on the embedded SQLite file',
     );
   }
-  // WAL checkpoints on a worker thread: never inside an alarm's transaction (src/storage/checkpointer.ts)
-  const db = openDatabase(join(dataDir, 'gridhub.db'), { checkpoints: 'background' });
   const registryLog = log.child({ module: 'registry' });
-  const registry = createRegistry(db, catalogue, clock, {
-    timeZone: config.alerts.timeZone,
-    secretKey: loadServerKey(join(dataDir, 'hub.key')),
-    passwordCost: config.http.passwordCost,
-    onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
-  });
+  let stores: HubStores;
+  try {
+    stores = await openHubStores({
+      location,
+      dataDir,
+      instanceId: config.instanceId,
+      clock,
+      log,
+      catalogue,
+      // WAL checkpoints on a worker thread: never inside an alarm's transaction (src/storage/checkpointer.ts)
+      checkpoints: 'background',
+      registry: {
+        timeZone: config.alerts.timeZone,
+        secretKey: loadServerKey(join(dataDir, 'hub.key')),
+        passwordCost: config.http.passwordCost,
+        onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
+      },
+      rules: {
+        flushMs: config.rules.stateFlushMs,
+        presenceFlushMs: config.rules.presenceFlushMs,
+        now: () => clock.now(),
+      },
+    });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new StartupError(err.message);
+    throw err;
+  }
+  const { db, registry } = stores;
   // the one login throttle, for HTTP logins and MQTT CONNECTs alike
   const loginGate = createLoginGate(clock, {
     ...DEFAULT_LOGIN_GATE,
@@ -151,13 +174,15 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     metrics,
     bus,
     db,
+    ...(stores.journal ? { journal: stores.journal } : {}),
     loginGate,
   });
   // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
   registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   // The dispatcher's stores, outbox channels and live stream are built here and handed in.
   const alertStores = openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
-  const pushStore = createPushStore(db, clock);
+  const pushStore = await openPushStore(stores.store, clock, newVapidKeys, stores.changes);
+  stores.whenFeedReconnects(() => pushStore.reload());
   // The live stream is fed from the bus, after each commit, never through the outbox.
   const stream = createAlertStream({
     maxBufferedBytes: config.alerts.streamMaxBufferedBytes,
@@ -184,6 +209,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,
   });
+  // several instances on one database: each one's board also streams what the others commit
+  const relay =
+    stores.kind === 'postgres'
+      ? createLiveRelay({
+          bus,
+          changes: stores.changes,
+          stream,
+          read: (id) => dispatcher.get(id),
+          log: log.child({ module: 'alerts' }),
+        })
+      : undefined;
   const record = recordEach((result) => dispatcher.handle(result));
   const rules = createRuleEngine({
     catalogue,
@@ -199,6 +235,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sandboxTimeoutMs: config.rules.sandboxTimeoutMs,
     sandboxMemoryMb: config.rules.sandboxMemoryMb,
     onTimerResults: record,
+    ...(stores.ruleState ? { stateStore: stores.ruleState } : {}),
   });
   ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
   // A device that has never connected is "not yet online", not offline: its silence is timed from its first
@@ -302,6 +339,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       urls.http = `http://${host}:${httpPort}`;
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
       await dispatcher.start();
+      // on a shared database: renew this instance's lease, and after each renewal take over what dead ones held
+      stores.lease?.start(
+        (err) => log.error({ err }, 'instance lease renewal or sweep failed; retried at the next renewal'),
+        orphanSweep({ devices: registry.devices, ingest, log }),
+      );
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.
         void (telemetry as InfluxStore).check().then((problem) => {
@@ -328,11 +370,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await ingest.close();
       await app.close();
       await rules.close();
+      relay?.close();
       await dispatcher.stop();
       await telemetry.close();
       await flushPresence();
       await registry.devices.settled();
-      db.close();
+      await stores.close();
     },
   };
 }

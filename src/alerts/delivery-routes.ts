@@ -113,7 +113,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       async (request, reply) => {
         const problem = d.outbound.pushEndpointProblem(request.body.endpoint);
         if (problem) throw new GridHubError('REQUEST_INVALID', `endpoint: ${problem}`, { field: 'endpoint' });
-        const sub = d.pushStore.subscribe({
+        const sub = await d.pushStore.subscribe({
           ...request.body,
           personId: personOf(request),
           username: request.user.username,
@@ -126,7 +126,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     );
 
     app.get('/push/subscriptions', { schema: { tags: pushTags } }, async (request) => ({
-      items: d.pushStore.list(personOf(request)).map((s) => ({
+      items: (await d.pushStore.list(personOf(request))).map((s) => ({
         id: s.id,
         endpoint: s.endpoint,
         userAgent: s.userAgent,
@@ -139,7 +139,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       '/push/subscriptions',
       { schema: { tags: pushTags, body: z.object({ endpoint: z.string().min(1).max(2000) }) } },
       async (request) => {
-        if (!d.pushStore.unsubscribe(request.body.endpoint, personOf(request))) {
+        if (!(await d.pushStore.unsubscribe(request.body.endpoint, personOf(request)))) {
           throw new GridHubError('NOT_FOUND', 'no such subscription of yours');
         }
         return { ok: true };

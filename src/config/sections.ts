@@ -13,6 +13,16 @@ export const coreConfigSchema = z.object({
    * SQLite file in the data dir.
    */
   databaseUrl: z.string().min(1).optional(),
+  /**
+   * This instance's name on a shared database: the owner of the journal rows, rule state and device presence it
+   * holds. Set one per instance (e.g. the compose service name) so that a restarted instance takes back its own
+   * rows at once; unset, each start picks a fresh name and the previous one's rows are taken over when its lease
+   * runs out. Not used by the embedded SQLite hub.
+   */
+  instanceId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits and . _ : - only, at most 64')
+    .optional(),
   host: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seed the demo community on first start with an empty data dir. */

@@ -96,6 +96,25 @@ export class DeviceStore implements DeviceDirectory {
     return entry.record;
   }
 
+  /**
+   * Read every device again: after the change feed was down, when notifications of other instances' changes may
+   * have been lost. Devices gone from the store are dropped; presence stays this instance's, as in `reload`.
+   */
+  async reloadAll(): Promise<void> {
+    const rows = await this.#store.all();
+    const kept = new Map(this.#byId);
+    this.#byId.clear();
+    for (const row of rows) {
+      const entry = this.#cache(row);
+      const known = kept.get(row.id);
+      if (known) {
+        entry.record.online = known.record.online;
+        entry.record.onlineChangedAt = known.record.onlineChangedAt;
+        entry.record.lastSeen = known.record.lastSeen;
+      }
+    }
+  }
+
   /** Resolves when every presence write issued so far is done. */
   settled(): Promise<void> {
     return this.#writes;

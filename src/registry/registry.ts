@@ -128,6 +128,17 @@ export async function openRegistry(
   return { places, devices, people, users };
 }
 
+/**
+ * Read everything the registry holds in memory again, in the order paths need (places, then devices, people,
+ * users): the change feed calls this after it listens again, since notifications sent while it was down are lost.
+ */
+export async function reloadRegistry(registry: Registry): Promise<void> {
+  await registry.places.reload();
+  await registry.devices.reloadAll();
+  await registry.people.invalidate();
+  await registry.users.reloadAll();
+}
+
 const deps = (places: PlaceStore, catalogue: Catalogue, options: RegistryOptions) => ({
   places,
   catalogue,

@@ -86,14 +86,30 @@ export class UserStore implements TokenAuthenticator {
     this.#port = port;
     this.#now = now;
     this.#passwordCost = options.passwordCost ?? PASSWORD_COST;
+    this.#holdAll(rows);
+  }
+
+  #holdAll(rows: UserRows): void {
     const scopes = new Map<string, string[]>();
     for (const s of rows.scopes) {
       const list = scopes.get(s.username);
       if (list) list.push(s.place_id);
       else scopes.set(s.username, [s.place_id]);
     }
+    this.#accounts.clear();
     for (const row of rows.users) this.#hold(row, scopes.get(row.username) ?? []);
     this.#indexLocales();
+  }
+
+  /**
+   * Read every account again (the change feed was down: other instances' changes may have been missed). What
+   * accounts that were enabled and are now disabled or gone had opened here is closed, as `reload` does for one.
+   */
+  async reloadAll(): Promise<void> {
+    const wasEnabled = [...this.#accounts.values()].filter((a) => a.user.enabled).map((a) => a.user.username);
+    this.#holdAll(await this.#port.rows());
+    const ended = wasEnabled.filter((name) => this.#accounts.get(name)?.user.enabled !== true);
+    for (const name of ended) this.#revoked(await this.#port.tokenIdsOf(name));
   }
 
   static async open(

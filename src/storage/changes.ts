@@ -7,6 +7,10 @@ import type { SqlStore } from './sql-store.ts';
 export interface Change {
   table: string;
   id: string;
+  /** What happened to the row, when listeners need more than "read it again" (an alert's timeline type). */
+  kind?: string;
+  /** When it happened (the hub clock's epoch ms). */
+  at?: number;
 }
 
 /**
@@ -41,7 +45,12 @@ export const silentFeed: ChangeFeed = {
 export function postgresChangeFeed(
   store: SqlStore,
   url: string,
-  options: { onError?: (err: Error) => void; onReconnect?: () => void } = {},
+  options: {
+    onError?: (err: Error) => void;
+    onReconnect?: () => void;
+    /** Shown as the listening connection's application_name (an operator finds it in pg_stat_activity). */
+    name?: string;
+  } = {},
 ): ChangeFeed {
   const instance = randomUUID();
   const listeners = new Set<(change: Change) => void>();
@@ -50,10 +59,13 @@ export function postgresChangeFeed(
   const connect = async (): Promise<void> => {
     // Loaded when a PostgreSQL feed is made: the embedded default does not pay for the driver at start-up.
     const { default: driver } = await import('pg');
-    const c = new driver.Client({ connectionString: url, application_name: 'gridhub-changes' });
+    const c = new driver.Client({
+      connectionString: url,
+      application_name: options.name ?? 'gridhub-changes',
+    });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
-      let parsed: { from?: string; table?: string; id?: string };
+      let parsed: { from?: string; table?: string; id?: string; kind?: unknown; at?: unknown };
       try {
         parsed = JSON.parse(msg.payload) as typeof parsed;
       } catch {
@@ -61,7 +73,12 @@ export function postgresChangeFeed(
       }
       if (parsed.from === instance || typeof parsed.table !== 'string' || typeof parsed.id !== 'string')
         return;
-      const change = { table: parsed.table, id: parsed.id };
+      const change: Change = {
+        table: parsed.table,
+        id: parsed.id,
+        ...(typeof parsed.kind === 'string' ? { kind: parsed.kind } : {}),
+        ...(typeof parsed.at === 'number' ? { at: parsed.at } : {}),
+      };
       for (const l of listeners) l(change);
     });
     c.on('error', (err) => {

@@ -8,8 +8,9 @@ import { deliveryChannels, outboundPolicy } from '../../src/alerts/delivery-chan
 import { createDispatcher, type Dispatcher } from '../../src/alerts/dispatcher.ts';
 import { openSqliteAlertStores } from '../../src/alerts/sqlite-alert-store.ts';
 import { createCatalogue } from '../../src/catalogue/catalogue.ts';
+import { createPushStore } from '../../src/channels/push-store.ts';
 import { createAlertStream } from '../../src/channels/stream.ts';
-import { createPushStore } from '../../src/channels/webpush.ts';
+import { newVapidKeys } from '../../src/channels/webpush.ts';
 import { type Clock, ManualClock } from '../../src/clock/clock.ts';
 import { createEventBus, type EventBus } from '../../src/domain/events.ts';
 import type { AlertChangePoint, TelemetrySink, WorkerPublisher } from '../../src/domain/ports.ts';
@@ -18,6 +19,7 @@ import type { AlertRaise, RuleResult } from '../../src/domain/rule-result.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../../src/observability/metrics.ts';
 import { createRegistry, type Registry } from '../../src/registry/registry.ts';
 import { type Db, openDatabase } from '../../src/storage/sqlite.ts';
+import { sqliteStore } from '../../src/storage/sqlite-kysely.ts';
 
 /**
  * What the composition root (src/hub.ts) builds for the dispatcher — its stores, the channels of its config, the
@@ -33,7 +35,7 @@ export function dispatcherParts(deps: {
 }) {
   const { db, clock, config, publisher, metrics, bus } = deps;
   const stores = openSqliteAlertStores(db, clock, { timeZone: config.timeZone });
-  const pushStore = createPushStore(db, clock);
+  const pushStore = createPushStore(sqliteStore(db), clock, newVapidKeys);
   const stream = createAlertStream({
     maxBufferedBytes: config.streamMaxBufferedBytes,
     metrics,

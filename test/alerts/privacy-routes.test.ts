@@ -148,7 +148,7 @@ describe('privacy', () => {
     expect((await as('w1', 'DELETE', '/push/subscriptions', { endpoint: sub.endpoint })).statusCode).toBe(
       200,
     );
-    expect(h.dispatcher.pushStore.list('w1')).toEqual([]);
+    expect(await h.dispatcher.pushStore.list('w1')).toEqual([]);
   });
 });
 

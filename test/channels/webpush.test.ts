@@ -91,7 +91,7 @@ describe('Web Push', () => {
     h = createHarness({ config: { webPushSubject: 'mailto:duty@example.org' } });
     seedCommunity(h.registry);
     const browser = fakeBrowser();
-    h.dispatcher.pushStore.subscribe({
+    await h.dispatcher.pushStore.subscribe({
       endpoint: rx.url('/push/w1-phone'),
       keys: browser.keys,
       personId: 'w1',
@@ -137,7 +137,7 @@ describe('Web Push', () => {
     rx.script('/push/old', { status: 410 });
     h = createHarness();
     seedCommunity(h.registry);
-    h.dispatcher.pushStore.subscribe({
+    await h.dispatcher.pushStore.subscribe({
       endpoint: rx.url('/push/old'),
       keys: fakeBrowser().keys,
       personId: 'w1',
@@ -148,7 +148,7 @@ describe('Web Push', () => {
     const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     expect(rx.at('/push/old')).toHaveLength(1);
-    expect(h.dispatcher.pushStore.list('w1')).toEqual([]);
+    expect(await h.dispatcher.pushStore.list('w1')).toEqual([]);
     const row = (await h.dispatcher.deliveries(id)).find((d) => d.channel === 'webpush');
     expect(row).toMatchObject({ state: 'dead', lastStatus: 410 });
   });

@@ -1,0 +1,116 @@
+/**
+ * The dashboards' live stream across instances (issue #18). Each instance streams the alert changes it commits
+ * to its own SSE clients straight from its bus; this relay also announces each one on the change feed, and an
+ * instance hearing another's announcement reads the alert from the shared store and streams it to its clients.
+ * So the board served by any instance shows every alert, live, whichever instance raised or changed it.
+ *
+ * The announcement is small (alert id, timeline type, time): a NOTIFY payload is limited to 8000 bytes and an
+ * alert view can be larger. The hearer reads each alert once per batch of announcements and streams one message
+ * per announced change, in order, so a board still hears `opened` (its alarm sound) before `dispatched`. Reads
+ * run one batch at a time, and announcements are sent one at a time: a slow store delays the relayed messages,
+ * never the instance's own stream or alarms.
+ */
+import type { Logger } from 'pino';
+import type { AlertView } from './alerts/types.ts';
+import type { AlertStream, StreamMessage } from './channels/channel.ts';
+import type { EventBus } from './domain/events.ts';
+import type { ChangeFeed } from './storage/changes.ts';
+
+const TABLE = 'alerts';
+/** Announcements waiting for the store at most; beyond, they are dropped and logged. */
+const MAX_QUEUED = 10_000;
+
+export interface LiveRelayDeps {
+  bus: EventBus;
+  changes: ChangeFeed;
+  stream: AlertStream;
+  /** The alert as the shared store holds it now (the dispatcher's `get`). */
+  read(alertId: string): AlertView | undefined | Promise<AlertView | undefined>;
+  log: Logger;
+}
+
+export interface LiveRelay {
+  /** Resolves once every announcement made and heard so far has been sent and streamed (tests, shutdown). */
+  settled(): Promise<void>;
+  close(): void;
+}
+
+/** The stream message of one change of an alert, as the instance that made it streams it (transactions.ts). */
+export function streamMessageOf(type: string, at: number, view: AlertView): StreamMessage {
+  return {
+    type,
+    alertId: view.id,
+    at,
+    place: view.place,
+    departments: view.whistles.map((w) => w.department),
+    alert: view as unknown as Record<string, unknown>,
+  };
+}
+
+export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
+  const { changes, stream, log } = deps;
+  // One announcement at a time: NOTIFYs sent on different pooled connections at once would reach the others in
+  // whichever order their sessions got there, and a board must hear `opened` before `acknowledged`.
+  let announcing: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const unAnnounce = deps.bus.on('alert.streamed', (msg) => {
+    if (queued >= MAX_QUEUED) {
+      // the store is not keeping up: the other boards miss this change until their next snapshot (reconnect)
+      log.warn({ alertId: msg.alertId, queued }, 'live-stream announcements are backing up; one dropped');
+      return;
+    }
+    queued++;
+    announcing = announcing
+      .then(() => changes.announce({ table: TABLE, id: msg.alertId, kind: msg.type, at: msg.at }))
+      .catch((err: unknown) => log.warn({ err, alertId: msg.alertId }, 'live-stream announcement failed'))
+      .finally(() => {
+        queued--;
+      });
+  });
+
+  /** Announced changes waiting to be streamed, per alert in arrival order. */
+  let pending = new Map<string, { type: string; at: number }[]>();
+  let running: Promise<void> = Promise.resolve();
+  let scheduled = false;
+
+  async function streamBatch(batch: Map<string, { type: string; at: number }[]>): Promise<void> {
+    for (const [alertId, events] of batch) {
+      let view: AlertView | undefined;
+      try {
+        view = await deps.read(alertId);
+      } catch (err) {
+        log.warn(
+          { err, alertId },
+          'reading an alert another instance changed failed; its board update is skipped',
+        );
+        continue;
+      }
+      if (!view) continue;
+      for (const e of events) stream.publish(streamMessageOf(e.type, e.at, view));
+    }
+  }
+
+  const unHear = changes.subscribe((change) => {
+    if (change.table !== TABLE || change.kind === undefined) return;
+    const list = pending.get(change.id);
+    const event = { type: change.kind, at: change.at ?? Date.now() };
+    if (list) list.push(event);
+    else pending.set(change.id, [event]);
+    if (scheduled) return;
+    scheduled = true;
+    running = running.then(() => {
+      scheduled = false;
+      const batch = pending;
+      pending = new Map();
+      return streamBatch(batch);
+    });
+  });
+
+  return {
+    settled: () => Promise.all([announcing, running]).then(() => undefined),
+    close() {
+      unAnnounce();
+      unHear();
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAlertStream } from '../../src/channels/stream.ts';
+import { createEventBus } from '../../src/domain/events.ts';
+import { createLiveRelay, type LiveRelay } from '../../src/live-relay.ts';
+import { createMetricsRegistry } from '../../src/observability/metrics.ts';
+import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
+import { postgresStore } from '../../src/storage/postgres.ts';
+import type { SqlStore } from '../../src/storage/sql-store.ts';
+import { createHarness, type Harness, raise, seedCommunity, silentLog } from '../alerts/fixtures.ts';
+import { POSTGRES_MISSING, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { until } from '../storage/stores.ts';
+
+/**
+ * The live stream across instances (src/live-relay.ts): what one instance's dispatcher commits reaches the SSE
+ * subscribers of another instance, through the PostgreSQL change feed, in order, once; the instance that made the
+ * change streams it from its own bus and is not sent it a second time. One dispatcher stands for the shared
+ * store both instances read.
+ */
+describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instances', () => {
+  let pgc: TestPostgres;
+  let h: Harness;
+  const closing: (() => Promise<void> | void)[] = [];
+  beforeAll(async () => {
+    pgc = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await pgc?.stop();
+  });
+  afterEach(async () => {
+    for (const close of closing.splice(0).reverse()) await close();
+  });
+
+  async function instance(url: string, bus = createEventBus(silentLog)) {
+    const store: SqlStore = postgresStore(url);
+    const changes: ChangeFeed = postgresChangeFeed(store, url);
+    await changes.ready();
+    const stream = createAlertStream({
+      maxBufferedBytes: 512 * 1024,
+      metrics: createMetricsRegistry({ defaultMetrics: false }),
+      log: silentLog,
+    });
+    // as the composition root does: the instance's own changes go to its own stream from its bus
+    bus.on('alert.streamed', stream.publish);
+    const relay: LiveRelay = createLiveRelay({
+      bus,
+      changes,
+      stream,
+      read: (id) => h.dispatcher.get(id),
+      log: silentLog,
+    });
+    const heard: { type: string; alertId: string; status: unknown }[] = [];
+    stream.subscribe((m) => heard.push({ type: m.type, alertId: m.alertId, status: m.alert.status }));
+    closing.push(
+      () => relay.close(),
+      () => changes.close(),
+      () => store.close(),
+    );
+    return { bus, relay, heard };
+  }
+
+  it('a change committed on one instance reaches the other’s board, in order, and nobody hears it twice', async () => {
+    const url = await pgc.createDatabase();
+    h = createHarness();
+    closing.push(() => h.close());
+    seedCommunity(h.registry);
+    const a = await instance(url, h.bus);
+    const b = await instance(url);
+
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1' }));
+    const id = a.heard[0]?.alertId as string;
+    expect(id).toBeTruthy();
+    await h.dispatcher.acknowledge(id, 'w1');
+    const own = a.heard.map((m) => m.type);
+    expect(own).toContain('opened');
+    expect(own.at(-1)).toBe('acknowledged');
+
+    await until(() => b.heard.length === own.length);
+    expect(b.heard.map((m) => m.type)).toEqual(own);
+    expect(b.heard.every((m) => m.alertId === id)).toBe(true);
+    // read from the store after the announcement: the alert as it is now
+    expect(b.heard.at(-1)?.status).toBe('acknowledged');
+
+    // one more change: B hears exactly one more message, A still only its own (it ignores its own notices)
+    await h.dispatcher.arrive(id, 'w1');
+    await until(() => b.heard.length === own.length + 1);
+    await b.relay.settled();
+    expect(b.heard.at(-1)?.type).toBe(a.heard.at(-1)?.type);
+    expect(a.heard.filter((m) => m.type === 'acknowledged')).toHaveLength(1);
+  });
+});
