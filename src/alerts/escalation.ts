@@ -45,7 +45,19 @@ export function createEscalation(deps: EscalationDeps) {
     }
   }
 
-  async function fire(): Promise<void> {
+  /**
+   * One firing at a time: a step is read due outside its transaction, so two firings at once would both take it
+   * (a report-in escalated twice). A firing asked while one runs awaits it; its loop reads what fell due meanwhile.
+   */
+  let firing: Promise<void> | undefined;
+  function fire(): Promise<void> {
+    firing ??= fireDue().finally(() => {
+      firing = undefined;
+    });
+    return firing;
+  }
+
+  async function fireDue(): Promise<void> {
     timer.cancel();
     if (deps.run.stopped) return;
     for (;;) {

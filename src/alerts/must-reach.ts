@@ -163,7 +163,30 @@ export function createMustReach(deps: MustReachDeps) {
     }
   }
 
-  async function fire(): Promise<void> {
+  /**
+   * One firing at a time: a rung is read due outside its transaction, so two firings at once would both advance
+   * it (skipping the next rung's wait). One asked while a firing runs makes it read the due rungs once more.
+   */
+  let firing: Promise<void> | undefined;
+  let again = false;
+  function fire(): Promise<void> {
+    if (firing !== undefined) {
+      again = true;
+      return firing;
+    }
+    firing = (async () => {
+      do {
+        again = false;
+        await fireDue();
+      } while (again && !deps.run.stopped);
+      await timer.arm();
+    })().finally(() => {
+      firing = undefined;
+    });
+    return firing;
+  }
+
+  async function fireDue(): Promise<void> {
     if (deps.run.stopped) return;
     for (const due of await q.dueReach(clock.now())) {
       try {
@@ -180,7 +203,6 @@ export function createMustReach(deps: MustReachDeps) {
         await q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);
       }
     }
-    await timer.arm();
   }
 
   return { begin, start, advance, rungDead, fire, arm: timer.arm, cancel: timer.cancel };
