@@ -116,6 +116,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       location,
       dataDir,
       instanceId: config.instanceId,
+      leaseTtlMs: config.leaseTtlMs,
       clock,
       log,
       catalogue,
