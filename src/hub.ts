@@ -367,7 +367,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
               mqttUrl: urls.mqtt,
               httpUrl: urls.http,
             }));
-            seedDemoResidents(dispatcher, registry.devices.list({ type: 'call_button' }));
+            await seedDemoResidents(dispatcher, registry.devices.list({ type: 'call_button' }));
           },
           { clock },
         );

@@ -14,7 +14,7 @@ import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { AlertStore } from './alert-store.ts';
-import { alertView } from './api-views.ts';
+import { alertView, streamMessageOf } from './api-views.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { ClaimedRow } from './outbox-claims.ts';
@@ -238,16 +238,7 @@ export function createTransactions(deps: TransactionsDeps) {
     // copy: later changes in this transaction must not rewrite what this change published.
     const row = sink || stream ? { ...((await rowOf(fx, alertId)) as AlertRow) } : undefined;
     if (row && stream) {
-      const v = await viewIn(fx, row);
-      const msg: StreamMessage = {
-        type,
-        alertId,
-        at,
-        place: v.place,
-        departments: v.whistles.map((w) => w.department),
-        alert: v as unknown as Record<string, unknown>,
-      };
-      fx.stream.push(msg);
+      fx.stream.push(streamMessageOf(type, at, await viewIn(fx, row)));
     }
     fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
   }

@@ -192,7 +192,7 @@ async function renderAll(
     httpUrl: PUBLIC_URL,
     plan: PLAN,
   });
-  seedDemoResidents(h.dispatcher, h.registry.devices.list({ type: 'call_button' }));
+  await seedDemoResidents(h.dispatcher, h.registry.devices.list({ type: 'call_button' }));
   h.dispatcher.channelTargets.add({
     placeId: 'G1',
     role: null,
