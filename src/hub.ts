@@ -35,6 +35,7 @@ import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
+import { runOnce } from './storage/once.ts';
 import { type StoreLocation, storeLocation } from './storage/open.ts';
 import type { Db } from './storage/sqlite.ts';
 import {
@@ -115,6 +116,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       location,
       dataDir,
       instanceId: config.instanceId,
+      leaseTtlMs: config.leaseTtlMs,
       clock,
       log,
       catalogue,
@@ -147,7 +149,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   });
   await registry.devices.markOfflineAtStart(clock.now());
 
-  let seeded = !config.demo || !firstStart;
+  // the embedded file seeds on its first start; a shared database asks whether any instance has seeded it yet
+  let seeded = !config.demo || (stores.kind === 'sqlite' && !firstStart);
   const demoFile = join(dataDir, 'demo-credentials.json');
   const urls = { http: '', mqtt: '' };
 
@@ -338,7 +341,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
       urls.http = `http://${host}:${httpPort}`;
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
-      dispatcher.start();
+      await dispatcher.start();
       // on a shared database: renew this instance's lease, and after each renewal take over what dead ones held
       stores.lease?.start(
         (err) => log.error({ err }, 'instance lease renewal or sweep failed; retried at the next renewal'),
@@ -352,16 +355,26 @@ export async function createHub(options: HubOptions): Promise<Hub> {
         });
       }
       if (!seeded) {
-        const { file } = await seedDemo(registry, {
-          dataDir,
-          now: clock.now(),
-          mqttUrl: urls.mqtt,
-          httpUrl: urls.http,
-        });
-        seedDemoResidents(dispatcher, registry.devices.list({ type: 'call_button' }));
+        // once per database: instances sharing one seed it once, the others wait for it (storage/once.ts)
+        let file = '';
+        const outcome = await runOnce(
+          stores.store,
+          'demo-seed',
+          async () => {
+            ({ file } = await seedDemo(registry, {
+              dataDir,
+              now: clock.now(),
+              mqttUrl: urls.mqtt,
+              httpUrl: urls.http,
+            }));
+            await seedDemoResidents(dispatcher, registry.devices.list({ type: 'call_button' }));
+          },
+          { clock },
+        );
         seedPresence(registry.devices.list());
         seeded = true;
-        log.info({ file }, `demo community seeded; credentials are in ${file}`);
+        if (outcome === 'ran') log.info({ file }, `demo community seeded; credentials are in ${file}`);
+        else log.info('the demo community was seeded by another instance on this database');
       }
     },
     async stop() {

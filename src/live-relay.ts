@@ -11,8 +11,9 @@
  * never the instance's own stream or alarms.
  */
 import type { Logger } from 'pino';
+import { streamMessageOf } from './alerts/api-views.ts';
 import type { AlertView } from './alerts/types.ts';
-import type { AlertStream, StreamMessage } from './channels/channel.ts';
+import type { AlertStream } from './channels/channel.ts';
 import type { EventBus } from './domain/events.ts';
 import type { ChangeFeed } from './storage/changes.ts';
 
@@ -33,18 +34,6 @@ export interface LiveRelay {
   /** Resolves once every announcement made and heard so far has been sent and streamed (tests, shutdown). */
   settled(): Promise<void>;
   close(): void;
-}
-
-/** The stream message of one change of an alert, as the instance that made it streams it (transactions.ts). */
-export function streamMessageOf(type: string, at: number, view: AlertView): StreamMessage {
-  return {
-    type,
-    alertId: view.id,
-    at,
-    place: view.place,
-    departments: view.whistles.map((w) => w.department),
-    alert: view as unknown as Record<string, unknown>,
-  };
 }
 
 export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {

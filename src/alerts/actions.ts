@@ -49,75 +49,75 @@ export function createActions(deps: ActionsDeps) {
   const { tx, record, setFields, load, view } = alerts;
   const { resolveRow } = deps.lifecycle;
 
-  function act(id: string, fn: (fx: TxEffects, r: AlertRow) => void): AlertView {
-    tx((fx) => fn(fx, load(id)));
-    return view(load(id));
+  async function act(id: string, fn: (fx: TxEffects, r: AlertRow) => Promise<void>): Promise<AlertView> {
+    await tx(async (fx) => fn(fx, await load(id)));
+    return await view(await load(id));
   }
 
   function transitionError(r: AlertRow, action: string): GridHubError {
     return new GridHubError('ALERT_TRANSITION_INVALID', `cannot ${action} an alert that is ${r.status}`);
   }
 
-  function pendingWhistle(alertId: string, department: string) {
-    return q.whistles(alertId).find((w) => w.department === department && w.reported_at === null);
+  async function pendingWhistle(alertId: string, department: string) {
+    return (await q.whistles(alertId)).find((w) => w.department === department && w.reported_at === null);
   }
 
-  function rateRow(fx: TxEffects, r: AlertRow, actor: string, input: Rating): void {
+  async function rateRow(fx: TxEffects, r: AlertRow, actor: string, input: Rating): Promise<void> {
     if (r.status !== 'resolved' && r.status !== 'closed') throw transitionError(r, 'rate');
     if (r.rating !== null) throw new GridHubError('CONFLICT', 'the alert is already rated');
-    setFields(r.id, { rating: input.score, rating_comment: input.comment ?? null });
-    record(fx, r.id, 'rated', actor, { score: input.score, comment: input.comment ?? null });
+    await setFields(r.id, { rating: input.score, rating_comment: input.comment ?? null });
+    await record(fx, r.id, 'rated', actor, { score: input.score, comment: input.comment ?? null });
   }
 
   return {
-    acknowledge(id: string, actor: string): AlertView {
-      return act(id, (fx, r) => {
+    async acknowledge(id: string, actor: string): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
         if (r.status !== 'open' && r.status !== 'dispatched') throw transitionError(r, 'acknowledge');
-        q.voidUnless(id, 'acknowledged');
-        q.stopReach(id);
-        setFields(id, { status: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor });
-        record(fx, id, 'acknowledged', actor);
+        await q.voidUnless(id, 'acknowledged');
+        await q.stopReach(id);
+        await setFields(id, { status: 'acknowledged', acknowledged_at: clock.now(), acknowledged_by: actor });
+        await record(fx, id, 'acknowledged', actor);
       });
     },
 
-    arrive(id: string, actor: string): AlertView {
-      return act(id, (fx, r) => {
+    async arrive(id: string, actor: string): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
         if (!['open', 'dispatched', 'acknowledged'].includes(r.status)) throw transitionError(r, 'arrive at');
         const now = clock.now();
-        q.voidUnless(id, 'acknowledged');
-        q.voidUnless(id, 'on_site');
-        q.stopReach(id);
+        await q.voidUnless(id, 'acknowledged');
+        await q.voidUnless(id, 'on_site');
+        await q.stopReach(id);
         if (r.acknowledged_at === null) {
           // Arriving is the strongest acknowledgement there is.
-          setFields(id, { acknowledged_at: now, acknowledged_by: actor });
+          await setFields(id, { acknowledged_at: now, acknowledged_by: actor });
         }
-        setFields(id, { status: 'on_site', arrived_at: now });
-        record(fx, id, 'on_site', actor);
+        await setFields(id, { status: 'on_site', arrived_at: now });
+        await record(fx, id, 'on_site', actor);
       });
     },
 
-    resolve(
+    async resolve(
       id: string,
       actor: string,
       input: { note: string; resolution?: Resolution },
-    ): { alert: AlertView; ratingToken: string } {
+    ): Promise<{ alert: AlertView; ratingToken: string }> {
       let token = '';
-      const alert = act(id, (fx, r) => {
+      const alert = await act(id, async (fx, r) => {
         if (!OPEN_STATUSES.includes(r.status)) throw transitionError(r, 'resolve');
-        token = resolveRow(fx, r, actor, input.resolution ?? 'handled', input.note);
+        token = await resolveRow(fx, r, actor, input.resolution ?? 'handled', input.note);
       });
       return { alert, ratingToken: token };
     },
 
-    rate(id: string, actor: string, input: Rating): AlertView {
-      return act(id, (fx, r) => rateRow(fx, r, actor, input));
+    async rate(id: string, actor: string, input: Rating): Promise<AlertView> {
+      return await act(id, async (fx, r) => await rateRow(fx, r, actor, input));
     },
 
     /** What the rating page may show of its link: whether it can still be used, and what it is about. */
-    ratingLink(token: string): RatingLinkInfo {
-      const row = q.ratingToken(sha256(token));
+    async ratingLink(token: string): Promise<RatingLinkInfo> {
+      const row = await q.ratingToken(sha256(token));
       if (!row) return { state: 'unknown' };
-      const r = q.alert(row.alert_id);
+      const r = await q.alert(row.alert_id);
       const about = r
         ? {
             category: r.category,
@@ -136,41 +136,41 @@ export function createActions(deps: ActionsDeps) {
       return { state, expiresAt: row.expires_at, ...(about ? { about } : {}) };
     },
 
-    rateByToken(token: string, input: Rating): AlertView {
-      const row = q.ratingToken(sha256(token));
+    async rateByToken(token: string, input: Rating): Promise<AlertView> {
+      const row = await q.ratingToken(sha256(token));
       if (!row || row.used_at !== null || row.expires_at <= clock.now()) {
         throw new GridHubError('NOT_FOUND', 'this rating link is unknown, used or expired');
       }
-      return act(row.alert_id, (fx, r) => {
-        q.useRatingToken(clock.now(), sha256(token));
-        rateRow(fx, r, 'resident', input);
+      return await act(row.alert_id, async (fx, r) => {
+        await q.useRatingToken(clock.now(), sha256(token));
+        await rateRow(fx, r, 'resident', input);
       });
     },
 
-    close(id: string, actor: string, note?: string): AlertView {
-      return act(id, (fx, r) => {
+    async close(id: string, actor: string, note?: string): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
         if (r.status !== 'resolved') throw transitionError(r, 'close');
-        setFields(id, { status: 'closed', closed_at: clock.now() });
-        record(fx, id, 'closed', actor, { note: note ?? null });
+        await setFields(id, { status: 'closed', closed_at: clock.now() });
+        await record(fx, id, 'closed', actor, { note: note ?? null });
       });
     },
 
     /** Not a real emergency: resolve, silence the rule on the device for a while and open a maintenance task. */
-    markFalse(
+    async markFalse(
       id: string,
       actor: string,
       input: { kind: 'false_alarm' | 'device_fault'; reason: string; note?: string },
-    ): AlertView {
-      return act(id, (fx, r) => {
+    ): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
         if (!OPEN_STATUSES.includes(r.status) && r.status !== 'resolved')
           throw transitionError(r, input.kind);
         const now = clock.now();
-        record(fx, id, input.kind, actor, { reason: input.reason, note: input.note ?? null });
-        if (r.status !== 'resolved') resolveRow(fx, r, actor, input.kind, input.reason);
-        else setFields(id, { resolution: input.kind });
-        q.suppress(r.rule_id, r.device_id, now + cfg.suppressAfterFalseAlarmMs, input.kind);
-        const task = q.insertTask(r.device_id, id, input.kind, input.reason, now, actor);
-        record(
+        await record(fx, id, input.kind, actor, { reason: input.reason, note: input.note ?? null });
+        if (r.status !== 'resolved') await resolveRow(fx, r, actor, input.kind, input.reason);
+        else await setFields(id, { resolution: input.kind });
+        await q.suppress(r.rule_id, r.device_id, now + cfg.suppressAfterFalseAlarmMs, input.kind);
+        const task = await q.insertTask(r.device_id, id, input.kind, input.reason, now, actor);
+        await record(
           fx,
           id,
           'maintenance_task_opened',
@@ -186,17 +186,21 @@ export function createActions(deps: ActionsDeps) {
     },
 
     /** Call a department in: its staff are told at once and it has `reportInMs` to report in. */
-    whistle(id: string, actor: string, input: { department: string; note?: string }): AlertView {
-      return act(id, (fx, r) => {
+    async whistle(
+      id: string,
+      actor: string,
+      input: { department: string; note?: string },
+    ): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
         if (!OPEN_STATUSES.includes(r.status)) throw transitionError(r, 'whistle');
-        if (pendingWhistle(id, input.department)) {
+        if (await pendingWhistle(id, input.department)) {
           throw new GridHubError('CONFLICT', `${input.department} is already whistled in`);
         }
         const now = clock.now();
         const dueAt = now + cfg.sla[r.severity].reportInMs;
-        const whistleId = q.insertWhistle(id, input.department, input.note ?? null, now, actor, dueAt);
+        const whistleId = await q.insertWhistle(id, input.department, input.note ?? null, now, actor, dueAt);
         alerts.forgetWhistles(fx, id);
-        q.insertTimer(id, 'report_in', whistleId, null, dueAt);
+        await q.insertTimer(id, 'report_in', whistleId, null, dueAt);
         // Department staff serving this place, else any of that department.
         const place = placeOf(r);
         let staff = deps.people
@@ -210,13 +214,13 @@ export function createActions(deps: ActionsDeps) {
         const onDuty = onDutyOf(staff);
         for (const p of staff) {
           const payload = deps.payloads.alarm(
-            view(r),
+            await view(r),
             'whistled',
             { person: p, role: 'department', via: 'on_duty' },
             clock.now(),
             onDuty,
           );
-          deps.enqueue(fx, {
+          await deps.enqueue(fx, {
             alertId: id,
             channel: 'mqtt',
             target: p.id,
@@ -227,7 +231,7 @@ export function createActions(deps: ActionsDeps) {
             place,
           });
         }
-        record(fx, id, 'whistled', actor, {
+        await record(fx, id, 'whistled', actor, {
           department: input.department,
           note: input.note ?? null,
           dueAt,
@@ -236,9 +240,9 @@ export function createActions(deps: ActionsDeps) {
       });
     },
 
-    reportIn(id: string, actor: string, department: string, note?: string): AlertView {
-      return act(id, (fx, r) => {
-        const w = pendingWhistle(id, department);
+    async reportIn(id: string, actor: string, department: string, note?: string): Promise<AlertView> {
+      return await act(id, async (fx, r) => {
+        const w = await pendingWhistle(id, department);
         if (!w) {
           throw new GridHubError(
             'ALERT_TRANSITION_INVALID',
@@ -246,10 +250,14 @@ export function createActions(deps: ActionsDeps) {
           );
         }
         const now = clock.now();
-        q.whistleReported(now, actor, w.id);
+        await q.whistleReported(now, actor, w.id);
         alerts.forgetWhistles(fx, id);
-        q.voidReportIn(id, w.id);
-        record(fx, r.id, 'reported_in', actor, { department, onTime: now <= w.due_at, note: note ?? null });
+        await q.voidReportIn(id, w.id);
+        await record(fx, r.id, 'reported_in', actor, {
+          department,
+          onTime: now <= w.due_at,
+          note: note ?? null,
+        });
       });
     },
   };

@@ -1,17 +1,20 @@
 /**
  * The alert store: the port through which the dispatcher records what rule results and people do to alerts, and
- * reads them back. Every operation is synchronous and joins the transaction that is open: a raise stays one
- * synchronous transaction, as src/storage/README.md ("One interface, a synchronous hot path") asks of the alarm
- * path. The SQLite implementation (`sqlite-alert-store.ts`) runs each operation on a statement prepared once; a
- * PostgreSQL one implements the same operations (its `transaction` then runs them in one `store.transaction`,
- * behind an async `record`, as that README describes).
+ * reads them back. Every operation answers an `Awaitable` and joins the transaction that is open; the dispatcher
+ * awaits each. The SQLite implementation (`sqlite-alert-store.ts`) runs each operation on a statement prepared
+ * once and answers the plain value, so a raise awaits only settled values and its transaction stays one
+ * synchronous unit within a turn of the event loop (src/storage/README.md, "One interface, a synchronous hot
+ * path"); a PostgreSQL one answers promises and runs a transaction's operations on one pooled connection.
  *
  * Rows come back as the tables hold them (tables.ts); instants are epoch milliseconds, JSON columns are text.
  * Writes answer how many rows they changed.
  */
+
+import type { Compilable } from 'kysely';
+import type { Awaitable } from '../domain/awaitable.ts';
 import type { Milestone } from './config.ts';
 import type { ClaimedRow, LaneDue } from './outbox-claims.ts';
-import type { ReadBuilder, SqlRunner } from './sqlite-runner.ts';
+import type { ReadBuilder } from './sqlite-runner.ts';
 import type {
   AlertRow,
   DigestRow,
@@ -24,8 +27,13 @@ import type {
 } from './tables.ts';
 
 export interface AlertStore {
-  /** Run `fn` as one transaction: committed when it returns, rolled back when it throws; a nested call joins. */
-  transaction<T>(fn: () => T): T;
+  /**
+   * Run `fn` as one transaction: committed when its promise resolves, rolled back when it rejects. Transactions
+   * of this process run one at a time, in the order asked (a second waits for the first to settle); a call made
+   * while the caller's own synchronous transaction is open on the connection joins it. A body never opens
+   * another transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead).
+   */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
   /** A transaction is open now (work that must follow its commit waits). */
   readonly inTransaction: boolean;
   /** The fixed operations on alerts, timelines, timers, whistles, tasks, the must-reach ladder and the outbox. */
@@ -33,15 +41,25 @@ export interface AlertStore {
   /** Claiming outbox rows per lane, with leases (outbox-claims.ts). */
   readonly claims: OutboxClaims;
   /** Runs the read side's queries (list-query.ts, kpi-query.ts), built with `builder`. */
-  readonly reads: SqlRunner;
+  readonly reads: ReadRunner;
   /** Builds the read side's queries in this store's dialect. */
   readonly builder: ReadBuilder;
   /** Set these columns of one alert, and `updated_at` to `now`. */
-  updateAlert(id: string, fields: Readonly<Record<string, string | number | null>>, now: number): void;
+  updateAlert(
+    id: string,
+    fields: Readonly<Record<string, string | number | null>>,
+    now: number,
+  ): Awaitable<void>;
   /** Insert an outbox row; answers its id. */
-  insertOutbox(row: OutboxInsert): number;
+  insertOutbox(row: OutboxInsert): Awaitable<number>;
   /** Maintenance tasks, newest first, with the place of their alert: open ones, closed ones, or all. */
-  maintenanceTasks(open: boolean | undefined): MaintenanceRow[];
+  maintenanceTasks(open: boolean | undefined): Awaitable<MaintenanceRow[]>;
+}
+
+/** Runs a built read query: SQLite answers at once (sqlite-runner.ts), PostgreSQL after its round trip. */
+export interface ReadRunner {
+  all<R>(query: Compilable<R>): Awaitable<R[]>;
+  get<R>(query: Compilable<R>): Awaitable<R | undefined>;
 }
 
 export interface NewAlert {
@@ -73,21 +91,21 @@ export type OutboxInsert = Omit<OutboxRow, 'id'> & {
 
 export interface AlertStatements {
   // ---- alerts, incidents, timeline ----
-  alert(id: string): AlertRow | undefined;
+  alert(id: string): Awaitable<AlertRow | undefined>;
   /** Remember a journaled event as taken; 0 when it was taken already (a replay). */
-  journalSeen(journalId: number, ruleId: string, at: number): number;
+  journalSeen(journalId: number, ruleId: string, at: number): Awaitable<number>;
   /** The open alert of a rule on a device, if any. */
-  openFor(ruleId: string, deviceId: string): AlertRow | undefined;
-  repeat(lastSeenAt: number, detail: string, evidence: string, now: number, id: string): number;
+  openFor(ruleId: string, deviceId: string): Awaitable<AlertRow | undefined>;
+  repeat(lastSeenAt: number, detail: string, evidence: string, now: number, id: string): Awaitable<number>;
   /** The last real resolution (not a false alarm or fault) of a rule on a device since `since`. */
-  recentResolved(ruleId: string, deviceId: string, since: number): AlertRow | undefined;
-  suppression(ruleId: string, deviceId: string, at: number): { until: number } | undefined;
-  countSuppressed(ruleId: string, deviceId: string): number;
-  suppress(ruleId: string, deviceId: string, until: number, reason: string): number;
+  recentResolved(ruleId: string, deviceId: string, since: number): Awaitable<AlertRow | undefined>;
+  suppression(ruleId: string, deviceId: string, at: number): Awaitable<{ until: number } | undefined>;
+  countSuppressed(ruleId: string, deviceId: string): Awaitable<number>;
+  suppress(ruleId: string, deviceId: string, until: number, reason: string): Awaitable<number>;
   /** End the device's suppressions that run past `now` (it was fixed). */
-  liftSuppressions(until: number, deviceId: string, now: number): number;
+  liftSuppressions(until: number, deviceId: string, now: number): Awaitable<number>;
   /** The latest incident of a category and group still open to joining since `since`. */
-  incidentFor(category: string, groupKey: string, since: number): { id: string } | undefined;
+  incidentFor(category: string, groupKey: string, since: number): Awaitable<{ id: string } | undefined>;
   insertIncident(
     id: string,
     category: string,
@@ -95,22 +113,22 @@ export interface AlertStatements {
     place: string,
     openedAt: number,
     lastAt: number,
-  ): number;
-  joinIncident(lastAt: number, id: string): number;
-  incident(id: string): IncidentRow | undefined;
-  incidentAlerts(incidentId: string): { id: string }[];
-  insertAlert(alert: NewAlert): number;
-  insertEvent(alertId: string, at: number, actor: string, type: string, data: string): number;
-  events(alertId: string): { id: number; at: number; actor: string; type: string; data: string }[];
-  insertRatingToken(tokenHash: string, alertId: string, expiresAt: number): number;
+  ): Awaitable<number>;
+  joinIncident(lastAt: number, id: string): Awaitable<number>;
+  incident(id: string): Awaitable<IncidentRow | undefined>;
+  incidentAlerts(incidentId: string): Awaitable<{ id: string }[]>;
+  insertAlert(alert: NewAlert): Awaitable<number>;
+  insertEvent(alertId: string, at: number, actor: string, type: string, data: string): Awaitable<number>;
+  events(alertId: string): Awaitable<{ id: number; at: number; actor: string; type: string; data: string }[]>;
+  insertRatingToken(tokenHash: string, alertId: string, expiresAt: number): Awaitable<number>;
   ratingToken(
     tokenHash: string,
-  ): { alert_id: string; expires_at: number; used_at: number | null } | undefined;
-  useRatingToken(usedAt: number, tokenHash: string): number;
+  ): Awaitable<{ alert_id: string; expires_at: number; used_at: number | null } | undefined>;
+  useRatingToken(usedAt: number, tokenHash: string): Awaitable<number>;
 
   // ---- whistles and maintenance ----
-  whistles(alertId: string): WhistleRow[];
-  whistle(id: number): WhistleRow | undefined;
+  whistles(alertId: string): Awaitable<WhistleRow[]>;
+  whistle(id: number): Awaitable<WhistleRow | undefined>;
   /** Answers the whistle's id. */
   insertWhistle(
     alertId: string,
@@ -119,9 +137,9 @@ export interface AlertStatements {
     whistledAt: number,
     whistledBy: string,
     dueAt: number,
-  ): number;
-  whistleReported(reportedAt: number, reportedBy: string, id: number): number;
-  whistleEscalated(id: number): number;
+  ): Awaitable<number>;
+  whistleReported(reportedAt: number, reportedBy: string, id: number): Awaitable<number>;
+  whistleEscalated(id: number): Awaitable<number>;
   /** Answers the task's id. */
   insertTask(
     deviceId: string,
@@ -130,12 +148,12 @@ export interface AlertStatements {
     note: string,
     createdAt: number,
     createdBy: string,
-  ): number;
+  ): Awaitable<number>;
   /** A task with the place of its alert. */
-  task(id: number): MaintenanceRow | undefined;
+  task(id: number): Awaitable<MaintenanceRow | undefined>;
   /** A task alone (its place null). */
-  taskOnly(id: number): MaintenanceRow | undefined;
-  closeTask(doneAt: number, doneBy: string, doneNote: string | null, id: number): number;
+  taskOnly(id: number): Awaitable<MaintenanceRow | undefined>;
+  closeTask(doneAt: number, doneBy: string, doneNote: string | null, id: number): Awaitable<number>;
 
   // ---- escalation timers ----
   insertTimer(
@@ -144,30 +162,30 @@ export interface AlertStatements {
     ref: number,
     unless: Milestone | null,
     dueAt: number,
-  ): number;
+  ): Awaitable<number>;
   /** Pending timers due at `now`, earliest first, 200 at most. */
-  dueTimers(now: number): TimerRow[];
+  dueTimers(now: number): Awaitable<TimerRow[]>;
   /** The earliest due time of a pending timer, null when none. */
-  nextTimer(): number | null;
-  setTimerState(state: string, id: number): number;
+  nextTimer(): Awaitable<number | null>;
+  setTimerState(state: string, id: number): Awaitable<number>;
   /** Whether step `ref` of the alert's ladder has fired. */
-  stepFired(alertId: string, ref: number): boolean;
-  voidStep(alertId: string, ref: number): number;
-  voidSteps(alertId: string): number;
-  voidReportIn(alertId: string, whistleId: number): number;
-  voidUnless(alertId: string, unless: Milestone): number;
-  voidAll(alertId: string): number;
+  stepFired(alertId: string, ref: number): Awaitable<boolean>;
+  voidStep(alertId: string, ref: number): Awaitable<number>;
+  voidSteps(alertId: string): Awaitable<number>;
+  voidReportIn(alertId: string, whistleId: number): Awaitable<number>;
+  voidUnless(alertId: string, unless: Milestone): Awaitable<number>;
+  voidAll(alertId: string): Awaitable<number>;
 
   // ---- outbox and digests ----
   /** Rows not yet delivered. */
-  pendingOutbox(): number;
+  pendingOutbox(): Awaitable<number>;
   /** The alert's outbox rows (not the live stream's), in order. */
-  outboxOf(alertId: string): OutboxRow[];
+  outboxOf(alertId: string): Awaitable<OutboxRow[]>;
   /** Gathered alarms of one target that may fold into a digest by `dueBy`, out of quiet hours at `now`. */
-  digestSiblings(channel: string, target: string, dueBy: number, now: number): OutboxRow[];
-  postpone(nextAt: number, id: number): number;
-  fold(reason: string, id: number): number;
-  digest(channel: string, target: string): DigestRow | undefined;
+  digestSiblings(channel: string, target: string, dueBy: number, now: number): Awaitable<OutboxRow[]>;
+  postpone(nextAt: number, id: number): Awaitable<number>;
+  fold(reason: string, id: number): Awaitable<number>;
+  digest(channel: string, target: string): Awaitable<DigestRow | undefined>;
   putDigest(
     channel: string,
     target: string,
@@ -176,20 +194,20 @@ export interface AlertStatements {
     items: string,
     startedAt: number,
     lastAt: number,
-  ): number;
-  pruneOutbox(before: number): number;
-  pruneJournal(before: number): number;
-  pruneTimers(before: number): number;
+  ): Awaitable<number>;
+  pruneOutbox(before: number): Awaitable<number>;
+  pruneJournal(before: number): Awaitable<number>;
+  pruneTimers(before: number): Awaitable<number>;
 
   // ---- must-reach ladder ----
-  reach(alertId: string): ReachRow | undefined;
-  startReach(alertId: string, nextAt: number): number;
-  setReach(rung: number, nextAt: number, state: string, alertId: string): number;
-  stopReach(alertId: string): number;
-  dueReach(now: number): ReachRow[];
-  nextReach(): number | null;
+  reach(alertId: string): Awaitable<ReachRow | undefined>;
+  startReach(alertId: string, nextAt: number): Awaitable<number>;
+  setReach(rung: number, nextAt: number, state: string, alertId: string): Awaitable<number>;
+  stopReach(alertId: string): Awaitable<number>;
+  dueReach(now: number): Awaitable<ReachRow[]>;
+  nextReach(): Awaitable<number | null>;
   /** Outbox rows of one rung that are pending or delivered. */
-  rungLive(alertId: string, rung: number): number;
+  rungLive(alertId: string, rung: number): Awaitable<number>;
 }
 
 /** Claim parameters of one lane. */
@@ -208,19 +226,19 @@ export interface ClaimRequest {
 
 export interface OutboxClaims {
   /** Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes. */
-  dueLanes(now: number): LaneDue[];
+  dueLanes(now: number): Awaitable<LaneDue[]>;
   /** Claim up to `limit` claimable rows of one lane, critical first (only critical ones with `onlyCritical`). */
-  claim(request: ClaimRequest): ClaimedRow[];
-  row(id: number): ClaimedRow | undefined;
+  claim(request: ClaimRequest): Awaitable<ClaimedRow[]>;
+  row(id: number): Awaitable<ClaimedRow | undefined>;
   /** The lane's first gathered alarm that is due: a lane in back-off still folds them into one digest. */
-  foldable(now: number, channel: string, target: string): ClaimedRow | undefined;
+  foldable(now: number, channel: string, target: string): Awaitable<ClaimedRow | undefined>;
   /** Give a row back without an outcome (folded, postponed by a rate limit, or the hub is stopping). */
-  release(id: number, owner: string): number;
+  release(id: number, owner: string): Awaitable<number>;
   /** This hub's claims from before a restart: nobody is delivering them any more. */
-  releaseOwn(owner: string): number;
-  postpone(nextAt: number, id: number): number;
-  done(status: number | null, id: number): number;
-  retry(nextAt: number, error: string, status: number | null, state: string, id: number): number;
+  releaseOwn(owner: string): Awaitable<number>;
+  postpone(nextAt: number, id: number): Awaitable<number>;
+  done(status: number | null, id: number): Awaitable<number>;
+  retry(nextAt: number, error: string, status: number | null, state: string, id: number): Awaitable<number>;
   /** The next moment something becomes claimable: a row falling due, or a claim running out. */
-  nextWake(now: number): number | null;
+  nextWake(now: number): Awaitable<number | null>;
 }

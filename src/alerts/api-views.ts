@@ -5,6 +5,7 @@
  * same view.
  */
 import type { DeviceTypeId } from '../catalogue/types.ts';
+import type { AlertStreamMessage } from '../domain/events.ts';
 import type { PlacePath } from '../domain/places.ts';
 import type { Resident } from '../domain/records.ts';
 import type { AlertsConfig } from './config.ts';
@@ -175,5 +176,20 @@ export function alertView(
     clocks,
     light: worstLight(clocks),
     resident: resident ? maskResident(resident) : null,
+  };
+}
+
+/**
+ * The live stream's message of one change of an alert: as the instance that made it streams it after the commit,
+ * and as another instance sharing the database streams it when it hears of the change (src/live-relay.ts).
+ */
+export function streamMessageOf(type: string, at: number, view: AlertView): AlertStreamMessage {
+  return {
+    type,
+    alertId: view.id,
+    at,
+    place: view.place,
+    departments: view.whistles.map((w) => w.department),
+    alert: view as unknown as Record<string, unknown>,
   };
 }

@@ -45,8 +45,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
 
   // Cut by place scope alone, not by whistles as the alert routes do for departments.
   // A department sees only alerts it was whistled into, as on the alert routes; others by place scope.
-  function alertInScope(request: FastifyRequest, id: string): AlertView {
-    const alert = d.get(id);
+  async function alertInScope(request: FastifyRequest, id: string): Promise<AlertView> {
+    const alert = await d.get(id);
     let visible = alert !== undefined && request.scope.canSee(alert.place);
     if (alert && request.user.role === 'department') {
       const dept = request.user.personId ? d.people.get(request.user.personId)?.department : undefined;
@@ -198,10 +198,10 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         },
       },
       async (request) => {
-        const alert = alertInScope(request, request.params.id);
+        const alert = await alertInScope(request, request.params.id);
         const resident = d.residents.forDevice(alert.deviceId);
         if (!resident) throw new GridHubError('NOT_FOUND', 'no resident is linked to this device');
-        const actors = d.actors(alert.id);
+        const actors = await d.actors(alert.id);
         const open = !['resolved', 'closed'].includes(alert.status);
         const acting =
           open &&
@@ -251,9 +251,9 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       },
       async (request) => {
         const state = request.query.state;
-        const items = d.maintenance
-          .list(state === 'all' ? {} : { open: state === 'open' })
-          .filter((t) => taskInScope(request, t));
+        const items = (await d.maintenance.list(state === 'all' ? {} : { open: state === 'open' })).filter(
+          (t) => taskInScope(request, t),
+        );
         return { items };
       },
     );
@@ -270,11 +270,11 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         },
       },
       async (request) => {
-        const t = d.maintenance.get(request.params.id);
+        const t = await d.maintenance.get(request.params.id);
         if (!t || !taskInScope(request, t)) {
           throw new GridHubError('NOT_FOUND', `no maintenance task ${request.params.id}`);
         }
-        return { task: d.maintenance.close(t.id, request.user.username, request.body.note) };
+        return { task: await d.maintenance.close(t.id, request.user.username, request.body.note) };
       },
     );
 
@@ -382,8 +382,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
 
     // The delivery state of one alert, per channel and target (targets masked).
     app.get('/alerts/:id/deliveries', { schema: { tags: ['alerts'], params: idParams } }, async (request) => {
-      const alert = alertInScope(request, request.params.id);
-      const items = d.deliveries(alert.id);
+      const alert = await alertInScope(request, request.params.id);
+      const items = await d.deliveries(alert.id);
       // the receiver's answer text is for admins only (it could carry data read back from any endpoint)
       if (request.user.role === 'admin') return { items };
       return { items: items.map((i) => ({ ...i, lastError: publicDeliveryError(i.lastError) })) };

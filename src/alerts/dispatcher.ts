@@ -78,46 +78,50 @@ export interface DispatcherDeps {
 }
 
 export interface Dispatcher {
-  /** Take a rule's decision. Synchronous; the decision and its deliveries are durable when it returns. */
-  handle(result: RuleResult): void;
+  /**
+   * Take a rule's decision: the decision and its deliveries are durable when the promise resolves; it rejects
+   * when nothing was committed. Results are taken in the order given (each waits for the store's transactions
+   * asked before it), so a caller that awaits each keeps a device's results in order.
+   */
+  handle(result: RuleResult): Promise<void>;
   /** Load due escalation times and pending deliveries; overdue ones fire at once. */
-  start(): void;
+  start(): Promise<void>;
   stop(): Promise<void>;
   /** Deliver every outbox row that is due now (the loop does this by itself; tests await it). */
   drain(): Promise<void>;
   registerChannel(channel: Channel): void;
 
-  get(id: string): AlertView | undefined;
+  get(id: string): Promise<AlertView | undefined>;
   /** Alerts of a scope (default: all), newest first; `total` counts every match. */
-  list(filter: AlertFilter, scope?: AlertScope): { total: number; items: AlertView[] };
-  timeline(id: string): TimelineEvent[];
-  incident(id: string): IncidentView | undefined;
-  kpis(filter: KpiFilter, scope?: AlertScope): KpiReport;
+  list(filter: AlertFilter, scope?: AlertScope): Promise<{ total: number; items: AlertView[] }>;
+  timeline(id: string): Promise<TimelineEvent[]>;
+  incident(id: string): Promise<IncidentView | undefined>;
+  kpis(filter: KpiFilter, scope?: AlertScope): Promise<KpiReport>;
 
-  acknowledge(id: string, actor: string): AlertView;
-  arrive(id: string, actor: string): AlertView;
+  acknowledge(id: string, actor: string): Promise<AlertView>;
+  arrive(id: string, actor: string): Promise<AlertView>;
   resolve(
     id: string,
     actor: string,
     input: { note: string; resolution?: Resolution },
-  ): { alert: AlertView; ratingToken: string };
-  rate(id: string, actor: string, input: Rating): AlertView;
-  rateByToken(token: string, input: Rating): AlertView;
+  ): Promise<{ alert: AlertView; ratingToken: string }>;
+  rate(id: string, actor: string, input: Rating): Promise<AlertView>;
+  rateByToken(token: string, input: Rating): Promise<AlertView>;
   /** The rating link's state (open, used, expired, unknown) and what it is about, for the public page. */
-  ratingLink(token: string): RatingLinkInfo;
-  close(id: string, actor: string, note?: string): AlertView;
+  ratingLink(token: string): Promise<RatingLinkInfo>;
+  close(id: string, actor: string, note?: string): Promise<AlertView>;
   markFalse(
     id: string,
     actor: string,
     input: { kind: 'false_alarm' | 'device_fault'; reason: string; note?: string },
-  ): AlertView;
-  whistle(id: string, actor: string, input: { department: string; note?: string }): AlertView;
-  reportIn(id: string, actor: string, department: string, note?: string): AlertView;
+  ): Promise<AlertView>;
+  whistle(id: string, actor: string, input: { department: string; note?: string }): Promise<AlertView>;
+  reportIn(id: string, actor: string, department: string, note?: string): Promise<AlertView>;
 
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
-  actors(id: string): { personIds: Set<string>; usernames: Set<string> };
+  actors(id: string): Promise<{ personIds: Set<string>; usernames: Set<string> }>;
   /** The alert's outbox rows (delivery state per channel and target, targets masked). */
-  deliveries(id: string): DeliveryView[];
+  deliveries(id: string): Promise<DeliveryView[]>;
   maintenance: Maintenance;
 
   readonly stream: AlertStream;
@@ -168,7 +172,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     sink: deps.sink,
     bus: deps.bus,
     wake: () => {
-      escalation.arm();
+      escalation.arm().catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
       if (drainQueued) return;
       drainQueued = true;
       setImmediate(() =>
@@ -249,17 +253,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const reads = createReads({ store, clock, cfg, places: deps.places, q, alerts });
 
   return {
-    handle(result) {
+    async handle(result) {
       try {
         switch (result.kind) {
           case 'raise':
-            return lifecycle.raise(result);
+            return await lifecycle.raise(result);
           case 'update':
-            return lifecycle.update(result);
+            return await lifecycle.update(result);
           case 'clear':
-            return lifecycle.clear(result);
+            return await lifecycle.clear(result);
           case 'fact':
-            return lifecycle.fact(result);
+            return await lifecycle.fact(result);
         }
       } catch (err) {
         // Nothing was committed: the caller learns it (a QoS 1 event stays unacknowledged and comes again).
@@ -271,13 +275,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         throw err;
       }
     },
-    start() {
+    async start() {
       if (!run.stopped) return;
       run.stopped = false;
-      outbox.prune();
+      await outbox.prune();
       // Overdue steps of a hub that was down fire now, before new work; the rest are armed on the clock.
-      escalation.resume();
-      mustReach.fire();
+      await escalation.resume();
+      await mustReach.fire();
       void outbox.drain();
       log.info('dispatcher started');
     },

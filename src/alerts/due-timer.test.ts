@@ -9,10 +9,13 @@ function setup(o: { onlyFuture?: boolean } = {}) {
   let stopped = false;
   const timer = dueTimer(clock, {
     next: () => (schedule.length ? Math.min(...schedule) : null),
-    fire: () => {
+    fire: async () => {
       fired.push(clock.now());
       schedule.splice(0, schedule.length, ...schedule.filter((t) => t > clock.now()));
-      timer.arm();
+      await timer.arm();
+    },
+    failed: (err) => {
+      throw err;
     },
     stopped: () => stopped,
     ...o,
@@ -20,43 +23,43 @@ function setup(o: { onlyFuture?: boolean } = {}) {
   return { clock, schedule, fired, timer, stop: () => (stopped = true) };
 }
 
-describe('dueTimer', () => {
-  it('sleeps until the earliest due time and moves when an earlier one is scheduled', () => {
+describe('dueTimer', async () => {
+  it('sleeps until the earliest due time and moves when an earlier one is scheduled', async () => {
     const { clock, schedule, fired, timer } = setup();
     schedule.push(5_000);
-    timer.arm();
+    await timer.arm();
     schedule.push(2_000);
-    timer.arm();
+    await timer.arm();
     expect(clock.pending).toBe(1);
-    clock.advance(10_000);
+    await clock.advanceAsync(10_000);
     expect(fired).toEqual([2_000, 5_000]);
     expect(clock.pending).toBe(0);
   });
 
-  it('arms nothing while stopped, and cancel drops the armed timer', () => {
+  it('arms nothing while stopped, and cancel drops the armed timer', async () => {
     const { clock, schedule, fired, timer, stop } = setup();
     schedule.push(1_000);
-    timer.arm();
+    await timer.arm();
     timer.cancel();
     expect(clock.pending).toBe(0);
     stop();
-    timer.arm();
-    clock.advance(5_000);
+    await timer.arm();
+    await clock.advanceAsync(5_000);
     expect(fired).toEqual([]);
   });
 
-  it('fires an overdue time at once, unless told to leave due times to the caller', () => {
+  it('fires an overdue time at once, unless told to leave due times to the caller', async () => {
     const a = setup();
-    a.clock.advance(3_000);
+    await a.clock.advanceAsync(3_000);
     a.schedule.push(1_000);
-    a.timer.arm();
-    a.clock.advance(0);
+    await a.timer.arm();
+    await a.clock.advanceAsync(0);
     expect(a.fired).toEqual([3_000]);
 
     const b = setup({ onlyFuture: true });
-    b.clock.advance(3_000);
+    await b.clock.advanceAsync(3_000);
     b.schedule.push(1_000);
-    b.timer.arm();
+    await b.timer.arm();
     expect(b.clock.pending).toBe(0);
   });
 });

@@ -29,37 +29,50 @@ export interface EscalationDeps {
 
 export function createEscalation(deps: EscalationDeps) {
   const { clock, cfg, q, log, alerts, notify, callLeaders } = deps;
-  const timer = dueTimer(clock, { next, fire, stopped: () => deps.run.stopped });
-
-  function next(): number | null {
-    return q.nextTimer();
-  }
+  const timer = dueTimer(clock, {
+    next: () => q.nextTimer(),
+    fire,
+    failed: (err) => log.error({ err }, 'escalation timers could not be read'),
+    stopped: () => deps.run.stopped,
+  });
 
   /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start. */
-  function scheduleLadder(r: AlertRow, afterStep = 0): void {
+  async function scheduleLadder(r: AlertRow, afterStep = 0): Promise<void> {
     const ladder = cfg.ladders[r.severity];
-    ladder.forEach((step, i) => {
-      if (i <= afterStep) return;
-      for (const w of step.when) q.insertTimer(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
-    });
+    for (const [i, step] of ladder.entries()) {
+      if (i <= afterStep) continue;
+      for (const w of step.when) await q.insertTimer(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
+    }
   }
 
-  function fire(): void {
+  /**
+   * One firing at a time: a step is read due outside its transaction, so two firings at once would both take it
+   * (a report-in escalated twice). A firing asked while one runs awaits it; its loop reads what fell due meanwhile.
+   */
+  let firing: Promise<void> | undefined;
+  function fire(): Promise<void> {
+    firing ??= fireDue().finally(() => {
+      firing = undefined;
+    });
+    return firing;
+  }
+
+  async function fireDue(): Promise<void> {
     timer.cancel();
     if (deps.run.stopped) return;
     for (;;) {
-      const due = q.dueTimers(clock.now());
+      const due = await q.dueTimers(clock.now());
       if (!due.length) break;
       for (const t of due) {
         try {
-          alerts.tx((fx) => fireOne(fx, t));
+          await alerts.tx(async (fx) => await fireOne(fx, t));
         } catch (err) {
           log.error({ err, timerId: t.id, alertId: t.alert_id }, 'escalation step failed');
-          q.setTimerState('void', t.id);
+          await q.setTimerState('void', t.id);
         }
       }
     }
-    timer.arm();
+    await timer.arm();
   }
 
   function milestoneReached(r: AlertRow, unless: Milestone | null): boolean {
@@ -68,36 +81,36 @@ export function createEscalation(deps: EscalationDeps) {
     return r.resolved_at !== null;
   }
 
-  function fireOne(fx: TxEffects, t: TimerRow): void {
-    const r = q.alert(t.alert_id);
+  async function fireOne(fx: TxEffects, t: TimerRow): Promise<void> {
+    const r = await q.alert(t.alert_id);
     if (!r || !OPEN_STATUSES.includes(r.status)) {
-      q.setTimerState('void', t.id);
+      await q.setTimerState('void', t.id);
       return;
     }
     if (t.kind === 'report_in') {
-      reportInOverdue(fx, t, r);
+      await reportInOverdue(fx, t, r);
       return;
     }
-    if (milestoneReached(r, t.unless) || q.stepFired(r.id, t.ref)) {
-      q.setTimerState('void', t.id);
+    if (milestoneReached(r, t.unless) || (await q.stepFired(r.id, t.ref))) {
+      await q.setTimerState('void', t.id);
       return;
     }
     const step = cfg.ladders[r.severity][t.ref];
     if (!step) {
-      q.setTimerState('void', t.id);
+      await q.setTimerState('void', t.id);
       return;
     }
-    q.setTimerState('fired', t.id);
-    q.voidStep(r.id, t.ref);
-    const recipients = notify(fx, r, step.roles, 'escalated');
+    await q.setTimerState('fired', t.id);
+    await q.voidStep(r.id, t.ref);
+    const recipients = await notify(fx, r, step.roles, 'escalated');
     // The roster may have no leader on shift at night; for the severities configured the leader is called anyway.
-    const called = step.roles.includes('grid_leader') ? callLeaders(fx, r, recipients) : [];
-    alerts.setFields(r.id, {
+    const called = step.roles.includes('grid_leader') ? await callLeaders(fx, r, recipients) : [];
+    await alerts.setFields(r.id, {
       escalated: 1,
       escalation_step: Math.max(r.escalation_step, t.ref),
       reach: widerReach(step.reach, r.reach),
     });
-    alerts.record(fx, r.id, 'escalated', SYSTEM, {
+    await alerts.record(fx, r.id, 'escalated', SYSTEM, {
       step: t.ref,
       reason: `not ${t.unless} within ${Math.round((t.due_at - r.clock_start) / 1000)} s`,
       roles: step.roles,
@@ -107,24 +120,24 @@ export function createEscalation(deps: EscalationDeps) {
     });
   }
 
-  function reportInOverdue(fx: TxEffects, t: TimerRow, r: AlertRow): void {
-    const w = q.whistle(t.ref);
+  async function reportInOverdue(fx: TxEffects, t: TimerRow, r: AlertRow): Promise<void> {
+    const w = await q.whistle(t.ref);
     if (!w || w.reported_at !== null) {
-      q.setTimerState('void', t.id);
+      await q.setTimerState('void', t.id);
       return;
     }
-    q.setTimerState('fired', t.id);
+    await q.setTimerState('fired', t.id);
     const roles = cfg.reportInEscalationRoles;
-    const recipients = notify(fx, r, roles, 'report_in_overdue');
-    q.whistleEscalated(w.id);
+    const recipients = await notify(fx, r, roles, 'report_in_overdue');
+    await q.whistleEscalated(w.id);
     alerts.forgetWhistles(fx, r.id);
     const reach: Reach = roles.includes('street_command')
       ? 'street'
       : roles.includes('community_duty')
         ? 'community'
         : 'grid';
-    alerts.setFields(r.id, { escalated: 1, reach: widerReach(reach, r.reach) });
-    alerts.record(fx, r.id, 'escalated', SYSTEM, {
+    await alerts.setFields(r.id, { escalated: 1, reach: widerReach(reach, r.reach) });
+    await alerts.record(fx, r.id, 'escalated', SYSTEM, {
       reason: 'report_in_overdue',
       department: w.department,
       dueAt: w.due_at,
@@ -134,10 +147,10 @@ export function createEscalation(deps: EscalationDeps) {
   }
 
   /** Fire what is overdue now (a hub that was down), else arm for the next due time. */
-  function resume(): void {
-    const due = next();
-    if (due !== null && due <= clock.now()) fire();
-    else timer.arm();
+  async function resume(): Promise<void> {
+    const due = await q.nextTimer();
+    if (due !== null && due <= clock.now()) await fire();
+    else await timer.arm();
   }
 
   return { scheduleLadder, resume, arm: timer.arm, cancel: timer.cancel };

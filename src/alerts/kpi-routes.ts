@@ -30,7 +30,7 @@ export function kpiRoutes(deps: {
           querystring: z.object(kpiQuery),
         },
       },
-      async (request) => deps.dispatcher.kpis(request.query, deps.scopeOf(request)),
+      async (request) => await deps.dispatcher.kpis(request.query, deps.scopeOf(request)),
     );
     app.get(
       '/kpis/export',
@@ -47,7 +47,7 @@ export function kpiRoutes(deps: {
       },
       async (request, reply) => {
         const { format, lang, ...filter } = request.query;
-        const report = deps.dispatcher.kpis(filter, deps.scopeOf(request));
+        const report = await deps.dispatcher.kpis(filter, deps.scopeOf(request));
         const name = exportFileName(report, format);
         reply.header('content-disposition', `attachment; filename="${name}"`);
         if (format === 'csv') {

@@ -53,61 +53,61 @@ export function createLifecycle(deps: LifecycleDeps) {
   const { notify, escalation, mustReach } = deps;
 
   /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
-  function dispatchFirst(fx: TxEffects, id: string, change: string): void {
-    const r = { ...(alerts.rowOf(fx, id) as AlertRow) };
+  async function dispatchFirst(fx: TxEffects, id: string, change: string): Promise<void> {
+    const r = { ...((await alerts.rowOf(fx, id)) as AlertRow) };
     const step = cfg.ladders[r.severity][0];
     // The messages say what the alert is once they are out: dispatched. Put back if nobody could be found.
-    setFields(id, { status: 'dispatched' });
-    const sent = { ...(alerts.rowOf(fx, id) as AlertRow) };
-    const recipients = step ? notify(fx, sent, step.roles, change) : [];
+    await setFields(id, { status: 'dispatched' });
+    const sent = { ...((await alerts.rowOf(fx, id)) as AlertRow) };
+    const recipients = step ? await notify(fx, sent, step.roles, change) : [];
     if (recipients.length) {
-      record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
+      await record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
     } else {
-      setFields(id, { status: r.status });
-      record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
+      await setFields(id, { status: r.status });
+      await record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
-    escalation.scheduleLadder(alerts.rowOf(fx, id) as AlertRow);
-    if (r.severity === 'critical') mustReach.start(fx, r, recipients.length);
+    await escalation.scheduleLadder((await alerts.rowOf(fx, id)) as AlertRow);
+    if (r.severity === 'critical') await mustReach.start(fx, r, recipients.length);
   }
 
-  function raise(res: AlertRaise): void {
+  async function raise(res: AlertRaise): Promise<void> {
     const at = res.at;
-    tx((fx) => {
+    await tx(async (fx) => {
       const journalId = res.reading?.kind === 'event' ? res.reading.journalId : undefined;
-      if (journalId !== undefined && q.journalSeen(journalId, res.ruleId, clock.now()) === 0) {
+      if (journalId !== undefined && (await q.journalSeen(journalId, res.ruleId, clock.now())) === 0) {
         log.info({ journalId, ruleId: res.ruleId, deviceId: res.deviceId }, 'replayed event already taken');
         // the journal-replay half of "duplicates counted" (ingest counts the redeliveries it recognises)
         m.raised.inc({ severity: res.severity, outcome: 'replayed' });
         return;
       }
-      if (q.suppression(res.ruleId, res.deviceId, at)) {
-        q.countSuppressed(res.ruleId, res.deviceId);
+      if (await q.suppression(res.ruleId, res.deviceId, at)) {
+        await q.countSuppressed(res.ruleId, res.deviceId);
         m.raised.inc({ severity: res.severity, outcome: 'suppressed' });
         return;
       }
-      if (res.dedup === 'per-device' && (repeat(fx, res) || reopen(fx, res))) return;
-      open(fx, res);
+      if (res.dedup === 'per-device' && ((await repeat(fx, res)) || (await reopen(fx, res)))) return;
+      await open(fx, res);
     });
   }
 
   /** The same trouble again while its alert is open: count it on that alert. */
-  function repeat(fx: TxEffects, res: AlertRaise): boolean {
-    const open = q.openFor(res.ruleId, res.deviceId);
+  async function repeat(fx: TxEffects, res: AlertRaise): Promise<boolean> {
+    const open = await q.openFor(res.ruleId, res.deviceId);
     if (!open) return false;
-    q.repeat(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
+    await q.repeat(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
     alerts.forgetRow(fx, open.id);
     m.raised.inc({ severity: res.severity, outcome: 'repeated' });
-    record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
+    await record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
     return true;
   }
 
   /** The same trouble soon after a real resolution: the fix did not hold, so the alert opens again. */
-  function reopen(fx: TxEffects, res: AlertRaise): boolean {
+  async function reopen(fx: TxEffects, res: AlertRaise): Promise<boolean> {
     const at = res.at;
-    const recent = q.recentResolved(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
+    const recent = await q.recentResolved(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
     if (!recent) return false;
-    q.voidAll(recent.id);
-    setFields(recent.id, {
+    await q.voidAll(recent.id);
+    await setFields(recent.id, {
       status: 'open',
       count: recent.count + 1,
       last_seen_at: at,
@@ -123,25 +123,25 @@ export function createLifecycle(deps: LifecycleDeps) {
       detail: res.detail,
     });
     m.raised.inc({ severity: res.severity, outcome: 'reopened' });
-    record(fx, recent.id, 'reopened', `rule:${res.ruleId}`, {
+    await record(fx, recent.id, 'reopened', `rule:${res.ruleId}`, {
       previousResolution: recent.resolution,
       resolvedAt: recent.resolved_at,
     });
-    dispatchFirst(fx, recent.id, 'reopened');
+    await dispatchFirst(fx, recent.id, 'reopened');
     return true;
   }
 
-  function open(fx: TxEffects, res: AlertRaise): void {
+  async function open(fx: TxEffects, res: AlertRaise): Promise<void> {
     const at = res.at;
     const id = randomUUID();
     const groupKey = res.place.building ?? res.placeId;
-    let incidentId = q.incidentFor(res.category, groupKey, at - cfg.incidentWindowMs)?.id;
-    if (incidentId) q.joinIncident(at, incidentId);
+    let incidentId = (await q.incidentFor(res.category, groupKey, at - cfg.incidentWindowMs))?.id;
+    if (incidentId) await q.joinIncident(at, incidentId);
     else {
       incidentId = `inc-${randomUUID()}`;
-      q.insertIncident(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
+      await q.insertIncident(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
     }
-    q.insertAlert({
+    await q.insertAlert({
       id,
       ruleId: res.ruleId,
       deviceId: res.deviceId,
@@ -160,21 +160,21 @@ export function createLifecycle(deps: LifecycleDeps) {
       at: clock.now(),
     });
     m.raised.inc({ severity: res.severity, outcome: 'opened' });
-    record(fx, id, 'opened', `rule:${res.ruleId}`, {
+    await record(fx, id, 'opened', `rule:${res.ruleId}`, {
       severity: res.severity,
       category: res.category,
       title: res.title,
       incidentId,
       at: res.at,
     });
-    dispatchFirst(fx, id, 'opened');
+    await dispatchFirst(fx, id, 'opened');
   }
 
-  function update(res: AlertUpdate): void {
-    tx((fx) => {
-      const open = q.openFor(res.ruleId, res.deviceId);
+  async function update(res: AlertUpdate): Promise<void> {
+    await tx(async (fx) => {
+      const open = await q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
-      setFields(open.id, {
+      await setFields(open.id, {
         detail: res.detail ?? open.detail,
         severity: res.severity ?? open.severity,
         evidence: JSON.stringify({ ...(JSON.parse(open.evidence) as object), ...(res.evidence ?? {}) }),
@@ -182,14 +182,14 @@ export function createLifecycle(deps: LifecycleDeps) {
       });
       if (res.severity && res.severity !== open.severity) {
         // The new severity's ladder takes over from the clock start; steps already due fire at once.
-        q.voidSteps(open.id);
-        escalation.scheduleLadder(alerts.rowOf(fx, open.id) as AlertRow, open.escalation_step);
-        if (res.severity === 'critical' && open.acknowledged_at === null && !q.reach(open.id)) {
-          mustReach.begin(open.id);
-          mustReach.arm();
+        await q.voidSteps(open.id);
+        await escalation.scheduleLadder((await alerts.rowOf(fx, open.id)) as AlertRow, open.escalation_step);
+        if (res.severity === 'critical' && open.acknowledged_at === null && !(await q.reach(open.id))) {
+          await mustReach.begin(open.id);
+          await mustReach.arm();
         }
       }
-      record(fx, open.id, 'updated', `rule:${res.ruleId}`, {
+      await record(fx, open.id, 'updated', `rule:${res.ruleId}`, {
         detail: res.detail,
         severity: res.severity,
         evidence: res.evidence,
@@ -197,36 +197,36 @@ export function createLifecycle(deps: LifecycleDeps) {
     });
   }
 
-  function clear(res: AlertClear): void {
-    tx((fx) => {
-      const open = q.openFor(res.ruleId, res.deviceId);
+  async function clear(res: AlertClear): Promise<void> {
+    await tx(async (fx) => {
+      const open = await q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
-      resolveRow(fx, open, `rule:${res.ruleId}`, res.resolution, res.note);
+      await resolveRow(fx, open, `rule:${res.ruleId}`, res.resolution, res.note);
     });
   }
 
-  function fact(res: AlertFact): void {
-    tx((fx) => {
-      const open = q.openFor(res.ruleId, res.deviceId);
+  async function fact(res: AlertFact): Promise<void> {
+    await tx(async (fx) => {
+      const open = await q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
       // The resident says it was nothing; a worker still has to confirm, so the alert stays open.
-      setFields(open.id, { cancelled_by_resident: 1 });
-      record(fx, open.id, res.fact, `rule:${res.ruleId}`, { note: res.note });
+      await setFields(open.id, { cancelled_by_resident: 1 });
+      await record(fx, open.id, res.fact, `rule:${res.ruleId}`, { note: res.note });
     });
   }
 
   /** Resolve in the caller's transaction: timers and the ladder stop; answers the resident's rating token. */
-  function resolveRow(
+  async function resolveRow(
     fx: TxEffects,
     r: AlertRow,
     actor: string,
     resolution: Resolution,
     note: string,
-  ): string {
+  ): Promise<string> {
     const now = clock.now();
-    q.voidAll(r.id);
-    q.stopReach(r.id);
-    setFields(r.id, {
+    await q.voidAll(r.id);
+    await q.stopReach(r.id);
+    await setFields(r.id, {
       status: 'resolved',
       resolved_at: now,
       resolved_by: actor,
@@ -234,9 +234,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       resolution_note: note,
     });
     const token = randomBytes(18).toString('base64url');
-    q.insertRatingToken(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
-    record(fx, r.id, 'resolved', actor, { resolution, note });
-    if (resolution === 'handled' || resolution === 'referred') sendRatingLink(fx, r, token);
+    await q.insertRatingToken(sha256(token), r.id, now + cfg.ratingTokenTtlMs);
+    await record(fx, r.id, 'resolved', actor, { resolution, note });
+    if (resolution === 'handled' || resolution === 'referred') await sendRatingLink(fx, r, token);
     return token;
   }
 
@@ -244,13 +244,13 @@ export function createLifecycle(deps: LifecycleDeps) {
    * The closed loop for residents: the one behind the device (else their family) gets the rating page's link by
    * SMS. Sent as a minor message, so the quiet hours of the place hold it until morning.
    */
-  function sendRatingLink(fx: TxEffects, r: AlertRow, token: string): void {
+  async function sendRatingLink(fx: TxEffects, r: AlertRow, token: string): Promise<void> {
     if (!cfg.messages.ratingSms || !deps.channels.has('sms')) return;
     const res = deps.residents.forDevice(r.device_id);
     const phone = res?.phone ?? res?.familyPhone;
     if (!res || !phone) return;
     const place = placeOf(r);
-    deps.enqueue(fx, {
+    await deps.enqueue(fx, {
       alertId: r.id,
       channel: 'sms',
       target: phone,
@@ -269,7 +269,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       severity: 'minor',
       place,
     });
-    record(
+    await record(
       fx,
       r.id,
       'rating_link_sent',

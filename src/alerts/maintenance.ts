@@ -8,10 +8,10 @@ import type { AlertTransactions } from './transactions.ts';
 import type { MaintenanceTask } from './types.ts';
 
 export interface Maintenance {
-  list(filter?: { open?: boolean }): MaintenanceTask[];
-  get(id: number): MaintenanceTask | undefined;
+  list(filter?: { open?: boolean }): Promise<MaintenanceTask[]>;
+  get(id: number): Promise<MaintenanceTask | undefined>;
   /** Close a task: the device is fixed, so its suppression ends too. */
-  close(id: number, actor: string, note?: string): MaintenanceTask;
+  close(id: number, actor: string, note?: string): Promise<MaintenanceTask>;
 }
 
 export interface MaintenanceDeps {
@@ -24,27 +24,27 @@ export interface MaintenanceDeps {
 export function createMaintenance(deps: MaintenanceDeps): Maintenance {
   const { store, clock, q, alerts } = deps;
 
-  function get(id: number): MaintenanceTask | undefined {
-    const r = q.task(id);
+  async function get(id: number): Promise<MaintenanceTask | undefined> {
+    const r = await q.task(id);
     return r ? taskView(r) : undefined;
   }
 
   return {
-    list(filter = {}) {
-      const rows = store.maintenanceTasks(filter.open);
+    async list(filter = {}) {
+      const rows = await store.maintenanceTasks(filter.open);
       return rows.map(taskView);
     },
     get,
-    close(id, actor, note) {
-      const r = q.taskOnly(id);
+    async close(id, actor, note) {
+      const r = await q.taskOnly(id);
       if (!r) throw new GridHubError('NOT_FOUND', `no maintenance task ${id}`);
       if (r.done_at !== null) throw new GridHubError('CONFLICT', `maintenance task ${id} is already closed`);
-      alerts.tx((fx) => {
+      await alerts.tx(async (fx) => {
         const now = clock.now();
-        q.closeTask(now, actor, note ?? null, id);
+        await q.closeTask(now, actor, note ?? null, id);
         // The device is fixed: its alarms count again from now on.
-        const lifted = q.liftSuppressions(now, r.device_id, now);
-        alerts.record(
+        const lifted = await q.liftSuppressions(now, r.device_id, now);
+        await alerts.record(
           fx,
           r.alert_id,
           'maintenance_task_closed',
@@ -53,7 +53,7 @@ export function createMaintenance(deps: MaintenanceDeps): Maintenance {
           { sink: false },
         );
       });
-      return get(id) as MaintenanceTask;
+      return (await get(id)) as MaintenanceTask;
     },
   };
 }

@@ -62,8 +62,9 @@ export function createAlertsMetrics(registry: Registry, q: Pick<AlertStatements,
     name: 'gridhub_alerts_outbox_pending',
     help: 'Outbox rows not yet delivered',
     registers: [registry],
-    collect() {
-      this.set(q.pendingOutbox());
+    // prom-client awaits an async collect: the store may answer after a round trip
+    async collect() {
+      this.set(await q.pendingOutbox());
     },
   });
   return counters;

@@ -51,34 +51,39 @@ export function createMustReach(deps: MustReachDeps) {
   const timer = dueTimer(clock, {
     next: () => q.nextReach(),
     fire,
+    failed: (err) => log.error({ err }, 'must-reach ladder could not be read'),
     stopped: () => deps.run.stopped,
   });
 
   /** Put the alert on rung 0 (its app push), the next rung due one step from now. */
-  function begin(alertId: string): void {
-    q.startReach(alertId, clock.now() + cfg.mustReachStepMs);
+  async function begin(alertId: string): Promise<void> {
+    await q.startReach(alertId, clock.now() + cfg.mustReachStepMs);
   }
 
-  function start(fx: TxEffects, r: AlertRow, pushed: number): void {
-    begin(r.id);
+  async function start(fx: TxEffects, r: AlertRow, pushed: number): Promise<void> {
+    await begin(r.id);
     // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
-    if (!pushed) pushed = q.rungLive(r.id, 0);
+    if (!pushed) pushed = await q.rungLive(r.id, 0);
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
-    if (!pushed) advance(fx, r.id, 'nobody to push to');
-    else timer.arm();
+    if (!pushed) await advance(fx, r.id, 'nobody to push to');
+    else await timer.arm();
   }
 
   /** Queue the messages of one rung; answers what went out (targets masked). */
-  function enqueueRung(fx: TxEffects, r: AlertRow, rung: number): { channel: string; target: string }[] {
+  async function enqueueRung(
+    fx: TxEffects,
+    r: AlertRow,
+    rung: number,
+  ): Promise<{ channel: string; target: string }[]> {
     const place = placeOf(r);
     const out: { channel: string; target: string }[] = [];
     const seen = new Set<string>();
-    const notified = [...alerts.actors(r.id).personIds]
+    const notified = [...(await alerts.actors(r.id)).personIds]
       .map((id) => deps.people.get(id))
       .filter((p) => p !== undefined);
-    const view = alerts.viewIn(fx, r);
+    const view = await alerts.viewIn(fx, r);
     const onDuty = onDutyOf(notified);
-    const send = (channel: string, target: string, personId: string | null, role: string) => {
+    const send = async (channel: string, target: string, personId: string | null, role: string) => {
       const key = `${channel}\u0000${target}`;
       if (!deps.channels.has(channel) || seen.has(key)) return;
       seen.add(key);
@@ -89,83 +94,115 @@ export function createMustReach(deps: MustReachDeps) {
         clock.now(),
         onDuty,
       );
-      enqueue(fx, { alertId: r.id, channel, target, payload, personId, severity: 'critical', place, rung });
+      await enqueue(fx, {
+        alertId: r.id,
+        channel,
+        target,
+        payload,
+        personId,
+        severity: 'critical',
+        place,
+        rung,
+      });
       out.push({ channel, target: maskTarget(channel, target) });
     };
     if (rung === 1) {
       for (const p of notified) {
-        for (const ch of PHONE_CHANNELS) if (p.phone) send(ch, p.phone, p.id, p.role);
+        for (const ch of PHONE_CHANNELS) if (p.phone) await send(ch, p.phone, p.id, p.role);
         for (const c of p.contacts) {
           if ((PHONE_CHANNELS as readonly string[]).includes(c.channel))
-            send(c.channel, c.target, p.id, p.role);
+            await send(c.channel, c.target, p.id, p.role);
         }
       }
     } else if (rung === 2) {
       const res = deps.residents.forDevice(r.device_id);
-      if (res?.familyPhone) for (const ch of PHONE_CHANNELS) send(ch, res.familyPhone, null, 'family');
+      if (res?.familyPhone) for (const ch of PHONE_CHANNELS) await send(ch, res.familyPhone, null, 'family');
     }
     return out;
   }
 
-  function advance(fx: TxEffects, alertId: string, reason: string): void {
-    const cur = q.reach(alertId);
-    const r = q.alert(alertId);
+  async function advance(fx: TxEffects, alertId: string, reason: string): Promise<void> {
+    const cur = await q.reach(alertId);
+    const r = await q.alert(alertId);
     if (cur?.state !== 'active' || !r) return;
     if (!OPEN_STATUSES.includes(r.status) || r.acknowledged_at !== null) {
-      q.stopReach(alertId);
+      await q.stopReach(alertId);
       return;
     }
     // Rungs without any target (no robot configured, no phone known) are passed over, and said so.
     const skipped: string[] = [];
     for (let rung = cur.rung + 1; rung < MUST_REACH_RUNGS.length; rung++) {
       const name = MUST_REACH_RUNGS[rung] ?? '';
-      const sent = enqueueRung(fx, r, rung);
+      const sent = await enqueueRung(fx, r, rung);
       if (sent.length) {
-        q.setReach(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
+        await q.setReach(rung, clock.now() + cfg.mustReachStepMs, 'active', alertId);
         m.mustReach.inc({ rung: name, outcome: 'sent' });
-        alerts.record(fx, alertId, 'must_reach', SYSTEM, {
+        await alerts.record(fx, alertId, 'must_reach', SYSTEM, {
           rung,
           step: name,
           reason,
           skipped,
           targets: sent,
         });
-        timer.arm();
+        await timer.arm();
         return;
       }
       m.mustReach.inc({ rung: name, outcome: 'skipped' });
       skipped.push(name);
     }
-    q.setReach(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
+    await q.setReach(MUST_REACH_RUNGS.length - 1, clock.now(), 'exhausted', alertId);
     m.mustReach.inc({ rung: 'end', outcome: 'exhausted' });
-    alerts.record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
+    await alerts.record(fx, alertId, 'must_reach_exhausted', SYSTEM, { reason, skipped }, { sink: false });
   }
 
   /** A rung whose every delivery is dead has failed: the ladder moves on now, not at its timeout. */
-  function rungDead(fx: TxEffects, alertId: string, rung: number): void {
-    const cur = q.reach(alertId);
-    if (cur?.state === 'active' && cur.rung === rung && !q.rungLive(alertId, rung)) {
-      advance(fx, alertId, `every ${MUST_REACH_RUNGS[rung]} delivery failed`);
+  async function rungDead(fx: TxEffects, alertId: string, rung: number): Promise<void> {
+    const cur = await q.reach(alertId);
+    if (cur?.state === 'active' && cur.rung === rung && !(await q.rungLive(alertId, rung))) {
+      await advance(fx, alertId, `every ${MUST_REACH_RUNGS[rung]} delivery failed`);
     }
   }
 
-  function fire(): void {
+  /**
+   * One firing at a time: a rung is read due outside its transaction, so two firings at once would both advance
+   * it (skipping the next rung's wait). One asked while a firing runs makes it read the due rungs once more.
+   */
+  let firing: Promise<void> | undefined;
+  let again = false;
+  function fire(): Promise<void> {
+    if (firing !== undefined) {
+      again = true;
+      return firing;
+    }
+    firing = (async () => {
+      do {
+        again = false;
+        await fireDue();
+      } while (again && !deps.run.stopped);
+      await timer.arm();
+    })().finally(() => {
+      firing = undefined;
+    });
+    return firing;
+  }
+
+  async function fireDue(): Promise<void> {
     if (deps.run.stopped) return;
-    for (const due of q.dueReach(clock.now())) {
+    for (const due of await q.dueReach(clock.now())) {
       try {
-        alerts.tx((fx) =>
-          advance(
-            fx,
-            due.alert_id,
-            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
-          ),
+        await alerts.tx(
+          async (fx) =>
+            await advance(
+              fx,
+              due.alert_id,
+              `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
+            ),
         );
       } catch (err) {
         log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
-        q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);
+        await q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);
       }
     }
-    timer.arm();
   }
 
   return { begin, start, advance, rungDead, fire, arm: timer.arm, cancel: timer.cancel };

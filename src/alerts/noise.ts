@@ -34,7 +34,7 @@ export interface Outgoing {
   rung?: number | null;
 }
 
-export type Enqueue = (fx: TxEffects, o: Outgoing) => void;
+export type Enqueue = (fx: TxEffects, o: Outgoing) => Promise<void>;
 
 export interface NoiseControlDeps {
   clock: Clock;
@@ -56,7 +56,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
    * the quiet hours of their recipient or place. Non-critical ones wait `digestWaitMs` for company, so a storm
    * reaches each recipient as one digest.
    */
-  function enqueue(fx: TxEffects, o: Outgoing): void {
+  async function enqueue(fx: TxEffects, o: Outgoing): Promise<void> {
     const now = clock.now();
     const timeline = deps.channels.get(o.channel)?.recordInTimeline !== false;
     let nextAt = now;
@@ -66,7 +66,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       if (heldUntil !== null) {
         nextAt = heldUntil;
         m.held.inc();
-        alerts.record(
+        await alerts.record(
           fx,
           o.alertId,
           'held_quiet_hours',
@@ -78,7 +78,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
     }
     const digestible = o.severity !== 'critical' && timeline && o.payload.kind === 'alarm';
     if (digestible && heldUntil === null) nextAt = now + cfg.digestWaitMs;
-    alerts.insertRow({
+    await alerts.insertRow({
       alertId: o.alertId,
       channel: o.channel,
       target: o.target,
@@ -98,26 +98,26 @@ export function createNoiseControl(deps: NoiseControlDeps) {
    * message. Within `digestUpdateWindowMs` of the last digest the same digest is updated (same id, next version,
    * all items so far), so a receiver can replace the message instead of stacking them.
    */
-  function tryFold(row: OutboxRow): boolean {
+  async function tryFold(row: OutboxRow): Promise<boolean> {
     const now = clock.now();
     const editable = APP_CHANNELS.has(row.channel);
-    const prev = q.digest(row.channel, row.target);
+    const prev = await q.digest(row.channel, row.target);
     if (!editable && prev !== undefined) {
       const windowEnd = prev.last_at + cfg.messages.robotWindowMs;
       if (now < windowEnd) {
         // This group already heard from us within the window: the alarm waits for the window's summary.
-        q.postpone(windowEnd, row.id);
+        await q.postpone(windowEnd, row.id);
         m.digests.inc({ kind: 'postponed' });
         return true;
       }
     }
-    const siblings = q.digestSiblings(row.channel, row.target, now + cfg.digestWaitMs, now);
+    const siblings = await q.digestSiblings(row.channel, row.target, now + cfg.digestWaitMs, now);
     if (siblings.length < 2) {
       // Sent alone; for a channel that cannot edit, it opens the window all the same.
-      if (!editable) q.putDigest(row.channel, row.target, 'single', 0, '[]', now, now);
+      if (!editable) await q.putDigest(row.channel, row.target, 'single', 0, '[]', now, now);
       return false;
     }
-    alerts.tx((fx) => {
+    await alerts.tx(async (fx) => {
       const reuse = editable && prev !== undefined && prev.last_at >= now - cfg.digestUpdateWindowMs;
       const items = new Map<string, DigestItem>();
       if (reuse) {
@@ -131,7 +131,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       const digestId = reuse ? prev.digest_id : `dg-${randomUUID()}`;
       const version = reuse ? prev.version + 1 : 1;
       const all = [...items.values()];
-      q.putDigest(
+      await q.putDigest(
         row.channel,
         row.target,
         digestId,
@@ -157,8 +157,8 @@ export function createNoiseControl(deps: NoiseControlDeps) {
         now,
         tally: tally(all),
       });
-      for (const s of siblings) q.fold(`folded into digest ${digestId} v${version}`, s.id);
-      alerts.insertRow({
+      for (const s of siblings) await q.fold(`folded into digest ${digestId} v${version}`, s.id);
+      await alerts.insertRow({
         alertId: row.alert_id,
         channel: row.channel,
         target: row.target,
@@ -171,7 +171,7 @@ export function createNoiseControl(deps: NoiseControlDeps) {
       for (const s of siblings) {
         if (seen.has(s.alert_id)) continue;
         seen.add(s.alert_id);
-        alerts.record(
+        await alerts.record(
           fx,
           s.alert_id,
           'folded_into_digest',

@@ -41,7 +41,7 @@ export interface OutboxDeps {
   run: RunState;
   channels: ReadonlyMap<string, Channel>;
   alerts: AlertTransactions;
-  tryFold: (row: OutboxRow) => boolean;
+  tryFold: (row: OutboxRow) => Promise<boolean>;
   mustReach: MustReach;
 }
 
@@ -53,13 +53,14 @@ export function createOutbox(deps: OutboxDeps) {
   /** Deliveries in flight by row id (a claim of ours that ran out on a jumping test clock is not started twice). */
   const inFlight = new Map<number, Promise<void>>();
   const retry = dueTimer(clock, {
-    next: () => {
+    next: async () => {
       const now = clock.now();
-      const row = claims.nextWake(now);
+      const row = await claims.nextWake(now);
       const lane = lanes.nextResume(now);
       return row === null ? lane : lane === null ? row : Math.min(row, lane);
     },
-    fire: () => pump(),
+    fire: pump,
+    failed: (err) => log.error({ err }, 'outbox pass failed'),
     stopped: () => deps.run.stopped,
     onlyFuture: true,
   });
@@ -75,20 +76,20 @@ export function createOutbox(deps: OutboxDeps) {
   }
 
   /** One timeline event per alert the row speaks for. */
-  function recordDelivery(
+  async function recordDelivery(
     fx: TxEffects,
     row: OutboxRow,
     payload: Record<string, unknown>,
     type: string,
     data: Record<string, unknown>,
-  ): void {
+  ): Promise<void> {
     const head = {
       channel: row.channel,
       target: maskTarget(row.channel, row.target),
       attempt: row.attempts + 1,
     };
     for (const alertId of alertsOfRow(row, payload)) {
-      alerts.record(
+      await alerts.record(
         fx,
         alertId,
         type,
@@ -116,10 +117,10 @@ export function createOutbox(deps: OutboxDeps) {
       );
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
-      await recordOutcome((fx) => {
-        claims.done(res?.status ?? null, row.id);
+      await recordOutcome(async (fx) => {
+        await claims.done(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
-          recordDelivery(fx, row, payload, 'delivered', {
+          await recordDelivery(fx, row, payload, 'delivered', {
             status: res?.status ?? null,
             receipt: res?.receipt ?? null,
             idempotencyKey: row.idempotency_key,
@@ -130,7 +131,7 @@ export function createOutbox(deps: OutboxDeps) {
       });
       return 'delivered';
     } catch (err) {
-      return failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
+      return await failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
     }
   }
 
@@ -138,26 +139,29 @@ export function createOutbox(deps: OutboxDeps) {
    * Outcomes of the deliveries that ended in one turn of the event loop, written in one transaction at its end:
    * one commit for many, and none of them runs before a delivery started in the same turn has left the hub.
    */
-  const outcomes: { write: (fx: TxEffects) => void; resolve: () => void; reject: (err: unknown) => void }[] =
-    [];
-  function recordOutcome(write: (fx: TxEffects) => void): Promise<void> {
+  const outcomes: {
+    write: (fx: TxEffects) => Promise<void>;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  function recordOutcome(write: (fx: TxEffects) => Promise<void>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       outcomes.push({ write, resolve, reject });
-      if (outcomes.length === 1) setImmediate(writeOutcomes);
+      if (outcomes.length === 1) setImmediate(() => void writeOutcomes());
     });
   }
-  function writeOutcomes(): void {
+  async function writeOutcomes(): Promise<void> {
     const batch = outcomes.splice(0);
     try {
-      alerts.tx((fx) => {
-        for (const o of batch) o.write(fx);
+      await alerts.tx(async (fx) => {
+        for (const o of batch) await o.write(fx);
       });
       for (const o of batch) o.resolve();
     } catch {
       // One outcome that cannot be written must not take the others with it: each on its own, then.
       for (const o of batch) {
         try {
-          alerts.tx(o.write);
+          await alerts.tx(o.write);
           o.resolve();
         } catch (err) {
           o.reject(err);
@@ -201,10 +205,10 @@ export function createOutbox(deps: OutboxDeps) {
       },
       final ? 'delivery dead' : 'delivery failed',
     );
-    await recordOutcome((fx) => {
-      claims.retry(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
+    await recordOutcome(async (fx) => {
+      await claims.retry(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
       if (inTimeline) {
-        recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
+        await recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
           status: status ?? null,
           error: message,
           ...(final ? { reason } : {}),
@@ -213,64 +217,68 @@ export function createOutbox(deps: OutboxDeps) {
           ...rungOf(row),
         });
       }
-      if (final && row.rung !== null) deps.mustReach.rungDead(fx, row.alert_id, row.rung);
+      if (final && row.rung !== null) await deps.mustReach.rungDead(fx, row.alert_id, row.rung);
     });
     // A message that can never go says nothing about its target: only retryable failures back the lane off.
     return retryable && known ? 'failed' : 'final';
   }
 
   /** Forget delivered outbox rows and spent timers after the retention time; the timeline keeps the record. */
-  function prune(): void {
+  async function prune(): Promise<void> {
     const before = clock.now() - cfg.outboxRetentionMs;
-    const a = q.pruneOutbox(before);
-    q.pruneJournal(before);
-    const b = q.pruneTimers(before);
+    const a = await q.pruneOutbox(before);
+    await q.pruneJournal(before);
+    const b = await q.pruneTimers(before);
     if (a || b) log.info({ outbox: a, timers: b }, 'pruned delivered outbox rows');
     lastPrune = clock.now();
   }
   let lastPrune = 0;
 
-  // Pumping is synchronous; what it starts runs on. A wake-up during a pass (a fold commits, say) asks for one more.
-  let pumping = false;
+  // One pass at a time; what it starts runs on. A wake-up during a pass (a fold commits, say) asks for one more,
+  // and whoever awaits a pump awaits the pass running now.
+  let pass: Promise<void> | undefined;
   let again = false;
   let recovered = false;
 
   /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
-  function pump(): void {
-    if (deps.run.stopped) return;
+  function pump(): Promise<void> {
+    if (deps.run.stopped) return Promise.resolve();
     if (deps.store.inTransaction) {
-      // Woken inside an enclosing transaction: claim only after it commits, or a rollback would un-queue
-      // messages already sent.
-      queueMicrotask(pump);
-      return;
+      // Woken while a transaction is open: claim only after it commits, or a rollback would un-queue messages
+      // already sent. On SQLite it has committed by the next turn; on PostgreSQL this looks again each turn.
+      return new Promise((resolve) => setImmediate(() => resolve(pump())));
     }
-    if (pumping) {
+    if (pass !== undefined) {
       again = true;
-      return;
+      return pass;
     }
-    pumping = true;
+    pass = pumpPass().finally(() => {
+      pass = undefined;
+    });
+    return pass;
+  }
+
+  async function pumpPass(): Promise<void> {
     try {
       if (!recovered) {
         // Our own claims from before a restart: nobody is delivering them now, so they need not wait out the lease.
-        const n = claims.releaseOwn(owner);
+        const n = await claims.releaseOwn(owner);
         if (n) log.info({ rows: n, owner }, 'outbox claims of the previous run released');
         recovered = true;
       }
       do {
         again = false;
         const now = clock.now();
-        for (const due of claims.dueLanes(now)) {
+        for (const due of await claims.dueLanes(now)) {
           if (deps.run.stopped) break;
-          fill(lanes.get(due.channel, due.target), now, due.critical === 1);
+          await fill(lanes.get(due.channel, due.target), now, due.critical === 1);
         }
       } while (again && !deps.run.stopped);
-      if (clock.now() - lastPrune > 3_600_000) prune();
+      if (clock.now() - lastPrune > 3_600_000) await prune();
     } catch (err) {
       log.error({ err }, 'outbox pass failed');
-    } finally {
-      pumping = false;
     }
-    retry.arm();
+    await retry.arm();
   }
 
   /**
@@ -278,31 +286,32 @@ export function createOutbox(deps: OutboxDeps) {
    * false (the lane's due rows hold none) spares the critical-only claim: each claim is a statement on the path
    * from an alert's commit to its alarms.
    */
-  function fill(lane: Lane, now: number, hasCritical = true): void {
+  async function fill(lane: Lane, now: number, hasCritical = true): Promise<void> {
     const slots = lanes.free(lane, now);
     const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: leaseFrom(lane, now) };
     if (lane.pausedUntil > now) {
       // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
       // single alarm left to tryFold would open the robot's window without being sent)…
-      const first = claims.foldable(now, lane.channel, lane.target);
+      const first = await claims.foldable(now, lane.channel, lane.target);
       const company = first
-        ? q.digestSiblings(lane.channel, lane.target, now + cfg.digestWaitMs, now).length
+        ? (await q.digestSiblings(lane.channel, lane.target, now + cfg.digestWaitMs, now)).length
         : 0;
-      if (first && company >= 2) deps.tryFold(first);
+      if (first && company >= 2) await deps.tryFold(first);
       // …and a new critical message is let through, one at a time: it may find the target back.
       if (lane.active === 0) {
-        const probe = claims.claim({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
-        for (const claimed of probe) take(lane, claimed);
+        const probe = await claims.claim({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
+        for (const claimed of probe) await take(lane, claimed);
       }
     } else if (slots.any > 0) {
       const rows = hasCritical
-        ? claims.claim({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
+        ? await claims.claim({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
         : [];
       const left = Math.min(slots.any - rows.length, slots.other);
-      if (left > 0) rows.push(...claims.claim({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 }));
+      if (left > 0)
+        rows.push(...(await claims.claim({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 })));
       // RETURNING has no order of its own
       rows.sort(claimOrder);
-      for (const claimed of rows) take(lane, claimed);
+      for (const claimed of rows) await take(lane, claimed);
     }
     lanes.dropIfIdle(lane);
   }
@@ -312,21 +321,23 @@ export function createOutbox(deps: OutboxDeps) {
     return now + Math.max(cfg.claimLeaseMs, 2 * lanes.timeoutOf(lane.channel) * clock.speed);
   }
 
-  function take(lane: Lane, claimed: ClaimedRow): void {
+  async function take(lane: Lane, claimed: ClaimedRow): Promise<void> {
     if (inFlight.has(claimed.id)) return;
     // Folding an earlier row of this batch may have changed it since the claim.
-    const row = claims.row(claimed.id);
+    const row = await claims.row(claimed.id);
     if (row?.state !== 'pending' || row.claimed_by !== owner) return;
-    if (row.digestible === 1 && row.attempts === 0 && deps.tryFold(row)) {
-      claims.release(row.id, owner);
+    if (row.digestible === 1 && row.attempts === 0 && (await deps.tryFold(row))) {
+      await claims.release(row.id, owner);
       return;
     }
     const wait = rateWait(row.channel, row.target);
     if (wait > 0) {
-      claims.postpone(clock.now() + wait, row.id);
+      await claims.postpone(clock.now() + wait, row.id);
       m.rateLimited.inc({ channel: row.channel });
       return;
     }
+    // Another pass may have started the row while this one read it.
+    if (inFlight.has(claimed.id)) return;
     lanes.started(lane, row.severity === 'critical');
     run(lane, row);
   }
@@ -344,7 +355,7 @@ export function createOutbox(deps: OutboxDeps) {
     );
     const tracked = attempt.finally(() => {
       inFlight.delete(row.id);
-      refill(lane);
+      void refill(lane);
     });
     inFlight.set(row.id, tracked);
   }
@@ -353,19 +364,19 @@ export function createOutbox(deps: OutboxDeps) {
    * A slot of this lane came free: give it the lane's next row. The outcome's own commit already woke every other
    * lane, so this is one claim, not a pass over all of them.
    */
-  function refill(lane: Lane): void {
+  async function refill(lane: Lane): Promise<void> {
     if (deps.run.stopped) return;
-    if (pumping || deps.store.inTransaction) {
+    if (pass !== undefined || deps.store.inTransaction) {
       again = true;
-      queueMicrotask(pump);
+      await pump();
       return;
     }
     try {
-      fill(lanes.get(lane.channel, lane.target), clock.now());
+      await fill(lanes.get(lane.channel, lane.target), clock.now());
     } catch (err) {
       log.error({ err, channel: lane.channel }, 'outbox lane refill failed');
     }
-    retry.arm();
+    await retry.arm();
   }
 
   // Rows due now in a lane with a free slot are claimed at their insert and sent right after the commit. Not for
@@ -394,17 +405,16 @@ export function createOutbox(deps: OutboxDeps) {
   });
 
   /** Start whatever is due now; deliveries run on by themselves (the promise is for callers that await it). */
-  function drain(): Promise<void> {
-    pump();
-    return Promise.resolve();
+  async function drain(): Promise<void> {
+    await pump();
   }
 
   /** Deliver until nothing is due and nothing is in flight: a delivery may queue more (a digest, the next rung). */
   async function settle(): Promise<void> {
-    pump();
+    await pump();
     while (!deps.run.stopped && inFlight.size) {
       await Promise.all(inFlight.values());
-      pump();
+      await pump();
     }
   }
 

@@ -37,7 +37,7 @@ export interface AsyncSqlRunner {
   get<R>(query: Compilable<R>): Promise<R | undefined>;
 }
 
-/** The port of alert-store.ts with every operation answering a promise. */
+/** The port of alert-store.ts with every operation answering a promise (where the port allows Awaitables). */
 export interface PostgresAlertStore
   extends Async<Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'maintenanceTasks'>> {
   /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
@@ -154,5 +154,5 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
     insertOutbox: (row) => own.insertOutbox(row),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
-  };
+  } satisfies AlertStore; // the port itself: its Awaitables answered as promises
 }

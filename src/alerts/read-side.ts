@@ -49,16 +49,19 @@ export function createReads(deps: ReadSideDeps) {
 
   const envAt = (now: number): ReadEnv & ViewEnv => ({ cfg, places, now, levelOf });
 
-  function list(filter: AlertFilter, scope: AlertScope = ALL_ALERTS): { total: number; items: AlertView[] } {
+  async function list(
+    filter: AlertFilter,
+    scope: AlertScope = ALL_ALERTS,
+  ): Promise<{ total: number; items: AlertView[] }> {
     // One reading of the clock for the light filter and the lights shown, as one instant.
     const env = envAt(clock.now());
-    const total = Number(run.get(countQuery(b, filter, scope, env))?.n ?? 0);
+    const total = Number((await run.get(countQuery(b, filter, scope, env)))?.n ?? 0);
     const page = { limit: filter.limit ?? 50, offset: filter.offset ?? 0 };
     if (total <= page.offset) return { total, items: [] };
-    const rows = run.all(pageQuery(b, filter, scope, env, page));
+    const rows = await run.all(pageQuery(b, filter, scope, env, page));
     const whistles = new Map<string, WhistleRow[]>();
     if (rows.length) {
-      for (const w of run.all(
+      for (const w of await run.all(
         whistlesQuery(
           b,
           rows.map((r) => r.id),
@@ -89,7 +92,7 @@ export function createReads(deps: ReadSideDeps) {
     return { total, items };
   }
 
-  function sqlKpis(filter: KpiFilter, scope: AlertScope): KpiReport {
+  async function sqlKpis(filter: KpiFilter, scope: AlertScope): Promise<KpiReport> {
     const env = envAt(clock.now());
     const set: AlertFilter = { from: filter.from, to: filter.to, place: filter.place };
     // The local days need the zone's offsets over the set's time range: a period up to a year as it is, else the
@@ -97,12 +100,12 @@ export function createReads(deps: ReadSideDeps) {
     let lo = filter.from ?? env.now;
     let hi = filter.to ?? env.now;
     if (filter.from === undefined || filter.to === undefined || hi - lo > 366 * 86_400_000) {
-      const bounds = run.get(kpiBoundsQuery(b, set, scope, env));
+      const bounds = await run.get(kpiBoundsQuery(b, set, scope, env));
       // An empty set needs no days at all.
       lo = bounds?.firstAt == null ? env.now : Number(bounds.firstAt);
       hi = bounds?.lastAt == null ? env.now : Number(bounds.lastAt);
     }
-    const rows = run.all(
+    const rows = await run.all(
       kpiGroupsQuery(b, set, scope, env, offsetStretches(cfg.timeZone, lo, Math.max(lo, hi))),
     );
     const grids = [...kpiSumsByGrid(rows)].map(([gridId, sums]) => ({
@@ -123,27 +126,27 @@ export function createReads(deps: ReadSideDeps) {
 
   return {
     list,
-    get(id: string): AlertView | undefined {
-      const r = q.alert(id);
-      return r ? alerts.view(r) : undefined;
+    async get(id: string): Promise<AlertView | undefined> {
+      const r = await q.alert(id);
+      return r ? await alerts.view(r) : undefined;
     },
-    timeline(id: string): TimelineEvent[] {
-      return q.events(id).map(timelineEvent);
+    async timeline(id: string): Promise<TimelineEvent[]> {
+      return (await q.events(id)).map(timelineEvent);
     },
-    incident(id: string): IncidentView | undefined {
-      const r = q.incident(id);
+    async incident(id: string): Promise<IncidentView | undefined> {
+      const r = await q.incident(id);
       if (!r) return undefined;
       return incidentView(
         r,
-        q.incidentAlerts(id).map((a) => a.id),
+        (await q.incidentAlerts(id)).map((a) => a.id),
       );
     },
     /** KPIs of a period and place within a scope, as SQL aggregates. */
-    kpis(filter: KpiFilter, scope: AlertScope = ALL_ALERTS): KpiReport {
-      return sqlKpis(filter, scope);
+    async kpis(filter: KpiFilter, scope: AlertScope = ALL_ALERTS): Promise<KpiReport> {
+      return await sqlKpis(filter, scope);
     },
-    deliveries(id: string): DeliveryView[] {
-      return q.outboxOf(id).map(deliveryView);
+    async deliveries(id: string): Promise<DeliveryView[]> {
+      return (await q.outboxOf(id)).map(deliveryView);
     },
   };
 }

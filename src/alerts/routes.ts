@@ -70,8 +70,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
     return { kind: 'places', roots: request.scope.roots };
   }
 
-  function visibleAlert(request: FastifyRequest, id: string): AlertView {
-    const a = dispatcher.get(id);
+  async function visibleAlert(request: FastifyRequest, id: string): Promise<AlertView> {
+    const a = await dispatcher.get(id);
     if (!a || !visibleTo(request)(a)) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
     return a;
   }
@@ -102,7 +102,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       },
       async (request) => {
         const q = request.query;
-        const result = dispatcher.list(q, scopeOf(request));
+        const result = await dispatcher.list(q, scopeOf(request));
         return { total: result.total, limit: q.limit, offset: q.offset, items: result.items };
       },
     );
@@ -138,13 +138,13 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       '/alerts/:id',
       { schema: { tags, summary: 'One alert with its timeline, incident and SLA lights', params: idParams } },
       async (request) => {
-        const alert = visibleAlert(request, request.params.id);
-        const incident = alert.incidentId ? dispatcher.incident(alert.incidentId) : undefined;
+        const alert = await visibleAlert(request, request.params.id);
+        const incident = alert.incidentId ? await dispatcher.incident(alert.incidentId) : undefined;
         const visible = visibleTo(request);
         return {
           alert,
           // People by name: an actor is a user name, a person id, `system`, `rule:…` or `channel:…`.
-          timeline: timelineFor(request, dispatcher.timeline(alert.id)).map((e) => ({
+          timeline: timelineFor(request, await dispatcher.timeline(alert.id)).map((e) => ({
             ...e,
             actorName: deps.userName?.(e.actor) ?? people.get(e.actor)?.name ?? null,
             // Deliveries name the person reached, not their id.
@@ -156,10 +156,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
             ? {
                 ...incident,
                 // Other alerts of the incident only when the caller may see them.
-                alertIds: incident.alertIds.filter((id) => {
-                  const other = dispatcher.get(id);
-                  return other !== undefined && visible(other);
-                }),
+                alertIds: await visibleIds(incident.alertIds, visible),
               }
             : null,
         };
@@ -168,12 +165,21 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
 
     const who = (request: FastifyRequest) => request.user.username;
 
+    async function visibleIds(ids: readonly string[], visible: (a: AlertView) => boolean): Promise<string[]> {
+      const out: string[] = [];
+      for (const id of ids) {
+        const other = await dispatcher.get(id);
+        if (other !== undefined && visible(other)) out.push(id);
+      }
+      return out;
+    }
+
     app.post(
       '/alerts/:id/acknowledge',
       { ...actor, schema: { tags, params: idParams, body: noteBody } },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.acknowledge(request.params.id, who(request)) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.acknowledge(request.params.id, who(request)) };
       },
     );
 
@@ -181,8 +187,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       '/alerts/:id/arrive',
       { ...actor, schema: { tags, params: idParams, body: noteBody } },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.arrive(request.params.id, who(request)) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.arrive(request.params.id, who(request)) };
       },
     );
 
@@ -201,8 +207,12 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        const { alert, ratingToken } = dispatcher.resolve(request.params.id, who(request), request.body);
+        await visibleAlert(request, request.params.id);
+        const { alert, ratingToken } = await dispatcher.resolve(
+          request.params.id,
+          who(request),
+          request.body,
+        );
         return { alert, ratingToken, ratingPath: `/api/public/rate/${ratingToken}` };
       },
     );
@@ -211,8 +221,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       '/alerts/:id/rate',
       { ...actor, schema: { tags, params: idParams, body: scoreBody } },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.rate(request.params.id, who(request), request.body) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.rate(request.params.id, who(request), request.body) };
       },
     );
 
@@ -220,8 +230,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
       '/alerts/:id/close',
       { ...actor, schema: { tags, params: idParams, body: noteBody } },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.close(request.params.id, who(request), request.body.note) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.close(request.params.id, who(request), request.body.note) };
       },
     );
 
@@ -242,8 +252,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.markFalse(request.params.id, who(request), request.body) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.markFalse(request.params.id, who(request), request.body) };
       },
     );
 
@@ -259,8 +269,8 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        visibleAlert(request, request.params.id);
-        return { alert: dispatcher.whistle(request.params.id, who(request), request.body) };
+        await visibleAlert(request, request.params.id);
+        return { alert: await dispatcher.whistle(request.params.id, who(request), request.body) };
       },
     );
 
@@ -278,7 +288,7 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        visibleAlert(request, request.params.id);
+        await visibleAlert(request, request.params.id);
         // A department reports for itself; a manager may record it on the department's behalf.
         const department = departmentOf(request) ?? request.body.department;
         if (!department) {
@@ -286,7 +296,9 @@ export function alertsRoutes(deps: AlertsRoutesDeps): FastifyPluginAsync {
             field: 'department',
           });
         }
-        return { alert: dispatcher.reportIn(request.params.id, who(request), department, request.body.note) };
+        return {
+          alert: await dispatcher.reportIn(request.params.id, who(request), department, request.body.note),
+        };
       },
     );
 
@@ -310,7 +322,7 @@ export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPlu
         },
       },
       async (request) => {
-        const info = deps.dispatcher.ratingLink(request.params.token);
+        const info = await deps.dispatcher.ratingLink(request.params.token);
         if (info.state === 'unknown') throw new GridHubError('NOT_FOUND', 'this rating link is unknown');
         const a = info.about;
         // The place and the kind of call in plain words, both languages; nothing else of the alert.
@@ -339,7 +351,7 @@ export function alertsPublicRoutes(deps: { dispatcher: Dispatcher }): FastifyPlu
         },
       },
       async (request) => {
-        const alert = deps.dispatcher.rateByToken(request.params.token, request.body);
+        const alert = await deps.dispatcher.rateByToken(request.params.token, request.body);
         // The resident sees only that the rating was taken, not the alert.
         return { ok: true, alertId: alert.id, rating: alert.rating };
       },

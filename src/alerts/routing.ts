@@ -25,8 +25,13 @@ export interface Notified {
   via: string;
 }
 
-export type Notify = (fx: TxEffects, r: AlertRow, roles: readonly PersonRole[], change: string) => Notified[];
-export type CallLeaders = (fx: TxEffects, r: AlertRow, already: readonly Notified[]) => Notified[];
+export type Notify = (
+  fx: TxEffects,
+  r: AlertRow,
+  roles: readonly PersonRole[],
+  change: string,
+) => Promise<Notified[]>;
+export type CallLeaders = (fx: TxEffects, r: AlertRow, already: readonly Notified[]) => Promise<Notified[]>;
 
 export interface RoutingDeps {
   clock: Clock;
@@ -69,7 +74,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
   }
 
   /** The group robots of the place and roles, with one message for the group (no person's card). */
-  function robots(
+  async function robots(
     fx: TxEffects,
     r: AlertRow,
     view: AlertView,
@@ -90,7 +95,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     );
     for (const t of targets) {
       if (!deps.channels.has(t.channel) || (only && !only.has(t.channel))) continue;
-      enqueue(fx, {
+      await enqueue(fx, {
         alertId: r.id,
         channel: t.channel,
         target: t.target,
@@ -103,7 +108,12 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
   }
 
   /** Find who answers for each role now and queue one alarm per person and channel. */
-  function notify(fx: TxEffects, r: AlertRow, roles: readonly PersonRole[], change: string): Notified[] {
+  async function notify(
+    fx: TxEffects,
+    r: AlertRow,
+    roles: readonly PersonRole[],
+    change: string,
+  ): Promise<Notified[]> {
     const at = clock.now();
     const place = placeOf(r);
     const picks: DutyPick[] = [];
@@ -114,11 +124,11 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     }
     const onDuty = onDutyOf(picks.map((p) => ({ ...p.person, as: p.role })));
     const critical = r.severity === 'critical';
-    const view = alerts.viewIn(fx, r);
+    const view = await alerts.viewIn(fx, r);
     for (const pick of picks) {
       const payload = payloads.alarm(view, change, pick, clock.now(), onDuty);
-      const out = (channel: string, target: string) =>
-        enqueue(fx, {
+      const out = async (channel: string, target: string) =>
+        await enqueue(fx, {
           alertId: r.id,
           channel,
           target,
@@ -129,7 +139,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
           // A critical alert's app push and group robots are rung 0 of its must-reach ladder; SMS and voice wait.
           rung: critical ? 0 : null,
         });
-      out('mqtt', pick.person.id);
+      await out('mqtt', pick.person.id);
       const targets = new Set<string>();
       for (const [name, ch] of deps.channels) {
         for (const t of ch.targetsFor?.(pick.person.id) ?? []) targets.add(`${name}\u0000${t}`);
@@ -140,11 +150,11 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
       }
       for (const key of targets) {
         const [channel = '', target = ''] = key.split('\u0000');
-        if (!critical || APP_CHANNELS.has(channel) || ROBOT_CHANNELS.has(channel)) out(channel, target);
+        if (!critical || APP_CHANNELS.has(channel) || ROBOT_CHANNELS.has(channel)) await out(channel, target);
       }
     }
     // Group robots of the place: with the app push, for critical alerts too (the whole group sees a fire at once).
-    robots(fx, r, view, roles, change, onDuty, critical ? ROBOT_CHANNELS : undefined);
+    await robots(fx, r, view, roles, change, onDuty, critical ? ROBOT_CHANNELS : undefined);
     if (!picks.length) {
       log.warn({ alertId: r.id, roles, place }, 'nobody on duty to notify');
     }
@@ -156,7 +166,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
    * duty did not already pick them) and a voice call. At night the roster may have no leader on shift, but a fire
    * is still theirs to know.
    */
-  function callLeaders(fx: TxEffects, r: AlertRow, already: readonly Notified[]): Notified[] {
+  async function callLeaders(fx: TxEffects, r: AlertRow, already: readonly Notified[]): Promise<Notified[]> {
     if (!deps.cfg.messages.leaderCall[r.severity]) return [];
     const place = placeOf(r);
     const leaders = deps.people.peopleAt(place, 'grid_leader').filter((p) => p.active);
@@ -167,10 +177,10 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     const called: Notified[] = [];
     for (const leader of leaders) {
       const pick = { personId: leader.id, role: 'grid_leader', via: 'leader_call' };
-      const payload = payloads.alarm(alerts.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
-      const send = (channel: string, target: string) => {
+      const payload = payloads.alarm(await alerts.viewIn(fx, r), 'leader_call', pick, clock.now(), onDuty);
+      const send = async (channel: string, target: string) => {
         if (!deps.channels.has(channel)) return;
-        enqueue(fx, {
+        await enqueue(fx, {
           alertId: r.id,
           channel,
           target,
@@ -181,8 +191,8 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
           place,
         });
       };
-      if (!already.some((n) => n.personId === leader.id)) send('mqtt', leader.id);
-      if (leader.phone) send('voice', leader.phone);
+      if (!already.some((n) => n.personId === leader.id)) await send('mqtt', leader.id);
+      if (leader.phone) await send('voice', leader.phone);
       called.push({ personId: leader.id, name: leader.name, role: 'grid_leader', via: 'leader_call' });
     }
     return called;

@@ -6,7 +6,7 @@
 import type { Clock } from '../clock/clock.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
 import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
 import type { AlertStore } from './alert-store.ts';
 import { type AuditLog, createAuditLog } from './audit-log.ts';
@@ -49,8 +49,11 @@ export function sqliteAlertStore(db: Db): AlertStore {
   const own = prepareOps(db, storeOps(k));
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
   const updates = new Map<string, (...args: unknown[]) => number>();
+  // The connection's one queue of transactions, shared with the Kysely stores on it: BEGIN IMMEDIATE … COMMIT
+  // around a body that awaits only these statements' plain values, so it commits within the turn it began in.
+  const transactions = sqliteTransactions(db);
   return {
-    transaction: (fn) => db.transaction(fn)(),
+    transaction: (fn) => transactions.run(fn),
     get inTransaction() {
       return db.inTransaction;
     },

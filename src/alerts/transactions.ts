@@ -14,7 +14,7 @@ import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
 import type { AlertStore } from './alert-store.ts';
-import { alertView } from './api-views.ts';
+import { alertView, streamMessageOf } from './api-views.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { ClaimedRow } from './outbox-claims.ts';
@@ -97,10 +97,10 @@ export function createTransactions(deps: TransactionsDeps) {
   const { store, clock, cfg, metrics: m, wake } = deps;
   const q = store.statements;
 
-  function whistlesOf(r: AlertRow, fx?: TxEffects): WhistleRow[] {
+  async function whistlesOf(r: AlertRow, fx?: TxEffects): Promise<WhistleRow[]> {
     let w = fx?.whistles.get(r.id);
     if (!w) {
-      w = q.whistles(r.id);
+      w = await q.whistles(r.id);
       fx?.whistles.set(r.id, w);
     }
     return w;
@@ -120,10 +120,10 @@ export function createTransactions(deps: TransactionsDeps) {
   }
 
   /** The alert's row as this transaction sees it (read once; `setFields` keeps it current). */
-  function rowOf(fx: TxEffects, id: string): AlertRow | undefined {
+  async function rowOf(fx: TxEffects, id: string): Promise<AlertRow | undefined> {
     let r = fx.rows.get(id);
     if (!r) {
-      r = q.alert(id);
+      r = await q.alert(id);
       if (r) fx.rows.set(id, r);
     }
     return r;
@@ -135,30 +135,35 @@ export function createTransactions(deps: TransactionsDeps) {
   }
 
   /** The full view of an alert. */
-  function view(r: AlertRow): AlertView {
+  function view(r: AlertRow): Promise<AlertView> {
     return viewIn(undefined, r);
   }
 
   /** The view inside a transaction: what it reads (whistles, resident) is read once per transaction. */
-  function viewIn(fx: TxEffects | undefined, r: AlertRow): AlertView {
+  async function viewIn(fx: TxEffects | undefined, r: AlertRow): Promise<AlertView> {
+    const whistles = await whistlesOf(r, fx);
     return alertView(
       { cfg, places: deps.places, now: clock.now() },
       r,
-      whistlesOf(r, fx),
+      whistles,
       residentOf(r.device_id, fx),
     );
   }
 
-  function load(id: string): AlertRow {
-    const r = q.alert(id);
+  async function load(id: string): Promise<AlertRow> {
+    const r = await q.alert(id);
     if (!r) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
     return r;
   }
 
-  /** The effects of the transaction running now: transactions are synchronous and never overlap. */
+  /**
+   * The effects of the transaction whose body runs now. The store runs transactions one at a time (a second one
+   * waits until the first has committed or rolled back), so at most one body runs at any moment and `current` is
+   * its effects: it is set when the body starts, not when the transaction is asked for.
+   */
   let current: TxEffects | undefined;
 
-  function tx<T>(fn: (fx: TxEffects) => T): T {
+  async function tx<T>(fn: (fx: TxEffects) => Promise<T>): Promise<T> {
     const fx: TxEffects = {
       changes: [],
       stream: [],
@@ -166,18 +171,29 @@ export function createTransactions(deps: TransactionsDeps) {
       residents: new Map(),
       rows: new Map(),
       claimed: [],
-      outermost: !store.inTransaction,
+      outermost: true,
     };
-    const outer = current;
-    current = fx;
     let out: T;
     try {
-      out = store.transaction(() => fn(fx));
+      out = await store.transaction(async () => {
+        const outer = current;
+        // Only what commits here makes the claims real: a transaction the store joins to a caller's own does not.
+        fx.outermost = outer === undefined;
+        current = fx;
+        try {
+          return await fn(fx);
+        } catch (err) {
+          // The slots go back before the store lets the next transaction in: queued behind this one, it may want
+          // them for its own alarms.
+          if (fx.claimed.length) handOff?.abandon(fx.claimed.splice(0));
+          throw err;
+        } finally {
+          current = outer;
+        }
+      });
     } catch (err) {
       if (fx.claimed.length) handOff?.abandon(fx.claimed);
       throw err;
-    } finally {
-      current = outer;
     }
     // The phones' alarms first: everything below is bookkeeping that can follow them.
     if (fx.claimed.length) handOff?.start(fx.claimed);
@@ -206,46 +222,37 @@ export function createTransactions(deps: TransactionsDeps) {
   }
 
   /** Timeline event + (for changes) the stream message and the sink point, all in the caller's transaction. */
-  function record(
+  async function record(
     fx: TxEffects,
     alertId: string,
     type: string,
     actor: string,
     data: Record<string, unknown> = {},
     options: { sink?: boolean; stream?: boolean } = {},
-  ): void {
+  ): Promise<void> {
     const at = clock.now();
-    q.insertEvent(alertId, at, actor, type, JSON.stringify(data));
+    await q.insertEvent(alertId, at, actor, type, JSON.stringify(data));
     const sink = options.sink !== false;
     const stream = options.stream !== false;
     // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
     // copy: later changes in this transaction must not rewrite what this change published.
-    const row = sink || stream ? { ...(rowOf(fx, alertId) as AlertRow) } : undefined;
+    const row = sink || stream ? { ...((await rowOf(fx, alertId)) as AlertRow) } : undefined;
     if (row && stream) {
-      const v = viewIn(fx, row);
-      const msg: StreamMessage = {
-        type,
-        alertId,
-        at,
-        place: v.place,
-        departments: v.whistles.map((w) => w.department),
-        alert: v as unknown as Record<string, unknown>,
-      };
-      fx.stream.push(msg);
+      fx.stream.push(streamMessageOf(type, at, await viewIn(fx, row)));
     }
     fx.changes.push({ alertId, change: type, at, ...(row && sink ? { row } : {}) });
   }
 
-  function setFields(id: string, fields: Record<string, string | number | null>): void {
+  async function setFields(id: string, fields: Record<string, string | number | null>): Promise<void> {
     const now = clock.now();
-    store.updateAlert(id, fields, now);
+    await store.updateAlert(id, fields, now);
     const r = current?.rows.get(id);
     if (r) Object.assign(r, fields, { updated_at: now });
   }
 
   let handOff: OutboxHandOff | undefined;
 
-  function insertRow(o: NewOutboxRow): void {
+  async function insertRow(o: NewOutboxRow): Promise<void> {
     const now = clock.now();
     const fx = current;
     const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
@@ -269,15 +276,15 @@ export function createTransactions(deps: TransactionsDeps) {
       claimed_by: claim?.owner ?? null,
       lease_until: claim?.leaseUntil ?? null,
     };
-    const id = store.insertOutbox({ ...row, created_at: now });
+    const id = await store.insertOutbox({ ...row, created_at: now });
     if (claim && fx) fx.claimed.push({ id, ...row });
   }
 
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
-  function actors(id: string): { personIds: Set<string>; usernames: Set<string> } {
+  async function actors(id: string): Promise<{ personIds: Set<string>; usernames: Set<string> }> {
     const personIds = new Set<string>();
     const usernames = new Set<string>();
-    for (const e of q.events(id)) {
+    for (const e of await q.events(id)) {
       const data = JSON.parse(e.data) as {
         recipients?: { personId?: string }[];
         notified?: string[];

@@ -15,8 +15,8 @@ import type { IntegrationPolicy } from '../registry/users.ts';
 /** What the integration routes need of the hub; `hub.dispatcher`, `hub.registry.*` and `hub.bus` fit. */
 export interface IntegrationRoutesDeps {
   dispatcher: {
-    handle(result: RuleResult): void;
-    get(id: string): { id: string; status: string; ruleId: string; deviceId: string } | undefined;
+    handle(result: RuleResult): Promise<void>;
+    get(id: string): Promise<{ id: string; status: string; ruleId: string; deviceId: string } | undefined>;
   };
   devices: { get(id: string): DeviceRecord | undefined };
   places: { path(id: string): PlacePath };
@@ -215,32 +215,41 @@ export function integrationRoutes(deps: IntegrationRoutesDeps): FastifyPluginAsy
                 resolution: 'auto',
                 note: b.note ?? b.detail ?? `cleared by ${ruleId}`,
               };
-        // handle() is synchronous and emits alert.changed for what it committed before it returns.
+        // handle() emits alert.changed for what it committed before it resolves; other results committing in the
+        // meantime emit theirs too, so the changes are told apart by the alert they are about (below).
         const changes: { alertId: string; type: string }[] = [];
         const off = deps.bus.on('alert.changed', (c) => changes.push(c));
         try {
-          deps.dispatcher.handle(result);
+          await deps.dispatcher.handle(result);
         } finally {
           off();
         }
+        let alert: Awaited<ReturnType<typeof deps.dispatcher.get>>;
+        for (const c of changes) {
+          const a = await deps.dispatcher.get(c.alertId);
+          if (a?.ruleId === ruleId && a.deviceId === device.id) {
+            alert = a;
+            break;
+          }
+        }
+        const alertId = alert?.id ?? null;
+        const mine = changes.filter((c) => c.alertId === alertId);
         request.log.info(
           {
             integration: request.user.username,
             ruleId,
             deviceId: device.id,
             action: b.action,
-            changes: changes.length,
+            changes: mine.length,
           },
           'flow alert taken',
         );
-        const alertId = changes[0]?.alertId ?? null;
-        const alert = alertId ? deps.dispatcher.get(alertId) : undefined;
         return {
           ruleId,
           action: b.action,
           alertId,
           status: alert?.status ?? null,
-          changes: changes.map((c) => c.type),
+          changes: mine.map((c) => c.type),
         };
       },
     );

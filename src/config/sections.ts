@@ -23,6 +23,11 @@ export const coreConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits and . _ : - only, at most 64')
     .optional(),
+  /**
+   * On a shared database: how long an instance that stops renewing (killed, cut off) still owns its rows. Its
+   * devices, journaled events and rule state are taken over within this plus a third of it; renewed every third.
+   */
+  leaseTtlMs: duration(3_000).refine((ms) => ms >= 1_000, 'at least 1 s'),
   host: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seed the demo community on first start with an empty data dir. */

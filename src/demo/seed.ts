@@ -232,13 +232,13 @@ const GIVEN = ['秀英', '桂兰', '建国', '淑珍', '德明', '玉兰', '志�
 const HEALTH = ['高血压', '糖尿病，独居', '心脏病史，行动不便', '阿尔茨海默病早期', '术后康复'];
 
 /** The elderly residents behind the demo's one-key-call buttons, with a family contact each. */
-export function seedDemoResidents(
+export async function seedDemoResidents(
   dispatcher: { residents: { put(r: ResidentInput): unknown } },
   buttons: readonly { id: string; placeId: string }[],
-): void {
-  buttons.forEach((b, i) => {
+): Promise<void> {
+  for (const [i, b] of buttons.entries()) {
     const surname = SURNAMES[i % SURNAMES.length] as string;
-    dispatcher.residents.put({
+    await dispatcher.residents.put({
       id: `resident-${b.id}`,
       name: `${surname}${GIVEN[i % GIVEN.length]}`,
       phone: `139${String(Math.abs(hash(b.id)) % 1e8).padStart(8, '0')}`,
@@ -248,7 +248,7 @@ export function seedDemoResidents(
       deviceId: b.id,
       placeId: b.placeId,
     });
-  });
+  }
 }
 
 function hash(s: string): number {

@@ -49,8 +49,12 @@ export interface LoginGate {
   admit(source: string, account: string): LoginAdmission;
 }
 
-/** ingest → rules. Called once per accepted reading, in arrival order per device. */
-export type ReadingSink = (reading: Reading) => void;
+/**
+ * ingest → rules. Called once per accepted reading, in arrival order per device. A promise answers when the
+ * reading's results are recorded (rejected: they could not be); ingest hands a device's next journaled event on
+ * only after it settles.
+ */
+export type ReadingSink = (reading: Reading) => void | Promise<void>;
 
 /** rules → dispatcher. */
 export type RuleResultSink = (result: RuleResult) => void;

@@ -217,23 +217,68 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     maxFutureSkewMs: config.maxFutureSkewMs,
   };
 
-  function deliver(reading: Reading): boolean {
+  /**
+   * Hand a reading on: true when it was taken, false when its results could not be recorded. A promise when the
+   * flow answers with one (its recording awaits the store); it never rejects.
+   */
+  function deliver(reading: Reading): boolean | Promise<boolean> {
     metrics.accepted(reading.deviceType, reading.kind).n++;
+    let taken: void | Promise<void>;
     try {
-      onReading(reading);
+      taken = onReading(reading);
     } catch (err) {
-      metrics.sinkErrors.inc();
-      log.error({ err, deviceId: reading.deviceId, kind: reading.kind }, 'reading hand-off failed');
-      return false;
+      return handOffFailed(reading, err);
     }
+    if (taken instanceof Promise)
+      return taken.then(
+        () => handedOn(reading),
+        (err: unknown) => handOffFailed(reading, err),
+      );
+    return handedOn(reading);
+  }
+
+  function handedOn(reading: Reading): true {
     if (reading.kind === 'status')
       presence.status(reading.deviceId, reading.status === 'online', reading.source, reading.receivedAt);
     if (bus.listenerCount('reading.accepted') > 0) bus.emit('reading.accepted', reading);
     return true;
   }
 
+  function handOffFailed(reading: Reading, err: unknown): false {
+    metrics.sinkErrors.inc();
+    log.error({ err, deviceId: reading.deviceId, kind: reading.kind }, 'reading hand-off failed');
+    return false;
+  }
+
   function deliverAll(readings: Reading[]): void {
-    for (let i = 0; i < readings.length; i++) deliver(readings[i] as Reading);
+    // what deliver answers is only for the journal; a promise of it never rejects
+    for (let i = 0; i < readings.length; i++) void deliver(readings[i] as Reading);
+  }
+
+  /**
+   * Visit items in order, each after the one before was taken: `visit` answers whether it was (a promise of it
+   * when the flow awaits the store), or undefined for an item it passed over; `after` learns the answer. On
+   * SQLite every answer is at hand, so this runs to the end before it returns; else it answers a promise that
+   * resolves after the last.
+   */
+  function inOrder<T>(
+    items: readonly T[],
+    visit: (item: T) => boolean | Promise<boolean> | undefined,
+    after: (item: T, taken: boolean) => void,
+    from = 0,
+  ): Promise<void> | undefined {
+    for (let i = from; i < items.length; i++) {
+      const item = items[i] as T;
+      const taken = visit(item);
+      if (taken === undefined) continue;
+      if (taken instanceof Promise)
+        return taken.then((ok) => {
+          after(item, ok);
+          return inOrder(items, visit, after, i + 1);
+        });
+      after(item, taken);
+    }
+    return undefined;
   }
 
   function eventIdsOf(readings: Reading[]): string[] {
@@ -328,38 +373,70 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   function committed(batch: PendingMessage[], journalFailed: boolean): void {
+    let settling: Promise<void> | undefined;
     try {
-      settle(batch, journalFailed);
+      settling = settle(batch, journalFailed);
     } finally {
-      // whatever happened to this batch, the ones gathered behind it go next
-      if (committing) {
-        committing = false;
-        if (pending.length > 0) scheduleFlush();
-      }
+      if (settling === undefined) next();
+    }
+    if (settling !== undefined) {
+      // The flow awaits the store: batches behind this one wait until its readings are taken, so a device's
+      // events keep their order across batches.
+      committing = true;
+      settling.then(next, (err: unknown) => {
+        log.error({ err }, 'settling an event batch failed');
+        next();
+      });
     }
   }
 
-  function settle(batch: PendingMessage[], journalFailed: boolean): void {
+  /** Whatever happened to the batch settled, the ones gathered behind it go next. */
+  function next(): void {
+    if (committing) {
+      committing = false;
+      if (pending.length > 0) scheduleFlush();
+    }
+  }
+
+  function settle(batch: PendingMessage[], journalFailed: boolean): Promise<void> | undefined {
     // committed or not, the identities are no longer "waiting": a failed batch is not acknowledged, so its
     // resend is a new message
     redelivery.clear();
     redelivery.prune(clock.now());
     const doneIds: number[] = [];
+    const items: { r: Reading; journal: boolean }[] = [];
     for (const m of batch) {
       if (m.journal && journalFailed) continue;
-      for (const r of m.readings) {
-        // A later event of a device must not overtake its earlier one that waits for a retry.
-        if (m.journal && retryDevices.has(r.deviceId)) queueRetry(r as EventReading);
-        else if (deliver(r)) {
-          if (m.journal) doneIds.push((r as EventReading).journalId as number);
-        } else if (m.journal) queueRetry(r as EventReading);
+      for (const r of m.readings) items.push({ r, journal: m.journal });
+    }
+    const finish = () => {
+      markDone(doneIds);
+      for (const m of batch) {
+        // without a PUBACK the device keeps the message and sends it again; closing makes it do so now
+        m.callback(m.journal && journalFailed ? new PublishRefused('event journal unavailable') : null);
       }
+    };
+    const going = inOrder(
+      items,
+      ({ r, journal }) => {
+        // A later event of a device must not overtake its earlier one that waits for a retry.
+        if (journal && retryDevices.has(r.deviceId)) {
+          queueRetry(r as EventReading);
+          return undefined;
+        }
+        return deliver(r);
+      },
+      ({ r, journal }, taken) => {
+        if (!journal) return;
+        if (taken) doneIds.push((r as EventReading).journalId as number);
+        else queueRetry(r as EventReading);
+      },
+    );
+    if (going === undefined) {
+      finish();
+      return undefined;
     }
-    markDone(doneIds);
-    for (const m of batch) {
-      // without a PUBACK the device keeps the message and sends it again; closing makes it do so now
-      m.callback(m.journal && journalFailed ? new PublishRefused('event journal unavailable') : null);
-    }
+    return going.then(finish);
   }
 
   function refuse(
@@ -813,23 +890,37 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   function refeed(): void {
     const blocked = new Set<string>();
     const done: number[] = [];
-    for (let i = 0; i < retry.length; ) {
-      const reading = retry[i] as EventReading;
-      if (!blocked.has(reading.deviceId) && deliver(reading)) {
+    // What waits now; events queued for a retry while these are re-fed wait for the next round.
+    const round = [...retry];
+    const finish = () => {
+      retryChecking = false;
+      markDone(done);
+      metrics.journalRetried.inc(done.length);
+      retryFailures = retry.length > 0 ? retryFailures + 1 : 0;
+      if (done.length > 0 || retry.length > 0)
+        log.info({ refed: done.length, waiting: retry.length }, 'journaled events re-fed');
+      scheduleRetry();
+    };
+    // no other re-feed starts while this one awaits the flow
+    retryChecking = true;
+    const going = inOrder(
+      round,
+      (reading) => {
+        if (blocked.has(reading.deviceId)) return undefined;
+        return deliver(reading);
+      },
+      (reading, taken) => {
+        if (!taken) {
+          blocked.add(reading.deviceId);
+          return;
+        }
         done.push(reading.journalId as number);
-        retry.splice(i, 1);
+        retry.splice(retry.indexOf(reading), 1);
         unblock(reading.deviceId);
-      } else {
-        blocked.add(reading.deviceId);
-        i++;
-      }
-    }
-    markDone(done);
-    metrics.journalRetried.inc(done.length);
-    retryFailures = retry.length > 0 ? retryFailures + 1 : 0;
-    if (done.length > 0 || retry.length > 0)
-      log.info({ refed: done.length, waiting: retry.length }, 'journaled events re-fed');
-    scheduleRetry();
+      },
+    );
+    if (going === undefined) finish();
+    else void going.then(finish);
   }
 
   function markDone(ids: number[]): void {
@@ -851,17 +942,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return 0;
   }
 
-  function replay(events: EventReading[]): number {
+  function replay(events: EventReading[]): number | Promise<number> {
     const done: number[] = [];
-    for (const reading of events) {
-      if (!retryDevices.has(reading.deviceId) && deliver(reading)) done.push(reading.journalId as number);
-      else queueRetry(reading);
-    }
-    markDone(done);
-    metrics.journalReplayed.inc(done.length);
-    if (events.length > 0)
-      log.info({ replayed: done.length, failed: events.length - done.length }, 'event journal replayed');
-    return done.length;
+    const finish = () => {
+      markDone(done);
+      metrics.journalReplayed.inc(done.length);
+      if (events.length > 0)
+        log.info({ replayed: done.length, failed: events.length - done.length }, 'event journal replayed');
+      return done.length;
+    };
+    const going = inOrder(
+      events,
+      (reading) => {
+        if (!retryDevices.has(reading.deviceId)) return deliver(reading);
+        queueRetry(reading);
+        return undefined;
+      },
+      (reading, taken) => {
+        if (taken) done.push(reading.journalId as number);
+        else queueRetry(reading);
+      },
+    );
+    return going === undefined ? finish() : going.then(finish);
   }
 
   return {

@@ -43,7 +43,7 @@ export interface RuleEngineDeps {
    * Records results fired by a timer (absence, `for`); the flow function of the composition root, the same one
    * that records a reading's results. Throws when recording failed: the rule's state is rolled back and retried.
    */
-  onTimerResults: (results: readonly RuleResult[]) => void;
+  onTimerResults: (results: readonly RuleResult[]) => void | Promise<void>;
   /** Folder of the default pack; `null` to run without defaults. */
   packDir?: string | null;
   /** Watch rulesDir for edits (default true). */

@@ -69,7 +69,7 @@ export interface EvaluatorDeps {
    * Where results fired by a timer (absence, `for`) go: the same flow that records a reading's results. When it
    * throws, the rule's state is rolled back and the timer fires again after a back-off.
    */
-  onTimerResults?: ((results: readonly RuleResult[]) => void) | undefined;
+  onTimerResults?: ((results: readonly RuleResult[]) => void | Promise<void>) | undefined;
   persist?: StatePersistence | undefined;
   /** Time the per-rule evaluations of one reading in this many (cost estimate for the metrics). */
   sampleEvery?: number;
@@ -354,10 +354,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     }
     if (results.length === 0 || !deps.onTimerResults) return;
     const key = `${ruleId}\u0000${deviceId}`;
-    try {
-      deps.onTimerResults(results);
-      timerFailures.delete(key);
-    } catch (err) {
+    const failed = (err: unknown) => {
       rollback();
       const failures = (timerFailures.get(key) ?? 0) + 1;
       timerFailures.set(key, failures);
@@ -366,7 +363,18 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       const again = states.get(deviceId)?.get(ruleId) ?? (getState(rule, deviceId, true) as RuleState);
       cancelTimer(again);
       armTimer(rule, deviceId, again, clock.now() + retryMs);
+    };
+    let recorded: void | Promise<void>;
+    try {
+      recorded = deps.onTimerResults(results);
+    } catch (err) {
+      failed(err);
+      return;
     }
+    // The recording awaits the alert store. The undo log is still this timer's when it settles: on SQLite it
+    // settles in microtasks, before any reading or timer can be evaluated.
+    if (recorded instanceof Promise) void recorded.then(() => timerFailures.delete(key), failed);
+    else timerFailures.delete(key);
   }
 
   function fireTimer(rule: CompiledRule, deviceId: string, st: RuleState, now: number): void {

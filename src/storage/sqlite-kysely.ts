@@ -58,8 +58,7 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
     },
   };
 
-  // The open asynchronous transaction, if any: others wait for it to settle.
-  let open: Promise<void> | undefined;
+  const gate = sqliteTransactions(db);
   const settled = <T>(fn: () => T): Promise<T> => {
     try {
       return Promise.resolve(fn());
@@ -70,10 +69,10 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
   // Outside a transaction: at once, unless a transaction is open (a statement from another promise chain
   // resumed while it runs) — then after it, so it never joins it.
   const later = async <T>(fn: () => T): Promise<T> => {
-    while (open !== undefined) await open;
+    while (gate.open !== undefined) await gate.open;
     return fn();
   };
-  const outside = <T>(fn: () => T): Promise<T> => (open === undefined ? settled(fn) : later(fn));
+  const outside = <T>(fn: () => T): Promise<T> => (gate.open === undefined ? settled(fn) : later(fn));
 
   const inside: SqlExecutor = {
     all: (s) => settled(() => now.all(s)),
@@ -84,7 +83,7 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
   const sync: SyncSql = {
     ...now,
     transaction<T>(fn: () => T): T {
-      if (open !== undefined) {
+      if (gate.open !== undefined) {
         throw new Error('a synchronous SQLite transaction cannot run inside an open asynchronous one');
       }
       return db.transaction(fn)();
@@ -107,7 +106,42 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
     all: (s) => outside(() => now.all(s)),
     first: (s) => outside(() => now.first(s)),
     write: (s) => outside(() => now.write(s)),
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> => gate.run(() => fn(inside)),
+    close: async () => {},
+  };
+}
+
+/** The asynchronous transactions on one SQLite connection, one at a time (see `sqliteTransactions`). */
+export interface SqliteTransactions {
+  /** The transaction open now, settling when it has committed or rolled back; undefined when none is. */
+  readonly open: Promise<void> | undefined;
+  /**
+   * `body` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it rejects), after the transactions asked before it.
+   * The body must settle within the turn of the event loop it started in, else TransactionSpansTurnError.
+   */
+  run<T>(body: () => Promise<T>): Promise<T>;
+}
+
+const perConnection = new WeakMap<Db, SqliteTransactions>();
+
+/**
+ * The one queue of asynchronous transactions of a connection, shared by every store over it (each `sqliteStore`,
+ * the alert store): they all BEGIN on the same connection, so two of them open at once would put one's statements
+ * into the other's transaction, or fail with "cannot start a transaction within a transaction".
+ */
+export function sqliteTransactions(db: Db): SqliteTransactions {
+  let gate = perConnection.get(db);
+  if (gate) return gate;
+  let open: Promise<void> | undefined;
+  // Prepared once: a raise opens one transaction per alert, and exec would compile these each time.
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  gate = {
+    get open() {
+      return open;
+    },
+    async run<T>(body: () => Promise<T>): Promise<T> {
       while (open !== undefined) await open;
       let release = () => {};
       open = new Promise((resolve) => {
@@ -120,13 +154,13 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
         turned = true;
       });
       try {
-        db.exec('BEGIN IMMEDIATE');
-        const out = await fn(inside);
+        begin.run();
+        const out = await body();
         if (turned) throw new TransactionSpansTurnError();
-        db.exec('COMMIT');
+        commit.run();
         return out;
       } catch (err) {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        if (db.inTransaction) rollback.run();
         throw err;
       } finally {
         clearImmediate(watch);
@@ -134,6 +168,7 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
         release();
       }
     },
-    close: async () => {},
   };
+  perConnection.set(db, gate);
+  return gate;
 }

@@ -54,9 +54,9 @@ describe('webhook channels', () => {
     ] as const) {
       h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
     }
-    h.dispatcher.start();
-    h.dispatcher.handle(throwAlarm());
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(throwAlarm());
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await step(h.config.digestWaitMs);
 
     const [plain] = rx.at('/plain');
@@ -113,8 +113,7 @@ describe('webhook channels', () => {
     const button = fbody.card.elements.find((e) => e.tag === 'action')?.actions?.[0];
     expect(button?.url).toMatch(new RegExp(`/worker/#/alerts/${id}$`));
 
-    const delivered = h.dispatcher
-      .timeline(id)
+    const delivered = (await h.dispatcher.timeline(id))
       .filter((e) => e.type === 'delivered')
       .map((e) => [e.data.channel, e.data.status]);
     expect(delivered).toEqual(
@@ -137,11 +136,11 @@ describe('webhook channels', () => {
       target: 'wecom',
       label: null,
     });
-    h.dispatcher.start();
-    h.dispatcher.handle(throwAlarm());
+    await h.dispatcher.start();
+    await h.dispatcher.handle(throwAlarm());
     await step(h.config.digestWaitMs);
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    const dead = h.dispatcher.timeline(id).find((e) => e.type === 'delivery_dead');
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    const dead = (await h.dispatcher.timeline(id)).find((e) => e.type === 'delivery_dead');
     expect(dead?.data).toMatchObject({ channel: 'wecom', status: 200 });
     expect(String(dead?.data.error)).toContain('93000');
   });
@@ -160,9 +159,9 @@ describe('webhook channels', () => {
       target: 'plain',
       label: null,
     });
-    h.dispatcher.start();
-    h.dispatcher.handle(throwAlarm());
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(throwAlarm());
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     const t0 = h.clock.now() + h.config.digestWaitMs;
     await step(h.config.digestWaitMs);
     expect(rx.at('/plain')).toHaveLength(1);
@@ -180,8 +179,7 @@ describe('webhook channels', () => {
     expect(reqs.map((r) => r.json().idempotencyKey)).toEqual(keys);
     expect(reqs.map((r) => r.json().attempt)).toEqual([1, 2, 3]);
 
-    const attempts = h.dispatcher
-      .timeline(id)
+    const attempts = (await h.dispatcher.timeline(id))
       .filter((e) => e.data.channel === 'webhook')
       .map((e) => ({ type: e.type, at: e.at, attempt: e.data.attempt, status: e.data.status }));
     expect(attempts).toEqual([
@@ -189,7 +187,7 @@ describe('webhook channels', () => {
       { type: 'delivery_failed', at: t0 + 1000, attempt: 2, status: null },
       { type: 'delivered', at: t0 + 3000, attempt: 3, status: 200 },
     ]);
-    const timeoutEvent = h.dispatcher.timeline(id).find((e) => e.data.attempt === 2);
+    const timeoutEvent = (await h.dispatcher.timeline(id)).find((e) => e.data.attempt === 2);
     expect(String(timeoutEvent?.data.error)).toMatch(/300 ms/);
     // …and in the metrics, by channel and response code.
     const responses = await h.metrics.getSingleMetricAsString('gridhub_alerts_delivery_responses_total');
@@ -211,23 +209,23 @@ describe('webhook channels', () => {
     for (const target of ['bad', 'down']) {
       h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel: 'webhook', target, label: null });
     }
-    h.dispatcher.start();
-    h.dispatcher.handle(throwAlarm());
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(throwAlarm());
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await step(h.config.digestWaitMs);
     await step(1000);
     await step(2000);
     await step(60_000);
     expect(rx.at('/bad')).toHaveLength(1);
     expect(rx.at('/down')).toHaveLength(3);
-    const rows = h.dispatcher.deliveries(id).filter((d) => d.channel === 'webhook');
+    const rows = (await h.dispatcher.deliveries(id)).filter((d) => d.channel === 'webhook');
     expect(rows.map((r) => [r.state, r.attempts, r.lastStatus])).toEqual([
       ['dead', 1, 400],
       ['dead', 3, 503],
     ]);
     expect(rows[0]?.lastError).toMatch(/^not retryable: HTTP 400/);
     expect(rows[1]?.lastError).toMatch(/^gave up after 3 attempts: HTTP 503/);
-    expect(h.dispatcher.timeline(id).filter((e) => e.type === 'delivery_dead')).toHaveLength(2);
+    expect((await h.dispatcher.timeline(id)).filter((e) => e.type === 'delivery_dead')).toHaveLength(2);
   });
 });
 
@@ -260,9 +258,9 @@ describe('must-reach ladder', () => {
       deviceId: 'cb-1',
       placeId: 'b1u1',
     });
-    h.dispatcher.start();
+    await h.dispatcher.start();
     const t0 = h.clock.now();
-    h.dispatcher.handle(
+    await h.dispatcher.handle(
       raise(h.registry, h.clock, {
         placeId: 'b1u1',
         deviceId: 'cb-1',
@@ -274,7 +272,7 @@ describe('must-reach ladder', () => {
         dedup: 'per-occurrence',
       }),
     );
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     // Rung 0 at once: the app push to the on-duty worker and property duty, and the grid's group robot with it.
     expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
@@ -311,8 +309,7 @@ describe('must-reach ladder', () => {
       ['voice', '13600000004'],
     ]);
 
-    const ladder = h.dispatcher
-      .timeline(id)
+    const ladder = (await h.dispatcher.timeline(id))
       .filter((e) => e.type === 'must_reach')
       .map((e) => ({ at: e.at - t0, rung: e.data.step, reason: e.data.reason }));
     expect(ladder).toEqual([
@@ -320,16 +317,16 @@ describe('must-reach ladder', () => {
       { at: 60_000, rung: 'family_contact', reason: 'not acknowledged within 30 s of sms_voice' },
     ]);
     // Targets in the timeline are masked too.
-    const smsStep = h.dispatcher.timeline(id).find((e) => e.data.step === 'sms_voice');
+    const smsStep = (await h.dispatcher.timeline(id)).find((e) => e.data.step === 'sms_voice');
     expect(JSON.stringify(smsStep?.data.targets)).toContain('138****0001');
-    expect(JSON.stringify(h.dispatcher.timeline(id))).not.toContain('13800000001');
+    expect(JSON.stringify(await h.dispatcher.timeline(id))).not.toContain('13800000001');
 
     // An acknowledgement ends the ladder: no more calls or SMS (the robot keeps retrying its failed messages).
-    h.dispatcher.acknowledge(id, 'w1');
+    await h.dispatcher.acknowledge(id, 'w1');
     const before = rx.at('/sms').length;
     await step(120_000);
     expect(rx.at('/sms').length).toBe(before);
-    expect(h.dispatcher.timeline(id).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
+    expect((await h.dispatcher.timeline(id)).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
   });
 
   it('moves on at once when every delivery of a rung is dead: phones, not 30 s later', async () => {
@@ -349,16 +346,16 @@ describe('must-reach ladder', () => {
     });
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     h.publisher.failNext = 1000; // the broker refuses every app push
-    h.dispatcher.start();
+    await h.dispatcher.start();
     const t0 = h.clock.now();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     await step(1000);
     expect(rx.at('/sms')).toHaveLength(0);
     await step(2000); // the third attempt of the app pushes and the robot dies: the rung has failed
     expect(rx.at('/sms').map((r) => r.json().to)).toEqual(['13800000001', '13800000001']);
-    const moved = h.dispatcher.timeline(id).find((e) => e.type === 'must_reach');
+    const moved = (await h.dispatcher.timeline(id)).find((e) => e.type === 'must_reach');
     expect(moved).toMatchObject({
       at: t0 + 3000,
       data: { step: 'sms_voice', reason: 'every app_push_group_robot delivery failed' },
@@ -368,21 +365,21 @@ describe('must-reach ladder', () => {
   it('keeps its place on the ladder across a restart', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
-    h.dispatcher.start();
+    await h.dispatcher.start();
     const t0 = h.clock.now();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await step(10_000);
     await h.dispatcher.stop();
     h.db.close();
     await h.clock.advanceAsync(5_000);
     const again = h.restart();
-    again.start();
+    await again.start();
     await step(14_999);
     expect(rx.at('/sms')).toHaveLength(0);
     await step(1); // t0 + 30 s: no robot configured, so straight to SMS/voice
     expect(rx.at('/sms').map((r) => r.json().to)).toEqual(['13800000001', '13800000001']);
-    const stepEvent = again.timeline(id).find((e) => e.type === 'must_reach');
+    const stepEvent = (await again.timeline(id)).find((e) => e.type === 'must_reach');
     expect(stepEvent).toMatchObject({
       at: t0 + 30_000,
       data: { step: 'sms_voice', skipped: [] },
@@ -392,13 +389,13 @@ describe('must-reach ladder', () => {
   it('stops at the first rung when the alarm is acknowledged in time', async () => {
     await setup((r) => ({ smsGatewayUrl: r.url('/sms') }));
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
-    h.dispatcher.start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await step(20_000);
-    h.dispatcher.acknowledge(id, 'w1');
+    await h.dispatcher.acknowledge(id, 'w1');
     await step(120_000);
     expect(rx.received).toEqual([]);
-    expect(h.dispatcher.timeline(id).filter((e) => e.type.startsWith('must_reach'))).toEqual([]);
+    expect((await h.dispatcher.timeline(id)).filter((e) => e.type.startsWith('must_reach'))).toEqual([]);
   });
 });

@@ -9,20 +9,20 @@ afterEach(async () => {
   await h?.close();
 });
 
-function start(options: Parameters<typeof createHarness>[0] = {}): Harness {
+async function start(options: Parameters<typeof createHarness>[0] = {}): Promise<Harness> {
   h = createHarness(options);
   seedCommunity(h.registry);
-  h.dispatcher.start();
+  await h.dispatcher.start();
   return h;
 }
 
 describe('dispatcher', () => {
   it('routes a smoke alarm to the on-duty worker of its grid and the property duty, with everything a phone needs', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-b1-3' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-b1-3' }));
     await h.dispatcher.drain();
 
-    const [alert] = h.dispatcher.list({}).items;
+    const [alert] = (await h.dispatcher.list({})).items;
     expect(alert?.status).toBe('dispatched');
     expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
     const msg = h.publisher.to('w1')[0]?.payload;
@@ -44,7 +44,7 @@ describe('dispatcher', () => {
     // Nobody in the other grid hears of it.
     expect(h.publisher.to('w2')).toEqual([]);
     // Timeline: opened, dispatched, and a delivery receipt per person.
-    const types = h.dispatcher.timeline(alert?.id ?? '').map((e) => e.type);
+    const types = (await h.dispatcher.timeline(alert?.id ?? '')).map((e) => e.type);
     expect(types.slice(0, 2)).toEqual(['opened', 'dispatched']);
     expect(types.filter((t) => t === 'delivered')).toHaveLength(2);
     // Sink gets the state changes.
@@ -52,8 +52,8 @@ describe('dispatcher', () => {
   });
 
   it('notifies the grid leader at exactly 1 minute when nobody acknowledges, and not when someone does', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     await h.dispatcher.drain();
     const t0 = h.clock.now();
     await h.clock.advanceAsync(MIN - 1);
@@ -64,39 +64,39 @@ describe('dispatcher', () => {
     expect(h.publisher.to('l1')).toHaveLength(1);
     expect(h.publisher.to('l1')[0]?.at).toBe(t0 + MIN);
     expect(h.publisher.to('l1')[0]?.payload).toMatchObject({ change: 'escalated' });
-    const alert = h.dispatcher.list({}).items[0];
+    const alert = (await h.dispatcher.list({})).items[0];
     expect(alert?.escalated).toBe(true);
     expect(alert?.reach).toBe('grid');
 
     // A second alert, acknowledged in time: the leader hears nothing more of it.
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', ruleId: 'other' }));
-    const second = h.dispatcher.list({ status: ['dispatched'] }).items[0];
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', ruleId: 'other' }));
+    const second = (await h.dispatcher.list({ status: ['dispatched'] })).items[0];
     h.clock.advance(30_000);
-    h.dispatcher.acknowledge(second?.id ?? '', 'w1');
+    await h.dispatcher.acknowledge(second?.id ?? '', 'w1');
     await h.clock.advanceAsync(10 * MIN);
     await h.dispatcher.drain();
     expect(h.publisher.to('l1').filter((s) => s.payload.alertId === second?.id)).toEqual([]);
   });
 
   it('walks the whole critical ladder: community duty at 5 min, street command at 60 min', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     const t0 = h.clock.now();
     await h.clock.advanceAsync(61 * MIN);
     await h.dispatcher.drain();
     expect(h.publisher.to('cd1')[0]?.at).toBe(t0 + 5 * MIN);
     expect(h.publisher.to('cd1')).toHaveLength(1);
     expect(h.publisher.to('sc1')[0]?.at).toBe(t0 + 60 * MIN);
-    expect(h.dispatcher.list({}).items[0]?.reach).toBe('street');
+    expect((await h.dispatcher.list({})).items[0]?.reach).toBe('street');
   });
 
   it('escalates to community duty when acknowledged but not on site at 15 min', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     const t0 = h.clock.now();
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     h.clock.advance(30_000);
-    h.dispatcher.acknowledge(id, 'w1');
+    await h.dispatcher.acknowledge(id, 'w1');
     await h.clock.advanceAsync(20 * MIN);
     await h.dispatcher.drain();
     expect(h.publisher.to('l1')).toEqual([]);
@@ -104,8 +104,8 @@ describe('dispatcher', () => {
   });
 
   it('fires the next step on time after a restart in the middle of the ladder', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     const t0 = h.clock.now();
     await h.clock.advanceAsync(2 * MIN);
     await h.dispatcher.drain();
@@ -115,7 +115,7 @@ describe('dispatcher', () => {
     h.db.close();
     await h.clock.advanceAsync(MIN);
     const second = h.restart();
-    second.start();
+    await second.start();
     await h.clock.advanceAsync(2 * MIN - 1);
     await second.drain();
     expect(h.publisher.to('cd1')).toEqual([]);
@@ -127,65 +127,71 @@ describe('dispatcher', () => {
   });
 
   it('fires an overdue step at once when the hub was down past its due time', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     await h.dispatcher.stop();
     h.db.close();
     h.clock.advance(3 * MIN);
     const second = h.restart();
-    second.start();
+    await second.start();
     await second.drain();
     expect(h.publisher.to('l1').map((s) => s.at)).toEqual([h.clock.now()]);
     // Deliveries queued before the stop were not lost either.
     expect(h.publisher.to('w1')).toHaveLength(1);
   });
 
-  it('gives two alerts for two presses of one button, and one alert with a count for repeats of a sensor', () => {
-    start();
+  it('gives two alerts for two presses of one button, and one alert with a count for repeats of a sensor', async () => {
+    await start();
     const press = {
       placeId: 'b1u1',
       ruleId: 'call.press',
       deviceId: 'btn-1',
       deviceType: 'call_button' as const,
     };
-    h.dispatcher.handle(raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }));
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }),
+    );
     h.clock.advance(5000);
-    h.dispatcher.handle(raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }));
-    expect(h.dispatcher.list({ category: 'call' }).total).toBe(2);
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { ...press, dedup: 'per-occurrence', category: 'call' }),
+    );
+    expect((await h.dispatcher.list({ category: 'call' })).total).toBe(2);
 
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
     h.clock.advance(1000);
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
-    const smoke = h.dispatcher.list({ category: 'fire' }).items;
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-x' }));
+    const smoke = (await h.dispatcher.list({ category: 'fire' })).items;
     expect(smoke).toHaveLength(1);
     expect(smoke[0]).toMatchObject({ count: 2, lastSeenAt: h.clock.now() });
   });
 
-  it('groups three smoke sensors on one building into one incident of three alerts', () => {
-    start();
+  it('groups three smoke sensors on one building into one incident of three alerts', async () => {
+    await start();
     for (const floor of [3, 4, 5]) {
-      h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: `smoke-f${floor}`, floor }));
+      await h.dispatcher.handle(
+        raise(h.registry, h.clock, { placeId: 'b1', deviceId: `smoke-f${floor}`, floor }),
+      );
       h.clock.advance(20_000);
     }
     // Another building, and the same building after the window: separate incidents.
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-b2' }));
-    const alerts = h.dispatcher.list({ place: 'b1' }).items;
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-b2' }));
+    const alerts = (await h.dispatcher.list({ place: 'b1' })).items;
     expect(alerts).toHaveLength(3);
     const incidents = new Set(alerts.map((a) => a.incidentId));
     expect(incidents.size).toBe(1);
-    const incident = h.dispatcher.incident([...incidents][0] ?? '');
+    const incident = await h.dispatcher.incident([...incidents][0] ?? '');
     expect(incident?.alertIds.sort()).toEqual(alerts.map((a) => a.id).sort());
-    expect(h.dispatcher.list({ place: 'b2' }).items[0]?.incidentId).not.toBe(incident?.id);
+    expect((await h.dispatcher.list({ place: 'b2' })).items[0]?.incidentId).not.toBe(incident?.id);
     h.clock.advance(h.config.incidentWindowMs + 1);
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-late' }));
-    const late = h.dispatcher.list({ place: 'b1' }).items.find((a) => a.deviceId === 'smoke-late');
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-late' }));
+    const late = (await h.dispatcher.list({ place: 'b1' })).items.find((a) => a.deviceId === 'smoke-late');
     expect(late?.incidentId).not.toBe(incident?.id);
   });
 
-  it('auto-resolves on clear, reopens on a recurrence soon after, and records a resident cancel as a fact', () => {
-    start();
+  it('auto-resolves on clear, reopens on a recurrence soon after, and records a resident cancel as a fact', async () => {
+    await start();
     const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-c' });
-    h.dispatcher.handle(r);
+    await h.dispatcher.handle(r);
     const base = {
       ruleId: r.ruleId,
       deviceId: r.deviceId,
@@ -195,21 +201,21 @@ describe('dispatcher', () => {
       floor: 3,
     };
     h.clock.advance(20_000);
-    h.dispatcher.handle({
+    await h.dispatcher.handle({
       ...base,
       kind: 'clear',
       resolution: 'prevented',
       note: 'cleared in 20 s',
       at: h.clock.now(),
     });
-    let a = h.dispatcher.list({}).items[0];
+    let a = (await h.dispatcher.list({})).items[0];
     expect(a).toMatchObject({ status: 'resolved', resolution: 'prevented' });
     h.clock.advance(5 * MIN);
-    h.dispatcher.handle({ ...r, at: h.clock.now() });
-    a = h.dispatcher.list({}).items[0];
-    expect(h.dispatcher.list({}).total).toBe(1);
+    await h.dispatcher.handle({ ...r, at: h.clock.now() });
+    a = (await h.dispatcher.list({})).items[0];
+    expect((await h.dispatcher.list({})).total).toBe(1);
     expect(a).toMatchObject({ status: 'dispatched', reopened: true, count: 2, resolvedAt: null });
-    expect(h.dispatcher.timeline(a?.id ?? '').map((e) => e.type)).toContain('reopened');
+    expect((await h.dispatcher.timeline(a?.id ?? '')).map((e) => e.type)).toContain('reopened');
 
     const press = raise(h.registry, h.clock, {
       placeId: 'b1u1',
@@ -217,16 +223,18 @@ describe('dispatcher', () => {
       deviceId: 'btn-9',
       dedup: 'per-occurrence',
     });
-    h.dispatcher.handle(press);
-    h.dispatcher.handle({
+    await h.dispatcher.handle(press);
+    await h.dispatcher.handle({
       ...press,
       kind: 'fact',
       fact: 'cancelled_by_resident',
       note: 'resident pressed cancel',
     } as never);
-    const call = h.dispatcher.list({}).items.find((x) => x.deviceId === 'btn-9');
+    const call = (await h.dispatcher.list({})).items.find((x) => x.deviceId === 'btn-9');
     expect(call).toMatchObject({ status: 'dispatched', cancelledByResident: true });
-    expect(h.dispatcher.timeline(call?.id ?? '').map((e) => e.type)).toContain('cancelled_by_resident');
+    expect((await h.dispatcher.timeline(call?.id ?? '')).map((e) => e.type)).toContain(
+      'cancelled_by_resident',
+    );
   });
 
   it('falls back to the deputy, then to the community duty, when nobody of the role is on duty', async () => {
@@ -239,8 +247,10 @@ describe('dispatcher', () => {
     await people.create({ id: 'd1', name: 'Deputy', role: 'grid_worker_parttime', placeIds: ['g1'] });
     await people.setShifts('d1', [{ weekday: 1, startMinute: 9 * 60, endMinute: 18 * 60 }]); // Monday 9–18 local
     await people.update('w1', { deputyId: 'd1' });
-    h.dispatcher.start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.start();
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }),
+    );
     await h.dispatcher.drain();
     expect(h.publisher.sent.map((s) => [s.workerId, (s.payload.recipient as { via: string }).via])).toEqual([
       ['d1', 'deputy'],
@@ -254,7 +264,7 @@ describe('dispatcher', () => {
       onLeave: true,
       note: 'sick',
     });
-    h.dispatcher.handle(
+    await h.dispatcher.handle(
       raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin', deviceId: 'bin-2' }),
     );
     await h.dispatcher.drain();
@@ -265,12 +275,12 @@ describe('dispatcher', () => {
   });
 
   it('publishes each change of a transaction as it was then, though the transaction reads the alert once', async () => {
-    start();
+    await start();
     const stream: { type: string; departments: string[]; alert: AlertView }[] = [];
     h.bus.on('alert.streamed', (m) => {
       stream.push(m as unknown as (typeof stream)[number]);
     });
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-tx' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-tx' }));
     // One transaction opened and dispatched the alert: each change carries the status it had.
     expect(h.sink.changes.map((c) => [c.change, c.status])).toEqual([
       ['opened', 'open'],
@@ -280,12 +290,12 @@ describe('dispatcher', () => {
       ['opened', 'open'],
       ['dispatched', 'dispatched'],
     ]);
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    h.dispatcher.acknowledge(id, 'w1');
-    h.dispatcher.arrive(id, 'w1');
-    h.dispatcher.whistle(id, 'w1', { department: 'fire' });
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    await h.dispatcher.acknowledge(id, 'w1');
+    await h.dispatcher.arrive(id, 'w1');
+    await h.dispatcher.whistle(id, 'w1', { department: 'fire' });
     h.clock.advance(MIN);
-    h.dispatcher.reportIn(id, 'fire-user', 'fire');
+    await h.dispatcher.reportIn(id, 'fire-user', 'fire');
     // The live stream's message of each change shows the whistles as that change left them.
     const byType = new Map(stream.map((m) => [m.type, m]));
     expect(byType.get('dispatched')?.departments).toEqual([]);
@@ -296,12 +306,12 @@ describe('dispatcher', () => {
   });
 
   it('whistles a department in; report-in stops its clock; an overdue report-in escalates', async () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    h.dispatcher.acknowledge(id, 'w1');
-    h.dispatcher.arrive(id, 'w1');
-    let a = h.dispatcher.whistle(id, 'w1', { department: 'fire', note: 'smoke on 3 floors' });
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    await h.dispatcher.acknowledge(id, 'w1');
+    await h.dispatcher.arrive(id, 'w1');
+    let a = await h.dispatcher.whistle(id, 'w1', { department: 'fire', note: 'smoke on 3 floors' });
     await h.dispatcher.drain();
     expect(h.publisher.to('f1').at(-1)?.payload).toMatchObject({ change: 'whistled', department: 'fire' });
     expect(a.clocks.find((c) => c.name === 'report_in:fire')).toMatchObject({
@@ -309,19 +319,19 @@ describe('dispatcher', () => {
       stoppedAt: null,
     });
     h.clock.advance(2 * MIN);
-    a = h.dispatcher.reportIn(id, 'fire-user', 'fire');
+    a = await h.dispatcher.reportIn(id, 'fire-user', 'fire');
     expect(a.whistles[0]).toMatchObject({ reportedBy: 'fire-user', escalated: false });
     expect(a.clocks.find((c) => c.name === 'report_in:fire')?.met).toBe(true);
 
     // Second alert: the department never reports in.
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
-    const id2 = h.dispatcher.list({ status: ['dispatched'] }).items[0]?.id ?? '';
-    h.dispatcher.arrive(id2, 'w1');
-    h.dispatcher.whistle(id2, 'w1', { department: 'fire' });
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    const id2 = (await h.dispatcher.list({ status: ['dispatched'] })).items[0]?.id ?? '';
+    await h.dispatcher.arrive(id2, 'w1');
+    await h.dispatcher.whistle(id2, 'w1', { department: 'fire' });
     const cdBefore = h.publisher.to('cd1').length;
     await h.clock.advanceAsync(h.config.sla.critical.reportInMs);
     await h.dispatcher.drain();
-    const after = h.dispatcher.get(id2);
+    const after = await h.dispatcher.get(id2);
     expect(after?.whistles[0]?.escalated).toBe(true);
     expect(after?.clocks.find((c) => c.name === 'report_in:fire')?.light).toBe('red');
     expect(h.publisher.to('cd1').length).toBe(cdBefore + 1);
@@ -334,9 +344,11 @@ describe('dispatcher', () => {
 
   it('retries a failed delivery with back-off and records each attempt', async () => {
     // Exact back-off times: no digest wait, no jitter.
-    start({ config: { digestWaitMs: 0, retryJitter: 0 } });
+    await start({ config: { digestWaitMs: 0, retryJitter: 0 } });
     h.publisher.failNext = 2;
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { placeId: 'b2', severity: 'minor', category: 'bin' }),
+    );
     await h.dispatcher.drain();
     expect(h.publisher.sent).toHaveLength(0);
     await h.clock.advanceAsync(999);
@@ -347,8 +359,8 @@ describe('dispatcher', () => {
     await h.clock.advanceAsync(2000);
     await h.dispatcher.drain();
     expect(h.publisher.to('w2')).toHaveLength(1);
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    const deliveries = h.dispatcher.timeline(id).filter((e) => e.type.startsWith('deliver'));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    const deliveries = (await h.dispatcher.timeline(id)).filter((e) => e.type.startsWith('deliver'));
     expect(deliveries.map((e) => [e.type, e.data.attempt])).toEqual([
       ['delivery_failed', 1],
       ['delivery_failed', 2],
@@ -356,49 +368,49 @@ describe('dispatcher', () => {
     ]);
   });
 
-  it('false alarm: resolves, suppresses repeats, opens a maintenance task', () => {
-    start();
+  it('false alarm: resolves, suppresses repeats, opens a maintenance task', async () => {
+    await start();
     const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-fa' });
-    h.dispatcher.handle(r);
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    const a = h.dispatcher.markFalse(id, 'w1', { kind: 'false_alarm', reason: 'cooking steam' });
+    await h.dispatcher.handle(r);
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    const a = await h.dispatcher.markFalse(id, 'w1', { kind: 'false_alarm', reason: 'cooking steam' });
     expect(a).toMatchObject({ status: 'resolved', resolution: 'false_alarm' });
     h.clock.advance(MIN);
-    h.dispatcher.handle({ ...r, at: h.clock.now() });
-    expect(h.dispatcher.list({}).total).toBe(1);
-    expect(h.dispatcher.timeline(id).map((e) => e.type)).toContain('maintenance_task_opened');
+    await h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect((await h.dispatcher.list({})).total).toBe(1);
+    expect((await h.dispatcher.timeline(id)).map((e) => e.type)).toContain('maintenance_task_opened');
   });
 
-  it('shows SLA lights on the alert: acknowledge clock green at 74 %, yellow at 75 %, red at 100 %', () => {
-    start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
-    const ack = () => h.dispatcher.get(id)?.clocks.find((c) => c.name === 'acknowledge');
+  it('shows SLA lights on the alert: acknowledge clock green at 74 %, yellow at 75 %, red at 100 %', async () => {
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    const ack = async () => (await h.dispatcher.get(id))?.clocks.find((c) => c.name === 'acknowledge');
     h.clock.advance(44_400); // 74 % of 60 s
-    expect(ack()?.light).toBe('green');
-    expect(h.dispatcher.get(id)?.light).toBe('green');
+    expect((await ack())?.light).toBe('green');
+    expect((await h.dispatcher.get(id))?.light).toBe('green');
     h.clock.advance(600); // 75 %
-    expect(ack()?.light).toBe('yellow');
-    expect(h.dispatcher.list({ light: 'yellow' }).total).toBe(1);
+    expect((await ack())?.light).toBe('yellow');
+    expect((await h.dispatcher.list({ light: 'yellow' })).total).toBe(1);
     h.clock.advance(15_000); // 100 %
-    expect(ack()?.light).toBe('red');
-    expect(h.dispatcher.get(id)?.light).toBe('red');
+    expect((await ack())?.light).toBe('red');
+    expect((await h.dispatcher.get(id))?.light).toBe('red');
     // The arrival clock (15 min) is still green at the same instant.
-    expect(h.dispatcher.get(id)?.clocks.find((c) => c.name === 'arrive')?.light).toBe('green');
+    expect((await h.dispatcher.get(id))?.clocks.find((c) => c.name === 'arrive')?.light).toBe('green');
   });
 
   it('switches to the critical ladder when a rule raises the severity of an open alert', async () => {
-    start();
+    await start();
     const r = raise(h.registry, h.clock, {
       placeId: 'b1',
       severity: 'minor',
       category: 'bin',
       deviceId: 'bin-hot',
     });
-    h.dispatcher.handle(r);
+    await h.dispatcher.handle(r);
     const t0 = h.clock.now();
     h.clock.advance(30_000);
-    h.dispatcher.handle({
+    await h.dispatcher.handle({
       ...r,
       kind: 'update',
       severity: 'critical',
@@ -407,7 +419,7 @@ describe('dispatcher', () => {
     } as never);
     await h.clock.advanceAsync(31_000);
     expect(h.publisher.to('l1').map((s) => s.at)).toEqual([t0 + MIN]);
-    expect(h.dispatcher.get(h.dispatcher.list({}).items[0]?.id ?? '')).toMatchObject({
+    expect(await h.dispatcher.get((await h.dispatcher.list({})).items[0]?.id ?? '')).toMatchObject({
       severity: 'critical',
       detail: 'bin temperature 80 °C',
     });

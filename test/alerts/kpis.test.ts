@@ -13,10 +13,10 @@ describe('KPIs', () => {
   it('computes closure, on-time rates, mean times, satisfaction and in-grid resolution on a known set', async () => {
     h = createHarness();
     seedCommunity(h.registry);
-    h.dispatcher.start();
+    await h.dispatcher.start();
     const d = h.dispatcher;
-    const open = (placeId: string, deviceId: string, severity: 'critical' | 'minor') => {
-      d.handle(
+    const open = async (placeId: string, deviceId: string, severity: 'critical' | 'minor') => {
+      await d.handle(
         raise(h.registry, h.clock, {
           placeId,
           deviceId,
@@ -24,16 +24,16 @@ describe('KPIs', () => {
           category: severity === 'minor' ? 'bin' : 'fire',
         }),
       );
-      return d.list({}).items.find((a) => a.deviceId === deviceId)?.id ?? '';
+      return (await d.list({})).items.find((a) => a.deviceId === deviceId)?.id ?? '';
     };
-    const a = open('b1', 'A', 'critical'); // in time all the way, rated 4, closed
-    const b = open('b1', 'B', 'critical'); // late everywhere: escalates up to the street
-    const c = open('b2', 'C', 'minor'); // in time, rated 2
-    const dd = open('b2', 'D', 'minor'); // never touched
+    const a = await open('b1', 'A', 'critical'); // in time all the way, rated 4, closed
+    const b = await open('b1', 'B', 'critical'); // late everywhere: escalates up to the street
+    const c = await open('b2', 'C', 'minor'); // in time, rated 2
+    const dd = await open('b2', 'D', 'minor'); // never touched
     // A bin emptied by itself: counted apart, in no rate of people.
-    const e = open('b2', 'E', 'minor');
+    const e = await open('b2', 'E', 'minor');
     // A one-key call with someone on site at 12 min: inside the 15-minute response circle.
-    d.handle(
+    await d.handle(
       raise(h.registry, h.clock, {
         placeId: 'b1',
         deviceId: 'CALL',
@@ -43,40 +43,40 @@ describe('KPIs', () => {
         dedup: 'per-occurrence',
       }),
     );
-    const call = d.list({}).items.find((x) => x.deviceId === 'CALL')?.id ?? '';
+    const call = (await d.list({})).items.find((x) => x.deviceId === 'CALL')?.id ?? '';
     const at = async (ms: number) => h.clock.advanceAsync(T0 + ms - h.clock.now());
     await at(20 * S);
-    d.handle({
+    await d.handle({
       ...raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'E', severity: 'minor', category: 'bin' }),
       kind: 'clear',
       resolution: 'auto',
       note: 'emptied',
     });
     await at(30 * S);
-    d.acknowledge(a, 'w1');
-    d.acknowledge(call, 'w1');
+    await d.acknowledge(a, 'w1');
+    await d.acknowledge(call, 'w1');
     await at(2 * MIN);
-    d.acknowledge(b, 'w1');
+    await d.acknowledge(b, 'w1');
     await at(10 * MIN);
-    d.arrive(a, 'w1');
-    d.acknowledge(c, 'w2');
+    await d.arrive(a, 'w1');
+    await d.acknowledge(c, 'w2');
     await at(12 * MIN);
-    d.arrive(call, 'w1');
+    await d.arrive(call, 'w1');
     await at(20 * MIN);
-    d.arrive(b, 'w1');
+    await d.arrive(b, 'w1');
     await at(30 * MIN);
-    d.resolve(a, 'w1', { note: 'ok' });
+    await d.resolve(a, 'w1', { note: 'ok' });
     await at(60 * MIN);
-    d.resolve(c, 'w2', { note: 'emptied' });
+    await d.resolve(c, 'w2', { note: 'emptied' });
     await at(90 * MIN);
-    d.resolve(b, 'w1', { note: 'ok' });
-    d.rate(a, 'w1', { score: 4 });
-    d.rate(c, 'w2', { score: 2 });
-    d.close(a, 'w1');
+    await d.resolve(b, 'w1', { note: 'ok' });
+    await d.rate(a, 'w1', { score: 4 });
+    await d.rate(c, 'w2', { score: 2 });
+    await d.close(a, 'w1');
 
-    expect(d.get(e)).toMatchObject({ status: 'resolved', resolution: 'auto' });
+    expect(await d.get(e)).toMatchObject({ status: 'resolved', resolution: 'auto' });
 
-    const k = d.kpis({ from: T0, to: T0 + 86_400_000 });
+    const k = await d.kpis({ from: T0, to: T0 + 86_400_000 });
     expect(k.overall).toEqual({
       total: 6,
       selfResolved: 1,
@@ -114,15 +114,15 @@ describe('KPIs', () => {
       ['g1', '第一网格', 3, 0.3333, 0.5],
       ['g2', '第二网格', 3, 0, 1],
     ]);
-    expect(d.get(b)?.reach).toBe('street');
+    expect((await d.get(b))?.reach).toBe('street');
     // The untouched minor alert went to the grid leader at 30 min but never left the grid.
-    expect(d.get(dd)).toMatchObject({ escalated: true, reach: 'grid', status: 'dispatched' });
+    expect(await d.get(dd)).toMatchObject({ escalated: true, reach: 'grid', status: 'dispatched' });
     // Scope: the caller's places cut the set before the figures.
-    const g2only = d.kpis({}, { kind: 'places', roots: ['g2'] });
+    const g2only = await d.kpis({}, { kind: 'places', roots: ['g2'] });
     expect(g2only.overall.total).toBe(3);
     expect(g2only.overall.onTimeAcknowledgeRate).toBe(0.5);
     expect(g2only.overall.selfResolved).toBe(1);
     // Period: nothing opened after the set.
-    expect(d.kpis({ from: T0 + 1 }).overall.total).toBe(0);
+    expect((await d.kpis({ from: T0 + 1 })).overall.total).toBe(0);
   });
 });

@@ -46,10 +46,14 @@ async function startHangingServer(): Promise<{
   return state;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 5000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 5000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = probe();
+    const v = await probe();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
@@ -236,13 +240,13 @@ describe('delivery lanes: one bad receiver delays only its own messages', () => 
 
     // Each outcome is in the rows and the timelines: grid 3's MQTT alarm delivered, grid 2's robot failed (500)
     // and waiting to retry.
-    const g3Timeline = dispatcher.timeline(g3Alert?.id ?? '');
+    const g3Timeline = await dispatcher.timeline(g3Alert?.id ?? '');
     expect(g3Timeline.find((e) => e.type === 'delivered' && e.data.channel === 'mqtt')).toBeDefined();
     const g2Alert = alertOf(hub, smokeOf(hub, 'G2').id);
-    await until('grid 2 robot failure recorded', () =>
-      dispatcher
-        .timeline(g2Alert?.id ?? '')
-        .find((e) => e.type === 'delivery_failed' && e.data.status === 500),
+    await until('grid 2 robot failure recorded', async () =>
+      (await dispatcher.timeline(g2Alert?.id ?? '')).find(
+        (e) => e.type === 'delivery_failed' && e.data.status === 500,
+      ),
     );
 
     // The frozen phone is cut off within about the drain timeout (1.5 s), its drops counted.

@@ -31,7 +31,7 @@ async function setup(config: Partial<AlertsConfig> = {}): Promise<void> {
     'l1',
     [0, 1, 2, 3, 4, 5, 6].map((weekday) => ({ weekday, startMinute: 8 * 60, endMinute: 22 * 60 })),
   );
-  h.dispatcher.start();
+  await h.dispatcher.start();
 }
 
 async function step(ms: number): Promise<void> {
@@ -53,11 +53,11 @@ const callButton = () =>
 describe('messages', () => {
   it('says "dispatched" in the alarm that dispatches it', async () => {
     await setup();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     await h.dispatcher.drain();
     const alarm = h.publisher.to('w1')[0]?.payload;
     expect(alarm).toMatchObject({ kind: 'alarm', change: 'opened', status: 'dispatched' });
-    expect(h.dispatcher.get(String(alarm?.alertId))?.status).toBe('dispatched');
+    expect((await h.dispatcher.get(String(alarm?.alertId)))?.status).toBe('dispatched');
   });
 
   it('sends alarms and digests that the typed wire contract carries whole, resident card included', async () => {
@@ -72,9 +72,9 @@ describe('messages', () => {
       deviceId: 'cb-1',
       placeId: 'b1u1',
     });
-    h.dispatcher.handle(callButton());
+    await h.dispatcher.handle(callButton());
     for (let i = 0; i < 3; i++) {
-      h.dispatcher.handle(
+      await h.dispatcher.handle(
         raise(h.registry, h.clock, {
           placeId: 'b1',
           deviceId: `cam-${i}`,
@@ -96,7 +96,7 @@ describe('messages', () => {
     await setup();
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     await h.dispatcher.people.update('p1', { phone: '13900000002' });
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
     await h.dispatcher.drain();
     expect(h.publisher.to('w1')[0]?.payload.lang).toBe('zh-CN');
     expect(h.publisher.to('p1')[0]?.payload.lang).toBe('en');
@@ -116,8 +116,8 @@ describe('messages', () => {
     await setup();
     await step(7 * HOUR); // 23:00 in Shanghai: the leader is off shift
     const t1 = h.clock.now();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     await step(59_999);
     expect(rx.at('/gw').filter((r) => r.json().to === '13800000011')).toEqual([]);
@@ -128,7 +128,7 @@ describe('messages', () => {
     expect(String(call?.json().text)).toMatch(/^社区网格紧急通知。阳光小区1号楼3楼，烟感报警。/);
     // An app alarm too, since the roster did not pick the leader.
     expect(h.publisher.to('l1').map((s) => s.payload.change)).toEqual(['leader_call']);
-    const escalated = h.dispatcher.timeline(id).find((e) => e.type === 'escalated');
+    const escalated = (await h.dispatcher.timeline(id)).find((e) => e.type === 'escalated');
     expect(escalated?.data.called).toEqual([expect.objectContaining({ personId: 'l1', via: 'leader_call' })]);
   });
 
@@ -139,7 +139,7 @@ describe('messages', () => {
       leaderCall: { critical: false, major: false, minor: false },
     };
     await step(7 * HOUR);
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
     await h.dispatcher.drain();
     await step(60_000);
     expect(rx.at('/gw').filter((r) => r.json().to === '13800000011')).toEqual([]);
@@ -158,9 +158,9 @@ describe('messages', () => {
       deviceId: 'cb-1',
       placeId: 'b1u1',
     });
-    h.dispatcher.handle(callButton());
-    const first = h.dispatcher.list({}).items[0]?.id ?? '';
-    const { ratingToken } = h.dispatcher.resolve(first, 'w1', { note: '已上门' });
+    await h.dispatcher.handle(callButton());
+    const first = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    const { ratingToken } = await h.dispatcher.resolve(first, 'w1', { note: '已上门' });
     await h.dispatcher.drain();
     const sms = rx
       .at('/gw')
@@ -172,21 +172,21 @@ describe('messages', () => {
       `【智慧社区】您好，您在阳光小区1号楼1单元3楼的一键呼叫已处理完毕，请为本次服务评分：http://127.0.0.1:8080/r/${ratingToken}`,
     );
     // The timeline says a link went out, never the token.
-    expect(JSON.stringify(h.dispatcher.timeline(first))).not.toContain(ratingToken);
+    expect(JSON.stringify(await h.dispatcher.timeline(first))).not.toContain(ratingToken);
 
     // A false alarm is not a service to rate.
-    h.dispatcher.handle(callButton());
-    const second = h.dispatcher.list({ status: ['dispatched'] }).items[0]?.id ?? '';
-    h.dispatcher.markFalse(second, 'w1', { kind: 'false_alarm', reason: '误按' });
+    await h.dispatcher.handle(callButton());
+    const second = (await h.dispatcher.list({ status: ['dispatched'] })).items[0]?.id ?? '';
+    await h.dispatcher.markFalse(second, 'w1', { kind: 'false_alarm', reason: '误按' });
     await h.dispatcher.drain();
     expect(rx.at('/gw').filter((r) => r.json().templateCode === 'GH_RATING_ZH')).toHaveLength(1);
 
     // Resolved at 23:30 in the place's quiet hours: the SMS waits for the morning.
     h.dispatcher.quietHours.add({ placeId: 'g1', personId: null, startMinute: 22 * 60, endMinute: 7 * 60 });
     await step(7.5 * HOUR);
-    h.dispatcher.handle(callButton());
-    const night = h.dispatcher.list({ status: ['dispatched'] }).items[0]?.id ?? '';
-    h.dispatcher.resolve(night, 'w1', { note: '已上门' });
+    await h.dispatcher.handle(callButton());
+    const night = (await h.dispatcher.list({ status: ['dispatched'] })).items[0]?.id ?? '';
+    await h.dispatcher.resolve(night, 'w1', { note: '已上门' });
     await h.dispatcher.drain();
     expect(rx.at('/gw').filter((r) => r.json().templateCode === 'GH_RATING_ZH')).toHaveLength(1);
     await step(7.5 * HOUR); // 07:00

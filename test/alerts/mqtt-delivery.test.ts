@@ -82,7 +82,7 @@ describe('alarm delivery over the real broker', () => {
       places: { path: (id) => h.registry.places.path(id), name: (id) => h.registry.places.name(id) },
       people: h.registry.people,
     });
-    dispatcher.start();
+    await dispatcher.start();
 
     const connect = async (username: string, token: string, topic: string) => {
       const c = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
@@ -99,7 +99,7 @@ describe('alarm delivery over the real broker', () => {
     const leader = await connect('lead', leaderToken, topics.workerAlarms('l1'));
 
     const workerMsg = nextMessage(worker, topics.workerAlarms('w1'));
-    dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-real' }));
+    await dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-real' }));
     const got = await workerMsg;
     expect(got.qos).toBe(1);
     expect(got.payload).toMatchObject({
@@ -119,8 +119,7 @@ describe('alarm delivery over the real broker', () => {
       recipient: { role: 'grid_leader' },
     });
     await dispatcher.drain();
-    const delivered = dispatcher
-      .timeline(alertId)
+    const delivered = (await dispatcher.timeline(alertId))
       .filter((e) => e.type === 'delivered')
       .map((e) => e.data.target);
     expect(delivered).toEqual(expect.arrayContaining(['w1', 'p1', 'l1']));

@@ -6,9 +6,9 @@ afterEach(async () => {
   await h?.close();
 });
 
-const recipients = (id: string) =>
+const recipients = async (id: string) =>
   (
-    (h.dispatcher.timeline(id).find((e) => e.type === 'dispatched')?.data.recipients ?? []) as {
+    ((await h.dispatcher.timeline(id)).find((e) => e.type === 'dispatched')?.data.recipients ?? []) as {
       personId: string;
     }[]
   )
@@ -19,16 +19,16 @@ describe('building heads on the critical ladder', () => {
   it("calls the building's head at once; where a building has none, nobody stands in for them", async () => {
     h = createHarness();
     seedCommunity(h.registry);
-    h.dispatcher.start();
-    const open = (deviceId: string) => {
-      h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1', deviceId }));
-      return h.dispatcher.list({}).items.find((a) => a.deviceId === deviceId)?.id ?? '';
+    await h.dispatcher.start();
+    const open = async (deviceId: string) => {
+      await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1', deviceId }));
+      return (await h.dispatcher.list({})).items.find((a) => a.deviceId === deviceId)?.id ?? '';
     };
     // No building head yet: the grid worker and property duty, and not community duty in their stead.
-    expect(recipients(open('smoke-a'))).toEqual(['p1', 'w1']);
+    expect(await recipients(await open('smoke-a'))).toEqual(['p1', 'w1']);
 
     await h.registry.people.create({ id: 'bh1', name: '楼栋长', role: 'building_head', placeIds: ['b1'] });
     await h.registry.people.setShifts('bh1', ALWAYS);
-    expect(recipients(open('smoke-b'))).toEqual(['bh1', 'p1', 'w1']);
+    expect(await recipients(await open('smoke-b'))).toEqual(['bh1', 'p1', 'w1']);
   });
 });

@@ -13,10 +13,10 @@ afterEach(async () => {
   rx = undefined;
 });
 
-function start(config: Partial<AlertsConfig> = {}): Harness {
+async function start(config: Partial<AlertsConfig> = {}): Promise<Harness> {
   h = createHarness({ config: { retryJitter: 0, ...config } });
   seedCommunity(h.registry);
-  h.dispatcher.start();
+  await h.dispatcher.start();
   return h;
 }
 
@@ -46,15 +46,15 @@ describe('storms', () => {
 
   it('turns 50 devices of one grid going offline into one summary per group robot per window, while each critical alarm goes out alone and at once', async () => {
     rx = await new Receiver(() => h.clock.now()).start();
-    start(robots());
+    await start(robots());
     for (const r of ROBOTS) {
       h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel: r, target: r, label: null });
     }
     const t0 = h.clock.now();
-    for (let i = 0; i < 25; i++) h.dispatcher.handle(offline(`smoke-${i}`));
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-fire' }));
-    for (let i = 25; i < 50; i++) h.dispatcher.handle(offline(`smoke-${i}`));
-    h.dispatcher.handle(
+    for (let i = 0; i < 25; i++) await h.dispatcher.handle(offline(`smoke-${i}`));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-fire' }));
+    for (let i = 25; i < 50; i++) await h.dispatcher.handle(offline(`smoke-${i}`));
+    await h.dispatcher.handle(
       raise(h.registry, h.clock, {
         placeId: 'b1u1',
         deviceId: 'cb-1',
@@ -65,7 +65,7 @@ describe('storms', () => {
         dedup: 'per-occurrence',
       }),
     );
-    const critical = h.dispatcher.list({ severity: ['critical'] }).items.map((a) => a.id);
+    const critical = (await h.dispatcher.list({ severity: ['critical'] })).items.map((a) => a.id);
     expect(critical).toHaveLength(2);
     await h.dispatcher.drain();
 
@@ -78,7 +78,7 @@ describe('storms', () => {
         expect.stringContaining('一键呼叫'),
       ]);
     }
-    for (const id of critical) h.dispatcher.acknowledge(id, 'w1');
+    for (const id of critical) await h.dispatcher.acknowledge(id, 'w1');
 
     // After the wait for company: one summary per robot, counting all 50 and naming devices.
     await step(h.config.digestWaitMs);
@@ -98,7 +98,7 @@ describe('storms', () => {
     // More of the same storm within the window: no growing re-send; they wait for the window's end, then one
     // summary of only the new ones.
     await step(15_000);
-    for (let i = 50; i < 53; i++) h.dispatcher.handle(offline(`smoke-${i}`));
+    for (let i = 50; i < 53; i++) await h.dispatcher.handle(offline(`smoke-${i}`));
     await step(h.config.digestWaitMs);
     await step(30_000);
     for (const r of ROBOTS) expect(rx.at(`/${r}`)).toHaveLength(3);
@@ -120,13 +120,13 @@ describe('storms', () => {
     expect(digests[0]?.payload.items).toHaveLength(h.config.digestMaxItems);
 
     // Every folded alert says where it went.
-    const some = h.dispatcher.list({ severity: ['major'], limit: 1 }).items[0]?.id ?? '';
-    expect(h.dispatcher.timeline(some).map((e) => e.type)).toContain('folded_into_digest');
+    const some = (await h.dispatcher.list({ severity: ['major'], limit: 1 })).items[0]?.id ?? '';
+    expect((await h.dispatcher.timeline(some)).map((e) => e.type)).toContain('folded_into_digest');
   });
 
   it('holds each robot to its rate limit, postponing instead of dropping, without slowing another robot', async () => {
     rx = await new Receiver(() => h.clock.now()).start();
-    start({
+    await start({
       webhooks: { a: { url: rx.url('/a') }, b: { url: rx.url('/b') } },
       rateLimits: { dingtalk: { perMinute: 2 } },
     });
@@ -147,11 +147,11 @@ describe('storms', () => {
     const t0 = h.clock.now();
     // Critical alarms are never folded, so only the rate limit decides when each goes out.
     for (let i = 0; i < 3; i++) {
-      h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: `fire-a${i}` }));
+      await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: `fire-a${i}` }));
       await h.dispatcher.drain();
       await step(10_000);
     }
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'fire-b' }));
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'fire-b' }));
     await h.dispatcher.drain();
     // 2 a minute to robot a: the first two pass, the third waits for a token (not 20 s but 30 s); robot b is not
     // held back by robot a's bucket.
@@ -162,7 +162,7 @@ describe('storms', () => {
 
 describe('quiet hours', () => {
   it('holds a minor alert raised in quiet hours until they end, and never holds a critical one', async () => {
-    start();
+    await start();
     h.dispatcher.quietHours.add({ placeId: 'g1', personId: null, startMinute: 22 * 60, endMinute: 7 * 60 });
     await step(7 * HOUR); // T0 is 16:00 in Shanghai: now 23:00
     const bin = raise(h.registry, h.clock, {
@@ -171,18 +171,20 @@ describe('quiet hours', () => {
       category: 'bin',
       deviceId: 'bin-1',
     });
-    h.dispatcher.handle(bin);
-    const binId = h.dispatcher.list({}).items[0]?.id ?? '';
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
-    const fire = h.dispatcher.list({ severity: ['critical'] }).items[0]?.id ?? '';
+    await h.dispatcher.handle(bin);
+    const binId = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-night' }));
+    const fire = (await h.dispatcher.list({ severity: ['critical'] })).items[0]?.id ?? '';
     await h.dispatcher.drain();
     const night = h.clock.now();
     // The smoke alarm at once, quiet hours or not.
     expect(h.publisher.to('w1').map((s) => [s.payload.alertId, s.at])).toEqual([[fire, night]]);
-    h.dispatcher.acknowledge(fire, 'w1');
+    await h.dispatcher.acknowledge(fire, 'w1');
 
     const morning = T0 + 15 * HOUR; // 07:00 next day in Shanghai
-    expect(h.dispatcher.timeline(binId).find((e) => e.type === 'held_quiet_hours')?.data).toMatchObject({
+    expect(
+      (await h.dispatcher.timeline(binId)).find((e) => e.type === 'held_quiet_hours')?.data,
+    ).toMatchObject({
       channel: 'mqtt',
       target: 'w1',
       until: morning,
@@ -195,14 +197,18 @@ describe('quiet hours', () => {
   });
 
   it('holds per person too, and lets minor alerts through outside the quiet hours', async () => {
-    start({ digestWaitMs: 0 });
+    await start({ digestWaitMs: 0 });
     h.dispatcher.quietHours.add({ personId: 'w1', placeId: null, startMinute: 12 * 60, endMinute: 14 * 60 });
     // 16:00 local: outside 12–14.
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }),
+    );
     await h.dispatcher.drain();
     expect(h.publisher.to('w1')).toHaveLength(1);
     await step(20 * HOUR); // 12:00 next day
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }));
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }),
+    );
     await h.dispatcher.drain();
     expect(h.publisher.to('w1')).toHaveLength(1);
     await step(2 * HOUR);

@@ -29,14 +29,14 @@ const outboxOf = (hh: Harness, channel: string, target: string) =>
 describe('claimed outbox rows', () => {
   it('leaves a row claimed by another hub alone until its lease runs out, then takes it over and delivers it', async () => {
     const hh = setup({ claimLeaseMs: 60_000 });
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1' }));
     // Hub B claimed the worker's alarm and died before sending it.
     hh.db
       .prepare(
         "UPDATE alert_outbox SET claimed_by = 'hub-b', lease_until = ? WHERE channel = 'mqtt' AND target = 'w1'",
       )
       .run(hh.clock.now() + 30_000);
-    hh.dispatcher.start();
+    await hh.dispatcher.start();
     await hh.dispatcher.drain();
     expect(hh.publisher.to('p1')).toHaveLength(1); // other lanes are not held up by it
     expect(hh.publisher.to('w1')).toHaveLength(0);
@@ -53,13 +53,13 @@ describe('claimed outbox rows', () => {
 
   it('takes back its own claims from before a restart at once instead of waiting out the lease', async () => {
     const hh = setup();
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1' }));
     hh.db
       .prepare(
         "UPDATE alert_outbox SET claimed_by = 'hub-a', lease_until = ? WHERE channel = 'mqtt' AND target = 'w1'",
       )
       .run(hh.clock.now() + 60_000);
-    hh.dispatcher.start();
+    await hh.dispatcher.start();
     await hh.dispatcher.drain();
     expect(hh.publisher.to('w1')).toHaveLength(1);
   });
@@ -75,12 +75,12 @@ describe('claimed outbox rows', () => {
       target: 'robot',
       label: null,
     });
-    hh.dispatcher.start();
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
+    await hh.dispatcher.start();
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
     await until(() => rx?.at('/robot').length === 1);
 
     // No await, no timer, no clock movement: by the time handle() returns the alarm is with the publisher.
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b2', deviceId: 'smoke-2' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b2', deviceId: 'smoke-2' }));
     expect(hh.publisher.to('w2')).toHaveLength(1);
     // …and recorded like every delivery once the broker has taken it.
     await until(() => outboxOf(hh, 'mqtt', 'w2')[0]?.state === 'done');
@@ -90,9 +90,9 @@ describe('claimed outbox rows', () => {
           'SELECT id FROM alerts WHERE device_id = ? ORDER BY opened_at DESC LIMIT 1',
         )
         .get('smoke-2')?.id ?? '';
-    expect(hh.dispatcher.timeline(id).some((e) => e.type === 'delivered' && e.data.channel === 'mqtt')).toBe(
-      true,
-    );
+    expect(
+      (await hh.dispatcher.timeline(id)).some((e) => e.type === 'delivered' && e.data.channel === 'mqtt'),
+    ).toBe(true);
     // The robot's attempt is still open.
     expect(outboxOf(hh, 'webhook', 'robot')[0]).toMatchObject({ state: 'pending', claimed_by: 'hub-a' });
   });
@@ -100,19 +100,19 @@ describe('claimed outbox rows', () => {
   it('sends nothing of a raise that rolled back after queuing its alarms, and frees the lane for the next one', async () => {
     // One slot per lane: a slot kept by the rolled-back raise would hold the worker's phone lane for good.
     const hh = setup({ laneConcurrency: 1 });
-    hh.dispatcher.start();
+    await hh.dispatcher.start();
     await hh.dispatcher.drain();
     // The ladder's timers are written after the alarms are queued: refusing them rolls the whole raise back.
     hh.db.exec(
       "CREATE TRIGGER refuse_timers BEFORE INSERT ON alert_timers BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
     );
-    expect(() =>
+    await expect(
       hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' })),
-    ).toThrow(/disk says no/);
+    ).rejects.toThrow(/disk says no/);
     expect(hh.db.prepare('SELECT count(*) AS n FROM alert_outbox').get()).toEqual({ n: 0 });
 
     hh.db.exec('DROP TRIGGER refuse_timers');
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
     // With the handle() call returned, the alarm is with the broker: the lane had its slot back.
     const sent = hh.publisher.to('w1');
     expect(sent).toHaveLength(1);
@@ -133,13 +133,13 @@ describe('claimed outbox rows', () => {
       target: 'robot',
       label: null,
     });
-    hh.dispatcher.start();
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
+    await hh.dispatcher.start();
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
     await until(() => outboxOf(hh, 'webhook', 'robot')[0]?.claimed_by === null);
     expect(outboxOf(hh, 'webhook', 'robot')[0]?.state).toBe('pending'); // failed once, waits its back-off
 
     // The clock has not moved: the lane is backing off, and the new smoke alarm still goes at once.
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
     await until(() => outboxOf(hh, 'webhook', 'robot')[1]?.state === 'done');
     expect(rx.at('/robot')).toHaveLength(2);
     // The first one is retried at its own time.
@@ -165,7 +165,7 @@ describe('claimed outbox rows', () => {
       target: 'robot',
       label: null,
     });
-    hh.dispatcher.start();
+    await hh.dispatcher.start();
     const major = (deviceId: string) =>
       raise(hh.registry, hh.clock, {
         placeId: 'b1',
@@ -176,13 +176,13 @@ describe('claimed outbox rows', () => {
         category: 'throw',
         title: '高空抛物',
       });
-    hh.dispatcher.handle(major('cam-1'));
+    await hh.dispatcher.handle(major('cam-1'));
     await hh.clock.advanceAsync(hh.config.digestWaitMs);
     await until(() => rx?.at('/robot').length === 1);
-    hh.dispatcher.handle(major('cam-2'));
+    await hh.dispatcher.handle(major('cam-2'));
     await hh.clock.advanceAsync(hh.config.digestWaitMs);
 
-    hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-9' }));
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-9' }));
     await until(() => rx?.at('/robot').length === 2);
     const bodies = rx.at('/robot').map((r) => r.json() as { severity: string; device?: { id: string } });
     expect(bodies.map((b) => b.severity)).toEqual(['major', 'critical']);

@@ -37,8 +37,8 @@ const RESIDENT = {
   placeId: 'b1u1',
 };
 
-function callButton(): string {
-  h.dispatcher.handle(
+async function callButton(): Promise<string> {
+  await h.dispatcher.handle(
     raise(h.registry, h.clock, {
       placeId: 'b1u1',
       deviceId: 'cb-1',
@@ -49,7 +49,7 @@ function callButton(): string {
       dedup: 'per-occurrence',
     }),
   );
-  return h.dispatcher.list({}).items[0]?.id ?? '';
+  return (await h.dispatcher.list({})).items[0]?.id ?? '';
 }
 
 describe('privacy', () => {
@@ -61,7 +61,7 @@ describe('privacy', () => {
     expect(put.json().resident).toMatchObject({ name: '王**', phone: '137****0003', healthNotes: '***' });
     expect(put.body).not.toContain('13700000003');
 
-    const id = callButton();
+    const id = await callButton();
     await h.dispatcher.drain();
     // The alarm on the phone of each person acting on it (worker and property duty, both notified) carries the
     // resident's card: they have to call back. `resident` stays masked; each card sent is audited.
@@ -108,7 +108,7 @@ describe('privacy', () => {
     expect(audit.some((e) => e.action === 'resident.write' && e.username === 'admin')).toBe(true);
 
     // Once resolved, nobody is acting on it any more.
-    h.dispatcher.resolve(id, 'w1', { note: '老人误按' });
+    await h.dispatcher.resolve(id, 'w1', { note: '老人误按' });
     expect((await as('w1', 'GET', `/alerts/${id}/resident`)).json().masked).toBe(true);
   });
 
@@ -156,15 +156,15 @@ describe('maintenance', () => {
   it('lists the task a device-fault mark opened, in scope, and closing it ends the suppression', async () => {
     await build();
     const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-dusty' });
-    h.dispatcher.handle(r);
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.handle(r);
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await as('w1', 'POST', `/alerts/${id}/false-alarm`, {
       kind: 'device_fault',
       reason: 'dust in the chamber',
     });
     h.clock.advance(60_000);
-    h.dispatcher.handle({ ...r, at: h.clock.now() });
-    expect(h.dispatcher.list({}).total).toBe(1); // suppressed
+    await h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect((await h.dispatcher.list({})).total).toBe(1); // suppressed
 
     const tasks = (await as('w1', 'GET', '/maintenance')).json().items as { id: number; deviceId: string }[];
     expect(tasks).toEqual([
@@ -180,8 +180,8 @@ describe('maintenance', () => {
     expect((await as('w1', 'GET', '/maintenance?state=closed')).json().items).toHaveLength(1);
 
     h.clock.advance(60_000);
-    h.dispatcher.handle({ ...r, at: h.clock.now() });
-    expect(h.dispatcher.list({}).total).toBe(2); // the fixed device's alarm counts again
+    await h.dispatcher.handle({ ...r, at: h.clock.now() });
+    expect((await h.dispatcher.list({})).total).toBe(2); // the fixed device's alarm counts again
   });
 });
 

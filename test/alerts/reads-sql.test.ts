@@ -73,10 +73,10 @@ function seed(
 }
 
 /** Every alert of a filter, read page by page: the oracle the SQL answers are held against. */
-function everyAlert(filter: AlertFilter = {}): AlertView[] {
+async function everyAlert(filter: AlertFilter = {}): Promise<AlertView[]> {
   const out: AlertView[] = [];
   for (let offset = 0; ; offset += 500) {
-    const { items } = h.dispatcher.list({ ...filter, limit: 500, offset });
+    const { items } = await h.dispatcher.list({ ...filter, limit: 500, offset });
     out.push(...items);
     if (items.length < 500) return out;
   }
@@ -113,7 +113,7 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
   it('enforces scope in the query — a manager sees their community, a worker their grid, counts and KPIs too', async () => {
     const { as } = await build();
     seed(900, ['b1', 'b2', 'b1u1', 'b3'], { whistleShare: 0.2 });
-    const every = everyAlert();
+    const every = await everyAlert();
     const count = (scope: AlertScope) => every.filter(visible(scope)).length;
     const cases: [string, AlertScope][] = [
       ['admin', { kind: 'all' }],
@@ -134,7 +134,7 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
     expect(count({ kind: 'places', roots: ['c1'] })).toBeLessThan(every.length);
     expect(count({ kind: 'department', department: 'fire' })).toBeGreaterThan(0);
     // A direct read of the dispatcher in a scope matches the route's.
-    expect(h.dispatcher.list({}, { kind: 'places', roots: ['g3'] }).total).toBe(
+    expect((await h.dispatcher.list({}, { kind: 'places', roots: ['g3'] })).total).toBe(
       count({ kind: 'places', roots: ['g3'] }),
     );
   });
@@ -144,7 +144,7 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
     seed(1_500, ['b1', 'b2', 'b1u1', 'b3'], { whistleShare: 0.3, spanMs: 2 * 3_600_000 });
     // Lights move with the clock: read them a little later, when some running clocks have turned.
     h.clock.advance(7 * MIN);
-    const every = everyAlert();
+    const every = await everyAlert();
     const lights = new Set(every.map((a) => a.light));
     expect([...lights].sort()).toEqual(['green', 'red', 'yellow']);
     const from = T0 - 90 * MIN;
@@ -202,20 +202,20 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
         placeId: d.placeId,
       });
     }
-    const read = (limit: number) => {
+    const read = async (limit: number) => {
       statements = [];
-      const page = h.dispatcher.list({ limit });
+      const page = await h.dispatcher.list({ limit });
       return { page, statements: [...statements] };
     };
-    const small = read(5);
-    const big = read(300);
+    const small = await read(5);
+    const big = await read(300);
     expect(small.statements).toHaveLength(3);
     expect(big.statements).toHaveLength(3);
     expect(big.page.items).toHaveLength(300);
     // The extras are all there: whistles and masked residents, as a single read shows them.
     for (const id of [ids[399], ids[398], ids[250]] as string[]) {
       const one = big.page.items.find((a) => a.id === id);
-      expect(one).toEqual(h.dispatcher.get(id));
+      expect(one).toEqual(await h.dispatcher.get(id));
     }
     const withResident = big.page.items.filter((a) => a.resident);
     expect(withResident.length).toBeGreaterThan(0);
@@ -232,19 +232,19 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
     expect(statements).toHaveLength(3);
     // KPIs: one grouped query for a period, and one for the set's time span without one.
     statements = [];
-    h.dispatcher.kpis({ from: T0 - DAY, to: T0 }, { kind: 'places', roots: ['c1'] });
+    await h.dispatcher.kpis({ from: T0 - DAY, to: T0 }, { kind: 'places', roots: ['c1'] });
     expect(statements).toHaveLength(1);
     statements = [];
-    h.dispatcher.kpis({}, { kind: 'all' });
+    await h.dispatcher.kpis({}, { kind: 'all' });
     expect(statements).toHaveLength(2);
   });
 });
 
 describe('KPIs as SQL aggregates', { timeout: 60_000 }, () => {
-  const report = (filter: { from?: number; to?: number; place?: string }, scope: AlertScope) => {
-    const sqlReport = h.dispatcher.kpis(filter, scope);
+  const report = async (filter: { from?: number; to?: number; place?: string }, scope: AlertScope) => {
+    const sqlReport = await h.dispatcher.kpis(filter, scope);
     // The JavaScript computation the KPIs had before, over every alert of the same set.
-    const alerts = everyAlert({ from: filter.from, to: filter.to, place: filter.place }).filter(
+    const alerts = (await everyAlert({ from: filter.from, to: filter.to, place: filter.place })).filter(
       visible(scope),
     );
     return { sqlReport, jsReport: computeKpis(h.config, alerts, filter, h.clock.now()) };
@@ -268,11 +268,11 @@ describe('KPIs as SQL aggregates', { timeout: 60_000 }, () => {
     ];
     for (const scope of scopes) {
       for (const filter of filters) {
-        const { sqlReport, jsReport } = report(filter, scope);
+        const { sqlReport, jsReport } = await report(filter, scope);
         expect(sqlReport, JSON.stringify({ scope, filter })).toEqual(jsReport);
       }
     }
-    const { sqlReport } = report({}, { kind: 'all' });
+    const { sqlReport } = await report({}, { kind: 'all' });
     // The set is rich enough for every figure to mean something.
     expect(sqlReport.overall.total).toBe(2_000);
     expect(sqlReport.overall.selfResolved).toBeGreaterThan(0);
@@ -287,10 +287,10 @@ describe('KPIs as SQL aggregates', { timeout: 60_000 }, () => {
     await build({ timeZone: 'Europe/Berlin' });
     seed(2_000, ['b1', 'b2', 'b3'], { spanMs: 100 * DAY, seed: 11 });
     for (const filter of [{}, { from: T0 - 80 * DAY, to: T0 - 60 * DAY }]) {
-      const { sqlReport, jsReport } = report(filter, { kind: 'all' });
+      const { sqlReport, jsReport } = await report(filter, { kind: 'all' });
       expect(sqlReport).toEqual(jsReport);
     }
-    const { sqlReport } = report({ from: T0 - 80 * DAY, to: T0 - 60 * DAY }, { kind: 'all' });
+    const { sqlReport } = await report({ from: T0 - 80 * DAY, to: T0 - 60 * DAY }, { kind: 'all' });
     expect(sqlReport.trend.overall.map((p) => p.date)).toContain('2025-10-26');
   });
 });

@@ -31,7 +31,7 @@ export async function buildRoutesApp(
     ...(options.verbose ? { verbose: options.verbose } : {}),
   });
   seedCommunity(h.registry);
-  h.dispatcher.start();
+  await h.dispatcher.start();
   const app = Fastify({ forceCloseConnections: true });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -24,9 +24,11 @@ const as = (user: string, method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string,
     ...(payload ? { payload } : {}),
   });
 
-function smokeInG1(): string {
-  h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: `smoke-${Math.random()}` }));
-  return h.dispatcher.list({}).items[0]?.id ?? '';
+async function smokeInG1(): Promise<string> {
+  await h.dispatcher.handle(
+    raise(h.registry, h.clock, { placeId: 'b1', deviceId: `smoke-${Math.random()}` }),
+  );
+  return (await h.dispatcher.list({})).items[0]?.id ?? '';
 }
 
 /** Open the SSE stream as `user` and collect alert events until `stop()`. */
@@ -63,7 +65,7 @@ describe('alerts routes', () => {
     const address = await app.listen({ port: 0, host: '127.0.0.1' });
     const s1 = await openStream(address, 'w1');
     const s2 = await openStream(address, 'w2');
-    const id = smokeInG1();
+    const id = await smokeInG1();
     await h.dispatcher.drain();
     await new Promise((r) => setTimeout(r, 50));
 
@@ -85,7 +87,7 @@ describe('alerts routes', () => {
 
   it('runs the closed loop over HTTP: acknowledge, arrive, resolve, resident rates by link, close', async () => {
     await build();
-    const id = smokeInG1();
+    const id = await smokeInG1();
     h.clock.advance(40_000);
     let r = await as('w1', 'POST', `/alerts/${id}/acknowledge`, {});
     expect(r.json().alert).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'w1' });
@@ -136,7 +138,7 @@ describe('alerts routes', () => {
 
   it('lets the fire department see and report in only on alerts it was whistled into', async () => {
     await build();
-    const id = smokeInG1();
+    const id = await smokeInG1();
     expect((await as('fire', 'GET', `/alerts/${id}`)).statusCode).toBe(404);
     expect((await as('fire', 'POST', `/alerts/${id}/whistle`, { department: 'fire' })).statusCode).toBe(403);
     const w = await as('w1', 'POST', `/alerts/${id}/whistle`, {
@@ -153,9 +155,9 @@ describe('alerts routes', () => {
 
   it('filters alerts by status, severity, light and time, with paging', async () => {
     await build();
-    smokeInG1();
+    await smokeInG1();
     h.clock.advance(50_000);
-    h.dispatcher.handle(
+    await h.dispatcher.handle(
       raise(h.registry, h.clock, { placeId: 'b2', severity: 'minor', category: 'bin', deviceId: 'bin-1' }),
     );
     // Critical alert at 50 s of its 1-min acknowledge allowance (83 %): yellow. The minor one: green.
@@ -221,8 +223,8 @@ describe('alerts routes', () => {
 
   it('cuts KPIs to the caller’s scope', async () => {
     await build();
-    smokeInG1();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-g2' }));
+    await smokeInG1();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b2', deviceId: 'smoke-g2' }));
     const mine = (await as('w2', 'GET', '/kpis')).json();
     expect(mine.overall.total).toBe(1);
     expect(mine.grids.map((g: { gridId: string }) => g.gridId)).toEqual(['g2']);

@@ -26,9 +26,9 @@ const as = (user: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: stri
     ...(payload ? { payload } : {}),
   });
 
-const smokeInG1 = () => {
-  h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-9' }));
-  return h.dispatcher.list({}).items[0]?.id ?? '';
+const smokeInG1 = async () => {
+  await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-9' }));
+  return (await h.dispatcher.list({})).items[0]?.id ?? '';
 };
 
 describe('scope holes (finding 8)', () => {
@@ -67,7 +67,7 @@ describe('scope holes (finding 8)', () => {
 
   it('a department reads deliveries and the resident only of alerts it was whistled into', async () => {
     ({ h, app } = await buildRoutesApp());
-    const id = smokeInG1();
+    const id = await smokeInG1();
     expect((await as('fire', 'GET', `/alerts/${id}/deliveries`)).statusCode).toBe(404);
     expect((await as('fire', 'GET', `/alerts/${id}/resident`)).statusCode).toBe(404);
     expect((await as('mgr', 'POST', `/alerts/${id}/whistle`, { department: 'fire' })).statusCode).toBe(200);
@@ -112,7 +112,7 @@ describe('outbound requests only to approved destinations (finding 2)', () => {
       target: 'g1-hook',
       label: null,
     });
-    h.dispatcher.handle(
+    await h.dispatcher.handle(
       raise(h.registry, h.clock, {
         placeId: 'b1',
         deviceId: 'cam-1',
@@ -123,7 +123,7 @@ describe('outbound requests only to approved destinations (finding 2)', () => {
         title: '高空抛物',
       }),
     );
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.clock.advanceAsync(h.config.digestWaitMs);
     await h.dispatcher.drain();
     const failed = (user: string) =>

@@ -79,17 +79,23 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
     await clock.advanceAsync(10_000);
 
     const detectorIds = new Set(detectors.map((b) => b.id));
-    const offline = () =>
-      t.hub.dispatcher
-        .list({})
-        .items.filter((a) => detectorIds.has(a.deviceId) && a.category === 'device_offline');
-    await expect.poll(() => offline().length, { timeout: 5000 }).toBe(4);
+    const offline = async () =>
+      (await t.hub.dispatcher.list({})).items.filter(
+        (a) => detectorIds.has(a.deviceId) && a.category === 'device_offline',
+      );
+    await expect.poll(async () => (await offline()).length, { timeout: 5000 }).toBe(4);
     await expect
-      .poll(() => digests.some((d) => offline().every((a) => d.alertIds.includes(a.id))), { timeout: 5000 })
+      .poll(
+        async () => {
+          const alerts = await offline();
+          return digests.some((d) => alerts.every((a) => d.alertIds.includes(a.id)));
+        },
+        { timeout: 5000 },
+      )
       .toBe(true);
 
     // Each alert of the digest joins the phone's list, marked as pushed to this worker.
-    for (const alert of offline()) {
+    for (const alert of await offline()) {
       await page.locator(`[data-alert-id="${alert.id}"] .badge.mine`).waitFor({ timeout: 5000 });
     }
     expect(errors).toEqual([]);

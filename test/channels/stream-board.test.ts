@@ -37,14 +37,14 @@ async function smokeAlarm(estate: RegExp): Promise<string> {
 }
 
 /** The device's latest alert (its id from the table, its view from the dispatcher). */
-function alertOf(deviceId: string) {
+async function alertOf(deviceId: string) {
   const hub = t as TestHub;
   const row = hub.hub.db
     .prepare<[string], { id: string }>(
       'SELECT id FROM alerts WHERE device_id = ? ORDER BY opened_at DESC LIMIT 1',
     )
     .get(deviceId);
-  return row ? hub.hub.dispatcher.get(row.id) : undefined;
+  return row ? await hub.hub.dispatcher.get(row.id) : undefined;
 }
 
 const cutOffs = async () =>
@@ -77,7 +77,7 @@ describe.skipIf(!chromiumPath)('the duty board on a slow network', () => {
     await page.click('button[type=submit]');
     await page.waitForSelector('[data-stream="live"]');
     const first = await smokeAlarm(/^E1-/);
-    const firstAlert = alertOf(first);
+    const firstAlert = await alertOf(first);
     await page.locator(`[data-alert-id="${firstAlert?.id}"]`).waitFor({ timeout: 5000 });
 
     // The board's computer freezes (its page stops running, so it reads nothing of its stream any more).
@@ -102,7 +102,7 @@ describe.skipIf(!chromiumPath)('the duty board on a slow network', () => {
     // While it is away a second alarm comes; the page runs again and the board catches up on its own.
     // (another grid: a second smoke alarm of the same building would join the first one's incident)
     const second = await smokeAlarm(/^E3-/);
-    const secondAlert = alertOf(second);
+    const secondAlert = await alertOf(second);
     await cdp.send('Debugger.resume');
     await page.locator(`[data-alert-id="${secondAlert?.id}"]`).waitFor({ timeout: 20_000 });
     await page.waitForSelector('[data-stream="live"]', { timeout: 20_000 });

@@ -192,7 +192,7 @@ async function renderAll(
     httpUrl: PUBLIC_URL,
     plan: PLAN,
   });
-  seedDemoResidents(h.dispatcher, h.registry.devices.list({ type: 'call_button' }));
+  await seedDemoResidents(h.dispatcher, h.registry.devices.list({ type: 'call_button' }));
   h.dispatcher.channelTargets.add({
     placeId: 'G1',
     role: null,
@@ -204,7 +204,7 @@ async function renderAll(
   for (const [name, spec] of Object.entries(CASES)) {
     const device = h.registry.devices.get(spec.deviceId);
     if (!device) throw new Error(`no demo device ${spec.deviceId}`);
-    h.dispatcher.handle({
+    await h.dispatcher.handle({
       kind: 'raise',
       ...spec,
       deviceType: device.type,
@@ -214,8 +214,9 @@ async function renderAll(
       at: h.clock.now(),
     });
     const id =
-      h.dispatcher.list({}).items.find((a) => a.deviceId === spec.deviceId && a.category === spec.category)
-        ?.id ?? '';
+      (await h.dispatcher.list({})).items.find(
+        (a) => a.deviceId === spec.deviceId && a.category === spec.category,
+      )?.id ?? '';
     await h.clock.advanceAsync(1000);
     const rows = h.db
       .prepare<[string], { channel: string; target: string; payload: string }>(
@@ -230,10 +231,10 @@ async function renderAll(
     alarms.set(name, { group: of('wecom'), worker: of('mqtt', 'g1-worker-a') });
   }
   // A storm: every device of the demo building offline at once (the digest, as the group robot gets it).
-  h.dispatcher.start();
+  await h.dispatcher.start();
   const devices = h.registry.devices.list().filter((d) => d.place.grid === 'G1');
   for (const d of devices) {
-    h.dispatcher.handle({
+    await h.dispatcher.handle({
       kind: 'raise',
       ruleId: d.type === 'smoke' || d.type === 'call_button' ? 'offline-safety' : 'offline',
       deviceId: d.id,

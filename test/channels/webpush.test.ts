@@ -97,9 +97,9 @@ describe('Web Push', () => {
       personId: 'w1',
       username: 'w1',
     });
-    h.dispatcher.start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-7' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-7' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
 
     const [push] = rx.at('/push/w1-phone');
@@ -120,9 +120,9 @@ describe('Web Push', () => {
     expect(verifyVapid(String(push?.headers.authorization), vapidKey, rx.base).sub).toBe(
       'mailto:duty@example.org',
     );
-    const delivered = h.dispatcher
-      .timeline(id)
-      .find((e) => e.type === 'delivered' && e.data.channel === 'webpush');
+    const delivered = (await h.dispatcher.timeline(id)).find(
+      (e) => e.type === 'delivered' && e.data.channel === 'webpush',
+    );
     expect(delivered?.data).toMatchObject({ status: 201, rung: 0 });
 
     // The key pair is made once and kept: a restarted hub signs with the same key.
@@ -143,13 +143,13 @@ describe('Web Push', () => {
       personId: 'w1',
       username: 'w1',
     });
-    h.dispatcher.start();
-    h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    const id = h.dispatcher.list({}).items[0]?.id ?? '';
+    await h.dispatcher.start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     expect(rx.at('/push/old')).toHaveLength(1);
     expect(await h.dispatcher.pushStore.list('w1')).toEqual([]);
-    const row = h.dispatcher.deliveries(id).find((d) => d.channel === 'webpush');
+    const row = (await h.dispatcher.deliveries(id)).find((d) => d.channel === 'webpush');
     expect(row).toMatchObject({ state: 'dead', lastStatus: 410 });
   });
 });

@@ -42,7 +42,8 @@ const failAlertsOf = (deviceId: string) =>
   t.hub.db.exec(`CREATE TRIGGER fail_alert_insert BEFORE INSERT ON alerts WHEN NEW.device_id = '${deviceId}'
     BEGIN SELECT RAISE(ABORT, 'injected: the alert store refuses the write'); END`);
 const recover = () => t.hub.db.exec('DROP TRIGGER fail_alert_insert');
-const alertsOf = (deviceId: string) => t.hub.dispatcher.list({}).items.filter((a) => a.deviceId === deviceId);
+const alertsOf = async (deviceId: string) =>
+  (await t.hub.dispatcher.list({})).items.filter((a) => a.deviceId === deviceId);
 const journaled = () =>
   (t.hub.db.prepare('SELECT COUNT(*) AS n FROM ingest_journal').get() as { n: number }).n;
 const metric = async (name: string) => {
@@ -57,17 +58,17 @@ describe('recording a result fails once', () => {
     failAlertsOf(button.id);
     // PUBACK: the press is durably journaled, though its alert could not be recorded yet.
     await c.publishAsync(topics.event(button.id), JSON.stringify({ event: 'press' }), { qos: 1 });
-    expect(alertsOf(button.id)).toEqual([]);
+    expect(await alertsOf(button.id)).toEqual([]);
     expect(journaled()).toBe(1);
 
     // Still failing at the first retry: nothing recorded, the event still waits in the journal.
     await clock.advanceAsync(250);
-    expect(alertsOf(button.id)).toEqual([]);
+    expect(await alertsOf(button.id)).toEqual([]);
     expect(journaled()).toBe(1);
 
     recover();
     await clock.advanceAsync(500);
-    const alerts = alertsOf(button.id);
+    const alerts = await alertsOf(button.id);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ category: 'call_for_help', severity: 'critical', count: 1 });
     expect(journaled()).toBe(0);
@@ -75,7 +76,7 @@ describe('recording a result fails once', () => {
 
     // Nothing comes back later: the event was taken once.
     await clock.advanceAsync(60_000);
-    expect(alertsOf(button.id)).toHaveLength(1);
+    expect(await alertsOf(button.id)).toHaveLength(1);
   });
 
   it('retries a timer-fired result (bin full for 10 minutes) and raises it exactly once', async () => {
@@ -85,16 +86,16 @@ describe('recording a result fails once', () => {
     failAlertsOf(bin.id);
     // The `for` timer fires at 10 minutes; recording fails, the rule stays pending and retries after 1 s.
     await clock.advanceAsync(10 * 60_000);
-    expect(alertsOf(bin.id)).toEqual([]);
+    expect(await alertsOf(bin.id)).toEqual([]);
     await clock.advanceAsync(1_000);
-    expect(alertsOf(bin.id)).toEqual([]);
+    expect(await alertsOf(bin.id)).toEqual([]);
 
     recover();
     await clock.advanceAsync(2_000);
-    const alerts = alertsOf(bin.id);
+    const alerts = await alertsOf(bin.id);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ category: 'bin_full', severity: 'minor', count: 1 });
     await clock.advanceAsync(10 * 60_000);
-    expect(alertsOf(bin.id)).toHaveLength(1);
+    expect(await alertsOf(bin.id)).toHaveLength(1);
   });
 });

@@ -139,7 +139,7 @@ export function createHarness(
     send(reading) {
       const r = { ...reading, ts: clock.now(), receivedAt: clock.now() } as Reading;
       const before = results.length;
-      flow(r);
+      void flow(r);
       return results.slice(before);
     },
   };
