@@ -146,7 +146,8 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the shared PostgreSQL store', (
     expect(b.registry.places.get('e2')?.name).toBe('幸福家园');
     // the account disabled meanwhile: known disabled here, and what its token opened here is closed
     expect(b.registry.users.get('wang.wei')?.enabled).toBe(false);
-    expect(revoked.flat()).toEqual([tokenIdOf(token)]);
+    // (told once or twice: the notice may also come through if the feed listens again before the change)
+    expect([...new Set(revoked.flat())]).toEqual([tokenIdOf(token)]);
   });
 
   it('a name whose lease is live waits it out: taken after a crash, refused while another process renews it', async () => {
