@@ -7,6 +7,7 @@ import {
   createDispatcher,
   type Dispatcher,
   deliveryChannels,
+  openSharedAlertStores,
   openSqliteAlertStores,
   outboundPolicy,
   ratingPagePlugin,
@@ -101,14 +102,6 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
-  if (location.kind === 'postgres') {
-    // The registry, people and tokens, the journal and rule state run on PostgreSQL; the alerts, their due times
-    // and the outbox would stay in this instance's SQLite file, which is the split issue #18 is about. Refuse
-    // rather than pretend to share.
-    throw new StartupError(
-      'GRIDHUB_DATABASE_URL: the PostgreSQL store is not complete yet (alerts, due times and the outbox still run on SQLite only); unset it to run on the embedded SQLite file',
-    );
-  }
   const registryLog = log.child({ module: 'registry' });
   let stores: HubStores;
   try {
@@ -183,7 +176,15 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
   registry.users.onRevoked((ids) => ingest.closeSessionsOf(ids));
   // The dispatcher's stores, outbox channels and live stream are built here and handed in.
-  const alertStores = openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
+  const alertStores =
+    stores.kind === 'postgres'
+      ? await openSharedAlertStores(stores.store, clock, { timeZone: config.alerts.timeZone }, stores.changes)
+      : openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
+  // on a shared database the outbox claims under the instance's name, like its other rows
+  const alertsConfig =
+    stores.kind === 'postgres' && config.alerts.instanceId === undefined
+      ? { ...config.alerts, instanceId: stores.instanceId }
+      : config.alerts;
   const pushStore = await openPushStore(stores.store, clock, newVapidKeys, stores.changes);
   stores.whenFeedReconnects(() => pushStore.reload());
   // The live stream is fed from the bus, after each commit, never through the outbox.
@@ -198,7 +199,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     log,
     metrics,
     bus,
-    config: config.alerts,
+    config: alertsConfig,
     places: registry.places,
     people: registry.people,
     stores: alertStores,

@@ -167,6 +167,11 @@ export interface AlertStatements {
   dueTimers(now: number): Awaitable<TimerRow[]>;
   /** The earliest due time of a pending timer, null when none. */
   nextTimer(): Awaitable<number | null>;
+  /**
+   * Take a due timer to fire it, first thing in the firing transaction: 1 while it is still pending, 0 when
+   * another instance on the shared database fired or voided it (that one's commit is waited for).
+   */
+  takeTimer(id: number): Awaitable<number>;
   setTimerState(state: string, id: number): Awaitable<number>;
   /** Whether step `ref` of the alert's ladder has fired. */
   stepFired(alertId: string, ref: number): Awaitable<boolean>;
@@ -202,6 +207,8 @@ export interface AlertStatements {
   // ---- must-reach ladder ----
   reach(alertId: string): Awaitable<ReachRow | undefined>;
   startReach(alertId: string, nextAt: number): Awaitable<number>;
+  /** Take a due must-reach ladder as read (rung, due time): 1, or 0 when another instance moved it meanwhile. */
+  takeReach(alertId: string, rung: number, nextAt: number): Awaitable<number>;
   setReach(rung: number, nextAt: number, state: string, alertId: string): Awaitable<number>;
   stopReach(alertId: string): Awaitable<number>;
   dueReach(now: number): Awaitable<ReachRow[]>;

@@ -3,8 +3,10 @@
  * written once with Kysely: `createAuditLog` runs them synchronously on the hub's SQLite connection (its callers
  * are synchronous), `createAuditPort` on either store, answering promises.
  */
+
 import type { Kysely, Selectable } from 'kysely';
 import type { Clock } from '../clock/clock.ts';
+import type { Awaitable } from '../domain/awaitable.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
@@ -27,9 +29,10 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/** The audit log as the dispatcher and the API use it: synchronous on the SQLite file, a promise elsewhere. */
 export interface AuditLog {
-  record(e: Omit<AuditEntry, 'id' | 'at'>): void;
-  list(filter: AuditFilter): AuditEntry[];
+  record(e: Omit<AuditEntry, 'id' | 'at'>): Awaitable<void>;
+  list(filter: AuditFilter): Awaitable<AuditEntry[]>;
 }
 
 /** The audit log on either store. */

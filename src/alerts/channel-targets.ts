@@ -5,11 +5,13 @@
  * store, answering promises and announcing each edit to the other instances.
  */
 import type { Kysely, Selectable } from 'kysely';
+import type { Awaitable } from '../domain/awaitable.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import { holdList } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -24,10 +26,11 @@ export interface ChannelTarget {
   label: string | null;
 }
 
+/** Group-robot targets as the dispatcher and the API use them: edits synchronous on SQLite, promises elsewhere. */
 export interface ChannelTargetStore {
-  list(): ChannelTarget[];
-  add(t: Omit<ChannelTarget, 'id'>): ChannelTarget;
-  remove(id: number): boolean;
+  list(): Awaitable<ChannelTarget[]>;
+  add(t: Omit<ChannelTarget, 'id'>): Awaitable<ChannelTarget>;
+  remove(id: number): Awaitable<boolean>;
   /** Targets for an alert at `path` when `roles` are notified. */
   match(path: PlacePath, roles: readonly string[]): ChannelTarget[];
 }
@@ -119,5 +122,27 @@ export function createChannelTargetPort(
       if (removed) await changes.announce({ table: CHANNEL_TARGETS_TABLE, id: String(id) });
       return removed;
     },
+  };
+}
+
+/** Group-robot targets on a shared database: edits through `port`, the list held in memory for `match`. */
+export async function heldChannelTargets(
+  port: ChannelTargetPort,
+  changes: ChangeFeed = silentFeed,
+): Promise<ChannelTargetStore> {
+  const held = await holdList(() => port.list(), CHANNEL_TARGETS_TABLE, changes);
+  return {
+    list: async () => [...held.items()],
+    async add(t) {
+      const added = await port.add(t);
+      await held.reload();
+      return added;
+    },
+    async remove(id) {
+      const removed = await port.remove(id);
+      await held.reload();
+      return removed;
+    },
+    match: (path, roles) => matchTargets(held.items(), path, roles),
   };
 }

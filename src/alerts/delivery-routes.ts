@@ -152,9 +152,11 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       '/residents',
       { ...admin, schema: { tags: privacyTags, summary: 'Residents, masked' } },
       async () => ({
-        items: d.residents
-          .list()
-          .map((r) => ({ ...maskResident(r), deviceId: r.deviceId, placeId: r.placeId })),
+        items: (await d.residents.list()).map((r) => ({
+          ...maskResident(r),
+          deviceId: r.deviceId,
+          placeId: r.placeId,
+        })),
       }),
     );
 
@@ -175,8 +177,8 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
             field: 'placeId',
           });
         }
-        const r = d.residents.put({ id: request.params.id, ...request.body });
-        d.audit.record({
+        const r = await d.residents.put({ id: request.params.id, ...request.body });
+        await d.audit.record({
           username: request.user.username,
           action: 'resident.write',
           subject: `resident:${r.id}`,
@@ -199,7 +201,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       },
       async (request) => {
         const alert = await alertInScope(request, request.params.id);
-        const resident = d.residents.forDevice(alert.deviceId);
+        const resident = await d.residents.forDevice(alert.deviceId);
         if (!resident) throw new GridHubError('NOT_FOUND', 'no resident is linked to this device');
         const actors = await d.actors(alert.id);
         const open = !['resolved', 'closed'].includes(alert.status);
@@ -208,7 +210,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
           ((request.user.personId !== null && actors.personIds.has(request.user.personId)) ||
             actors.usernames.has(request.user.username));
         if (!acting) return { resident: maskResident(resident), masked: true };
-        d.audit.record({
+        await d.audit.record({
           username: request.user.username,
           action: 'resident.read',
           subject: `resident:${resident.id}`,
@@ -235,7 +237,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
           }),
         },
       },
-      async (request) => ({ items: d.audit.list(request.query) }),
+      async (request) => ({ items: await d.audit.list(request.query) }),
     );
 
     // ---- maintenance -----------------------------------------------------------------------------------------
@@ -281,8 +283,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
     // ---- quiet hours and channel targets ---------------------------------------------------------------------
     const cTags = ['channels'];
     app.get('/quiet-hours', { schema: { tags: cTags } }, async (request) => ({
-      items: d.quietHours
-        .list()
+      items: (await d.quietHours.list())
         .filter((q) => quietInScope(request, q))
         .map((q) => ({
           ...q,
@@ -317,7 +318,7 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         if (b.personId && !personInScope(request, b.personId)) {
           throw new GridHubError('NOT_FOUND', `no person ${b.personId}`, { field: 'personId' });
         }
-        const q = d.quietHours.add({
+        const q = await d.quietHours.add({
           personId: b.personId ?? null,
           placeId: b.placeId ?? null,
           startMinute: b.start,
@@ -330,15 +331,15 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
       '/quiet-hours/:id',
       { ...managers, schema: { tags: cTags, params: numericId } },
       async (request) => {
-        const q = d.quietHours.list().find((x) => x.id === request.params.id);
-        if (!q || !quietInScope(request, q) || !d.quietHours.remove(q.id))
+        const q = (await d.quietHours.list()).find((x) => x.id === request.params.id);
+        if (!q || !quietInScope(request, q) || !(await d.quietHours.remove(q.id)))
           throw new GridHubError('NOT_FOUND', 'no such quiet hours');
         return { ok: true };
       },
     );
 
     app.get('/channel-targets', { ...admin, schema: { tags: cTags } }, async () => ({
-      items: d.channelTargets.list(),
+      items: await d.channelTargets.list(),
     }));
     app.post(
       '/channel-targets',
@@ -367,14 +368,14 @@ export function deliveryRoutes(deps: { dispatcher: Dispatcher; places: PlaceName
         // named in the config (never a URL: nothing leaves for an address nobody approved), a phone number.
         const problem = d.checkChannelTarget(b.channel, b.target);
         if (problem) throw new GridHubError('REQUEST_INVALID', problem, { field: 'target' });
-        return reply.code(201).send({ target: d.channelTargets.add(b) });
+        return reply.code(201).send({ target: await d.channelTargets.add(b) });
       },
     );
     app.delete(
       '/channel-targets/:id',
       { ...admin, schema: { tags: cTags, params: numericId } },
       async (request) => {
-        if (!d.channelTargets.remove(request.params.id))
+        if (!(await d.channelTargets.remove(request.params.id)))
           throw new GridHubError('NOT_FOUND', 'no such target');
         return { ok: true };
       },

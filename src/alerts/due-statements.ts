@@ -41,6 +41,15 @@ export function timerOps(db: Db) {
           .where('state', '=', lit('pending')),
       due,
     ),
+    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending: an instance racing for
+    // the same due timer waits for the first one's commit, then finds it taken and answers 0.
+    takeTimer: write((id: number) =>
+      db
+        .updateTable('alert_timers')
+        .set((eb) => ({ state: eb.ref('state') }))
+        .where('id', '=', id)
+        .where('state', '=', lit('pending')),
+    ),
     setTimerState: write((state: string, id: number) =>
       db.updateTable('alert_timers').set({ state }).where('id', '=', id),
     ),
@@ -177,6 +186,16 @@ export function reachOps(db: Db) {
             state: lit('active'),
           })),
         ),
+    ),
+    // The ladder as it was read (rung and due time): taken with its row lock, or 0 when another instance moved it.
+    takeReach: write((alertId: string, rung: number, nextAt: number) =>
+      db
+        .updateTable('alert_must_reach')
+        .set((eb) => ({ state: eb.ref('state') }))
+        .where('alert_id', '=', alertId)
+        .where('state', '=', lit('active'))
+        .where('rung', '=', rung)
+        .where('next_at', '=', nextAt),
     ),
     setReach: write((rung: number, nextAt: number, state: string, alertId: string) =>
       db

@@ -82,6 +82,8 @@ export function createEscalation(deps: EscalationDeps) {
   }
 
   async function fireOne(fx: TxEffects, t: TimerRow): Promise<void> {
+    // each step once, however many instances share the database and saw it fall due
+    if ((await q.takeTimer(t.id)) === 0) return;
     const r = await q.alert(t.alert_id);
     if (!r || !OPEN_STATUSES.includes(r.status)) {
       await q.setTimerState('void', t.id);

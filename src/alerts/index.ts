@@ -17,6 +17,7 @@ export { deliveryRoutes } from './delivery-routes.ts';
 export type { DeliveryView, Dispatcher, DispatcherDeps, PlaceNames } from './dispatcher.ts';
 export { createDispatcher, MUST_REACH_RUNGS } from './dispatcher.ts';
 export type { KpiFigures, KpiFilter, KpiReport } from './kpis.ts';
+export { openSharedAlertStores } from './postgres-alert-store.ts';
 export { type MaskedResident, maskName, maskPhone, maskResident } from './privacy.ts';
 export type { QuietHours } from './quiet-hours.ts';
 export { ratingPagePlugin } from './rating-page.ts';

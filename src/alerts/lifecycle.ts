@@ -246,7 +246,7 @@ export function createLifecycle(deps: LifecycleDeps) {
    */
   async function sendRatingLink(fx: TxEffects, r: AlertRow, token: string): Promise<void> {
     if (!cfg.messages.ratingSms || !deps.channels.has('sms')) return;
-    const res = deps.residents.forDevice(r.device_id);
+    const res = await deps.residents.forDevice(r.device_id);
     const phone = res?.phone ?? res?.familyPhone;
     if (!res || !phone) return;
     const place = placeOf(r);

@@ -115,7 +115,7 @@ export function createMustReach(deps: MustReachDeps) {
         }
       }
     } else if (rung === 2) {
-      const res = deps.residents.forDevice(r.device_id);
+      const res = await deps.residents.forDevice(r.device_id);
       if (res?.familyPhone) for (const ch of PHONE_CHANNELS) await send(ch, res.familyPhone, null, 'family');
     }
     return out;
@@ -190,14 +190,15 @@ export function createMustReach(deps: MustReachDeps) {
     if (deps.run.stopped) return;
     for (const due of await q.dueReach(clock.now())) {
       try {
-        await alerts.tx(
-          async (fx) =>
-            await advance(
-              fx,
-              due.alert_id,
-              `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
-            ),
-        );
+        await alerts.tx(async (fx) => {
+          // each rung once, however many instances share the database and saw it fall due
+          if ((await q.takeReach(due.alert_id, due.rung, due.next_at)) === 0) return;
+          await advance(
+            fx,
+            due.alert_id,
+            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
+          );
+        });
       } catch (err) {
         log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
         await q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);

@@ -16,12 +16,13 @@ import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
 import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
 import type { AlertStatements, AlertStore, OutboxClaims } from './alert-store.ts';
 import { type AuditPort, createAuditPort } from './audit-log.ts';
-import { type ChannelTargetPort, createChannelTargetPort } from './channel-targets.ts';
+import { type ChannelTargetPort, createChannelTargetPort, heldChannelTargets } from './channel-targets.ts';
 import { claimOps } from './outbox-claims.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
-import { createQuietHoursPort, type QuietHoursPort } from './quiet-hours.ts';
+import { createQuietHoursPort, heldQuietHours, type QuietHoursPort } from './quiet-hours.ts';
 import { createResidentPort, type ResidentPort } from './residents.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
+import type { AlertStores } from './sqlite-alert-store.ts';
 import type { ReadBuilder } from './sqlite-runner.ts';
 import { type AnyOp, type AsyncOps, bind } from './store-ops.ts';
 import type { AlertStoreTables, AlertTables } from './tables.ts';
@@ -87,6 +88,27 @@ export async function openPostgresAlertStores(
     audit: createAuditPort(store, clock),
     quietHours: createQuietHoursPort(store, changes),
     channelTargets: createChannelTargetPort(store, changes),
+  };
+}
+
+/**
+ * The dispatcher's stores on the shared PostgreSQL as the composition root hands them to it: the ports above,
+ * with quiet hours and group-robot targets (read for every message) held in memory and kept current by the
+ * change feed (held-list.ts).
+ */
+export async function openSharedAlertStores(
+  store: SqlStore,
+  clock: Clock,
+  options: { timeZone: string },
+  changes: ChangeFeed = silentFeed,
+): Promise<AlertStores> {
+  const ports = await openPostgresAlertStores(store, clock, changes);
+  return {
+    alerts: ports.alerts,
+    residents: ports.residents,
+    audit: ports.audit,
+    quietHours: await heldQuietHours(ports.quietHours, options.timeZone, changes),
+    channelTargets: await heldChannelTargets(ports.channelTargets, changes),
   };
 }
 

@@ -36,12 +36,12 @@ describe('quiet hours follow their edits', () => {
   migrateModuleSync(sqliteStore(db), 'alerts', ALERTS_MIGRATIONS);
   const at = Date.parse('2026-01-05T23:00:00+08:00');
 
-  it('quiet hours added and removed apply from the next message on', () => {
+  it('quiet hours added and removed apply from the next message on', async () => {
     const store = createQuietHoursStore(db, 'Asia/Shanghai');
     expect(store.heldUntil(null, { grid: 'g7' }, at)).toBeNull();
-    const q = store.add({ personId: null, placeId: 'g7', startMinute: 22 * 60, endMinute: 7 * 60 });
+    const q = await store.add({ personId: null, placeId: 'g7', startMinute: 22 * 60, endMinute: 7 * 60 });
     expect(store.heldUntil(null, { grid: 'g7' }, at)).toBe(Date.parse('2026-01-06T07:00:00+08:00'));
-    expect(store.remove(q.id)).toBe(true);
+    expect(await store.remove(q.id)).toBe(true);
     expect(store.heldUntil(null, { grid: 'g7' }, at)).toBeNull();
   });
 });

@@ -5,12 +5,14 @@
  * announcing each edit to the other instances.
  */
 import type { Kysely, Selectable } from 'kysely';
+import type { Awaitable } from '../domain/awaitable.ts';
 import type { PlacePath } from '../domain/places.ts';
 import { localWeekMinute } from '../registry/people.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import { holdList } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -22,10 +24,11 @@ export interface QuietHours {
   endMinute: number;
 }
 
+/** Quiet hours as the dispatcher and the API use them: edits synchronous on the SQLite file, promises elsewhere. */
 export interface QuietHoursStore {
-  list(): QuietHours[];
-  add(q: Omit<QuietHours, 'id'>): QuietHours;
-  remove(id: number): boolean;
+  list(): Awaitable<QuietHours[]>;
+  add(q: Omit<QuietHours, 'id'>): Awaitable<QuietHours>;
+  remove(id: number): Awaitable<boolean>;
   /** When quiet hours of this person or of a place on `path` cover `at`: the instant they end; else null. */
   heldUntil(personId: string | null, path: PlacePath, at: number): number | null;
 }
@@ -142,5 +145,29 @@ export function createQuietHoursPort(store: SqlStore, changes: ChangeFeed = sile
       if (removed) await changes.announce({ table: QUIET_HOURS_TABLE, id: String(id) });
       return removed;
     },
+  };
+}
+
+/** Quiet hours on a shared database: edits through `port`, the list held in memory for `heldUntil` (held-list.ts). */
+export async function heldQuietHours(
+  port: QuietHoursPort,
+  timeZone: string,
+  changes: ChangeFeed = silentFeed,
+): Promise<QuietHoursStore> {
+  const held = await holdList(() => port.list(), QUIET_HOURS_TABLE, changes);
+  const clock = quietHoursClock(timeZone);
+  return {
+    list: async () => [...held.items()],
+    async add(hours) {
+      const added = await port.add(hours);
+      await held.reload();
+      return added;
+    },
+    async remove(id) {
+      const removed = await port.remove(id);
+      await held.reload();
+      return removed;
+    },
+    heldUntil: (personId, path, at) => clock(held.items(), personId, path, at),
   };
 }

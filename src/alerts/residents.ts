@@ -3,8 +3,10 @@
  * statements are written once with Kysely: `createResidentStore` runs them synchronously on the hub's SQLite
  * connection (the dispatcher reads a resident inside its raise), `createResidentPort` on either store.
  */
+
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock/clock.ts';
+import type { Awaitable } from '../domain/awaitable.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { Resident, ResidentInput } from '../domain/records.ts';
 import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
@@ -24,13 +26,14 @@ const toResident = (r: ResidentTable): Resident => ({
   updatedAt: r.updated_at,
 });
 
+/** The residents as the dispatcher and the API use them: synchronous on the SQLite file, a promise elsewhere. */
 export interface ResidentStore {
-  get(id: string): Resident | undefined;
-  forDevice(deviceId: string): Resident | undefined;
-  list(): Resident[];
-  /** Create or replace a resident record (the lead's demo seed calls this too). */
-  put(input: ResidentInput): Resident;
-  remove(id: string): boolean;
+  get(id: string): Awaitable<Resident | undefined>;
+  forDevice(deviceId: string): Awaitable<Resident | undefined>;
+  list(): Awaitable<Resident[]>;
+  /** Create or replace a resident record (the demo seed calls this too). */
+  put(input: ResidentInput): Awaitable<Resident>;
+  remove(id: string): Awaitable<boolean>;
 }
 
 /** The residents on either store. */

@@ -53,7 +53,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
    * The app messages (MQTT, Web Push) to a person acting on the alert carry the resident's card unmasked: they
    * have to call back and know whom they go to. Each such message is an unmasked read, so each is audited.
    */
-  function withCard(
+  async function withCard(
     fx: TxEffects,
     r: AlertRow,
     payload: ReturnType<typeof payloads.alarm>,
@@ -61,9 +61,9 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
     channel: string,
   ) {
     if (!APP_CHANNELS.has(channel) || !payload.resident) return payload;
-    const res = alerts.residentOf(r.device_id, fx);
+    const res = await alerts.residentOf(r.device_id, fx);
     if (!res) return payload;
-    deps.audit.record({
+    await deps.audit.record({
       username: `person:${personId}`,
       action: 'resident.sent',
       subject: `resident:${res.id}`,
@@ -132,7 +132,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
           alertId: r.id,
           channel,
           target,
-          payload: withCard(fx, r, payload, pick.person.id, channel),
+          payload: await withCard(fx, r, payload, pick.person.id, channel),
           personId: pick.person.id,
           severity: r.severity,
           place,
@@ -184,7 +184,7 @@ export function createRouting(deps: RoutingDeps): { notify: Notify; callLeaders:
           alertId: r.id,
           channel,
           target,
-          payload: withCard(fx, r, payload, leader.id, channel),
+          payload: await withCard(fx, r, payload, leader.id, channel),
           personId: leader.id,
           // Never held by quiet hours, never folded: this is the call that wakes the leader.
           severity: 'critical',

@@ -107,10 +107,10 @@ export function createTransactions(deps: TransactionsDeps) {
   }
 
   /** The resident behind the alert's device, read once per transaction. */
-  function residentOf(deviceId: string, fx?: TxEffects): Resident | undefined {
+  async function residentOf(deviceId: string, fx?: TxEffects): Promise<Resident | undefined> {
     const seen = fx?.residents.get(deviceId);
     if (seen !== undefined) return seen ?? undefined;
-    const res = deps.residents.forDevice(deviceId);
+    const res = await deps.residents.forDevice(deviceId);
     fx?.residents.set(deviceId, res ?? null);
     return res;
   }
@@ -146,7 +146,7 @@ export function createTransactions(deps: TransactionsDeps) {
       { cfg, places: deps.places, now: clock.now() },
       r,
       whistles,
-      residentOf(r.device_id, fx),
+      await residentOf(r.device_id, fx),
     );
   }
 

@@ -78,7 +78,7 @@ describe('privacy', () => {
       });
     }
     expect(h.publisher.sent.map((s) => s.workerId).sort()).toEqual(['p1', 'w1']);
-    const sentAudit = h.dispatcher.audit.list({}).filter((e) => e.action === 'resident.sent');
+    const sentAudit = (await h.dispatcher.audit.list({})).filter((e) => e.action === 'resident.sent');
     expect(sentAudit.map((e) => e.username).sort()).toEqual(['person:p1', 'person:w1']);
     expect(sentAudit[0]).toMatchObject({ subject: 'resident:r1', alertId: id, detail: { channel: 'mqtt' } });
 

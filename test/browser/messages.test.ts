@@ -103,7 +103,7 @@ describe.skipIf(!chromiumPath)('messages people act on, in Chromium at phone siz
     );
     if (!button) throw new Error('no demo call button in grid G1');
     buttonId = button.id;
-    const resident = t.hub.dispatcher.residents.forDevice(button.id);
+    const resident = await t.hub.dispatcher.residents.forDevice(button.id);
     if (!resident?.phone || !resident.healthNotes) throw new Error('the demo resident has no phone or notes');
     const client = await connectAsync(t.hub.urls.mqtt, {
       username: button.id,
@@ -181,7 +181,7 @@ describe.skipIf(!chromiumPath)('messages people act on, in Chromium at phone siz
       body: JSON.stringify({ note: '已上门，老人安好' }),
     });
     expect(res.status).toBe(200);
-    const resident = t.hub.dispatcher.residents.forDevice(buttonId);
+    const resident = await t.hub.dispatcher.residents.forDevice(buttonId);
     // The SMS to the resident: the provider template, the signature, the link to the hub's page.
     const end = Date.now() + 5000;
     while (!gateway.at('/sms').some((r) => r.json().templateCode === 'GH_RATING_ZH') && Date.now() < end) {

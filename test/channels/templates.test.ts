@@ -363,9 +363,9 @@ describe.each(MESSAGE_LANGS)('message templates in %s', (lang) => {
     expect(ding.at.atMobiles).toEqual(fire.onDuty.map((p) => p.mobile));
   });
 
-  it('shows the resident card unmasked only in the app message of a person acting on it', () => {
+  it('shows the resident card unmasked only in the app message of a person acting on it', async () => {
     const call = out.alarms.get('call_for_help') as Rendered;
-    const resident = out.h.dispatcher.residents.forDevice('call-001');
+    const resident = await out.h.dispatcher.residents.forDevice('call-001');
     expect(resident).toBeDefined();
     expect(call.worker.residentCard).toMatchObject({ name: resident?.name, phone: resident?.phone });
     expect(renderPush(call.worker).body).toContain(resident?.phone ?? '?');

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import type { AlertStore, ClaimRequest, NewAlert, OutboxInsert } from '../../src/alerts/alert-store.ts';
 import { OUTBOX_MIGRATIONS } from '../../src/alerts/outbox-schema.ts';
@@ -374,6 +375,23 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active' });
   });
 
+  it('takes a due timer or ladder once: a second take, or one of a ladder that moved, answers 0', async () => {
+    const s = await open(await fresh());
+    const st = s.statements;
+    await withAlert(s);
+    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+    const [timer] = await st.dueTimers(T + 5 * MIN);
+    expect(await st.takeTimer(timer?.id as number)).toBe(1);
+    expect(await st.setTimerState('fired', timer?.id as number)).toBe(1);
+    expect(await st.takeTimer(timer?.id as number)).toBe(0);
+    await st.startReach('a1', T + MIN);
+    expect(await st.takeReach('a1', 0, T + MIN)).toBe(1);
+    await st.setReach(1, T + 3 * MIN, 'active', 'a1');
+    // what another instance read before the ladder moved on is no longer there to take
+    expect(await st.takeReach('a1', 0, T + MIN)).toBe(0);
+    expect(await st.takeReach('a1', 1, T + 3 * MIN)).toBe(1);
+  });
+
   it('lists due lanes, critical first and among them the phones, and claims a lane critical first', async () => {
     const s = await open(await fresh());
     const c = s.claims;
@@ -531,6 +549,39 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
   });
 
   if (dialect === 'postgres') {
+    it('lets one of two hubs racing for a due timer fire it; the other waits for its commit and finds it taken', async () => {
+      const sut = await fresh();
+      const a = (await open(sut)) as PostgresAlertStore;
+      const b = postgresAlertStore(sut.reopen());
+      await withAlert(a);
+      await a.statements.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+      const [timer] = await a.statements.dueTimers(T + 5 * MIN);
+      const id = timer?.id as number;
+      const watcher = sut.reopen();
+      let bTook: number | undefined;
+      let racing: Promise<void> = Promise.resolve();
+      await a.transaction(async () => {
+        expect(await a.statements.takeTimer(id)).toBe(1);
+        // B asks while A's firing transaction is open: B's statement waits on the row's lock
+        racing = b.transaction(async () => {
+          bTook = await b.statements.takeTimer(id);
+        });
+        for (let waiting = 0; waiting === 0; ) {
+          const row = await watcher.first<{ n: number }>(
+            sql<{
+              n: number;
+            }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`.compile(
+              watcher.builder(),
+            ),
+          );
+          waiting = row?.n ?? 0;
+        }
+        await a.statements.setTimerState('fired', id);
+      });
+      await racing;
+      expect(bTook).toBe(0);
+    });
+
     it('never gives two hubs claiming one lane at once the same row (FOR UPDATE SKIP LOCKED)', async () => {
       const sut = await fresh();
       const a = (await open(sut)) as PostgresAlertStore;

@@ -43,8 +43,10 @@ describe('GRIDHUB_DATABASE_URL', () => {
     await expect(hubWith('mysql://hub@db/gridhub')).rejects.toThrow(/must be a postgres:\/\/ URL/);
   });
 
-  it('refuses PostgreSQL while part of the state would stay in this instance’s file', async () => {
-    await expect(hubWith('postgres://hub@127.0.0.1:1/gridhub')).rejects.toThrow(/not complete yet/);
+  it('stops the start-up, naming the database without its password, when the PostgreSQL is not there', async () => {
+    const starting = hubWith('postgres://hub:s3cret@127.0.0.1:1/gridhub');
+    await expect(starting).rejects.toThrow(StartupError);
+    await expect(starting).rejects.toThrow(/postgres:\/\/hub:\*\*\*@127\.0\.0\.1:1\/gridhub is unreachable/);
   });
 
   it('fails at once, without the password, when the PostgreSQL named is not there', async () => {

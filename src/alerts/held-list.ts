@@ -1,0 +1,34 @@
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+
+/**
+ * A small table the raise reads on every message (quiet hours, group-robot targets), held in memory on a shared
+ * database: read at open, read again after this instance's own edits and whenever another instance announces an
+ * edit of `table` on the change feed. Reads of one reload at a time; a reload asked meanwhile runs after it, so
+ * the copy never ends older than the last edit heard.
+ */
+export interface HeldList<T> {
+  items(): readonly T[];
+  reload(): Promise<void>;
+}
+
+export async function holdList<T>(
+  load: () => Promise<T[]>,
+  table: string,
+  changes: ChangeFeed = silentFeed,
+  onError: (err: unknown) => void = () => {},
+): Promise<HeldList<T>> {
+  let items: readonly T[] = await load();
+  let running: Promise<void> = Promise.resolve();
+  const reload = (): Promise<void> => {
+    running = running
+      .catch(() => {})
+      .then(async () => {
+        items = await load();
+      });
+    return running;
+  };
+  changes.subscribe((change) => {
+    if (change.table === table) reload().catch(onError);
+  });
+  return { items: () => items, reload };
+}
