@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { REGISTRY_MIGRATIONS } from '../registry/schema.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
 import { openDatabase } from '../storage/sqlite.ts';
@@ -11,7 +11,9 @@ describe('quiet hours', () => {
   migrateModuleSync(sqliteStore(db), 'registry', REGISTRY_MIGRATIONS);
   migrateModuleSync(sqliteStore(db), 'alerts', ALERTS_MIGRATIONS);
   const store = createQuietHoursStore(db, 'Asia/Shanghai');
-  store.add({ personId: null, placeId: 'g1', startMinute: 22 * 60, endMinute: 7 * 60 });
+  beforeAll(async () => {
+    await store.add({ personId: null, placeId: 'g1', startMinute: 22 * 60, endMinute: 7 * 60 });
+  });
   const at = (hhmm: string) => Date.parse(`2026-01-05T${hhmm}:00+08:00`);
 
   it.each([

@@ -52,7 +52,7 @@ describe('webhook channels', () => {
       ['dingtalk', 'ding'],
       ['feishu', 'fei'],
     ] as const) {
-      h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
+      await h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
     }
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
@@ -129,7 +129,7 @@ describe('webhook channels', () => {
   it('treats a robot’s 200 with an error code as a failure', async () => {
     await setup((r) => ({ webhooks: { wecom: { url: r.url('/wecom?key=k') } }, maxAttempts: 1 }));
     rx.script('/wecom', { status: 200, body: { errcode: 93000, errmsg: 'invalid webhook url' } });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'wecom',
@@ -152,7 +152,7 @@ describe('webhook channels', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/plain', { status: 500, body: { error: 'boom' } }, 'hang', { status: 200 });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'webhook',
@@ -207,7 +207,13 @@ describe('webhook channels', () => {
     rx.script('/bad', { status: 400, body: { error: 'unknown field' } });
     rx.script('/down', { status: 503 });
     for (const target of ['bad', 'down']) {
-      h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel: 'webhook', target, label: null });
+      await h.dispatcher.channelTargets.add({
+        placeId: 'g1',
+        role: null,
+        channel: 'webhook',
+        target,
+        label: null,
+      });
     }
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
@@ -239,7 +245,7 @@ describe('must-reach ladder', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/robot', { status: 500 });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'dingtalk',
@@ -248,7 +254,7 @@ describe('must-reach ladder', () => {
     });
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     await h.dispatcher.people.update('p1', { phone: '13900000002' });
-    h.dispatcher.residents.put({
+    await h.dispatcher.residents.put({
       id: 'r1',
       name: '王秀英',
       phone: '13700000003',
@@ -337,7 +343,7 @@ describe('must-reach ladder', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/robot', { status: 500 });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'wecom',

@@ -166,14 +166,14 @@ describe('delivery lanes: one bad receiver delays only its own messages', () => 
     });
     const hub = t;
     const { dispatcher, db } = hub.hub;
-    dispatcher.channelTargets.add({
+    await dispatcher.channelTargets.add({
       placeId: 'G1',
       role: null,
       channel: 'wecom',
       target: 'g1-robot',
       label: null,
     });
-    dispatcher.channelTargets.add({
+    await dispatcher.channelTargets.add({
       placeId: 'G2',
       role: null,
       channel: 'wecom',

@@ -62,7 +62,7 @@ describe('messages', () => {
 
   it('sends alarms and digests that the typed wire contract carries whole, resident card included', async () => {
     await setup();
-    h.dispatcher.residents.put({
+    await h.dispatcher.residents.put({
       id: 'r1',
       name: '王秀英',
       phone: '13700000003',
@@ -148,7 +148,7 @@ describe('messages', () => {
 
   it('texts the resident the rating link after resolve, holds it through quiet hours, never after a false alarm', async () => {
     await setup();
-    h.dispatcher.residents.put({
+    await h.dispatcher.residents.put({
       id: 'r1',
       name: '王秀英',
       phone: '13700000003',
@@ -182,7 +182,12 @@ describe('messages', () => {
     expect(rx.at('/gw').filter((r) => r.json().templateCode === 'GH_RATING_ZH')).toHaveLength(1);
 
     // Resolved at 23:30 in the place's quiet hours: the SMS waits for the morning.
-    h.dispatcher.quietHours.add({ placeId: 'g1', personId: null, startMinute: 22 * 60, endMinute: 7 * 60 });
+    await h.dispatcher.quietHours.add({
+      placeId: 'g1',
+      personId: null,
+      startMinute: 22 * 60,
+      endMinute: 7 * 60,
+    });
     await step(7.5 * HOUR);
     await h.dispatcher.handle(callButton());
     const night = (await h.dispatcher.list({ status: ['dispatched'] })).items[0]?.id ?? '';

@@ -48,7 +48,13 @@ describe('storms', () => {
     rx = await new Receiver(() => h.clock.now()).start();
     await start(robots());
     for (const r of ROBOTS) {
-      h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel: r, target: r, label: null });
+      await h.dispatcher.channelTargets.add({
+        placeId: 'g1',
+        role: null,
+        channel: r,
+        target: r,
+        label: null,
+      });
     }
     const t0 = h.clock.now();
     for (let i = 0; i < 25; i++) await h.dispatcher.handle(offline(`smoke-${i}`));
@@ -130,14 +136,14 @@ describe('storms', () => {
       webhooks: { a: { url: rx.url('/a') }, b: { url: rx.url('/b') } },
       rateLimits: { dingtalk: { perMinute: 2 } },
     });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'dingtalk',
       target: 'a',
       label: null,
     });
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g2',
       role: null,
       channel: 'dingtalk',
@@ -163,7 +169,12 @@ describe('storms', () => {
 describe('quiet hours', () => {
   it('holds a minor alert raised in quiet hours until they end, and never holds a critical one', async () => {
     await start();
-    h.dispatcher.quietHours.add({ placeId: 'g1', personId: null, startMinute: 22 * 60, endMinute: 7 * 60 });
+    await h.dispatcher.quietHours.add({
+      placeId: 'g1',
+      personId: null,
+      startMinute: 22 * 60,
+      endMinute: 7 * 60,
+    });
     await step(7 * HOUR); // T0 is 16:00 in Shanghai: now 23:00
     const bin = raise(h.registry, h.clock, {
       placeId: 'b1',
@@ -198,7 +209,12 @@ describe('quiet hours', () => {
 
   it('holds per person too, and lets minor alerts through outside the quiet hours', async () => {
     await start({ digestWaitMs: 0 });
-    h.dispatcher.quietHours.add({ personId: 'w1', placeId: null, startMinute: 12 * 60, endMinute: 14 * 60 });
+    await h.dispatcher.quietHours.add({
+      personId: 'w1',
+      placeId: null,
+      startMinute: 12 * 60,
+      endMinute: 14 * 60,
+    });
     // 16:00 local: outside 12–14.
     await h.dispatcher.handle(
       raise(h.registry, h.clock, { placeId: 'b1', severity: 'minor', category: 'bin' }),

@@ -68,7 +68,7 @@ describe('claimed outbox rows', () => {
     rx = await new Receiver().start();
     rx.script('/robot', 'hang');
     const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } }, laneTimeoutsMs: { webhook: 60_000 } });
-    hh.dispatcher.channelTargets.add({
+    await hh.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'webhook',
@@ -126,7 +126,7 @@ describe('claimed outbox rows', () => {
     rx = await new Receiver().start();
     rx.script('/robot', { status: 500 }, { status: 200, body: { errcode: 0 } });
     const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } } });
-    hh.dispatcher.channelTargets.add({
+    await hh.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'webhook',
@@ -158,7 +158,7 @@ describe('claimed outbox rows', () => {
       webhooks: { robot: { url: rx.url('/robot') } },
       laneTimeoutsMs: { webhook: 60_000 },
     });
-    hh.dispatcher.channelTargets.add({
+    await hh.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'webhook',

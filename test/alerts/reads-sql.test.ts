@@ -191,7 +191,7 @@ describe('the alert list in SQL', { timeout: 60_000 }, () => {
     await build({ verbose: true });
     const ids = seed(400, ['b1', 'b2'], { whistleShare: 0.5 });
     for (const d of devicesAt(['b1', 'b2']).filter((x) => x.type === 'call_button')) {
-      h.dispatcher.residents.put({
+      await h.dispatcher.residents.put({
         id: `r-${d.id}`,
         name: '王秀英',
         phone: '13700000003',

@@ -105,7 +105,7 @@ describe('outbound requests only to approved destinations (finding 2)', () => {
     ({ h, app } = await buildRoutesApp({
       config: { retryJitter: 0, webhooks: { 'g1-hook': { url: rx.url('/hook') } } },
     }));
-    h.dispatcher.channelTargets.add({
+    await h.dispatcher.channelTargets.add({
       placeId: 'g1',
       role: null,
       channel: 'webhook',

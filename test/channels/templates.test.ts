@@ -193,7 +193,7 @@ async function renderAll(
     plan: PLAN,
   });
   await seedDemoResidents(h.dispatcher, h.registry.devices.list({ type: 'call_button' }));
-  h.dispatcher.channelTargets.add({
+  await h.dispatcher.channelTargets.add({
     placeId: 'G1',
     role: null,
     channel: 'wecom',
