@@ -11,7 +11,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { holdList } from './held-list.ts';
+import { holdTable } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -130,19 +130,11 @@ export async function heldChannelTargets(
   port: ChannelTargetPort,
   changes: ChangeFeed = silentFeed,
 ): Promise<ChannelTargetStore> {
-  const held = await holdList(() => port.list(), CHANNEL_TARGETS_TABLE, changes);
+  const held = await holdTable(port, CHANNEL_TARGETS_TABLE, changes);
   return {
-    list: async () => [...held.items()],
-    async add(t) {
-      const added = await port.add(t);
-      await held.reload();
-      return added;
-    },
-    async remove(id) {
-      const removed = await port.remove(id);
-      await held.reload();
-      return removed;
-    },
+    list: held.list,
+    add: held.add,
+    remove: held.remove,
     match: (path, roles) => matchTargets(held.items(), path, roles),
   };
 }

@@ -32,3 +32,37 @@ export async function holdList<T>(
   });
   return { items: () => items, reload };
 }
+
+/** A small table's port: `list` reads the store, edits write it (and announce themselves). */
+export interface EditablePort<T, New> {
+  list(): Promise<T[]>;
+  add(item: New): Promise<T>;
+  remove(id: number): Promise<boolean>;
+}
+
+/** The port's edits, each followed by a reload of the copy in memory; `items` is that copy. */
+export interface HeldTable<T, New> extends EditablePort<T, New> {
+  items(): readonly T[];
+}
+
+export async function holdTable<T, New>(
+  port: EditablePort<T, New>,
+  table: string,
+  changes: ChangeFeed = silentFeed,
+): Promise<HeldTable<T, New>> {
+  const held = await holdList(() => port.list(), table, changes);
+  return {
+    items: held.items,
+    list: async () => [...held.items()],
+    async add(item) {
+      const added = await port.add(item);
+      await held.reload();
+      return added;
+    },
+    async remove(id) {
+      const removed = await port.remove(id);
+      await held.reload();
+      return removed;
+    },
+  };
+}

@@ -12,7 +12,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { holdList } from './held-list.ts';
+import { holdTable } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -154,20 +154,12 @@ export async function heldQuietHours(
   timeZone: string,
   changes: ChangeFeed = silentFeed,
 ): Promise<QuietHoursStore> {
-  const held = await holdList(() => port.list(), QUIET_HOURS_TABLE, changes);
+  const held = await holdTable(port, QUIET_HOURS_TABLE, changes);
   const clock = quietHoursClock(timeZone);
   return {
-    list: async () => [...held.items()],
-    async add(hours) {
-      const added = await port.add(hours);
-      await held.reload();
-      return added;
-    },
-    async remove(id) {
-      const removed = await port.remove(id);
-      await held.reload();
-      return removed;
-    },
+    list: held.list,
+    add: held.add,
+    remove: held.remove,
     heldUntil: (personId, path, at) => clock(held.items(), personId, path, at),
   };
 }
