@@ -80,9 +80,10 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   }
 
   const unHear = changes.subscribe((change) => {
-    if (change.table !== TABLE || change.kind === undefined) return;
+    // what this relay announces always says what happened and when; anything else on the table is not ours
+    if (change.table !== TABLE || change.kind === undefined || change.at === undefined) return;
     const list = pending.get(change.id);
-    const event = { type: change.kind, at: change.at ?? Date.now() };
+    const event = { type: change.kind, at: change.at };
     if (list) list.push(event);
     else pending.set(change.id, [event]);
     if (scheduled) return;

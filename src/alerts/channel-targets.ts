@@ -11,7 +11,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { holdTable } from './held-list.ts';
+import { announcedPort, type EditablePort, holdTable } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -36,11 +36,7 @@ export interface ChannelTargetStore {
 }
 
 /** The channel targets on either store; `list` reads the store, so it is what the memory of a store reloads. */
-export interface ChannelTargetPort {
-  list(): Promise<ChannelTarget[]>;
-  add(t: Omit<ChannelTarget, 'id'>): Promise<ChannelTarget>;
-  remove(id: number): Promise<boolean>;
-}
+export type ChannelTargetPort = EditablePort<ChannelTarget, Omit<ChannelTarget, 'id'>>;
 
 /** What `ChangeFeed` announces after an edit: other instances reload their targets. */
 export const CHANNEL_TARGETS_TABLE = 'alert_channel_targets';
@@ -109,20 +105,7 @@ export function createChannelTargetPort(
   changes: ChangeFeed = silentFeed,
 ): ChannelTargetPort {
   const q = targetQueries(store.builder<AlertStoreTables>());
-  return {
-    list: async () => (await store.all(q.all())).map(toTarget),
-    async add(t) {
-      const row = await store.first(q.insert(t));
-      const id = Number(row?.id);
-      await changes.announce({ table: CHANNEL_TARGETS_TABLE, id: String(id) });
-      return { ...t, id };
-    },
-    async remove(id) {
-      const removed = (await store.write(q.remove(id))) > 0;
-      if (removed) await changes.announce({ table: CHANNEL_TARGETS_TABLE, id: String(id) });
-      return removed;
-    },
-  };
+  return announcedPort(store, CHANNEL_TARGETS_TABLE, q, toTarget, (t, id) => ({ ...t, id }), changes);
 }
 
 /** Group-robot targets on a shared database: edits through `port`, the list held in memory for `match`. */

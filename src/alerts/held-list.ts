@@ -1,4 +1,5 @@
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import type { SqlStore, Statement } from '../storage/sql-store.ts';
 
 /**
  * A small table the raise reads on every message (quiet hours, group-robot targets), held in memory on a shared
@@ -38,6 +39,38 @@ export interface EditablePort<T, New> {
   list(): Promise<T[]>;
   add(item: New): Promise<T>;
   remove(id: number): Promise<boolean>;
+}
+
+/**
+ * A small table's port on either store: the rows through `toItem`; each edit is announced on `changes` (by the
+ * row's id) after it is written, so the other instances' copies reload.
+ */
+export function announcedPort<T extends { id: number }, New, Row>(
+  store: SqlStore,
+  table: string,
+  q: {
+    all(): Statement<Row>;
+    insert(item: New): Statement<{ id: number }>;
+    remove(id: number): Statement<unknown>;
+  },
+  toItem: (row: Row) => T,
+  withId: (item: New, id: number) => T,
+  changes: ChangeFeed = silentFeed,
+): EditablePort<T, New> {
+  return {
+    list: async () => (await store.all(q.all())).map(toItem),
+    async add(item) {
+      const row = await store.first(q.insert(item));
+      const id = Number(row?.id);
+      await changes.announce({ table, id: String(id) });
+      return withId(item, id);
+    },
+    async remove(id) {
+      const removed = (await store.write(q.remove(id))) > 0;
+      if (removed) await changes.announce({ table, id: String(id) });
+      return removed;
+    },
+  };
 }
 
 /** The port's edits, each followed by a reload of the copy in memory; `items` is that copy. */

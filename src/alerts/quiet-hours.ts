@@ -12,7 +12,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { holdTable } from './held-list.ts';
+import { announcedPort, type EditablePort, holdTable } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -34,11 +34,7 @@ export interface QuietHoursStore {
 }
 
 /** Quiet hours on either store; `list` reads the store, so it is what the memory of a store reloads. */
-export interface QuietHoursPort {
-  list(): Promise<QuietHours[]>;
-  add(q: Omit<QuietHours, 'id'>): Promise<QuietHours>;
-  remove(id: number): Promise<boolean>;
-}
+export type QuietHoursPort = EditablePort<QuietHours, Omit<QuietHours, 'id'>>;
 
 /** What `ChangeFeed` announces after an edit: other instances reload their quiet hours. */
 export const QUIET_HOURS_TABLE = 'alert_quiet_hours';
@@ -132,20 +128,7 @@ export function createQuietHoursStore(db: Db, timeZone: string): QuietHoursStore
 
 export function createQuietHoursPort(store: SqlStore, changes: ChangeFeed = silentFeed): QuietHoursPort {
   const q = quietQueries(store.builder<AlertStoreTables>());
-  return {
-    list: async () => (await store.all(q.all())).map(toQuietHours),
-    async add(hours) {
-      const row = await store.first(q.insert(hours));
-      const id = Number(row?.id);
-      await changes.announce({ table: QUIET_HOURS_TABLE, id: String(id) });
-      return { ...hours, id };
-    },
-    async remove(id) {
-      const removed = (await store.write(q.remove(id))) > 0;
-      if (removed) await changes.announce({ table: QUIET_HOURS_TABLE, id: String(id) });
-      return removed;
-    },
-  };
+  return announcedPort(store, QUIET_HOURS_TABLE, q, toQuietHours, (hours, id) => ({ ...hours, id }), changes);
 }
 
 /** Quiet hours on a shared database: edits through `port`, the list held in memory for `heldUntil` (held-list.ts). */
