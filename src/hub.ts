@@ -86,7 +86,12 @@ export class StartupError extends Error {
 export async function createHub(options: HubOptions): Promise<Hub> {
   const { config } = options;
   const log = options.log ?? createLogger(config.logLevel);
-  const clock = options.clock ?? createSystemClock({ speed: config.clockSpeed });
+  const clock =
+    options.clock ??
+    createSystemClock({
+      speed: config.clockSpeed,
+      ...(config.clockAnchor !== undefined ? { anchorAt: config.clockAnchor } : {}),
+    });
   const dataDir = resolve(config.dataDir);
   // residents' personal data and the keys live here: owner only (docs/security.md)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

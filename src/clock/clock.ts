@@ -20,12 +20,16 @@ let nextId = 1;
 
 /**
  * Wall-clock time, optionally accelerated: `speed` virtual ms pass per real ms, starting from `startAt`
- * (default: now). Timers are scheduled on real time scaled down by `speed`.
+ * (default: now). Timers are scheduled on real time scaled down by `speed`. `anchorAt` (epoch ms) fixes the
+ * real instant at which the clock read that same instant instead of the process's start: processes given the
+ * same anchor and speed read the same time, however far apart they started.
  */
-export function createSystemClock(options: { speed?: number; startAt?: number } = {}): Clock {
+export function createSystemClock(
+  options: { speed?: number; startAt?: number; anchorAt?: number } = {},
+): Clock {
   const speed = options.speed ?? 1;
   if (!(speed > 0)) throw new RangeError(`clock speed must be > 0, got ${speed}`);
-  const realStart = Date.now();
+  const realStart = options.anchorAt ?? Date.now();
   const virtualStart = options.startAt ?? realStart;
   const timers = new Map<number, NodeJS.Timeout>();
   return {

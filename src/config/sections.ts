@@ -36,6 +36,12 @@ export const coreConfigSchema = z.object({
   demoActivity: bool(true),
   /** Virtual-time speed for demos and accelerated simulation: clock ms per real ms. */
   clockSpeed: num(1, 0.001, 10_000),
+  /**
+   * The real instant (epoch ms) at which an accelerated clock reads the real time, from which it runs fast.
+   * Unset, each process anchors at its own start, so several instances on one database at a speed other than 1
+   * would disagree about the time (due steps, leases): give them the same anchor.
+   */
+  clockAnchor: z.coerce.number().int().min(0).optional(),
 });
 
 export const httpConfigSchema = z.object({
