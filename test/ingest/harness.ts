@@ -202,8 +202,13 @@ export async function startHarness(
   return h;
 }
 
-/** A Mosquitto on a free loopback port with a config in a temp dir; undefined when it is not installed. */
-export async function startMosquitto(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+/**
+ * A Mosquitto on a free loopback port with a config in a temp dir; undefined when it is not installed. `config`:
+ * more lines for mosquitto.conf (e.g. `max_queued_messages 0`).
+ */
+export async function startMosquitto(
+  options: { config?: readonly string[] } = {},
+): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> } | undefined> {
   if (spawnSync('mosquitto', ['-h']).error) return undefined;
   const dir = mkdtempSync(join(os.tmpdir(), 'gridhub-mosquitto-'));
   const port = await new Promise<number>((resolve) => {
@@ -213,7 +218,11 @@ export async function startMosquitto(): Promise<{ url: string; stop(): Promise<v
     });
   });
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const extra = (options.config ?? []).map((line) => `${line}\n`).join('');
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n${extra}`,
+  );
   const proc = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   const deadline = Date.now() + 5_000;
   for (;;) {
@@ -233,6 +242,7 @@ export async function startMosquitto(): Promise<{ url: string; stop(): Promise<v
   }
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    pid: proc.pid,
     async stop() {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');

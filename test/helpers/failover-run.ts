@@ -1,0 +1,368 @@
+/**
+ * The failover scenario of issue #18's targets, shared by test/hub/failover.test.ts (reduced rates) and the
+ * bench (bench/failover.ts, the full 200 presses/s and 5 000 telemetry/s): N hub processes on one PostgreSQL
+ * behind one Mosquitto; presses and telemetry at the given rates; one instance killed with SIGKILL mid-load; then
+ * what the targets ask for, measured rather than asserted here, so that the bench can report what it reached:
+ *
+ * - every press Mosquitto acknowledged has exactly one alert (each press is on its own device, so a device's
+ *   alert count is the press's): `lost` and `doubled` list the devices that break it;
+ * - each escalation step of each alert in the timeline once, none before it was due (read from the shared
+ *   database: the whole timeline of thousands of alerts, which no API page shows at once);
+ * - alarms flowing again after the kill: for every press, its first alarm on a worker's topic after
+ *   max(sent, kill); the worst of these over the presses whose alarm came after the kill (`maxStallMs`);
+ * - every surviving instance's board: its alert list (API, paged) and its live stream (SSE) each hold every alert.
+ */
+import { alertsConfigSchema } from '../../src/alerts/config.ts';
+import {
+  type AlarmSeen,
+  collectAlarms,
+  type HubCluster,
+  type HubProcess,
+  listAlerts,
+  loginAs,
+  openBoardStream,
+  type Press,
+  type StreamEvent,
+  startHubCluster,
+  startPresses,
+  startTelemetry,
+  waitFor,
+} from './hub-cluster.ts';
+
+export interface FailoverOptions {
+  instances: number;
+  pressesPerSec: number;
+  telemetryPerSec: number;
+  /** Seconds of press load; the kill comes at `killAtFraction` of it. */
+  seconds: number;
+  killAtFraction?: number;
+  clockSpeed: number;
+  /** How long to wait for what the run should end with (alerts, escalations, streams) after the load. */
+  settleMs?: number;
+  /** Progress lines (the bench prints them). */
+  log?: (line: string) => void;
+}
+
+export interface BoardFigures {
+  instance: string;
+  listed: number;
+  /** Alerts of acknowledged presses missing from the list. */
+  missingFromList: number;
+  /** Alerts whose `opened` never came on the live stream. */
+  missingFromStream: number;
+  /** Stream arrival after the alarm on the worker's topic, p99 (ms): how live the board is. */
+  streamLagP99Ms: number | null;
+}
+
+export interface FailoverResult {
+  instances: string[];
+  killed: string;
+  clockSpeed: number;
+  presses: { offeredPerSec: number; sent: number; acked: number; ackedPerSec: number };
+  alerts: number;
+  /** Devices whose acknowledged press has no alert. */
+  lost: string[];
+  /** Devices with more than one alert for their one press. */
+  doubled: string[];
+  escalation: {
+    /** Steps that were due (with margin) at the check: each must be in its alert's timeline exactly once. */
+    expected: number;
+    /** Of those, present exactly once. */
+    seenOnce: number;
+    missing: number;
+    /** Steps in a timeline more than once. */
+    repeated: number;
+    /** Steps in a timeline before they were due. */
+    early: number;
+  };
+  failover: {
+    /** The first alarm for a press sent after the kill, after the kill (ms). */
+    firstAlarmAfterKillMs: number | null;
+    /** The worst first-alarm wait counted from max(sent, kill), over presses alarmed after the kill (ms). */
+    maxStallMs: number | null;
+    /** Presses sent in the second before the kill that were alarmed only after it: the dead one's share in flight. */
+    inFlightAtKill: number;
+    /** Of those, the last one's alarm after the kill (ms). */
+    inFlightRecoveredMs: number | null;
+    /** Acknowledged presses whose alert never reached a worker's alarm topic. */
+    neverAlarmed: number;
+  };
+  /** Press → first alarm before the kill, for comparison (ms). */
+  alarmLatencyBeforeKill: { p50: number | null; p99: number | null };
+  /** Alarm messages received twice (same alert, recipient and change): at-least-once deliveries redone. */
+  repeatedAlarmMessages: number;
+  boards: BoardFigures[];
+  telemetry: { offeredPerSec: number; sentPerSec: number; acceptedPerSec: number };
+  /** Seconds from the kill until every acknowledged press had its alert in the store. */
+  allAlertsStoredAfterKillSec: number | null;
+  notes: string[];
+}
+
+const CRITICAL_LADDER = alertsConfigSchema.parse({}).ladders.critical;
+const CATEGORY = 'call_for_help';
+
+function pct(values: number[], p: number): number | null {
+  if (!values.length) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? null;
+}
+
+export async function runFailover(options: FailoverOptions): Promise<FailoverResult> {
+  const log = options.log ?? (() => undefined);
+  const settleMs = options.settleMs ?? 60_000;
+  const pressCount = Math.round(options.pressesPerSec * options.seconds);
+  const notes: string[] = [];
+  const cluster: HubCluster = await startHubCluster({
+    instances: options.instances,
+    clockSpeed: options.clockSpeed,
+    pressDevices: pressCount,
+  });
+  const closers: (() => unknown)[] = [];
+  try {
+    const { hubs, credentials } = cluster;
+    log(`${hubs.length} hubs up (${hubs.map((h) => h.name).join(', ')}), ${pressCount} press devices`);
+    const tokens = await Promise.all(hubs.map((h) => loginAs(h, credentials, 'admin')));
+    const streams = await Promise.all(hubs.map((h, i) => openBoardStream(h, tokens[i] as string)));
+    for (const s of streams) closers.push(() => s.close());
+    const alarms = await collectAlarms(cluster.mqttUrl);
+    closers.push(() => alarms.stop());
+    const victim = hubs[hubs.length - 1] as HubProcess;
+    const survivors = hubs.filter((h) => h !== victim);
+
+    const accepted = (h: HubProcess) => h.counter('gridhub_ingest_accepted_total', { channel: 'telemetry' });
+    const before = await Promise.all(hubs.map(accepted));
+    const telemetry = await startTelemetry(cluster.mqttUrl, credentials, options.telemetryPerSec);
+    closers.push(() => telemetry.stop());
+    const loadStart = Date.now();
+    const load = await startPresses(cluster.mqttUrl, cluster.pressDevices, options.pressesPerSec);
+
+    const killAfter = Math.floor(pressCount * (options.killAtFraction ?? 0.5));
+    await waitFor('presses before the kill', options.seconds * 4_000, () => load.presses.length >= killAfter);
+    const victimAccepted = await accepted(victim).catch(() => 0);
+    const killAt = Date.now();
+    await victim.kill();
+    log(`killed ${victim.name} (pid ${victim.pid}) with SIGKILL after ${load.presses.length} presses`);
+
+    await load.done;
+    const pressesEnd = Date.now();
+    const sentTelemetry = telemetry.sent();
+    await telemetry.stop();
+    const telemetryEnd = Date.now();
+    const after = await Promise.all(survivors.map(accepted));
+    const acceptedTotal =
+      victimAccepted -
+      (before[hubs.length - 1] ?? 0) +
+      survivors.reduce((sum, _h, i) => sum + (after[i] ?? 0) - (before[i] ?? 0), 0);
+    const presses = load.presses;
+    const acked = presses.filter((p) => p.ackedAt !== undefined);
+    log(`load done: ${presses.length} presses sent, ${acked.length} acknowledged by Mosquitto`);
+
+    // the store: one alert per acknowledged press, waited for
+    const ackedIds = acked.map((p) => p.deviceId);
+    type AlertRow = { id: string; device_id: string; clock_start: string };
+    const alertRows = () =>
+      cluster.query<AlertRow>(
+        'SELECT id, device_id, clock_start FROM alerts WHERE device_id = ANY($1::text[]) AND category = $2',
+        [cluster.pressDevices, CATEGORY],
+      );
+    let rows: AlertRow[] = [];
+    let allStoredAt: number | null = null;
+    try {
+      await waitFor('an alert for every acknowledged press', settleMs, async () => {
+        rows = await alertRows();
+        const have = new Set(rows.map((r) => r.device_id));
+        return ackedIds.every((id) => have.has(id));
+      });
+      allStoredAt = Date.now();
+    } catch (err) {
+      notes.push((err as Error).message);
+    }
+    rows = await alertRows();
+    const byDevice = new Map<string, AlertRow[]>();
+    for (const r of rows) byDevice.set(r.device_id, [...(byDevice.get(r.device_id) ?? []), r]);
+    const lost = ackedIds.filter((id) => !byDevice.has(id));
+    const doubled = [...byDevice].filter(([, list]) => list.length > 1).map(([id]) => id);
+
+    // escalation: wait until the first step of the newest alert is due (it is for every alert by then), then
+    // until each alert's timeline has it; margin: a step due in the last few real seconds may be firing now
+    const firstStepMs = Math.min(...(CRITICAL_LADDER[1]?.when ?? []).map((w) => w.afterMs));
+    const newest = Math.max(...rows.map((r) => Number(r.clock_start)));
+    const margin = 3_000 * options.clockSpeed;
+    await waitFor('the first escalation step due for every alert', settleMs, () =>
+      cluster.hubNow() > newest + firstStepMs + margin ? true : undefined,
+    );
+    type StepRow = { alert_id: string; at: string; data: string };
+    const stepRows = () =>
+      cluster.query<StepRow>(
+        "SELECT e.alert_id, e.at, e.data FROM alert_events e JOIN alerts a ON a.id = e.alert_id WHERE e.type = 'escalated' AND a.device_id = ANY($1::text[])",
+        [cluster.pressDevices],
+      );
+    try {
+      await waitFor('the first escalation step of every alert', settleMs, async () => {
+        const fired = new Set(
+          (await stepRows())
+            .filter((s) => (JSON.parse(s.data) as { step?: number }).step === 1)
+            .map((s) => s.alert_id),
+        );
+        return rows.every((r) => fired.has(r.id));
+      });
+    } catch (err) {
+      notes.push((err as Error).message);
+    }
+    const checkedAt = cluster.hubNow();
+    const steps = await stepRows();
+    const escalation = { expected: 0, seenOnce: 0, missing: 0, repeated: 0, early: 0 };
+    const timeline = new Map<string, { step: number; at: number }[]>();
+    for (const s of steps) {
+      const step = (JSON.parse(s.data) as { step?: number }).step;
+      if (step === undefined) continue;
+      timeline.set(s.alert_id, [...(timeline.get(s.alert_id) ?? []), { step, at: Number(s.at) }]);
+    }
+    for (const r of rows) {
+      const start = Number(r.clock_start);
+      const seen = timeline.get(r.id) ?? [];
+      for (const [i, step] of CRITICAL_LADDER.entries()) {
+        if (!step.when.length) continue;
+        const due = start + Math.min(...step.when.map((w) => w.afterMs));
+        const of = seen.filter((s) => s.step === i);
+        if (of.length > 1) escalation.repeated++;
+        if (of.some((s) => s.at < due)) escalation.early++;
+        if (due <= checkedAt - margin) {
+          escalation.expected++;
+          if (of.length === 1) escalation.seenOnce++;
+          else if (of.length === 0) escalation.missing++;
+        }
+      }
+    }
+
+    // alarms: the first for each press's device, and the stall around the kill
+    const alarmList = alarms.alarms;
+    const ackedDevices = new Set(ackedIds);
+    try {
+      await waitFor('an alarm for every acknowledged press', settleMs, () => {
+        const seen = new Set(alarmList.map((a) => a.deviceId));
+        return ackedIds.every((id) => seen.has(id));
+      });
+    } catch (err) {
+      notes.push((err as Error).message);
+    }
+    const firstAlarm = new Map<string, AlarmSeen>();
+    for (const a of alarmList) {
+      if (!ackedDevices.has(a.deviceId)) continue;
+      const known = firstAlarm.get(a.deviceId);
+      if (!known || a.at < known.at) firstAlarm.set(a.deviceId, a);
+    }
+    const failover = failoverFigures(acked, firstAlarm, killAt);
+    const latencyBefore = acked
+      .filter((p) => (firstAlarm.get(p.deviceId)?.at ?? Number.POSITIVE_INFINITY) < killAt)
+      .map((p) => (firstAlarm.get(p.deviceId) as AlarmSeen).at - p.sentAt);
+    const messageKeys = new Map<string, number>();
+    for (const a of alarmList) {
+      const key = `${a.alertId}|${a.recipient}|${a.change}`;
+      messageKeys.set(key, (messageKeys.get(key) ?? 0) + 1);
+    }
+    const repeatedAlarmMessages = [...messageKeys.values()].filter((n) => n > 1).length;
+
+    // the boards of the survivors
+    const alertIds = rows.map((r) => r.id);
+    const boards: BoardFigures[] = [];
+    for (const [i, hub] of hubs.entries()) {
+      if (hub === victim) continue;
+      const stream = streams[i] as { events: StreamEvent[] };
+      try {
+        await waitFor(`every alert on ${hub.name}’s live stream`, settleMs, () => {
+          const opened = new Set(stream.events.filter((e) => e.type === 'opened').map((e) => e.alertId));
+          return alertIds.every((id) => opened.has(id));
+        });
+      } catch (err) {
+        notes.push((err as Error).message);
+      }
+      const openedAt = new Map<string, number>();
+      for (const e of stream.events)
+        if (e.type === 'opened' && !openedAt.has(e.alertId)) openedAt.set(e.alertId, e.at);
+      const listed = await listAlerts(hub, tokens[i] as string, CATEGORY);
+      const listedIds = new Set(listed.items.map((x) => x.id));
+      const lags: number[] = [];
+      for (const r of rows) {
+        const alarm = firstAlarm.get(r.device_id);
+        const at = openedAt.get(r.id);
+        if (alarm && at !== undefined) lags.push(at - alarm.at);
+      }
+      boards.push({
+        instance: hub.name,
+        listed: listed.items.filter((x) => cluster.pressDevices.includes(x.deviceId)).length,
+        missingFromList: alertIds.filter((id) => !listedIds.has(id)).length,
+        missingFromStream: alertIds.filter((id) => !openedAt.has(id)).length,
+        streamLagP99Ms: pct(lags, 99),
+      });
+    }
+
+    const loadSeconds = (pressesEnd - loadStart) / 1000;
+    const telemetrySeconds = (telemetryEnd - loadStart) / 1000;
+    return {
+      instances: hubs.map((h) => h.name),
+      killed: victim.name,
+      clockSpeed: options.clockSpeed,
+      presses: {
+        offeredPerSec: options.pressesPerSec,
+        sent: presses.length,
+        acked: acked.length,
+        ackedPerSec: Math.round(acked.length / loadSeconds),
+      },
+      alerts: rows.length,
+      lost,
+      doubled,
+      escalation,
+      failover,
+      alarmLatencyBeforeKill: { p50: pct(latencyBefore, 50), p99: pct(latencyBefore, 99) },
+      repeatedAlarmMessages,
+      boards,
+      telemetry: {
+        offeredPerSec: options.telemetryPerSec,
+        sentPerSec: Math.round(sentTelemetry / telemetrySeconds),
+        acceptedPerSec: Math.round(acceptedTotal / telemetrySeconds),
+      },
+      allAlertsStoredAfterKillSec:
+        allStoredAt === null ? null : Math.round((allStoredAt - killAt) / 100) / 10,
+      notes,
+    };
+  } finally {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    await cluster.stop();
+  }
+}
+
+function failoverFigures(
+  acked: readonly Press[],
+  firstAlarm: ReadonlyMap<string, AlarmSeen>,
+  killAt: number,
+): FailoverResult['failover'] {
+  let firstAfter: number | null = null;
+  let maxStall: number | null = null;
+  let inFlight = 0;
+  let inFlightRecovered: number | null = null;
+  let never = 0;
+  for (const p of acked) {
+    const a = firstAlarm.get(p.deviceId);
+    if (!a) {
+      never++;
+      continue;
+    }
+    if (p.sentAt >= killAt) firstAfter = Math.min(firstAfter ?? Number.POSITIVE_INFINITY, a.at - killAt);
+    if (a.at > killAt) {
+      const stall = a.at - Math.max(p.sentAt, killAt);
+      maxStall = Math.max(maxStall ?? 0, stall);
+      if (p.sentAt < killAt && p.sentAt >= killAt - 1_000) {
+        inFlight++;
+        inFlightRecovered = Math.max(inFlightRecovered ?? 0, a.at - killAt);
+      }
+    }
+  }
+  return {
+    firstAlarmAfterKillMs: firstAfter,
+    maxStallMs: maxStall,
+    inFlightAtKill: inFlight,
+    inFlightRecoveredMs: inFlightRecovered,
+    neverAlarmed: never,
+  };
+}
