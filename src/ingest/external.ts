@@ -40,9 +40,16 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
   const journal = pipelineJournal(deps.journal, db, log);
   const presence = createPresence({ devices, bus, clock, log });
   const consumers: MqttClient[] = [];
+  /**
+   * What the hub sends (worker alarms, error answers) goes on a connection of its own. mqtt.js reads one packet
+   * at a time and a consumer's next packet waits until the PUBLISH before it is recorded, which for an event
+   * is after the flow took it; an alarm's PUBACK queued behind that event on the same connection made the two
+   * wait on each other until the delivery timed out (5 s per alarm under load).
+   */
+  let publisher: MqttClient | undefined;
 
   const publishError = (topic: string, message: DeviceErrorMessage): void => {
-    consumers[0]?.publish(topic, JSON.stringify(message), { qos: 0 });
+    publisher?.publish(topic, JSON.stringify(message), { qos: 0 });
   };
   const pipeline = createPipeline({
     config,
@@ -105,12 +112,14 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     );
   }
 
-  async function connectConsumer(index: number): Promise<MqttClient> {
+  /** A consumer (`index` ≥ 0: persistent session, shared subscriptions) or the publisher (`'out'`). */
+  async function connectConsumer(index: number | 'out'): Promise<MqttClient> {
     const prefix = config.externalClientId ?? `gridhub-${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')}`;
     const options: IClientOptions = {
       protocolVersion: 4,
       clientId: `${prefix}-${index}`,
-      clean: false,
+      // the publisher subscribes to nothing: no session to keep (mqtt.js resends its QoS 1 after a reconnect)
+      clean: index === 'out',
       reconnectPeriod: 2_000,
       connectTimeout: 10_000,
       manualConnect: true,
@@ -139,6 +148,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       client.connect();
     });
     client.on('offline', () => log.warn({ index }, 'external broker unreachable; retrying'));
+    if (index === 'out') return client;
     const group = config.externalShareGroup;
     const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
     const granted = await client.subscribeAsync(filters, { qos: 1 });
@@ -152,10 +162,12 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
 
     async listen() {
       try {
+        publisher = await connectConsumer('out');
         for (let i = 0; i < config.externalConsumers; i++) consumers.push(await connectConsumer(i));
       } catch (err) {
-        await Promise.all(consumers.map((c) => c.endAsync(true)));
+        await Promise.all([...consumers, ...(publisher ? [publisher] : [])].map((c) => c.endAsync(true)));
         consumers.length = 0;
+        publisher = undefined;
         throw new Error(
           `cannot consume from GRIDHUB_MQTT_EXTERNAL_URL=${url}: ${(err as Error).message}; check the URL and GRIDHUB_MQTT_EXTERNAL_USERNAME / _PASSWORD`,
         );
@@ -174,7 +186,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
         return Promise.reject(
           new GridHubError('REQUEST_INVALID', `not a usable worker id: ${JSON.stringify(workerId)}`),
         );
-      const client = consumers[0];
+      const client = publisher;
       if (!client) return Promise.reject(new Error('not connected to the external broker'));
       // mqtt.js keeps a QoS 1 publish made while reconnecting and sends it once the connection is back
       return client
@@ -193,6 +205,8 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       pipeline.flush();
       await Promise.all(consumers.map((c) => c.endAsync()));
       consumers.length = 0;
+      await publisher?.endAsync();
+      publisher = undefined;
     },
   };
 }
