@@ -187,6 +187,41 @@ export function targetsFor(influx: boolean): readonly Target[] {
       unit: 'ms',
     },
     {
+      key: 'failoverLost',
+      what: '3 hubs on PostgreSQL behind Mosquitto, one killed with SIGKILL mid-load: acknowledged presses without an alert (bench/failover.ts)',
+      target: '0',
+      check: (v) => v === 0,
+      unit: '',
+    },
+    {
+      key: 'failoverDoubled',
+      what: 'the same run: presses with more than one alert',
+      target: '0',
+      check: (v) => v === 0,
+      unit: '',
+    },
+    {
+      key: 'failoverEscalationWrong',
+      what: 'the same run: escalation steps due but missing, repeated, or early',
+      target: '0',
+      check: (v) => v === 0,
+      unit: '',
+    },
+    {
+      key: 'failoverMaxStallMs',
+      what: "the same run: alarms flowing again after the kill (worst first-alarm wait from max(sent, kill), the dead instance's share included)",
+      target: '≤ 5 000 ms',
+      check: (v) => v <= 5_000,
+      unit: 'ms',
+    },
+    {
+      key: 'failoverBoardsMissing',
+      what: "the same run: alerts missing from a surviving instance's list or live stream",
+      target: '0',
+      check: (v) => v === 0,
+      unit: '',
+    },
+    {
       key: 'startupReadyMs',
       what: 'start-up to ready (/readyz), embedded defaults, compiled build, existing data dir (median of 5)',
       target: '≤ 1 000 ms',
@@ -262,6 +297,9 @@ export function renderMarkdown(r: BenchReport): string {
   );
   lines.push(
     `| offered 2 × sustainable: QoS 0 readings shed (counted) | ${fmt(r.figures.overloadShedQos0)} | | | | info |`,
+  );
+  lines.push(
+    `| failover run: presses acknowledged (per s) / alerts / never alarmed; escalation steps expected / seen once; first alarm after the kill; telemetry accepted per s | ${fmt(r.figures.failoverPressesAcked)} (${fmt(r.figures.failoverPressesAckedPerSec)}/s) / ${fmt(r.figures.failoverAlerts)} / ${fmt(r.figures.failoverNeverAlarmed)}; ${fmt(r.figures.failoverEscalationExpected)} / ${fmt(r.figures.failoverEscalationSeenOnce)}; ${fmt(r.figures.failoverFirstAlarmAfterKillMs)} ms; ${fmt(r.figures.failoverTelemetryAcceptedPerSec)} | | | | info |`,
   );
   lines.push('');
   lines.push(

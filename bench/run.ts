@@ -26,6 +26,7 @@ import type { DemoCredentials } from '../src/domain/wire.ts';
 import { createRegistry } from '../src/registry/registry.ts';
 import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
 import { openDatabase } from '../src/storage/sqlite.ts';
+import { failoverFigures } from './failover.ts';
 import { adversityHubEnv, latencyAdversity, startHangingRobot } from './latency-adversity.ts';
 import {
   type Child,
@@ -786,6 +787,8 @@ async function extras(): Promise<void> {
       ...(typeof sustainable === 'number' && sustainable > 0 ? { sustainable } : {}),
     });
   });
+  // Last: three more hubs, PostgreSQL and Mosquitto; nothing else of the bench runs beside them.
+  await section('failover, 3 hubs on PostgreSQL', () => call('failover.ts', 'runFailoverBench'));
   // Other cases add one line here: `call('<file>.ts', '<exported function>')` returning their figures.
 }
 
@@ -832,6 +835,7 @@ f.stormPressBeforeMaxMs = num(hubStorm?.beforeStormMaxMs);
 f.stormPressP50Ms = num(hubStorm?.duringStorm?.p50 ?? hubStorm?.probe?.p50);
 f.stormPressLost = num(hubStorm?.probe?.lost);
 f.aedesStormAllConnectedSeconds = num((report.baseline.storm as StormFig | undefined)?.allConnectedSeconds);
+Object.assign(f, failoverFigures(report.extra.runFailoverBench));
 f.raiseP50Ms = num((report.extra.runRaiseBench as { p50Ms?: number } | undefined)?.p50Ms);
 f.raiseP99Ms = num((report.extra.runRaiseBench as { p99Ms?: number } | undefined)?.p99Ms);
 f.raiseHandleP50Ms = num((report.extra.runRaiseBench as { handleP50Ms?: number } | undefined)?.handleP50Ms);
