@@ -103,9 +103,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     throw new StartupError((err as Error).message);
   }
   const registryLog = log.child({ module: 'registry' });
+  const keyFile = config.secretKeyFile ?? join(dataDir, 'hub.key');
   let stores: HubStores;
   try {
     stores = await openHubStores({
+      secretKeyFile: keyFile,
       location,
       dataDir,
       instanceId: config.instanceId,
@@ -117,7 +119,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       checkpoints: 'background',
       registry: {
         timeZone: config.alerts.timeZone,
-        secretKey: loadServerKey(join(dataDir, 'hub.key')),
+        secretKey: loadServerKey(keyFile),
         passwordCost: config.http.passwordCost,
         onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
       },
