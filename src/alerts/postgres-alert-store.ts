@@ -144,17 +144,31 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
 
   const own = runAll(storeOps(k));
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  /**
+   * Transactions of this instance run one at a time, as on SQLite: the dispatcher relies on it (transactions.ts
+   * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
+   * reads of the other stores (residents, places) wait for another one — with as many open as the pool holds,
+   * none gets one and all wait for ever (seen in test/hub/failover.test.ts's load: ten "idle in transaction").
+   */
+  let turn: Promise<unknown> = Promise.resolve();
   return {
     async transaction<T>(fn: () => T | Promise<T>): Promise<T> {
       if (current.getStore()?.open) return fn();
-      return store.transaction(async (tx) => {
-        const t: OpenTransaction = { tx, open: true };
-        try {
-          return await current.run(t, fn);
-        } finally {
-          t.open = false;
-        }
-      });
+      const run = turn.then(() =>
+        store.transaction(async (tx) => {
+          const t: OpenTransaction = { tx, open: true };
+          try {
+            return await current.run(t, fn);
+          } finally {
+            t.open = false;
+          }
+        }),
+      );
+      turn = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
     },
     get inTransaction() {
       return current.getStore()?.open === true;

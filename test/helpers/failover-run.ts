@@ -238,10 +238,12 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     // alarms: the first for each press's device, and the stall around the kill
     const alarmList = alarms.alarms;
     const ackedDevices = new Set(ackedIds);
+    // waited for the presses that have an alert: one that has none (lost) cannot alarm, and is counted already
+    const alerted = [...byDevice.keys()];
     try {
-      await waitFor('an alarm for every acknowledged press', settleMs, () => {
+      await waitFor('an alarm for every alert of a press', settleMs, () => {
         const seen = new Set(alarmList.map((a) => a.deviceId));
-        return ackedIds.every((id) => seen.has(id));
+        return alerted.every((id) => seen.has(id));
       });
     } catch (err) {
       notes.push((err as Error).message);

@@ -110,12 +110,16 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
 
     // one anchor for every instance's accelerated clock, or each would read its own time (GRIDHUB_CLOCK_ANCHOR)
     const anchor = Date.now();
+    // device secrets are hashed with one key on a shared database: the first instance creates it, all read it
+    const keyDir = mkdtempSync(join(tmpdir(), 'gridhub-cluster-key-'));
+    cleanups.push(async () => rmSync(keyDir, { recursive: true, force: true }));
     const speed = options.clockSpeed;
     const env = {
       GRIDHUB_DATABASE_URL: databaseUrl,
       GRIDHUB_MQTT_EXTERNAL_URL: broker.url,
       GRIDHUB_CLOCK_SPEED: String(speed),
       GRIDHUB_CLOCK_ANCHOR: String(anchor),
+      GRIDHUB_SECRET_KEY_FILE: join(keyDir, 'hub.key'),
       GRIDHUB_DEMO: 'true',
       GRIDHUB_DEMO_ACTIVITY: 'false',
       GRIDHUB_HTTP_PASSWORD_COST: '16384',
