@@ -37,7 +37,7 @@ export async function runFailoverBench(
     telemetryPerSec,
     seconds,
     clockSpeed: 20,
-    settleMs: options.quick ? 30_000 : 90_000,
+    settleMs: options.quick ? 30_000 : 60_000,
     log: (line) => process.stdout.write(`[failover] ${line}\n`),
   });
   return {
