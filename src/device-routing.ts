@@ -52,8 +52,6 @@ export function createDeviceRouting(deps: {
   const me = membership.instanceId;
   const waiting = new Map<string, Waiting>();
   let stages: { ingest: IngestRouting; rules: Pick<RuleEngine, 'release' | 'adopt'> } | undefined;
-  /** Devices this instance evaluates (handed over), for telling what it loses. */
-  let mine = new Set<string>();
 
   const owns = (deviceId: string) => membership.ownerOf(deviceId) === me;
 
@@ -91,10 +89,7 @@ export function createDeviceRouting(deps: {
       since.set(deviceId, releasedAt ?? (waiting.get(deviceId) as Waiting).since);
     const taken = new Set(ready.keys());
     const replayed = await stages.ingest.take(taken, (id) => since.get(id) ?? Number.NEGATIVE_INFINITY);
-    for (const id of taken) {
-      waiting.delete(id);
-      mine.add(id);
-    }
+    for (const id of taken) waiting.delete(id);
     log.info(
       { taken: taken.size, replayed, waiting: waiting.size, at: now },
       'devices taken over: rule state adopted, shadowed messages fed',
@@ -113,10 +108,9 @@ export function createDeviceRouting(deps: {
         // who had it before this instance came: a live one hands it over; else it is this instance's now
         const from = ownerOf(d.id, others);
         if (from !== undefined) waiting.set(d.id, { from, since: now });
-        else mine.add(d.id);
       }
       log.info(
-        { instances: live, owned: mine.size, waiting: waiting.size },
+        { instances: live, devices: devices.list().length, waiting: waiting.size },
         'device ownership: this instance evaluates its share of the devices',
       );
     },
@@ -125,10 +119,12 @@ export function createDeviceRouting(deps: {
       s.ingest.changed(waiting.keys());
       // what is not this instance's: its rows (from an earlier run under this name) given up, with notes, so
       // an instance that started at the same moment and waits for this one's hand-over is not kept waiting
-      await s.rules.release(devices
-        .list()
-        .filter((d) => !owns(d.id))
-        .map((d) => d.id));
+      await s.rules.release(
+        devices
+          .list()
+          .filter((d) => !owns(d.id))
+          .map((d) => d.id),
+      );
     },
     async refresh(now) {
       const change = await membership.refresh(now);
@@ -141,11 +137,11 @@ export function createDeviceRouting(deps: {
       const lost: string[] = [];
       let gained = 0;
       for (const d of devices.list()) {
-        const was = mine.has(d.id) || waiting.has(d.id);
+        const was = ownerOf(d.id, before) === me;
         const is = owns(d.id);
         if (was && !is) {
-          if (mine.delete(d.id)) lost.push(d.id);
-          waiting.delete(d.id);
+          // one still waiting was never evaluated here: nothing of it to give up
+          if (!waiting.delete(d.id)) lost.push(d.id);
         } else if (!was && is) {
           gained++;
           const from = ownerOf(d.id, before);

@@ -22,9 +22,9 @@ import { newVapidKeys } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
+import { createDeviceRouting, type DeviceRouting } from './device-routing.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
-import { createDeviceRouting, type DeviceRouting } from './device-routing.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
@@ -69,6 +69,8 @@ export interface Hub {
   readonly rules: RuleEngine;
   readonly dispatcher: Dispatcher;
   readonly telemetry: TelemetryStore;
+  /** Owner routing of an external broker's devices on a shared database (src/device-routing.ts); else none. */
+  readonly routing: Pick<DeviceRouting, 'owns' | 'evaluates'> | undefined;
   /** Set once started: where clients connect. */
   readonly urls: { http: string; mqtt: string };
   /** Path of the demo credentials file when the demo was seeded (now or on an earlier start). */
@@ -346,6 +348,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     rules,
     dispatcher,
     telemetry,
+    routing,
     urls,
     get demoCredentialsFile() {
       return existsSync(demoFile) ? demoFile : undefined;

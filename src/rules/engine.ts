@@ -98,7 +98,9 @@ export interface RuleEngine {
    * Those ready (released by that owner, or left by a dead one) get the stored state and timers; the answer
    * maps each of them to the time its live previous owner released it (undefined: it had none).
    */
-  adopt(candidates: readonly (AdoptCandidate & { seed: PresenceSeed })[]): Promise<Map<string, number | undefined>>;
+  adopt(
+    candidates: readonly (AdoptCandidate & { seed: PresenceSeed })[],
+  ): Promise<Map<string, number | undefined>>;
   list(): RuleInfo[];
   get(id: string): RuleInfo | undefined;
   /** Validate, persist to the rules folder, apply. Throws GridHubError('RULE_INVALID') naming the field. */

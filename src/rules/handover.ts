@@ -125,7 +125,10 @@ export async function adoptDevices(
     if (taken.length === 0) continue;
     const [states, pres] = await Promise.all([
       store.all(
-        db.selectFrom('rules_state').select(['rule_id', 'device_id', 'state']).where('device_id', 'in', taken),
+        db
+          .selectFrom('rules_state')
+          .select(['rule_id', 'device_id', 'state'])
+          .where('device_id', 'in', taken),
       ),
       store.all(db.selectFrom('rules_presence').selectAll().where('device_id', 'in', taken)),
       store.write(db.deleteFrom('rules_handover').where('device_id', 'in', taken)),

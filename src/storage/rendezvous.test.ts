@@ -16,7 +16,8 @@ describe('rendezvous hashing of devices over instances', () => {
 
   it('spreads devices evenly over the instances', () => {
     const counts = new Map<string, number>();
-    for (const o of owners(['hub-a', 'hub-b', 'hub-c'])) counts.set(o as string, (counts.get(o as string) ?? 0) + 1);
+    for (const o of owners(['hub-a', 'hub-b', 'hub-c']))
+      counts.set(o as string, (counts.get(o as string) ?? 0) + 1);
     for (const n of counts.values()) expect(Math.abs(n - 10_000 / 3)).toBeLessThan(300);
   });
 
