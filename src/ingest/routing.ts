@@ -44,7 +44,7 @@ export interface Routing {
    */
   changed(waiting: Iterable<string>): void;
   /**
-   * Hand over `devices`: their shadowed messages after `since(deviceId)` (the moment their previous owner
+   * Hand over `devices`: their shadowed messages from `since(deviceId)` on (the moment their previous owner
    * stopped evaluating them), oldest first, taken out of the shadow; from the return on, they are owned.
    */
   take(devices: ReadonlySet<string>, since: (deviceId: string) => number): ShadowEntry[];
@@ -133,7 +133,8 @@ export function createRouting(options: RoutingOptions): Routing {
         if (e === undefined || !devices.has(e.deviceId)) continue;
         ring[at] = undefined;
         held--;
-        if (e.at > since(e.deviceId)) out.push(e);
+        // at the cut-off's very millisecond it cannot be told whether the old owner still took it: fed again
+        if (e.at >= since(e.deviceId)) out.push(e);
       }
       for (const d of devices) {
         waiting.delete(d);

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { ownerGone } from '../storage/leases.ts';
 import type { Migration } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { RulesTables } from './store.ts';
@@ -132,6 +133,14 @@ export async function adoptDevices(
       ),
       store.all(db.selectFrom('rules_presence').selectAll().where('device_id', 'in', taken)),
       store.write(db.deleteFrom('rules_handover').where('device_id', 'in', taken)),
+      // the rows are this instance's from now on, so the store refuses a misrouted write by another again
+      store.write(
+        db
+          .updateTable('rules_state')
+          .set({ owner })
+          .where('device_id', 'in', taken)
+          .where((eb) => eb.or([eb('owner', '=', owner), ownerGone(store, 'owner', at)])),
+      ),
     ]);
     rows.push(...states);
     presence.push(...pres);
