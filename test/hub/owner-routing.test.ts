@@ -59,6 +59,7 @@ describe.skipIf(MISSING !== undefined)(
     afterAll(async () => {
       await pgc?.stop();
       await mosquitto?.stop();
+      rmSync(keyDir, { recursive: true, force: true });
     });
 
     async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
