@@ -24,9 +24,18 @@ export interface FailoverBenchOptions {
   seconds?: number;
 }
 
+/** The run's result with the device lists cut to counts and a sample: the results file is read by people. */
+export type FailoverBenchResult = Omit<FailoverResult, 'lost' | 'doubled'> & {
+  command: string;
+  lost: number;
+  lostSample: string[];
+  doubled: number;
+  doubledSample: string[];
+};
+
 export async function runFailoverBench(
   options: FailoverBenchOptions = {},
-): Promise<(FailoverResult & { command: string }) | { skipped: string }> {
+): Promise<FailoverBenchResult | { skipped: string }> {
   if (CLUSTER_MISSING) return { skipped: CLUSTER_MISSING };
   const pressesPerSec = options.pressesPerSec ?? (options.quick ? 50 : 200);
   const telemetryPerSec = options.telemetryPerSec ?? (options.quick ? 1_000 : 5_000);
@@ -43,19 +52,23 @@ export async function runFailoverBench(
   return {
     command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds}`,
     ...result,
+    lost: result.lost.length,
+    lostSample: result.lost.slice(0, 12),
+    doubled: result.doubled.length,
+    doubledSample: result.doubled.slice(0, 12),
   };
 }
 
 /** The figures the results file's table shows (bench/run.ts, bench/report.ts). */
 export function failoverFigures(r: unknown): Record<string, number | null> {
-  const x = r as Partial<FailoverResult> | undefined;
+  const x = r as Partial<FailoverBenchResult> | undefined;
   const boards = x?.boards ?? [];
   return {
     failoverPressesAcked: x?.presses?.acked ?? null,
     failoverPressesAckedPerSec: x?.presses?.ackedPerSec ?? null,
     failoverAlerts: x?.alerts ?? null,
-    failoverLost: x?.lost ? x.lost.length : null,
-    failoverDoubled: x?.doubled ? x.doubled.length : null,
+    failoverLost: x?.lost ?? null,
+    failoverDoubled: x?.doubled ?? null,
     failoverEscalationExpected: x?.escalation?.expected ?? null,
     failoverEscalationSeenOnce: x?.escalation?.seenOnce ?? null,
     failoverEscalationWrong: x?.escalation
