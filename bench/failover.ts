@@ -10,7 +10,7 @@
  * with shows as the acknowledged rate (Mosquitto's) against the accepted one (the hubs').
  *
  * `npm run bench` runs it among the other cases (`--only failover` for this one after the hub's own set-up);
- * alone: `node --import tsx bench/failover.ts [--quick] [--presses N] [--telemetry N] [--seconds N]`.
+ * alone: `node --import tsx bench/failover.ts [--quick] [--presses N] [--telemetry N] [--seconds N] [--routing owner|shared]`.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ export interface FailoverBenchOptions {
   pressesPerSec?: number;
   telemetryPerSec?: number;
   seconds?: number;
+  routing?: 'owner' | 'shared';
 }
 
 /** The run's result with the device lists cut to counts and a sample: the results file is read by people. */
@@ -46,11 +47,12 @@ export async function runFailoverBench(
     telemetryPerSec,
     seconds,
     clockSpeed: 20,
+    routing: options.routing ?? 'owner',
     settleMs: options.quick ? 30_000 : 60_000,
     log: (line) => process.stdout.write(`[failover] ${line}\n`),
   });
   return {
-    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds}`,
+    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds} --routing ${options.routing ?? 'owner'}`,
     ...result,
     lost: result.lost.length,
     lostSample: result.lost.slice(0, 12),
@@ -91,6 +93,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       presses: { type: 'string' },
       telemetry: { type: 'string' },
       seconds: { type: 'string' },
+      routing: { type: 'string' },
     },
   });
   const r = await runFailoverBench({
@@ -98,6 +101,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     ...(values.presses ? { pressesPerSec: Number(values.presses) } : {}),
     ...(values.telemetry ? { telemetryPerSec: Number(values.telemetry) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values.routing === 'shared' || values.routing === 'owner' ? { routing: values.routing } : {}),
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(failoverFigures(r))}\n`);

@@ -37,6 +37,8 @@ export interface FailoverOptions {
   seconds: number;
   killAtFraction?: number;
   clockSpeed: number;
+  /** GRIDHUB_MQTT_EXTERNAL_ROUTING of every instance (default `owner`). */
+  routing?: 'owner' | 'shared';
   /** How long to wait for what the run should end with (alerts, escalations, streams) after the load. */
   settleMs?: number;
   /** Progress lines (the bench prints them). */
@@ -55,6 +57,7 @@ export interface BoardFigures {
 }
 
 export interface FailoverResult {
+  routing: 'owner' | 'shared';
   instances: string[];
   killed: string;
   clockSpeed: number;
@@ -116,6 +119,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     instances: options.instances,
     clockSpeed: options.clockSpeed,
     pressDevices: pressCount,
+    env: { GRIDHUB_MQTT_EXTERNAL_ROUTING: options.routing ?? 'owner' },
   });
   const closers: (() => unknown)[] = [];
   try {
@@ -302,6 +306,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     const loadSeconds = (pressesEnd - loadStart) / 1000;
     const telemetrySeconds = (telemetryEnd - loadStart) / 1000;
     return {
+      routing: options.routing ?? 'owner',
       instances: hubs.map((h) => h.name),
       killed: victim.name,
       clockSpeed: options.clockSpeed,
