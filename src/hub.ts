@@ -13,6 +13,7 @@ import {
   ratingPagePlugin,
 } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
+import { brokerHookRoutes } from './api/broker-hook-routes.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
@@ -26,6 +27,7 @@ import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
+import { createBrokerHooks } from './ingest/broker-hooks.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLiveRelay } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -296,7 +298,25 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       }),
     ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
-    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin(), ratingPagePlugin()],
+    rootPlugins: [
+      ingest.webSocketPlugin,
+      dashboardsPlugin(),
+      ratingPagePlugin(),
+      // an external broker (EMQX) asks these to check logins and topics; off unless GRIDHUB_MQTT_HOOK_SECRET is set
+      brokerHookRoutes({
+        secret: config.mqtt.hookSecret,
+        rateLimitPerMinute: config.http.rateLimitPerMinute,
+        answers: createBrokerHooks({
+          config: config.mqtt,
+          devices: registry.devices,
+          tokens: registry.users,
+          users: registry.users,
+          gate: loginGate,
+          log,
+          metrics,
+        }),
+      }),
+    ],
     onDeviceProvisioned: (device) => seedPresence([device]),
   });
 
