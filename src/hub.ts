@@ -119,9 +119,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       checkpoints: 'background',
       registry: {
         timeZone: config.alerts.timeZone,
-        secretKey: loadServerKey(
-          config.serverKeyFile ? resolve(config.serverKeyFile) : join(dataDir, 'hub.key'),
-        ),
+        secretKey: loadServerKey(join(dataDir, 'hub.key')),
         passwordCost: config.http.passwordCost,
         onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
       },

@@ -6,7 +6,7 @@ import {
   scrypt as scryptCb,
   timingSafeEqual,
 } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -82,19 +82,8 @@ export class DeviceSecretHasher {
  * first start. Losing it means re-issuing every device secret, so it belongs in the backups with the database.
  */
 export function loadServerKey(file: string): Buffer {
-  if (!existsSync(file)) {
-    // Written whole to a private file and linked into place: instances starting together on one shared key file
-    // either create it or find it complete, never half-written; the one that loses the race reads the winner's.
-    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    writeFileSync(draft, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
-    try {
-      linkSync(draft, file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      unlinkSync(draft);
-    }
-  }
+  if (!existsSync(file))
+    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
   if (key.length < 32) throw new Error(`${file} holds no usable key (expected 32 bytes, base64url)`);
