@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Catalogue } from './catalogue/catalogue.ts';
 import type { Clock } from './clock/clock.ts';
 import { type JournalStore, postgresJournal } from './ingest/journal.ts';
+import { checkServerKey } from './registry/key-check.ts';
 import {
   createRegistry,
   openRegistry,
@@ -66,6 +67,8 @@ export interface HubStoresOptions {
   log: Logger;
   catalogue: Catalogue;
   registry: Omit<RegistryOptions, 'changes' | 'instanceId'>;
+  /** Where `registry.secretKey` came from, for the message when it is not the database's key. */
+  secretKeyFile: string;
   rules: StateStoreOptions;
   /** The SQLite file's WAL checkpoints (the hub: on a worker thread). */
   checkpoints?: 'background';
@@ -138,6 +141,11 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
     });
     closing.push(() => changes.close());
     await changes.ready();
+    try {
+      await checkServerKey(store, options.registry.secretKey, options.secretKeyFile);
+    } catch (err) {
+      throw new StoreOpenError((err as Error).message);
+    }
     registry = await openRegistry(store, catalogue, clock, { ...options.registry, changes, instanceId });
     const journal = await postgresJournal(store, instanceId);
     const ruleState = await openStateStore(

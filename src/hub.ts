@@ -105,9 +105,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     throw new StartupError((err as Error).message);
   }
   const registryLog = log.child({ module: 'registry' });
+  const keyFile = config.secretKeyFile ?? join(dataDir, 'hub.key');
   let stores: HubStores;
   try {
     stores = await openHubStores({
+      secretKeyFile: keyFile,
       location,
       dataDir,
       instanceId: config.instanceId,
@@ -119,7 +121,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       checkpoints: 'background',
       registry: {
         timeZone: config.alerts.timeZone,
-        secretKey: loadServerKey(join(dataDir, 'hub.key')),
+        secretKey: loadServerKey(keyFile),
         passwordCost: config.http.passwordCost,
         onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
       },
@@ -182,11 +184,19 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     stores.kind === 'postgres'
       ? await openSharedAlertStores(stores.store, clock, { timeZone: config.alerts.timeZone }, stores.changes)
       : openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
-  // on a shared database the outbox claims under the instance's name, like its other rows
+  // On a shared database the outbox claims under the instance's name, like its other rows: a claim is live while
+  // that name's lease is (outbox-claims.ts), so no other name will do.
+  if (
+    stores.kind === 'postgres' &&
+    config.alerts.instanceId &&
+    config.alerts.instanceId !== stores.instanceId
+  )
+    log.warn(
+      { instanceId: stores.instanceId, ignored: config.alerts.instanceId },
+      'GRIDHUB_ALERTS_INSTANCE_ID names the hub on the embedded store only; on a shared database the outbox claims under GRIDHUB_INSTANCE_ID',
+    );
   const alertsConfig =
-    stores.kind === 'postgres' && config.alerts.instanceId === undefined
-      ? { ...config.alerts, instanceId: stores.instanceId }
-      : config.alerts;
+    stores.kind === 'postgres' ? { ...config.alerts, instanceId: stores.instanceId } : config.alerts;
   const pushStore = await openPushStore(stores.store, clock, newVapidKeys, stores.changes);
   stores.whenFeedReconnects(() => pushStore.reload());
   // The live stream is fed from the bus, after each commit, never through the outbox.
@@ -366,7 +376,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       // on a shared database: renew this instance's lease, and after each renewal take over what dead ones held
       stores.lease?.start(
         (err) => log.error({ err }, 'instance lease renewal or sweep failed; retried at the next renewal'),
-        orphanSweep({ devices: registry.devices, ingest, log }),
+        orphanSweep({ devices: registry.devices, ingest, outbox: dispatcher, log }),
       );
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.
@@ -417,20 +427,23 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 /**
  * The heartbeat's sweep on a shared database (issue #18), run by the instance lease after each renewal
  * (`createInstanceLease(...).start(onError, orphanSweep(...))`, every lease period on the hub clock): the devices
- * a dead instance held go offline, and its QoS 1 events in flight are replayed here within seconds, while the
- * others run, rather than only when one restarts. The embedded `local` hub holds no lease and runs no sweep.
- * Each half runs even when the other fails; the first failure is passed on for the lease to report.
+ * a dead instance held go offline, its QoS 1 events in flight are replayed and the deliveries it had claimed are
+ * taken over, here within seconds, while the others run, rather than only when one restarts. The embedded `local`
+ * hub holds no lease and runs no sweep. Each part runs even when another fails; the first failure is passed on
+ * for the lease to report.
  */
 export function orphanSweep(deps: {
   devices: Pick<Registry['devices'], 'releaseOrphans'>;
   ingest: Pick<MqttIngest, 'replayOrphans'>;
+  outbox: Pick<Dispatcher, 'takeOverDeliveries'>;
   log: Logger;
 }): (now: number) => Promise<void> {
-  const { devices, ingest, log } = deps;
+  const { devices, ingest, outbox, log } = deps;
   return async (now) => {
-    const [offline, replayed] = await Promise.allSettled([
+    const [offline, replayed, delivered] = await Promise.allSettled([
       devices.releaseOrphans(now),
       Promise.resolve(ingest.replayOrphans(now)),
+      outbox.takeOverDeliveries(now),
     ]);
     // one line per sweep, not per device: a dead instance may have held thousands
     if (offline.status === 'fulfilled' && offline.value.length > 0)
@@ -442,6 +455,7 @@ export function orphanSweep(deps: {
       log.warn({ replayed: replayed.value }, 'replayed the QoS 1 events of an instance whose lease ran out');
     if (offline.status === 'rejected') throw offline.reason;
     if (replayed.status === 'rejected') throw replayed.reason;
+    if (delivered.status === 'rejected') throw delivered.reason;
   };
 }
 

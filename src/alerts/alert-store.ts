@@ -246,6 +246,8 @@ export interface OutboxClaims {
   postpone(nextAt: number, id: number): Awaitable<number>;
   done(status: number | null, id: number): Awaitable<number>;
   retry(nextAt: number, error: string, status: number | null, state: string, id: number): Awaitable<number>;
+  /** Rows claimed by an instance that has died, before their claim runs out (0 on the embedded store). */
+  orphaned(now: number): Awaitable<number>;
   /** The next moment something becomes claimable: a row falling due, or a claim running out. */
   nextWake(now: number): Awaitable<number | null>;
 }

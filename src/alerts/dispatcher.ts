@@ -90,6 +90,8 @@ export interface Dispatcher {
   /** Deliver every outbox row that is due now (the loop does this by itself; tests await it). */
   drain(): Promise<void>;
   registerChannel(channel: Channel): void;
+  /** On a shared database: deliver now the outbox rows of an instance whose lease ran out; answers how many. */
+  takeOverDeliveries(now: number): Promise<number>;
 
   get(id: string): Promise<AlertView | undefined>;
   /** Alerts of a scope (default: all), newest first; `total` counts every match. */
@@ -292,6 +294,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       await outbox.stop();
     },
     drain: outbox.settle,
+    takeOverDeliveries: outbox.takeOverOrphans,
     registerChannel,
     ...reads,
     ...actions,

@@ -5,6 +5,7 @@
  * time, which gives the same. Run by sqlite-alert-store.ts and postgres-alert-store.ts (store-ops.ts).
  */
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { ownerGoneIn } from '../storage/leases.ts';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { ClaimRequest } from './alert-store.ts';
 import { all, first, lit, standInRow, write } from './store-ops.ts';
@@ -24,12 +25,24 @@ export interface LaneDue {
 
 type Outbox = ExpressionBuilder<AlertStoreTables, 'alert_outbox'>;
 
-/** A row may be claimed when it is pending, due, and nobody holds a live claim on it. */
-const claimable = (eb: Outbox, now: number): Expression<SqlBool> =>
+/**
+ * Whether a row's claim is held by an instance that is no longer alive. On a shared PostgreSQL every claim is
+ * made under the instance's name (its lease in `instance_leases`, storage/leases.ts), so the claims of an
+ * instance that died are free as soon as its lease runs out (seconds), not when each claim's own lease does
+ * (`claimLeaseMs`, a minute: long enough for a slow receiver's attempt). The embedded store has one hub per file
+ * and no lease of the outbox's name: there a claim ends with its own lease.
+ */
+type ClaimerGone = (now: number) => Expression<SqlBool>;
+
+const claimerGoneOn = (db: Kysely<AlertStoreTables>, dialect: Dialect): ClaimerGone =>
+  dialect === 'postgres' ? (now) => ownerGoneIn(db, 'claimed_by', now) : () => sql<SqlBool>`0 = 1`;
+
+/** A row may be claimed when it is pending, due, and nobody alive holds a live claim on it. */
+const claimable = (eb: Outbox, now: number, claimerGone: ClaimerGone): Expression<SqlBool> =>
   eb.and([
     eb('state', '=', lit('pending')),
     eb('next_at', '<=', now),
-    eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]),
+    eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now), claimerGone(now)]),
   ]);
 
 const CLAIM_FIELDS = [
@@ -46,6 +59,7 @@ const CLAIM_FIELDS = [
 /** The claim operations of `OutboxClaims`, for the store of either dialect to run. */
 export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
   const release = { claimed_by: null, lease_until: null } as const;
+  const gone = claimerGoneOn(db, dialect);
   return {
     /**
      * Lanes with claimable rows, those with a critical row first and among them the phones' MQTT lanes (the
@@ -57,7 +71,7 @@ export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
         .selectFrom('alert_outbox')
         .select(['channel', 'target'])
         .select(sql<number>`max(CASE WHEN severity = 'critical' THEN 1 ELSE 0 END)`.as('critical'))
-        .where((eb) => claimable(eb, now))
+        .where((eb) => claimable(eb, now, gone))
         .groupBy(['channel', 'target'])
         .orderBy('critical', 'desc')
         .orderBy(sql`channel = 'mqtt'`, 'desc')
@@ -74,7 +88,7 @@ export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
               .select('id')
               .where('channel', '=', r.channel)
               .where('target', '=', r.target)
-              .where((eb) => claimable(eb, r.now))
+              .where((eb) => claimable(eb, r.now, gone))
               .where((eb) =>
                 eb.or([eb(eb.val(r.onlyCritical), '=', lit(0)), eb('severity', '=', lit('critical'))]),
               )
@@ -98,7 +112,7 @@ export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
         .selectAll()
         .where('channel', '=', channel)
         .where('target', '=', target)
-        .where((eb) => claimable(eb, now))
+        .where((eb) => claimable(eb, now, gone))
         .where('digestible', '=', lit(1))
         .where('attempts', '=', lit(0))
         .orderBy('next_at')
@@ -146,6 +160,21 @@ export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
           ...release,
         })
         .where('id', '=', id),
+    ),
+    /**
+     * Claimed rows whose claimer died before their claim ran out (always 0 on the embedded store): the heartbeat's
+     * sweep asks, and the outbox takes them now rather than at the claim's end.
+     */
+    orphaned: first(
+      (now: number) =>
+        db
+          .selectFrom('alert_outbox')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('state', '=', lit('pending'))
+          .where('lease_until', '>', now)
+          .where('claimed_by', 'is not', null)
+          .where(gone(now)),
+      (row) => Number(row?.n ?? 0),
     ),
     /** The next moment something becomes claimable: a row falling due, or a claim running out. */
     nextWake: first(

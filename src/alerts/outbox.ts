@@ -409,6 +409,18 @@ export function createOutbox(deps: OutboxDeps) {
     await pump();
   }
 
+  /**
+   * The heartbeat's sweep on a shared database: rows claimed by an instance that died are claimable now (its lease
+   * ran out, outbox-claims.ts); deliver them at once instead of at the end of their claim. Answers how many.
+   */
+  async function takeOverOrphans(now: number): Promise<number> {
+    const orphaned = await claims.orphaned(now);
+    if (orphaned === 0) return 0;
+    log.warn({ rows: orphaned }, 'taking over the outbox rows claimed by an instance whose lease ran out');
+    await pump();
+    return orphaned;
+  }
+
   /** Deliver until nothing is due and nothing is in flight: a delivery may queue more (a digest, the next rung). */
   async function settle(): Promise<void> {
     await pump();
@@ -436,6 +448,7 @@ export function createOutbox(deps: OutboxDeps) {
   return {
     drain,
     settle,
+    takeOverOrphans,
     prune,
     stop,
     /** Lanes busy or backing off (deliveries in flight, failures in a row). */

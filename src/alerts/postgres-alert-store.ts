@@ -11,6 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Compilable } from 'kysely';
 import type { Clock } from '../clock/clock.ts';
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import { migrateLeases } from '../storage/leases.ts';
 import { migrateModule } from '../storage/migrations.ts';
 import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
 import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
@@ -71,8 +72,8 @@ export interface PostgresAlertStores {
 }
 
 /**
- * Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`; the channels migrate their own, in
- * src/channels/push-store.ts) and open its stores on them. Instances starting together take turns on
+ * Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`, and the instance leases its claims name; the
+ * channels migrate their own, in src/channels/push-store.ts) and open its stores on them. Instances starting together take turns on
  * migrateModule's advisory lock.
  */
 export async function openPostgresAlertStores(
@@ -82,6 +83,8 @@ export async function openPostgresAlertStores(
 ): Promise<PostgresAlertStores> {
   await migrateModule(store, 'alerts', ALERTS_MIGRATIONS);
   await migrateModule(store, 'alerts.outbox', OUTBOX_MIGRATIONS);
+  // an outbox claim is live while its claimer's instance lease is (outbox-claims.ts)
+  await migrateLeases(store);
   return {
     alerts: postgresAlertStore(store),
     residents: createResidentPort(store, clock),

@@ -28,6 +28,12 @@ export const coreConfigSchema = z.object({
    * devices, journaled events and rule state are taken over within this plus a third of it; renewed every third.
    */
   leaseTtlMs: duration(3_000).refine((ms) => ms >= 1_000, 'at least 1 s'),
+  /**
+   * The server key that device secrets are hashed with (32 random bytes, base64url; created 0600 when missing).
+   * Default `<dataDir>/hub.key`. Instances sharing one database must share the key: point each at the same
+   * secret file (a Docker/Kubernetes secret); an instance with another key refuses to start.
+   */
+  secretKeyFile: z.string().min(1).optional(),
   host: z.string().min(1).default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seed the demo community on first start with an empty data dir. */

@@ -39,11 +39,15 @@ export const migrateLeases = (store: SqlStore): Promise<number[]> =>
  * stores; `column` is qualified where the statement needs it (`rules_state.owner` in an upsert).
  */
 export function ownerGone(store: SqlStore, column: string, now: number): RawBuilder<boolean> {
-  const live = store
-    .builder<LeaseTables>()
-    .selectFrom('instance_leases')
-    .select('instance_id')
-    .where('expires_at', '>', now);
+  return ownerGoneIn(store.builder<LeaseTables>(), column, now);
+}
+
+/** `ownerGone` for a statement built on a query builder that also knows `instance_leases`. */
+export function ownerGoneIn<DB>(db: Kysely<DB>, column: string, now: number): RawBuilder<boolean> {
+  // Kysely's builder is invariant in its tables; the sub-select names only the lease table, which the database
+  // of every caller has (the registry and the hub-stores migrate it).
+  const leases = db as unknown as Kysely<LeaseTables>;
+  const live = leases.selectFrom('instance_leases').select('instance_id').where('expires_at', '>', now);
   const ref = sql.ref(column);
   return sql<boolean>`(${ref} is null or ${ref} not in ${live})`;
 }

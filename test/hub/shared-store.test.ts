@@ -1,20 +1,29 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../../src/domain/wire.ts';
+import { loadServerKey } from '../../src/registry/secrets.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
 import { POSTGRES_MISSING, startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 /**
  * Two whole hubs on one PostgreSQL (issue #18), each with its own broker and data dir: the demo is seeded once,
  * a press on one hub's broker raises one alert, and the other hub's API lists it and its live stream streams it.
+ * Both hash device secrets with one server key (GRIDHUB_SECRET_KEY_FILE), so a device seeded through one
+ * connects to the other.
  */
 describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', () => {
   let pgc: TestPostgres;
+  let keyDir: string;
   const hubs: TestHub[] = [];
   const clients: MqttClient[] = [];
   beforeAll(async () => {
     pgc = await startPostgres();
+    keyDir = mkdtempSync(join(tmpdir(), 'gridhub-key-'));
+    loadServerKey(join(keyDir, 'hub.key'));
   }, 60_000);
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
@@ -22,6 +31,14 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', ()
   });
   afterAll(async () => {
     await pgc?.stop();
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+  const shared = (url: string, name: string) => ({
+    env: {
+      GRIDHUB_DATABASE_URL: url,
+      GRIDHUB_INSTANCE_ID: name,
+      GRIDHUB_SECRET_KEY_FILE: join(keyDir, 'hub.key'),
+    },
   });
 
   async function login(hub: TestHub, username: string, password: string): Promise<string> {
@@ -77,9 +94,9 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', ()
 
   it('a press taken by one hub is one alert, listed and streamed live by the other', async () => {
     const url = await pgc.createDatabase();
-    const a = await startTestHub({ env: { GRIDHUB_DATABASE_URL: url, GRIDHUB_INSTANCE_ID: 'hub-a' } });
+    const a = await startTestHub(shared(url, 'hub-a'));
     hubs.push(a);
-    const b = await startTestHub({ env: { GRIDHUB_DATABASE_URL: url, GRIDHUB_INSTANCE_ID: 'hub-b' } });
+    const b = await startTestHub(shared(url, 'hub-b'));
     hubs.push(b);
     // seeded once, by the first: the second found it done and wrote no credentials of its own
     const creds = a.credentials;
@@ -121,5 +138,14 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', ()
       const body = (await res.json()) as { total: number };
       expect(body.total).toBe(1);
     }
+    // the device seeded through A connects to B with the same secret
+    const onBroker = await connectAsync(b.hub.urls.mqtt, {
+      clientId: button?.id,
+      username: button?.id,
+      password: button?.secret,
+      reconnectPeriod: 0,
+    });
+    clients.push(onBroker);
+    expect(onBroker.connected).toBe(true);
   });
 });

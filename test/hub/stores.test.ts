@@ -33,7 +33,12 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function open(location: StoreLocation, clock: ManualClock, instanceId?: string): Promise<HubStores> {
+function open(
+  location: StoreLocation,
+  clock: ManualClock,
+  instanceId?: string,
+  key = secretKey,
+): Promise<HubStores> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gridhub-stores-'));
   dirs.push(dataDir);
   return openHubStores({
@@ -43,7 +48,8 @@ function open(location: StoreLocation, clock: ManualClock, instanceId?: string):
     clock,
     log: silent,
     catalogue: createCatalogue(),
-    registry: { secretKey },
+    registry: { secretKey: key },
+    secretKeyFile: join(dataDir, 'hub.key'),
     rules: { now: () => clock.now() },
     leaseTtlMs: TTL,
   }).then((s) => {
@@ -172,6 +178,28 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the shared PostgreSQL store', (
     const again = await open(location, clock, 'hub-b');
     expect(again.instanceId).toBe('hub-b');
     expect(clock.now()).toBe(before);
+  });
+
+  it('refuses an instance whose server key is not the one the database’s device secrets are hashed with', async () => {
+    const location = await shared();
+    const clock = new ManualClock(T0);
+    const a = await open(location, clock, 'hub-a');
+    await estate(a.registry);
+    const { secret } = await a.registry.devices.provision(
+      { id: 'btn-1', type: 'call_button', placeId: 'e1' },
+      clock.now(),
+    );
+    // an instance with the same key (the shared secret file) checks the device's secret as hub-a does
+    const b = await open(location, clock, 'hub-b');
+    expect(await b.registry.devices.verifySecret('btn-1', secret)).toBe(true);
+    expect(await b.registry.devices.verifySecret('btn-1', `${secret}x`)).toBe(false);
+    // one started with a key of its own would refuse every device provisioned elsewhere: it does not start
+    const stranger = await open(location, clock, 'hub-c', randomBytes(32)).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(stranger).toBeInstanceOf(StoreOpenError);
+    expect(stranger?.message).toContain('GRIDHUB_SECRET_KEY_FILE');
   });
 
   it('without a configured name each start takes a fresh one', async () => {

@@ -10,6 +10,7 @@ import {
 import { ALERTS_MIGRATIONS } from '../../src/alerts/schema.ts';
 import { sqliteAlertStore } from '../../src/alerts/sqlite-alert-store.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
+import type { LeaseTables } from '../../src/storage/leases.ts';
 import { migrateModuleSync } from '../../src/storage/migrations.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
 
@@ -33,8 +34,23 @@ async function open(sut: StoreUnderTest): Promise<Store> {
     migrateModuleSync(sut.store, 'alerts.outbox', OUTBOX_MIGRATIONS);
     return sqliteAlertStore(sut.sqlite);
   }
-  return (await openPostgresAlertStores(sut.store, new ManualClock(T))).alerts;
+  const stores = await openPostgresAlertStores(sut.store, new ManualClock(T));
+  // On PostgreSQL a claim is live while its claimer's instance lease is: the hubs these tests name are alive.
+  for (const name of LIVE_HUBS) await liveUntil(sut.store, name, Number.MAX_SAFE_INTEGER);
+  return stores.alerts;
 }
+
+const LIVE_HUBS = ['hub-a', 'hub-b', 'hub-a2', 'hub-b2', 'hub-c', 'x'];
+
+/** Write an instance's lease on the shared database, as its heartbeat does (storage/leases.ts). */
+const liveUntil = (store: StoreUnderTest['store'], name: string, expiresAt: number) =>
+  store.write(
+    store
+      .builder<LeaseTables>()
+      .insertInto('instance_leases')
+      .values({ instance_id: name, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('instance_id').doUpdateSet({ expires_at: expiresAt })),
+  );
 
 const alert = (id: string, over: Partial<NewAlert> = {}): NewAlert => ({
   id,
@@ -580,6 +596,27 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
       });
       await racing;
       expect(bTook).toBe(0);
+    });
+
+    it('frees the claims of an instance whose lease ran out at once, not at the end of each claim', async () => {
+      const sut = await fresh();
+      const a = (await open(sut)) as PostgresAlertStore;
+      await withAlert(a);
+      const row = await a.insertOutbox(outbox({ severity: 'critical' }));
+      await liveUntil(sut.store, 'hub-dying', T + 3_000);
+      // hub-dying claims the row for a minute (a slow receiver's attempt may take that long)…
+      expect(ids(await a.claims.claim(lane({ owner: 'hub-dying', leaseUntil: T + MIN })))).toEqual([row]);
+      // …and while its lease is live, nobody takes it, and the sweep finds nothing orphaned
+      expect(await a.claims.claim(lane({ owner: 'hub-b', now: T + 2_999 }))).toEqual([]);
+      expect(await a.claims.orphaned(T + 2_999)).toBe(0);
+      expect((await a.claims.dueLanes(T + 2_999)).length).toBe(0);
+      // its lease runs out (it died): the row is orphaned and claimable, 57 s before its claim would end
+      expect(await a.claims.orphaned(T + 3_000)).toBe(1);
+      expect(await a.claims.dueLanes(T + 3_000)).toEqual([{ channel: 'mqtt', target: 'w1', critical: 1 }]);
+      const taken = await a.claims.claim(lane({ owner: 'hub-b', now: T + 3_000, leaseUntil: T + 2 * MIN }));
+      expect(taken).toMatchObject([{ id: row, claimed_by: 'hub-b', lease_until: T + 2 * MIN }]);
+      // hub-b is alive: its claim is not orphaned
+      expect(await a.claims.orphaned(T + 3_000)).toBe(0);
     });
 
     it('never gives two hubs claiming one lane at once the same row (FOR UPDATE SKIP LOCKED)', async () => {
