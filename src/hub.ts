@@ -284,6 +284,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
     loginGate,
     rateLimitPerMinute: config.http.rateLimitPerMinute,
+    trustProxy: config.http.trustProxy,
     version: VERSION,
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },
@@ -356,17 +357,32 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       return existsSync(demoFile) ? demoFile : undefined;
     },
     async start() {
-      let mqttPort: number;
-      try {
-        ({ mqttPort } = await ingest.listen());
-      } catch (err) {
-        throw new StartupError((err as Error).message);
-      }
-      try {
-        await app.listen({ port: config.http.port, host: config.host });
-      } catch (err) {
-        await ingest.close();
-        throw portError(err, 'GRIDHUB_HTTP_PORT', config.http.port, config.host);
+      let mqttPort = 0;
+      const listenMqtt = async () => {
+        try {
+          ({ mqttPort } = await ingest.listen());
+        } catch (err) {
+          if (app.server.listening) await app.close();
+          throw new StartupError((err as Error).message);
+        }
+      };
+      const listenHttp = async () => {
+        try {
+          await app.listen({ port: config.http.port, host: config.host });
+        } catch (err) {
+          await ingest.close();
+          throw portError(err, 'GRIDHUB_HTTP_PORT', config.http.port, config.host);
+        }
+      };
+      // An external broker that asks the hooks checks the hub's own consumer login through them too: HTTP must
+      // answer before the consumer connects, or instances starting together would each wait for the other.
+      // /readyz says "not ready" until MQTT is up as well.
+      if (config.mqtt.externalUrl !== undefined && config.mqtt.hookSecret !== undefined) {
+        await listenHttp();
+        await listenMqtt();
+      } else {
+        await listenMqtt();
+        await listenHttp();
       }
       const httpPort = (app.server.address() as { port: number }).port;
       const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
