@@ -98,15 +98,16 @@ export function createBrokerHooks(deps: BrokerHookDeps): BrokerHooks {
 
   /**
    * The embedded broker gives every principal its own client-id namespace (auth.ts namespacedClientId); an
-   * external broker cannot rename a client id, so the id is checked instead: a device uses its own id (or
-   * `{id}:…`), and nobody else may use an id in a device's namespace or the hub's — which would let them take
-   * over that session (MQTT-3.1.4-2) and knock the device, or the hub's consumer, off the air.
+   * external broker cannot rename a client id, so the id is checked instead: a device uses exactly its own id,
+   * and nobody else may use an id in a device's namespace or the hub's — which would let them take over that
+   * session (MQTT-3.1.4-2) and knock the device, or the hub's consumer, off the air. Exactly its own id also
+   * because EMQX's `hash_clientid` picks the hub instance by the publisher's client id: a second connection
+   * under another id would spread one device's readings over two instances.
    */
   function clientIdProblem(login: BrokerLogin, isDevice: boolean): string | undefined {
     const id = login.clientId;
     if (id === '' || id.length > MAX_CLIENT_ID || !isSafeMqttString(id)) return 'client_id';
-    if (isDevice)
-      return id === login.username || id.startsWith(`${login.username}:`) ? undefined : 'client_id';
+    if (isDevice) return id === login.username ? undefined : 'client_id';
     if (id.startsWith(hubClientPrefix)) return 'client_id';
     const colon = id.indexOf(':');
     const head = colon < 0 ? id : id.slice(0, colon);
