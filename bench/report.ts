@@ -157,6 +157,13 @@ export function targetsFor(influx: boolean): readonly Target[] {
       unit: 'ms',
     },
     {
+      key: 'postgresRatioMin',
+      what: 'ingest on PostgreSQL / on SQLite, same run (the lowest of QoS 0 and 1 on 2 connections, QoS 1 one per device)',
+      target: '≥ 0.8',
+      check: (v) => v >= 0.8,
+      unit: '×',
+    },
+    {
       key: 'hubKbPerIdleConnection',
       what: 'memory per idle device connection (RSS)',
       target: '≤ 12 KB',
@@ -245,6 +252,16 @@ export function renderMarkdown(r: BenchReport): string {
       `| hub / forwarding bare aedes, ${w} | ${fmt(r.figures[`ratioForward_${k}`])} × | ${fmt(r.figures[`aedesForward_${k}`])} | | | info |`,
     );
   }
+  for (const [k, w] of [
+    ['gatewayQos0', 'few connections, QoS 0'],
+    ['gatewayQos1', 'few connections, QoS 1'],
+    ['perDeviceQos1', 'per device, QoS 1'],
+  ] as const) {
+    const pgKey = `postgres${k[0]?.toUpperCase()}${k.slice(1)}`;
+    lines.push(
+      `| hub on PostgreSQL / on SQLite, ${w} | ${fmt(r.figures[`postgresRatio_${k}`])} × (${fmt(r.figures[`hub_${pgKey}`])} / ${fmt(r.figures[`hub_${k}`])} msg/s) | | | | info |`,
+    );
+  }
   lines.push(
     `| reconnect storm: presses during it, p50 / lost | ${fmt(r.figures.stormPressP50Ms)} ms / ${fmt(r.figures.stormPressLost)} | | | | info |`,
   );
@@ -274,7 +291,9 @@ export function renderMarkdown(r: BenchReport): string {
     '| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
   );
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v} %`);
-  for (const k of ['gatewayQos0', 'gatewayQos1', 'perDeviceQos0', 'perDeviceQos1']) {
+  const runs = ['gatewayQos0', 'gatewayQos1', 'perDeviceQos0', 'perDeviceQos1'];
+  runs.push('postgresGatewayQos0', 'postgresGatewayQos1', 'postgresPerDeviceQos1');
+  for (const k of runs) {
     const h = r.hub[k] as
       | {
           load?: { connections: number; sentPerSec: number; sent: number };

@@ -39,6 +39,7 @@ import {
   spawnTs,
   storedCount,
 } from './lib.ts';
+import { provisionOnPostgres, startBenchPostgres } from './postgres-hub.ts';
 import { type ProfileSummary, renderProfile, summariseProfile } from './profile.ts';
 import { type BenchReport, renderMarkdown, TARGETS } from './report.ts';
 
@@ -392,6 +393,7 @@ async function startHub(
   dataDir: string,
   ports: { http: number; mqtt: number },
   nodeFlags: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<HubProc> {
   const t0 = performance.now();
   // The production build (`npm run build`, done once by the bench): what `npm run start:prod` and the image run.
@@ -403,6 +405,7 @@ async function startHub(
     GRIDHUB_LOG_LEVEL: 'warn',
     GRIDHUB_CLOCK_SPEED: '1',
     ...hubEnv,
+    ...env,
   });
   const http = `http://127.0.0.1:${ports.http}`;
   const deadline = Date.now() + 60_000;
@@ -726,6 +729,43 @@ async function hubBench(): Promise<void> {
       profile.file = `hub under ${P.gateways} connections, QoS 0 then 1, ${P.seconds} s each (node --cpu-prof)`;
       report.extra.cpuProfileByModule = profile.modules.slice(0, 15);
     });
+    // The same ingest on a shared PostgreSQL (issue #18: ≥ 0.8 × the SQLite figures above, same run).
+    await section('hub on PostgreSQL', async () => {
+      if (hub) await (hub as HubProc).child.stop();
+      hub = undefined;
+      const pg = await startBenchPostgres();
+      if ('skipped' in pg) {
+        report.hub.postgres = { skipped: pg.skipped };
+        return;
+      }
+      try {
+        const keyFile = join(dataDir, 'hub.key');
+        const env = {
+          GRIDHUB_DATABASE_URL: pg.url,
+          GRIDHUB_INSTANCE_ID: 'bench-pg',
+          GRIDHUB_SECRET_KEY_FILE: keyFile,
+        };
+        const pgDir = join(dataDir, 'postgres-hub');
+        mkdirSync(pgDir);
+        report.commands.push(
+          'postgres (PostgreSQL defaults: fsync on, synchronous_commit on) on 127.0.0.1, a fresh database',
+          `GRIDHUB_DATABASE_URL=postgres://…/gridhub_bench GRIDHUB_SECRET_KEY_FILE=<the SQLite hub's hub.key> node dist/src/main.js`,
+        );
+        // the first start seeds the demo places on the database; then the bench devices go into its registry
+        await (await startHub(pgDir, ports, [], env)).child.stop();
+        await provisionOnPostgres(pg.url, keyFile, bench);
+        const onPg = await startHub(pgDir, ports, [], env);
+        hub = onPg;
+        report.figures.postgresStartupReadyMs = onPg.readyMs;
+        await measureIngest(onPg, credsFile, 'postgresGatewayQos0', P.gateways, 0, P.gateways);
+        await measureIngest(onPg, credsFile, 'postgresGatewayQos1', P.gateways, 1, P.gateways);
+        await measureIngest(onPg, credsFile, 'postgresPerDeviceQos1', P.perDevice, 1);
+        await onPg.child.stop();
+        hub = undefined;
+      } finally {
+        await pg.stop();
+      }
+    });
   } finally {
     if (hub) await (hub as HubProc).child.stop();
     await robot.close();
@@ -816,6 +856,20 @@ for (const k of ['gatewayQos0', 'gatewayQos1', 'perDeviceQos0', 'perDeviceQos1']
   f[`generatorCpuHub_${k}`] = num(hl?.cpuPercentOfCore);
   f[`generatorCpuAedes_${k}`] = num(bl?.cpuPercentOfCore);
 }
+// The hub on PostgreSQL against itself on SQLite, same run (issue #18: ≥ 0.8 ×).
+const onPostgres = [
+  ['gatewayQos0', 'postgresGatewayQos0'],
+  ['gatewayQos1', 'postgresGatewayQos1'],
+  ['perDeviceQos1', 'postgresPerDeviceQos1'],
+] as const;
+for (const [sqliteKey, pgKey] of onPostgres) {
+  const h = hubFig(sqliteKey);
+  const p = hubFig(pgKey);
+  f[`hub_${pgKey}`] = p;
+  f[`postgresRatio_${sqliteKey}`] = p !== null && h ? Math.round((p / h) * 100) / 100 : null;
+}
+const pgRatios = onPostgres.map(([k]) => f[`postgresRatio_${k}`]).filter((v): v is number => v != null);
+f.postgresRatioMin = pgRatios.length === onPostgres.length ? Math.min(...pgRatios) : null;
 type StormFig = {
   allConnectedSeconds?: number;
   probe?: { max?: number | null; p50?: number | null; lost?: number };

@@ -173,6 +173,13 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
 
     await page.screenshot({ path: saveScreenshot('board.png').pathname });
     publish('board.png');
+    // The same board in Chinese, the language its users see first (the README shows both).
+    await page.selectOption('select.lang', 'zh-CN');
+    await detail.locator('.badge.status', { hasText: '已接警' }).waitFor({ timeout: 5000 });
+    expect(await page.textContent('.topbar h1')).toBe('GridHub 值班大屏');
+    await page.screenshot({ path: saveScreenshot('board-zh.png').pathname });
+    publish('board-zh.png');
+    await page.selectOption('select.lang', 'en');
 
     // Fits a 1366×768 laptop and a wall screen without horizontal scrolling.
     const fits = 'document.documentElement.scrollWidth <= window.innerWidth';

@@ -60,9 +60,10 @@ async function freePort(): Promise<number> {
  * A throw-away PostgreSQL cluster on 127.0.0.1 on a free port, in a temp dir: initdb (trust auth, loopback only),
  * start, and a database per caller. `initdb` and `postgres` refuse to run as root, so when we are root they run
  * as the `postgres` user Debian's package creates, and the dir is handed to it first. fsync is off: the cluster
- * lives for one test file, and crash safety of the test machine is not what the tests are about.
+ * lives for one test file, and crash safety of the test machine is not what the tests are about. `durable`
+ * keeps PostgreSQL's own defaults (fsync, synchronous commit), for the bench's figures.
  */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<TestPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error(POSTGRES_MISSING);
   const dir = mkdtempSync(join(tmpdir(), 'gridhub-pg-'));
@@ -87,7 +88,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         '-l',
         join(dir, 'postgres.log'),
         '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50`,
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${options.durable ? '' : ' -c fsync=off'} -c max_connections=50`,
         '-w',
         'start',
       ]);
