@@ -101,7 +101,7 @@ describe('docker-compose.yml, profile ha', () => {
       );
       const config = loadConfig(resolved, '/');
       expect(config.databaseUrl).toMatch(/^postgres:\/\/gridhub:.+@postgres:5432\/gridhub$/);
-      expect(config.mqtt.externalUrl).toBe('mqtt://emqx:1883');
+      expect(config.mqtt.externalUrl).toBe('mqtt://emqx:1884');
       expect(config.mqtt.hookSecret).toBeDefined();
       expect(config.http.trustProxy).toBe('1');
     }
@@ -169,6 +169,17 @@ describe('EMQX asks the hubs', () => {
       expect(emqxConf).toContain(`${p} = "\${${p}}"`);
     for (const p of ['topic', 'action']) expect(emqxConf).toContain(`${p} = "\${${p}}"`);
     expect(emqxConf).toMatch(/method = post/);
+  });
+
+  it("ends a hub consumer's session with its connection, on a listener of its own that is not published", () => {
+    const listener = emqxConf.slice(emqxConf.indexOf('listeners.tcp.hubs {'));
+    expect(listener.slice(0, listener.indexOf('}'))).toMatch(
+      /bind = "0\.0\.0\.0:1884"\s+zone = hub_consumers/,
+    );
+    const zone = emqxConf.slice(emqxConf.indexOf('zones.hub_consumers {'));
+    expect(zone.slice(0, zone.indexOf('}'))).toMatch(/session_expiry_interval = 0s/);
+    expect(hubEnv('hub-a').GRIDHUB_MQTT_EXTERNAL_URL).toBe('mqtt://emqx:1884');
+    expect((services.emqx?.ports ?? []).some((p) => p.includes('1884'))).toBe(false);
   });
 
   it('fails closed, keeps each device on one hub, and listens on 1883, 8883 and 8083', () => {
