@@ -238,6 +238,23 @@ describe('broker authorization hook: the device contract', () => {
     expect(await authz('worker', 'subscribe', `gh/${deviceId}/telemetry`)).toBe('deny');
   });
 
+  it('an integration names the devices of its scope one by one (no per-message scope filter on EMQX)', async () => {
+    const scopeId = t.hub.registry.devices.get(deviceId)?.placeId as string;
+    const res = await t.api(admin, '/api/integrations/credentials', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'hook-flows', scope: [scopeId] }),
+    });
+    expect(res.status).toBe(201);
+    const outside = t.hub.registry.devices.list().find((d) => !Object.values(d.place).includes(scopeId));
+    if (!outside) throw new Error('the demo has no device outside the scope');
+    expect(await authz('hook-flows', 'subscribe', `gh/${deviceId}/telemetry`)).toBe('allow');
+    expect(await authz('hook-flows', 'subscribe', `gh/${deviceId}/+`)).toBe('allow');
+    expect(await authz('hook-flows', 'subscribe', `gh/${outside.id}/telemetry`)).toBe('deny');
+    expect(await authz('hook-flows', 'subscribe', 'gh/+/telemetry')).toBe('deny');
+    expect(await authz('hook-flows', 'subscribe', 'gh/integrations/readings/#')).toBe('deny');
+    expect(await authz('hook-flows', 'publish', `gh/${deviceId}/telemetry`)).toBe('deny');
+  });
+
   it('an unknown user name gets nothing', async () => {
     expect(await authz('nobody-here', 'subscribe', 'gh/+/telemetry')).toBe('deny');
   });
