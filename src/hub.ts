@@ -23,6 +23,7 @@ import { newVapidKeys } from './channels/webpush.ts';
 import { type Clock, createSystemClock } from './clock/clock.ts';
 import type { Config } from './config/config.ts';
 import { seedDemo, seedDemoResidents } from './demo/seed.ts';
+import { createDeviceRouting, type DeviceRouting } from './device-routing.ts';
 import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
@@ -38,6 +39,7 @@ import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
+import { createMembership } from './storage/membership.ts';
 import { runOnce } from './storage/once.ts';
 import { type StoreLocation, storeLocation } from './storage/open.ts';
 import type { Db } from './storage/sqlite.ts';
@@ -69,6 +71,8 @@ export interface Hub {
   readonly rules: RuleEngine;
   readonly dispatcher: Dispatcher;
   readonly telemetry: TelemetryStore;
+  /** Owner routing of an external broker's devices on a shared database (src/device-routing.ts); else none. */
+  readonly routing: Pick<DeviceRouting, 'owns' | 'evaluates'> | undefined;
   /** Set once started: where clients connect. */
   readonly urls: { http: string; mqtt: string };
   /** Path of the demo credentials file when the demo was seeded (now or on an earlier start). */
@@ -161,6 +165,24 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     clock,
   });
 
+  // Several instances on one database taking an external broker's traffic, owner routing: each device is
+  // evaluated by one instance (src/device-routing.ts); its first view of who is live comes before the stages.
+  const routing: DeviceRouting | undefined =
+    stores.kind === 'postgres' &&
+    stores.lease &&
+    config.mqtt.externalUrl !== undefined &&
+    config.mqtt.externalRouting === 'owner'
+      ? createDeviceRouting({
+          membership: createMembership(stores.store, {
+            instanceId: stores.instanceId,
+            ttlMs: stores.lease.ttlMs,
+          }),
+          devices: registry.devices,
+          log,
+        })
+      : undefined;
+  await routing?.init(clock.now());
+
   // The broker first, so the dispatcher's MQTT channel is handed the broker itself; ingest is told where its
   // readings go once the flow exists.
   const ingest = await createMqttIngest({
@@ -175,6 +197,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bus,
     db,
     ...(stores.journal ? { journal: stores.journal } : {}),
+    ...(routing && stores.lease
+      ? { ownership: { instanceId: stores.instanceId, leaseTtlMs: stores.lease.ttlMs, owns: routing.owns } }
+      : {}),
     loginGate,
   });
   // a revoked or logged-out token ends the MQTT sessions it opened (the SSE streams are closed by the app)
@@ -252,7 +277,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sandboxMemoryMb: config.rules.sandboxMemoryMb,
     onTimerResults: record,
     ...(stores.ruleState ? { stateStore: stores.ruleState } : {}),
+    ...(routing ? { owns: routing.evaluates } : {}),
   });
+  if (routing && ingest.routing) await routing.attach({ ingest: ingest.routing, rules });
   ingest.consume(createFlow({ rules, record, store: (point) => telemetry.writeReading(point) }));
   // A device that has never connected is "not yet online", not offline: its silence is timed from its first
   // message, so a freshly provisioned estate does not fill the board with offline alerts (issue #17).
@@ -352,6 +379,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     rules,
     dispatcher,
     telemetry,
+    routing,
     urls,
     get demoCredentialsFile() {
       return existsSync(demoFile) ? demoFile : undefined;
@@ -390,9 +418,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
       await dispatcher.start();
       // on a shared database: renew this instance's lease, and after each renewal take over what dead ones held
+      const sweep = orphanSweep({ devices: registry.devices, ingest, outbox: dispatcher, log });
       stores.lease?.start(
         (err) => log.error({ err }, 'instance lease renewal or sweep failed; retried at the next renewal'),
-        orphanSweep({ devices: registry.devices, ingest, outbox: dispatcher, log }),
+        routing
+          ? // devices taken over first, so that a dead owner's journaled events are re-fed into adopted state
+            async (now) => {
+              const failed = await routing.refresh(now).then(
+                () => undefined,
+                (err: unknown) => ({ err }),
+              );
+              await sweep(now);
+              if (failed) throw failed.err;
+            }
+          : sweep,
       );
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.

@@ -91,6 +91,14 @@ export const mqttConfigSchema = z.object({
   hookSecret: z.string().min(24, 'at least 24 characters (e.g. `openssl rand -hex 24`)').optional(),
   /** Consumer connections; more than one lets QoS 1 events of several connections share a journal commit. */
   externalConsumers: int(2, 1, 16),
+  /**
+   * How several hub instances split an external broker's device traffic (src/ingest/README.md, "Several
+   * instances"): `owner` (default) — each instance subscribes to every device topic on its own session and
+   * evaluates only the devices it owns (rendezvous hashing over the live instances), so a stateful rule sees
+   * all of a device's readings; `shared` — one shared subscription, the broker picks a subscriber per message
+   * (right for one instance, or for EMQX with `hash_clientid`, which keeps each device on one subscriber).
+   */
+  externalRouting: z.enum(['owner', 'shared']).default('owner'),
 });
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;

@@ -8,11 +8,16 @@ import { pipelineJournal } from './journal.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { createPresence } from './presence.ts';
+import { createRouting, type Routing, type ShadowEntry } from './routing.ts';
 import { isDeviceId, isTopicLevel } from './topics.ts';
 
 const CHANNELS: Record<string, DeviceChannel> = { telemetry: 'telemetry', event: 'event', status: 'status' };
 const ROOT_PREFIX = `${TOPIC_ROOT}/`;
 const noWebSocket: FastifyPluginAsync = async () => undefined;
+/** The shadow's bounds (routing.ts): messages, and its age in lease lengths (a take-over waits one lease). */
+const SHADOW_MAX_ENTRIES = 50_000;
+const SHADOW_AGE_LEASES = 2;
+const noop = (): void => undefined;
 
 /**
  * External-broker mode: devices connect to an MQTT cluster (EMQX, Mosquitto, …) and the hub consumes their
@@ -27,6 +32,12 @@ const noWebSocket: FastifyPluginAsync = async () => undefined;
  * What the external broker must do: authenticate devices and enforce the ACL of the device contract, since the
  * hub sees only the topic. Presence comes from status messages (set the will to `offline` on `gh/{id}/status`);
  * a will looks like any status message here, so its source reads `device`.
+ *
+ * Routing (`mqtt.externalRouting`): `shared` subscribes `$share/<group>/…`, and the broker gives each message to
+ * one instance of the group. `owner` gives each instance every message (its own share group, so its consumer
+ * connections still split its copy), and the instance evaluates only the devices it owns (routing.ts); the
+ * others' messages are acknowledged after the topic is read, not decoded, and kept in a bounded shadow for a
+ * take-over (`routing.take`).
  */
 export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest> {
   const { config, catalogue, devices, clock, bus, db } = deps;
@@ -67,15 +78,28 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     pipeline.reply(deviceId, 'none', topic, [{ code, message }], Buffer.alloc(0));
   }
 
-  function onMessage(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
-    const topic = packet.topic;
-    const slash = topic.indexOf('/', ROOT_PREFIX.length);
-    const channel = slash > 0 && topic.startsWith(ROOT_PREFIX) ? CHANNELS[topic.slice(slash + 1)] : undefined;
-    if (channel === undefined) {
-      done();
-      return;
-    }
-    const deviceId = topic.slice(ROOT_PREFIX.length, slash);
+  const owner = config.externalRouting === 'owner';
+  const ownership = deps.ownership;
+  const routing: Routing | undefined =
+    owner && ownership
+      ? createRouting({
+          owns: ownership.owns,
+          maxEntries: SHADOW_MAX_ENTRIES,
+          maxAgeMs: SHADOW_AGE_LEASES * ownership.leaseTtlMs + 1_000,
+          metrics: deps.metrics,
+        })
+      : undefined;
+
+  /** Take one message of a device this instance evaluates; `failed` when a QoS 1 event could not be recorded. */
+  function take(
+    deviceId: string,
+    channel: DeviceChannel,
+    topic: string,
+    payload: Buffer | string,
+    qos: number,
+    done: () => void,
+    failed: (err: Error) => void,
+  ): void {
     const device = devices.get(deviceId);
     if (!device?.enabled) {
       refuseDevice(deviceId, topic, device ? 'DEVICE_DISABLED' : 'DEVICE_UNKNOWN');
@@ -87,22 +111,45 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       catalogue.get(device.type),
       channel,
       topic,
-      packet.payload,
-      packet.qos,
+      payload,
+      qos,
       'device',
-      (err) => {
-        if (!err) {
-          done();
-          return;
-        }
-        // no PUBACK: drop the connection so that the broker redelivers after the reconnect
-        log.error(
-          { err, deviceId },
-          'event not recorded; reconnecting to the external broker for redelivery',
-        );
-        client.stream.destroy();
-      },
+      (err) => (err ? failed(err) : done()),
     );
+  }
+
+  function onMessage(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
+    const topic = packet.topic;
+    const slash = topic.indexOf('/', ROOT_PREFIX.length);
+    const channel = slash > 0 && topic.startsWith(ROOT_PREFIX) ? CHANNELS[topic.slice(slash + 1)] : undefined;
+    if (channel === undefined) {
+      done();
+      return;
+    }
+    const deviceId = topic.slice(ROOT_PREFIX.length, slash);
+    if (routing && !routing.owned(deviceId)) {
+      // another instance evaluates it (and answers its errors): acknowledged, kept for a take-over
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      routing.shadow({ deviceId, channel, topic, payload, qos: packet.qos, at: clock.now() });
+      done();
+      return;
+    }
+    take(deviceId, channel, topic, packet.payload, packet.qos, done, (err) => {
+      // no PUBACK: drop the connection so that the broker redelivers after the reconnect
+      log.error({ err, deviceId }, 'event not recorded; reconnecting to the external broker for redelivery');
+      client.stream.destroy();
+    });
+  }
+
+  /** Shadowed messages of devices taken over: through the same path, already acknowledged to the broker. */
+  function replay(entries: readonly ShadowEntry[]): void {
+    for (const e of entries)
+      take(e.deviceId, e.channel, e.topic, e.payload, e.qos, noop, (err) =>
+        log.error(
+          { err, deviceId: e.deviceId },
+          'shadowed event of a device taken over not recorded; it was acknowledged by the instance that died',
+        ),
+      );
   }
 
   async function connectConsumer(index: number): Promise<MqttClient> {
@@ -139,7 +186,11 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       client.connect();
     });
     client.on('offline', () => log.warn({ index }, 'external broker unreachable; retrying'));
-    const group = config.externalShareGroup;
+    // owner routing: a share group of this instance's own, so that it gets every message once, split over its
+    // consumer connections; shared: one group for all instances, each message to one of them
+    const group = owner
+      ? `${config.externalShareGroup}-${(ownership?.instanceId ?? prefix).replace(/[^A-Za-z0-9_-]/g, '-')}`
+      : config.externalShareGroup;
     const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
     const granted = await client.subscribeAsync(filters, { qos: 1 });
     if (granted.some((g) => g.qos > 2))
@@ -187,6 +238,25 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     closeSessionsOf: () => 0,
     replayJournal: () => pipeline.replayJournal(),
     replayOrphans: (now) => pipeline.replayOrphans(now),
+
+    ...(routing
+      ? {
+          routing: {
+            changed: (waiting: Iterable<string>) => routing.changed(waiting),
+            async take(taken: ReadonlySet<string>, since: (deviceId: string) => number) {
+              // the events the previous owner took are known by their eventIds in the shared journal: read
+              // them first, so a shadowed copy of one is recognised as the duplicate it is
+              if ('recall' in journal) {
+                const now = clock.now();
+                await Promise.all([...taken].map((id) => journal.recall(id, now)));
+              }
+              const entries = routing.take(taken, since);
+              replay(entries);
+              return entries.length;
+            },
+          },
+        }
+      : {}),
 
     async close() {
       pipeline.beginShutdown();

@@ -51,6 +51,31 @@ export interface IngestDeps {
   journal?: JournalStore;
   /** The hub's one login throttle (shared with the HTTP login). */
   loginGate: LoginGate;
+  /**
+   * External broker with `externalRouting: owner` on a shared database: which devices this instance evaluates
+   * (the membership, src/storage/membership.ts). Without it this instance evaluates every device.
+   */
+  ownership?: DeviceOwnership;
+}
+
+/** Who evaluates which device, as ingest asks it (answers cached per device until `routing.changed`). */
+export interface DeviceOwnership {
+  /** This instance's name (its consumers' share group is its own). */
+  readonly instanceId: string;
+  /** Lease length: the shadow keeps what a take-over after a death needs (two of them, and a second). */
+  readonly leaseTtlMs: number;
+  owns(deviceId: string): boolean;
+}
+
+/** Owner routing's hand-over, driven by the membership (src/hub.ts). */
+export interface IngestRouting {
+  /** The membership changed; devices in `waiting` are this instance's but not handed over yet (shadowed). */
+  changed(waiting: Iterable<string>): void;
+  /**
+   * Take devices over: their identities read from the shared journal, then their shadowed messages after
+   * `since(deviceId)` fed in order, then their live traffic. Resolves with the messages fed.
+   */
+  take(devices: ReadonlySet<string>, since: (deviceId: string) => number): Promise<number>;
 }
 
 /** What the hub needs of ingest, with the embedded broker or an external one. */
@@ -79,6 +104,8 @@ export interface MqttIngest extends WorkerPublisher {
    * never this instance's own (the heartbeat's sweep, src/hub.ts). On SQLite there are none: 0.
    */
   replayOrphans(now: number): number | Promise<number>;
+  /** External broker with owner routing and an ownership: the hand-over of devices between instances. */
+  readonly routing?: IngestRouting;
   close(): Promise<void>;
 }
 

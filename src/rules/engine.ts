@@ -9,6 +9,7 @@ import type { RuleOutcome, RuleResult } from '../domain/rule-result.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { compileRule } from './compile.ts';
 import { createEvaluator, type PresenceSeed } from './evaluator.ts';
+import type { AdoptCandidate } from './handover.ts';
 import {
   buildRuleSet,
   type LoadedRule,
@@ -56,6 +57,12 @@ export interface RuleEngineDeps {
   presenceFlushMs?: number;
   /** Time one reading in this many for the per-rule cost metrics (default 64). */
   sampleEvery?: number;
+  /**
+   * Owner routing (several instances on one database, external broker): whether this instance evaluates the
+   * device. At start only those devices' stored state is restored and their absence timed; the others are
+   * taken over later with `adopt`. Default: every device.
+   */
+  owns?: (deviceId: string) => boolean;
   /** Wall-clock budget of one sandbox run (default 10 s). */
   sandboxTimeoutMs?: number;
   /** Heap budget of the sandbox worker (default 256 MB). */
@@ -81,6 +88,19 @@ export interface RuleEngine {
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** A device was removed from the registry: stop timing its absence and drop its rule state. */
   forgetDevice(deviceId: string): void;
+  /**
+   * Owner routing: another live instance takes these devices over. Stop evaluating them, write their last
+   * state and give their rows up (src/rules/handover.ts), so the new owner's writes are not refused.
+   */
+  release(deviceIds: readonly string[]): Promise<void>;
+  /**
+   * Owner routing: take devices over, each with its registry facts (`seed`) and its live previous owner if any.
+   * Those ready (released by that owner, or left by a dead one) get the stored state and timers; the answer
+   * maps each of them to the time its live previous owner released it (undefined: it had none).
+   */
+  adopt(
+    candidates: readonly (AdoptCandidate & { seed: PresenceSeed })[],
+  ): Promise<Map<string, number | undefined>>;
   list(): RuleInfo[];
   get(id: string): RuleInfo | undefined;
   /** Validate, persist to the rules folder, apply. Throws GridHubError('RULE_INVALID') naming the field. */
@@ -161,8 +181,12 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
     }
   };
 
+  const owns = deps.owns;
   const { states, presence } = store.load();
-  evaluator.restore(states, presence);
+  evaluator.restore(
+    owns ? states.filter((st) => owns(st.deviceId)) : states,
+    owns ? presence.filter((p) => owns(p.deviceId)) : presence,
+  );
   try {
     reload();
   } catch (err) {
@@ -238,8 +262,22 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
   return {
     evaluate: evaluator.handle,
     rollback: evaluator.rollback,
-    seedPresence: evaluator.seedPresence,
+    seedPresence: owns
+      ? (devices) => evaluator.seedPresence(devices.filter((d) => owns(d.deviceId)))
+      : evaluator.seedPresence,
     forgetDevice: evaluator.forgetDevice,
+    async release(deviceIds) {
+      if (deviceIds.length === 0) return;
+      evaluator.release(deviceIds);
+      await store.release(deviceIds);
+    },
+    async adopt(candidates) {
+      if (candidates.length === 0) return new Map();
+      const taken = await store.adopt(candidates);
+      const seeds = candidates.filter((c) => taken.ready.has(c.deviceId)).map((c) => c.seed);
+      evaluator.adopt(taken.states, taken.presence, seeds);
+      return taken.ready;
+    },
     list: () => [...set.values()].map(info).sort((a, b) => a.id.localeCompare(b.id)),
     get(id) {
       const l = set.get(id);

@@ -94,6 +94,17 @@ export interface Evaluator {
   state(ruleId: string, deviceId: string): RuleState | undefined;
   /** Drop a removed device: its timers, state and presence (no results are emitted). */
   forgetDevice(deviceId: string): void;
+  /**
+   * Owner routing: take devices over with the state another instance left (their `for` timers and absences
+   * re-armed from it, as after a restart); `seeds` time the absence of a device with no stored last-seen.
+   */
+  adopt(
+    states: Iterable<{ ruleId: string; deviceId: string; state: RuleState }>,
+    presence: Iterable<Presence>,
+    seeds: readonly PresenceSeed[],
+  ): void;
+  /** Owner routing: stop evaluating devices another instance takes over (memory only; the store keeps them). */
+  release(deviceIds: Iterable<string>): void;
   close(): void;
 }
 
@@ -703,6 +714,49 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
         states.delete(deviceId);
       }
       if (presence.delete(deviceId)) persist?.presenceRemoved(deviceId);
+    },
+    adopt(list, pres, seeds) {
+      const now = clock.now();
+      const drop = (deviceId: string) => {
+        for (const st of states.get(deviceId)?.values() ?? []) cancelTimer(st);
+        states.delete(deviceId);
+      };
+      for (const d of seeds) drop(d.deviceId);
+      for (const { ruleId, deviceId, state } of list) {
+        const rule = rulesById.get(ruleId);
+        if (!rule) continue;
+        if (state.fp !== rule.fingerprint) {
+          state.ops = {};
+          state.fp = rule.fingerprint;
+        }
+        deviceStates(deviceId).set(ruleId, state);
+        if (state.phase !== 'pending' || rule.absenceMs) continue;
+        if (rule.forMs === 0 || state.since === null) toIdle(rule, deviceId, state);
+        else armTimer(rule, deviceId, state, state.since + rule.forMs);
+      }
+      const stored = new Map<string, Presence>();
+      for (const p of pres) stored.set(p.deviceId, p);
+      for (const d of seeds) {
+        const row = stored.get(d.deviceId);
+        const p: Presence = {
+          deviceId: d.deviceId,
+          deviceType: d.deviceType,
+          placeId: d.placeId,
+          place: d.place,
+          floor: d.floor,
+          lastSeen: Math.max(row?.lastSeen ?? Number.NEGATIVE_INFINITY, d.lastSeen ?? now),
+        };
+        presence.set(d.deviceId, p);
+        persist?.presenceChanged(p);
+        for (const rule of byType.get(d.deviceType) ?? []) if (rule.absenceMs) scheduleAbsence(rule, p);
+      }
+    },
+    release(deviceIds) {
+      for (const deviceId of deviceIds) {
+        for (const st of states.get(deviceId)?.values() ?? []) cancelTimer(st);
+        states.delete(deviceId);
+        presence.delete(deviceId);
+      }
     },
     close() {
       closed = true;

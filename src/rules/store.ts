@@ -10,6 +10,7 @@ import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import type { OpsState } from './conditions.ts';
 import type { Presence, RuleState, StatePersistence } from './evaluator.ts';
+import { type AdoptCandidate, adoptDevices, HANDOVER_MIGRATION, releaseDevices } from './handover.ts';
 
 /**
  * Rule state that spans minutes or hours (held-since times, windows, raised alerts, last-seen) kept in the store
@@ -61,6 +62,7 @@ export const RULES_MIGRATIONS: readonly Migration[] = [
       db.schema.alterTable('rules_state').addColumn('owner', 'text', (c) => c.notNull().defaultTo('')),
     ],
   },
+  HANDOVER_MIGRATION,
 ];
 
 export interface RulesTables extends LeaseTables {
@@ -109,6 +111,15 @@ export interface RulesTable {
   readonly sync: { write(w: RulesWrite): RulesConflict[]; load(): StoredRules } | undefined;
   write(w: RulesWrite): Promise<RulesConflict[]>;
   load(): Promise<StoredRules>;
+  /** Owner routing (handover.ts): give devices' rows up, with a note for the taker. */
+  release(deviceIds: readonly string[], at: number): Promise<void>;
+  /** Owner routing: which candidates can be taken now, with their rows. */
+  adopt(candidates: readonly AdoptCandidate[], at: number): Promise<Adopted>;
+}
+
+/** Devices taken over: when their live previous owner released each (undefined: it had died, or none had it). */
+export interface Adopted extends StoredRules {
+  ready: Map<string, number | undefined>;
 }
 
 const encode = (state: RuleState): string =>
@@ -261,6 +272,7 @@ export function sqliteRulesTable(db: Db, log: Logger, owner = 'local'): RulesTab
   return {
     owner,
     sync,
+    ...handover(store, owner, log),
     write: (w) => {
       try {
         return Promise.resolve(sync.write(w));
@@ -272,6 +284,16 @@ export function sqliteRulesTable(db: Db, log: Logger, owner = 'local'): RulesTab
   };
 }
 
+function handover(store: SqlStore, owner: string, log: Logger): Pick<RulesTable, 'release' | 'adopt'> {
+  return {
+    release: (deviceIds, at) => releaseDevices(store, owner, deviceIds, at),
+    async adopt(candidates, at) {
+      const { ready, rows, presence } = await adoptDevices(store, owner, candidates, at);
+      return { ready, ...decode(rows, presence, log) };
+    },
+  };
+}
+
 /** On the shared PostgreSQL store: a flush is one transaction; `owner` is this instance's lease id. */
 export async function postgresRulesTable(store: SqlStore, log: Logger, owner: string): Promise<RulesTable> {
   await migrateLeases(store);
@@ -280,6 +302,7 @@ export async function postgresRulesTable(store: SqlStore, log: Logger, owner: st
   return {
     owner,
     sync: undefined,
+    ...handover(store, owner, log),
     write: (w) =>
       store.transaction(async (tx) => {
         const conflicts: RulesConflict[] = [];
@@ -300,6 +323,13 @@ export async function postgresRulesTable(store: SqlStore, log: Logger, owner: st
 export interface StateStore extends StatePersistence {
   load(): StoredRules;
   flush(): void;
+  /**
+   * Owner routing: write every dirty row (these devices' last state among them), then give these devices'
+   * rows up for the instance taking them over (handover.ts). The engine has stopped evaluating them.
+   */
+  release(deviceIds: readonly string[]): Promise<void>;
+  /** Owner routing: the candidates ready to be taken over, and their rows. */
+  adopt(candidates: readonly AdoptCandidate[]): Promise<Adopted>;
   /** Resolves once no write is in flight (PostgreSQL; at once on SQLite). */
   settled(): Promise<void>;
   close(): void;
@@ -452,6 +482,15 @@ function stateStoreOn(
     },
     load: () => loaded,
     flush: () => flush(true),
+    async release(deviceIds) {
+      flush(true);
+      while (inFlight !== undefined) await inFlight;
+      // a write that failed left them dirty: not written later, when the rows are another instance's
+      const gone = new Set(deviceIds);
+      for (const [k, v] of dirtyStates) if (gone.has(v.deviceId)) dirtyStates.delete(k);
+      await table.release(deviceIds, now());
+    },
+    adopt: (candidates) => table.adopt(candidates, now()),
     async settled() {
       while (inFlight !== undefined) await inFlight;
     },

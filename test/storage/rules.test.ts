@@ -151,4 +151,50 @@ describeStores('rule state', ({ fresh }) => {
     a.close();
     b.close();
   });
+  it('hands a device over: the live owner releases it with a note, the taker waits for it and its writes stand', async () => {
+    const sut = await fresh();
+    const clock = new ManualClock(T0);
+    const sa = sut.store;
+    const sb = sut.reopen();
+    await migrateLeases(sa);
+    const leaseA = createInstanceLease(sa, { instanceId: 'hub-a', clock, ttlMs: 15_000 });
+    const leaseB = createInstanceLease(sb, { instanceId: 'hub-b', clock, ttlMs: 15_000 });
+    await leaseA.renew();
+    await leaseB.renew();
+    const a = await tableOn(sut, sa, 'hub-a');
+    const b = await tableOn(sut, sb, 'hub-b');
+    const key = { ruleId: 'bin-full', deviceId: 'b1' };
+    await a.write({ states: [{ ...key, state: pending(T0) }], presence: [['b1', seen('b1', T0)]], at: T0 });
+    await a.write({
+      states: [{ ruleId: 'bin-full', deviceId: 'b2', state: pending(T0 + 5) }],
+      presence: [],
+      at: T0,
+    });
+
+    // A still holds b1 and has left no note: not ready
+    let taken = await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], clock.now());
+    expect([...taken.ready]).toEqual([]);
+    clock.advance(1_000);
+    await a.release(['b1'], clock.now());
+    taken = await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], clock.now());
+    expect([...taken.ready]).toEqual([['b1', T0 + 1_000]]);
+    expect(taken.states).toEqual([{ ...key, state: pending(T0) }]);
+    expect(taken.presence).toEqual([seen('b1', T0)]);
+    // the note is used up, and the rows are B's: its writes stand, A's are refused
+    expect([...(await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], clock.now())).ready]).toEqual([]);
+    expect(
+      await b.write({ states: [{ ...key, state: pending(T0 + 7) }], presence: [], at: clock.now() }),
+    ).toEqual([]);
+    expect(
+      await a.write({ states: [{ ...key, state: pending(T0 + 9) }], presence: [], at: clock.now() }),
+    ).toEqual([key]);
+
+    // A dies holding b2: no note is needed once its lease has run out
+    expect([...(await b.adopt([{ deviceId: 'b2', from: undefined }], clock.now())).ready]).toEqual([]);
+    clock.advance(15_001);
+    await leaseB.renew();
+    taken = await b.adopt([{ deviceId: 'b2', from: undefined }], clock.now());
+    expect([...taken.ready]).toEqual([['b2', undefined]]);
+    expect(taken.states).toEqual([{ ruleId: 'bin-full', deviceId: 'b2', state: pending(T0 + 5) }]);
+  });
 });
