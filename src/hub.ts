@@ -182,6 +182,13 @@ export async function createHub(options: HubOptions): Promise<Hub> {
         })
       : undefined;
   await routing?.init(clock.now());
+  if (stores.kind === 'postgres' && routing === undefined)
+    // Each instance restores and times every device's stateful rules (absence, `for`) but sees only the readings
+    // that reach it: sound for one instance on the database, not yet for several (README, several instances).
+    log.warn(
+      { instanceId: stores.instanceId, externalRouting: config.mqtt.externalRouting },
+      'on a shared database without owner routing: stateful rules (offline, "for") are not coordinated across instances; run several instances behind an external broker with GRIDHUB_MQTT_EXTERNAL_ROUTING=owner',
+    );
 
   // The broker first, so the dispatcher's MQTT channel is handed the broker itself; ingest is told where its
   // readings go once the flow exists.
