@@ -120,12 +120,13 @@ describe('docker-compose.yml, profile ha', () => {
       'GRIDHUB_INFLUX_URL',
     ])
       expect(b[key], key).toBe(a[key]);
-    // With EMQX's hash_clientid every device already reaches one hub: the broker's shared subscription is the
-    // routing (`shared`), not every hub reading everything and keeping its own (`owner`, N× the traffic).
-    if (environmentKeys().some((k) => k.env === 'GRIDHUB_MQTT_EXTERNAL_ROUTING'))
-      expect(a.GRIDHUB_MQTT_EXTERNAL_ROUTING, 'set GRIDHUB_MQTT_EXTERNAL_ROUTING: shared in the hubs').toBe(
-        'shared',
-      );
+    // Owner routing: each hub evaluates the devices it owns and restores only their rule state. With `shared`
+    // (even under EMQX's hash_clientid) every hub would restore and time every device's absence, while seeing
+    // only its share of the readings: false "offline" alerts.
+    expect(a.GRIDHUB_MQTT_EXTERNAL_ROUTING, 'set GRIDHUB_MQTT_EXTERNAL_ROUTING: owner in the hubs').toBe(
+      'owner',
+    );
+    expect(b.GRIDHUB_MQTT_EXTERNAL_ROUTING).toBe('owner');
     expect(a.GRIDHUB_INSTANCE_ID).toBe('hub-a');
     expect(b.GRIDHUB_INSTANCE_ID).toBe('hub-b');
     expect(a.GRIDHUB_MQTT_EXTERNAL_CLIENT_ID).not.toBe(b.GRIDHUB_MQTT_EXTERNAL_CLIENT_ID);
