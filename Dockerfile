@@ -31,7 +31,8 @@ COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/dashboards/web/dist ./dashboards/web/dist
-RUN mkdir -p /data && chown node:node /data
+# /keys: the server key shared by instances on one database (docker-compose.yml, profile ha)
+RUN mkdir -p /data /keys && chown node:node /data /keys && chmod 0700 /keys
 USER node
 VOLUME ["/data"]
 # 8080: API, dashboards and MQTT over WebSocket (/mqtt); 1883: MQTT; 8883: MQTT over TLS when a cert is set.

@@ -13,6 +13,7 @@ import {
   ratingPagePlugin,
 } from './alerts/index.ts';
 import { buildApp } from './api/app.ts';
+import { brokerHookRoutes } from './api/broker-hook-routes.ts';
 import { dashboardsPlugin } from './api/dashboards-plugin.ts';
 import { integrationRoutes } from './api/integration-routes.ts';
 import { type Catalogue, createCatalogue } from './catalogue/catalogue.ts';
@@ -27,6 +28,7 @@ import { createEventBus, type EventBus } from './domain/events.ts';
 import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
+import { createBrokerHooks } from './ingest/broker-hooks.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLiveRelay } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -321,6 +323,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     apiTokenTtlMs: config.http.apiTokenTtlDays * 86_400_000,
     loginGate,
     rateLimitPerMinute: config.http.rateLimitPerMinute,
+    trustProxy: config.http.trustProxy,
     version: VERSION,
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },
@@ -345,7 +348,25 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       }),
     ],
     publicRoutes: [alertsPublicRoutes({ dispatcher })],
-    rootPlugins: [ingest.webSocketPlugin, dashboardsPlugin(), ratingPagePlugin()],
+    rootPlugins: [
+      ingest.webSocketPlugin,
+      dashboardsPlugin(),
+      ratingPagePlugin(),
+      // an external broker (EMQX) asks these to check logins and topics; off unless GRIDHUB_MQTT_HOOK_SECRET is set
+      brokerHookRoutes({
+        secret: config.mqtt.hookSecret,
+        rateLimitPerMinute: config.http.rateLimitPerMinute,
+        answers: createBrokerHooks({
+          config: config.mqtt,
+          devices: registry.devices,
+          tokens: registry.users,
+          users: registry.users,
+          gate: loginGate,
+          log,
+          metrics,
+        }),
+      }),
+    ],
     onDeviceProvisioned: (device) => seedPresence([device]),
   });
 
@@ -376,17 +397,32 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       return existsSync(demoFile) ? demoFile : undefined;
     },
     async start() {
-      let mqttPort: number;
-      try {
-        ({ mqttPort } = await ingest.listen());
-      } catch (err) {
-        throw new StartupError((err as Error).message);
-      }
-      try {
-        await app.listen({ port: config.http.port, host: config.host });
-      } catch (err) {
-        await ingest.close();
-        throw portError(err, 'GRIDHUB_HTTP_PORT', config.http.port, config.host);
+      let mqttPort = 0;
+      const listenMqtt = async () => {
+        try {
+          ({ mqttPort } = await ingest.listen());
+        } catch (err) {
+          if (app.server.listening) await app.close();
+          throw new StartupError((err as Error).message);
+        }
+      };
+      const listenHttp = async () => {
+        try {
+          await app.listen({ port: config.http.port, host: config.host });
+        } catch (err) {
+          await ingest.close();
+          throw portError(err, 'GRIDHUB_HTTP_PORT', config.http.port, config.host);
+        }
+      };
+      // An external broker that asks the hooks checks the hub's own consumer login through them too: HTTP must
+      // answer before the consumer connects, or instances starting together would each wait for the other.
+      // /readyz says "not ready" until MQTT is up as well.
+      if (config.mqtt.externalUrl !== undefined && config.mqtt.hookSecret !== undefined) {
+        await listenHttp();
+        await listenMqtt();
+      } else {
+        await listenMqtt();
+        await listenHttp();
       }
       const httpPort = (app.server.address() as { port: number }).port;
       const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;

@@ -49,6 +49,8 @@ export interface AppDeps {
   apiTokenTtlMs: number;
   /** The hub's one login throttle, shared with MQTT. */
   loginGate: LoginGate;
+  /** http.trustProxy: proxy hops or addresses whose X-Forwarded-For is believed; '' = none. */
+  trustProxy?: string;
   /** Requests per minute per caller (token, else address) under /api; 0 turns the limit off. */
   rateLimitPerMinute: number;
   version: string;
@@ -81,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 1024 * 1024,
+    trustProxy: trustProxyOption(deps.trustProxy ?? ''),
     // SSE streams stay open; close them promptly on shutdown.
     forceCloseConnections: true,
   });
@@ -216,6 +219,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(api, { prefix: '/api' });
   return app;
+}
+
+/** fastify's `trustProxy`: the nearest `n` hops, a list of addresses and CIDRs, or off. */
+function trustProxyOption(setting: string): string | false | ((address: string, hop: number) => boolean) {
+  const t = setting.trim();
+  if (t === '') return false;
+  if (!/^\d+$/.test(t)) return t;
+  const hops = Number(t);
+  return (_address, hop) => hop < hops;
 }
 
 /** What a client may send as its request id: short, no spaces or control characters. */

@@ -58,6 +58,15 @@ export const httpConfigSchema = z.object({
   apiTokenTtlDays: num(90, 1, 365),
   /** scrypt N for passwords: OWASP's 2^17 by default; weaker stored hashes are re-hashed at the next login. */
   passwordCost: int(131_072, 16_384, 1_048_576).refine((n) => (n & (n - 1)) === 0, 'must be a power of 2'),
+  /**
+   * Behind a load balancer or reverse proxy: whose `X-Forwarded-For` to believe, so that rate limits and the
+   * login throttle count each client's own address rather than the proxy's. A number of proxy hops (`1`), or
+   * comma-separated addresses / CIDRs of the proxies (`10.0.0.0/8,172.16.0.0/12`); empty = none (the default).
+   */
+  trustProxy: z
+    .string()
+    .regex(/^(\d{1,2}|[0-9A-Fa-f:.,/ ]+)$/, 'a hop count, or comma-separated addresses and CIDRs')
+    .default(''),
   /** Requests a minute one caller (a token, else an address) may make under /api; 0 = no limit. */
   rateLimitPerMinute: int(1_200, 0, 1_000_000),
   /** Login attempts (HTTP and MQTT) from one address, and on one account, before each further one waits. */

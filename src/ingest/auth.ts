@@ -1,27 +1,18 @@
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
-import type { DeviceDirectory, LoginAttempt, LoginGate, TokenAuthenticator } from '../domain/ports.ts';
-import { topics } from '../domain/wire.ts';
+import type { DeviceDirectory, LoginGate, TokenAuthenticator } from '../domain/ports.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MqttConfig } from './config.ts';
 import type { ConnectQueue } from './connect-queue.ts';
+import { CONNACK, createCredentialCheck } from './credentials.ts';
 import { scopeCheck } from './integration-feed.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
 import type { PrincipalLimits } from './principal-limits.ts';
 import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, sessionOf } from './session.ts';
-import { deviceTopics, isSafeMqttString, isTopicLevel } from './topics.ts';
+import { deviceTopics, isSafeMqttString } from './topics.ts';
 
-/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
-
-const ALARM_RECEIVERS: ReadonlySet<string> = new Set(['worker', 'manager', 'department']);
-export const CONNACK = {
-  unacceptableProtocol: 1,
-  identifierRejected: 2,
-  serverUnavailable: 3,
-  badUsernameOrPassword: 4,
-  notAuthorized: 5,
-} as const;
+export { CONNACK };
 
 const MAX_CLIENT_ID = 128;
 
@@ -63,6 +54,13 @@ function refusal(code: number, message: string): AuthenticateError {
  */
 export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect' | 'authenticate'> {
   const { config, catalogue, devices, tokens, clock, log, metrics, gate, limits } = deps;
+  const verify = createCredentialCheck({
+    devices,
+    tokens,
+    gate,
+    log,
+    maxRefusalDelayMs: config.authRefusalMaxDelayMs,
+  });
   const anonymousRoots = config.anonymousScope
     .split(',')
     .map((s) => s.trim())
@@ -85,12 +83,6 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
     const err = refusal(code, message);
     if (delayMs > 0) clock.setTimeout(() => done(err, false), delayMs);
     else done(err, false);
-  }
-
-  /** A wrong credential: the attempt stays counted by the gate. */
-  function wrong(attempt: LoginAttempt, info: ConnInfo, done: Done, username: string, message: string) {
-    attempt.settle(false);
-    refuse(info, done, CONNACK.badUsernameOrPassword, 'bad_credentials', username, message);
   }
 
   function willAllowed(session: Session, willTopic: string | null): boolean {
@@ -183,139 +175,48 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
       accept(client, info, { role: 'anonymous', id: 'anonymous', canSee: scopeCheck(anonymousRoots) }, done);
       return;
     }
-    if (username.length > MAX_CLIENT_ID || !isSafeMqttString(username)) {
-      refuse(info, done, CONNACK.badUsernameOrPassword, 'username', undefined, 'bad user name');
-      return;
-    }
     const secret = password ? password.toString('utf8') : '';
-    // Counted before the check (and the same gate as the HTTP login), per address and per account.
-    const admission = gate.admit(info.ip, username);
-    if (!admission.ok) {
-      // 3 = try later: nothing was checked, so "bad credentials" would be a lie to a device with a good secret
-      const delay = Math.min(admission.retryAfterMs, config.authRefusalMaxDelayMs);
-      refuse(info, done, CONNACK.serverUnavailable, 'throttled', username, 'too many failed logins', delay);
-      return;
-    }
-    const attempt = admission;
-    const device = devices.get(username);
-    if (device) {
-      devices.verifySecret(username, secret).then(
-        (ok) => {
-          if (!ok) {
-            wrong(attempt, info, done, username, 'bad secret');
-            return;
-          }
-          attempt.settle(true);
-          // checked after the secret, so a disabled device's existence is not revealed to guessers
-          const current = devices.get(username);
-          if (!current?.enabled) {
-            refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'device is disabled');
-            return;
-          }
-          const admit = () =>
-            accept(
-              client,
-              info,
-              {
-                role: 'device',
-                id: username,
-                topics: deviceTopics(username),
-                entry: catalogue.get(current.type),
-                keepaliveTimedOut: false,
-                offlineSource: null,
-              },
-              done,
-            );
-          if (!deps.recall) {
-            admit();
-            return;
-          }
-          deps.recall(username).then(
-            () => {
-              // gone while its identities were read (aedes ignores an answer then)
-              if (!client.closed) admit();
-            },
-            (err: unknown) => {
-              // without them a resend would open a second alert: try later rather than risk it
-              log.error({ err, deviceId: username }, 'reading the device identities failed');
-              refuse(
-                info,
-                done,
-                CONNACK.serverUnavailable,
-                'bad_credentials',
-                username,
-                'server unavailable',
-              );
-            },
-          );
+    void verify(info.ip, username, secret).then((outcome) => {
+      if (!outcome.ok) {
+        const shown = outcome.reason === 'username' ? undefined : username;
+        refuse(info, done, outcome.code, outcome.reason, shown, outcome.message, outcome.delayMs);
+        return;
+      }
+      if (outcome.kind === 'user') {
+        accept(client, info, outcome.session, done);
+        return;
+      }
+      const device = outcome.device;
+      const admit = () =>
+        accept(
+          client,
+          info,
+          {
+            role: 'device',
+            id: username,
+            topics: deviceTopics(username),
+            entry: catalogue.get(device.type),
+            keepaliveTimedOut: false,
+            offlineSource: null,
+          },
+          done,
+        );
+      if (!deps.recall) {
+        admit();
+        return;
+      }
+      deps.recall(username).then(
+        () => {
+          // gone while its identities were read (aedes ignores an answer then)
+          if (!client.closed) admit();
         },
         (err: unknown) => {
-          attempt.settle(true);
-          log.error({ err, deviceId: username }, 'device secret check failed');
+          // without them a resend would open a second alert: try later rather than risk it
+          log.error({ err, deviceId: username }, 'reading the device identities failed');
           refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
         },
       );
-      return;
-    }
-    // The token is checked in the store (async), so a token revoked on any instance is refused at once.
-    tokens.authenticateToken(username, secret).then(
-      (login) => {
-        if (!login) {
-          wrong(attempt, info, done, username, 'bad user name or token');
-          return;
-        }
-        attempt.settle(true);
-        acceptUser(client, info, done, username, login);
-      },
-      (err: unknown) => {
-        attempt.settle(true);
-        log.error({ err, username }, 'token check failed');
-        refuse(info, done, CONNACK.serverUnavailable, 'bad_credentials', username, 'server unavailable');
-      },
-    );
-  }
-
-  function acceptUser(
-    client: Client,
-    info: ConnInfo,
-    done: Done,
-    username: string,
-    login: NonNullable<Awaited<ReturnType<TokenAuthenticator['authenticateToken']>>>,
-  ): void {
-    const { user, tokenId, expiresAt } = login;
-    if (!user.enabled) {
-      refuse(info, done, CONNACK.notAuthorized, 'disabled', username, 'user is disabled');
-      return;
-    }
-    // Everyone who is sent alarms as a person (grid workers, duty staff with a manager login, departments) may
-    // take them on their phone; they get the same narrow ACL: their own alarms topic, no publishing.
-    if (ALARM_RECEIVERS.has(user.role) && user.personId && isTopicLevel(user.personId)) {
-      accept(
-        client,
-        info,
-        {
-          role: 'worker',
-          id: username,
-          personId: user.personId,
-          alarmsTopic: topics.workerAlarms(user.personId),
-          tokenId,
-          expiresAt,
-        },
-        done,
-      );
-      return;
-    }
-    if (user.role === 'integration') {
-      // scope roots as at login; a changed scope takes effect on the next connection
-      accept(
-        client,
-        info,
-        { role: 'integration', id: username, canSee: scopeCheck(user.scope), tokenId, expiresAt },
-        done,
-      );
-      return;
-    }
-    refuse(info, done, CONNACK.notAuthorized, 'role', username, `role ${user.role} has no MQTT access`);
+    });
   }
 }
 

@@ -83,6 +83,12 @@ export const mqttConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ., - and _ only')
     .optional(),
+  /**
+   * External-broker mode: the shared secret the broker sends (`Authorization: Bearer …`) when it asks the hub's
+   * hooks `POST /broker/authn` and `/broker/authz` to authenticate a login or authorize a topic (EMQX 5 HTTP
+   * authentication and authorization). Unset, the hooks do not exist (404).
+   */
+  hookSecret: z.string().min(24, 'at least 24 characters (e.g. `openssl rand -hex 24`)').optional(),
   /** Consumer connections; more than one lets QoS 1 events of several connections share a journal commit. */
   externalConsumers: int(2, 1, 16),
   /**

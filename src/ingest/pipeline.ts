@@ -8,6 +8,7 @@ import type { EventReading, Reading, StatusReading } from '../domain/reading.ts'
 import type { DeviceRecord } from '../domain/records.ts';
 import { type DeviceChannel, type DeviceErrorMessage, TOPIC_ROOT, topics } from '../domain/wire.ts';
 import type { Logger } from '../observability/logger.ts';
+import { publishChannel, subscriptionAllowed } from './acl.ts';
 import type { MqttConfig } from './config.ts';
 import { type DecodeInput, decodeMessage, type Rejection } from './decode.ts';
 import type { AsyncEventJournal, EventJournal } from './journal.ts';
@@ -15,7 +16,7 @@ import type { IngestMetrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { createRedelivery, type Delivery, type Duplicate } from './redelivery.ts';
 import { type DeviceSession, type Session, sessionOf } from './session.ts';
-import { integrationMaySubscribe, isDeviceTopic, isSafeMqttString, topicDepth } from './topics.ts';
+import { isDeviceTopic, isSafeMqttString, topicDepth } from './topics.ts';
 
 /** Our own refusals, so the broker's clientError listener does not count them twice. */
 export class PublishRefused extends Error {
@@ -569,12 +570,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     const topic = packet.topic;
-    const t = session.topics;
-    let channel: DeviceChannel;
-    if (topic === t.telemetry) channel = 'telemetry';
-    else if (topic === t.event) channel = 'event';
-    else if (topic === t.status) channel = 'status';
-    else {
+    const channel = publishChannel(session.topics, topic);
+    if (channel === undefined) {
       unknownTopic(client, session, packet, callback);
       return;
     }
@@ -772,20 +769,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   ): void {
     const session = sessionOf(client);
     const filter = sub.topic;
-    let allowed = false;
-    if (session && isSafeMqttString(filter)) {
-      switch (session.role) {
-        case 'device':
-          allowed = filter === session.topics.errors;
-          break;
-        case 'worker':
-          allowed = filter === session.alarmsTopic;
-          break;
-        default:
-          allowed = integrationMaySubscribe(filter);
-      }
-    }
-    if (!allowed) {
+    if (!subscriptionAllowed(session, filter)) {
       metrics.subscribeDenied.inc({ role: session?.role ?? 'none' });
       log.info(
         { clientRole: session?.role, username: session?.id, filter: printable(filter) },

@@ -648,6 +648,29 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     armTimer(rule, p.deviceId, st, p.lastSeen + ms);
   };
 
+  /**
+   * A device's presence from its record and what was known of it (`knownLastSeen`: held here or stored), the
+   * later time winning, and its absence timed from it (seeding at start, adopting a device another instance had).
+   */
+  function seat(d: PresenceSeed, knownLastSeen: number | undefined, now: number): void {
+    const p: Presence = {
+      deviceId: d.deviceId,
+      deviceType: d.deviceType,
+      placeId: d.placeId,
+      place: d.place,
+      floor: d.floor,
+      lastSeen: Math.max(knownLastSeen ?? Number.NEGATIVE_INFINITY, d.lastSeen ?? now),
+    };
+    presence.set(d.deviceId, p);
+    persist?.presenceChanged(p);
+    for (const rule of byType.get(d.deviceType) ?? []) if (rule.absenceMs) scheduleAbsence(rule, p);
+  }
+
+  /** Forget a device's rule states here, their timers cancelled (its rows stay in the store). */
+  function dropStates(deviceId: string): void {
+    for (const st of states.get(deviceId)?.values() ?? []) cancelTimer(st);
+    states.delete(deviceId);
+  }
   return {
     setRules(list) {
       for (const m of states.values()) for (const st of m.values()) cancelTimer(st);
@@ -683,21 +706,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     rollback,
     seedPresence(devices) {
       const now = clock.now();
-      for (const d of devices) {
-        const old = presence.get(d.deviceId);
-        const lastSeen = Math.max(old?.lastSeen ?? Number.NEGATIVE_INFINITY, d.lastSeen ?? now);
-        const p: Presence = {
-          deviceId: d.deviceId,
-          deviceType: d.deviceType,
-          placeId: d.placeId,
-          place: d.place,
-          floor: d.floor,
-          lastSeen,
-        };
-        presence.set(d.deviceId, p);
-        persist?.presenceChanged(p);
-        for (const rule of byType.get(d.deviceType) ?? []) if (rule.absenceMs) scheduleAbsence(rule, p);
-      }
+      for (const d of devices) seat(d, presence.get(d.deviceId)?.lastSeen, now);
     },
     restore(list, pres) {
       for (const { ruleId, deviceId, state } of list) deviceStates(deviceId).set(ruleId, state);
@@ -717,11 +726,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     },
     adopt(list, pres, seeds) {
       const now = clock.now();
-      const drop = (deviceId: string) => {
-        for (const st of states.get(deviceId)?.values() ?? []) cancelTimer(st);
-        states.delete(deviceId);
-      };
-      for (const d of seeds) drop(d.deviceId);
+      for (const d of seeds) dropStates(d.deviceId);
       for (const { ruleId, deviceId, state } of list) {
         const rule = rulesById.get(ruleId);
         if (!rule) continue;
@@ -736,25 +741,11 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       }
       const stored = new Map<string, Presence>();
       for (const p of pres) stored.set(p.deviceId, p);
-      for (const d of seeds) {
-        const row = stored.get(d.deviceId);
-        const p: Presence = {
-          deviceId: d.deviceId,
-          deviceType: d.deviceType,
-          placeId: d.placeId,
-          place: d.place,
-          floor: d.floor,
-          lastSeen: Math.max(row?.lastSeen ?? Number.NEGATIVE_INFINITY, d.lastSeen ?? now),
-        };
-        presence.set(d.deviceId, p);
-        persist?.presenceChanged(p);
-        for (const rule of byType.get(d.deviceType) ?? []) if (rule.absenceMs) scheduleAbsence(rule, p);
-      }
+      for (const d of seeds) seat(d, stored.get(d.deviceId)?.lastSeen, now);
     },
     release(deviceIds) {
       for (const deviceId of deviceIds) {
-        for (const st of states.get(deviceId)?.values() ?? []) cancelTimer(st);
-        states.delete(deviceId);
+        dropStates(deviceId);
         presence.delete(deviceId);
       }
     },
