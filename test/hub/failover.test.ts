@@ -7,7 +7,7 @@ if (CLUSTER_MISSING) it.skip(CLUSTER_MISSING, () => undefined);
 
 /**
  * Issue #18's first two targets with real parts: three hub processes (`node --import tsx src/main.ts`) on one
- * PostgreSQL behind one Mosquitto (shared subscription), presses and telemetry, one instance killed with SIGKILL
+ * PostgreSQL behind one Mosquitto (owner routing), presses and telemetry, one instance killed with SIGKILL
  * at half of the load. One run, then one check per target so that a failure names the target it misses.
  *
  * Reduced rates: on CI's 2 cores three hubs, PostgreSQL, Mosquitto and the generators share the machine, and
