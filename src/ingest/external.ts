@@ -259,13 +259,21 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       ? {
           routing: {
             changed: (waiting: Iterable<string>) => routing.changed(waiting),
-            async take(taken: ReadonlySet<string>, since: (deviceId: string) => number) {
+            async take(taken: ReadonlySet<string>, cutOff: (deviceId: string) => number) {
               // the events the previous owner took are known by their eventIds in the shared journal: read
               // them first, so a shadowed copy of one is recognised as the duplicate it is
               if ('recall' in journal) {
                 const now = clock.now();
                 await Promise.all([...taken].map((id) => journal.recall(id, now)));
               }
+              // The previous owner may have been seconds behind on its socket at its last sign of life (a loaded
+              // machine): an event that reached this instance before the cut-off may never have been taken there,
+              // and it was acknowledged to the broker by both. Events are fed from one lease earlier; the
+              // eventIds just read drop those the owner did take. Telemetry and status keep the cut-off: a
+              // reading fed twice would count twice in a window, and QoS 0 may be lost.
+              const margin = ownership?.leaseTtlMs ?? 0;
+              const since = (id: string, channel: DeviceChannel) =>
+                channel === 'event' ? cutOff(id) - margin : cutOff(id);
               const entries = routing.take(taken, since);
               replay(entries);
               return entries.length;

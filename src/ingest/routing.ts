@@ -44,10 +44,14 @@ export interface Routing {
    */
   changed(waiting: Iterable<string>): void;
   /**
-   * Hand over `devices`: their shadowed messages from `since(deviceId)` on (the moment their previous owner
-   * stopped evaluating them), oldest first, taken out of the shadow; from the return on, they are owned.
+   * Hand over `devices`: their shadowed messages from `since(deviceId, channel)` on (the moment their previous
+   * owner stopped evaluating them, per channel), oldest first, taken out of the shadow; from the return on, they
+   * are owned.
    */
-  take(devices: ReadonlySet<string>, since: (deviceId: string) => number): ShadowEntry[];
+  take(
+    devices: ReadonlySet<string>,
+    since: (deviceId: string, channel: DeviceChannel) => number,
+  ): ShadowEntry[];
   /** Messages in the shadow now. */
   readonly size: number;
 }
@@ -134,7 +138,7 @@ export function createRouting(options: RoutingOptions): Routing {
         ring[at] = undefined;
         held--;
         // at the cut-off's very millisecond it cannot be told whether the old owner still took it: fed again
-        if (e.at >= since(e.deviceId)) out.push(e);
+        if (e.at >= since(e.deviceId, e.channel)) out.push(e);
       }
       for (const d of devices) {
         waiting.delete(d);
