@@ -430,7 +430,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       urls.mqtt = `mqtt://${host}:${mqttPort}`;
       await dispatcher.start();
       // on a shared database: renew this instance's lease, and after each renewal take over what dead ones held
-      const sweep = orphanSweep({ devices: registry.devices, ingest, outbox: dispatcher, log });
+      const sweep = orphanSweep({ devices: registry.devices, ingest, dispatcher, log });
       stores.lease?.start(
         (err) => log.error({ err }, 'instance lease renewal or sweep failed; retried at the next renewal'),
         routing
@@ -494,23 +494,24 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 /**
  * The heartbeat's sweep on a shared database (issue #18), run by the instance lease after each renewal
  * (`createInstanceLease(...).start(onError, orphanSweep(...))`, every lease period on the hub clock): the devices
- * a dead instance held go offline, its QoS 1 events in flight are replayed and the deliveries it had claimed are
- * taken over, here within seconds, while the others run, rather than only when one restarts. The embedded `local`
+ * a dead instance held go offline, its QoS 1 events in flight are replayed, the escalation steps and must-reach
+ * rungs it scheduled are armed here too and the deliveries it had claimed are taken over, within seconds, while
+ * the others run, rather than only when one restarts. The embedded `local`
  * hub holds no lease and runs no sweep. Each part runs even when another fails; the first failure is passed on
  * for the lease to report.
  */
 export function orphanSweep(deps: {
   devices: Pick<Registry['devices'], 'releaseOrphans'>;
   ingest: Pick<MqttIngest, 'replayOrphans'>;
-  outbox: Pick<Dispatcher, 'takeOverDeliveries'>;
+  dispatcher: Pick<Dispatcher, 'takeOver'>;
   log: Logger;
 }): (now: number) => Promise<void> {
-  const { devices, ingest, outbox, log } = deps;
+  const { devices, ingest, dispatcher, log } = deps;
   return async (now) => {
     const [offline, replayed, delivered] = await Promise.allSettled([
       devices.releaseOrphans(now),
       Promise.resolve(ingest.replayOrphans(now)),
-      outbox.takeOverDeliveries(now),
+      dispatcher.takeOver(now),
     ]);
     // one line per sweep, not per device: a dead instance may have held thousands
     if (offline.status === 'fulfilled' && offline.value.length > 0)

@@ -90,8 +90,13 @@ export interface Dispatcher {
   /** Deliver every outbox row that is due now (the loop does this by itself; tests await it). */
   drain(): Promise<void>;
   registerChannel(channel: Channel): void;
-  /** On a shared database: deliver now the outbox rows of an instance whose lease ran out; answers how many. */
-  takeOverDeliveries(now: number): Promise<number>;
+  /**
+   * On a shared database, after each lease renewal: take over what instances that died left due. The escalation
+   * and must-reach timers are armed again from the store (a step another instance scheduled, sooner than any of
+   * this one's, is fired here if its scheduler is gone: taken once, `takeTimer`), and the outbox rows an instance
+   * whose lease ran out had claimed are delivered now; answers how many rows.
+   */
+  takeOver(now: number): Promise<number>;
 
   get(id: string): Promise<AlertView | undefined>;
   /** Alerts of a scope (default: all), newest first; `total` counts every match. */
@@ -294,7 +299,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       await outbox.stop();
     },
     drain: outbox.settle,
-    takeOverDeliveries: outbox.takeOverOrphans,
+    async takeOver(now) {
+      await Promise.all([escalation.arm(), mustReach.arm()]);
+      return outbox.takeOverOrphans(now);
+    },
     registerChannel,
     ...reads,
     ...actions,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock/clock.ts';
 import { topics } from '../../src/domain/wire.ts';
 import { loadServerKey } from '../../src/registry/secrets.ts';
 import { startTestHub, type TestHub } from '../helpers/hub.ts';
@@ -33,12 +34,13 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', ()
     await pgc?.stop();
     rmSync(keyDir, { recursive: true, force: true });
   });
-  const shared = (url: string, name: string) => ({
+  const shared = (url: string, name: string, clock?: ManualClock) => ({
     env: {
       GRIDHUB_DATABASE_URL: url,
       GRIDHUB_INSTANCE_ID: name,
       GRIDHUB_SECRET_KEY_FILE: join(keyDir, 'hub.key'),
     },
+    ...(clock ? { clock } : {}),
   });
 
   async function login(hub: TestHub, username: string, password: string): Promise<string> {
@@ -147,5 +149,52 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('two hubs on one PostgreSQL', ()
     });
     clients.push(onBroker);
     expect(onBroker.connected).toBe(true);
+  });
+  it('an escalation step scheduled by an instance that is gone is fired by another, once', async () => {
+    const url = await pgc.createDatabase();
+    const clock = new ManualClock(Date.parse('2026-12-01T08:00:00Z'));
+    const a = await startTestHub(shared(url, 'hub-a', clock));
+    hubs.push(a);
+    const b = await startTestHub(shared(url, 'hub-b', clock));
+    hubs.push(b);
+    const creds = a.credentials;
+    const sensor = creds?.devices.find((d) => d.type === 'smoke' && d.placeId.startsWith('E1-'));
+    const device = await connectAsync(a.hub.urls.mqtt, {
+      clientId: sensor?.id,
+      username: sensor?.id,
+      password: sensor?.secret,
+      reconnectPeriod: 0,
+    });
+    clients.push(device);
+    await device.publishAsync(topics.event(sensor?.id as string), JSON.stringify({ event: 'alarm' }), {
+      qos: 1,
+    });
+    const manager = creds?.users.find((u) => u.username === 'manager');
+    const onB = await login(b, 'manager', manager?.password as string);
+    const alertId = await until('the alert on B', async () => {
+      const res = await b.api(onB, `/api/alerts?deviceId=${sensor?.id}`);
+      return ((await res.json()) as { items: { id: string }[] }).items[0]?.id;
+    });
+    // A scheduled the first step (unacknowledged for 1 minute) and goes away before it is due; B raised nothing
+    // and had no timer of its own armed
+    await device.endAsync(true);
+    await a.close();
+    hubs.splice(hubs.indexOf(a), 1);
+    const escalated = async () => {
+      const res = await b.api(onB, `/api/alerts/${alertId}`);
+      const body = (await res.json()) as { timeline: { type: string }[] };
+      return body.timeline.filter((e) => e.type === 'escalated');
+    };
+    expect(await escalated()).toEqual([]);
+    // B's heartbeat sweep reads the schedule again each lease period (1 s of its clock): the step fires when
+    // due, on B. The clock moves a second per look, so each renewal's reads settle before the next.
+    const opened = clock.now();
+    await until('the step fired by B', async () => {
+      clock.advance(1_000);
+      return (await escalated()).length > 0 ? true : undefined;
+    });
+    expect(clock.now() - opened).toBeGreaterThanOrEqual(60_000);
+    clock.advance(5_000);
+    expect(await escalated()).toHaveLength(1);
   });
 });

@@ -228,8 +228,8 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('QoS 1 journal on the shared sto
     const sweep = orphanSweep({
       devices: b.registry.devices,
       ingest: b.ingest,
-      // this harness runs ingest alone: no dispatcher, so no outbox rows to take over
-      outbox: { takeOverDeliveries: async () => 0 },
+      // this harness runs ingest alone: no dispatcher, so no due steps or outbox rows to take over
+      dispatcher: { takeOver: async () => 0 },
       log: createLogger('silent'),
     });
     const sweptAt: number[] = [];
