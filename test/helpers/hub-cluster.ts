@@ -13,7 +13,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -24,7 +23,8 @@ import type { DeviceTypeId } from '../../src/catalogue/types.ts';
 import type { AlarmMessage } from '../../src/domain/alarm.ts';
 import { type DemoCredentials, topics } from '../../src/domain/wire.ts';
 import { startMosquitto } from '../ingest/harness.ts';
-import { findPostgresBin, POSTGRES_MISSING, startPostgres, type TestPostgres } from './postgres.ts';
+import { apiOf } from './api.ts';
+import { findPostgresBin, freePort, POSTGRES_MISSING, startPostgres, type TestPostgres } from './postgres.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -163,17 +163,6 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject()));
-    });
-  });
-}
-
 /**
  * One hub process on a free HTTP port, resolved once its /readyz answers 200 (only the instance that seeds the
  * demo prints its addresses; the others log them at info, which a loaded run keeps at warn).
@@ -224,15 +213,7 @@ async function startHubProcess(name: string, env: Record<string, string>): Promi
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const api = (token: string, path: string, init: RequestInit = {}) =>
-    fetch(`${httpUrl}${path}`, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(init.body ? { 'content-type': 'application/json' } : {}),
-        ...(init.headers ?? {}),
-      },
-    });
+  const api = apiOf(httpUrl);
   return {
     name,
     httpUrl,

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import type { DemoCredentials } from '../../src/domain/wire.ts';
 import { createHub, type Hub } from '../../src/hub.ts';
 import type { Logger } from '../../src/observability/logger.ts';
+import { apiOf } from './api.ts';
 
 export interface TestHub {
   hub: Hub;
@@ -51,15 +52,7 @@ export async function startTestHub(
   await hub.start();
   const file = hub.demoCredentialsFile;
   const credentials = file ? (JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials) : undefined;
-  const api = (token: string, path: string, init: RequestInit = {}) =>
-    fetch(`${hub.urls.http}${path}`, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(init.body ? { 'content-type': 'application/json' } : {}),
-        ...(init.headers ?? {}),
-      },
-    });
+  const api = apiOf(hub.urls.http);
   return {
     hub,
     dataDir,

@@ -48,6 +48,27 @@ async function tableOn(sut: StoreUnderTest, store: SqlStore, owner: string): Pro
   return postgresRulesTable(store, log, owner);
 }
 
+/** Instances hub-a and hub-b on one database, each with its connection, lease (renewed once) and rules table. */
+async function twoInstances(sut: StoreUnderTest) {
+  const clock = new ManualClock(T0);
+  const sa = sut.store;
+  const sb = sut.reopen();
+  await migrateLeases(sa);
+  const leaseA = createInstanceLease(sa, { instanceId: 'hub-a', clock, ttlMs: 15_000 });
+  const leaseB = createInstanceLease(sb, { instanceId: 'hub-b', clock, ttlMs: 15_000 });
+  await leaseA.renew();
+  await leaseB.renew();
+  return {
+    clock,
+    sa,
+    sb,
+    leaseA,
+    leaseB,
+    a: await tableOn(sut, sa, 'hub-a'),
+    b: await tableOn(sut, sb, 'hub-b'),
+  };
+}
+
 describeStores('rule state', ({ fresh }) => {
   it('upserts, deletes and loads states and last-seen times, for the next instance too', async () => {
     const sut = await fresh();
@@ -100,17 +121,7 @@ describeStores('rule state', ({ fresh }) => {
   });
 
   it("a second instance writing a live owner's (rule, device) is refused and told; after the lease it takes over", async () => {
-    const sut = await fresh();
-    const clock = new ManualClock(T0);
-    const sa = sut.store;
-    const sb = sut.reopen();
-    await migrateLeases(sa);
-    const leaseA = createInstanceLease(sa, { instanceId: 'hub-a', clock, ttlMs: 15_000 });
-    const leaseB = createInstanceLease(sb, { instanceId: 'hub-b', clock, ttlMs: 15_000 });
-    await leaseA.renew();
-    await leaseB.renew();
-    const a = await tableOn(sut, sa, 'hub-a');
-    const b = await tableOn(sut, sb, 'hub-b');
+    const { clock, leaseA, leaseB, a, b } = await twoInstances(await fresh());
     const key = { ruleId: 'bin-full', deviceId: 'b1' };
     await a.write({ states: [{ ...key, state: pending(T0) }], presence: [], at: clock.now() });
     // B saw another of b1's readings and would start its own `for` from a later time
@@ -152,17 +163,7 @@ describeStores('rule state', ({ fresh }) => {
     b.close();
   });
   it('hands a device over: the live owner releases it with a note, the taker waits for it and its writes stand', async () => {
-    const sut = await fresh();
-    const clock = new ManualClock(T0);
-    const sa = sut.store;
-    const sb = sut.reopen();
-    await migrateLeases(sa);
-    const leaseA = createInstanceLease(sa, { instanceId: 'hub-a', clock, ttlMs: 15_000 });
-    const leaseB = createInstanceLease(sb, { instanceId: 'hub-b', clock, ttlMs: 15_000 });
-    await leaseA.renew();
-    await leaseB.renew();
-    const a = await tableOn(sut, sa, 'hub-a');
-    const b = await tableOn(sut, sb, 'hub-b');
+    const { clock, leaseB, a, b } = await twoInstances(await fresh());
     const key = { ruleId: 'bin-full', deviceId: 'b1' };
     await a.write({ states: [{ ...key, state: pending(T0) }], presence: [['b1', seen('b1', T0)]], at: T0 });
     await a.write({
