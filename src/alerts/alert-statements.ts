@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { NewAlert, OutboxInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
 import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
-import type { AlertStoreTables } from './tables.ts';
+import type { AlertRow, AlertStoreTables } from './tables.ts';
 
 const OPEN = ['open', 'dispatched', 'acknowledged', 'on_site'] as const;
 const NEW_ALERT_FIELDS = [
@@ -30,6 +30,54 @@ const NEW_ALERT_FIELDS = [
   'incidentId',
   'at',
 ] as const satisfies readonly (keyof NewAlert)[];
+
+/**
+ * The row `insertAlert` writes, as `alert` would read it back (without the place levels the database derives):
+ * the raise goes on with it instead of reading its own insert again (a `SELECT *` of some forty columns was the
+ * raise transaction's costliest read). Kept beside `insertAlert` so the two change together;
+ * test/storage/alert-statements.test.ts holds it to the row the store returns.
+ */
+export function insertedAlert(a: NewAlert): AlertRow {
+  return {
+    id: a.id,
+    rule_id: a.ruleId,
+    device_id: a.deviceId,
+    device_type: a.deviceType,
+    place_id: a.placeId,
+    place: a.place,
+    grid_id: a.gridId,
+    floor: a.floor,
+    severity: a.severity as AlertRow['severity'],
+    category: a.category,
+    title: a.title,
+    detail: a.detail,
+    evidence: a.evidence,
+    dedup: a.dedup as AlertRow['dedup'],
+    status: 'open',
+    incident_id: a.incidentId,
+    count: 1,
+    opened_at: a.at,
+    clock_start: a.at,
+    last_seen_at: a.at,
+    acknowledged_at: null,
+    acknowledged_by: null,
+    arrived_at: null,
+    resolved_at: null,
+    resolved_by: null,
+    resolution: null,
+    resolution_note: null,
+    closed_at: null,
+    rating: null,
+    rating_comment: null,
+    // the columns' defaults (schema.ts)
+    reach: 'grid',
+    escalation_step: 0,
+    escalated: 0,
+    cancelled_by_resident: 0,
+    reopened: 0,
+    updated_at: a.at,
+  };
+}
 
 const id = (row: { id: number } | undefined): number => Number(row?.id);
 

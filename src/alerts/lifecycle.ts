@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
-import type { AlertStatements } from './alert-store.ts';
+import { insertedAlert } from './alert-statements.ts';
+import type { AlertStatements, NewAlert } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Escalation } from './escalation.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -141,7 +142,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       incidentId = `inc-${randomUUID()}`;
       await q.insertIncident(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
     }
-    await q.insertAlert({
+    const alert: NewAlert = {
       id,
       ruleId: res.ruleId,
       deviceId: res.deviceId,
@@ -158,7 +159,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       dedup: res.dedup,
       incidentId,
       at: clock.now(),
-    });
+    };
+    await q.insertAlert(alert);
+    alerts.rememberRow(fx, insertedAlert(alert));
     m.raised.inc({ severity: res.severity, outcome: 'opened' });
     await record(fx, id, 'opened', `rule:${res.ruleId}`, {
       severity: res.severity,

@@ -417,6 +417,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
           new GridHubError('REQUEST_INVALID', `not a usable worker id: ${JSON.stringify(workerId)}`),
         );
       const body = Buffer.from(JSON.stringify(payload));
+      pipeline.alarmQueued();
       return new Promise<void>((resolve, reject) => {
         aedes.publish(
           {

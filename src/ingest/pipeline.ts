@@ -87,6 +87,12 @@ export interface Pipeline
   ): void;
   /** Hand over everything waiting for the journal now (also used at shutdown). */
   flush(): void;
+  /**
+   * A worker's alarm was just handed to the broker, which writes it to the phone's socket in an immediate of its
+   * own: the telemetry slice already queued ahead of that immediate steps aside for one turn, so a flood of
+   * readings never stands between an alarm and its phone.
+   */
+  alarmQueued(): void;
   /** From now on wills are not published: the hub going down is not the devices going offline. */
   beginShutdown(): void;
   /** Hand ingest the flow that takes its readings (rules, dispatcher, telemetry); once, before messages come. */
@@ -168,6 +174,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   /** Readings in `telemetry` (what the bounds count). */
   let telemetryQueued = 0;
   let drainScheduled = false;
+  /** A worker's alarm waits for the broker's immediate behind the queued slice (alarmQueued). */
+  let alarmWaiting = false;
   /**
    * Acknowledgements of shed QoS 0 telemetry, oldest first: their sockets are read again as the queue makes
    * room, a few at a time (see releaseShedSockets).
@@ -309,6 +317,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    */
   function drainTelemetry(all = false): void {
     drainScheduled = false;
+    if (alarmWaiting && !all) {
+      // queued behind this immediate: the broker's write of an alarm (alarmQueued); the slice goes after it
+      alarmWaiting = false;
+      drainScheduled = true;
+      setImmediate(drainTelemetry);
+      return;
+    }
     const deadline = all ? Number.POSITIVE_INFINITY : performance.now() + TELEMETRY_SLICE_MS;
     let n = 0;
     while (telemetryHead < telemetry.length) {
@@ -959,6 +974,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     flush() {
       flush();
       drainTelemetry(true);
+    },
+    alarmQueued() {
+      // only a slice already waiting can stand in the way: one queued later runs after the broker's write
+      if (drainScheduled) alarmWaiting = true;
     },
     released(client, packetId) {
       const session = sessionOf(client);

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
+import { insertedAlert } from '../../src/alerts/alert-statements.ts';
 import type { AlertStore, ClaimRequest, NewAlert, OutboxInsert } from '../../src/alerts/alert-store.ts';
 import { OUTBOX_MIGRATIONS } from '../../src/alerts/outbox-schema.ts';
 import {
@@ -188,6 +189,18 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.useRatingToken(T + 1, 'h1')).toBe(1);
     expect((await st.ratingToken('h1'))?.used_at).toBe(T + 1);
     expect(await st.ratingToken('h2')).toBeUndefined();
+  });
+
+  it('a raise goes on with the row it inserted: insertedAlert is the row the store reads back', async () => {
+    const s = await open(await fresh());
+    await s.statements.insertIncident('i1', 'care', 'b1', PLACE, T, T);
+    for (const a of [alert('a1'), alert('a2', { gridId: null, floor: null, evidence: '{"smoke":0.4}' })]) {
+      await s.statements.insertAlert(a);
+      const read: Record<string, unknown> = { ...(await s.statements.alert(a.id)) };
+      for (const level of ['street', 'community', 'estate', 'building', 'unit']) delete read[`${level}_id`];
+      // every column but the place levels the database derives, with the same values and types
+      expect(insertedAlert(a)).toStrictEqual(read);
+    }
   });
 
   it('holds back repeats while suppressed, counts them, and lifts the suppression when fixed', async () => {
