@@ -223,13 +223,6 @@ export function createTransactions(deps: TransactionsDeps) {
     }
     for (const msg of fx.stream) deps.bus.emit('alert.streamed', msg);
     if (fx.changes.length) wake();
-    // What the caller does once this resolves (ingest's journal delete and the device's PUBACK, the next event)
-    // can follow the alarms too. aedes writes a QoS 1 message to a subscriber's socket in a setImmediate queued
-    // from a microtask of its publish (client.js deliverQoS, after persistence.subscriptionsByTopic): one
-    // immediate of ours queued now would run before that write, the second runs in the next check phase, after it.
-    // The effects above stay before the write, so the stream's and the bus's order is the commits' order (a
-    // delivery's outcome, written in an immediate of its own, never overtakes the alert it belongs to).
-    if (fx.claimed.length) await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
     return out;
   }
 

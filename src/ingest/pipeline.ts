@@ -37,6 +37,16 @@ interface QueuedTelemetry {
   callback: PublishCallback | null;
 }
 
+/**
+ * Settles once the broker has written what it was handed before this call: aedes writes a QoS 1 message to a
+ * subscriber's socket in a setImmediate queued from a microtask of its publish (client.js deliverQoS, after
+ * persistence.subscriptionsByTopic), so one immediate of ours queued now might run before it; the second runs
+ * in the next check phase, after it.
+ */
+function afterAlarmWrites(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
 /** One turn of the telemetry queue takes at most this long, so sockets bringing events are read in between. */
 const TELEMETRY_SLICE_MS = 4;
 
@@ -176,6 +186,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let drainScheduled = false;
   /** A worker's alarm waits for the broker's immediate behind the queued slice (alarmQueued). */
   let alarmWaiting = false;
+  /** Workers' alarms handed to the broker so far (alarmQueued): a batch that raised one acknowledges after it. */
+  let alarmsQueued = 0;
   /**
    * Acknowledgements of shed QoS 0 telemetry, oldest first: their sockets are read again as the queue makes
    * room, a few at a time (see releaseShedSockets).
@@ -425,6 +437,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (m.journal && journalFailed) continue;
       for (const r of m.readings) items.push({ r, journal: m.journal });
     }
+    const alarmsBefore = alarmsQueued;
     const finish = () => {
       markDone(doneIds);
       for (const m of batch) {
@@ -448,11 +461,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         else queueRetry(r as EventReading);
       },
     );
-    if (going === undefined) {
+    if (going === undefined && alarmsQueued === alarmsBefore) {
       finish();
       return undefined;
     }
-    return going.then(finish);
+    // The workers' alarms these events raised go to their sockets before the journal delete and the PUBACKs:
+    // the broker writes them in immediates of its own (alarmQueued); the events are durable in the journal
+    // meanwhile, so acknowledging them a turn later costs nothing but that turn.
+    const settled = (): Promise<void> | undefined => {
+      if (alarmsQueued !== alarmsBefore) return afterAlarmWrites().then(finish);
+      finish();
+      return undefined;
+    };
+    return going === undefined ? settled() : going.then(settled);
   }
 
   function refuse(
@@ -976,6 +997,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       drainTelemetry(true);
     },
     alarmQueued() {
+      alarmsQueued++;
       // only a slice already waiting can stand in the way: one queued later runs after the broker's write
       if (drainScheduled) alarmWaiting = true;
     },

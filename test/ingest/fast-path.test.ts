@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Reading } from '../../src/domain/reading.ts';
+import { topics } from '../../src/domain/wire.ts';
 import { type Harness, startHarness, until } from './harness.ts';
 import { ackOf, connectRaw, publishPacket, type RawClient } from './raw-mqtt.ts';
 
@@ -89,6 +90,48 @@ describe('the fast path for events', () => {
     // the press was acknowledged while most of the flood was still waiting, and went ahead of it
     expect(takenWhenAcked).toBeLessThan(n / 2);
     expect(t.readings.map(label).indexOf('press')).toBeLessThan(n / 2);
+  });
+
+  it('a worker’s alarm handed to the broker is written before the telemetry slice queued ahead of it', async () => {
+    const t = await startHarness();
+    h = t;
+    const phone = await t.connect(t.worker.username, t.worker.token, { clientId: 'phone-li' });
+    await phone.subscribeAsync(topics.workerAlarms(t.worker.personId), { qos: 1 });
+    const flooder = await rawSmoke(t);
+    const id = t.devices.smoke.id;
+    const button = t.devices.call_button;
+    const presser = await connectRaw(t.port, { username: button.id, password: button.secret });
+    raws.push(presser);
+    // 0.2 ms a reading, so a slice of the queue takes its full 4 ms and a flood stays queued behind it
+    let takenAtPublish = -1;
+    t.sink.onReading = (r) => {
+      if (r.kind === 'telemetry') spin(0.2);
+      t.readings.push(r);
+      // as the dispatcher does once the press's alert has committed: the worker's alarm goes to the broker
+      if (r.kind === 'event') {
+        takenAtPublish = t.readings.length;
+        void t.ingest.publishToWorker(t.worker.personId, { kind: 'alarm', deviceId: button.id });
+      }
+    };
+    let takenAtAlarm = -1;
+    phone.on('message', () => {
+      takenAtAlarm = t.readings.length;
+    });
+    const n = 3_000;
+    flooder.sendAll(
+      Array.from({ length: n }, (_, i) =>
+        publishPacket({ topic: `gh/${id}/telemetry`, payload: `{"smoke":0.0${i % 10}}`, qos: 0 }),
+      ),
+    );
+    await until(() => t.readings.length > 0, 5_000, 'the flood to start');
+    presser.publish({ topic: `gh/${button.id}/event`, payload: '{"event":"press"}', qos: 1, messageId: 3 });
+    await until(() => takenAtAlarm >= 0, 10_000, 'the alarm');
+    expect(takenAtPublish).toBeGreaterThan(0);
+    expect(takenAtPublish).toBeLessThan(n / 2);
+    // not one reading was taken between the alarm's publish and its arrival: the slice queued ahead of the
+    // broker's write stepped aside (before, a whole slice, about 20 readings here, went first)
+    expect(takenAtAlarm).toBe(takenAtPublish);
+    await until(() => t.readings.length === n + 1, 20_000, 'every reading');
   });
 });
 
