@@ -11,7 +11,7 @@
  * timed as in production and a busy machine does not make timeouts fire in a few real milliseconds.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,7 +185,12 @@ async function startHubProcess(name: string, env: Record<string, string>): Promi
   });
   let out = '';
   let gone = false;
+  // GRIDHUB_CLUSTER_LOG_DIR keeps each instance's whole output (a failover run to diagnose), not only its start
+  const logDir = process.env.GRIDHUB_CLUSTER_LOG_DIR;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const file = logDir ? createWriteStream(join(logDir, `${name}.log`)) : undefined;
   const keep = (chunk: Buffer) => {
+    file?.write(chunk);
     if (out.length < 200_000) out += chunk.toString();
   };
   proc.stdout?.on('data', keep);
@@ -193,6 +198,7 @@ async function startHubProcess(name: string, env: Record<string, string>): Promi
   const exited = new Promise<void>((resolve) =>
     proc.once('exit', () => {
       gone = true;
+      file?.end();
       resolve();
     }),
   );
