@@ -477,12 +477,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     },
     async stop() {
       clearInterval(presenceTimer);
-      // Stop taking messages first, then let each stage below finish what it holds.
-      await ingest.close();
+      // Stop taking messages first, then let each stage below finish what it holds; the connection alarms go out
+      // on closes after the dispatcher's last deliveries.
+      await ingest.stopTaking();
       await app.close();
       await rules.close();
       relay?.close();
       await dispatcher.stop();
+      await ingest.close();
       await telemetry.close();
       await flushPresence();
       await registry.devices.settled();

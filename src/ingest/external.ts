@@ -212,6 +212,14 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     return client;
   }
 
+  /** The consumers go; the publisher stays for the dispatcher's last alarms until `close`. */
+  async function stopTaking(): Promise<void> {
+    pipeline.beginShutdown();
+    pipeline.flush();
+    const ending = consumers.splice(0);
+    await Promise.all(ending.map((c) => c.endAsync()));
+  }
+
   return {
     webSocketPlugin: noWebSocket,
 
@@ -282,11 +290,9 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
         }
       : {}),
 
+    stopTaking,
     async close() {
-      pipeline.beginShutdown();
-      pipeline.flush();
-      await Promise.all(consumers.map((c) => c.endAsync()));
-      consumers.length = 0;
+      await stopTaking();
       await publisher?.endAsync();
       publisher = undefined;
     },
