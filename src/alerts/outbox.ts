@@ -135,7 +135,10 @@ export function createOutbox(deps: OutboxDeps) {
       // row keeps its claim and no attempt is counted; the next start, or another instance once this one's lease
       // has gone, sends it again under the same idempotency key.
       if (deps.run.stopped) {
-        log.info({ alertId: row.alert_id, channel: row.channel }, 'delivery left for the next start: stopping');
+        log.info(
+          { alertId: row.alert_id, channel: row.channel },
+          'delivery left for the next start: stopping',
+        );
         return 'final';
       }
       return await failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
