@@ -170,7 +170,9 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
 async function startHubProcess(name: string, env: Record<string, string>): Promise<HubProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), `gridhub-${name}-`));
   const httpUrl = `http://127.0.0.1:${await freePort()}`;
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // GRIDHUB_CLUSTER_NODE_FLAGS: node flags for every instance, to diagnose a run (`--cpu-prof,--cpu-prof-dir=…`)
+  const flags = process.env.GRIDHUB_CLUSTER_NODE_FLAGS?.split(',').filter(Boolean) ?? [];
+  const proc: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
