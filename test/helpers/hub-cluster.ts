@@ -378,6 +378,8 @@ export async function startTelemetry(
       payload: JSON.stringify(sampleTelemetry(d.type as DeviceTypeId, rng)),
     })),
   );
+  /** The schedule's position, and what was written: a generator that fell behind skips, and skips count not. */
+  let slot = 0;
   let sent = 0;
   let stopped = false;
   const t0 = Date.now();
@@ -385,10 +387,11 @@ export async function startTelemetry(
     while (!stopped) {
       const due = Math.floor(((Date.now() - t0) / 1000) * ratePerSec);
       // a generator that fell behind (the machine is busy) catches up at most 1 s of messages at once
-      sent = Math.max(sent, due - ratePerSec);
-      while (sent < due) {
-        const m = messages[sent % messages.length] as { topic: string; payload: string };
+      slot = Math.max(slot, due - ratePerSec);
+      while (slot < due) {
+        const m = messages[slot % messages.length] as { topic: string; payload: string };
         client.publish(m.topic, m.payload, { qos: 0 });
+        slot++;
         sent++;
       }
       await new Promise((r) => setTimeout(r, 10));
