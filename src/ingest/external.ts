@@ -201,9 +201,11 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     client.on('offline', () => log.warn({ index }, 'external broker unreachable; retrying'));
     if (index === 'out') return client;
     // owner routing: a share group of this instance's own, so that it gets every message once, split over its
-    // consumer connections; shared: one group for all instances, each message to one of them
+    // consumer connections; shared: one group for all instances, each message to one of them. The group is named
+    // after the client ids, not the instance name: that may be fresh per start, and a resumed persistent session
+    // would then hold the previous start's group too and receive every message twice.
     const group = owner
-      ? `${config.externalShareGroup}-${(ownership?.instanceId ?? prefix).replace(/[^A-Za-z0-9_-]/g, '-')}`
+      ? `${config.externalShareGroup}-${prefix.replace(/[^A-Za-z0-9_-]/g, '-')}`
       : config.externalShareGroup;
     const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
     const granted = await client.subscribeAsync(filters, { qos: 1 });
