@@ -76,6 +76,7 @@ export function failoverFigures(r: unknown): Record<string, number | null> {
     failoverEscalationWrong: x?.escalation
       ? x.escalation.missing + x.escalation.repeated + x.escalation.early
       : null,
+    failoverEscalationWorstLateMs: x?.escalation?.worstLateMs ?? null,
     failoverFirstAlarmAfterKillMs: x?.failover?.firstAlarmAfterKillMs ?? null,
     failoverMaxStallMs: x?.failover?.maxStallMs ?? null,
     failoverNeverAlarmed: x?.failover?.neverAlarmed ?? null,

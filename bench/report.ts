@@ -319,7 +319,7 @@ export function renderMarkdown(r: BenchReport): string {
     `| offered 2 × sustainable: QoS 0 readings shed (counted) | ${fmt(r.figures.overloadShedQos0)} | | | | info |`,
   );
   lines.push(
-    `| failover run: presses acknowledged (per s) / alerts / never alarmed; escalation steps expected / seen once; first alarm after the kill; telemetry accepted per s | ${fmt(r.figures.failoverPressesAcked)} (${fmt(r.figures.failoverPressesAckedPerSec)}/s) / ${fmt(r.figures.failoverAlerts)} / ${fmt(r.figures.failoverNeverAlarmed)}; ${fmt(r.figures.failoverEscalationExpected)} / ${fmt(r.figures.failoverEscalationSeenOnce)}; ${fmt(r.figures.failoverFirstAlarmAfterKillMs)} ms; ${fmt(r.figures.failoverTelemetryAcceptedPerSec)} | | | | info |`,
+    `| failover run: presses acknowledged (per s) / alerts / never alarmed; escalation steps expected / seen once / latest after due (real ms); first alarm after the kill; telemetry accepted per s | ${fmt(r.figures.failoverPressesAcked)} (${fmt(r.figures.failoverPressesAckedPerSec)}/s) / ${fmt(r.figures.failoverAlerts)} / ${fmt(r.figures.failoverNeverAlarmed)}; ${fmt(r.figures.failoverEscalationExpected)} / ${fmt(r.figures.failoverEscalationSeenOnce)} / ${fmt(r.figures.failoverEscalationWorstLateMs)}; ${fmt(r.figures.failoverFirstAlarmAfterKillMs)} ms; ${fmt(r.figures.failoverTelemetryAcceptedPerSec)} | | | | info |`,
   );
   lines.push('');
   lines.push(

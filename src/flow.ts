@@ -3,8 +3,8 @@ import type { Reading } from './domain/reading.ts';
 import type { RuleOutcome, RuleResult } from './domain/rule-result.ts';
 
 export interface FlowDeps {
-  /** The rules: evaluate a reading (their state advances tentatively), or undo that evaluation. */
-  rules: { evaluate(reading: Reading): RuleOutcome; rollback(): void };
+  /** The rules: evaluate a reading (their state advances tentatively; the outcome can undo it). */
+  rules: { evaluate(reading: Reading): RuleOutcome };
   /**
    * Record results durably, in order (the dispatcher); throws or rejects when one could not be. Rule timers
    * (absence, `for`) hand their results to the same function, so both paths record alike.
@@ -16,20 +16,21 @@ export interface FlowDeps {
 
 /**
  * The one path a reading takes between the stages: ingest → rules → dispatcher and telemetry sink. Its results
- * are recorded before its point is stored; when recording fails, the rules' state is rolled back and the error
- * reaches ingest, which keeps a QoS 1 event in its journal and feeds it again. So an event whose alert could not
- * be recorded is neither lost nor, on the retry, doubled, and a rule never advances past a result nobody recorded.
+ * are recorded before its point is stored; when recording fails, the evaluation is undone and the error reaches
+ * ingest, which keeps a QoS 1 event in its journal and feeds it again. So an event whose alert could not be
+ * recorded is neither lost nor, on the retry, doubled, and a rule never advances past a result nobody recorded.
  *
- * Recording awaits the alert store, so readings are taken one at a time: the next reading is evaluated only once
- * the results of the one before are recorded (or rolled back), because the rules' rollback undoes only the
- * evaluation in progress. That also keeps every device's results in order. A reading with no results, while
- * nothing waits, is taken at once and answers undefined; on SQLite a recording settles in microtasks, so the
- * queue is empty again before the next socket read or timer.
+ * Recording may await the alert store (PostgreSQL: round trips). A device's readings are taken one at a time:
+ * its next reading is evaluated only once the results of the one before are recorded (or undone), which keeps
+ * its results in order and its rule state true. Other devices do not wait: a press's alert being written holds
+ * up neither the telemetry flood nor another device's alarm (issue #13). A reading with no results, while
+ * nothing of its device waits, is taken at once and answers undefined; on SQLite a recording settles in
+ * microtasks, so nothing waits there at all.
  */
 export function createFlow(deps: FlowDeps): (reading: Reading) => Promise<void> | undefined {
   const { rules, record, store } = deps;
-  /** Settles when the readings taken so far are recorded; never rejects. Undefined when none waits. */
-  let tail: Promise<void> | undefined;
+  /** Per device with a recording under way: settles when its readings so far are recorded; never rejects. */
+  const tails = new Map<string, Promise<void>>();
 
   function take(reading: Reading): Promise<void> | undefined {
     const outcome = rules.evaluate(reading);
@@ -41,7 +42,7 @@ export function createFlow(deps: FlowDeps): (reading: Reading) => Promise<void> 
     try {
       recorded = record(outcome.results);
     } catch (err) {
-      rules.rollback();
+      outcome.undo();
       throw err;
     }
     if (!(recorded instanceof Promise)) {
@@ -51,31 +52,32 @@ export function createFlow(deps: FlowDeps): (reading: Reading) => Promise<void> 
     return recorded.then(
       () => store(outcome.point),
       (err: unknown) => {
-        rules.rollback();
+        outcome.undo();
         throw err;
       },
     );
   }
 
-  function behind(taken: Promise<void>): void {
+  function behind(deviceId: string, taken: Promise<void>): void {
     const settled = taken.then(
       () => {},
       () => {},
     );
-    tail = settled;
+    tails.set(deviceId, settled);
     void settled.then(() => {
-      if (tail === settled) tail = undefined;
+      if (tails.get(deviceId) === settled) tails.delete(deviceId);
     });
   }
 
   return (reading) => {
+    const tail = tails.get(reading.deviceId);
     if (tail === undefined) {
       const taken = take(reading);
-      if (taken !== undefined) behind(taken);
+      if (taken !== undefined) behind(reading.deviceId, taken);
       return taken;
     }
     const taken = tail.then(() => take(reading));
-    behind(taken);
+    behind(reading.deviceId, taken);
     return taken;
   };
 }

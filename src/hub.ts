@@ -39,6 +39,7 @@ import { loadServerKey } from './registry/secrets.ts';
 import { createRuleEngine, type RuleEngine } from './rules/engine.ts';
 import { rulesRoutes } from './rules/routes.ts';
 import { VERSION } from './runtime/project.ts';
+import { leaseCheck } from './storage/leases.ts';
 import { createMembership } from './storage/membership.ts';
 import { runOnce } from './storage/once.ts';
 import { type StoreLocation, storeLocation } from './storage/open.ts';
@@ -328,6 +329,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     readiness: [
       { name: 'registry', check: () => seeded || 'seeding the demo community' },
       { name: 'mqtt', check: () => urls.mqtt !== '' || 'MQTT listener not started' },
+      // On a shared database an instance that cannot renew its lease is taken for dead by the others, which take
+      // its devices and deliveries: a load balancer should stop sending it requests too.
+      ...(stores.lease ? [{ name: 'database', check: leaseCheck(stores.lease, clock) }] : []),
     ],
     routes: [
       rulesRoutes({ engine: rules }),
@@ -477,12 +481,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     },
     async stop() {
       clearInterval(presenceTimer);
-      // Stop taking messages first, then let each stage below finish what it holds.
-      await ingest.close();
+      // Stop taking messages first, then let each stage below finish what it holds; the connection alarms go out
+      // on closes after the dispatcher's last deliveries.
+      await ingest.stopTaking();
       await app.close();
       await rules.close();
       relay?.close();
       await dispatcher.stop();
+      await ingest.close();
       await telemetry.close();
       await flushPresence();
       await registry.devices.settled();

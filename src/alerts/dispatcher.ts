@@ -294,8 +294,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
     async stop() {
       run.stopped = true;
-      escalation.cancel();
-      mustReach.cancel();
+      // a firing under way ends its step before the store closes; what is left stays due for the next start
+      await Promise.all([escalation.stop(), mustReach.stop()]);
       await outbox.stop();
     },
     drain: outbox.settle,

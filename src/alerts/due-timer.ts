@@ -8,6 +8,54 @@ export interface DueTimer {
    */
   arm(): Promise<void>;
   cancel(): void;
+  /** Steps whose transaction failed, tried again with back-off (see `stepRetries`). */
+  readonly retries: StepRetries;
+}
+
+/**
+ * The steps of a schedule whose transaction failed (the store briefly unreachable, a serialisation failure on
+ * PostgreSQL, a bug in one step): each is tried again with exponential back-off instead of being dropped, since a
+ * dropped escalation step or must-reach rung is an alarm nobody hears. The row stays due in the store meanwhile,
+ * so another instance may take it first; keys no longer due are forgotten at the next read.
+ */
+export interface StepRetries {
+  /** Whether the step may be tried now (it never failed, or its back-off has passed). */
+  ready(key: string | number): boolean;
+  /** Record a failure; answers the attempt count and the wait before the next one. */
+  failed(key: string | number): { attempts: number; retryInMs: number };
+  done(key: string | number): void;
+  /** Forget the steps not among those due now (taken elsewhere, or no longer due). */
+  keepOnly(due: Iterable<string | number>): void;
+  readonly size: number;
+}
+
+export const STEP_RETRY_BASE_MS = 1_000;
+export const STEP_RETRY_MAX_MS = 60_000;
+
+function stepRetries(clock: Clock): StepRetries & { earliest(): number | null } {
+  const waiting = new Map<string | number, { attempts: number; at: number }>();
+  return {
+    ready: (key) => (waiting.get(key)?.at ?? Number.NEGATIVE_INFINITY) <= clock.now(),
+    failed(key) {
+      const attempts = (waiting.get(key)?.attempts ?? 0) + 1;
+      const retryInMs = Math.min(STEP_RETRY_MAX_MS, STEP_RETRY_BASE_MS * 2 ** (attempts - 1));
+      waiting.set(key, { attempts, at: clock.now() + retryInMs });
+      return { attempts, retryInMs };
+    },
+    done: (key) => void waiting.delete(key),
+    keepOnly(due) {
+      const keep = new Set(due);
+      for (const key of waiting.keys()) if (!keep.has(key)) waiting.delete(key);
+    },
+    get size() {
+      return waiting.size;
+    },
+    earliest() {
+      let at: number | null = null;
+      for (const w of waiting.values()) at = Math.min(at ?? w.at, w.at);
+      return at;
+    },
+  };
 }
 
 /**
@@ -27,6 +75,15 @@ export function dueTimer(
   },
 ): DueTimer {
   let armed: { handle: TimerHandle; at: number } | null = null;
+  const retries = stepRetries(clock);
+  // A due time already past while steps wait out their back-off is one of theirs, or one that fell due since the
+  // last firing: look again at the next retry, and at least every RETRY_POLL_MS for the latter.
+  const nextDue = async (): Promise<number | null> => {
+    const next = await o.next();
+    if (!retries.size || (next !== null && next > clock.now())) return next;
+    const retry = retries.earliest() ?? Number.POSITIVE_INFINITY;
+    return Math.min(retry, next === null ? retry : clock.now() + RETRY_POLL_MS);
+  };
   // Arms may overlap now that reading the due time can wait on the store: only the last one asked decides,
   // since it read the schedule last.
   let asked = 0;
@@ -35,10 +92,11 @@ export function dueTimer(
     armed = null;
   };
   return {
+    retries,
     async arm() {
       if (o.stopped()) return;
       const mine = ++asked;
-      const next = await o.next();
+      const next = await nextDue();
       if (mine !== asked || o.stopped()) return;
       if (armed && (next === null || armed.at !== next)) cancel();
       if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
@@ -60,3 +118,5 @@ export function dueTimer(
     },
   };
 }
+
+const RETRY_POLL_MS = 1_000;

@@ -59,16 +59,25 @@ export function createEscalation(deps: EscalationDeps) {
 
   async function fireDue(): Promise<void> {
     timer.cancel();
-    if (deps.run.stopped) return;
+    const { retries } = timer;
     for (;;) {
+      if (deps.run.stopped) return;
       const due = await q.dueTimers(clock.now());
-      if (!due.length) break;
-      for (const t of due) {
+      retries.keepOnly(due.map((t) => t.id));
+      const ready = due.filter((t) => retries.ready(t.id));
+      if (!ready.length) break;
+      for (const t of ready) {
+        if (deps.run.stopped) return;
         try {
           await alerts.tx(async (fx) => await fireOne(fx, t));
+          retries.done(t.id);
         } catch (err) {
-          log.error({ err, timerId: t.id, alertId: t.alert_id }, 'escalation step failed');
-          await q.setTimerState('void', t.id);
+          // the transaction rolled back: the step is still due, and is tried again rather than dropped
+          const { attempts, retryInMs } = retries.failed(t.id);
+          log.error(
+            { err, timerId: t.id, alertId: t.alert_id, attempts, retryInMs },
+            'escalation step failed; it is tried again',
+          );
         }
       }
     }
@@ -155,5 +164,11 @@ export function createEscalation(deps: EscalationDeps) {
     else await timer.arm();
   }
 
-  return { scheduleLadder, resume, arm: timer.arm, cancel: timer.cancel };
+  /** No more firings; resolves once the one running (if any) has ended, before the store closes under it. */
+  async function stop(): Promise<void> {
+    timer.cancel();
+    await firing?.catch(() => undefined);
+  }
+
+  return { scheduleLadder, resume, arm: timer.arm, stop };
 }

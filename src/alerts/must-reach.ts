@@ -188,23 +188,40 @@ export function createMustReach(deps: MustReachDeps) {
 
   async function fireDue(): Promise<void> {
     if (deps.run.stopped) return;
-    for (const due of await q.dueReach(clock.now())) {
+    const { retries } = timer;
+    const due = await q.dueReach(clock.now());
+    const keyOf = (d: (typeof due)[number]) => `${d.alert_id}:${d.rung}:${d.next_at}`;
+    retries.keepOnly(due.map(keyOf));
+    for (const d of due) {
+      if (deps.run.stopped) return;
+      if (!retries.ready(keyOf(d))) continue;
       try {
         await alerts.tx(async (fx) => {
           // each rung once, however many instances share the database and saw it fall due
-          if ((await q.takeReach(due.alert_id, due.rung, due.next_at)) === 0) return;
+          if ((await q.takeReach(d.alert_id, d.rung, d.next_at)) === 0) return;
           await advance(
             fx,
-            due.alert_id,
-            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[due.rung]}`,
+            d.alert_id,
+            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[d.rung]}`,
           );
         });
+        retries.done(keyOf(d));
       } catch (err) {
-        log.error({ err, alertId: due.alert_id }, 'must-reach step failed');
-        await q.setReach(due.rung, clock.now(), 'stopped', due.alert_id);
+        // rolled back, so the rung is still due: tried again with back-off, never left to stop the ladder
+        const { attempts, retryInMs } = retries.failed(keyOf(d));
+        log.error(
+          { err, alertId: d.alert_id, attempts, retryInMs },
+          'must-reach step failed; it is tried again',
+        );
       }
     }
   }
 
-  return { begin, start, advance, rungDead, fire, arm: timer.arm, cancel: timer.cancel };
+  /** No more firings; resolves once the one running (if any) has ended. */
+  async function stop(): Promise<void> {
+    timer.cancel();
+    await firing?.catch(() => undefined);
+  }
+
+  return { begin, start, advance, rungDead, fire, arm: timer.arm, stop };
 }

@@ -131,6 +131,16 @@ export function createOutbox(deps: OutboxDeps) {
       });
       return 'delivered';
     } catch (err) {
+      // Stopping (the broker connection closing under a last delivery, say) says nothing about the target: the
+      // row keeps its claim and no attempt is counted; the next start, or another instance once this one's lease
+      // has gone, sends it again under the same idempotency key.
+      if (deps.run.stopped) {
+        log.info(
+          { alertId: row.alert_id, channel: row.channel },
+          'delivery left for the next start: stopping',
+        );
+        return 'final';
+      }
       return await failed(row, payload, err, channel !== undefined, channel?.recordInTimeline !== false);
     }
   }

@@ -64,4 +64,9 @@ export interface AlertFact extends ResultBase {
 export interface RuleOutcome {
   readonly results: readonly RuleResult[];
   readonly point: Reading;
+  /**
+   * Undo what this evaluation did to the rules' state, when its results could not be recorded. Each evaluation
+   * has its own: another device's reading may be evaluated while this one's recording awaits the store.
+   */
+  undo(): void;
 }

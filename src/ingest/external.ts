@@ -201,15 +201,25 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     client.on('offline', () => log.warn({ index }, 'external broker unreachable; retrying'));
     if (index === 'out') return client;
     // owner routing: a share group of this instance's own, so that it gets every message once, split over its
-    // consumer connections; shared: one group for all instances, each message to one of them
+    // consumer connections; shared: one group for all instances, each message to one of them. The group is named
+    // after the client ids, not the instance name: that may be fresh per start, and a resumed persistent session
+    // would then hold the previous start's group too and receive every message twice.
     const group = owner
-      ? `${config.externalShareGroup}-${(ownership?.instanceId ?? prefix).replace(/[^A-Za-z0-9_-]/g, '-')}`
+      ? `${config.externalShareGroup}-${prefix.replace(/[^A-Za-z0-9_-]/g, '-')}`
       : config.externalShareGroup;
     const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
     const granted = await client.subscribeAsync(filters, { qos: 1 });
     if (granted.some((g) => g.qos > 2))
       throw new Error(`the external broker refused the shared subscriptions ${filters.join(', ')}`);
     return client;
+  }
+
+  /** The consumers go; the publisher stays for the dispatcher's last alarms until `close`. */
+  async function stopTaking(): Promise<void> {
+    pipeline.beginShutdown();
+    pipeline.flush();
+    const ending = consumers.splice(0);
+    await Promise.all(ending.map((c) => c.endAsync()));
   }
 
   return {
@@ -282,11 +292,9 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
         }
       : {}),
 
+    stopTaking,
     async close() {
-      pipeline.beginShutdown();
-      pipeline.flush();
-      await Promise.all(consumers.map((c) => c.endAsync()));
-      consumers.length = 0;
+      await stopTaking();
       await publisher?.endAsync();
       publisher = undefined;
     },

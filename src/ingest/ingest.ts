@@ -106,6 +106,13 @@ export interface MqttIngest extends WorkerPublisher {
   replayOrphans(now: number): number | Promise<number>;
   /** External broker with owner routing and an ownership: the hand-over of devices between instances. */
   readonly routing?: IngestRouting;
+  /**
+   * Stop taking device messages and hand over what waits for the group commit (the first step of a stop). The
+   * external broker's connection that alarms go out on stays open for the dispatcher's last deliveries; the
+   * embedded broker goes whole (the workers' phones are its clients too).
+   */
+  stopTaking(): Promise<void>;
+  /** Close everything (after the dispatcher has stopped); `stopTaking` first when it was not called. */
   close(): Promise<void>;
 }
 
@@ -452,31 +459,35 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     replayJournal: () => pipeline.replayJournal(),
     replayOrphans: (now) => pipeline.replayOrphans(now),
 
-    async close() {
-      if (closing) return;
-      closing = true;
-      slow.close();
-      feed?.close();
-      pipeline.beginShutdown();
-      const serversClosed = servers.map(closeServer);
-      // whatever waits for the group commit is handed over and acknowledged before the sockets go
-      pipeline.flush();
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      // connects and disconnects still queued go to the table (later disconnects are not recorded: closing)
-      presence.flush();
-      if (persistence) {
-        // bounded: after the Redis bus has gone, its unsubscribe may never answer
-        await Promise.race([
-          persistence.destroy().catch((err: unknown) => log.warn({ err }, 'redis persistence close failed')),
-          new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
-        ]);
-      }
-      for (const s of sockets) s.destroy();
-      // every socket and client is closed now: what still waits in the connect queue sees that and does nothing
-      connectQueue.drain();
-      await Promise.all(serversClosed);
-    },
+    stopTaking: () => close(),
+    close,
   };
+
+  // a function declaration, so the returned object above can name it
+  async function close(): Promise<void> {
+    if (closing) return;
+    closing = true;
+    slow.close();
+    feed?.close();
+    pipeline.beginShutdown();
+    const serversClosed = servers.map(closeServer);
+    // whatever waits for the group commit is handed over and acknowledged before the sockets go
+    pipeline.flush();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    // connects and disconnects still queued go to the table (later disconnects are not recorded: closing)
+    presence.flush();
+    if (persistence) {
+      // bounded: after the Redis bus has gone, its unsubscribe may never answer
+      await Promise.race([
+        persistence.destroy().catch((err: unknown) => log.warn({ err }, 'redis persistence close failed')),
+        new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
+      ]);
+    }
+    for (const s of sockets) s.destroy();
+    // every socket and client is closed now: what still waits in the connect queue sees that and does nothing
+    connectQueue.drain();
+    await Promise.all(serversClosed);
+  }
 }
 
 function noop(): void {}

@@ -81,10 +81,11 @@ export interface RuleInfo {
 }
 
 export interface RuleEngine {
-  /** Evaluate a reading: the results to record and the point to store. Pure of side effects but rule state. */
+  /**
+   * Evaluate a reading: the results to record and the point to store. Pure of side effects but rule state, which
+   * the outcome's `undo` puts back when its results could not be recorded.
+   */
   evaluate(reading: Reading): RuleOutcome;
-  /** The results of the last `evaluate` could not be recorded: put rule state back as it was before it. */
-  rollback(): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** A device was removed from the registry: stop timing its absence and drop its rule state. */
   forgetDevice(deviceId: string): void;
@@ -261,7 +262,6 @@ export function createRuleEngine(deps: RuleEngineDeps): RuleEngine {
 
   return {
     evaluate: evaluator.handle,
-    rollback: evaluator.rollback,
     seedPresence: owns
       ? (devices) => evaluator.seedPresence(devices.filter((d) => owns(d.deviceId)))
       : evaluator.seedPresence,

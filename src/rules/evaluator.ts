@@ -81,10 +81,8 @@ export interface EvaluatorDeps {
 export interface Evaluator {
   setRules(rules: readonly CompiledRule[]): void;
   rules(): readonly CompiledRule[];
-  /** Evaluate every rule of the reading's type; the state advances tentatively until the next call. */
+  /** Evaluate every rule of the reading's type; the state advances tentatively: the outcome can undo it. */
   handle(reading: Reading): RuleOutcome;
-  /** Undo what the last `handle` did to rule state (its results were not recorded). */
-  rollback(): void;
   seedPresence(devices: readonly PresenceSeed[]): void;
   /** Install persisted state; call before setRules. */
   restore(
@@ -173,14 +171,16 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
    * The undo log of the evaluation in progress: each state a result-yielding rule had before it, so that a
    * result that could not be recorded leaves no trace. `undefined` = the state did not exist yet.
    */
-  const undo: { rule: CompiledRule; deviceId: string; before: Snapshot | undefined }[] = [];
+  type UndoLog = { rule: CompiledRule; deviceId: string; before: Snapshot | undefined }[];
+  let undo: UndoLog = [];
   const remember = (rule: CompiledRule, deviceId: string) => {
     const st = states.get(deviceId)?.get(rule.id);
     undo.push({ rule, deviceId, before: st ? snapshot(st) : undefined });
   };
-  const rollback = () => {
-    for (let i = undo.length - 1; i >= 0; i--) {
-      const { rule, deviceId, before } = undo[i] as (typeof undo)[number];
+  /** Undo one evaluation's log (each evaluation starts its own, so one still recording keeps its own). */
+  const rollbackLog = (log: UndoLog) => {
+    for (let i = log.length - 1; i >= 0; i--) {
+      const { rule, deviceId, before } = log[i] as UndoLog[number];
       const m = states.get(deviceId);
       const st = m?.get(rule.id);
       if (st) cancelTimer(st);
@@ -199,8 +199,10 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
         if (p) scheduleAbsence(rule, p);
       }
     }
-    undo.length = 0;
+    log.length = 0;
   };
+  /** Nothing to undo: an evaluation without results is never recorded. */
+  const NOTHING = () => {};
 
   const deviceStates = (deviceId: string) => {
     let m = states.get(deviceId);
@@ -354,7 +356,8 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     if (!rule || !st) return;
     st.timer = undefined;
     results = [];
-    undo.length = 0;
+    const mine: UndoLog = [];
+    undo = mine;
     remember(rule, deviceId);
     try {
       fireTimer(rule, deviceId, st, clock.now());
@@ -366,7 +369,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     if (results.length === 0 || !deps.onTimerResults) return;
     const key = `${ruleId}\u0000${deviceId}`;
     const failed = (err: unknown) => {
-      rollback();
+      rollbackLog(mine);
       const failures = (timerFailures.get(key) ?? 0) + 1;
       timerFailures.set(key, failures);
       const retryMs = Math.min(TIMER_RETRY_MAX_MS, TIMER_RETRY_MS * 2 ** (failures - 1));
@@ -382,8 +385,7 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       failed(err);
       return;
     }
-    // The recording awaits the alert store. The undo log is still this timer's when it settles: on SQLite it
-    // settles in microtasks, before any reading or timer can be evaluated.
+    // The recording may await the alert store (PostgreSQL) while other evaluations run: `mine` is this timer's.
     if (recorded instanceof Promise) void recorded.then(() => timerFailures.delete(key), failed);
     else timerFailures.delete(key);
   }
@@ -586,8 +588,9 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
 
   const handle = (reading: Reading): RuleOutcome => {
     results = [];
-    undo.length = 0;
-    if (closed) return { results, point: reading };
+    const mine: UndoLog = [];
+    undo = mine;
+    if (closed) return { results, point: reading, undo: NOTHING };
     const now = clock.now();
     // The broker's will message and keepalive timeouts are not the device speaking.
     const speaks = reading.kind !== 'status' || reading.source === 'device';
@@ -619,7 +622,8 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
       }
       if (sampled) deps.onSample?.((performance.now() - t0) / 1000);
     }
-    return { results, point: derived ? withDerived(reading, derived) : reading };
+    const point = derived ? withDerived(reading, derived) : reading;
+    return { results, point, undo: results.length ? () => rollbackLog(mine) : NOTHING };
   };
 
   const scheduleAll = () => {
@@ -703,7 +707,6 @@ export function createEvaluator(deps: EvaluatorDeps): Evaluator {
     },
     rules: () => ordered,
     handle,
-    rollback,
     seedPresence(devices) {
       const now = clock.now();
       for (const d of devices) seat(d, presence.get(d.deviceId)?.lastSeen, now);

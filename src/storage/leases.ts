@@ -68,6 +68,8 @@ export interface InstanceLease {
   stop(): Promise<void>;
   /** Whether `instanceId` holds a live lease at the clock's now. */
   isLive(instanceId: string): Promise<boolean>;
+  /** Until when this instance's own lease runs, as last written (0 before the first renewal). */
+  heldUntil(): number;
 }
 
 export function createInstanceLease(
@@ -79,6 +81,7 @@ export function createInstanceLease(
   const db: Kysely<LeaseTables> = store.builder<LeaseTables>();
   let timer: TimerHandle | undefined;
   let stopped = false;
+  let heldUntil = 0;
   const renew = async () => {
     const expires_at = clock.now() + ttlMs;
     await store.write(
@@ -87,6 +90,7 @@ export function createInstanceLease(
         .values({ instance_id: instanceId, expires_at })
         .onConflict((oc) => oc.column('instance_id').doUpdateSet({ expires_at })),
     );
+    heldUntil = expires_at;
   };
   return {
     instanceId,
@@ -110,7 +114,9 @@ export function createInstanceLease(
       if (timer) clock.clearTimeout(timer);
       timer = undefined;
       await store.write(db.deleteFrom('instance_leases').where('instance_id', '=', instanceId));
+      heldUntil = 0;
     },
+    heldUntil: () => heldUntil,
     async isLive(id) {
       const row = await store.first(
         db
@@ -122,4 +128,15 @@ export function createInstanceLease(
       return row !== undefined;
     },
   };
+}
+
+/**
+ * Readiness on the shared database (`/readyz`): this instance's lease is live, i.e. a renewal reached the database
+ * within the lease length. An instance that cannot renew is taken for dead by the others, which take over its
+ * devices and deliveries; a load balancer should stop sending it requests too.
+ */
+export function leaseCheck(lease: Pick<InstanceLease, 'heldUntil'>, clock: Clock): () => true | string {
+  return () =>
+    lease.heldUntil() > clock.now() ||
+    'the shared database has not taken this instance’s lease renewal in time: the other instances take over its work';
 }

@@ -335,6 +335,42 @@ describe('must-reach ladder', () => {
     expect((await h.dispatcher.timeline(id)).some((e) => e.type === 'must_reach_exhausted')).toBe(false);
   });
 
+  it('tries a rung whose transaction failed again after a back-off: the ladder does not stop there', async () => {
+    await setup((r) => ({ smsGatewayUrl: r.url('/sms'), mustReachStepMs: 30_000 }));
+    await h.dispatcher.people.update('w1', { phone: '13800000001' });
+    await h.dispatcher.start();
+    const t0 = h.clock.now();
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, {
+        placeId: 'b1u1',
+        deviceId: 'cb-1',
+        deviceType: 'call_button',
+        ruleId: 'call.press',
+        category: 'call',
+        title: '一键呼叫',
+        dedup: 'per-occurrence',
+      }),
+    );
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    await h.dispatcher.drain();
+    // the store refuses the rung's timeline row at 30 s, as a lost connection would: the rung rolls back
+    h.db.exec(
+      "CREATE TEMP TRIGGER refuse_rung BEFORE INSERT ON alert_events WHEN NEW.type = 'must_reach' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+    );
+    await step(30_000);
+    expect(rx.at('/sms')).toHaveLength(0);
+    h.db.exec('DROP TRIGGER refuse_rung');
+    await step(1_000);
+    expect(
+      rx
+        .at('/sms')
+        .map((r) => r.json().channel)
+        .sort(),
+    ).toEqual(['sms', 'voice']);
+    const ladder = (await h.dispatcher.timeline(id)).filter((e) => e.type === 'must_reach');
+    expect(ladder.map((e) => [e.at - t0, e.data.step])).toEqual([[31_000, 'sms_voice']]);
+  });
+
   it('moves on at once when every delivery of a rung is dead: phones, not 30 s later', async () => {
     await setup((r) => ({
       webhooks: { robot: { url: r.url('/robot') } },

@@ -90,6 +90,35 @@ describe('dispatcher', () => {
     expect((await h.dispatcher.list({})).items[0]?.reach).toBe('street');
   });
 
+  it('tries an escalation step whose transaction failed again, with back-off, instead of dropping it', async () => {
+    await start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
+    await h.dispatcher.drain();
+    const t0 = h.clock.now();
+    // the store refuses the step's timeline row, as a full disk or a lost connection would: the step rolls back
+    h.db.exec(
+      "CREATE TEMP TRIGGER refuse_escalation BEFORE INSERT ON alert_events WHEN NEW.type = 'escalated' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
+    );
+    await h.clock.advanceAsync(MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toEqual([]);
+    await h.clock.advanceAsync(1_000);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toEqual([]);
+
+    h.db.exec('DROP TRIGGER refuse_escalation');
+    // attempts at 1 min, + 1 s, + 2 s: the third goes through
+    await h.clock.advanceAsync(2_000);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1').map((s) => s.at)).toEqual([t0 + MIN + 3_000]);
+    const [alert] = (await h.dispatcher.list({})).items;
+    const steps = (await h.dispatcher.timeline(alert?.id ?? '')).filter((e) => e.type === 'escalated');
+    expect(steps).toHaveLength(1);
+    await h.clock.advanceAsync(10 * MIN);
+    await h.dispatcher.drain();
+    expect(h.publisher.to('l1')).toHaveLength(1);
+  });
+
   it('escalates to community duty when acknowledged but not on site at 15 min', async () => {
     await start();
     await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));

@@ -77,6 +77,8 @@ export interface FailoverResult {
     repeated: number;
     /** Steps in a timeline before they were due. */
     early: number;
+    /** The latest a step fired after its due time, in real ms (the hub clock runs `clockSpeed` ×). */
+    worstLateMs: number;
   };
   failover: {
     /** The first alarm for a press sent after the kill, after the kill (ms). */
@@ -213,31 +215,48 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     } catch (err) {
       notes.push((err as Error).message);
     }
+    // every step due by now (with the margin) must come, once: waited for, so that a loaded cluster firing late
+    // shows as lateness, and only a step that never comes as missing
     const checkedAt = cluster.hubNow();
-    const steps = await stepRows();
-    const escalation = { expected: 0, seenOnce: 0, missing: 0, repeated: 0, early: 0 };
-    const timeline = new Map<string, { step: number; at: number }[]>();
-    for (const s of steps) {
-      const step = (JSON.parse(s.data) as { step?: number }).step;
-      if (step === undefined) continue;
-      timeline.set(s.alert_id, [...(timeline.get(s.alert_id) ?? []), { step, at: Number(s.at) }]);
-    }
-    for (const r of rows) {
-      const start = Number(r.clock_start);
-      const seen = timeline.get(r.id) ?? [];
-      for (const [i, step] of CRITICAL_LADDER.entries()) {
-        if (!step.when.length) continue;
-        const due = start + Math.min(...step.when.map((w) => w.afterMs));
-        const of = seen.filter((s) => s.step === i);
-        if (of.length > 1) escalation.repeated++;
-        if (of.some((s) => s.at < due)) escalation.early++;
-        if (due <= checkedAt - margin) {
-          escalation.expected++;
-          if (of.length === 1) escalation.seenOnce++;
-          else if (of.length === 0) escalation.missing++;
+    const tally = (steps: StepRow[]) => {
+      const escalation = { expected: 0, seenOnce: 0, missing: 0, repeated: 0, early: 0, worstLateMs: 0 };
+      const timeline = new Map<string, { step: number; at: number }[]>();
+      for (const s of steps) {
+        const step = (JSON.parse(s.data) as { step?: number }).step;
+        if (step === undefined) continue;
+        timeline.set(s.alert_id, [...(timeline.get(s.alert_id) ?? []), { step, at: Number(s.at) }]);
+      }
+      for (const r of rows) {
+        const start = Number(r.clock_start);
+        const seen = timeline.get(r.id) ?? [];
+        for (const [i, step] of CRITICAL_LADDER.entries()) {
+          if (!step.when.length) continue;
+          const due = start + Math.min(...step.when.map((w) => w.afterMs));
+          const of = seen.filter((s) => s.step === i);
+          if (of.length > 1) escalation.repeated++;
+          if (of.some((s) => s.at < due)) escalation.early++;
+          for (const s of of)
+            escalation.worstLateMs = Math.max(escalation.worstLateMs, (s.at - due) / options.clockSpeed);
+          if (due <= checkedAt - margin) {
+            escalation.expected++;
+            if (of.length === 1) escalation.seenOnce++;
+            else if (of.length === 0) escalation.missing++;
+          }
         }
       }
+      return escalation;
+    };
+    let steps: StepRow[] = [];
+    try {
+      await waitFor('every escalation step due at the check', settleMs, async () => {
+        steps = await stepRows();
+        return tally(steps).missing === 0;
+      });
+    } catch (err) {
+      notes.push((err as Error).message);
     }
+    steps = await stepRows();
+    const escalation = tally(steps);
 
     // alarms: the first for each press's device, and the stall around the kill
     const alarmList = alarms.alarms;

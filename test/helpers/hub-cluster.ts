@@ -11,7 +11,7 @@
  * timed as in production and a busy machine does not make timeouts fire in a few real milliseconds.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,7 +170,9 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
 async function startHubProcess(name: string, env: Record<string, string>): Promise<HubProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), `gridhub-${name}-`));
   const httpUrl = `http://127.0.0.1:${await freePort()}`;
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // GRIDHUB_CLUSTER_NODE_FLAGS: node flags for every instance, to diagnose a run (`--cpu-prof,--cpu-prof-dir=…`)
+  const flags = process.env.GRIDHUB_CLUSTER_NODE_FLAGS?.split(',').filter(Boolean) ?? [];
+  const proc: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -185,7 +187,12 @@ async function startHubProcess(name: string, env: Record<string, string>): Promi
   });
   let out = '';
   let gone = false;
+  // GRIDHUB_CLUSTER_LOG_DIR keeps each instance's whole output (a failover run to diagnose), not only its start
+  const logDir = process.env.GRIDHUB_CLUSTER_LOG_DIR;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const file = logDir ? createWriteStream(join(logDir, `${name}.log`)) : undefined;
   const keep = (chunk: Buffer) => {
+    file?.write(chunk);
     if (out.length < 200_000) out += chunk.toString();
   };
   proc.stdout?.on('data', keep);
@@ -193,6 +200,7 @@ async function startHubProcess(name: string, env: Record<string, string>): Promi
   const exited = new Promise<void>((resolve) =>
     proc.once('exit', () => {
       gone = true;
+      file?.end();
       resolve();
     }),
   );
@@ -370,6 +378,8 @@ export async function startTelemetry(
       payload: JSON.stringify(sampleTelemetry(d.type as DeviceTypeId, rng)),
     })),
   );
+  /** The schedule's position, and what was written: a generator that fell behind skips, and skips count not. */
+  let slot = 0;
   let sent = 0;
   let stopped = false;
   const t0 = Date.now();
@@ -377,10 +387,11 @@ export async function startTelemetry(
     while (!stopped) {
       const due = Math.floor(((Date.now() - t0) / 1000) * ratePerSec);
       // a generator that fell behind (the machine is busy) catches up at most 1 s of messages at once
-      sent = Math.max(sent, due - ratePerSec);
-      while (sent < due) {
-        const m = messages[sent % messages.length] as { topic: string; payload: string };
+      slot = Math.max(slot, due - ratePerSec);
+      while (slot < due) {
+        const m = messages[slot % messages.length] as { topic: string; payload: string };
         client.publish(m.topic, m.payload, { qos: 0 });
+        slot++;
         sent++;
       }
       await new Promise((r) => setTimeout(r, 10));
