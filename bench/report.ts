@@ -298,6 +298,9 @@ export function renderMarkdown(r: BenchReport): string {
     );
   }
   lines.push(
+    `| memory per idle connection from a cold start (RSS over the warm-up and the measured connections: the heap's own first growth included), hub / bare aedes | ${fmt(r.figures.hubColdKbPerIdleConnection)} KB / ${fmt(r.figures.aedesColdKbPerIdleConnection)} KB | | | | info |`,
+  );
+  lines.push(
     `| reconnect storm: presses during it, p50 / lost | ${fmt(r.figures.stormPressP50Ms)} ms / ${fmt(r.figures.stormPressLost)} | | | | info |`,
   );
   lines.push(
@@ -356,7 +359,7 @@ export function renderMarkdown(r: BenchReport): string {
     '',
   );
   lines.push(
-    "GridHub ingest figures count what the hub confirmed (the telemetry sink's written counter in `/metrics`; ingest's accepted counter when the sink has none), sampled from the moment the load starts until the count stops growing (all confirmed ÷ that time); “while loaded” is the count between the load's start and its end only. The bare aedes (consuming) takes every message in `authorizePublish`, counts it and forwards nothing — the hub's own pattern without the pipeline — and is sampled the same way, with the same generator and the same offered rates. The forwarding figure (one subscriber on `gh/+/telemetry` counting what aedes forwards) is heavier work than the hub does and is shown for information. The per-device target asks for 20 000 connections; `--quick` uses fewer. The reconnect storm opens every idle-run connection at once (2 000 quick, 10 000 full) and times until the last CONNACK; a device already connected presses its call button 10 times a second meanwhile, and the worst press-to-alarm time counts.",
+    "GridHub ingest figures count what the hub confirmed (the telemetry sink's written counter in `/metrics`; ingest's accepted counter when the sink has none), sampled from the moment the load starts until the count stops growing (all confirmed ÷ that time); “while loaded” is the count between the load's start and its end only. The bare aedes (consuming) takes every message in `authorizePublish`, counts it and forwards nothing — the hub's own pattern without the pipeline — and is sampled the same way, with the same generator and the same offered rates. The forwarding figure (one subscriber on `gh/+/telemetry` counting what aedes forwards) is heavier work than the hub does and is shown for information. The per-device target asks for 20 000 connections; `--quick` uses fewer. Memory per idle connection is the RSS a further idle connection costs: sampled with a warm-up of half as many idle connections held, then with the idle run's connections added (a fresh process's first connections grow its heap once, by some 50 MB, which made the figure depend on the connection count). The reconnect storm opens every idle-run connection at once (2 000 quick, 10 000 full) and times until the last CONNACK; a device already connected presses its call button 10 times a second meanwhile, and the worst press-to-alarm time counts.",
   );
   lines.push('');
   const extras = Object.entries(r.extra);

@@ -84,7 +84,9 @@ if (args.idle) P.idle = Number(args.idle);
  */
 const fdLimit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
 if (Number.isFinite(fdLimit) && P.perDevice > fdLimit - 1_000) P.perDevice = Math.max(100, fdLimit - 1_000);
-if (Number.isFinite(fdLimit) && P.idle > fdLimit - 1_000) P.idle = Math.max(100, fdLimit - 1_000);
+// the idle-memory figure holds half as many more as a warm-up (idleMemory)
+if (Number.isFinite(fdLimit) && P.idle * 1.5 > fdLimit - 1_000)
+  P.idle = Math.max(100, Math.floor((fdLimit - 1_000) / 1.5));
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const started = Date.now();
@@ -221,39 +223,74 @@ async function baseline(): Promise<void> {
   );
 }
 
-/** RSS of `server` before and after P.idle idle connections held by a separate load process. */
+/** Connections held before the idle-memory figure's first sample (see idleMemory). */
+const idleWarmup = () => Math.ceil(P.idle / 2);
+
+/**
+ * Memory per idle connection: the server's RSS with a warm-up set of P.idle / 2 idle connections held, and again
+ * once P.idle more (a second holder, other devices) are connected, ÷ P.idle. The first connections a process
+ * takes grow its V8 heap by a fixed amount (the young generation and the old space's headroom): the bare aedes,
+ * sampled from a cold start, showed 35 KB a connection with 2 000 connections and 14 KB with 10 000 — the same
+ * ~9 KB a connection plus ~50 MB once (2026-12-02). Sampled from a cold start, the figure measured the heap's
+ * growth as much as the connections and depended on their number; from the warm-up on, it is what each further
+ * connection costs. The cold figure (from before the warm-up, over all connections) is kept as information.
+ */
 async function idleMemory(
   server: Child,
   loadArgs: string[],
-): Promise<{ connections: number; kbPerConnection: number; rssBeforeKb: number; rssAfterKb: number }> {
+): Promise<{
+  connections: number;
+  warmupConnections: number;
+  kbPerConnection: number;
+  rssColdKb: number;
+  rssBeforeKb: number;
+  rssAfterKb: number;
+  coldKbPerConnection: number;
+}> {
   const pid = server.proc.pid as number;
+  const warm = idleWarmup();
   await sleep(1_000);
-  const before = rssKb(pid);
-  const holder = spawnTs('devices-sim/cli.ts', [
-    ...loadArgs,
-    '--devices',
-    String(P.idle),
-    '--idle',
-    '--duration',
-    '600',
-    '--json',
-  ]);
+  const cold = rssKb(pid);
+  const hold = (devices: number, skip: number) =>
+    spawnTs('devices-sim/cli.ts', [
+      ...loadArgs,
+      '--devices',
+      String(devices),
+      '--skip',
+      String(skip),
+      '--idle',
+      '--duration',
+      '600',
+      '--json',
+    ]);
+  const warmup = hold(warm, 0);
+  let holder: Child | undefined;
   try {
-    const m = await holder.waitFor(/^READY connections=(\d+)/, 60_000 + P.idle * 20);
-    const n = Number(m[1]);
+    const w = Number((await warmup.waitFor(/^READY connections=(\d+)/, 60_000 + warm * 20))[1]);
+    if (w < warm) throw new Error(`warm-up: ${w} of ${warm} idle connections accepted`);
     // Let the broker settle (timers, first keepalive bookkeeping) before reading its RSS.
     await sleep(3_000);
+    const before = rssKb(pid);
+    holder = hold(P.idle, warm);
+    const m = await holder.waitFor(/^READY connections=(\d+)/, 60_000 + P.idle * 20);
+    const n = Number(m[1]);
+    await sleep(3_000);
     const after = rssKb(pid);
-    if (before === undefined || after === undefined) throw new Error('RSS not readable (/proc)');
+    if (cold === undefined || before === undefined || after === undefined)
+      throw new Error('RSS not readable (/proc)');
     if (n === 0) throw new Error(`no idle connection was accepted: ${holder.stderr.slice(-3).join(' | ')}`);
     return {
       connections: n,
+      warmupConnections: w,
+      rssColdKb: cold,
       rssBeforeKb: before,
       rssAfterKb: after,
       kbPerConnection: Math.round(((after - before) / n) * 100) / 100,
+      coldKbPerConnection: Math.round(((after - cold) / (n + w)) * 100) / 100,
     };
   } finally {
-    await holder.stop('SIGKILL');
+    await holder?.stop('SIGKILL');
+    await warmup.stop('SIGKILL');
   }
 }
 
@@ -614,7 +651,7 @@ async function hubBench(): Promise<void> {
 
     const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
     const t = Date.now();
-    const bench = await provisionBenchDevices(dataDir, Math.max(P.perDevice, P.idle));
+    const bench = await provisionBenchDevices(dataDir, Math.max(P.perDevice, P.idle + idleWarmup()));
     log(`provisioned ${bench.length} bench devices in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const credsFile = join(dataDir, 'bench-credentials.json');
     // Bench devices first (load uses the first N); the demo's call buttons stay available for probes.
@@ -925,6 +962,12 @@ f.hubKbPerIdleConnection = num(
 );
 f.aedesKbPerIdleConnection = num(
   (report.baseline.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
+);
+f.hubColdKbPerIdleConnection = num(
+  (report.hub.idle as { coldKbPerConnection?: number } | undefined)?.coldKbPerConnection,
+);
+f.aedesColdKbPerIdleConnection = num(
+  (report.baseline.idle as { coldKbPerConnection?: number } | undefined)?.coldKbPerConnection,
 );
 report.durationSeconds = Math.round((Date.now() - started) / 100) / 10;
 

@@ -54,6 +54,7 @@ load mode (--devices or --rate):
   --synthetic          invent device ids (for a broker without authentication, e.g. a bare aedes)
   --subscribe-all      count what a subscriber on gh/+/telemetry receives (broker forwarding)
   --idle               connect and stay idle for --duration (memory per connection)
+  --skip K             leave out the first K devices (a second run beside one holding them)
   --connect-concurrency C   connections opened at once (default 100; the reconnect storm uses all)
   --json               print the result as JSON on stdout
 `;
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
       synthetic: { type: 'boolean', default: false },
       'subscribe-all': { type: 'boolean', default: false },
       idle: { type: 'boolean', default: false },
+      skip: { type: 'string' },
       'connect-concurrency': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -109,7 +111,7 @@ async function main(): Promise<number> {
       generatedAt: '',
       mqttUrl: a['mqtt-url'] ?? 'mqtt://127.0.0.1:1883',
       httpUrl: a['http-url'] ?? 'http://127.0.0.1:8080',
-      devices: syntheticDevices(num('devices', a.devices, 1) ?? 1),
+      devices: syntheticDevices((num('devices', a.devices, 1) ?? 1) + (num('skip', a.skip, 0) ?? 0)),
       users: [],
       workers: [],
     };
@@ -125,7 +127,7 @@ async function main(): Promise<number> {
     const probeDevices =
       probesPerSec > 0 ? creds.devices.filter((d) => d.type === 'call_button').slice(0, 50) : [];
     const probeIds = new Set(probeDevices.map((d) => d.id));
-    const pool = creds.devices.filter((d) => !probeIds.has(d.id));
+    const pool = creds.devices.filter((d) => !probeIds.has(d.id)).slice(num('skip', a.skip, 0));
     const n = num('devices', a.devices, pool.length) ?? pool.length;
     if (n > pool.length) {
       throw new Error(

@@ -40,6 +40,8 @@ export interface DeviceRouting {
   attach(stages: { ingest: IngestRouting; rules: Pick<RuleEngine, 'release' | 'adopt'> }): Promise<void>;
   /** After each lease renewal: read the membership, hand devices over. */
   refresh(now: number): Promise<void>;
+  /** When a live instance's lease runs out unless renewed (the lease's heartbeat wakes then, `nextWake`). */
+  nextExpiry(now: number): number | undefined;
 }
 
 export function createDeviceRouting(deps: {
@@ -99,6 +101,7 @@ export function createDeviceRouting(deps: {
   return {
     owns,
     evaluates: (deviceId) => owns(deviceId) && !waiting.has(deviceId),
+    nextExpiry: (now) => membership.nextExpiry(now),
     async init(now) {
       await membership.refresh(now);
       const live = membership.live();

@@ -448,6 +448,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
               if (failed) throw failed.err;
             }
           : sweep,
+        routing ? (now) => routing.nextExpiry(now) : undefined,
       );
       if (telemetry.kind === 'influx') {
         // Not fatal: while InfluxDB is away, lines wait in the spool. Say so once at start.

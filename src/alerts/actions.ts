@@ -6,6 +6,7 @@ import { GridHubError } from '../domain/errors.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
+import type { Escalation } from './escalation.ts';
 import { type Lifecycle, sha256 } from './lifecycle.ts';
 import type { Enqueue } from './noise.ts';
 import type { Payloads } from './payloads.ts';
@@ -42,6 +43,8 @@ export interface ActionsDeps {
   alerts: AlertTransactions;
   lifecycle: Lifecycle;
   enqueue: Enqueue;
+  /** Report-in deadlines are escalation timers: scheduled through it, so it arms for them after the commit. */
+  escalation: Pick<Escalation, 'scheduleReportIn'>;
 }
 
 export function createActions(deps: ActionsDeps) {
@@ -200,7 +203,7 @@ export function createActions(deps: ActionsDeps) {
         const dueAt = now + cfg.sla[r.severity].reportInMs;
         const whistleId = await q.insertWhistle(id, input.department, input.note ?? null, now, actor, dueAt);
         alerts.forgetWhistles(fx, id);
-        await q.insertTimer(id, 'report_in', whistleId, null, dueAt);
+        await deps.escalation.scheduleReportIn(id, whistleId, dueAt);
         // Department staff serving this place, else any of that department.
         const place = placeOf(r);
         let staff = deps.people

@@ -179,7 +179,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     sink: deps.sink,
     bus: deps.bus,
     wake: () => {
-      escalation.arm().catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
+      escalation
+        .armIfScheduled()
+        .catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
       if (drainQueued) return;
       drainQueued = true;
       setImmediate(() =>
@@ -243,7 +245,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     mustReach,
     enqueue,
   });
-  const actions = createActions({ clock, cfg, q, payloads, people, alerts, lifecycle, enqueue });
+  const actions = createActions({ clock, cfg, q, payloads, people, alerts, lifecycle, enqueue, escalation });
   const outbox = createOutbox({
     clock,
     cfg,

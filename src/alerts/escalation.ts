@@ -36,8 +36,15 @@ export function createEscalation(deps: EscalationDeps) {
     stopped: () => deps.run.stopped,
   });
 
+  /**
+   * Whether a ladder or a report-in was scheduled since the timer was last armed after a commit: only then can the earliest due
+   * time have moved earlier (steps are taken, never moved), so a commit without one costs no read of the schedule.
+   */
+  let scheduled = false;
+
   /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start. */
   async function scheduleLadder(r: AlertRow, afterStep = 0): Promise<void> {
+    scheduled = true;
     const ladder = cfg.ladders[r.severity];
     for (const [i, step] of ladder.entries()) {
       if (i <= afterStep) continue;
@@ -170,5 +177,18 @@ export function createEscalation(deps: EscalationDeps) {
     await firing?.catch(() => undefined);
   }
 
-  return { scheduleLadder, resume, arm: timer.arm, stop };
+  /** The report-in deadline of a whistled department (`whistleId`), an escalation timer like the steps. */
+  async function scheduleReportIn(alertId: string, whistleId: number, dueAt: number): Promise<void> {
+    scheduled = true;
+    await q.insertTimer(alertId, 'report_in', whistleId, null, dueAt);
+  }
+
+  /** After a commit: arm for a ladder it scheduled (a rolled-back one costs one needless read). */
+  function armIfScheduled(): Promise<void> {
+    if (!scheduled) return Promise.resolve();
+    scheduled = false;
+    return timer.arm();
+  }
+
+  return { scheduleLadder, scheduleReportIn, resume, arm: timer.arm, armIfScheduled, stop };
 }

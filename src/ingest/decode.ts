@@ -11,6 +11,7 @@ import type {
 } from '../domain/reading.ts';
 import type { DeviceRecord } from '../domain/records.ts';
 import { type DeviceChannel, EVENT_ID_PATTERN } from '../domain/wire.ts';
+import { type FlatKeys, flatKeys, readFlatObject } from './flat-json.ts';
 
 /** Why one payload (or one element of an array payload) was refused; becomes one `errors` message. */
 export interface Rejection {
@@ -119,7 +120,13 @@ function issueRejection(error: z.ZodError, prefix: string, known: readonly strin
  */
 type FastCheck = (fields: Record<string, unknown>) => Record<string, FieldValue> | undefined;
 
-const fastChecks = new WeakMap<CompiledEntry, FastCheck>();
+/** What the fast path of an entry needs, built once per entry. */
+interface FastPath {
+  check: FastCheck;
+  keys: FlatKeys;
+}
+
+const fastPaths = new WeakMap<CompiledEntry, FastPath>();
 
 function compileFastCheck(specs: Record<string, FieldSpec>): FastCheck {
   const names = Object.keys(specs);
@@ -163,13 +170,13 @@ function compileFastCheck(specs: Record<string, FieldSpec>): FastCheck {
   };
 }
 
-function fastCheckOf(entry: CompiledEntry): FastCheck {
-  let check = fastChecks.get(entry);
-  if (check === undefined) {
-    check = compileFastCheck(entry.telemetry);
-    fastChecks.set(entry, check);
+function fastPathOf(entry: CompiledEntry): FastPath {
+  let fast = fastPaths.get(entry);
+  if (fast === undefined) {
+    fast = { check: compileFastCheck(entry.telemetry), keys: flatKeys(Object.keys(entry.telemetry)) };
+    fastPaths.set(entry, fast);
   }
-  return check;
+  return fast;
 }
 
 const EVENT_KEYS = new Set(['event', 'eventId', 'ts', 'data']);
@@ -189,7 +196,7 @@ function telemetryElement(el: unknown, input: DecodeInput): ElementResult {
     const { ts: _ts, ...rest } = el;
     fields = rest;
   }
-  let values = fastCheckOf(input.entry)(fields);
+  let values = fastPathOf(input.entry).check(fields);
   if (values === undefined) {
     const result = input.entry.telemetrySchema.safeParse(fields);
     if (!result.success) return issueRejection(result.error, '', Object.keys(input.entry.telemetry));
@@ -350,6 +357,14 @@ export function decodeMessage(input: DecodeInput): Decoded {
   if (input.channel === 'status') {
     const bare = bareStatus(payload);
     if (bare) return { readings: [statusReading(bare, input.receivedAt, input)], rejections: null };
+  }
+  if (input.channel === 'telemetry') {
+    // the common payload, read without JSON.parse (flat-json.ts); anything else takes the general path below
+    const fields = readFlatObject(payload, fastPathOf(input.entry).keys);
+    if (fields !== undefined) {
+      const r = telemetryElement(fields, input);
+      return isRejection(r) ? { readings: [], rejections: [r] } : { readings: [r], rejections: null };
+    }
   }
   if (!isUtf8(payload)) {
     return {

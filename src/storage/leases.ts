@@ -63,7 +63,15 @@ export interface InstanceLease {
    * succeeded, with the clock's now, and the next renewal waits for it: sweeps never overlap, and an instance
    * whose own lease could not be written does not sweep (it may be the one cut off). Its failure is reported too.
    */
-  start(onError?: (err: unknown) => void, afterRenewal?: (now: number) => Promise<void>): void;
+  start(
+    onError?: (err: unknown) => void,
+    afterRenewal?: (now: number) => Promise<void>,
+    /**
+     * An earlier moment for the next renewal and sweep than a third of the lease (another instance's lease end:
+     * if it has died, its work is taken over the moment its lease runs out, not up to a period later).
+     */
+    nextWake?: (now: number) => number | undefined,
+  ): void;
   /** Stop renewing and give the lease up, so others take this instance's rows at once rather than after ttl. */
   stop(): Promise<void>;
   /** Whether `instanceId` holds a live lease at the clock's now. */
@@ -96,7 +104,7 @@ export function createInstanceLease(
     instanceId,
     ttlMs,
     renew,
-    start(onError, afterRenewal) {
+    start(onError, afterRenewal, nextWake) {
       stopped = false;
       const tick = () => {
         timer = undefined;
@@ -104,7 +112,13 @@ export function createInstanceLease(
           .then(() => (afterRenewal && !stopped ? afterRenewal(clock.now()) : undefined))
           .catch((err: unknown) => onError?.(err))
           .finally(() => {
-            if (!stopped) timer = clock.setTimeout(tick, Math.max(1, Math.floor(ttlMs / 3)));
+            if (stopped) return;
+            const now = clock.now();
+            const period = Math.max(1, Math.floor(ttlMs / 3));
+            // just past the other's end: at its very end the lease still reads live (`expires_at > now`)
+            const wake = nextWake?.(now);
+            const delay = wake === undefined ? period : Math.min(period, Math.max(1, wake - now + 1));
+            timer = clock.setTimeout(tick, delay);
           });
       };
       tick();

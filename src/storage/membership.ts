@@ -27,6 +27,11 @@ export interface Membership {
   ownerOf(deviceId: string): string | undefined;
   /** Read the lease table at `now`; the change, or undefined when the same instances are live. */
   refresh(now: number): Promise<MembershipChange | undefined>;
+  /**
+   * The earliest end of another live instance's lease after `now`, as last read: the moment it is gone if it has
+   * stopped renewing, so the next refresh can be made then rather than up to a renewal period later.
+   */
+  nextExpiry(now: number): number | undefined;
 }
 
 export function createMembership(
@@ -42,6 +47,15 @@ export function createMembership(
     instanceId,
     live: () => live,
     ownerOf: (deviceId) => ownerOf(deviceId, live),
+    nextExpiry(now) {
+      let next: number | undefined;
+      for (const id of live) {
+        const end = ends.get(id);
+        if (id === instanceId || end === undefined || end <= now) continue;
+        next = Math.min(next ?? end, end);
+      }
+      return next;
+    },
     async refresh(now) {
       // every row, expired ones too: a dead instance's row keeps the end of its very last renewal (a stopped
       // one gave its row up, and the end read before stands)

@@ -126,6 +126,29 @@ describe('embedded telemetry store', () => {
     expect(await reader.query(base)).toHaveLength(4);
   });
 
+  it('writes what a burst left once it pauses for 50 ms, but keeps a trickle for the flush interval', async () => {
+    const dataDir = tempDir('embedded-quiet');
+    const { s, clock } = store(new ManualClock(T0), { embeddedBatchSize: 10_000 }, dataDir);
+    const { s: reader } = store(clock, {}, dataDir);
+    const all = { ...base, to: T0 + 10_000 };
+    // A burst of 150 readings 1 ms apart (the last at T0+149): the checks 50 ms apart from the 100th (T0+149,
+    // T0+199) still see readings come in; the one at T0+249 sees none and writes them.
+    for (let i = 0; i < 150; i++) {
+      s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: i % 50 }));
+      clock.advance(1);
+    }
+    clock.advance(98);
+    expect(await reader.query(all)).toEqual([]);
+    clock.advance(1);
+    expect(await reader.query(all)).toHaveLength(150);
+    // A trickle under the minimum waits for the interval, as before.
+    for (let i = 0; i < 99; i++) s.writeReading(smokeReading('e-smoke', T0 + 2_000 + i, { temperature: 1 }));
+    clock.advance(500);
+    expect(await reader.query(all)).toHaveLength(150);
+    clock.advance(500);
+    expect(await reader.query(all)).toHaveLength(249);
+  });
+
   it('prunes rows older than the retention on its interval, and ignores events and alerts', async () => {
     const { s, clock } = store(new ManualClock(T0), { retention: '1d', pruneInterval: '1h' });
     s.writeReading(smokeReading('e-smoke', T0, { temperature: 1 }));

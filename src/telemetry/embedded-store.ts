@@ -42,6 +42,14 @@ const MERGE_FAN_IN = 16;
 const TOP_LEVEL = 3;
 /** Chunk ids of new batches step by this, leaving room for the merged chunks just above their newest source. */
 const ID_STEP = 16;
+/**
+ * A burst that ends leaves a partial batch: once at least QUIET_MIN_READINGS wait and none came for QUIET_MS,
+ * they are written then instead of at `embeddedFlushInterval` (1 s), so that what a burst brought is stored
+ * within ~0.1 s of its end. Steady traffic has no such pause and still fills whole batches; a trickle (under
+ * ~100 readings a second) never reaches the minimum and keeps one chunk per interval, so chunks stay few.
+ */
+const QUIET_MS = 50;
+const QUIET_MIN_READINGS = 100;
 
 /** The store's schema, version by version (exported so a test can build an older one and upgrade it). */
 export const TELEMETRY_MIGRATIONS = [
@@ -285,12 +293,28 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   let byDevice = new Map<string, Pending>();
   let buffered = 0;
   let flushTimer: TimerHandle | undefined;
+  let quietTimer: TimerHandle | undefined;
+  /** Readings added since the quiet check was last armed. */
+  let addedSinceCheck = 0;
   let pruneTimer: TimerHandle | undefined;
   let closed = false;
+
+  function quietCheck(): void {
+    quietTimer = undefined;
+    if (buffered === 0) return;
+    if (addedSinceCheck === 0) {
+      flushNow();
+      return;
+    }
+    addedSinceCheck = 0;
+    quietTimer = clock.setTimeout(quietCheck, QUIET_MS);
+  }
 
   function flushNow(): void {
     if (flushTimer) clock.clearTimeout(flushTimer);
     flushTimer = undefined;
+    if (quietTimer) clock.clearTimeout(quietTimer);
+    quietTimer = undefined;
     countReadings();
     if (buffered === 0) return;
     const batch = byDevice;
@@ -414,9 +438,17 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       if (t.ms > p.max) p.max = t.ms;
     }
     buffered++;
-    if (buffered >= cfg.embeddedBatchSize) flushNow();
-    else if (!flushTimer) flushTimer = clock.setTimeout(flushNow, cfg.embeddedFlushInterval);
+    addedSinceCheck++;
+    if (buffered >= cfg.embeddedBatchSize) {
+      flushNow();
+      return;
+    }
+    if (!flushTimer) flushTimer = clock.setTimeout(flushNow, cfg.embeddedFlushInterval);
     else if ((buffered & 63) === 0) m.queuedLines.set(buffered);
+    if (!quietTimer && buffered >= QUIET_MIN_READINGS) {
+      addedSinceCheck = 0;
+      quietTimer = clock.setTimeout(quietCheck, QUIET_MS);
+    }
   }
 
   // The rows of one device over a time range, from every chunk that overlaps it, oldest chunk first.

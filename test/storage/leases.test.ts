@@ -1,6 +1,7 @@
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/clock/clock.ts';
 import { createInstanceLease, leaseCheck, migrateLeases } from '../../src/storage/leases.ts';
+import { createMembership } from '../../src/storage/membership.ts';
 import { describeStores } from './stores.ts';
 
 /**
@@ -32,5 +33,47 @@ describeStores('instance lease readiness', ({ fresh }) => {
     expect(ready()).toBe(true);
     clock.advance(1);
     expect(ready()).toMatch(/other instances take over/);
+  });
+});
+
+describeStores('instance lease heartbeat', ({ fresh }) => {
+  it('sweeps just after another instance’s lease ends unrenewed, not up to a renewal period later', async () => {
+    const sut = await fresh();
+    await migrateLeases(sut.store);
+    const clock = new ManualClock(T0);
+    const dead = createInstanceLease(sut.reopen(), { instanceId: 'hub-b', clock, ttlMs: TTL });
+    await dead.renew();
+    const membership = createMembership(sut.reopen(), { instanceId: 'hub-a', ttlMs: TTL });
+    const lease = createInstanceLease(sut.reopen(), { instanceId: 'hub-a', clock, ttlMs: TTL });
+    const seen: { at: number; live: readonly string[] }[] = [];
+    clock.advance(2_000);
+    lease.start(
+      (err) => {
+        throw err;
+      },
+      async (now) => {
+        await membership.refresh(now);
+        seen.push({ at: now - T0, live: membership.live() });
+      },
+      (now) => membership.nextExpiry(now),
+    );
+    // each sweep, then its next renewal armed (the store may answer in real time, the clock is virtual)
+    const swept = async (n: number) => {
+      await vi.waitUntil(() => seen.length === n);
+      await vi.waitUntil(() => clock.pending === 1);
+    };
+    await swept(1);
+    // hub-b renewed at T0 and never again: its lease ends at T0 + 15 s; hub-a renews every 5 s from 2 s
+    await clock.advanceAsync(5_000);
+    await swept(2);
+    await clock.advanceAsync(5_000);
+    await swept(3);
+    expect(seen[2]?.live).toEqual(['hub-a', 'hub-b']);
+    // the next renewal would be at 17 s: the heartbeat wakes just after hub-b's end instead
+    await clock.advanceAsync(3_001);
+    await swept(4);
+    await lease.stop();
+    expect(seen.map((s) => s.at)).toEqual([2_000, 7_000, 12_000, 15_001]);
+    expect(seen[3]?.live).toEqual(['hub-a']);
   });
 });
