@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { NewAlert, OutboxInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
 import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
-import type { AlertRow, AlertStoreTables } from './tables.ts';
+import type { AlertRow } from './tables.ts';
 
 const OPEN = ['open', 'dispatched', 'acknowledged', 'on_site'] as const;
 const NEW_ALERT_FIELDS = [
@@ -34,31 +34,14 @@ const NEW_ALERT_FIELDS = [
 /**
  * The row `insertAlert` writes, as `alert` would read it back (without the place levels the database derives):
  * the raise goes on with it instead of reading its own insert again (a `SELECT *` of some forty columns was the
- * raise transaction's costliest read). Kept beside `insertAlert` so the two change together;
+ * raise transaction's costliest read). Its columns are the insert's (`newAlertColumns`);
  * test/storage/alert-statements.test.ts holds it to the row the store returns.
  */
 export function insertedAlert(a: NewAlert): AlertRow {
   return {
-    id: a.id,
-    rule_id: a.ruleId,
-    device_id: a.deviceId,
-    device_type: a.deviceType,
-    place_id: a.placeId,
-    place: a.place,
-    grid_id: a.gridId,
-    floor: a.floor,
-    severity: a.severity as AlertRow['severity'],
-    category: a.category,
-    title: a.title,
-    detail: a.detail,
-    evidence: a.evidence,
-    dedup: a.dedup as AlertRow['dedup'],
+    ...newAlertColumns(a),
     status: 'open',
-    incident_id: a.incidentId,
     count: 1,
-    opened_at: a.at,
-    clock_start: a.at,
-    last_seen_at: a.at,
     acknowledged_at: null,
     acknowledged_by: null,
     arrived_at: null,
@@ -75,6 +58,30 @@ export function insertedAlert(a: NewAlert): AlertRow {
     escalated: 0,
     cancelled_by_resident: 0,
     reopened: 0,
+  };
+}
+
+/** The columns a new alert takes from its `NewAlert` (the insert, and the row it is taken to be). */
+function newAlertColumns(a: NewAlert) {
+  return {
+    id: a.id,
+    rule_id: a.ruleId,
+    device_id: a.deviceId,
+    device_type: a.deviceType,
+    place_id: a.placeId,
+    place: a.place,
+    grid_id: a.gridId,
+    floor: a.floor,
+    severity: a.severity as AlertRow['severity'],
+    category: a.category,
+    title: a.title,
+    detail: a.detail,
+    evidence: a.evidence,
+    dedup: a.dedup as AlertRow['dedup'],
+    incident_id: a.incidentId,
+    opened_at: a.at,
+    clock_start: a.at,
+    last_seen_at: a.at,
     updated_at: a.at,
   };
 }
@@ -196,29 +203,7 @@ function alertOps(db: Db) {
     ),
     insertAlert: write(
       (a: NewAlert) =>
-        db.insertInto('alerts').values({
-          id: a.id,
-          rule_id: a.ruleId,
-          device_id: a.deviceId,
-          device_type: a.deviceType,
-          place_id: a.placeId,
-          place: a.place,
-          grid_id: a.gridId,
-          floor: a.floor,
-          severity: a.severity as AlertStoreTables['alerts']['severity'],
-          category: a.category,
-          title: a.title,
-          detail: a.detail,
-          evidence: a.evidence,
-          dedup: a.dedup as AlertStoreTables['alerts']['dedup'],
-          status: lit('open'),
-          incident_id: a.incidentId,
-          count: lit(1),
-          opened_at: a.at,
-          clock_start: a.at,
-          last_seen_at: a.at,
-          updated_at: a.at,
-        }),
+        db.insertInto('alerts').values({ ...newAlertColumns(a), status: lit('open'), count: lit(1) }),
       [standInRow<NewAlert>(NEW_ALERT_FIELDS)],
     ),
     insertEvent: write((alertId: string, at: number, actor: string, type: string, data: string) =>

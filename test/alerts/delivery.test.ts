@@ -235,6 +235,22 @@ describe('webhook channels', () => {
   });
 });
 
+/** The call button cb-1 of unit b1u1 pressed: a critical alert of its own (per occurrence). */
+async function pressCallButton(): Promise<void> {
+  await h.dispatcher.handle(
+    raise(h.registry, h.clock, {
+      placeId: 'b1u1',
+      deviceId: 'cb-1',
+      deviceType: 'call_button',
+      ruleId: 'call.press',
+      category: 'call',
+      title: '一键呼叫',
+      detail: 'press',
+      dedup: 'per-occurrence',
+    }),
+  );
+}
+
 describe('must-reach ladder', () => {
   it('walks app push with group robot → SMS/voice → family contact, on silence in time', async () => {
     await setup((r) => ({
@@ -266,18 +282,7 @@ describe('must-reach ladder', () => {
     });
     await h.dispatcher.start();
     const t0 = h.clock.now();
-    await h.dispatcher.handle(
-      raise(h.registry, h.clock, {
-        placeId: 'b1u1',
-        deviceId: 'cb-1',
-        deviceType: 'call_button',
-        ruleId: 'call.press',
-        category: 'call',
-        title: '一键呼叫',
-        detail: 'press',
-        dedup: 'per-occurrence',
-      }),
-    );
+    await pressCallButton();
     const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     // Rung 0 at once: the app push to the on-duty worker and property duty, and the grid's group robot with it.
@@ -340,17 +345,7 @@ describe('must-reach ladder', () => {
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     await h.dispatcher.start();
     const t0 = h.clock.now();
-    await h.dispatcher.handle(
-      raise(h.registry, h.clock, {
-        placeId: 'b1u1',
-        deviceId: 'cb-1',
-        deviceType: 'call_button',
-        ruleId: 'call.press',
-        category: 'call',
-        title: '一键呼叫',
-        dedup: 'per-occurrence',
-      }),
-    );
+    await pressCallButton();
     const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
     await h.dispatcher.drain();
     // the store refuses the rung's timeline row at 30 s, as a lost connection would: the rung rolls back
