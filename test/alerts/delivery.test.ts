@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AlertsConfig } from '../../src/alerts/config.ts';
 import { Receiver } from '../channels/receiver.ts';
 import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
@@ -232,6 +232,39 @@ describe('webhook channels', () => {
     expect(rows[0]?.lastError).toMatch(/^not retryable: HTTP 400/);
     expect(rows[1]?.lastError).toMatch(/^gave up after 3 attempts: HTTP 503/);
     expect((await h.dispatcher.timeline(id)).filter((e) => e.type === 'delivery_dead')).toHaveLength(2);
+  });
+  it('leaves a delivery that fails while the hub stops claimed for the next start, no attempt counted', async () => {
+    await setup((r) => ({ webhooks: { plain: { url: r.url('/plain') } }, deliveryTimeoutMs: 300 }));
+    rx.script('/plain', 'hang', { status: 200 });
+    await h.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'plain',
+      label: null,
+    });
+    await h.dispatcher.start();
+    await h.dispatcher.handle(throwAlarm());
+    const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
+    // not `drain`, which would wait for the delivery to time out: the hub stops while the receiver hangs
+    await h.clock.advanceAsync(h.config.digestWaitMs);
+    await vi.waitUntil(() => rx.at('/plain').length === 1);
+    await h.dispatcher.stop();
+    const webhook = async () => (await h.dispatcher.deliveries(id)).filter((d) => d.channel === 'webhook');
+    // the delivery timed out while the hub stopped: still pending, no attempt counted, no failure recorded
+    expect((await webhook()).map((d) => [d.state, d.attempts, d.lastError])).toEqual([['pending', 0, null]]);
+    expect((await h.dispatcher.timeline(id)).some((e) => e.type === 'delivery_failed')).toBe(false);
+
+    h.db.close();
+    const again = h.restart();
+    await again.start();
+    // the group heard from us at the first attempt: the robot window holds the message until it ends
+    await h.clock.advanceAsync(h.config.messages.robotWindowMs);
+    await again.drain();
+    expect(rx.at('/plain')).toHaveLength(2);
+    expect((await webhook()).map((d) => [d.state, d.attempts])).toEqual([['done', 1]]);
+    const keys = rx.at('/plain').map((r) => r.headers['idempotency-key']);
+    expect(new Set(keys).size).toBe(1);
   });
 });
 
