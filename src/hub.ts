@@ -30,7 +30,7 @@ import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createBrokerHooks } from './ingest/broker-hooks.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
-import { createLiveRelay } from './live-relay.ts';
+import { createLiveRelay, relayAnnouncement } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from './observability/metrics.ts';
 import { createLoginGate, DEFAULT_LOGIN_GATE } from './registry/login-gate.ts';
@@ -260,6 +260,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     outbound: outboundPolicy(config.alerts),
     sink: telemetry,
     // Messages are written in the language of the person's user account, and link to where phones reach the hub.
+    // on a shared database each change is announced to the other instances inside its own transaction
+    ...(stores.kind === 'postgres'
+      ? { announce: (msgs) => stores.changes.inTransaction(msgs.map(relayAnnouncement)) }
+      : {}),
     localeOf: (personId) => registry.users.localeOfPerson(personId),
     publicUrl: () => urls.http,
   });
@@ -272,6 +276,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
           stream,
           read: (id) => dispatcher.get(id),
           log: log.child({ module: 'alerts' }),
+          announces: 'transaction',
         })
       : undefined;
   const record = recordEach((result) => dispatcher.handle(result));

@@ -1,21 +1,24 @@
 /**
  * The dashboards' live stream across instances (issue #18). Each instance streams the alert changes it commits
- * to its own SSE clients straight from its bus; this relay also announces each one on the change feed, and an
- * instance hearing another's announcement reads the alert from the shared store and streams it to its clients.
- * So the board served by any instance shows every alert, live, whichever instance raised or changed it.
+ * to its own SSE clients straight from its bus; each one is also announced on the change feed — in the hub by
+ * the dispatcher, inside the transaction that makes the change (`relayAnnouncement`, `announces: 'transaction'`),
+ * so that a committed change is announced even if its instance is killed the moment after; else by this relay
+ * from the bus, after the commit. An instance hearing another's announcement reads the alert from the shared
+ * store and streams it to its clients. So the board served by any instance shows every alert, live, whichever
+ * instance raised or changed it.
  *
  * The announcement is small (alert id, timeline type, time): a NOTIFY payload is limited to 8000 bytes and an
  * alert view can be larger. The hearer reads each alert once per batch of announcements and streams one message
  * per announced change, in order, so a board still hears `opened` (its alarm sound) before `dispatched`. Reads
- * run one batch at a time, and announcements are sent one at a time: a slow store delays the relayed messages,
- * never the instance's own stream or alarms.
+ * run one batch at a time, and announcements from the bus are sent one at a time (in a transaction they go in
+ * commit order): a slow store delays the relayed messages, never the instance's own stream or alarms.
  */
 import type { Logger } from 'pino';
 import { streamMessageOf } from './alerts/api-views.ts';
 import type { AlertView } from './alerts/types.ts';
 import type { AlertStream } from './channels/channel.ts';
-import type { EventBus } from './domain/events.ts';
-import type { ChangeFeed } from './storage/changes.ts';
+import type { AlertStreamMessage, EventBus } from './domain/events.ts';
+import type { Change, ChangeFeed } from './storage/changes.ts';
 
 const TABLE = 'alerts';
 /** Announcements waiting for the store at most; beyond, they are dropped and logged. */
@@ -28,6 +31,17 @@ export interface LiveRelayDeps {
   /** The alert as the shared store holds it now (the dispatcher's `get`). */
   read(alertId: string): AlertView | undefined | Promise<AlertView | undefined>;
   log: Logger;
+  /**
+   * `transaction` when the dispatcher announces each transaction's changes inside it (`relayAnnouncement`, on
+   * the shared database): a change that committed is announced even if this instance dies right after, which an
+   * announcement after the commit is not. `bus` (default): announced here, after the commit.
+   */
+  announces?: 'bus' | 'transaction';
+}
+
+/** What the relay's hearers need of one stream message: the alert, what happened and when. */
+export function relayAnnouncement(msg: Pick<AlertStreamMessage, 'alertId' | 'type' | 'at'>): Change {
+  return { table: TABLE, id: msg.alertId, kind: msg.type, at: msg.at };
 }
 
 export interface LiveRelay {
@@ -42,20 +56,23 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   // whichever order their sessions got there, and a board must hear `opened` before `acknowledged`.
   let announcing: Promise<void> = Promise.resolve();
   let queued = 0;
-  const unAnnounce = deps.bus.on('alert.streamed', (msg) => {
-    if (queued >= MAX_QUEUED) {
-      // the store is not keeping up: the other boards miss this change until their next snapshot (reconnect)
-      log.warn({ alertId: msg.alertId, queued }, 'live-stream announcements are backing up; one dropped');
-      return;
-    }
-    queued++;
-    announcing = announcing
-      .then(() => changes.announce({ table: TABLE, id: msg.alertId, kind: msg.type, at: msg.at }))
-      .catch((err: unknown) => log.warn({ err, alertId: msg.alertId }, 'live-stream announcement failed'))
-      .finally(() => {
-        queued--;
-      });
-  });
+  const unAnnounce = (deps.announces ?? 'bus') === 'transaction' ? () => {} : announceFromBus();
+  function announceFromBus(): () => void {
+    return deps.bus.on('alert.streamed', (msg) => {
+      if (queued >= MAX_QUEUED) {
+        // the store is not keeping up: the other boards miss this change until their next snapshot (reconnect)
+        log.warn({ alertId: msg.alertId, queued }, 'live-stream announcements are backing up; one dropped');
+        return;
+      }
+      queued++;
+      announcing = announcing
+        .then(() => changes.announce(relayAnnouncement(msg)))
+        .catch((err: unknown) => log.warn({ err, alertId: msg.alertId }, 'live-stream announcement failed'))
+        .finally(() => {
+          queued--;
+        });
+    });
+  }
 
   /** Announced changes waiting to be streamed, per alert in arrival order. */
   let pending = new Map<string, { type: string; at: number }[]>();

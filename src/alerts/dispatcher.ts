@@ -36,7 +36,7 @@ import { createReads } from './read-side.ts';
 import type { ResidentStore } from './residents.ts';
 import { createRouting } from './routing.ts';
 import type { AlertStores } from './sqlite-alert-store.ts';
-import { createTransactions } from './transactions.ts';
+import { createTransactions, type TransactionsDeps } from './transactions.ts';
 import type {
   AlertFilter,
   AlertScope,
@@ -59,6 +59,8 @@ export interface DispatcherDeps {
   bus: EventBus;
   config: AlertsConfig;
   places: PlaceNames;
+  /** On a shared database: the announcement of a transaction's stream messages, run inside it (live-relay.ts). */
+  announce?: TransactionsDeps['announce'];
   /** The locale of a person's user account: their messages are written in it (zh-CN when unknown). */
   localeOf?: (personId: string) => string | undefined;
   /** The hub's address for links in messages; `alerts.messages.publicUrl` wins when set. */
@@ -178,6 +180,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     residents,
     sink: deps.sink,
     bus: deps.bus,
+    ...(deps.announce ? { announce: deps.announce } : {}),
     wake: () => {
       escalation
         .armIfScheduled()

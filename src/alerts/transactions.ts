@@ -5,6 +5,7 @@
  * as the transaction sees them; and the outbox insert, which may hand the row to its lane at once.
  */
 import { randomUUID } from 'node:crypto';
+import type { CompiledQuery } from 'kysely';
 import type { DeviceTypeId } from '../catalogue/types.ts';
 import type { StreamMessage } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
@@ -91,6 +92,11 @@ export interface TransactionsDeps {
   bus: EventBus;
   /** Runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
   wake: () => void;
+  /**
+   * On a shared database: the other instances' announcement of this transaction's stream messages, run inside
+   * it (src/live-relay.ts), so that a change that committed reaches every board even if this instance dies next.
+   */
+  announce?: (stream: readonly StreamMessage[]) => CompiledQuery | undefined;
 }
 
 export function createTransactions(deps: TransactionsDeps) {
@@ -186,7 +192,10 @@ export function createTransactions(deps: TransactionsDeps) {
         fx.outermost = outer === undefined;
         current = fx;
         try {
-          return await fn(fx);
+          const result = await fn(fx);
+          const announcement = fx.outermost && fx.stream.length ? deps.announce?.(fx.stream) : undefined;
+          if (announcement) await store.reads.get({ compile: () => announcement });
+          return result;
         } catch (err) {
           // The slots go back before the store lets the next transaction in: queued behind this one, it may want
           // them for its own alarms.

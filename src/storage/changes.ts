@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
 import type pg from 'pg';
 import type { SqlStore } from './sql-store.ts';
 
@@ -21,6 +21,12 @@ export interface Change {
 export interface ChangeFeed {
   /** Tell the other instances; after the write it follows has committed. */
   announce(change: Change): Promise<void>;
+  /**
+   * The announcement of `changes` as one statement to run inside the transaction that makes them: PostgreSQL
+   * delivers it at that commit and drops it with a rollback, so a change that committed is announced even when
+   * its instance dies the moment after. Undefined where nobody listens (the embedded store).
+   */
+  inTransaction(changes: readonly Change[]): CompiledQuery | undefined;
   /** Hear other instances' changes; returns the unsubscribe. */
   subscribe(listener: (change: Change) => void): () => void;
   /** Resolves once the feed hears (PostgreSQL: LISTEN has been acknowledged). */
@@ -32,6 +38,7 @@ const CHANNEL = 'gridhub_changes';
 
 export const silentFeed: ChangeFeed = {
   announce: async () => {},
+  inTransaction: () => undefined,
   subscribe: () => () => {},
   ready: async () => {},
   close: async () => {},
@@ -101,6 +108,11 @@ export function postgresChangeFeed(
     async announce(change) {
       const payload = JSON.stringify({ from: instance, ...change });
       await store.write(sql`SELECT pg_notify(${CHANNEL}, ${payload})`.compile(store.builder()));
+    },
+    inTransaction(list) {
+      if (!list.length) return undefined;
+      const calls = list.map((c) => sql`pg_notify(${CHANNEL}, ${JSON.stringify({ from: instance, ...c })})`);
+      return sql`SELECT ${sql.join(calls)}`.compile(store.builder());
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -1,7 +1,8 @@
+import type { CompiledQuery } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAlertStream } from '../../src/channels/stream.ts';
 import { createEventBus } from '../../src/domain/events.ts';
-import { createLiveRelay, type LiveRelay } from '../../src/live-relay.ts';
+import { createLiveRelay, type LiveRelay, relayAnnouncement } from '../../src/live-relay.ts';
 import { createMetricsRegistry } from '../../src/observability/metrics.ts';
 import { type ChangeFeed, postgresChangeFeed } from '../../src/storage/changes.ts';
 import { postgresStore } from '../../src/storage/postgres.ts';
@@ -86,5 +87,40 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     await b.relay.settled();
     expect(b.heard.at(-1)?.type).toBe(a.heard.at(-1)?.type);
     expect(a.heard.filter((m) => m.type === 'acknowledged')).toHaveLength(1);
+  });
+  it('announces a change inside its transaction: delivered with the commit, never after a rollback', async () => {
+    const url = await pgc.createDatabase();
+    const store: SqlStore = postgresStore(url);
+    const speaker = postgresChangeFeed(store, url);
+    const listener = postgresChangeFeed(postgresStore(url), url);
+    await Promise.all([speaker.ready(), listener.ready()]);
+    closing.push(
+      () => listener.close(),
+      () => speaker.close(),
+      () => store.close(),
+    );
+    const heard: string[] = [];
+    listener.subscribe((c) => heard.push(`${c.id}:${c.kind}`));
+    const notice = (id: string, kind: string) =>
+      speaker.inTransaction([relayAnnouncement({ alertId: id, type: kind, at: 1 })]);
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.first(notice('a1', 'opened') as CompiledQuery);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    await store.transaction(async (tx) => {
+      await tx.first(notice('a2', 'opened') as CompiledQuery);
+      // two changes of one transaction in one statement, heard in order
+      await tx.first(
+        speaker.inTransaction([
+          relayAnnouncement({ alertId: 'a2', type: 'dispatched', at: 2 }),
+          relayAnnouncement({ alertId: 'a2', type: 'acknowledged', at: 3 }),
+        ]) as CompiledQuery,
+      );
+    });
+    await until(() => heard.length === 3);
+    // notices arrive in commit order: had the rolled-back one been sent, it would be first
+    expect(heard).toEqual(['a2:opened', 'a2:dispatched', 'a2:acknowledged']);
   });
 });
