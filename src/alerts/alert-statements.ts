@@ -31,6 +31,17 @@ const NEW_ALERT_FIELDS = [
   'at',
 ] as const satisfies readonly (keyof NewAlert)[];
 
+/** The handling columns of an alert nobody has taken yet: a new one, or one reopened (lifecycle.ts). */
+export const NOT_HANDLED = {
+  acknowledged_at: null,
+  acknowledged_by: null,
+  arrived_at: null,
+  resolved_at: null,
+  resolved_by: null,
+  resolution: null,
+  resolution_note: null,
+} as const;
+
 /**
  * The row `insertAlert` writes, as `alert` would read it back (without the place levels the database derives):
  * the raise goes on with it instead of reading its own insert again (a `SELECT *` of some forty columns was the
@@ -42,13 +53,7 @@ export function insertedAlert(a: NewAlert): AlertRow {
     ...newAlertColumns(a),
     status: 'open',
     count: 1,
-    acknowledged_at: null,
-    acknowledged_by: null,
-    arrived_at: null,
-    resolved_at: null,
-    resolved_by: null,
-    resolution: null,
-    resolution_note: null,
+    ...NOT_HANDLED,
     closed_at: null,
     rating: null,
     rating_comment: null,

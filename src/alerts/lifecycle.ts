@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
-import { insertedAlert } from './alert-statements.ts';
+import { insertedAlert, NOT_HANDLED } from './alert-statements.ts';
 import type { AlertStatements, NewAlert } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
 import type { Escalation } from './escalation.ts';
@@ -113,13 +113,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       count: recent.count + 1,
       last_seen_at: at,
       clock_start: clock.now(),
-      acknowledged_at: null,
-      acknowledged_by: null,
-      arrived_at: null,
-      resolved_at: null,
-      resolved_by: null,
-      resolution: null,
-      resolution_note: null,
+      ...NOT_HANDLED,
       reopened: 1,
       detail: res.detail,
     });

@@ -18,6 +18,11 @@ async function setup(config: (rx: Receiver) => Partial<AlertsConfig>): Promise<v
   seedCommunity(h.registry);
 }
 
+/** A channel target for grid g1 (every role), as an admin adds one. */
+async function gridTarget(channel: string, target: string): Promise<void> {
+  await h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
+}
+
 /** Advance virtual time and let every delivery that fell due finish (real HTTP to the receiver). */
 async function step(ms: number): Promise<void> {
   await h.clock.advanceAsync(ms);
@@ -52,7 +57,7 @@ describe('webhook channels', () => {
       ['dingtalk', 'ding'],
       ['feishu', 'fei'],
     ] as const) {
-      await h.dispatcher.channelTargets.add({ placeId: 'g1', role: null, channel, target, label: null });
+      await gridTarget(channel, target);
     }
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
@@ -129,13 +134,7 @@ describe('webhook channels', () => {
   it('treats a robot’s 200 with an error code as a failure', async () => {
     await setup((r) => ({ webhooks: { wecom: { url: r.url('/wecom?key=k') } }, maxAttempts: 1 }));
     rx.script('/wecom', { status: 200, body: { errcode: 93000, errmsg: 'invalid webhook url' } });
-    await h.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'wecom',
-      target: 'wecom',
-      label: null,
-    });
+    await gridTarget('wecom', 'wecom');
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
     await step(h.config.digestWaitMs);
@@ -152,13 +151,7 @@ describe('webhook channels', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/plain', { status: 500, body: { error: 'boom' } }, 'hang', { status: 200 });
-    await h.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'plain',
-      label: null,
-    });
+    await gridTarget('webhook', 'plain');
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
     const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
@@ -207,13 +200,7 @@ describe('webhook channels', () => {
     rx.script('/bad', { status: 400, body: { error: 'unknown field' } });
     rx.script('/down', { status: 503 });
     for (const target of ['bad', 'down']) {
-      await h.dispatcher.channelTargets.add({
-        placeId: 'g1',
-        role: null,
-        channel: 'webhook',
-        target,
-        label: null,
-      });
+      await gridTarget('webhook', target);
     }
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
@@ -236,13 +223,7 @@ describe('webhook channels', () => {
   it('leaves a delivery that fails while the hub stops claimed for the next start, no attempt counted', async () => {
     await setup((r) => ({ webhooks: { plain: { url: r.url('/plain') } }, deliveryTimeoutMs: 300 }));
     rx.script('/plain', 'hang', { status: 200 });
-    await h.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'plain',
-      label: null,
-    });
+    await gridTarget('webhook', 'plain');
     await h.dispatcher.start();
     await h.dispatcher.handle(throwAlarm());
     const id = (await h.dispatcher.list({})).items[0]?.id ?? '';
@@ -294,13 +275,7 @@ describe('must-reach ladder', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/robot', { status: 500 });
-    await h.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'dingtalk',
-      target: 'robot',
-      label: null,
-    });
+    await gridTarget('dingtalk', 'robot');
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     await h.dispatcher.people.update('p1', { phone: '13900000002' });
     await h.dispatcher.residents.put({
@@ -407,13 +382,7 @@ describe('must-reach ladder', () => {
       retryBaseMs: 1000,
     }));
     rx.script('/robot', { status: 500 });
-    await h.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'wecom',
-      target: 'robot',
-      label: null,
-    });
+    await gridTarget('wecom', 'robot');
     await h.dispatcher.people.update('w1', { phone: '13800000001' });
     h.publisher.failNext = 1000; // the broker refuses every app push
     await h.dispatcher.start();
