@@ -180,7 +180,23 @@ export const VIEWS_ZH: Record<ViewKey, string> = {
   onFloor: '{n}层',
 };
 
-/** Fill `{name}` slots of a translated string. */
+/** A Chinese character (CJK ideographs and the full-width forms) on the side a filled value touches. */
+const HAN = /[\u3400-\u9fff\uf900-\ufaff]/;
+const LATIN = /[A-Za-z]/;
+
+/**
+ * Fill `{name}` slots of a translated string. A Latin word filled in next to a Chinese character gets a space on
+ * that side, as Chinese copy writes mixed text ("经 App 推送送达", not "经App 推送送达"); digits are left as the
+ * template spaces them ("3层", "第 2 次").
+ */
 export function fill(text: string, values: Record<string, string | number>): string {
-  return text.replace(/\{(\w+)\}/g, (m, k: string) => (k in values ? String(values[k]) : m));
+  return text.replace(/\{(\w+)\}/g, (m, k: string, at: number) => {
+    if (!(k in values)) return m;
+    const value = String(values[k]);
+    const before = text[at - 1] ?? '';
+    const after = text[at + m.length] ?? '';
+    const lead = HAN.test(before) && LATIN.test(value[0] ?? '') ? ' ' : '';
+    const trail = HAN.test(after) && LATIN.test(value[value.length - 1] ?? '') ? ' ' : '';
+    return `${lead}${value}${trail}`;
+  });
 }

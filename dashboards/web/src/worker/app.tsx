@@ -221,7 +221,8 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
             document.querySelector(`[data-alert-id="${CSS.escape(urgent.id)}"]`)?.scrollIntoView();
           }}
         >
-          {t('newCritical')}: {alertTitle(urgent)} · {placeLabel(urgent.placeNames, urgent.floor)}
+          {t('newCritical')}
+          {alertTitle(urgent)} · {placeLabel(urgent.placeNames, urgent.floor)}
         </button>
       ) : null}
       {list.length === 0 ? <p class="empty">{t('noAlarms')}</p> : null}
