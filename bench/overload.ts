@@ -3,11 +3,16 @@
  * rate, memory is bounded, no QoS 1 acknowledged that is not recorded, QoS 0 shed first and counted.
  *
  * `runOverloadBench(options)` starts its own hub (the compiled build when `npm run build` has run, else the
- * sources through tsx) in a temp data dir with N bench devices, measures the sustainable QoS 0 rate of one
- * connection per device (unpaced: TCP backpressure paces it) unless given one, then offers twice that for
- * `seconds`, with QoS 1 one-key presses (probes, answered as alarms on the workers' topics) through the same hub. It samples the hub's RSS every second and its counters before and after.
+ * sources through tsx) in a temp data dir with N bench devices. For each shape — two gateway connections, one
+ * connection per device — it takes the sustainable QoS 0 rate of that shape (given, or measured here), offers
+ * twice that for `seconds`, with QoS 1 one-key presses (probes, answered as alarms on the workers' topics) through
+ * the same hub, and compares what the hub accepted with that shape's own sustainable rate: the hub sustains fewer
+ * messages a second from thousands of sockets than from two, and the question is whether overload makes it take
+ * fewer still (collapse), not which shape is cheaper. It samples the hub's RSS every second and its counters
+ * before and after.
  *
- * Alone: `node --import tsx bench/overload.ts [--quick] [--sustainable N] [--seconds S] [--devices N]`.
+ * Alone: `node --import tsx bench/overload.ts [--quick] [--sustainable N] [--sustainable-per-device N]
+ * [--seconds S] [--devices N]`.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,8 +40,10 @@ import {
 
 export interface OverloadOptions {
   quick?: boolean;
-  /** The sustainable QoS 0 rate (msg/s), when already measured (bench/run.ts: `hub.gatewayQos0.confirmedPerSec`). */
+  /** The sustainable QoS 0 rate of two gateways (msg/s), when already measured (bench/run.ts: `hub.gatewayQos0`). */
   sustainable?: number;
+  /** The same of one connection per device (bench/run.ts: `hub.perDeviceQos0.confirmedPerSec`). */
+  sustainablePerDevice?: number;
   /** How long 2 × is offered, per shape (60 s; 10 s with --quick). */
   seconds?: number;
   /** Connections of the per-device shape (2 000; 300 with --quick). */
@@ -48,10 +55,14 @@ export interface OverloadOptions {
 /** One overloaded run: what was offered, what the hub took, what it shed, what its memory did. */
 export interface OverloadRun extends Record<string, unknown> {
   connections: number;
+  /** What this shape sustains (msg/s): the rate offered twice over and the one accepted is compared with. */
+  sustainablePerSec: number;
   offeredPerSec: number;
   load: LoadResult;
   acceptedPerSec: number | null;
   acceptedShareOfSustainable: number | null;
+  /** Accepted ÷ the two gateways' sustainable rate (the same as above for the gateway shape; information). */
+  acceptedShareOfGatewaySustainable: number | null;
   shedQos0: number;
   rejected: number;
   hubRssKb: { before: number | null; max: number | null; after: number | null };
@@ -61,8 +72,10 @@ export interface OverloadRun extends Record<string, unknown> {
 }
 
 export interface OverloadResult extends Record<string, unknown> {
+  /** The two gateways' sustainable rate (each run carries its own shape's). */
   sustainablePerSec: number;
   sustainableMeasured: boolean;
+  sustainablePerDeviceMeasured: boolean;
   seconds: number;
   /** Two gateway connections at 2 × (TCP backpressure paces them). */
   gateways: OverloadRun;
@@ -204,10 +217,41 @@ export async function runOverloadBench(options: OverloadOptions = {}): Promise<O
       log(`sustainable (2 gateways, QoS 0, ${s} s unpaced): ${sustainable} msg/s`);
       await settle();
     }
-    const offered = Math.round(sustainable * factor);
+    let sustainablePerDevice = options.sustainablePerDevice ?? 0;
+    const sustainablePerDeviceMeasured = !sustainablePerDevice;
+    if (!sustainablePerDevice) {
+      // As bench/run.ts measures it: unpaced QoS 0 from every device socket would park gigabytes in the kernel's
+      // buffers, so they offer 1.5 × what two gateways achieved and the hub's confirmed rate is the figure.
+      const s = quick ? 5 : 15;
+      const r = await loadWithMarks(
+        [
+          ...deviceArgs,
+          '--rate',
+          String(Math.round(sustainable * 1.5)),
+          '--duration',
+          String(s),
+          '--probes',
+          '0',
+        ],
+        s,
+        devices,
+      );
+      if (r.perSec === null) throw new Error('the hub did not answer /metrics during the load');
+      sustainablePerDevice = r.perSec;
+      log(`sustainable (${devices} devices, QoS 0, ${s} s): ${sustainablePerDevice} msg/s`);
+      await settle();
+    }
     const probes = quick ? '5' : '10';
+    const shareOf = (perSec: number | null, of: number) =>
+      perSec !== null && of > 0 ? Math.round((perSec / of) * 100) / 100 : null;
 
-    const overloaded = async (label: string, args: string[], n: number): Promise<OverloadRun> => {
+    const overloaded = async (
+      label: string,
+      args: string[],
+      n: number,
+      shapeSustainable: number,
+    ): Promise<OverloadRun> => {
+      const offered = Math.round(shapeSustainable * factor);
       const rssBefore = rssKb(pid) ?? null;
       let rssMax = rssBefore ?? 0;
       let sampling = true;
@@ -228,14 +272,15 @@ export async function runOverloadBench(options: OverloadOptions = {}): Promise<O
       await settle();
       const m1 = await scrapeMetrics(h.http, 60_000);
       const delta = (name: string) => (m1.get(name) ?? 0) - (m0.get(name) ?? 0);
-      const share =
-        perSec !== null && sustainable > 0 ? Math.round((perSec / sustainable) * 100) / 100 : null;
+      const share = shareOf(perSec, shapeSustainable);
       const run: OverloadRun = {
         connections: n,
+        sustainablePerSec: shapeSustainable,
         offeredPerSec: offered,
         load,
         acceptedPerSec: perSec,
         acceptedShareOfSustainable: share,
+        acceptedShareOfGatewaySustainable: shareOf(perSec, sustainable),
         shedQos0: delta('gridhub_ingest_shed_total'),
         rejected: delta('gridhub_ingest_rejected_total'),
         hubRssKb: { before: rssBefore, max: rssMax || null, after: rssKb(pid) ?? null },
@@ -245,14 +290,21 @@ export async function runOverloadBench(options: OverloadOptions = {}): Promise<O
       const errors = h.child.stderr.filter((l) => /"level":(50|60)/.test(l)).slice(-3);
       if (errors.length) log(`hub errors: ${errors.join(' | ')}`);
       log(
-        `${label}: offered ${offered} msg/s (generator sent ${load.sentPerSec}/s) for ${seconds} s: accepted ${perSec ?? '?'} msg/s = ${share ?? '?'} × sustainable, shed ${run.shedQos0} QoS 0, hub RSS ${Math.round((rssBefore ?? 0) / 1024)} → max ${Math.round(rssMax / 1024)} MB, probes ${JSON.stringify(load.latencyMs)}`,
+        `${label}: offered ${offered} msg/s (generator sent ${load.sentPerSec}/s) for ${seconds} s: accepted ${perSec ?? '?'} msg/s = ${share ?? '?'} × this shape's sustainable ${shapeSustainable}, shed ${run.shedQos0} QoS 0, hub RSS ${Math.round((rssBefore ?? 0) / 1024)} → max ${Math.round(rssMax / 1024)} MB, probes ${JSON.stringify(load.latencyMs)}`,
       );
       return run;
     };
 
-    const gateways = await overloaded('2 gateways', gatewayArgs, 2);
-    const perDevice = await overloaded(`${devices} devices`, deviceArgs, devices);
-    return { sustainablePerSec: sustainable, sustainableMeasured, seconds, gateways, perDevice };
+    const gateways = await overloaded('2 gateways', gatewayArgs, 2, sustainable);
+    const perDevice = await overloaded(`${devices} devices`, deviceArgs, devices, sustainablePerDevice);
+    return {
+      sustainablePerSec: sustainable,
+      sustainableMeasured,
+      sustainablePerDeviceMeasured,
+      seconds,
+      gateways,
+      perDevice,
+    };
   } finally {
     await hub.child.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -264,6 +316,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     options: {
       quick: { type: 'boolean', default: false },
       sustainable: { type: 'string' },
+      'sustainable-per-device': { type: 'string' },
       seconds: { type: 'string' },
       devices: { type: 'string' },
     },
@@ -271,6 +324,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const result = await runOverloadBench({
     quick: values.quick ?? false,
     ...(values.sustainable ? { sustainable: Number(values.sustainable) } : {}),
+    ...(values['sustainable-per-device']
+      ? { sustainablePerDevice: Number(values['sustainable-per-device']) }
+      : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     ...(values.devices ? { devices: Number(values.devices) } : {}),
   });
