@@ -200,47 +200,29 @@ export async function runOverloadBench(options: OverloadOptions = {}): Promise<O
       }
     };
 
-    let sustainable = options.sustainable ?? 0;
-    const sustainableMeasured = !sustainable;
-    if (!sustainable) {
-      // Two gateway connections as fast as the hub takes them (as bench/run.ts measures ingest). Not thousands
-      // of unpaced device sockets: their QoS 0 parks gigabytes in the kernel's buffers, and the generator then
-      // takes the cores the hub needs.
+    /** What the hub confirms over a short run of `args` at `rate` (0: unpaced), when not given already. */
+    const measureSustainable = async (label: string, args: string[], n: number, rate: number) => {
       const s = quick ? 5 : 15;
       const r = await loadWithMarks(
-        [...gatewayArgs, '--rate', '0', '--duration', String(s), '--probes', '0'],
+        [...args, '--rate', String(rate), '--duration', String(s), '--probes', '0'],
         s,
-        2,
+        n,
       );
       if (r.perSec === null) throw new Error('the hub did not answer /metrics during the load');
-      sustainable = r.perSec;
-      log(`sustainable (2 gateways, QoS 0, ${s} s unpaced): ${sustainable} msg/s`);
+      log(`sustainable (${label}, QoS 0, ${s} s): ${r.perSec} msg/s`);
       await settle();
-    }
-    let sustainablePerDevice = options.sustainablePerDevice ?? 0;
-    const sustainablePerDeviceMeasured = !sustainablePerDevice;
-    if (!sustainablePerDevice) {
-      // As bench/run.ts measures it: unpaced QoS 0 from every device socket would park gigabytes in the kernel's
-      // buffers, so they offer 1.5 × what two gateways achieved and the hub's confirmed rate is the figure.
-      const s = quick ? 5 : 15;
-      const r = await loadWithMarks(
-        [
-          ...deviceArgs,
-          '--rate',
-          String(Math.round(sustainable * 1.5)),
-          '--duration',
-          String(s),
-          '--probes',
-          '0',
-        ],
-        s,
-        devices,
-      );
-      if (r.perSec === null) throw new Error('the hub did not answer /metrics during the load');
-      sustainablePerDevice = r.perSec;
-      log(`sustainable (${devices} devices, QoS 0, ${s} s): ${sustainablePerDevice} msg/s`);
-      await settle();
-    }
+      return r.perSec;
+    };
+    const sustainableMeasured = !options.sustainable;
+    // Two gateway connections as fast as the hub takes them (as bench/run.ts measures ingest). Not thousands of
+    // unpaced device sockets: their QoS 0 parks gigabytes in the kernel's buffers, and the generator then takes
+    // the cores the hub needs — so, as bench/run.ts does, the devices are offered 1.5 × what two gateways took.
+    const sustainable =
+      options.sustainable || (await measureSustainable('2 gateways, unpaced', gatewayArgs, 2, 0));
+    const sustainablePerDeviceMeasured = !options.sustainablePerDevice;
+    const sustainablePerDevice =
+      options.sustainablePerDevice ||
+      (await measureSustainable(`${devices} devices`, deviceArgs, devices, Math.round(sustainable * 1.5)));
     const probes = quick ? '5' : '10';
     const shareOf = (perSec: number | null, of: number) =>
       perSec !== null && of > 0 ? Math.round((perSec / of) * 100) / 100 : null;

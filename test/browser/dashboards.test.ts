@@ -236,6 +236,10 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
 
     // Critical and not yet acknowledged: a banner stays on top until someone acknowledges.
     await page.locator(`[data-banner="${alertId}"]`).waitFor();
+    // "新的紧急警情：" with the full-width colon, then what and where
+    expect(await page.locator(`[data-banner="${alertId}"]`).textContent()).toMatch(
+      /^新的紧急警情：\S.* · \S/,
+    );
     // On a phone the card reads at a glance: the time in its head as people write it, the place on one line.
     expect(await card.locator('.alarm-head time').textContent()).toMatch(
       /^\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}$/,

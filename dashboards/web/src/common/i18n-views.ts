@@ -180,7 +180,7 @@ export const VIEWS_ZH: Record<ViewKey, string> = {
   onFloor: '{n}层',
 };
 
-/** A Chinese character (CJK ideographs and the full-width forms) on the side a filled value touches. */
+/** A Chinese character (CJK ideographs; not full-width punctuation, which takes no space) beside a filled value. */
 const HAN = /[\u3400-\u9fff\uf900-\ufaff]/;
 const LATIN = /[A-Za-z]/;
 

@@ -3,6 +3,7 @@ import type { ResidentCard as ResidentCardData } from '../../../../src/domain/al
 import { type Api, createApi, loadSession, revokeToken, type Session, saveSession } from '../common/api.ts';
 import { alertTitle, fmtTime, placeLabel } from '../common/format.ts';
 import { t, useLang } from '../common/i18n.ts';
+import { fill } from '../common/i18n-views.ts';
 import { ResidentCard } from '../common/resident-card.tsx';
 import { playAlarm } from '../common/sound.ts';
 import type { Alert, AlertDetail, WorkerMessage } from '../common/types.ts';
@@ -221,8 +222,9 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
             document.querySelector(`[data-alert-id="${CSS.escape(urgent.id)}"]`)?.scrollIntoView();
           }}
         >
-          {t('newCritical')}
-          {alertTitle(urgent)} · {placeLabel(urgent.placeNames, urgent.floor)}
+          {fill(t('newCritical'), {
+            alert: `${alertTitle(urgent)} · ${placeLabel(urgent.placeNames, urgent.floor)}`,
+          })}
         </button>
       ) : null}
       {list.length === 0 ? <p class="empty">{t('noAlarms')}</p> : null}
