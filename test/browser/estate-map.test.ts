@@ -40,13 +40,10 @@ describe.skipIf(!chromiumPath)('the estate map (需求地图) in Chromium', () =
       // Unit, floor row and building all light, by severity, within a second of the publish. They
       // are checked together in the page: they light in one render, and a separate wait per element
       // would measure the test driver's round trips, not the board.
-      const lit = [cell, `[data-floor-row="${floor}"]`, `[data-building="${c.building}"]`];
-      await page.waitForFunction(
-        (selectors) =>
-          selectors.every((sel) => document.querySelector(sel)?.getAttribute('data-severity') === 'critical'),
-        lit,
-        { timeout: 1000 },
-      );
+      const lit = [cell, `[data-floor-row="${floor}"]`, `[data-building="${c.building}"]`]
+        .map((sel) => `:has(${sel}[data-severity="critical"])`)
+        .join('');
+      await page.waitForSelector(`body${lit}`, { timeout: 1000, state: 'attached' });
       expect(Date.now() - sent).toBeLessThan(1000);
       // Other floors of the unit stay dark.
       const dark = `[data-building-grid="${c.building}"] td[data-floor="${floor + 1}"][data-unit="${unit}"]`;
