@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import mqemitter from 'mqemitter';
 import mqemitterRedis from 'mqemitter-redis';
 import { INTEGRATION_READINGS_PREFIX } from '../domain/wire.ts';
+import { createReadingRoutes } from './reading-routes.ts';
 import { isDeviceTopic } from './topics.ts';
 
 type Emitter = mqemitter.MQEmitter;
@@ -22,7 +23,8 @@ type Listener = (message: Message, done: () => void) => void;
  * twice.
  */
 export function createClusterEmitter(redisUrl: string, concurrency: number): Emitter {
-  const local = mqemitter({ concurrency, matchEmptyLevels: true });
+  // device readings are emitted here only, and routed only while a local subscription can match them
+  const local = createReadingRoutes(mqemitter({ concurrency, matchEmptyLevels: true }));
   const shared = mqemitterRedis({ connectionString: redisUrl, concurrency, matchEmptyLevels: true });
   const emitter: Emitter = {
     get current() {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import type { FastifyPluginAsync } from 'fastify';
+import mqemitter from 'mqemitter';
 import type { Registry } from 'prom-client';
 import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
@@ -29,6 +30,7 @@ import { createIngestMetrics } from './metrics.ts';
 import { createPipeline, PublishRefused } from './pipeline.ts';
 import { createPresence } from './presence.ts';
 import { createPrincipalLimits, type PrincipalLimits } from './principal-limits.ts';
+import { createReadingRoutes } from './reading-routes.ts';
 import { CONN, type HubClient, sessionOf, type Transport } from './session.ts';
 import { createSlowSubscriberGuard } from './slow-subscribers.ts';
 import { isTopicLevel } from './topics.ts';
@@ -258,7 +260,8 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
   broker = await Aedes.createBroker({
     ...(config.redisUrl && cluster && persistence
       ? { mq: cluster.createClusterEmitter(config.redisUrl, 100), persistence }
-      : {}),
+      : // aedes' own bus, as aedes makes it ([MQTT-4.7.1-3] empty levels), routing readings only when wanted
+        { mq: createReadingRoutes(mqemitter({ concurrency: 100, matchEmptyLevels: true })) }),
     preConnect: auth.preConnect,
     authenticate: auth.authenticate,
     authorizePublish: (client, packet, callback) => {

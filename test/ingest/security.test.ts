@@ -332,6 +332,21 @@ describe('topic ACL', () => {
     await c.endAsync();
     await reader.endAsync();
   });
+
+  it('readings are routed again to a reader that subscribes after the last one left (reading-routes.ts)', async () => {
+    const c = await h.connectDevice('bin');
+    const topic = `gh/${h.devices.bin.id}/telemetry`;
+    for (let round = 0; round < 2; round++) {
+      // while nobody reads device topics, the broker skips routing readings; each new reader gets them
+      const reader = await h.connect(h.integration.username, h.integration.token);
+      expect(await granted(reader, ['gh/+/telemetry'])).toEqual([0]);
+      const got = nextMessages(reader, topic, 1);
+      await c.publishAsync(topic, `{"fill": ${10 + round}}`, { qos: 1 });
+      expect((await got)[0]?.payload.toString()).toBe(`{"fill": ${10 + round}}`);
+      await reader.endAsync();
+    }
+    await c.endAsync();
+  });
 });
 
 describe('broker hardening', () => {
