@@ -127,7 +127,7 @@ describe('duty resolution from the cached roster', () => {
     }
   });
 
-  it("reads data_version once per write transaction, and sees another connection's commit in the next one", async () => {
+  it("sees another connection's commit in the next write transaction, though it reads data_version once per transaction", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gridhub-people-'));
     const { db, people } = community(join(dir, 'gridhub.db'));
     const transactions = sqliteTransactions(db);
