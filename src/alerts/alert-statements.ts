@@ -6,7 +6,7 @@
  * postgres-alert-store.ts (store-ops.ts says how).
  */
 import { sql } from 'kysely';
-import type { NewAlert, OutboxInsert } from './alert-store.ts';
+import type { NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
 import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
 import type { AlertRow } from './tables.ts';
@@ -29,6 +29,7 @@ const NEW_ALERT_FIELDS = [
   'dedup',
   'incidentId',
   'at',
+  'status',
 ] as const satisfies readonly (keyof NewAlert)[];
 
 /** The handling columns of an alert nobody has taken yet: a new one, or one reopened (lifecycle.ts). */
@@ -51,7 +52,6 @@ export const NOT_HANDLED = {
 export function insertedAlert(a: NewAlert): AlertRow {
   return {
     ...newAlertColumns(a),
-    status: 'open',
     count: 1,
     ...NOT_HANDLED,
     closed_at: null,
@@ -88,12 +88,22 @@ function newAlertColumns(a: NewAlert) {
     clock_start: a.at,
     last_seen_at: a.at,
     updated_at: a.at,
+    status: a.status,
   };
 }
 
 const id = (row: { id: number } | undefined): number => Number(row?.id);
 
 function alertOps(db: Db) {
+  const openFor = (ruleId: string, deviceId: string) =>
+    db
+      .selectFrom('alerts')
+      .selectAll()
+      .where('rule_id', '=', ruleId)
+      .where('device_id', '=', deviceId)
+      .where('status', 'in', OPEN.map(lit))
+      .orderBy('opened_at', 'desc')
+      .limit(lit(1));
   return {
     alert: first((id: string) => db.selectFrom('alerts').selectAll().where('id', '=', id)),
     journalSeen: write((journalId: number, ruleId: string, at: number) =>
@@ -102,16 +112,7 @@ function alertOps(db: Db) {
         .values({ journal_id: journalId, rule_id: ruleId, at })
         .onConflict((oc) => oc.doNothing()),
     ),
-    openFor: first((ruleId: string, deviceId: string) =>
-      db
-        .selectFrom('alerts')
-        .selectAll()
-        .where('rule_id', '=', ruleId)
-        .where('device_id', '=', deviceId)
-        .where('status', 'in', OPEN.map(lit))
-        .orderBy('opened_at', 'desc')
-        .limit(lit(1)),
-    ),
+    openFor: first(openFor),
     repeat: write((lastSeenAt: number, detail: string, evidence: string, now: number, id: string) =>
       db
         .updateTable('alerts')
@@ -124,17 +125,28 @@ function alertOps(db: Db) {
         })
         .where('id', '=', id),
     ),
-    recentResolved: first((ruleId: string, deviceId: string, since: number) =>
+    // One read for both questions of a raise (on PostgreSQL one round trip): each half keeps its own order and limit.
+    raised: all((ruleId: string, deviceId: string, since: number) =>
       db
-        .selectFrom('alerts')
+        .selectFrom(openFor(ruleId, deviceId).as('o'))
         .selectAll()
-        .where('rule_id', '=', ruleId)
-        .where('device_id', '=', deviceId)
-        .where('status', '=', lit('resolved'))
-        .where('resolved_at', '>=', since)
-        .where('resolution', 'not in', [lit('false_alarm'), lit('device_fault')])
-        .orderBy('resolved_at', 'desc')
-        .limit(lit(1)),
+        .unionAll(
+          db
+            .selectFrom(
+              db
+                .selectFrom('alerts')
+                .selectAll()
+                .where('rule_id', '=', ruleId)
+                .where('device_id', '=', deviceId)
+                .where('status', '=', lit('resolved'))
+                .where('resolved_at', '>=', since)
+                .where('resolution', 'not in', [lit('false_alarm'), lit('device_fault')])
+                .orderBy('resolved_at', 'desc')
+                .limit(lit(1))
+                .as('r'),
+            )
+            .selectAll(),
+        ),
     ),
     suppression: first((ruleId: string, deviceId: string, at: number) =>
       db
@@ -207,8 +219,7 @@ function alertOps(db: Db) {
         .orderBy('id'),
     ),
     insertAlert: write(
-      (a: NewAlert) =>
-        db.insertInto('alerts').values({ ...newAlertColumns(a), status: lit('open'), count: lit(1) }),
+      (a: NewAlert) => db.insertInto('alerts').values({ ...newAlertColumns(a), count: lit(1) }),
       [standInRow<NewAlert>(NEW_ALERT_FIELDS)],
     ),
     insertEvent: write((alertId: string, at: number, actor: string, type: string, data: string) =>
@@ -394,3 +405,33 @@ export function updateAlertOp(db: Db, keys: readonly string[]) {
     Array.from({ length: keys.length + 2 }, () => standIn<unknown>()),
   );
 }
+
+const TIMER_FIELDS = [
+  'alert_id',
+  'kind',
+  'ref',
+  'unless',
+  'due_at',
+] as const satisfies readonly (keyof TimerInsert)[];
+
+/**
+ * `insertTimers` for `n` timers: one multi-row INSERT, compiled once per count (a ladder's length, so a few).
+ * Its arguments are the timers' fields in the order of `TIMER_FIELDS`, timer after timer.
+ */
+export function insertTimersOp(db: Db, n: number) {
+  const w = TIMER_FIELDS.length;
+  return write(
+    (...args: unknown[]) =>
+      db.insertInto('alert_timers').values(
+        Array.from({ length: n }, (_, i) => ({
+          ...(Object.fromEntries(TIMER_FIELDS.map((f, j) => [f, args[i * w + j]])) as TimerInsert),
+          state: lit('pending'),
+        })),
+      ),
+    Array.from({ length: n * w }, () => standIn<unknown>()),
+  );
+}
+
+/** The arguments of `insertTimersOp` for these timers. */
+export const timerArgs = (timers: readonly TimerInsert[]): unknown[] =>
+  timers.flatMap((t) => TIMER_FIELDS.map((f) => t[f]));

@@ -25,6 +25,7 @@ import type {
   TimerRow,
   WhistleRow,
 } from './tables.ts';
+import type { AlertStatus } from './types.ts';
 
 export interface AlertStore {
   /**
@@ -52,6 +53,8 @@ export interface AlertStore {
   ): Awaitable<void>;
   /** Insert an outbox row; answers its id. */
   insertOutbox(row: OutboxInsert): Awaitable<number>;
+  /** Insert pending timers in one statement (an alert's ladder); answers how many. */
+  insertTimers(timers: readonly TimerInsert[]): Awaitable<number>;
   /** Maintenance tasks, newest first, with the place of their alert: open ones, closed ones, or all. */
   maintenanceTasks(open: boolean | undefined): Awaitable<MaintenanceRow[]>;
 }
@@ -80,7 +83,15 @@ export interface NewAlert {
   dedup: string;
   incidentId: string;
   at: number;
+  /**
+   * 'dispatched' when the raise dispatches it in the same transaction (lifecycle.ts): the status its first
+   * messages give it goes in with the insert rather than as an UPDATE right after.
+   */
+  status: Extract<AlertStatus, 'open' | 'dispatched'>;
 }
+
+/** A pending escalation timer as inserted. */
+export type TimerInsert = Omit<TimerRow, 'id'>;
 
 /** An outbox row as inserted (claimed already when its lane took it at the insert). */
 export type OutboxInsert = Omit<OutboxRow, 'id'> & {
@@ -97,8 +108,11 @@ export interface AlertStatements {
   /** The open alert of a rule on a device, if any. */
   openFor(ruleId: string, deviceId: string): Awaitable<AlertRow | undefined>;
   repeat(lastSeenAt: number, detail: string, evidence: string, now: number, id: string): Awaitable<number>;
-  /** The last real resolution (not a false alarm or fault) of a rule on a device since `since`. */
-  recentResolved(ruleId: string, deviceId: string, since: number): Awaitable<AlertRow | undefined>;
+  /**
+   * What a raise of a rule on a device looks for, in one read: its open alert (as `openFor`) and its last real
+   * resolution (not a false alarm or fault) since `since`, each if any, told apart by status, in no set order.
+   */
+  raised(ruleId: string, deviceId: string, since: number): Awaitable<AlertRow[]>;
   suppression(ruleId: string, deviceId: string, at: number): Awaitable<{ until: number } | undefined>;
   countSuppressed(ruleId: string, deviceId: string): Awaitable<number>;
   suppress(ruleId: string, deviceId: string, until: number, reason: string): Awaitable<number>;

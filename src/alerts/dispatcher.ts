@@ -231,7 +231,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     alerts,
     enqueue,
   });
-  const escalation = createEscalation({ clock, cfg, q, log, run, alerts, notify, callLeaders });
+  const escalation = createEscalation({ clock, cfg, q, store, log, run, alerts, notify, callLeaders });
   const lifecycle = createLifecycle({
     clock,
     cfg,

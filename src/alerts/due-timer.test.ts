@@ -7,8 +7,12 @@ function setup(o: { onlyFuture?: boolean } = {}) {
   const schedule: number[] = [];
   const fired: number[] = [];
   let stopped = false;
+  const reads = { n: 0 };
   const timer = dueTimer(clock, {
-    next: () => (schedule.length ? Math.min(...schedule) : null),
+    next: () => {
+      reads.n++;
+      return schedule.length ? Math.min(...schedule) : null;
+    },
     fire: async () => {
       fired.push(clock.now());
       schedule.splice(0, schedule.length, ...schedule.filter((t) => t > clock.now()));
@@ -20,7 +24,7 @@ function setup(o: { onlyFuture?: boolean } = {}) {
     stopped: () => stopped,
     ...o,
   });
-  return { clock, schedule, fired, timer, stop: () => (stopped = true) };
+  return { clock, schedule, fired, timer, reads, stop: () => (stopped = true) };
 }
 
 describe('dueTimer', async () => {
@@ -34,6 +38,27 @@ describe('dueTimer', async () => {
     await clock.advanceAsync(10_000);
     expect(fired).toEqual([2_000, 5_000]);
     expect(clock.pending).toBe(0);
+  });
+
+  it('takes a new due time without reading the schedule when it wakes by then already, else reads it', async () => {
+    const { clock, schedule, fired, timer, reads } = setup();
+    schedule.push(2_000);
+    await timer.arm();
+    expect(reads.n).toBe(1);
+    schedule.push(5_000);
+    await timer.armFor(5_000);
+    expect(reads.n).toBe(1);
+    // sooner than the armed one: read, and moved
+    schedule.push(1_000);
+    await timer.armFor(1_000);
+    expect(reads.n).toBe(2);
+    // a read under way may move the timer past it: read again
+    const under = timer.arm();
+    await timer.armFor(9_000);
+    await under;
+    expect(reads.n).toBe(4);
+    await clock.advanceAsync(10_000);
+    expect(fired).toEqual([1_000, 2_000, 5_000]);
   });
 
   it('arms nothing while stopped, and cancel drops the armed timer', async () => {

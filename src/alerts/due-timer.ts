@@ -7,6 +7,12 @@ export interface DueTimer {
    * Resolves once the due time has been read and the timer set.
    */
   arm(): Promise<void>;
+  /**
+   * A due time `at` was just written: as `arm`, but without reading the schedule when the armed timer wakes by
+   * `at` already and no read is under way (its firing reads what is due and arms again, so `at` is not missed).
+   * A raise writes its must-reach rung so, while earlier rungs keep the timer armed.
+   */
+  armFor(at: number): Promise<void>;
   cancel(): void;
   /** Steps whose transaction failed, tried again with back-off (see `stepRetries`). */
   readonly retries: StepRetries;
@@ -87,29 +93,42 @@ export function dueTimer(
   // Arms may overlap now that reading the due time can wait on the store: only the last one asked decides,
   // since it read the schedule last.
   let asked = 0;
+  /** Arms reading the schedule now: their answer may move the timer past `at` of an `armFor`. */
+  let reading = 0;
   const cancel = () => {
     if (armed) clock.clearTimeout(armed.handle);
     armed = null;
   };
+  async function arm(): Promise<void> {
+    if (o.stopped()) return;
+    const mine = ++asked;
+    let next: number | null;
+    reading++;
+    try {
+      next = await nextDue();
+    } finally {
+      reading--;
+    }
+    if (mine !== asked || o.stopped()) return;
+    if (armed && (next === null || armed.at !== next)) cancel();
+    if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
+    armed = {
+      handle: clock.setTimeout(
+        () => {
+          armed = null;
+          o.fire().catch(o.failed);
+        },
+        Math.max(0, next - clock.now()),
+      ),
+      at: next,
+    };
+  }
   return {
     retries,
-    async arm() {
-      if (o.stopped()) return;
-      const mine = ++asked;
-      const next = await nextDue();
-      if (mine !== asked || o.stopped()) return;
-      if (armed && (next === null || armed.at !== next)) cancel();
-      if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
-      armed = {
-        handle: clock.setTimeout(
-          () => {
-            armed = null;
-            o.fire().catch(o.failed);
-          },
-          Math.max(0, next - clock.now()),
-        ),
-        at: next,
-      };
+    arm,
+    async armFor(at) {
+      if (o.stopped() || (armed !== null && armed.at <= at && reading === 0)) return;
+      await arm();
     },
     cancel() {
       // an arm still reading the due time must not set a timer after this

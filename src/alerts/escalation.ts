@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { Clock } from '../clock/clock.ts';
-import type { AlertStatements } from './alert-store.ts';
+import type { AlertStatements, AlertStore, TimerInsert } from './alert-store.ts';
 import type { AlertsConfig, Milestone } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
@@ -20,6 +20,8 @@ export interface EscalationDeps {
   clock: Clock;
   cfg: AlertsConfig;
   q: AlertStatements;
+  /** Where a ladder's timers go in, all in one statement. */
+  store: Pick<AlertStore, 'insertTimers'>;
   log: Logger;
   run: RunState;
   alerts: AlertTransactions;
@@ -42,14 +44,24 @@ export function createEscalation(deps: EscalationDeps) {
    */
   let scheduled = false;
 
-  /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start. */
+  /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start: one INSERT. */
   async function scheduleLadder(r: AlertRow, afterStep = 0): Promise<void> {
     scheduled = true;
     const ladder = cfg.ladders[r.severity];
+    const timers: TimerInsert[] = [];
     for (const [i, step] of ladder.entries()) {
       if (i <= afterStep) continue;
-      for (const w of step.when) await q.insertTimer(r.id, 'step', i, w.unless, r.clock_start + w.afterMs);
+      for (const w of step.when) {
+        timers.push({
+          alert_id: r.id,
+          kind: 'step',
+          ref: i,
+          unless: w.unless,
+          due_at: r.clock_start + w.afterMs,
+        });
+      }
     }
+    await deps.store.insertTimers(timers);
   }
 
   /**

@@ -53,22 +53,23 @@ export function createLifecycle(deps: LifecycleDeps) {
   const { tx, record, setFields } = alerts;
   const { notify, escalation, mustReach } = deps;
 
-  /** Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. */
+  /**
+   * Notify the first step of the ladder, schedule the later ones and, for critical alerts, start must-reach. The
+   * alert is open; its row says 'dispatched' already (the status its messages give it, written by the caller's
+   * insert or update: one UPDATE less per raise), and goes back to open if nobody could be found.
+   */
   async function dispatchFirst(fx: TxEffects, id: string, change: string): Promise<void> {
-    const r = { ...((await alerts.rowOf(fx, id)) as AlertRow) };
-    const step = cfg.ladders[r.severity][0];
-    // The messages say what the alert is once they are out: dispatched. Put back if nobody could be found.
-    await setFields(id, { status: 'dispatched' });
     const sent = { ...((await alerts.rowOf(fx, id)) as AlertRow) };
+    const step = cfg.ladders[sent.severity][0];
     const recipients = step ? await notify(fx, sent, step.roles, change) : [];
     if (recipients.length) {
       await record(fx, id, 'dispatched', SYSTEM, { step: 0, roles: step?.roles ?? [], recipients });
     } else {
-      await setFields(id, { status: r.status });
+      await setFields(id, { status: 'open' });
       await record(fx, id, 'unrouted', SYSTEM, { step: 0, roles: step?.roles ?? [] });
     }
     await escalation.scheduleLadder((await alerts.rowOf(fx, id)) as AlertRow);
-    if (r.severity === 'critical') await mustReach.start(fx, r, recipients.length);
+    if (sent.severity === 'critical') await mustReach.start(fx, sent, recipients.length);
   }
 
   async function raise(res: AlertRaise): Promise<void> {
@@ -86,30 +87,32 @@ export function createLifecycle(deps: LifecycleDeps) {
         m.raised.inc({ severity: res.severity, outcome: 'suppressed' });
         return;
       }
-      if (res.dedup === 'per-device' && ((await repeat(fx, res)) || (await reopen(fx, res)))) return;
+      if (res.dedup === 'per-device') {
+        const found = await q.raised(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
+        const resolved = found.find((r) => r.status === 'resolved');
+        const openAlert = found.find((r) => r !== resolved);
+        if (openAlert) return await repeat(fx, res, openAlert);
+        if (resolved) return await reopen(fx, res, resolved);
+      }
       await open(fx, res);
     });
   }
 
   /** The same trouble again while its alert is open: count it on that alert. */
-  async function repeat(fx: TxEffects, res: AlertRaise): Promise<boolean> {
-    const open = await q.openFor(res.ruleId, res.deviceId);
-    if (!open) return false;
+  async function repeat(fx: TxEffects, res: AlertRaise, open: AlertRow): Promise<void> {
     await q.repeat(res.at, res.detail, JSON.stringify(res.evidence ?? {}), clock.now(), open.id);
     alerts.forgetRow(fx, open.id);
     m.raised.inc({ severity: res.severity, outcome: 'repeated' });
     await record(fx, open.id, 'repeated', `rule:${res.ruleId}`, { count: open.count + 1 }, { sink: false });
-    return true;
   }
 
   /** The same trouble soon after a real resolution: the fix did not hold, so the alert opens again. */
-  async function reopen(fx: TxEffects, res: AlertRaise): Promise<boolean> {
+  async function reopen(fx: TxEffects, res: AlertRaise, recent: AlertRow): Promise<void> {
     const at = res.at;
-    const recent = await q.recentResolved(res.ruleId, res.deviceId, at - cfg.reopenWindowMs);
-    if (!recent) return false;
     await q.voidAll(recent.id);
     await setFields(recent.id, {
-      status: 'open',
+      // what dispatchFirst gives it right below; the 'reopened' change shows it open
+      status: 'dispatched',
       count: recent.count + 1,
       last_seen_at: at,
       clock_start: clock.now(),
@@ -118,12 +121,15 @@ export function createLifecycle(deps: LifecycleDeps) {
       detail: res.detail,
     });
     m.raised.inc({ severity: res.severity, outcome: 'reopened' });
-    await record(fx, recent.id, 'reopened', `rule:${res.ruleId}`, {
-      previousResolution: recent.resolution,
-      resolvedAt: recent.resolved_at,
-    });
+    await record(
+      fx,
+      recent.id,
+      'reopened',
+      `rule:${res.ruleId}`,
+      { previousResolution: recent.resolution, resolvedAt: recent.resolved_at },
+      { shown: { status: 'open' } },
+    );
     await dispatchFirst(fx, recent.id, 'reopened');
-    return true;
   }
 
   async function open(fx: TxEffects, res: AlertRaise): Promise<void> {
@@ -153,17 +159,20 @@ export function createLifecycle(deps: LifecycleDeps) {
       dedup: res.dedup,
       incidentId,
       at: clock.now(),
+      // what dispatchFirst gives it right below; the 'opened' change shows it open
+      status: 'dispatched',
     };
     await q.insertAlert(alert);
     alerts.rememberRow(fx, insertedAlert(alert));
     m.raised.inc({ severity: res.severity, outcome: 'opened' });
-    await record(fx, id, 'opened', `rule:${res.ruleId}`, {
-      severity: res.severity,
-      category: res.category,
-      title: res.title,
-      incidentId,
-      at: res.at,
-    });
+    await record(
+      fx,
+      id,
+      'opened',
+      `rule:${res.ruleId}`,
+      { severity: res.severity, category: res.category, title: res.title, incidentId, at: res.at },
+      { shown: { status: 'open' } },
+    );
     await dispatchFirst(fx, id, 'opened');
   }
 

@@ -55,18 +55,21 @@ export function createMustReach(deps: MustReachDeps) {
     stopped: () => deps.run.stopped,
   });
 
-  /** Put the alert on rung 0 (its app push), the next rung due one step from now. */
-  async function begin(alertId: string): Promise<void> {
-    await q.startReach(alertId, clock.now() + cfg.mustReachStepMs);
+  /** Put the alert on rung 0 (its app push), the next rung due one step from now; answers when. */
+  async function begin(alertId: string): Promise<number> {
+    const nextAt = clock.now() + cfg.mustReachStepMs;
+    await q.startReach(alertId, nextAt);
+    return nextAt;
   }
 
   async function start(fx: TxEffects, r: AlertRow, pushed: number): Promise<void> {
-    await begin(r.id);
+    const nextAt = await begin(r.id);
     // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
     if (!pushed) pushed = await q.rungLive(r.id, 0);
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) await advance(fx, r.id, 'nobody to push to');
-    else await timer.arm();
+    // the ladders of earlier raises keep the timer armed sooner, mostly: then no read of the schedule
+    else await timer.armFor(nextAt);
   }
 
   /** Queue the messages of one rung; answers what went out (targets masked). */

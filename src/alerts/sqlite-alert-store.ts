@@ -7,7 +7,7 @@ import type { Clock } from '../clock/clock.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
-import { alertStatementOps, storeOps, updateAlertOp } from './alert-statements.ts';
+import { alertStatementOps, insertTimersOp, storeOps, timerArgs, updateAlertOp } from './alert-statements.ts';
 import type { AlertStore } from './alert-store.ts';
 import { type AuditLog, createAuditLog } from './audit-log.ts';
 import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
@@ -49,6 +49,8 @@ export function sqliteAlertStore(db: Db): AlertStore {
   const own = prepareOps(db, storeOps(k));
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
   const updates = new Map<string, (...args: unknown[]) => number>();
+  /** One prepared multi-row INSERT per count of timers. */
+  const timerInserts = new Map<number, (...args: unknown[]) => number>();
   // The connection's one queue of transactions, shared with the Kysely stores on it: BEGIN IMMEDIATE … COMMIT
   // around a body that awaits only these statements' plain values, so it commits within the turn it began in.
   const transactions = sqliteTransactions(db);
@@ -72,6 +74,15 @@ export function sqliteAlertStore(db: Db): AlertStore {
       update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
+    insertTimers(timers) {
+      if (!timers.length) return 0;
+      let insert = timerInserts.get(timers.length);
+      if (!insert) {
+        insert = sqliteOp(db, insertTimersOp(k, timers.length)) as (...args: unknown[]) => number;
+        timerInserts.set(timers.length, insert);
+      }
+      return insert(...timerArgs(timers));
+    },
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   };

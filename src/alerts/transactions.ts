@@ -135,9 +135,13 @@ export function createTransactions(deps: TransactionsDeps) {
     return r;
   }
 
-  /** A row this transaction has just written whole (an insert): later reads in it take this one. */
+  /**
+   * A new alert this transaction has just inserted whole: later reads in it take this row, and its whistles are
+   * known without a read (nobody has whistled on an alert that did not exist).
+   */
   function rememberRow(fx: TxEffects, row: AlertRow): void {
     fx.rows.set(row.id, row);
+    fx.whistles.set(row.id, []);
   }
 
   /** After writing an alert's columns other than through `setFields`. */
@@ -242,7 +246,15 @@ export function createTransactions(deps: TransactionsDeps) {
     type: string,
     actor: string,
     data: Record<string, unknown> = {},
-    options: { sink?: boolean; stream?: boolean } = {},
+    options: {
+      sink?: boolean;
+      stream?: boolean;
+      /**
+       * Columns as the change shows them where the row already holds what a later step of this transaction
+       * gives it (a raise inserts its alert dispatched, yet 'opened' shows it open: lifecycle.ts).
+       */
+      shown?: Partial<AlertRow>;
+    } = {},
   ): Promise<void> {
     const at = clock.now();
     await q.insertEvent(alertId, at, actor, type, JSON.stringify(data));
@@ -250,7 +262,8 @@ export function createTransactions(deps: TransactionsDeps) {
     const stream = options.stream !== false;
     // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
     // copy: later changes in this transaction must not rewrite what this change published.
-    const row = sink || stream ? { ...((await rowOf(fx, alertId)) as AlertRow) } : undefined;
+    const row =
+      sink || stream ? { ...((await rowOf(fx, alertId)) as AlertRow), ...options.shown } : undefined;
     if (row && stream) {
       fx.stream.push(streamMessageOf(type, at, await viewIn(fx, row)));
     }

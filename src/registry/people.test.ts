@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createCatalogue } from '../catalogue/catalogue.ts';
 import { ManualClock } from '../clock/clock.ts';
 import { openDatabase } from '../storage/sqlite.ts';
+import { sqliteTransactions } from '../storage/sqlite-kysely.ts';
 import { localWeekMinute, shiftCovers } from './people.ts';
 import { createRegistry } from './registry.ts';
 
@@ -120,6 +121,28 @@ describe('duty resolution from the cached roster', () => {
       expect(people.isOnDuty('cd1', T0)).toBe(true);
       await people.invalidate();
       expect(people.isOnDuty('cd1', T0)).toBe(false);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("sees another connection's commit in the next write transaction, though it reads data_version once per transaction", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gridhub-people-'));
+    const { db, people } = community(join(dir, 'gridhub.db'));
+    const transactions = sqliteTransactions(db);
+    try {
+      await transactions.run(async () => {
+        expect(people.isOnDuty('w1', T0)).toBe(true);
+        expect(people.isOnDuty('cd1', T0)).toBe(true);
+      });
+      const other = openDatabase(join(dir, 'gridhub.db'));
+      other.prepare('DELETE FROM duty_shifts WHERE person_id = ?').run('w1');
+      other.close();
+      // the version the last transaction read is not taken for this one's
+      await transactions.run(async () => {
+        expect(people.isOnDuty('w1', T0)).toBe(false);
+      });
     } finally {
       db.close();
       rmSync(dir, { recursive: true, force: true });

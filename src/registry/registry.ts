@@ -5,7 +5,7 @@ import { LEASE_MIGRATIONS, migrateLeases } from '../storage/leases.ts';
 import { migrateModule, migrateModuleSync } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
-import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
 import { DeviceStore } from './devices.ts';
 import { createPeopleStore, type PeopleStore } from './people.ts';
 import { createPeoplePort, peopleRowsSync } from './people-port.ts';
@@ -67,11 +67,25 @@ export function createRegistry(
   // Commits by another connection to the file (another process, a script) move data_version; the roster then
   // reads itself again at the next lookup. Our own writes do not move it: they reload the roster themselves.
   const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  // Within one of the connection's write transactions (BEGIN IMMEDIATE, src/storage/sqlite-kysely.ts) no other
+  // connection can commit, so data_version stays put until it ends: it is read once per transaction, not at each
+  // of a raise's roster lookups.
+  const transactions = sqliteTransactions(db);
+  let readIn: Promise<void> | undefined;
+  let read = 0;
+  const version = (): number => {
+    const open = db.inTransaction ? transactions.open : undefined;
+    if (open === undefined || open !== readIn) {
+      read = dataVersion.get() as number;
+      readIn = open;
+    }
+    return read;
+  };
   const people = createPeopleStore(
     {
       port: createPeoplePort(store),
       rows: peopleRowsSync(store, sync),
-      sync: { rows: () => peopleRowsSync(store, sync), version: () => dataVersion.get() as number },
+      sync: { rows: () => peopleRowsSync(store, sync), version },
     },
     places,
     peopleOptions(options),

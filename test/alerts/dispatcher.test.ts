@@ -303,6 +303,32 @@ describe('dispatcher', () => {
     });
   });
 
+  it('leaves an alert nobody could be told of open, and says so in its timeline', async () => {
+    h = createHarness();
+    // a building and the places above it, and nobody serving any of them
+    const levels = ['street', 'community', 'grid', 'estate', 'building'] as const;
+    for (const [i, level] of levels.entries()) {
+      const parentId = i === 0 ? null : `p${i - 1}`;
+      await h.registry.places.create({
+        id: level === 'building' ? 'b1' : `p${i}`,
+        level,
+        name: level,
+        parentId,
+      });
+    }
+    await h.dispatcher.start();
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-alone' }));
+    const [alert] = (await h.dispatcher.list({})).items;
+    // inserted dispatched with its raise, it goes back to open when no first message went out
+    expect(alert?.status).toBe('open');
+    const types = (await h.dispatcher.timeline(alert?.id ?? '')).map((e) => e.type);
+    expect(types.slice(0, 2)).toEqual(['opened', 'unrouted']);
+    expect(h.sink.changes.slice(0, 2).map((c) => [c.change, c.status])).toEqual([
+      ['opened', 'open'],
+      ['unrouted', 'open'],
+    ]);
+  });
+
   it('publishes each change of a transaction as it was then, though the transaction reads the alert once', async () => {
     await start();
     const stream: { type: string; departments: string[]; alert: AlertView }[] = [];

@@ -70,6 +70,7 @@ const alert = (id: string, over: Partial<NewAlert> = {}): NewAlert => ({
   dedup: 'per-device',
   incidentId: 'i1',
   at: T,
+  status: 'open',
   ...over,
 });
 
@@ -168,10 +169,18 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     );
     expect(await st.alert('a2')).toMatchObject({ status: 'resolved', updated_at: T + 3 * MIN });
     expect((await st.openFor('call-button', 'btn-1'))?.id).toBe('a1');
-    expect((await st.recentResolved('call-button', 'btn-1', T))?.id).toBe('a2');
-    expect(await st.recentResolved('call-button', 'btn-1', T + 4 * MIN)).toBeUndefined();
+    // a raise's one read: the open alert and the recent real resolution, each if any
+    const raised = async (since: number) =>
+      (await st.raised('call-button', 'btn-1', since)).map((r) => `${r.id}:${r.status}`).sort();
+    expect(await raised(T)).toEqual(['a1:open', 'a2:resolved']);
+    expect(await raised(T + 4 * MIN)).toEqual(['a1:open']);
     await s.updateAlert('a2', { resolution: 'false_alarm' }, T + 3 * MIN);
-    expect(await st.recentResolved('call-button', 'btn-1', T)).toBeUndefined();
+    expect(await raised(T)).toEqual(['a1:open']);
+    await s.updateAlert('a2', { resolution: 'handled' }, T + 3 * MIN);
+    await s.updateAlert('a1', { status: 'resolved', resolved_at: T + 2 * MIN, resolution: 'handled' }, T);
+    // the latest resolution only, and no open alert
+    expect(await raised(T)).toEqual(['a2:resolved']);
+    expect(await st.openFor('call-button', 'btn-1')).toBeUndefined();
 
     expect(await st.insertEvent('a1', T, 'system', 'raised', '{}')).toBe(1);
     expect(await st.insertEvent('a1', T + 1, 'w1', 'acknowledged', '{"via":"app"}')).toBe(1);
@@ -194,7 +203,12 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
   it('a raise goes on with the row it inserted: insertedAlert is the row the store reads back', async () => {
     const s = await open(await fresh());
     await s.statements.insertIncident('i1', 'care', 'b1', PLACE, T, T);
-    for (const a of [alert('a1'), alert('a2', { gridId: null, floor: null, evidence: '{"smoke":0.4}' })]) {
+    for (const a of [
+      alert('a1'),
+      alert('a2', { gridId: null, floor: null, evidence: '{"smoke":0.4}' }),
+      // a raise inserts the alert it dispatches at once with that status (lifecycle.ts)
+      alert('a3', { status: 'dispatched' }),
+    ]) {
       await s.statements.insertAlert(a);
       const read: Record<string, unknown> = { ...(await s.statements.alert(a.id)) };
       for (const level of ['street', 'community', 'estate', 'building', 'unit']) delete read[`${level}_id`];
@@ -282,8 +296,14 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.nextTimer()).toBeNull();
     await st.insertTimer('a1', 'step', 1, 'acknowledged', T + 10 * MIN);
     await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
-    await st.insertTimer('a1', 'report_in', 1, null, T + 5 * MIN);
-    await st.insertTimer('a1', 'step', 2, 'on_site', T + 20 * MIN);
+    // a ladder's timers go in with one statement, in the order given
+    expect(
+      await s.insertTimers([
+        { alert_id: 'a1', kind: 'report_in', ref: 1, unless: null, due_at: T + 5 * MIN },
+        { alert_id: 'a1', kind: 'step', ref: 2, unless: 'on_site', due_at: T + 20 * MIN },
+      ]),
+    ).toBe(2);
+    expect(await s.insertTimers([])).toBe(0);
     expect(await st.nextTimer()).toBe(T + 5 * MIN);
     const due = await st.dueTimers(T + 10 * MIN);
     expect(due.map((t) => [t.kind, t.ref, t.due_at])).toEqual([
@@ -292,6 +312,7 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
       ['step', 1, T + 10 * MIN],
     ]);
     expect(due[0]).toMatchObject({ id: 2, alert_id: 'a1', unless: 'acknowledged' });
+    expect(due[1]).toMatchObject({ id: 3, alert_id: 'a1', unless: null });
     expect(await st.stepFired('a1', 0)).toBe(false);
     expect(await st.setTimerState('fired', 2)).toBe(1);
     expect(await st.stepFired('a1', 0)).toBe(true);
