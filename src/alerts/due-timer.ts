@@ -7,6 +7,12 @@ export interface DueTimer {
    * Resolves once the due time has been read and the timer set.
    */
   arm(): Promise<void>;
+  /**
+   * A due time `at` has just been committed: wake by then without reading the schedule (a timer already armed
+   * sooner stays; its firing reads the schedule again). While a read is under way it may have missed the row,
+   * so the schedule is read again instead.
+   */
+  armBy(at: number): void;
   cancel(): void;
   /** Steps whose transaction failed, tried again with back-off (see `stepRetries`). */
   readonly retries: StepRetries;
@@ -87,29 +93,52 @@ export function dueTimer(
   // Arms may overlap now that reading the due time can wait on the store: only the last one asked decides,
   // since it read the schedule last.
   let asked = 0;
+  /** Reads of the due time under way. */
+  let reading = 0;
   const cancel = () => {
     if (armed) clock.clearTimeout(armed.handle);
     armed = null;
   };
+  const set = (at: number) => {
+    armed = {
+      handle: clock.setTimeout(
+        () => {
+          armed = null;
+          o.fire().catch(o.failed);
+        },
+        Math.max(0, at - clock.now()),
+      ),
+      at,
+    };
+  };
+  const arm = async (): Promise<void> => {
+    if (o.stopped()) return;
+    const mine = ++asked;
+    reading++;
+    let next: number | null;
+    try {
+      next = await nextDue();
+    } finally {
+      reading--;
+    }
+    if (mine !== asked || o.stopped()) return;
+    if (armed && (next === null || armed.at !== next)) cancel();
+    if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
+    set(next);
+  };
   return {
     retries,
-    async arm() {
+    arm,
+    armBy(at) {
       if (o.stopped()) return;
-      const mine = ++asked;
-      const next = await nextDue();
-      if (mine !== asked || o.stopped()) return;
-      if (armed && (next === null || armed.at !== next)) cancel();
-      if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
-      armed = {
-        handle: clock.setTimeout(
-          () => {
-            armed = null;
-            o.fire().catch(o.failed);
-          },
-          Math.max(0, next - clock.now()),
-        ),
-        at: next,
-      };
+      if (reading > 0) {
+        arm().catch(o.failed);
+        return;
+      }
+      if (armed && armed.at <= at) return;
+      if (o.onlyFuture && at <= clock.now()) return;
+      cancel();
+      set(at);
     },
     cancel() {
       // an arm still reading the due time must not set a timer after this
