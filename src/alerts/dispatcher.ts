@@ -165,7 +165,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const metrics = createAlertsMetrics(deps.metrics, q);
   const run: RunState = { stopped: true };
 
-  // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
+  // A committed change re-arms the escalation timers when it scheduled a step, and drains the outbox when it left
+  // rows for the lanes to claim (a delivery's outcome, or rows all claimed at their insert, only arm the outbox's
+  // timer for their claims' end, from what the transaction wrote: on PostgreSQL each pass is three statements or
+  // more on the one connection the instance's transactions queue for). Rows other instances left are found by the
+  // passes of the heartbeat's sweep (`takeOver`) and of the outbox's timer. The drain waits until the broker
   // has written the worker's alarm: the rows the commit claimed are already on their way (transactions.ts), aedes
   // hands a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any
   // of ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
@@ -181,11 +185,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     sink: deps.sink,
     bus: deps.bus,
     ...(deps.announce ? { announce: deps.announce } : {}),
-    wake: () => {
+    wake: (fx) => {
       escalation
         .armIfScheduled()
         .catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
-      if (drainQueued) return;
+      if (fx.leaseBy !== null) outbox.wakeBy(fx.leaseBy);
+      if (!fx.queued || drainQueued) return;
       drainQueued = true;
       setImmediate(() =>
         setImmediate(() => {
@@ -215,7 +220,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     people,
     channels,
     payloads,
-    residents,
     alerts,
     enqueue,
   });
