@@ -1,11 +1,11 @@
 import { expect, it } from 'vitest';
 import { heldChannelTargets } from '../../src/alerts/channel-targets.ts';
-import { openPostgresAlertStores } from '../../src/alerts/postgres-alert-store.ts';
+import { openPostgresAlertStores, openSharedAlertStores } from '../../src/alerts/postgres-alert-store.ts';
 import { createQuietHoursPort, heldQuietHours } from '../../src/alerts/quiet-hours.ts';
 import { createResidentPort, heldResidents } from '../../src/alerts/residents.ts';
 import { ALERTS_MIGRATIONS } from '../../src/alerts/schema.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
-import type { ResidentInput } from '../../src/domain/records.ts';
+import type { Resident, ResidentInput } from '../../src/domain/records.ts';
 import { postgresChangeFeed } from '../../src/storage/changes.ts';
 import { migrateModuleSync } from '../../src/storage/migrations.ts';
 import { describeStores, until } from './stores.ts';
@@ -129,8 +129,16 @@ describeStores('tables held in memory', ({ dialect, fresh }) => {
         const portsB = await openPostgresAlertStores(otherStore, clock, feedB);
         const onA = await heldResidents(portsA.residents, feedA);
         const onB = await heldResidents(portsB.residents, feedB);
+        // the stores the hub hands its dispatcher (hub.ts) hold them the same way
+        const dispatcherOfB = await openSharedAlertStores(
+          otherStore,
+          clock,
+          { timeZone: 'Asia/Shanghai' },
+          feedB,
+        );
         await onA.put(grandma);
         await until(() => onB.forDevice('btn-1')?.name === '张奶奶');
+        await until(() => (dispatcherOfB.residents.forDevice('btn-1') as Resident | undefined)?.id === 'r1');
         await onB.put({ ...grandma, familyPhone: '13900000009' });
         expect(onB.forDevice('btn-1')?.familyPhone).toBe('13900000009');
         await until(() => onA.forDevice('btn-1')?.familyPhone === '13900000009');
