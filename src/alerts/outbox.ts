@@ -251,6 +251,12 @@ export function createOutbox(deps: OutboxDeps) {
   let pass: Promise<void> | undefined;
   let again = false;
   let recovered = false;
+  /**
+   * The last pass left due rows it had no slot for (this instance's or another's: every instance claims from the
+   * one table, each with slots of its own). Until a pass finds none, every commit passes again, so that slots
+   * coming free here take rows other instances queued; a pass that took every due row ends that.
+   */
+  let backlog = false;
 
   /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
   function pump(): Promise<void> {
@@ -281,10 +287,14 @@ export function createOutbox(deps: OutboxDeps) {
       do {
         again = false;
         const now = clock.now();
+        let left = false;
         for (const due of await claims.dueLanes(now)) {
           if (deps.run.stopped) break;
-          await fill(lanes.get(due.channel, due.target), now, due.critical === 1);
+          const lane = lanes.get(due.channel, due.target);
+          await fill(lane, now, due.critical === 1);
+          left ||= lane.backlog;
         }
+        backlog = left;
       } while (again && !deps.run.stopped);
       if (clock.now() - lastPrune > 3_600_000) await prune();
     } catch (err) {
@@ -478,6 +488,10 @@ export function createOutbox(deps: OutboxDeps) {
 
   return {
     drain,
+    /** The last pass over the lanes left due rows it had no slot for: every commit passes again. */
+    get backlog() {
+      return backlog;
+    },
     /** A transaction of this instance committed rows whose claims run out at `at`: the timer wakes by then. */
     wakeBy: (at: number) => retry.armBy(at),
     settle,
