@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AlertsConfig } from '../../src/alerts/config.ts';
+import { Receiver } from '../channels/receiver.ts';
 import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
 
 /**
@@ -9,19 +11,22 @@ import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts
  * heartbeat's sweep.
  */
 let h: Harness | undefined;
+let rx: Receiver | undefined;
 
 afterEach(async () => {
+  await rx?.stop();
   await h?.close();
   h = undefined;
+  rx = undefined;
 });
 
 /** The statement that lists the lanes with due rows (outbox-claims.ts `dueLanes`): one per pass. */
 const LANE_SCAN = "max(CASE WHEN severity = 'critical' THEN 1 ELSE 0 END)";
 
-function setup(): { hh: Harness; passes: () => number } {
+function setup(config: Partial<AlertsConfig> = {}): { hh: Harness; passes: () => number } {
   let passes = 0;
   const hh = createHarness({
-    config: { retryJitter: 0, instanceId: 'hub-a' },
+    config: { retryJitter: 0, instanceId: 'hub-a', ...config },
     verbose: (sql) => {
       if (sql.includes(LANE_SCAN)) passes++;
     },
@@ -30,6 +35,16 @@ function setup(): { hh: Harness; passes: () => number } {
   seedCommunity(hh.registry);
   return { hh, passes: () => passes };
 }
+
+const otherInstanceQueues = (hh: Harness, target: string) =>
+  hh.db
+    .prepare(
+      `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at, attempts, state,
+         idempotency_key, digestible)
+       SELECT alert_id, 'mqtt', ?, payload, ?, ?, 0, 'pending', 'gh-other-' || ?, 0
+       FROM alert_outbox WHERE channel = 'mqtt' AND target = 'w1' LIMIT 1`,
+    )
+    .run(target, hh.clock.now(), hh.clock.now(), target);
 
 const states = (hh: Harness) =>
   hh.db
@@ -84,16 +99,40 @@ describe('the outbox after a commit', () => {
     await until(() => states(hh).length > 0 && states(hh).every((r) => r.state === 'done'));
     expect(hh.publisher.to('w1')).toHaveLength(1);
     // Another instance queued a message for w1 and died before its own pass: nobody claimed it.
-    hh.db
-      .prepare(
-        `INSERT INTO alert_outbox (alert_id, channel, target, payload, created_at, next_at, attempts, state,
-           idempotency_key, digestible)
-         SELECT alert_id, channel, target, payload, ?, ?, 0, 'pending', 'gh-other-instance', 0
-         FROM alert_outbox WHERE channel = 'mqtt' AND target = 'w1'`,
-      )
-      .run(hh.clock.now(), hh.clock.now());
+    otherInstanceQueues(hh, 'w1');
     // no orphaned claim to count, yet the sweep's pass finds the row
     expect(await hh.dispatcher.takeOver(hh.clock.now())).toBe(0);
     await until(() => hh.publisher.to('w1').length === 2);
+  });
+
+  it('passes after every commit while the last pass left rows without a slot: other instances’ rows are taken', async () => {
+    rx = await new Receiver().start();
+    rx.script('/robot', 'hang');
+    const { hh } = setup({
+      laneConcurrency: 1,
+      webhooks: { robot: { url: rx.url('/robot') } },
+      laneTimeoutsMs: { webhook: 60_000 },
+    });
+    await hh.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'robot',
+      label: null,
+    });
+    await hh.dispatcher.start();
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
+    await until(() => rx?.at('/robot').length === 1);
+    // the robot's one slot hangs: the second alarm's robot message waits without one
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    // (not drain(): it would wait for the hanging attempt) the pass after that commit found the robot's lane full
+    await until(() => hh.publisher.to('w1').length === 2);
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+    // Another instance queues a message for w2 and has no slot for it; no commit here queues anything.
+    otherInstanceQueues(hh, 'w2');
+    const first = (await hh.dispatcher.list({})).items.find((a) => a.deviceId === 'smoke-1');
+    await hh.dispatcher.acknowledge(first?.id ?? '', 'w1');
+    // the acknowledgement's commit passed over the lanes (the robot's backlog is still there) and took it
+    await until(() => hh.publisher.to('w2').length === 1);
   });
 });
