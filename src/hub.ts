@@ -220,7 +220,16 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   // The dispatcher's stores, outbox channels and live stream are built here and handed in.
   const alertStores =
     stores.kind === 'postgres'
-      ? await openSharedAlertStores(stores.store, clock, { timeZone: config.alerts.timeZone }, stores.changes)
+      ? await openSharedAlertStores(
+          stores.store,
+          clock,
+          {
+            timeZone: config.alerts.timeZone,
+            whenFeedReconnects: stores.whenFeedReconnects,
+            onError: (err) => log.error({ err }, 'residents could not be read again after an edit elsewhere'),
+          },
+          stores.changes,
+        )
       : openSqliteAlertStores(db, clock, { timeZone: config.alerts.timeZone });
   // On a shared database the outbox claims under the instance's name, like its other rows: a claim is live while
   // that name's lease is (outbox-claims.ts), so no other name will do.

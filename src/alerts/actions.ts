@@ -49,12 +49,26 @@ export interface ActionsDeps {
 
 export function createActions(deps: ActionsDeps) {
   const { clock, cfg, q, alerts } = deps;
-  const { tx, record, setFields, load, view } = alerts;
+  const { tx, record, setFields, load, view, viewIn, rowOf } = alerts;
   const { resolveRow } = deps.lifecycle;
 
+  /**
+   * `fn` on the alert in one transaction; answers the alert as that transaction left it. The row is read through
+   * the transaction's rows, so its records read no second copy, and the answer is the view of the row `setFields`
+   * kept current there (and of the whistles and resident it read), not a second read after the commit. A copy is
+   * handed to `fn`: it checks the row as it was before its own changes.
+   */
   async function act(id: string, fn: (fx: TxEffects, r: AlertRow) => Promise<void>): Promise<AlertView> {
-    await tx(async (fx) => fn(fx, await load(id)));
-    return await view(await load(id));
+    let done: TxEffects | undefined;
+    await tx(async (fx) => {
+      const r = await rowOf(fx, id);
+      if (!r) throw new GridHubError('NOT_FOUND', `no alert ${id}`);
+      await fn(fx, { ...r });
+      done = fx;
+    });
+    const row = done?.rows.get(id);
+    // a writer of columns outside `setFields` forgot the row: read it as committed
+    return row ? await viewIn(done, row) : await view(await load(id));
   }
 
   function transitionError(r: AlertRow, action: string): GridHubError {
@@ -217,7 +231,7 @@ export function createActions(deps: ActionsDeps) {
         const onDuty = onDutyOf(staff);
         for (const p of staff) {
           const payload = deps.payloads.alarm(
-            await view(r),
+            await viewIn(fx, r),
             'whistled',
             { person: p, role: 'department', via: 'on_duty' },
             clock.now(),

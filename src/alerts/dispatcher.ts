@@ -165,11 +165,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const metrics = createAlertsMetrics(deps.metrics, q);
   const run: RunState = { stopped: true };
 
-  // Every committed change re-arms the escalation timers and drains the outbox. The drain waits until the broker
-  // has written the worker's alarm: the rows the commit claimed are already on their way (transactions.ts), aedes
-  // hands a message to a subscriber's socket in a setImmediate of its own (client.js deliverQoS) queued after any
-  // of ours from this turn, and a pass over every lane before it would only stand in its way. Commits of one turn
-  // share one pass.
+  // A committed change re-arms the escalation timers when it scheduled a step, and drains the outbox when it left
+  // rows for the lanes to claim, or while the last pass left due rows without a slot (a backlog, perhaps another
+  // instance's, that slots freed here can take). Otherwise a delivery's outcome, or rows all claimed at their
+  // insert, only arm the outbox's timer for their claims' end, from what the transaction wrote: on PostgreSQL a
+  // pass is three statements or more. Rows other instances leave meanwhile are found by the passes of the
+  // heartbeat's sweep (`takeOver`), of the outbox's timer and of the next commit that queues. The drain waits
+  // until the broker has written the worker's alarm: the rows the commit claimed are already on their way
+  // (transactions.ts), aedes hands a message to a subscriber's socket in a setImmediate of its own (client.js
+  // deliverQoS) queued after any of ours from this turn, and a pass over every lane before it would only stand in
+  // its way. Commits of one turn share one pass.
   let drainQueued = false;
   const alerts = createTransactions({
     store,
@@ -181,11 +186,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     sink: deps.sink,
     bus: deps.bus,
     ...(deps.announce ? { announce: deps.announce } : {}),
-    wake: () => {
+    wake: (fx) => {
       escalation
         .armIfScheduled()
         .catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
-      if (drainQueued) return;
+      if (fx.leaseBy !== null) outbox.wakeBy(fx.leaseBy);
+      if ((!fx.queued && !outbox.backlog) || drainQueued) return;
       drainQueued = true;
       setImmediate(() =>
         setImmediate(() => {
@@ -215,7 +221,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     people,
     channels,
     payloads,
-    residents,
     alerts,
     enqueue,
   });

@@ -7,11 +7,16 @@ function setup(o: { onlyFuture?: boolean } = {}) {
   const schedule: number[] = [];
   const fired: number[] = [];
   let stopped = false;
-  const reads = { n: 0 };
+  let reads = 0;
+  /** While set, a read of the schedule waits for it (a read under way on a slow store). */
+  let gate: Promise<void> | undefined;
   const timer = dueTimer(clock, {
-    next: () => {
-      reads.n++;
-      return schedule.length ? Math.min(...schedule) : null;
+    next: async () => {
+      reads++;
+      // what the store holds when the read reaches it, not when it began
+      const at = schedule.length ? Math.min(...schedule) : null;
+      await gate;
+      return at;
     },
     fire: async () => {
       fired.push(clock.now());
@@ -24,7 +29,15 @@ function setup(o: { onlyFuture?: boolean } = {}) {
     stopped: () => stopped,
     ...o,
   });
-  return { clock, schedule, fired, timer, reads, stop: () => (stopped = true) };
+  return {
+    clock,
+    schedule,
+    fired,
+    timer,
+    stop: () => (stopped = true),
+    reads: () => reads,
+    hold: (p: Promise<void> | undefined) => (gate = p),
+  };
 }
 
 describe('dueTimer', async () => {
@@ -38,27 +51,6 @@ describe('dueTimer', async () => {
     await clock.advanceAsync(10_000);
     expect(fired).toEqual([2_000, 5_000]);
     expect(clock.pending).toBe(0);
-  });
-
-  it('takes a new due time without reading the schedule when it wakes by then already, else reads it', async () => {
-    const { clock, schedule, fired, timer, reads } = setup();
-    schedule.push(2_000);
-    await timer.arm();
-    expect(reads.n).toBe(1);
-    schedule.push(5_000);
-    await timer.armFor(5_000);
-    expect(reads.n).toBe(1);
-    // sooner than the armed one: read, and moved
-    schedule.push(1_000);
-    await timer.armFor(1_000);
-    expect(reads.n).toBe(2);
-    // a read under way may move the timer past it: read again
-    const under = timer.arm();
-    await timer.armFor(9_000);
-    await under;
-    expect(reads.n).toBe(4);
-    await clock.advanceAsync(10_000);
-    expect(fired).toEqual([1_000, 2_000, 5_000]);
   });
 
   it('arms nothing while stopped, and cancel drops the armed timer', async () => {
@@ -86,5 +78,67 @@ describe('dueTimer', async () => {
     b.schedule.push(1_000);
     await b.timer.arm();
     expect(b.clock.pending).toBe(0);
+  });
+
+  it('wakes by a due time a commit wrote earlier than the one armed, without reading the schedule', async () => {
+    const { clock, schedule, fired, timer, reads } = setup();
+    schedule.push(60_000);
+    await timer.arm();
+    expect(reads()).toBe(1);
+    // a transaction wrote a row due at 10 s: the timer moves there from what it wrote
+    schedule.push(10_000);
+    timer.armBy(10_000);
+    expect(reads()).toBe(1);
+    expect(clock.pending).toBe(1);
+    await clock.advanceAsync(10_000);
+    expect(fired).toEqual([10_000]);
+    // its firing read the schedule and armed for the rest
+    await clock.advanceAsync(50_000);
+    expect(fired).toEqual([10_000, 60_000]);
+  });
+
+  it('keeps a sooner timer when a later due time is written, and arms one when none was', async () => {
+    const a = setup();
+    a.schedule.push(5_000);
+    await a.timer.arm();
+    a.schedule.push(30_000);
+    a.timer.armBy(30_000);
+    await a.clock.advanceAsync(5_000);
+    expect(a.fired).toEqual([5_000]);
+    await a.clock.advanceAsync(25_000);
+    expect(a.fired).toEqual([5_000, 30_000]);
+
+    const b = setup();
+    await b.timer.arm();
+    expect(b.clock.pending).toBe(0);
+    b.schedule.push(2_000);
+    b.timer.armBy(2_000);
+    await b.clock.advanceAsync(2_000);
+    expect(b.fired).toEqual([2_000]);
+    expect(b.reads()).toBe(2); // the arm before, and the firing's own
+  });
+
+  it('reads the schedule again when a due time is written while a read is under way (it may have missed it)', async () => {
+    const { clock, schedule, fired, timer, reads, hold } = setup();
+    schedule.push(60_000);
+    let open = () => {};
+    hold(new Promise<void>((resolve) => (open = resolve)));
+    const slow = timer.arm(); // reads 60 s, then waits
+    schedule.push(10_000);
+    timer.armBy(10_000);
+    hold(undefined);
+    open();
+    await slow;
+    await clock.advanceAsync(0);
+    expect(reads()).toBe(2);
+    await clock.advanceAsync(10_000);
+    expect(fired).toEqual([10_000]);
+  });
+
+  it('sets nothing from a written due time while stopped', async () => {
+    const { clock, timer, stop } = setup();
+    stop();
+    timer.armBy(1_000);
+    expect(clock.pending).toBe(0);
   });
 });

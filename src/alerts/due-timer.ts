@@ -8,11 +8,11 @@ export interface DueTimer {
    */
   arm(): Promise<void>;
   /**
-   * A due time `at` was just written: as `arm`, but without reading the schedule when the armed timer wakes by
-   * `at` already and no read is under way (its firing reads what is due and arms again, so `at` is not missed).
-   * A raise writes its must-reach rung so, while earlier rungs keep the timer armed.
+   * A due time `at` has just been written (committed, or in a transaction about to commit): wake by then without
+   * reading the schedule (a timer already armed sooner stays; its firing reads the schedule again). While a read
+   * is under way it may have missed the row, so the schedule is read again instead.
    */
-  armFor(at: number): Promise<void>;
+  armBy(at: number): void;
   cancel(): void;
   /** Steps whose transaction failed, tried again with back-off (see `stepRetries`). */
   readonly retries: StepRetries;
@@ -93,17 +93,29 @@ export function dueTimer(
   // Arms may overlap now that reading the due time can wait on the store: only the last one asked decides,
   // since it read the schedule last.
   let asked = 0;
-  /** Arms reading the schedule now: their answer may move the timer past `at` of an `armFor`. */
+  /** Reads of the due time under way. */
   let reading = 0;
   const cancel = () => {
     if (armed) clock.clearTimeout(armed.handle);
     armed = null;
   };
-  async function arm(): Promise<void> {
+  const set = (at: number) => {
+    armed = {
+      handle: clock.setTimeout(
+        () => {
+          armed = null;
+          o.fire().catch(o.failed);
+        },
+        Math.max(0, at - clock.now()),
+      ),
+      at,
+    };
+  };
+  const arm = async (): Promise<void> => {
     if (o.stopped()) return;
     const mine = ++asked;
-    let next: number | null;
     reading++;
+    let next: number | null;
     try {
       next = await nextDue();
     } finally {
@@ -112,23 +124,21 @@ export function dueTimer(
     if (mine !== asked || o.stopped()) return;
     if (armed && (next === null || armed.at !== next)) cancel();
     if (next === null || armed || (o.onlyFuture && next <= clock.now())) return;
-    armed = {
-      handle: clock.setTimeout(
-        () => {
-          armed = null;
-          o.fire().catch(o.failed);
-        },
-        Math.max(0, next - clock.now()),
-      ),
-      at: next,
-    };
-  }
+    set(next);
+  };
   return {
     retries,
     arm,
-    async armFor(at) {
-      if (o.stopped() || (armed !== null && armed.at <= at && reading === 0)) return;
-      await arm();
+    armBy(at) {
+      if (o.stopped()) return;
+      if (reading > 0) {
+        arm().catch(o.failed);
+        return;
+      }
+      if (armed && armed.at <= at) return;
+      if (o.onlyFuture && at <= clock.now()) return;
+      cancel();
+      set(at);
     },
     cancel() {
       // an arm still reading the due time must not set a timer after this

@@ -112,7 +112,10 @@ export function createEscalation(deps: EscalationDeps) {
   async function fireOne(fx: TxEffects, t: TimerRow): Promise<void> {
     // each step once, however many instances share the database and saw it fall due
     if ((await q.takeTimer(t.id)) === 0) return;
-    const r = await q.alert(t.alert_id);
+    // Through the transaction's rows, so the step's record reads no second copy; a copy, as `setFields` keeps
+    // the transaction's one current while this step reads the row it fired on.
+    const seen = await alerts.rowOf(fx, t.alert_id);
+    const r = seen && { ...seen };
     if (!r || !OPEN_STATUSES.includes(r.status)) {
       await q.setTimerState('void', t.id);
       return;

@@ -18,6 +18,12 @@ export interface Lane {
   failures: number;
   /** After failures, nothing more is tried in this lane before this time (hub clock). */
   pausedUntil: number;
+  /**
+   * The lane's last fill may have left due rows unclaimed (its slots ran out, or it was backing off): a slot that
+   * comes free is given the next one. After a fill that took every due row there is nothing to wait for: what
+   * falls due later comes with a commit or the outbox's timer, each of which passes over every lane.
+   */
+  backlog: boolean;
 }
 
 export type Lanes = ReturnType<typeof createLanes>;
@@ -53,7 +59,7 @@ export function createLanes(
     const key = `${channel}\u0000${target}`;
     let lane = lanes.get(key);
     if (!lane) {
-      lane = { key, channel, target, active: 0, activeOther: 0, failures: 0, pausedUntil: 0 };
+      lane = { key, channel, target, active: 0, activeOther: 0, failures: 0, pausedUntil: 0, backlog: false };
       lanes.set(key, lane);
     }
     return lane;

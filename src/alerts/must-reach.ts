@@ -17,7 +17,6 @@ import type { Payloads } from './payloads.ts';
 import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
 import { maskTarget } from './privacy.ts';
-import type { ResidentStore } from './residents.ts';
 import type { AlertRow } from './tables.ts';
 import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { RunState } from './types.ts';
@@ -41,7 +40,6 @@ export interface MustReachDeps {
   people: PeopleStore;
   channels: ReadonlyMap<string, Channel>;
   payloads: Payloads;
-  residents: ResidentStore;
   alerts: AlertTransactions;
   enqueue: Enqueue;
 }
@@ -68,8 +66,9 @@ export function createMustReach(deps: MustReachDeps) {
     if (!pushed) pushed = await q.rungLive(r.id, 0);
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) await advance(fx, r.id, 'nobody to push to');
-    // the ladders of earlier raises keep the timer armed sooner, mostly: then no read of the schedule
-    else await timer.armFor(nextAt);
+    // wake by this rung's due time without reading the schedule (a timer armed sooner stays); were the raise rolled
+    // back, that wake-up would find nothing due and arm again from the schedule
+    else timer.armBy(nextAt);
   }
 
   /** Queue the messages of one rung; answers what went out (targets masked). */
@@ -118,7 +117,7 @@ export function createMustReach(deps: MustReachDeps) {
         }
       }
     } else if (rung === 2) {
-      const res = await deps.residents.forDevice(r.device_id);
+      const res = await alerts.residentOf(r.device_id, fx);
       if (res?.familyPhone) for (const ch of PHONE_CHANNELS) await send(ch, res.familyPhone, null, 'family');
     }
     return out;
@@ -126,7 +125,9 @@ export function createMustReach(deps: MustReachDeps) {
 
   async function advance(fx: TxEffects, alertId: string, reason: string): Promise<void> {
     const cur = await q.reach(alertId);
-    const r = await q.alert(alertId);
+    // through the transaction's rows (a copy): the rung's record reads no second one
+    const seen = await alerts.rowOf(fx, alertId);
+    const r = seen && { ...seen };
     if (cur?.state !== 'active' || !r) return;
     if (!OPEN_STATUSES.includes(r.status) || r.acknowledged_at !== null) {
       await q.stopReach(alertId);

@@ -217,6 +217,8 @@ export function createOutbox(deps: OutboxDeps) {
     );
     await recordOutcome(async (fx) => {
       await claims.retry(nextAt, reason, status ?? null, final ? 'dead' : 'pending', row.id);
+      // pending again at a later time: the pass after the commit arms the timer for it
+      if (!final) fx.queued = true;
       if (inTimeline) {
         await recordDelivery(fx, row, payload, final ? 'delivery_dead' : 'delivery_failed', {
           status: status ?? null,
@@ -249,6 +251,12 @@ export function createOutbox(deps: OutboxDeps) {
   let pass: Promise<void> | undefined;
   let again = false;
   let recovered = false;
+  /**
+   * The last pass left due rows it had no slot for (this instance's or another's: every instance claims from the
+   * one table, each with slots of its own). Until a pass finds none, every commit passes again, so that slots
+   * coming free here take rows other instances queued; a pass that took every due row ends that.
+   */
+  let backlog = false;
 
   /** Fill every lane that has due rows and free slots: claim, then start each delivery. */
   function pump(): Promise<void> {
@@ -279,10 +287,14 @@ export function createOutbox(deps: OutboxDeps) {
       do {
         again = false;
         const now = clock.now();
+        let left = false;
         for (const due of await claims.dueLanes(now)) {
           if (deps.run.stopped) break;
-          await fill(lanes.get(due.channel, due.target), now, due.critical === 1);
+          const lane = lanes.get(due.channel, due.target);
+          await fill(lane, now, due.critical === 1);
+          left ||= lane.backlog;
         }
+        backlog = left;
       } while (again && !deps.run.stopped);
       if (clock.now() - lastPrune > 3_600_000) await prune();
     } catch (err) {
@@ -300,6 +312,7 @@ export function createOutbox(deps: OutboxDeps) {
     const slots = lanes.free(lane, now);
     const base = { now, channel: lane.channel, target: lane.target, owner, leaseUntil: leaseFrom(lane, now) };
     if (lane.pausedUntil > now) {
+      lane.backlog = true;
       // Backing off from a failing target: a storm still folds into one digest meanwhile (only with company: a
       // single alarm left to tryFold would open the robot's window without being sent)…
       const first = await claims.foldable(now, lane.channel, lane.target);
@@ -312,13 +325,22 @@ export function createOutbox(deps: OutboxDeps) {
         const probe = await claims.claim({ ...base, limit: 1, onlyCritical: 1, onlyFresh: 1 });
         for (const claimed of probe) await take(lane, claimed);
       }
-    } else if (slots.any > 0) {
+    } else if (slots.any === 0) {
+      // full: whatever is due waits for the next free slot
+      lane.backlog = true;
+    } else {
       const rows = hasCritical
         ? await claims.claim({ ...base, limit: slots.any, onlyCritical: 1, onlyFresh: 0 })
         : [];
+      // Rows may be left when a claim took all it asked for, or when no slot was left to ask for the others.
+      let backlog = rows.length === slots.any;
       const left = Math.min(slots.any - rows.length, slots.other);
-      if (left > 0)
-        rows.push(...(await claims.claim({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 })));
+      if (left > 0) {
+        const others = await claims.claim({ ...base, limit: left, onlyCritical: 0, onlyFresh: 0 });
+        backlog ||= others.length === left;
+        rows.push(...others);
+      } else backlog = true;
+      lane.backlog = backlog;
       // RETURNING has no order of its own
       rows.sort(claimOrder);
       for (const claimed of rows) await take(lane, claimed);
@@ -371,11 +393,18 @@ export function createOutbox(deps: OutboxDeps) {
   }
 
   /**
-   * A slot of this lane came free: give it the lane's next row. The outcome's own commit already woke every other
-   * lane, so this is one claim, not a pass over all of them.
+   * A slot of this lane came free: give it the lane's next row. Other lanes gain nothing from an outcome (what it
+   * queued anew, a retry or a must-reach rung, makes its commit wake every lane), so this is one claim, not a pass
+   * over all of them.
    */
   async function refill(lane: Lane): Promise<void> {
     if (deps.run.stopped) return;
+    if (!lane.backlog) {
+      // Its last fill took every due row: a claim now would find none. A lane backing off wakes at its end.
+      const now = clock.now();
+      if (lane.pausedUntil > now) retry.armBy(lane.pausedUntil);
+      return;
+    }
     if (pass !== undefined || deps.store.inTransaction) {
       again = true;
       await pump();
@@ -425,8 +454,10 @@ export function createOutbox(deps: OutboxDeps) {
    */
   async function takeOverOrphans(now: number): Promise<number> {
     const orphaned = await claims.orphaned(now);
-    if (orphaned === 0) return 0;
-    log.warn({ rows: orphaned }, 'taking over the outbox rows claimed by an instance whose lease ran out');
+    if (orphaned > 0)
+      log.warn({ rows: orphaned }, 'taking over the outbox rows claimed by an instance whose lease ran out');
+    // Every sweep passes over the lanes: rows another instance wrote unclaimed and left due (it died before its
+    // own pass) are claimable now, and this instance's commits no longer pass after every outcome.
     await pump();
     return orphaned;
   }
@@ -457,6 +488,12 @@ export function createOutbox(deps: OutboxDeps) {
 
   return {
     drain,
+    /** The last pass over the lanes left due rows it had no slot for: every commit passes again. */
+    get backlog() {
+      return backlog;
+    },
+    /** A transaction of this instance committed rows whose claims run out at `at`: the timer wakes by then. */
+    wakeBy: (at: number) => retry.armBy(at),
     settle,
     takeOverOrphans,
     prune,

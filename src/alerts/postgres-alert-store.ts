@@ -21,7 +21,7 @@ import { type ChannelTargetPort, createChannelTargetPort, heldChannelTargets } f
 import { claimOps } from './outbox-claims.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
 import { createQuietHoursPort, heldQuietHours, type QuietHoursPort } from './quiet-hours.ts';
-import { createResidentPort, type ResidentPort } from './residents.ts';
+import { createResidentPort, heldResidents, type ResidentPort } from './residents.ts';
 import { ALERTS_MIGRATIONS } from './schema.ts';
 import type { AlertStores } from './sqlite-alert-store.ts';
 import type { ReadBuilder } from './sqlite-runner.ts';
@@ -60,8 +60,8 @@ interface OpenTransaction {
 
 /**
  * The dispatcher's stores on the shared PostgreSQL. The dispatcher reads quiet hours, channel targets and
- * residents synchronously today: on PostgreSQL those reads are to be served from memory filled through these
- * ports (and reloaded when the ChangeFeed announces their tables), as the registry does.
+ * residents for every alert: on PostgreSQL those reads are served from memory filled through these ports (and
+ * reloaded when the ChangeFeed announces their tables, whose edits the ports announce), as the registry does.
  */
 export interface PostgresAlertStores {
   alerts: PostgresAlertStore;
@@ -87,7 +87,7 @@ export async function openPostgresAlertStores(
   await migrateLeases(store);
   return {
     alerts: postgresAlertStore(store),
-    residents: createResidentPort(store, clock),
+    residents: createResidentPort(store, clock, changes),
     audit: createAuditPort(store, clock),
     quietHours: createQuietHoursPort(store, changes),
     channelTargets: createChannelTargetPort(store, changes),
@@ -96,19 +96,26 @@ export async function openPostgresAlertStores(
 
 /**
  * The dispatcher's stores on the shared PostgreSQL as the composition root hands them to it: the ports above,
- * with quiet hours and group-robot targets (read for every message) held in memory and kept current by the
- * change feed (held-list.ts).
+ * with quiet hours, group-robot targets (read for every message) and residents (read for every alert's view)
+ * held in memory and kept current by the change feed (held-list.ts).
  */
 export async function openSharedAlertStores(
   store: SqlStore,
   clock: Clock,
-  options: { timeZone: string },
+  options: {
+    timeZone: string;
+    /** Registers a reload for when the change feed listens again after a gap (its notices meanwhile are lost). */
+    whenFeedReconnects?: (reload: () => Promise<void>) => void;
+    onError?: (err: unknown) => void;
+  },
   changes: ChangeFeed = silentFeed,
 ): Promise<AlertStores> {
   const ports = await openPostgresAlertStores(store, clock, changes);
+  const residents = await heldResidents(ports.residents, changes, options.onError);
+  options.whenFeedReconnects?.(residents.reload);
   return {
     alerts: ports.alerts,
-    residents: ports.residents,
+    residents,
     audit: ports.audit,
     quietHours: await heldQuietHours(ports.quietHours, options.timeZone, changes),
     channelTargets: await heldChannelTargets(ports.channelTargets, changes),

@@ -1,7 +1,8 @@
 /**
  * Residents behind devices (a call button's elder): their contact and health notes, read by the dispatcher. The
  * statements are written once with Kysely: `createResidentStore` runs them synchronously on the hub's SQLite
- * connection (the dispatcher reads a resident inside its raise), `createResidentPort` on either store.
+ * connection (the dispatcher reads a resident inside its raise), `createResidentPort` on either store, announcing
+ * each edit to the other instances; `heldResidents` serves the reads of a shared database from memory.
  */
 
 import type { Kysely } from 'kysely';
@@ -9,10 +10,15 @@ import type { Clock } from '../clock/clock.ts';
 import type { Awaitable } from '../domain/awaitable.ts';
 import { GridHubError } from '../domain/errors.ts';
 import type { Resident, ResidentInput } from '../domain/records.ts';
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
+import { holdList } from './held-list.ts';
 import type { AlertStoreTables, ResidentTable } from './tables.ts';
+
+/** What `ChangeFeed` announces after an edit: other instances reload the residents they hold. */
+export const RESIDENTS_TABLE = 'residents';
 
 const toResident = (r: ResidentTable): Resident => ({
   id: r.id,
@@ -110,7 +116,11 @@ export function createResidentStore(db: Db, clock: Clock): ResidentStore {
   };
 }
 
-export function createResidentPort(store: SqlStore, clock: Clock): ResidentPort {
+export function createResidentPort(
+  store: SqlStore,
+  clock: Clock,
+  changes: ChangeFeed = silentFeed,
+): ResidentPort {
   const q = residentQueries(store.builder<AlertStoreTables>());
   const one = (row: ResidentTable | undefined) => (row ? toResident(row) : undefined);
   return {
@@ -120,8 +130,67 @@ export function createResidentPort(store: SqlStore, clock: Clock): ResidentPort 
     async put(input) {
       checkDevice(input, input.deviceId ? await store.first(q.byDevice(input.deviceId)) : undefined);
       // Another instance giving the device to someone else in between fails on the column's UNIQUE instead.
-      return toResident((await store.first(q.put(input, clock.now()))) as ResidentTable);
+      const saved = toResident((await store.first(q.put(input, clock.now()))) as ResidentTable);
+      await changes.announce({ table: RESIDENTS_TABLE, id: saved.id });
+      return saved;
     },
-    remove: async (id) => (await store.write(q.remove(id))) > 0,
+    async remove(id) {
+      const removed = (await store.write(q.remove(id))) > 0;
+      if (removed) await changes.announce({ table: RESIDENTS_TABLE, id });
+      return removed;
+    },
+  };
+}
+
+/** The residents held in memory; `reload` reads them all again (the change feed came back after a gap). */
+export interface HeldResidents extends ResidentStore {
+  get(id: string): Resident | undefined;
+  forDevice(deviceId: string): Resident | undefined;
+  reload(): Promise<void>;
+}
+
+/**
+ * The residents on a shared database as the dispatcher reads them: every alert's view names its device's
+ * resident, and transactions on PostgreSQL run one at a time, so a read per view was a round trip each of them
+ * waited for. Residents are edited by people (the API, the demo seed), never inside an alert transaction: the
+ * whole table is held in memory, read again after this instance's own edit (which `put` and `remove` await, so
+ * the next view has it) and whenever another instance announces an edit of `residents` on the change feed.
+ */
+export async function heldResidents(
+  port: ResidentPort,
+  changes: ChangeFeed = silentFeed,
+  onError?: (err: unknown) => void,
+): Promise<HeldResidents> {
+  // Frozen: one object is handed to every reader until the next reload.
+  const load = async () => (await port.list()).map((r) => Object.freeze(r));
+  const held = await holdList(load, RESIDENTS_TABLE, changes, onError);
+  // The indexes of the list last read, rebuilt when a reload replaced it.
+  let indexed: readonly Resident[] | undefined;
+  let byId = new Map<string, Resident>();
+  let byDevice = new Map<string, Resident>();
+  const index = () => {
+    const items = held.items();
+    if (items !== indexed) {
+      byId = new Map(items.map((r) => [r.id, r]));
+      byDevice = new Map(items.flatMap((r) => (r.deviceId ? [[r.deviceId, r] as const] : [])));
+      indexed = items;
+    }
+    return { byId, byDevice };
+  };
+  return {
+    get: (id) => index().byId.get(id),
+    forDevice: (deviceId) => index().byDevice.get(deviceId),
+    list: async () => [...held.items()],
+    async put(input) {
+      const saved = await port.put(input);
+      await held.reload();
+      return saved;
+    },
+    async remove(id) {
+      const removed = await port.remove(id);
+      if (removed) await held.reload();
+      return removed;
+    },
+    reload: held.reload,
   };
 }

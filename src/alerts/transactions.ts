@@ -47,6 +47,14 @@ export interface TxEffects {
   rows: Map<string, AlertRow>;
   /** Outbox rows inserted already claimed by this hub: their delivery starts the moment the transaction commits. */
   claimed: ClaimedRow[];
+  /**
+   * Outbox rows this transaction left for the lanes to claim (written unclaimed, or given back pending to be tried
+   * again): only then has the pass over the lanes after the commit anything of this instance's to claim. A
+   * transaction that only recorded outcomes, or whose every row was claimed at its insert, spares that pass.
+   */
+  queued: boolean;
+  /** The earliest lease of the rows claimed at their insert: the outbox's timer wakes by then (null: none). */
+  leaseBy: number | null;
   /** The transaction is the outermost one: only its commit makes what it claimed real. */
   outermost: boolean;
 }
@@ -90,8 +98,11 @@ export interface TransactionsDeps {
   residents: ResidentStore;
   sink: TelemetrySink;
   bus: EventBus;
-  /** Runs after every transaction that changed an alert: it re-arms the timers and drains the outbox. */
-  wake: () => void;
+  /**
+   * Runs after every transaction that changed an alert, with what it did: it re-arms the timers and drains the
+   * outbox where the transaction gave them something new.
+   */
+  wake: (fx: TxEffects) => void;
   /**
    * On a shared database: the other instances' announcement of this transaction's stream messages, run inside
    * it (src/live-relay.ts), so that a change that committed reaches every board even if this instance dies next.
@@ -186,6 +197,8 @@ export function createTransactions(deps: TransactionsDeps) {
       residents: new Map(),
       rows: new Map(),
       claimed: [],
+      queued: false,
+      leaseBy: null,
       outermost: true,
     };
     let out: T;
@@ -235,7 +248,7 @@ export function createTransactions(deps: TransactionsDeps) {
       deps.bus.emit('alert.changed', { alertId: c.alertId, type: c.change, at: c.at });
     }
     for (const msg of fx.stream) deps.bus.emit('alert.streamed', msg);
-    if (fx.changes.length) wake();
+    if (fx.changes.length) wake(fx);
     return out;
   }
 
@@ -304,7 +317,11 @@ export function createTransactions(deps: TransactionsDeps) {
       lease_until: claim?.leaseUntil ?? null,
     };
     const id = await store.insertOutbox({ ...row, created_at: now });
-    if (claim && fx) fx.claimed.push({ id, ...row });
+    if (!fx) return;
+    if (claim) {
+      fx.claimed.push({ id, ...row });
+      fx.leaseBy = Math.min(fx.leaseBy ?? claim.leaseUntil, claim.leaseUntil);
+    } else fx.queued = true;
   }
 
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
