@@ -112,6 +112,12 @@ function alertOps(db: Db) {
         .values({ journal_id: journalId, rule_id: ruleId, at })
         .onConflict((oc) => oc.doNothing()),
     ),
+    eventSeen: write((deviceId: string, eventId: string, ruleId: string, at: number) =>
+      db
+        .insertInto('alert_event_seen')
+        .values({ device_id: deviceId, event_id: eventId, rule_id: ruleId, at })
+        .onConflict((oc) => oc.doNothing()),
+    ),
     openFor: first(openFor),
     repeat: write((lastSeenAt: number, detail: string, evidence: string, now: number, id: string) =>
       db

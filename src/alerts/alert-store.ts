@@ -105,6 +105,11 @@ export interface AlertStatements {
   alert(id: string): Awaitable<AlertRow | undefined>;
   /** Remember a journaled event as taken; 0 when it was taken already (a replay). */
   journalSeen(journalId: number, ruleId: string, at: number): Awaitable<number>;
+  /**
+   * Remember a device's event (its `eventId`) as raised by a rule; 0 when it was already, by any instance. On
+   * PostgreSQL a concurrent transaction inserting the same key waits for the first to end, then gets 0.
+   */
+  eventSeen(deviceId: string, eventId: string, ruleId: string, at: number): Awaitable<number>;
   /** The open alert of a rule on a device, if any. */
   openFor(ruleId: string, deviceId: string): Awaitable<AlertRow | undefined>;
   repeat(lastSeenAt: number, detail: string, evidence: string, now: number, id: string): Awaitable<number>;
@@ -216,6 +221,7 @@ export interface AlertStatements {
   ): Awaitable<number>;
   pruneOutbox(before: number): Awaitable<number>;
   pruneJournal(before: number): Awaitable<number>;
+  pruneEventSeen(before: number): Awaitable<number>;
   pruneTimers(before: number): Awaitable<number>;
 
   // ---- must-reach ladder ----

@@ -155,6 +155,7 @@ export function outboxOps(db: Db) {
       db.deleteFrom('alert_outbox').where('state', '!=', lit('pending')).where('created_at', '<', before),
     ),
     pruneJournal: write((before: number) => db.deleteFrom('alert_journal_seen').where('at', '<', before)),
+    pruneEventSeen: write((before: number) => db.deleteFrom('alert_event_seen').where('at', '<', before)),
     pruneTimers: write((before: number) =>
       db
         .deleteFrom('alert_timers')

@@ -82,6 +82,17 @@ export function createLifecycle(deps: LifecycleDeps) {
         m.raised.inc({ severity: res.severity, outcome: 'replayed' });
         return;
       }
+      // The same press through another journal row (another instance's, on a shared store): what the device
+      // named it is the identity that holds across instances.
+      const eventId = res.reading?.kind === 'event' ? res.reading.eventId : undefined;
+      if (
+        eventId !== undefined &&
+        (await q.eventSeen(res.deviceId, eventId, res.ruleId, clock.now())) === 0
+      ) {
+        log.info({ eventId, ruleId: res.ruleId, deviceId: res.deviceId }, 'event already raised');
+        m.raised.inc({ severity: res.severity, outcome: 'replayed' });
+        return;
+      }
       if (await q.suppression(res.ruleId, res.deviceId, at)) {
         await q.countSuppressed(res.ruleId, res.deviceId);
         m.raised.inc({ severity: res.severity, outcome: 'suppressed' });

@@ -240,6 +240,7 @@ export function createOutbox(deps: OutboxDeps) {
     const before = clock.now() - cfg.outboxRetentionMs;
     const a = await q.pruneOutbox(before);
     await q.pruneJournal(before);
+    await q.pruneEventSeen(before);
     const b = await q.pruneTimers(before);
     if (a || b) log.info({ outbox: a, timers: b }, 'pruned delivered outbox rows');
     lastPrune = clock.now();

@@ -307,6 +307,23 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
       ),
     ],
   },
+  {
+    // An event the device named (`eventId`) raises once per rule, whichever instance and journal row it came
+    // through: on a shared store two instances can each journal the same press (owner routing's hand-over feeds
+    // a shadowed copy while the previous owner's commit of the original is still in flight), and the journal-id
+    // key above tells those apart. Issue #18, "0 alerts doubled".
+    description: 'events already raised, by device and eventId',
+    statements: (db) => [
+      db.schema
+        .createTable('alert_event_seen')
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('rule_id', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('alert_event_seen_pkey', ['device_id', 'event_id', 'rule_id']),
+      db.schema.createIndex('alert_event_seen_at').on('alert_event_seen').column('at'),
+    ],
+  },
 ];
 
 const PLACE_LEVELS = ['street', 'community', 'estate', 'building', 'unit'] as const;

@@ -177,6 +177,7 @@ export interface AlertStoreTables extends Omit<AlertTables, 'alerts' | 'alert_wh
     data: string;
   };
   alert_journal_seen: { journal_id: number; rule_id: string; at: number };
+  alert_event_seen: { device_id: string; event_id: string; rule_id: string; at: number };
   alert_suppressions: {
     rule_id: string;
     device_id: string;

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteAlertStore } from '../../src/alerts/sqlite-alert-store.ts';
+import type { EventReading } from '../../src/domain/reading.ts';
 import type { AlertClear } from '../../src/domain/rule-result.ts';
 import { TransactionSpansTurnError } from '../../src/storage/sql-store.ts';
 import { sqliteStore } from '../../src/storage/sqlite-kysely.ts';
@@ -90,6 +91,44 @@ describe('alert store transactions on SQLite', () => {
 });
 
 describe('the dispatcher with results in flight together', () => {
+  it('opens one alert for a press that reached two instances: the same eventId under two journal ids', async () => {
+    // Owner routing under load (issue #18, "0 alerts doubled"): an instance whose lease ran out while it was
+    // stalled still took the press from its socket backlog, and the instance that took its devices over fed
+    // its shadowed copy; each journaled it (two journal ids), and a per-occurrence rule opens one alert a raise.
+    await start();
+    const press = (journalId: number) => {
+      const r = raise(h.registry, h.clock, {
+        placeId: 'b1',
+        deviceId: 'call-twice',
+        ruleId: 'call-button-press',
+        dedup: 'per-occurrence',
+      });
+      if (r.kind !== 'raise') throw new Error('a raise');
+      const reading: EventReading = {
+        kind: 'event',
+        deviceId: r.deviceId,
+        deviceType: r.deviceType,
+        placeId: r.placeId,
+        place: r.place,
+        floor: r.floor,
+        ts: r.at,
+        receivedAt: r.at,
+        qos: 1,
+        event: 'press',
+        data: {},
+        eventId: 'press-1',
+        journalId,
+      };
+      return { ...r, reading };
+    };
+    await h.dispatcher.handle(press(11));
+    await h.dispatcher.handle(press(42));
+    // another press of the same device is another alert
+    await h.dispatcher.handle({ ...press(43), reading: { ...press(43).reading, eventId: 'press-2' } });
+    const { items } = await h.dispatcher.list({});
+    expect(items.filter((a) => a.deviceId === 'call-twice')).toHaveLength(2);
+  });
+
   it('deduplicates two raises of one device handed in at once: one alert, counted twice', async () => {
     await start();
     const a = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-same' });

@@ -192,6 +192,11 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.journalSeen(7, 'call-button', T)).toBe(1);
     expect(await st.journalSeen(7, 'call-button', T)).toBe(0); // a replay
     expect(await st.journalSeen(7, 'smoke', T)).toBe(1);
+    // a device's eventId, whichever journal row brought it: once per rule and device
+    expect(await st.eventSeen('call-1', 'press-1', 'call-button', T)).toBe(1);
+    expect(await st.eventSeen('call-1', 'press-1', 'call-button', T)).toBe(0);
+    expect(await st.eventSeen('call-1', 'press-1', 'fall', T)).toBe(1);
+    expect(await st.eventSeen('call-2', 'press-1', 'call-button', T)).toBe(1);
 
     expect(await st.insertRatingToken('h1', 'a1', T + MIN)).toBe(1);
     expect(await st.ratingToken('h1')).toEqual({ alert_id: 'a1', expires_at: T + MIN, used_at: null });
@@ -401,6 +406,12 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.journalSeen(2, 'r', T + MIN)).toBe(1);
     expect(await st.pruneJournal(T + MIN)).toBe(1);
     expect(await st.journalSeen(1, 'r', T + MIN)).toBe(1); // forgotten, so taken again
+
+    expect(await st.eventSeen('d', 'e1', 'r', T)).toBe(1);
+    expect(await st.eventSeen('d', 'e2', 'r', T + MIN)).toBe(1);
+    expect(await st.pruneEventSeen(T + MIN)).toBe(1);
+    expect(await st.eventSeen('d', 'e1', 'r', T + MIN)).toBe(1); // forgotten, so taken again
+    expect(await st.eventSeen('d', 'e2', 'r', T + MIN)).toBe(0);
   });
 
   it('runs the must-reach ladder: started, stepped, due, stopped and started again', async () => {
