@@ -69,8 +69,8 @@ export interface OutboxHandOff {
   claim(row: NewOutboxRow, now: number): { owner: string; leaseUntil: number } | undefined;
   /** The transaction committed: deliver the rows it claimed. */
   start(rows: ClaimedRow[]): void;
-  /** The transaction rolled back: give the reserved slots back. */
-  abandon(rows: ClaimedRow[]): void;
+  /** The transaction rolled back, or a row's insert failed: give the slots reserved for these rows back. */
+  abandon(rows: readonly Pick<ClaimedRow, 'channel' | 'target' | 'severity'>[]): void;
 }
 
 export interface NewOutboxRow {
@@ -316,7 +316,14 @@ export function createTransactions(deps: TransactionsDeps) {
       claimed_by: claim?.owner ?? null,
       lease_until: claim?.leaseUntil ?? null,
     };
-    const id = await store.insertOutbox({ ...row, created_at: now });
+    let id: number;
+    try {
+      id = await store.insertOutbox({ ...row, created_at: now });
+    } catch (err) {
+      // the row was never written, so it is not among the claimed rows the rollback gives back: its slot goes now
+      if (claim) handOff?.abandon([row]);
+      throw err;
+    }
     if (!fx) return;
     if (claim) {
       fx.claimed.push({ id, ...row });

@@ -122,6 +122,26 @@ describe('claimed outbox rows', () => {
     expect(hh.publisher.to('w1')).toHaveLength(1);
   });
 
+  it('gives back the slot its lane reserved for an outbox row whose own insert failed', async () => {
+    const hh = setup({ laneConcurrency: 1 });
+    await hh.dispatcher.start();
+    await hh.dispatcher.drain();
+    // The worker's alarm is claimed at its insert (its lane reserves the slot first), and the insert fails.
+    hh.db.exec(
+      "CREATE TRIGGER refuse_w1 BEFORE INSERT ON alert_outbox WHEN NEW.target = 'w1' BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    );
+    await expect(
+      hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' })),
+    ).rejects.toThrow(/disk says no/);
+
+    hh.db.exec('DROP TRIGGER refuse_w1');
+    await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-2' }));
+    // a slot kept for the row that was never written would hold the worker's phone lane for good
+    const sent = hh.publisher.to('w1');
+    expect(sent).toHaveLength(1);
+    expect(JSON.stringify(sent[0])).toContain('smoke-2');
+  });
+
   it('lets a new critical message through a lane backing off from a failure: it may find the target back', async () => {
     rx = await new Receiver().start();
     rx.script('/robot', { status: 500 }, { status: 200, body: { errcode: 0 } });
