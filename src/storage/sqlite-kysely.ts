@@ -148,11 +148,16 @@ export function sqliteTransactions(db: Db): SqliteTransactions {
         release = resolve;
       });
       // The body's statements are synchronous, so a body that awaits only them settles in microtasks, before
-      // the loop runs any timer, socket or I/O callback. If this immediate fires first, it awaited something else.
+      // the loop runs any timer, socket or I/O callback. If one of these watches fires first, it awaited
+      // something else. Both, because the loop's next phase depends on where this began: begun in a check-phase
+      // callback, the next immediate comes after the next timers phase, where a timer the body awaits (due by
+      // then on a loaded machine) would fire first; this timeout, set before the body's own, fires before it.
       let turned = false;
-      const watch = setImmediate(() => {
+      const turn = () => {
         turned = true;
-      });
+      };
+      const watch = setImmediate(turn);
+      const watchTimer = setTimeout(turn, 0);
       try {
         begin.run();
         const out = await body();
@@ -164,6 +169,7 @@ export function sqliteTransactions(db: Db): SqliteTransactions {
         throw err;
       } finally {
         clearImmediate(watch);
+        clearTimeout(watchTimer);
         open = undefined;
         release();
       }

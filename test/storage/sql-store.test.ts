@@ -178,6 +178,24 @@ describeStores('storage', ({ dialect, fresh }) => {
       expect(await ids(store)).toEqual([]);
     });
 
+    it('rolls it back too when it began in an immediate and its timer is due before the loop checks again', async () => {
+      const { store } = await fresh();
+      await migrateModule(store, 'test', THINGS);
+      // begun in a check-phase callback: the next immediate runs after the next timers phase
+      await new Promise((resolve) => setImmediate(resolve));
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.write(things(store).insertInto('things').values({ id: 'a', n: 1, at: null }));
+          const timer = sleep(1);
+          // a loaded machine: the timer is due by the time the loop reaches its timers phase
+          const busyUntil = Date.now() + 3;
+          while (Date.now() < busyUntil);
+          await timer;
+        }),
+      ).rejects.toBeInstanceOf(TransactionSpansTurnError);
+      expect(await ids(store)).toEqual([]);
+    });
+
     it("keeps the hub's other statements out of an open transaction", async () => {
       const { store, sqlite } = await fresh();
       await migrateModule(store, 'test', THINGS);
