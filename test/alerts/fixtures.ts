@@ -206,6 +206,19 @@ export function createHarness(
 let seq = 0;
 
 /** A rule raise for a device at a place of the seeded community. */
+/** Grid g1's group robot (webhook target `robot`): the lane the outbox tests make hang or fail. */
+export function addGridRobot(hh: Harness): Promise<unknown> {
+  return Promise.resolve(
+    hh.dispatcher.channelTargets.add({
+      placeId: 'g1',
+      role: null,
+      channel: 'webhook',
+      target: 'robot',
+      label: null,
+    }),
+  );
+}
+
 export function raise(
   registry: Registry,
   clock: ManualClock,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertsConfig } from '../../src/alerts/config.ts';
 import { Receiver } from '../channels/receiver.ts';
-import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
+import { addGridRobot, createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
 
 let h: Harness | undefined;
 let rx: Receiver | undefined;
@@ -68,13 +68,7 @@ describe('claimed outbox rows', () => {
     rx = await new Receiver().start();
     rx.script('/robot', 'hang');
     const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } }, laneTimeoutsMs: { webhook: 60_000 } });
-    await hh.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'robot',
-      label: null,
-    });
+    await addGridRobot(hh);
     await hh.dispatcher.start();
     await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
     await until(() => rx?.at('/robot').length === 1);
@@ -146,13 +140,7 @@ describe('claimed outbox rows', () => {
     rx = await new Receiver().start();
     rx.script('/robot', { status: 500 }, { status: 200, body: { errcode: 0 } });
     const hh = setup({ webhooks: { robot: { url: rx.url('/robot') } } });
-    await hh.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'robot',
-      label: null,
-    });
+    await addGridRobot(hh);
     await hh.dispatcher.start();
     await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
     await until(() => outboxOf(hh, 'webhook', 'robot')[0]?.claimed_by === null);
@@ -178,13 +166,7 @@ describe('claimed outbox rows', () => {
       webhooks: { robot: { url: rx.url('/robot') } },
       laneTimeoutsMs: { webhook: 60_000 },
     });
-    await hh.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'robot',
-      label: null,
-    });
+    await addGridRobot(hh);
     await hh.dispatcher.start();
     const major = (deviceId: string) =>
       raise(hh.registry, hh.clock, {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertsConfig } from '../../src/alerts/config.ts';
 import { Receiver } from '../channels/receiver.ts';
-import { createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
+import { addGridRobot, createHarness, type Harness, raise, seedCommunity } from './fixtures.ts';
 
 /**
  * The work after a commit (dispatcher.ts `wake`): the outbox passes over its lanes only when a transaction left
@@ -113,13 +113,7 @@ describe('the outbox after a commit', () => {
       webhooks: { robot: { url: rx.url('/robot') } },
       laneTimeoutsMs: { webhook: 60_000 },
     });
-    await hh.dispatcher.channelTargets.add({
-      placeId: 'g1',
-      role: null,
-      channel: 'webhook',
-      target: 'robot',
-      label: null,
-    });
+    await addGridRobot(hh);
     await hh.dispatcher.start();
     await hh.dispatcher.handle(raise(hh.registry, hh.clock, { placeId: 'b1', deviceId: 'smoke-1' }));
     await until(() => rx?.at('/robot').length === 1);
