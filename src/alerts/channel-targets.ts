@@ -11,7 +11,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { announcedPort, type EditablePort, holdTable } from './held-list.ts';
+import { announcedPort, type EditablePort, holdTable, type WhenFeedReconnects } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -112,8 +112,9 @@ export function createChannelTargetPort(
 export async function heldChannelTargets(
   port: ChannelTargetPort,
   changes: ChangeFeed = silentFeed,
+  whenFeedReconnects?: WhenFeedReconnects,
 ): Promise<ChannelTargetStore> {
-  const held = await holdTable(port, CHANNEL_TARGETS_TABLE, changes);
+  const held = await holdTable(port, CHANNEL_TARGETS_TABLE, changes, whenFeedReconnects);
   return {
     list: held.list,
     add: held.add,

@@ -7,6 +7,9 @@ import type { SqlStore, Statement } from '../storage/sql-store.ts';
  * edit of `table` on the change feed. Reads of one reload at a time; a reload asked meanwhile runs after it, so
  * the copy never ends older than the last edit heard.
  */
+/** Registers a reload for when the change feed listens again after a gap (its notices meanwhile are lost). */
+export type WhenFeedReconnects = (reload: () => Promise<void>) => void;
+
 export interface HeldList<T> {
   items(): readonly T[];
   reload(): Promise<void>;
@@ -82,8 +85,11 @@ export async function holdTable<T, New>(
   port: EditablePort<T, New>,
   table: string,
   changes: ChangeFeed = silentFeed,
+  whenFeedReconnects?: WhenFeedReconnects,
 ): Promise<HeldTable<T, New>> {
   const held = await holdList(() => port.list(), table, changes);
+  // the feed's notices of the other instances' edits while it was down are lost: read the table again then
+  whenFeedReconnects?.(held.reload);
   return {
     items: held.items,
     list: async () => [...held.items()],

@@ -18,6 +18,7 @@ import { alertStatementOps, insertTimersOp, storeOps, timerArgs, updateAlertOp }
 import type { AlertStatements, AlertStore, OutboxClaims } from './alert-store.ts';
 import { type AuditPort, createAuditPort } from './audit-log.ts';
 import { type ChannelTargetPort, createChannelTargetPort, heldChannelTargets } from './channel-targets.ts';
+import type { WhenFeedReconnects } from './held-list.ts';
 import { claimOps } from './outbox-claims.ts';
 import { OUTBOX_MIGRATIONS } from './outbox-schema.ts';
 import { createQuietHoursPort, heldQuietHours, type QuietHoursPort } from './quiet-hours.ts';
@@ -104,8 +105,7 @@ export async function openSharedAlertStores(
   clock: Clock,
   options: {
     timeZone: string;
-    /** Registers a reload for when the change feed listens again after a gap (its notices meanwhile are lost). */
-    whenFeedReconnects?: (reload: () => Promise<void>) => void;
+    whenFeedReconnects?: WhenFeedReconnects;
     onError?: (err: unknown) => void;
   },
   changes: ChangeFeed = silentFeed,
@@ -117,8 +117,8 @@ export async function openSharedAlertStores(
     alerts: ports.alerts,
     residents,
     audit: ports.audit,
-    quietHours: await heldQuietHours(ports.quietHours, options.timeZone, changes),
-    channelTargets: await heldChannelTargets(ports.channelTargets, changes),
+    quietHours: await heldQuietHours(ports.quietHours, options.timeZone, changes, options.whenFeedReconnects),
+    channelTargets: await heldChannelTargets(ports.channelTargets, changes, options.whenFeedReconnects),
   };
 }
 

@@ -12,7 +12,7 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
-import { announcedPort, type EditablePort, holdTable } from './held-list.ts';
+import { announcedPort, type EditablePort, holdTable, type WhenFeedReconnects } from './held-list.ts';
 import { placeIdsOf } from './places.ts';
 import type { AlertStoreTables } from './tables.ts';
 
@@ -136,8 +136,9 @@ export async function heldQuietHours(
   port: QuietHoursPort,
   timeZone: string,
   changes: ChangeFeed = silentFeed,
+  whenFeedReconnects?: WhenFeedReconnects,
 ): Promise<QuietHoursStore> {
-  const held = await holdTable(port, QUIET_HOURS_TABLE, changes);
+  const held = await holdTable(port, QUIET_HOURS_TABLE, changes, whenFeedReconnects);
   const clock = quietHoursClock(timeZone);
   return {
     list: held.list,

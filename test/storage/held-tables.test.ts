@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { heldChannelTargets } from '../../src/alerts/channel-targets.ts';
 import { openPostgresAlertStores, openSharedAlertStores } from '../../src/alerts/postgres-alert-store.ts';
@@ -87,6 +88,66 @@ describeStores('tables held in memory', ({ dialect, fresh }) => {
         await until(() => quietA.heldUntil(null, grid, T0) === null);
         expect(await robotsB.remove(robot.id)).toBe(true);
         await until(() => robotsA.match(grid, ['grid_worker']).length === 0);
+      } finally {
+        await feedA.close();
+        await feedB.close();
+      }
+    });
+
+  if (dialect === 'postgres')
+    it('an edit made while an instance’s change feed was down reaches it once the feed listens again', async () => {
+      const sut = await fresh();
+      const url = sut.url as string;
+      const otherStore = sut.reopen();
+      const feedA = postgresChangeFeed(sut.store, url);
+      // instance B as the hub wires it (hub-stores.ts): its feed's reconnect runs every registered reload
+      const reloads: (() => Promise<void>)[] = [];
+      let lost: () => void = () => {};
+      const feedDown = new Promise<void>((resolve) => {
+        lost = resolve;
+      });
+      const feedB = postgresChangeFeed(otherStore, url, {
+        name: 'held-tables-feed-b',
+        onError: () => lost(),
+        onReconnect: () => {
+          for (const reload of reloads) void reload();
+        },
+      });
+      try {
+        await Promise.all([feedA.ready(), feedB.ready()]);
+        const clock = new ManualClock(T0);
+        const a = await openSharedAlertStores(sut.store, clock, { timeZone: 'Asia/Shanghai' }, feedA);
+        const b = await openSharedAlertStores(
+          otherStore,
+          clock,
+          { timeZone: 'Asia/Shanghai', whenFeedReconnects: (r) => void reloads.push(r) },
+          feedB,
+        );
+        const grid = { street: 's1', community: 'c1', grid: 'g1' };
+        await sut.store.write(
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE application_name = 'held-tables-feed-b'`.compile(sut.store.builder()),
+        );
+        await feedDown;
+        // said while B does not listen: PostgreSQL keeps no notice for it
+        await a.channelTargets.add({
+          placeId: 'g1',
+          role: null,
+          channel: 'wecom',
+          target: 'g1-robot',
+          label: null,
+        });
+        await a.quietHours.add({ personId: null, placeId: 'g1', startMinute: 22 * 60, endMinute: 7 * 60 });
+        await a.residents.put(grandma);
+        await until(() => b.channelTargets.match(grid, ['grid_worker']).length === 1);
+        await until(() => b.quietHours.heldUntil(null, grid, T0) === Date.parse('2026-12-02T07:00:00+08:00'));
+        let name: string | undefined;
+        await until(() => {
+          void Promise.resolve(b.residents.forDevice('btn-1')).then((r) => {
+            name = r?.name;
+          });
+          return name === '张奶奶';
+        });
       } finally {
         await feedA.close();
         await feedB.close();
