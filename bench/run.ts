@@ -223,6 +223,37 @@ async function baseline(): Promise<void> {
   );
 }
 
+/**
+ * The floor under publish → worker alarm: the same generator, probe rate and duration as the hub's latency cases,
+ * against a bare aedes (consuming telemetry, as for the ratios) whose one subscriber, subscribed QoS 1 to the
+ * call buttons' event topics, stands for the worker: each QoS 1 press is timed until aedes delivers it there. No
+ * pipeline, the same two MQTT hops and the same processes sleeping between presses: on a VM whose wake-ups are
+ * slow this is most of the no-traffic figure. Runs right after the hub's probes (the hub idle) so that both see
+ * the machine in the same state, at the rate the hub's half-load case used.
+ */
+async function bareLatency(halfLoadRate: number): Promise<void> {
+  report.commands.push(
+    'npm run sim -- --synthetic --mqtt-url URL --devices 1 --rate 1 --qos 0 --probes P --duration S  (consuming broker; each press timed until a subscriber on gh/+/event has it)',
+    "npm run sim -- --synthetic --mqtt-url URL --devices G --gateways G --rate R --qos 0 --probes P --duration S  (the same at the hub's half-load rate)",
+  );
+  const probe = (key: 'latencyIdle' | 'latency', devices: number, rate: number, gateways: boolean) =>
+    withBroker('consume', async (b) => {
+      const a = ['--synthetic', '--mqtt-url', b.url, '--devices', String(devices)];
+      if (gateways) a.push('--gateways', String(devices));
+      a.push('--rate', String(rate), '--qos', '0', '--duration', String(P.latencySeconds));
+      a.push('--probes', String(P.probes));
+      const r = await runLoadChild(a, loadTimeout(P.latencySeconds, devices));
+      if (r.latencyMs.count === 0)
+        throw new Error(`no press reached the subscriber (lost ${r.latencyMs.lost})`);
+      report.baseline[key] = { rate, load: r };
+      log(`baseline publish → delivery at ${rate} msg/s: ${JSON.stringify(r.latencyMs)}`);
+    });
+  await section('baseline publish-to-alarm floor, no load', () => probe('latencyIdle', 1, 1, false));
+  await section('baseline publish-to-alarm floor, half load', () =>
+    probe('latency', P.gateways, halfLoadRate, true),
+  );
+}
+
 /** Connections held before the idle-memory figure's first sample (see idleMemory). */
 const idleWarmup = () => Math.ceil(P.idle / 2);
 
@@ -745,6 +776,8 @@ async function hubBench(): Promise<void> {
         `latency with a hanging robot and a frozen phone at ${rate} msg/s: ${JSON.stringify(r.load.latencyMs)}`,
       );
     });
+    // The floor under the three cases above: the same probes through a bare aedes, at the same rates.
+    await bareLatency((report.hub.latency as { rate?: number } | undefined)?.rate ?? 100);
     // Where the hub's CPU goes: a separate, profiled hub (profiling slows it, so no figure above comes from it)
     // under the few-connection QoS 0 and QoS 1 loads; summarised by module beside the results.
     await section('hub CPU profile', async () => {
@@ -948,6 +981,24 @@ const latAdv = (report.hub.latencyAdversity as { load?: LoadResult } | undefined
 f.latencyAdversityP50Ms = num(latAdv?.p50);
 f.latencyAdversityP99Ms = num(latAdv?.p99);
 f.latencyAdversityLost = num(latAdv?.lost);
+// The bare aedes floor (bareLatency) and the hub above it; the adversity case runs at the half-load rate.
+const bareLat = (report.baseline.latency as { load?: LoadResult } | undefined)?.load?.latencyMs;
+const bareLatIdle = (report.baseline.latencyIdle as { load?: LoadResult } | undefined)?.load?.latencyMs;
+f.aedesLatencyP50Ms = num(bareLat?.p50);
+f.aedesLatencyP99Ms = num(bareLat?.p99);
+f.aedesLatencyLost = num(bareLat?.lost);
+f.aedesLatencyRate = num((report.baseline.latency as { rate?: number } | undefined)?.rate);
+f.aedesLatencyIdleP50Ms = num(bareLatIdle?.p50);
+f.aedesLatencyIdleP99Ms = num(bareLatIdle?.p99);
+f.aedesLatencyIdleLost = num(bareLatIdle?.lost);
+const overFloor = (hub: number | null, floor: number | null) =>
+  hub !== null && floor !== null ? Math.round((hub - floor) * 1000) / 1000 : null;
+f.latencyOverFloorP50Ms = overFloor(f.latencyP50Ms, f.aedesLatencyP50Ms);
+f.latencyOverFloorP99Ms = overFloor(f.latencyP99Ms, f.aedesLatencyP99Ms);
+f.latencyIdleOverFloorP50Ms = overFloor(f.latencyIdleP50Ms, f.aedesLatencyIdleP50Ms);
+f.latencyIdleOverFloorP99Ms = overFloor(f.latencyIdleP99Ms, f.aedesLatencyIdleP99Ms);
+f.latencyAdversityOverFloorP50Ms = overFloor(f.latencyAdversityP50Ms, f.aedesLatencyP50Ms);
+f.latencyAdversityOverFloorP99Ms = overFloor(f.latencyAdversityP99Ms, f.aedesLatencyP99Ms);
 type OverloadRunFig = {
   acceptedShareOfSustainable?: number | null;
   acceptedShareOfGatewaySustainable?: number | null;

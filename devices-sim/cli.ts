@@ -16,11 +16,13 @@ import { parseWorkerMessage } from './checks.ts';
 import { type Credentials, loadCredentials } from './credentials.ts';
 import { createFleet, listenToWorkerAlarms } from './fleet.ts';
 import { createHubApi } from './hub-api.ts';
-import { runLoad, syntheticDevices } from './load.ts';
+import { runLoad, syntheticDevices, syntheticProbes } from './load.ts';
 import { runScenario } from './runner.ts';
 import { loadScenario } from './scenario.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** Call buttons invented for --synthetic --probes: presses rotate over them, one pending per button. */
+const SYNTHETIC_PROBE_DEVICES = 10;
 
 const USAGE = `usage: npm run sim -- [options]
 
@@ -51,7 +53,9 @@ load mode (--devices or --rate):
   --probes P           publish-to-alarm probes per second (call-button presses, timed until the alarm
                        arrives on a worker's topic; default 10 when the file has workers)
   --window W           unfinished publishes allowed per connection
-  --synthetic          invent device ids (for a broker without authentication, e.g. a bare aedes)
+  --synthetic          invent device ids (for a broker without authentication, e.g. a bare aedes); with
+                       --probes, presses of invented call buttons are timed until a subscriber on
+                       gh/+/event receives them (the broker's own publish → delivery floor)
   --subscribe-all      count what a subscriber on gh/+/telemetry receives (broker forwarding)
   --idle               connect and stay idle for --duration (memory per connection)
   --skip K             leave out the first K devices (a second run beside one holding them)
@@ -107,13 +111,19 @@ async function main(): Promise<number> {
   const loadMode = a.devices !== undefined || a.rate !== undefined || a.idle;
   let creds: Credentials;
   if (loadMode && a.synthetic) {
+    // With --probes, invented call buttons and one subscriber on their event topics stand in for the hub's.
+    const probes =
+      (num('probes', a.probes, 0) ?? 0) > 0 ? syntheticProbes(SYNTHETIC_PROBE_DEVICES) : undefined;
     creds = {
       generatedAt: '',
       mqttUrl: a['mqtt-url'] ?? 'mqtt://127.0.0.1:1883',
       httpUrl: a['http-url'] ?? 'http://127.0.0.1:8080',
-      devices: syntheticDevices((num('devices', a.devices, 1) ?? 1) + (num('skip', a.skip, 0) ?? 0)),
+      devices: [
+        ...syntheticDevices((num('devices', a.devices, 1) ?? 1) + (num('skip', a.skip, 0) ?? 0)),
+        ...(probes?.devices ?? []),
+      ],
       users: [],
-      workers: [],
+      workers: probes ? [probes.worker] : [],
     };
   } else {
     creds = loadCredentials(resolve(a.credentials ?? './data/demo-credentials.json'));

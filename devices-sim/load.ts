@@ -182,11 +182,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           protocolVersion: 4,
           reconnectPeriod: 0,
         });
-        c.on('message', (_topic, payload) => {
+        c.on('message', (topic, payload) => {
           const at = performance.now();
           const text = payload.toString('utf8');
           for (const [id, t0] of pendingProbes) {
-            if (text.includes(`"${id}"`)) {
+            // A hub's alarm names the device; through a bare broker the press itself arrives, on its own topic.
+            if (text.includes(`"${id}"`) || topic === topics.event(id)) {
               samples.push(at - t0);
               pressed.push({ at: pressedAt.get(id) ?? 0, ms: Math.round((at - t0) * 1000) / 1000 });
               pendingProbes.delete(id);
@@ -353,4 +354,28 @@ export function syntheticDevices(n: number, type: CredentialDevice['type'] = 'sm
     floor: null,
     secret: 'x',
   }));
+}
+
+/**
+ * Probes for a broker without authentication (the bench's bare aedes floor): P call buttons `probe-000001`…
+ * and one stand-in worker subscribed (QoS 1) to their event topics, so each press is timed from its publish
+ * until the broker delivers it to that subscriber — the same clients, pacing and timing as against the hub.
+ */
+export function syntheticProbes(n: number): {
+  devices: CredentialDevice[];
+  worker: Credentials['workers'][number];
+} {
+  const devices = syntheticDevices(n, 'call_button').map((d) => ({
+    ...d,
+    id: d.id.replace('load-', 'probe-'),
+  }));
+  return {
+    devices,
+    worker: {
+      personId: 'bare-broker-subscriber',
+      username: 'load-worker',
+      token: 'x',
+      alarmsTopic: topics.event('+'),
+    },
+  };
 }
