@@ -239,6 +239,23 @@ describe('embedded telemetry store', () => {
     expect((await s.query({ ...all, to: T0 + 5, from: T0 + 5 })).map((p) => p.value)).toEqual([43, 11]);
   });
 
+  it('holds what its flush timer would write while a merge runs, and writes it when the merge is done', async () => {
+    const clock = new ManualClock(T0);
+    const { s } = store(clock, { embeddedBatchSize: 10 });
+    // 16 batches: the 16th fills level 0 and starts a merge on the merger's thread
+    for (let i = 0; i < 160; i++) s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: 1 }));
+    s.writeReading(smokeReading('e-smoke', T0 + 500, { temperature: 2 }));
+    // the timer's flush comes while the merge (most likely) still runs; either way the reading gets written
+    clock.advance(1_000);
+    const deadline = Date.now() + 5_000;
+    while (s.chunkCount() !== 2) {
+      if (Date.now() > deadline)
+        throw new Error(`chunks: ${s.chunkCount()}, not the merged one and the held one`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await s.query({ ...base, fn: 'count' })).toEqual([{ ts: T0, value: 161 }]);
+  });
+
   it('moves large chunks up a level without rewriting them (embeddedMergeMaxRows)', async () => {
     const { s } = store(new ManualClock(T0), { embeddedBatchSize: 10, embeddedMergeMaxRows: 100 });
     for (let i = 0; i < 16 * 10; i++) s.writeReading(smokeReading('e-smoke', T0 + i, { temperature: 1 }));

@@ -13,6 +13,7 @@ import type {
 import type { Reading, TelemetryReading } from '../domain/reading.ts';
 import { type Db, migrate, openDatabase } from '../storage/sqlite.ts';
 import type { TelemetryConfig } from './config.ts';
+import { startMerger } from './merger.ts';
 import { createTelemetryMetrics } from './metrics.ts';
 import { MAX_POINTS, resolveQuery } from './query.ts';
 import { createStamper } from './timestamps.ts';
@@ -49,6 +50,8 @@ const ID_STEP = 16;
  * ~100 readings a second) never reaches the minimum and keeps one chunk per interval, so chunks stay few.
  */
 const QUIET_MS = 50;
+/** Batches held in memory while a merge runs before they are written all the same (flushNow). */
+const MERGE_HOLD_BATCHES = 4;
 const QUIET_MIN_READINGS = 100;
 
 /** The store's schema, version by version (exported so a test can build an older one and upgrade it). */
@@ -215,7 +218,8 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const writtenCell = m.writtenLines.labels({ store: 'embedded' });
   const pointsCell = m.pointsWritten.labels({ store: 'embedded' });
   // WAL checkpoints on a worker thread, off the event loop the alarms share (src/storage/checkpointer.ts)
-  const db: Db = openDatabase(join(deps.dataDir, 'telemetry.db'), { checkpoints: 'background' });
+  const file = join(deps.dataDir, 'telemetry.db');
+  const db: Db = openDatabase(file, { checkpoints: 'background' });
   migrate(db, 'telemetry', TELEMETRY_MIGRATIONS);
   const stamper = createStamper();
 
@@ -225,7 +229,6 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   const insertChunk = db.prepare<[number, number, number, number, number]>(
     'INSERT INTO chunks (id, level, min_ts, max_ts, rows) VALUES (?, ?, ?, ?, ?)',
   );
-  const chunksOfLevel = db.prepare<[number], Chunk>('SELECT * FROM chunks WHERE level = ? ORDER BY id');
   const lastId = (): number =>
     db.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM chunks').get()?.id ?? 0;
   let nextId = Math.ceil((lastId() + 1) / ID_STEP) * ID_STEP;
@@ -244,40 +247,6 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     }
     insertChunk.run(id, 0, min, max, readings);
   });
-
-  /** Merge (or move up) full levels; runs after each batch, inside its own transactions. */
-  function compact(): void {
-    for (let level = 0; level < TOP_LEVEL; level++) {
-      const chunks = chunksOfLevel.all(level);
-      if (chunks.length < MERGE_FAN_IN) return;
-      const ids = chunks.map((c) => c.id);
-      const total = chunks.reduce((n, c) => n + c.rows, 0);
-      const list = ids.join(',');
-      if (total > cfg.embeddedMergeMaxRows) {
-        db.prepare(`UPDATE chunks SET level = ? WHERE id IN (${list})`).run(level + 1);
-        continue;
-      }
-      const id = (ids.at(-1) as number) + 1;
-      db.transaction(() => {
-        // Oldest chunk first within each device: a repeated device ts is then resolved as before the merge.
-        db.prepare(
-          `INSERT INTO series (chunk, device, min_ts, max_ts, n, pts)
-           SELECT ?, device, MIN(min_ts), MAX(max_ts), SUM(n),
-                  group_concat(pts, ',' ORDER BY chunk)
-           FROM series WHERE chunk IN (${list}) GROUP BY device ORDER BY device`,
-        ).run(id);
-        db.prepare(`DELETE FROM series WHERE chunk IN (${list})`).run();
-        db.prepare(`DELETE FROM chunks WHERE id IN (${list})`).run();
-        insertChunk.run(
-          id,
-          level + 1,
-          Math.min(...chunks.map((c) => c.min_ts)),
-          Math.max(...chunks.map((c) => c.max_ts)),
-          total,
-        );
-      })();
-    }
-  }
 
   /**
    * Readings taken since the counter was last brought up to date: it is, at every flush (at most
@@ -311,6 +280,12 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
   }
 
   function flushNow(): void {
+    // a merge holds the store's write lock: batches wait for it (mergeIfFull), to a bound
+    if (merging !== undefined && buffered < MERGE_HOLD_BATCHES * cfg.embeddedBatchSize) {
+      flushWanted = true;
+      return;
+    }
+    flushWanted = false;
     if (flushTimer) clock.clearTimeout(flushTimer);
     flushTimer = undefined;
     if (quietTimer) clock.clearTimeout(quietTimer);
@@ -335,11 +310,52 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
       end();
       m.queuedLines.set(buffered);
     }
-    try {
-      compact();
-    } catch (err) {
-      // The batch is stored; a merge that failed leaves its chunks as they were and is tried after the next.
-      log.error({ err }, 'embedded telemetry merge failed');
+    mergeIfFull();
+  }
+
+  /**
+   * Merges run on the merger's thread (merger.ts); while one runs, batches wait in memory (the store's one
+   * writer is then the merger), up to `MERGE_HOLD_BATCHES` batches: past that they are written all the same,
+   * waiting for the merge's lock rather than holding more.
+   */
+  const merger = startMerger(file, {
+    fanIn: MERGE_FAN_IN,
+    topLevel: TOP_LEVEL,
+    maxRows: cfg.embeddedMergeMaxRows,
+  });
+  let merging: Promise<void> | undefined;
+  /** A flush came while a merge ran (its timer, the quiet check): it runs when the merge is done. */
+  let flushWanted = false;
+  const levelFull = db.prepare<[number, number], { full: number }>(
+    'SELECT COUNT(*) >= ? AS full FROM chunks WHERE level < ? GROUP BY level ORDER BY full DESC LIMIT 1',
+  );
+
+  function mergeIfFull(): void {
+    if (merging !== undefined || closed || levelFull.get(MERGE_FAN_IN, TOP_LEVEL)?.full !== 1) return;
+    const end = m.mergeDuration.startTimer();
+    let failed = false;
+    merging = merger.run().then(
+      () => undefined,
+      // The batches are stored; a merge that failed leaves its chunks as they were and is tried after the next.
+      (err: unknown) => {
+        failed = true;
+        log.error({ err }, 'embedded telemetry merge failed');
+      },
+    );
+    void merging.then(() => {
+      end();
+      merging = undefined;
+      // what waited for it (a full batch, or a flush its timer asked for), and a level the merge filled
+      if (flushWanted || buffered >= cfg.embeddedBatchSize) flushNow();
+      if (!failed) mergeIfFull();
+    });
+  }
+
+  /** Until no merge runs and none is due: what `flush` and `close` promise (everything written and merged). */
+  async function merged(): Promise<void> {
+    while (merging !== undefined) {
+      await merging;
+      if (merging === undefined && buffered > 0) flushNow();
     }
   }
 
@@ -406,12 +422,16 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
 
   function schedulePrune(): void {
     pruneTimer = clock.setTimeout(() => {
-      try {
-        prune();
-      } catch (err) {
-        log.error({ err }, 'telemetry prune failed');
-      }
-      if (!closed) schedulePrune();
+      // after a merge under way: a prune is a write, and would wait for the merge's lock on the event loop
+      void merged().then(() => {
+        if (closed) return;
+        try {
+          prune();
+        } catch (err) {
+          log.error({ err }, 'telemetry prune failed');
+        }
+        schedulePrune();
+      });
     }, cfg.pruneInterval);
   }
   prune();
@@ -481,13 +501,16 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     },
     async flush() {
       flushNow();
+      await merged();
     },
     prune,
     chunkCount: () => db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM chunks').get()?.n ?? 0,
     check: async () => undefined,
     async query(q) {
       const r = resolveQuery(q, catalogue);
+      // what was taken before the query is in its answer (written after a merge that holds them)
       flushNow();
+      await merged();
       const decode = (v: unknown): TelemetryPoint['value'] =>
         r.spec.kind === 'boolean' ? v === 1 || v === true : (v as number | string);
       const from = Math.trunc(q.from);
@@ -526,8 +549,10 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     async close() {
       if (closed) return;
       flushNow();
+      await merged();
       closed = true;
       if (pruneTimer) clock.clearTimeout(pruneTimer);
+      await merger.stop();
       db.close();
     },
   };

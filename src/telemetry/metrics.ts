@@ -18,6 +18,7 @@ export interface TelemetryMetrics {
   deadLetterLines: Counter;
   writeFailures: Counter<'status'>;
   writeDuration: Histogram;
+  mergeDuration: Histogram;
 }
 
 export function createTelemetryMetrics(registry: Registry): TelemetryMetrics {
@@ -147,6 +148,17 @@ export function createTelemetryMetrics(registry: Registry): TelemetryMetrics {
           name: 'gridhub_telemetry_write_duration_seconds',
           help: 'Latency of one write request (one batch) to the telemetry store',
           buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+          registers: r,
+        }),
+    ),
+    mergeDuration: metric(
+      registry,
+      'gridhub_telemetry_merge_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'gridhub_telemetry_merge_duration_seconds',
+          help: 'Time of one pass of the embedded store merging its full chunk levels (on its own thread)',
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
           registers: r,
         }),
     ),
