@@ -3,7 +3,7 @@ import type { DeviceChannel } from '../domain/wire.ts';
 import { topics } from '../domain/wire.ts';
 import { scopeCheck } from './integration-feed.ts';
 import type { ReaderSession, WorkerSession } from './session.ts';
-import { type DeviceTopics, integrationMaySubscribe, isSafeMqttString, isTopicLevel } from './topics.ts';
+import { integrationMaySubscribe, isSafeMqttString, isTopicLevel, ownTopic } from './topics.ts';
 
 /**
  * The device contract's ACL, one decision for both brokers: the embedded aedes (pipeline.ts authorizePublish /
@@ -12,16 +12,14 @@ import { type DeviceTopics, integrationMaySubscribe, isSafeMqttString, isTopicLe
 
 /** What the ACL needs to know of a principal; every `Session` is one. */
 export type AclSubject =
-  | { role: 'device'; topics: DeviceTopics }
+  | { role: 'device'; id: string }
   | { role: 'worker'; alarmsTopic: string }
   | { role: 'integration' | 'anonymous' };
 
 /** The channel a device publishes on when `topic` is one of its own three, else undefined. */
-export function publishChannel(t: DeviceTopics, topic: string): DeviceChannel | undefined {
-  if (topic === t.telemetry) return 'telemetry';
-  if (topic === t.event) return 'event';
-  if (topic === t.status) return 'status';
-  return undefined;
+export function publishChannel(deviceId: string, topic: string): DeviceChannel | undefined {
+  const t = ownTopic(deviceId, topic);
+  return t === 'errors' ? undefined : t;
 }
 
 /**
@@ -32,7 +30,7 @@ export function subscriptionAllowed(session: AclSubject | undefined, filter: str
   if (!session || !isSafeMqttString(filter)) return false;
   switch (session.role) {
     case 'device':
-      return filter === session.topics.errors;
+      return ownTopic(session.id, filter) === 'errors';
     case 'worker':
       return filter === session.alarmsTopic;
     default:

@@ -3,6 +3,7 @@ import type { Catalogue } from '../catalogue/catalogue.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { DeviceDirectory, LoginGate, TokenAuthenticator } from '../domain/ports.ts';
 import type { Logger } from '../observability/logger.ts';
+import { publishChannel } from './acl.ts';
 import type { MqttConfig } from './config.ts';
 import type { ConnectQueue } from './connect-queue.ts';
 import { CONNACK, createCredentialCheck } from './credentials.ts';
@@ -10,7 +11,7 @@ import { scopeCheck } from './integration-feed.ts';
 import type { AuthFailureReason, IngestMetrics } from './metrics.ts';
 import type { PrincipalLimits } from './principal-limits.ts';
 import { type ConnInfo, connInfo, type HubClient, SESSION, type Session, sessionOf } from './session.ts';
-import { deviceTopics, isSafeMqttString } from './topics.ts';
+import { isSafeMqttString } from './topics.ts';
 
 export { CONNACK };
 
@@ -87,9 +88,7 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
 
   function willAllowed(session: Session, willTopic: string | null): boolean {
     if (willTopic === null) return true;
-    if (session.role !== 'device') return false;
-    const t = session.topics;
-    return willTopic === t.status || willTopic === t.telemetry || willTopic === t.event;
+    return session.role === 'device' && publishChannel(session.id, willTopic) !== undefined;
   }
 
   function accept(client: Client, info: ConnInfo, session: Session, done: Done): void {
@@ -194,7 +193,6 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
           {
             role: 'device',
             id: username,
-            topics: deviceTopics(username),
             entry: catalogue.get(device.type),
             keepaliveTimedOut: false,
             offlineSource: null,

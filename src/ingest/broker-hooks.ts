@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import { publishChannel, subscriptionAllowed, userSession } from './acl.ts';
 import type { MqttConfig } from './config.ts';
 import { createCredentialCheck, MAX_USERNAME } from './credentials.ts';
-import { deviceTopics, isDeviceId, isSafeMqttString } from './topics.ts';
+import { isDeviceId, isSafeMqttString } from './topics.ts';
 
 /**
  * The device contract enforced by an external broker (EMQX 5) through its HTTP authentication and HTTP
@@ -172,11 +172,10 @@ export function createBrokerHooks(deps: BrokerHookDeps): BrokerHooks {
       const device = devices.get(access.username);
       if (device) {
         if (!device.enabled) return deny('disabled', device.id);
-        const t = deviceTopics(device.id);
         const ok =
           access.action === 'publish'
-            ? publishChannel(t, access.topic) !== undefined
-            : subscriptionAllowed({ role: 'device', topics: t }, access.topic);
+            ? publishChannel(device.id, access.topic) !== undefined
+            : subscriptionAllowed({ role: 'device', id: device.id }, access.topic);
         return ok ? ALLOW : deny('topic', device.id);
       }
       const user = users.get(access.username);

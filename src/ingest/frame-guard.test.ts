@@ -1,5 +1,6 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { FrameGuard } from './frame-guard.ts';
+import { FrameGuard, guardFrames } from './frame-guard.ts';
 
 /** An MQTT frame with a `bodyLength`-byte body (fixed header + varint remaining length + body). */
 function frame(bodyLength: number): Buffer {
@@ -41,5 +42,30 @@ describe('FrameGuard', () => {
 
   it('refuses a header announcing 268 MB without its body', () => {
     expect(new FrameGuard(256 * 1024).check(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]))).toBe(false);
+  });
+});
+
+describe('guardFrames', () => {
+  it('keeps each connection its own state behind one shared read, and names the oversize connection', () => {
+    const a = new PassThrough();
+    const b = new PassThrough();
+    const tripped: PassThrough[] = [];
+    const onOversize = (conn: PassThrough) => tripped.push(conn);
+    guardFrames(a, 100, onOversize);
+    guardFrames(b, 100, onOversize);
+    expect(a.read).toBe(b.read);
+    // a's frame header arrives without its body: b's bytes must not be read as that body
+    const split = frame(90);
+    a.write(split.subarray(0, 2));
+    expect(a.read()).not.toBeNull();
+    b.write(frame(500));
+    expect(b.read()).toBeNull();
+    expect(tripped).toEqual([b]);
+    expect(b.destroyed).toBe(true);
+    a.write(Buffer.concat([split.subarray(2), frame(10)]));
+    expect(a.read()).not.toBeNull();
+    expect(a.destroyed).toBe(false);
+    // once tripped, nothing more is handed on
+    expect(b.read()).toBeNull();
   });
 });

@@ -55,24 +55,54 @@ export class FrameGuard {
   }
 }
 
+const GUARD: unique symbol = Symbol('gridhub.mqtt.frameGuard');
+
+/** A connection with its guard; `read` is replaced by `guardedRead`, the one function every connection shares. */
+type Guarded<C extends Duplex> = C & { [GUARD]?: ConnGuard<C> };
+
+/** One connection's guard and what `guardedRead` needs of it, kept on the connection itself. */
+class ConnGuard<C extends Duplex> extends FrameGuard {
+  /** The connection's own `read` from before the guard. */
+  readonly read: Duplex['read'];
+  readonly onOversize: (conn: C) => void;
+  tripped = false;
+
+  constructor(maxBytes: number, read: Duplex['read'], onOversize: (conn: C) => void) {
+    super(maxBytes);
+    this.read = read;
+    this.onOversize = onOversize;
+  }
+}
+
+/**
+ * Shared by every guarded connection (it finds its state on `this`): a closure per connection was some 250
+ * bytes of every idle connection (issue #19).
+ */
+function guardedRead(this: Guarded<Duplex>, size?: number): unknown {
+  const g = this[GUARD] as ConnGuard<Duplex>;
+  if (g.tripped) return null;
+  const chunk: unknown = g.read.call(this, size);
+  if (chunk !== null && chunk instanceof Uint8Array && !g.check(chunk)) {
+    g.tripped = true;
+    g.onOversize(this);
+    this.destroy();
+    return null;
+  }
+  return chunk;
+}
+
 /**
  * Put a FrameGuard in front of aedes on `conn`. aedes pulls from the connection with `conn.read()` on
  * 'readable' (paused mode, which is also how it applies backpressure), so wrapping that one method sees every
- * byte before aedes does, without an extra stream in the path.
+ * byte before aedes does, without an extra stream in the path. `onOversize` is called with the connection
+ * (pass one function for all of them), before it is destroyed.
  */
-export function guardFrames(conn: Duplex, maxBytes: number, onOversize: () => void): void {
-  const guard = new FrameGuard(maxBytes);
-  const read = conn.read;
-  let tripped = false;
-  conn.read = function guardedRead(this: Duplex, size?: number) {
-    if (tripped) return null;
-    const chunk: unknown = read.call(this, size);
-    if (chunk !== null && chunk instanceof Uint8Array && !guard.check(chunk)) {
-      tripped = true;
-      onOversize();
-      this.destroy();
-      return null;
-    }
-    return chunk;
-  };
+export function guardFrames<C extends Duplex>(
+  conn: C,
+  maxBytes: number,
+  onOversize: (conn: C) => void,
+): void {
+  const guarded = conn as Guarded<C>;
+  guarded[GUARD] = new ConnGuard(maxBytes, conn.read, onOversize);
+  conn.read = guardedRead;
 }

@@ -341,37 +341,55 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
 
   const sockets = new Set<Duplex>();
   // a subscriber that stops reading is cut off at the drain timeout, whatever its backlog (slow-subscribers.ts)
-  const slow = createSlowSubscriberGuard({ stallMs: config.drainTimeoutMs, metrics: deps.metrics, log });
+  const slow = createSlowSubscriberGuard({
+    stallMs: config.drainTimeoutMs,
+    metrics: deps.metrics,
+    log,
+    clientIdOf: (conn) => clientOf(conn)?.id,
+  });
   const gauges = {
     tcp: metrics.connections.labels('tcp'),
     tls: metrics.connections.labels('tls'),
     ws: metrics.connections.labels('ws'),
   };
 
+  /**
+   * What a connection's close and an oversize frame do, one function per transport shared by its connections
+   * (they find their client on the connection): a closure and a `once` wrapper per connection and concern were
+   * some 800 bytes of every idle connection (issue #19). A connection closes once, so `on` is `once` here.
+   */
+  const perTransport = (transport: Transport) => ({
+    closed(this: Duplex) {
+      gauges[transport].dec();
+      sockets.delete(this);
+      slow.unwatch(this);
+      const client = clientOf(this);
+      if (client) limits.disconnect(client);
+    },
+    oversize(conn: Duplex) {
+      metrics.oversize.inc({ transport });
+      log.warn(
+        { ip: clientOf(conn)?.[CONN]?.ip, transport, maxPacketBytes: config.maxPacketBytes },
+        'frame over mqtt.maxPacketBytes; connection closed',
+      );
+    },
+  });
+  const handlers = { tcp: perTransport('tcp'), tls: perTransport('tls'), ws: perTransport('ws') };
+
   function attach(conn: Duplex, ip: string, transport: Transport): void {
-    const gauge = gauges[transport];
-    gauge.inc();
+    const on = handlers[transport];
+    gauges[transport].inc();
     sockets.add(conn);
-    conn.once('close', () => {
-      gauge.dec();
-      sockets.delete(conn);
-    });
+    conn.on('close', on.closed);
     // The broker's side of the connection waits its turn too: in a storm the listener accepts hundreds of
     // sockets in one poll, and setting each up at once (aedes' client, its parser and streams) blocked the loop
     // for ~100 ms per burst. Until then the socket's bytes wait in its buffer, where the guard still sees them.
     connectQueue.push(() => {
       if (conn.destroyed) return;
-      guardFrames(conn, config.maxPacketBytes, () => {
-        metrics.oversize.inc({ transport });
-        log.warn(
-          { ip, transport, maxPacketBytes: config.maxPacketBytes },
-          'frame over mqtt.maxPacketBytes; connection closed',
-        );
-      });
+      guardFrames(conn, config.maxPacketBytes, on.oversize);
       const client = aedes.handle(conn) as HubClient;
       client[CONN] = { ip, transport, clientIdProblem: null, willTopic: null };
-      conn.once('close', () => limits.disconnect(client));
-      slow.watch(conn, () => client.id);
+      slow.watch(conn);
     }, 'accept');
   }
 
@@ -492,6 +510,11 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     connectQueue.drain();
     await Promise.all(serversClosed);
   }
+}
+
+/** The aedes client of a connection: aedes' Client keeps itself on its connection (`conn.client`, client.js). */
+function clientOf(conn: Duplex): HubClient | undefined {
+  return (conn as Duplex & { client?: HubClient }).client;
 }
 
 function noop(): void {}

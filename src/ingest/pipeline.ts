@@ -16,7 +16,7 @@ import type { IngestMetrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { createRedelivery, type Delivery, type Duplicate } from './redelivery.ts';
 import { type DeviceSession, type Session, sessionOf } from './session.ts';
-import { isDeviceTopic, isSafeMqttString, topicDepth } from './topics.ts';
+import { isDeviceTopic, isSafeMqttString, topicDepth, underOwnPrefix } from './topics.ts';
 
 /** Our own refusals, so the broker's clientError listener does not count them twice. */
 export class PublishRefused extends Error {
@@ -537,7 +537,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   ) {
     const topic = packet.topic;
     const type = session.entry.id;
-    if (!topic.startsWith(session.topics.prefix)) {
+    if (!underOwnPrefix(session.id, topic)) {
       refuse(session, type, topic, isSafeMqttString(topic) ? 'NOT_AUTHORIZED' : 'TOPIC_INVALID', callback);
       return;
     }
@@ -554,7 +554,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       [
         {
           code: 'TOPIC_UNKNOWN',
-          message: `devices publish on ${session.topics.telemetry}, ${session.topics.event} or ${session.topics.status}`,
+          message: `devices publish on ${topics.telemetry(session.id)}, ${topics.event(session.id)} or ${topics.status(session.id)}`,
         },
       ],
       payload,
@@ -606,7 +606,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return;
     }
     const topic = packet.topic;
-    const channel = publishChannel(session.topics, topic);
+    const channel = publishChannel(session.id, topic);
     if (channel === undefined) {
       unknownTopic(client, session, packet, callback);
       return;

@@ -8,7 +8,6 @@ import { createRegistry } from '../registry/registry.ts';
 import { openDatabase } from '../storage/sqlite.ts';
 import { createPresence } from './presence.ts';
 import type { DeviceSession } from './session.ts';
-import { deviceTopics } from './topics.ts';
 
 async function setup(devices: number, maxPerBatch?: number) {
   const db = openDatabase(':memory:');
@@ -38,7 +37,6 @@ async function setup(devices: number, maxPerBatch?: number) {
   const session = (id: string): DeviceSession => ({
     role: 'device',
     id,
-    topics: deviceTopics(id),
     entry: catalogue.get('call_button'),
     keepaliveTimedOut: false,
     offlineSource: null,

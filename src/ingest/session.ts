@@ -1,7 +1,6 @@
 import type { Client } from 'aedes';
 import type { CompiledEntry } from '../catalogue/catalogue.ts';
 import type { PlacePath } from '../domain/places.ts';
-import type { DeviceTopics } from './topics.ts';
 
 export type Transport = 'tcp' | 'tls' | 'ws';
 
@@ -17,7 +16,6 @@ export interface ConnInfo {
 export interface DeviceSession {
   role: 'device';
   id: string;
-  topics: DeviceTopics;
   entry: CompiledEntry;
   /** The broker timed the device out (1.5 × keepalive): its will then reads as source `keepalive`. */
   keepaliveTimedOut: boolean;

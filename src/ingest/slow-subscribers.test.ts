@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -42,9 +43,20 @@ const STALL = 60_000; // the guard's own timer never fires within a test: the te
 
 function guard() {
   const metrics = new Registry();
+  const names = new Map<Duplex, string>();
+  const g = createSlowSubscriberGuard({
+    stallMs: STALL,
+    metrics,
+    log: pino({ level: 'silent' }),
+    clientIdOf: (conn) => names.get(conn),
+  });
   return {
     metrics,
-    g: createSlowSubscriberGuard({ stallMs: STALL, metrics, log: pino({ level: 'silent' }) }),
+    g,
+    watch(conn: Duplex, name: string) {
+      names.set(conn, name);
+      g.watch(conn);
+    },
   };
 }
 
@@ -52,8 +64,8 @@ describe('slow subscribers', () => {
   it('cuts off a peer that stopped reading once bytes have waited the allowance with none taken, even below the high-water mark', async () => {
     const { hubSide, peer } = await pair();
     peer.pause();
-    const { g, metrics } = guard();
-    g.watch(hubSide, () => 'phone-1');
+    const { g, metrics, watch } = guard();
+    watch(hubSide, 'phone-1');
     await fillUntilWaiting(hubSide);
     // below the stream's high-water mark: aedes would never wait for a drain here, so its timeout never runs
     expect(hubSide.writableLength).toBeLessThan(hubSide.writableHighWaterMark);
@@ -73,9 +85,9 @@ describe('slow subscribers', () => {
     const slow = await pair();
     const idle = await pair();
     slow.peer.pause();
-    const { g, metrics } = guard();
-    g.watch(slow.hubSide, () => 'slow');
-    g.watch(idle.hubSide, () => 'idle');
+    const { g, metrics, watch } = guard();
+    watch(slow.hubSide, 'slow');
+    watch(idle.hubSide, 'idle');
     await fillUntilWaiting(slow.hubSide);
     g.sweep(1_000);
     // it reads again, a little: what was waiting goes out
@@ -89,6 +101,29 @@ describe('slow subscribers', () => {
     expect(await metrics.getSingleMetricAsString('gridhub_ingest_slow_subscribers_cut_total')).toMatch(
       / 0$/m,
     );
+    g.close();
+  });
+
+  it('forgets a connection once unwatched (it closed), even one that had stalled', async () => {
+    const { hubSide, peer } = await pair();
+    peer.pause();
+    const { g, metrics, watch } = guard();
+    watch(hubSide, 'phone-2');
+    await fillUntilWaiting(hubSide);
+    g.sweep(1_000);
+    g.unwatch(hubSide);
+    g.sweep(1_000 + STALL);
+    expect(hubSide.destroyed).toBe(false);
+    expect(await metrics.getSingleMetricAsString('gridhub_ingest_slow_subscribers_cut_total')).toMatch(
+      / 0$/m,
+    );
+    // watched again, its stall starts afresh rather than from before
+    g.watch(hubSide);
+    g.sweep(1_000 + STALL + 1);
+    g.sweep(1_000 + 2 * STALL);
+    expect(hubSide.destroyed).toBe(false);
+    g.sweep(1_000 + 2 * STALL + 1);
+    expect(hubSide.destroyed).toBe(true);
     g.close();
   });
 });

@@ -14,18 +14,19 @@ import type { Logger } from '../observability/logger.ts';
 /** What the guard reads of a connection: its unsent bytes and, for TCP and TLS sockets, the bytes sent so far. */
 type Watched = Duplex & { bytesWritten?: number };
 
-interface Entry {
-  conn: Watched;
-  clientId: () => string | undefined;
-  /** Bytes the peer has taken at the last look (sent minus still queued). */
+/** A connection with bytes waiting for its peer, since the last look that saw some taken. */
+interface Stall {
+  /** Bytes the peer had taken at that look (sent minus still queued). */
   taken: number;
-  /** Since when bytes have been waiting without any being taken (real time), or null. */
-  stalledSince: number | null;
+  /** When that was (real time). */
+  since: number;
 }
 
 export interface SlowSubscriberGuard {
-  /** Watch one connection until it closes. */
-  watch(conn: Duplex, clientId: () => string | undefined): void;
+  /** Watch one connection until it closes (or `unwatch`). */
+  watch(conn: Duplex): void;
+  /** Stop watching a connection (it closed); the sweep also drops destroyed connections by itself. */
+  unwatch(conn: Duplex): void;
   /** Look at every connection now (the guard does this by itself on a timer). */
   sweep(now?: number): void;
   close(): void;
@@ -36,8 +37,13 @@ export function createSlowSubscriberGuard(o: {
   stallMs: number;
   metrics: Registry;
   log: Logger;
+  /** The client id a connection logged in with, for the log line of a cut-off. */
+  clientIdOf(conn: Duplex): string | undefined;
 }): SlowSubscriberGuard {
-  const entries = new Set<Entry>();
+  // Nothing per connection but its place in the set: state is kept only while bytes wait (an idle device has
+  // none), so 10 000 idle connections cost no closures, listeners or records here (issue #19).
+  const watched = new Set<Watched>();
+  const stalls = new Map<Watched, Stall>();
   const cutOff = new Counter({
     name: 'gridhub_ingest_slow_subscribers_cut_total',
     help: 'MQTT connections cut off because the peer stopped reading (bytes waiting, none taken, for mqtt.drainTimeoutMs)',
@@ -51,55 +57,58 @@ export function createSlowSubscriberGuard(o: {
     // bytesWritten counts what is still queued too; for streams without it (WebSocket) a shrinking queue is progress
     (conn.bytesWritten ?? 0) - conn.writableLength;
 
+  function unwatch(conn: Duplex): void {
+    watched.delete(conn);
+    stalls.delete(conn);
+  }
+
   function sweep(now = Date.now()): void {
-    for (const e of entries) {
-      const { conn } = e;
+    for (const conn of watched) {
       if (conn.destroyed) {
-        entries.delete(e);
+        unwatch(conn);
         continue;
       }
       if (conn.writableLength === 0) {
-        e.stalledSince = null;
+        stalls.delete(conn);
         continue;
       }
       const taken = takenOf(conn);
-      if (e.stalledSince === null || taken !== e.taken) {
+      const stall = stalls.get(conn);
+      if (stall === undefined || taken !== stall.taken) {
         // bytes waiting, but the peer took some since the last look: slow is not frozen
-        e.taken = taken;
-        e.stalledSince = now;
+        stalls.set(conn, { taken, since: now });
         continue;
       }
-      if (now - e.stalledSince < o.stallMs) continue;
-      entries.delete(e);
+      if (now - stall.since < o.stallMs) continue;
+      unwatch(conn);
       cutOff.inc();
       o.log.warn(
-        { clientId: e.clientId(), queuedBytes: conn.writableLength, stallMs: o.stallMs },
+        { clientId: o.clientIdOf(conn), queuedBytes: conn.writableLength, stallMs: o.stallMs },
         'subscriber stopped reading; connection cut off',
       );
       conn.destroy(new Error('subscriber stopped reading'));
     }
-    if (entries.size === 0 && timer) {
+    if (watched.size === 0 && timer) {
       clearInterval(timer);
       timer = undefined;
     }
   }
 
   return {
-    watch(conn, clientId) {
-      const w = conn as Watched;
-      const e: Entry = { conn: w, clientId, taken: takenOf(w), stalledSince: null };
-      entries.add(e);
-      conn.once('close', () => entries.delete(e));
+    watch(conn) {
+      watched.add(conn);
       if (!timer) {
         timer = setInterval(sweep, every);
         timer.unref();
       }
     },
+    unwatch,
     sweep,
     close() {
       if (timer) clearInterval(timer);
       timer = undefined;
-      entries.clear();
+      watched.clear();
+      stalls.clear();
     },
   };
 }

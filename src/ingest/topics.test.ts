@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { integrationMaySubscribe, isDeviceId, isSafeMqttString, isTopicLevel, topicDepth } from './topics.ts';
+import {
+  integrationMaySubscribe,
+  isDeviceId,
+  isSafeMqttString,
+  isTopicLevel,
+  ownTopic,
+  topicDepth,
+  underOwnPrefix,
+} from './topics.ts';
 
 describe('isSafeMqttString', () => {
   it.each([
@@ -51,5 +59,43 @@ describe('topic helpers', () => {
     ['#', false],
   ])('integration may subscribe %s: %s', (filter, ok) => {
     expect(integrationMaySubscribe(filter)).toBe(ok);
+  });
+});
+
+describe("a device's own topics, compared in place", () => {
+  it.each([
+    ['gh/bin-1/telemetry', 'telemetry'],
+    ['gh/bin-1/event', 'event'],
+    ['gh/bin-1/status', 'status'],
+    ['gh/bin-1/errors', 'errors'],
+    ['gh/bin-1/telemetryx', undefined],
+    ['gh/bin-1/xtelemetry', undefined],
+    ['gh/bin-1/elemetry', undefined],
+    ['gh/bin-1/', undefined],
+    ['gh/bin-1', undefined],
+    ['gh/bin-12/telemetry', undefined],
+    ['gh/bin-/telemetry', undefined],
+    ['gh/bin-1/+', undefined],
+    ['gh/bin-1/#', undefined],
+    ['gh/+/telemetry', undefined],
+    ['gx/bin-1/telemetry', undefined],
+    ['/gh/bin-1/telemetry', undefined],
+    ['gh/bin-1/telemetry/x', undefined],
+    ['gh/bin-1/event/telemetry', undefined],
+    ['gh/workers/bin-1/alarms', undefined],
+  ])('%s of bin-1 → %s', (topic, channel) => {
+    expect(ownTopic('bin-1', topic)).toBe(channel);
+  });
+
+  it.each([
+    ['gh/bin-1/telemetry', true],
+    ['gh/bin-1/anything/else', true],
+    ['gh/bin-1/', true],
+    ['gh/bin-12/telemetry', false],
+    ['gh/bin-telemetry', false],
+    ['gh/bin-1', false],
+    ['hg/bin-1/x', false],
+  ])("%s is under bin-1's prefix: %s", (topic, under) => {
+    expect(underOwnPrefix('bin-1', topic)).toBe(under);
   });
 });

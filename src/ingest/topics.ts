@@ -1,4 +1,4 @@
-import { DEVICE_ID_PATTERN, RESERVED_IDS, TOPIC_ROOT, topics } from '../domain/wire.ts';
+import { DEVICE_ID_PATTERN, type DeviceChannel, RESERVED_IDS, TOPIC_ROOT } from '../domain/wire.ts';
 
 /**
  * True when `s` is fit to reach routing tables, storage names and logs: no NUL or other C0/C1 control
@@ -40,23 +40,33 @@ export function isTopicLevel(s: string): boolean {
   return s.length > 0 && s.length <= 128 && !/[/+#]/.test(s) && isSafeMqttString(s);
 }
 
-/** The topics one device may publish to, computed once per connection so the hot path compares strings. */
-export interface DeviceTopics {
-  prefix: string;
-  telemetry: string;
-  event: string;
-  status: string;
-  errors: string;
+/** A device's own topics: the three it publishes on and its errors topic (its only downlink). */
+export type OwnTopic = DeviceChannel | 'errors';
+
+const OWN_TOPICS: readonly OwnTopic[] = ['telemetry', 'event', 'status', 'errors'];
+const ROOT_LEVEL = `${TOPIC_ROOT}/`;
+
+/**
+ * True when `topic` is under the device's own prefix, `gh/{deviceId}/`. Compared in place rather than against
+ * topic strings built per connection: a session keeps only its device id, since five topic strings a session
+ * were some 500 bytes of every idle connection (issue #19).
+ */
+export function underOwnPrefix(deviceId: string, topic: string): boolean {
+  const slash = ROOT_LEVEL.length + deviceId.length;
+  return (
+    topic.length > slash &&
+    topic.charCodeAt(slash) === 47 &&
+    topic.startsWith(ROOT_LEVEL) &&
+    topic.startsWith(deviceId, ROOT_LEVEL.length)
+  );
 }
 
-export function deviceTopics(deviceId: string): DeviceTopics {
-  return {
-    prefix: `${TOPIC_ROOT}/${deviceId}/`,
-    telemetry: topics.telemetry(deviceId),
-    event: topics.event(deviceId),
-    status: topics.status(deviceId),
-    errors: topics.errors(deviceId),
-  };
+/** Which of the device's own topics `topic` is exactly (wire.ts `topics`), else undefined. */
+export function ownTopic(deviceId: string, topic: string): OwnTopic | undefined {
+  if (!underOwnPrefix(deviceId, topic)) return undefined;
+  const rest = topic.length - ROOT_LEVEL.length - deviceId.length - 1;
+  for (const t of OWN_TOPICS) if (t.length === rest && topic.endsWith(t)) return t;
+  return undefined;
 }
 
 const INTEGRATION_CHANNELS = new Set(['telemetry', 'event', 'status', 'errors', '+']);
