@@ -92,6 +92,9 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
   }
 
   function accept(client: Client, info: ConnInfo, session: Session, done: Done): void {
+    // gone while its credential was checked (aedes ignores an answer then): counting it now would hold one of
+    // the credential's connections for good, since its close has already been and gone
+    if (client.closed) return;
     if (!willAllowed(session, info.willTopic)) {
       refuse(info, done, CONNACK.notAuthorized, 'will', session.id, 'will topic not allowed');
       return;
@@ -204,10 +207,8 @@ export function createAuthHooks(deps: AuthDeps): Pick<AedesOptions, 'preConnect'
         return;
       }
       deps.recall(username).then(
-        () => {
-          // gone while its identities were read (aedes ignores an answer then)
-          if (!client.closed) admit();
-        },
+        // gone while its identities were read: accept() answers nothing then
+        admit,
         (err: unknown) => {
           // without them a resend would open a second alert: try later rather than risk it
           log.error({ err, deviceId: username }, 'reading the device identities failed');
