@@ -23,7 +23,7 @@ import type { DemoCredentials } from '../src/domain/wire.ts';
 import { createRegistry } from '../src/registry/registry.ts';
 import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
 import { openDatabase } from '../src/storage/sqlite.ts';
-import { type Child, freePort, ROOT, rssKb, sleep, spawnNode, spawnTs } from './lib.ts';
+import { benchHubEnv, type Child, freePort, ROOT, rssKb, sleep, spawnNode, spawnTs } from './lib.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -62,12 +62,7 @@ const log = (l: string) => process.stderr.write(`probe: ${l}\n`);
 async function startHub(dataDir: string): Promise<{ child: Child; mqtt: string }> {
   const ports = { http: await freePort(), mqtt: await freePort() };
   const child = spawnNode([...flags, join(ROOT, 'dist/src/main.js')], {
-    GRIDHUB_DATA_DIR: dataDir,
-    GRIDHUB_HTTP_PORT: String(ports.http),
-    GRIDHUB_MQTT_PORT: String(ports.mqtt),
-    GRIDHUB_HOST: '127.0.0.1',
-    GRIDHUB_LOG_LEVEL: 'warn',
-    GRIDHUB_CLOCK_SPEED: '1',
+    ...benchHubEnv(dataDir, ports),
     ...extraEnv,
   });
   for (let i = 0; i < 3000; i++) {

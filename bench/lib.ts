@@ -48,6 +48,18 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 /** `node <args>`: compiled JavaScript, e.g. the production build `dist/src/main.js`. */
+/** The environment of a bench hub on a temp data dir and loopback ports (warnings only, real-time clock). */
+export function benchHubEnv(dataDir: string, ports: { http: number; mqtt: number }): NodeJS.ProcessEnv {
+  return {
+    GRIDHUB_DATA_DIR: dataDir,
+    GRIDHUB_HTTP_PORT: String(ports.http),
+    GRIDHUB_MQTT_PORT: String(ports.mqtt),
+    GRIDHUB_HOST: '127.0.0.1',
+    GRIDHUB_LOG_LEVEL: 'warn',
+    GRIDHUB_CLOCK_SPEED: '1',
+  };
+}
+
 export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name = nodeArgs.join(' ')): Child {
   const script = name;
   const proc = spawn(process.execPath, nodeArgs, {

@@ -29,6 +29,7 @@ import { openDatabase } from '../src/storage/sqlite.ts';
 import { failoverFigures } from './failover.ts';
 import { adversityHubEnv, latencyAdversity, startHangingRobot } from './latency-adversity.ts';
 import {
+  benchHubEnv,
   type Child,
   freePort,
   ROOT,
@@ -467,12 +468,7 @@ async function startHub(
   const t0 = performance.now();
   // The production build (`npm run build`, done once by the bench): what `npm run start:prod` and the image run.
   const child = spawnNode([...hubFlags, ...nodeFlags, HUB_ENTRY], {
-    GRIDHUB_DATA_DIR: dataDir,
-    GRIDHUB_HTTP_PORT: String(ports.http),
-    GRIDHUB_MQTT_PORT: String(ports.mqtt),
-    GRIDHUB_HOST: '127.0.0.1',
-    GRIDHUB_LOG_LEVEL: 'warn',
-    GRIDHUB_CLOCK_SPEED: '1',
+    ...benchHubEnv(dataDir, ports),
     ...hubEnv,
     ...env,
   });
