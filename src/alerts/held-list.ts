@@ -1,15 +1,15 @@
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import type { SqlStore, Statement } from '../storage/sql-store.ts';
 
+/** Registers a reload for when the change feed listens again after a gap (its notices meanwhile are lost). */
+export type WhenFeedReconnects = (reload: () => Promise<void>) => void;
+
 /**
  * A small table the raise reads on every message (quiet hours, group-robot targets), held in memory on a shared
  * database: read at open, read again after this instance's own edits and whenever another instance announces an
  * edit of `table` on the change feed. Reads of one reload at a time; a reload asked meanwhile runs after it, so
  * the copy never ends older than the last edit heard.
  */
-/** Registers a reload for when the change feed listens again after a gap (its notices meanwhile are lost). */
-export type WhenFeedReconnects = (reload: () => Promise<void>) => void;
-
 export interface HeldList<T> {
   items(): readonly T[];
   reload(): Promise<void>;

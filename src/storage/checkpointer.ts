@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { startSqliteWorker } from './sqlite-worker.ts';
 
 /**
  * WAL checkpoints on a thread of their own. SQLite's automatic checkpoint runs inside the COMMIT that crosses
@@ -9,8 +8,7 @@ import { Worker } from 'node:worker_threads';
  * short period: PASSIVE never waits for readers or writers, so the hub's connection goes on committing to the
  * WAL meanwhile and no statement of the hub ever pays for a checkpoint.
  *
- * The worker is plain CommonJS evaluated from a string, so it runs the same from the TypeScript sources (tests,
- * tsx) and from the compiled build, with no second entry file to ship.
+ * The worker's code is a string (sqlite-worker.ts says why).
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -59,13 +57,9 @@ export interface Checkpointer {
 }
 
 export function startCheckpointer(file: string, options: { everyMs?: number } = {}): Checkpointer {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER, {
-    eval: true,
-    workerData: { file, driver, everyMs: options.everyMs ?? 200 },
-  });
-  // bookkeeping: it must never keep the process alive on its own
-  worker.unref();
+  // a worker stuck in a step (a huge WAL on a slow disk) is not waited for past 2 s at stop
+  const thread = startSqliteWorker(WORKER, { file, everyMs: options.everyMs ?? 200 }, 2_000);
+  const { worker } = thread;
   const status: CheckpointerStatus = { frames: 0, checkpointed: 0, steps: 0, lastError: null };
   const waiters: ((s: CheckpointerStatus) => void)[] = [];
   let markReady: () => void = () => undefined;
@@ -91,7 +85,6 @@ export function startCheckpointer(file: string, options: { everyMs?: number } = 
     status.lastError = err.message;
     markReady();
   });
-  let stopped: Promise<void> | undefined;
   return {
     status,
     ready,
@@ -101,14 +94,6 @@ export function startCheckpointer(file: string, options: { everyMs?: number } = 
         worker.postMessage('step');
       });
     },
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
-        worker.postMessage('stop');
-        // a worker stuck in a step (a huge WAL on a slow disk) is not waited for past this
-        setTimeout(() => void worker.terminate(), 2_000).unref();
-      });
-      return stopped;
-    },
+    stop: thread.stop,
   };
 }

@@ -351,12 +351,12 @@ export function createEmbeddedStore(deps: EmbeddedStoreDeps): EmbeddedStore {
     });
   }
 
-  /** Until no merge runs and none is due: what `flush` and `close` promise (everything written and merged). */
+  /**
+   * Until no merge runs: with a `flushNow` before it, what `flush`, `query` and `close` promise (everything
+   * taken written, since a flush asked during a merge runs when it ends, and merged).
+   */
   async function merged(): Promise<void> {
-    while (merging !== undefined) {
-      await merging;
-      if (merging === undefined && buffered > 0) flushNow();
-    }
+    while (merging !== undefined) await merging;
   }
 
   /** The entries of a row from `cutoff` on, as a row's array text, and how many there are. */

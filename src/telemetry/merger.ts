@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import { type SqliteWorker, startSqliteWorker } from '../storage/sqlite-worker.ts';
 
 /**
  * The embedded store's merges (embedded-store.ts) on a thread of their own. A merge of 16 chunks rewrites their
@@ -9,8 +8,7 @@ import { Worker } from 'node:worker_threads';
  * file runs them; the store does not write while one runs (it keeps buffering), so neither connection ever waits
  * for the other's lock, and its reads go on from their WAL snapshot.
  *
- * The worker is plain CommonJS evaluated from a string, as the checkpointer's (src/storage/checkpointer.ts), so
- * it runs the same from the TypeScript sources and from the compiled build.
+ * Its code is a string, as the checkpointer's (src/storage/sqlite-worker.ts says why).
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -92,7 +90,6 @@ export interface Merger {
 }
 
 export function startMerger(file: string, shape: MergeShape): Merger {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   let waiting: { resolve: (n: number) => void; reject: (err: Error) => void } | undefined;
   const answer = (err: Error | undefined, merged = 0) => {
     const w = waiting;
@@ -101,42 +98,34 @@ export function startMerger(file: string, shape: MergeShape): Merger {
     else w?.resolve(merged);
   };
   /** The worker, started on the first merge and again after one that died (its merge then failed). */
-  let worker: Worker | undefined;
-  const start = (): Worker => {
-    const w = new Worker(WORKER, { eval: true, workerData: { file, driver, ...shape } });
-    // it must never keep the process alive on its own
-    w.unref();
-    w.on('message', (m: { merged?: number; error?: string }) =>
+  let thread: SqliteWorker | undefined;
+  const start = (): SqliteWorker => {
+    // a merge that cannot finish (a huge level on a slow disk) is not waited for past 5 s at stop
+    const t = startSqliteWorker(WORKER, { file, ...shape }, 5_000);
+    t.worker.on('message', (m: { merged?: number; error?: string }) =>
       answer(m.error === undefined ? undefined : new Error(m.error), m.merged),
     );
-    w.on('error', (err) => answer(err));
-    w.on('exit', () => {
-      if (worker === w) worker = undefined;
+    t.worker.on('error', (err) => answer(err));
+    t.worker.on('exit', () => {
+      if (thread === t) thread = undefined;
       answer(new Error('the merge worker exited'));
     });
-    return w;
+    return t;
   };
   let stopped: Promise<void> | undefined;
   return {
     run() {
       if (waiting) return Promise.reject(new Error('a merge is already running'));
       if (stopped !== undefined) return Promise.reject(new Error('the merger is stopped'));
-      worker ??= start();
-      const w = worker;
+      thread ??= start();
+      const { worker } = thread;
       return new Promise<number>((resolve, reject) => {
         waiting = { resolve, reject };
-        w.postMessage('run');
+        worker.postMessage('run');
       });
     },
     stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        const w = worker;
-        if (!w) return resolve();
-        w.once('exit', () => resolve());
-        w.postMessage('stop');
-        // a merge that cannot finish (a huge level on a slow disk) is not waited for past this
-        setTimeout(() => void w.terminate(), 5_000).unref();
-      });
+      stopped ??= thread?.stop() ?? Promise.resolve();
       return stopped;
     },
   };
