@@ -17,13 +17,19 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createCatalogue } from '../src/catalogue/catalogue.ts';
-import { createSystemClock } from '../src/clock/clock.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
-import { createRegistry } from '../src/registry/registry.ts';
-import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
-import { openDatabase } from '../src/storage/sqlite.ts';
-import { benchHubEnv, type Child, freePort, ROOT, rssKb, sleep, spawnNode, spawnTs } from './lib.ts';
+import { provisionBenchDevices } from './bench-devices.ts';
+import {
+  benchHubEnv,
+  type Child,
+  freePort,
+  ROOT,
+  rssKb,
+  sleep,
+  spawnNode,
+  spawnTs,
+  waitReady,
+} from './lib.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -65,15 +71,8 @@ async function startHub(dataDir: string): Promise<{ child: Child; mqtt: string }
     ...benchHubEnv(dataDir, ports),
     ...extraEnv,
   });
-  for (let i = 0; i < 3000; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${ports.http}/readyz`, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) return { child, mqtt: `mqtt://127.0.0.1:${ports.mqtt}` };
-    } catch {}
-    if (child.proc.exitCode !== null) throw new Error(child.stderr.join('\n'));
-    await sleep(20);
-  }
-  throw new Error('hub not ready');
+  await waitReady(child, `http://127.0.0.1:${ports.http}`, 60_000);
+  return { child, mqtt: `mqtt://127.0.0.1:${ports.mqtt}` };
 }
 
 async function prepare(dataDir: string, n: number): Promise<string> {
@@ -82,24 +81,7 @@ async function prepare(dataDir: string, n: number): Promise<string> {
   const first = await startHub(dataDir);
   await first.child.stop();
   const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
-  const db = openDatabase(join(dataDir, 'gridhub.db'));
-  const registry = createRegistry(db, createCatalogue(), createSystemClock(), {
-    secretKey: loadServerKey(join(dataDir, 'hub.key')),
-  });
-  const out: DemoCredentials['devices'] = [];
-  for (let i = 0; i < n; i += 200) {
-    const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => {
-      const id = `bench-${String(i + k + 1).padStart(6, '0')}`;
-      const secret = newSecret();
-      out.push({ id, type: 'bin', placeId: 'E1-B1-U1', placeName: 'bench', floor: null, secret });
-      return registry.devices.provision(
-        { id, type: 'bin', placeId: 'E1-B1-U1', floor: null, secret },
-        Date.now(),
-      );
-    });
-    await Promise.all(batch);
-  }
-  db.close();
+  const out = await provisionBenchDevices(dataDir, n);
   writeFileSync(creds, JSON.stringify({ ...demo, devices: [...out, ...demo.devices] }));
   return creds;
 }

@@ -129,6 +129,25 @@ export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name 
   };
 }
 
+/** Until the hub at `http` answers /readyz; it is killed when it is not ready within `timeoutMs`. */
+export async function waitReady(child: Child, http: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.proc.exitCode !== null)
+      throw new Error(`hub exited at start: ${child.stderr.slice(-5).join(' | ')}`);
+    try {
+      if ((await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(1_000) })).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await child.stop('SIGKILL');
+      throw new Error(`hub not ready within ${timeoutMs / 1000} s`);
+    }
+    await sleep(20);
+  }
+}
+
 /** Run the simulator's load mode in its own process (its memory is not the hub's) and read its JSON result. */
 export async function runLoadChild(
   args: string[],

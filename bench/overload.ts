@@ -36,6 +36,7 @@ import {
   sleep,
   spawnNode,
   spawnTs,
+  waitReady,
 } from './lib.ts';
 
 export interface OverloadOptions {
@@ -123,21 +124,8 @@ async function startHub(
   const built = join(ROOT, 'dist/src/main.js');
   const child = existsSync(built) ? spawnNode([built], env) : spawnTs('src/main.ts', [], env);
   const http = `http://127.0.0.1:${ports.http}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.proc.exitCode !== null)
-      throw new Error(`hub exited at start: ${child.stderr.slice(-5).join(' | ')}`);
-    try {
-      if ((await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(1_000) })).ok) return { child, http };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await child.stop('SIGKILL');
-      throw new Error('hub not ready within 90 s');
-    }
-    await sleep(50);
-  }
+  await waitReady(child, http, 90_000);
+  return { child, http };
 }
 
 /** Readings ingest handed on (all channels; the probes' presses are a few per second of it). */

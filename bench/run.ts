@@ -20,12 +20,8 @@ import { parseArgs } from 'node:util';
 import { sampleTelemetry } from '../devices-sim/behaviours.ts';
 import { type LoadResult, percentile } from '../devices-sim/load.ts';
 import { createRng } from '../devices-sim/rng.ts';
-import { createCatalogue } from '../src/catalogue/catalogue.ts';
-import { createSystemClock } from '../src/clock/clock.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
-import { createRegistry } from '../src/registry/registry.ts';
-import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
-import { openDatabase } from '../src/storage/sqlite.ts';
+import { BENCH_TYPE, provisionBenchDevices } from './bench-devices.ts';
 import { failoverFigures } from './failover.ts';
 import { adversityHubEnv, latencyAdversity, startHangingRobot } from './latency-adversity.ts';
 import {
@@ -40,6 +36,7 @@ import {
   spawnNode,
   spawnTs,
   storedCount,
+  waitReady,
 } from './lib.ts';
 import { provisionOnPostgres, startBenchPostgres } from './postgres-hub.ts';
 import { type ProfileSummary, renderProfile, summariseProfile } from './profile.ts';
@@ -473,54 +470,12 @@ async function startHub(
     ...env,
   });
   const http = `http://127.0.0.1:${ports.http}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.proc.exitCode !== null)
-      throw new Error(`hub exited at start: ${child.stderr.slice(-5).join(' | ')}`);
-    try {
-      const res = await fetch(`${http}/readyz`, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await child.stop('SIGKILL');
-      throw new Error('hub not ready within 60 s');
-    }
-    await sleep(20);
-  }
+  await waitReady(child, http, 60_000);
   return { child, http, mqtt: `mqtt://127.0.0.1:${ports.mqtt}`, readyMs: Math.round(performance.now() - t0) };
 }
 
 /** Bench devices are bins: their telemetry has 4 fields (fill, temperature, tilt, battery). */
-const BENCH_TYPE = 'bin' as const;
 const BENCH_FIELDS = Object.keys(sampleTelemetry(BENCH_TYPE, createRng(1))).length;
-
-/** Bench devices provisioned straight into the stopped hub's registry (the demo has ~200 devices). */
-async function provisionBenchDevices(dataDir: string, n: number): Promise<DemoCredentials['devices']> {
-  const db = openDatabase(join(dataDir, 'gridhub.db'));
-  try {
-    // The hub's own key: device secrets are stored as keyed hashes (hub.key in the data dir).
-    const registry = createRegistry(db, createCatalogue(), createSystemClock(), {
-      secretKey: loadServerKey(join(dataDir, 'hub.key')),
-    });
-    const placeId = 'E1-B1-U1';
-    const out: DemoCredentials['devices'] = [];
-    const now = Date.now();
-    for (let i = 0; i < n; i += 200) {
-      const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => {
-        const id = `bench-${String(i + k + 1).padStart(6, '0')}`;
-        const secret = newSecret();
-        out.push({ id, type: BENCH_TYPE, placeId, placeName: 'bench', floor: null, secret });
-        return registry.devices.provision({ id, type: BENCH_TYPE, placeId, floor: null, secret }, now);
-      });
-      await Promise.all(batch);
-    }
-    return out;
-  } finally {
-    db.close();
-  }
-}
 
 type Sample = { at: number; value: number; name: string } | undefined;
 
