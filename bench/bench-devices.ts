@@ -11,7 +11,12 @@ import { openDatabase } from '../src/storage/sqlite.ts';
 export const BENCH_TYPE = 'bin' as const;
 
 /** Bench devices provisioned straight into the stopped hub's registry (the demo has ~200 devices). */
-export async function provisionBenchDevices(dataDir: string, n: number): Promise<DemoCredentials['devices']> {
+export async function provisionBenchDevices(
+  dataDir: string,
+  n: number,
+  /** Their ids are `{prefix}-000001`… */
+  prefix = 'bench',
+): Promise<DemoCredentials['devices']> {
   const db = openDatabase(join(dataDir, 'gridhub.db'));
   try {
     // The hub's own key: device secrets are stored as keyed hashes (hub.key in the data dir).
@@ -23,7 +28,7 @@ export async function provisionBenchDevices(dataDir: string, n: number): Promise
     const now = Date.now();
     for (let i = 0; i < n; i += 200) {
       const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => {
-        const id = `bench-${String(i + k + 1).padStart(6, '0')}`;
+        const id = `${prefix}-${String(i + k + 1).padStart(6, '0')}`;
         const secret = newSecret();
         out.push({ id, type: BENCH_TYPE, placeId, placeName: 'bench', floor: null, secret });
         return registry.devices.provision({ id, type: BENCH_TYPE, placeId, floor: null, secret }, now);

@@ -20,12 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from '../devices-sim/load.ts';
-import { createCatalogue } from '../src/catalogue/catalogue.ts';
-import { createSystemClock } from '../src/clock/clock.ts';
 import type { DemoCredentials } from '../src/domain/wire.ts';
-import { createRegistry } from '../src/registry/registry.ts';
-import { loadServerKey, newSecret } from '../src/registry/secrets.ts';
-import { openDatabase } from '../src/storage/sqlite.ts';
+import { provisionBenchDevices } from './bench-devices.ts';
 import {
   type Child,
   freePort,
@@ -86,30 +82,6 @@ export interface OverloadResult extends Record<string, unknown> {
 
 const log = (line: string) => process.stderr.write(`bench overload: ${line}\n`);
 
-/** Bench devices are bins (4 telemetry fields), provisioned straight into the stopped hub's registry. */
-async function provision(dataDir: string, n: number): Promise<DemoCredentials['devices']> {
-  const db = openDatabase(join(dataDir, 'gridhub.db'));
-  try {
-    const registry = createRegistry(db, createCatalogue(), createSystemClock(), {
-      secretKey: loadServerKey(join(dataDir, 'hub.key')),
-    });
-    const out: DemoCredentials['devices'] = [];
-    const now = Date.now();
-    for (let i = 0; i < n; i += 200) {
-      const batch = Array.from({ length: Math.min(200, n - i) }, (_, k) => {
-        const id = `overload-${String(i + k + 1).padStart(6, '0')}`;
-        const secret = newSecret();
-        out.push({ id, type: 'bin', placeId: 'E1-B1-U1', placeName: 'bench', floor: null, secret });
-        return registry.devices.provision({ id, type: 'bin', placeId: 'E1-B1-U1', floor: null, secret }, now);
-      });
-      await Promise.all(batch);
-    }
-    return out;
-  } finally {
-    db.close();
-  }
-}
-
 async function startHub(
   dataDir: string,
   ports: { http: number; mqtt: number },
@@ -143,7 +115,7 @@ export async function runOverloadBench(options: OverloadOptions = {}): Promise<O
     // first start seeds the demo (its call buttons and workers are the probes); then the bench devices
     await hub.child.stop();
     const demo = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as DemoCredentials;
-    const bench = await provision(dataDir, devices);
+    const bench = await provisionBenchDevices(dataDir, devices, 'overload');
     const credsFile = join(dataDir, 'overload-credentials.json');
     writeFileSync(credsFile, JSON.stringify({ ...demo, devices: [...bench, ...demo.devices] }));
     hub = await startHub(dataDir, ports);
