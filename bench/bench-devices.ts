@@ -1,4 +1,3 @@
-/** The bench's own devices, provisioned straight into a stopped hub's registry (the demo has ~200). */
 import { join } from 'node:path';
 import { createCatalogue } from '../src/catalogue/catalogue.ts';
 import { createSystemClock } from '../src/clock/clock.ts';
@@ -10,7 +9,7 @@ import { openDatabase } from '../src/storage/sqlite.ts';
 /** Bench devices are bins. */
 export const BENCH_TYPE = 'bin' as const;
 
-/** Bench devices provisioned straight into the stopped hub's registry (the demo has ~200 devices). */
+/** The bench's own devices, provisioned straight into the stopped hub's registry (the demo has ~200 devices). */
 export async function provisionBenchDevices(
   dataDir: string,
   n: number,

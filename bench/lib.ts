@@ -47,7 +47,6 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv =
   return spawnNode(['--import', 'tsx', join(ROOT, script), ...args], env, script);
 }
 
-/** `node <args>`: compiled JavaScript, e.g. the production build `dist/src/main.js`. */
 /** The environment of a bench hub on a temp data dir and loopback ports (warnings only, real-time clock). */
 export function benchHubEnv(dataDir: string, ports: { http: number; mqtt: number }): NodeJS.ProcessEnv {
   return {
@@ -60,6 +59,7 @@ export function benchHubEnv(dataDir: string, ports: { http: number; mqtt: number
   };
 }
 
+/** `node <args>`: compiled JavaScript, e.g. the production build `dist/src/main.js`. */
 export function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv = {}, name = nodeArgs.join(' ')): Child {
   const script = name;
   const proc = spawn(process.execPath, nodeArgs, {
