@@ -7,11 +7,14 @@
  * store and streams it to its clients. So the board served by any instance shows every alert, live, whichever
  * instance raised or changed it.
  *
- * The announcement is small (alert id, timeline type, time): a NOTIFY payload is limited to 8000 bytes and an
- * alert view can be larger. The hearer reads each alert once per batch of announcements and streams one message
- * per announced change, in order, so a board still hears `opened` (its alarm sound) before `dispatched`. Reads
- * run one batch at a time, and announcements from the bus are sent one at a time (in a transaction they go in
- * commit order): a slow store delays the relayed messages, never the instance's own stream or alarms.
+ * The announcement says which alert, what happened and when, and carries the alert's view as the change left it
+ * when the notice fits in one NOTIFY (8000 bytes): the hearer streams that view as it is, without a read. Every
+ * instance reading back every alert after every change was about one statement in seven a hub sent on a loaded
+ * cluster. An alert whose view is too large is read from the shared store instead, once per batch of
+ * announcements. Either way one message per announced change is streamed, in order, so a board still hears
+ * `opened` (its alarm sound) before `dispatched`. Batches run one at a time, and announcements from the bus are
+ * sent one at a time (in a transaction they go in commit order): a slow store delays the relayed messages, never
+ * the instance's own stream or alarms.
  */
 import type { Logger } from 'pino';
 import { streamMessageOf } from './alerts/api-views.ts';
@@ -39,9 +42,32 @@ export interface LiveRelayDeps {
   announces?: 'bus' | 'transaction';
 }
 
-/** What the relay's hearers need of one stream message: the alert, what happened and when. */
-export function relayAnnouncement(msg: Pick<AlertStreamMessage, 'alertId' | 'type' | 'at'>): Change {
-  return { table: TABLE, id: msg.alertId, kind: msg.type, at: msg.at };
+/** What the relay's hearers need of one stream message: the alert, what happened and when, and its view. */
+export function relayAnnouncement(
+  msg: Pick<AlertStreamMessage, 'alertId' | 'type' | 'at'> & Partial<Pick<AlertStreamMessage, 'alert'>>,
+): Change {
+  return {
+    table: TABLE,
+    id: msg.alertId,
+    kind: msg.type,
+    at: msg.at,
+    ...(msg.alert ? { data: msg.alert } : {}),
+  };
+}
+
+/** The view an announcement carried, when it is one of this alert's (what `streamMessageOf` reads of it). */
+function carriedView(change: Change): AlertView | undefined {
+  const v = change.data as Partial<AlertView> | null | undefined;
+  if (typeof v !== 'object' || v === null || v.id !== change.id) return undefined;
+  if (typeof v.place !== 'object' || v.place === null || !Array.isArray(v.whistles)) return undefined;
+  return v as AlertView;
+}
+
+interface Heard {
+  type: string;
+  at: number;
+  /** The alert as this change left it, when the announcement carried it. */
+  view: AlertView | undefined;
 }
 
 export interface LiveRelay {
@@ -75,24 +101,35 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   }
 
   /** Announced changes waiting to be streamed, per alert in arrival order. */
-  let pending = new Map<string, { type: string; at: number }[]>();
+  let pending = new Map<string, Heard[]>();
   let running: Promise<void> = Promise.resolve();
   let scheduled = false;
 
-  async function streamBatch(batch: Map<string, { type: string; at: number }[]>): Promise<void> {
+  /** The alert as the shared store holds it now, for the changes that did not carry it (undefined: skip). */
+  async function readBack(alertId: string): Promise<AlertView | undefined> {
+    try {
+      return await deps.read(alertId);
+    } catch (err) {
+      log.warn(
+        { err, alertId },
+        'reading an alert another instance changed failed; its board update is skipped',
+      );
+      return undefined;
+    }
+  }
+
+  async function streamBatch(batch: Map<string, Heard[]>): Promise<void> {
     for (const [alertId, events] of batch) {
-      let view: AlertView | undefined;
-      try {
-        view = await deps.read(alertId);
-      } catch (err) {
-        log.warn(
-          { err, alertId },
-          'reading an alert another instance changed failed; its board update is skipped',
-        );
-        continue;
+      // read at most once per alert and batch, and only if a change came without its view
+      let read: Promise<AlertView | undefined> | undefined;
+      for (const e of events) {
+        let view = e.view;
+        if (!view) {
+          read ??= readBack(alertId);
+          view = await read;
+        }
+        if (view) stream.publish(streamMessageOf(e.type, e.at, view));
       }
-      if (!view) continue;
-      for (const e of events) stream.publish(streamMessageOf(e.type, e.at, view));
     }
   }
 
@@ -100,7 +137,7 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
     // what this relay announces always says what happened and when; anything else on the table is not ours
     if (change.table !== TABLE || change.kind === undefined || change.at === undefined) return;
     const list = pending.get(change.id);
-    const event = { type: change.kind, at: change.at };
+    const event: Heard = { type: change.kind, at: change.at, view: carriedView(change) };
     if (list) list.push(event);
     else pending.set(change.id, [event]);
     if (scheduled) return;

@@ -11,6 +11,11 @@ export interface Change {
   kind?: string;
   /** When it happened (the hub clock's epoch ms). */
   at?: number;
+  /**
+   * What a listener would otherwise read back from the store (an alert's view as the change left it): carried
+   * when the whole notice fits in one notification, else left out, and the listener reads the row instead.
+   */
+  data?: unknown;
 }
 
 /**
@@ -35,6 +40,20 @@ export interface ChangeFeed {
 }
 
 const CHANNEL = 'gridhub_changes';
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (its default build). */
+const MAX_NOTICE_BYTES = 7_999;
+
+/**
+ * One change as its notification's payload: with its `data` when the whole fits, else without it (the listener
+ * then reads the row). Every hearer would otherwise read the same row back after every change, which on a
+ * cluster under load was a good part of the statements each instance sent.
+ */
+function notice(from: string, change: Change): string {
+  const whole = JSON.stringify({ from, ...change });
+  if (change.data === undefined || Buffer.byteLength(whole) <= MAX_NOTICE_BYTES) return whole;
+  const { data: _tooLarge, ...rest } = change;
+  return JSON.stringify({ from, ...rest });
+}
 
 export const silentFeed: ChangeFeed = {
   announce: async () => {},
@@ -72,7 +91,14 @@ export function postgresChangeFeed(
     });
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || !msg.payload) return;
-      let parsed: { from?: string; table?: string; id?: string; kind?: unknown; at?: unknown };
+      let parsed: {
+        from?: string;
+        table?: string;
+        id?: string;
+        kind?: unknown;
+        at?: unknown;
+        data?: unknown;
+      };
       try {
         parsed = JSON.parse(msg.payload) as typeof parsed;
       } catch {
@@ -85,6 +111,7 @@ export function postgresChangeFeed(
         id: parsed.id,
         ...(typeof parsed.kind === 'string' ? { kind: parsed.kind } : {}),
         ...(typeof parsed.at === 'number' ? { at: parsed.at } : {}),
+        ...(parsed.data !== undefined ? { data: parsed.data } : {}),
       };
       for (const l of listeners) l(change);
     });
@@ -106,12 +133,13 @@ export function postgresChangeFeed(
   started.catch((err: Error) => options.onError?.(err));
   return {
     async announce(change) {
-      const payload = JSON.stringify({ from: instance, ...change });
-      await store.write(sql`SELECT pg_notify(${CHANNEL}, ${payload})`.compile(store.builder()));
+      await store.write(
+        sql`SELECT pg_notify(${CHANNEL}, ${notice(instance, change)})`.compile(store.builder()),
+      );
     },
     inTransaction(list) {
       if (!list.length) return undefined;
-      const calls = list.map((c) => sql`pg_notify(${CHANNEL}, ${JSON.stringify({ from: instance, ...c })})`);
+      const calls = list.map((c) => sql`pg_notify(${CHANNEL}, ${notice(instance, c)})`);
       return sql`SELECT ${sql.join(calls)}`.compile(store.builder());
     },
     subscribe(listener) {

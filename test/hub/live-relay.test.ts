@@ -42,21 +42,28 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     });
     // as the composition root does: the instance's own changes go to its own stream from its bus
     bus.on('alert.streamed', stream.publish);
+    // what the relay reads back from the shared store: only the changes whose view did not fit in the notice
+    const reads: string[] = [];
     const relay: LiveRelay = createLiveRelay({
       bus,
       changes,
       stream,
-      read: (id) => h.dispatcher.get(id),
+      read: (id) => {
+        reads.push(id);
+        return h.dispatcher.get(id);
+      },
       log: silentLog,
     });
-    const heard: { type: string; alertId: string; status: unknown }[] = [];
-    stream.subscribe((m) => heard.push({ type: m.type, alertId: m.alertId, status: m.alert.status }));
+    const heard: { type: string; alertId: string; status: unknown; detail: unknown }[] = [];
+    stream.subscribe((m) =>
+      heard.push({ type: m.type, alertId: m.alertId, status: m.alert.status, detail: m.alert.detail }),
+    );
     closing.push(
       () => relay.close(),
       () => changes.close(),
       () => store.close(),
     );
-    return { bus, relay, heard };
+    return { bus, relay, heard, reads };
   }
 
   it('a change committed on one instance reaches the other’s board, in order, and nobody hears it twice', async () => {
@@ -78,8 +85,11 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     await until(() => b.heard.length === own.length);
     expect(b.heard.map((m) => m.type)).toEqual(own);
     expect(b.heard.every((m) => m.alertId === id)).toBe(true);
-    // read from the store after the announcement: the alert as it is now
+    // each message shows the alert as its change left it, as the instance that made the change streamed it, and
+    // came with the announcement: B read nothing back from the store
+    expect(b.heard.map((m) => m.status)).toEqual(a.heard.map((m) => m.status));
     expect(b.heard.at(-1)?.status).toBe('acknowledged');
+    expect(b.reads).toEqual([]);
 
     // one more change: B hears exactly one more message, A still only its own (it ignores its own notices)
     await h.dispatcher.arrive(id, 'w1');
@@ -87,6 +97,26 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     await b.relay.settled();
     expect(b.heard.at(-1)?.type).toBe(a.heard.at(-1)?.type);
     expect(a.heard.filter((m) => m.type === 'acknowledged')).toHaveLength(1);
+  });
+  it('an alert too large for one notice is read back from the store and still streamed, in order', async () => {
+    const url = await pgc.createDatabase();
+    h = createHarness();
+    closing.push(() => h.close());
+    seedCommunity(h.registry);
+    const a = await instance(url, h.bus);
+    const b = await instance(url);
+    // a view over PostgreSQL's 8000-byte NOTIFY payload: 3 000 Chinese characters are 9 000 bytes of UTF-8
+    const detail = '烟'.repeat(3_000);
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1', detail }));
+    const id = a.heard[0]?.alertId as string;
+    await until(() => b.heard.length === a.heard.length);
+    await b.relay.settled();
+    expect(b.heard.map((m) => m.type)).toEqual(a.heard.map((m) => m.type));
+    expect(b.heard.every((m) => m.detail === detail)).toBe(true);
+    // read back, at most once per change (once per batch of the changes heard together)
+    expect(b.reads.length).toBeGreaterThan(0);
+    expect(b.reads.length).toBeLessThanOrEqual(b.heard.length);
+    expect(new Set(b.reads)).toEqual(new Set([id]));
   });
   it('announces a change inside its transaction: delivered with the commit, never after a rollback', async () => {
     const url = await pgc.createDatabase();
