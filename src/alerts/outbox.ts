@@ -146,8 +146,10 @@ export function createOutbox(deps: OutboxDeps) {
   }
 
   /**
-   * Outcomes of the deliveries that ended in one turn of the event loop, written in one transaction at its end:
-   * one commit for many, and none of them runs before a delivery started in the same turn has left the hub.
+   * Outcomes of deliveries, written together in one transaction: one commit for many. The transaction is asked
+   * for at the end of the turn in which the first of them ended (none runs before a delivery started in that turn
+   * has left the hub), and takes every outcome waiting when its body starts: behind a busy store (a shared
+   * database under load, where each statement is a round trip) the outcomes that ended meanwhile go in it too.
    */
   const outcomes: {
     write: (fx: TxEffects) => Promise<void>;
@@ -161,13 +163,16 @@ export function createOutbox(deps: OutboxDeps) {
     });
   }
   async function writeOutcomes(): Promise<void> {
-    const batch = outcomes.splice(0);
+    let batch: typeof outcomes | undefined;
     try {
       await alerts.tx(async (fx) => {
+        batch = outcomes.splice(0);
         for (const o of batch) await o.write(fx);
       });
-      for (const o of batch) o.resolve();
+      for (const o of batch ?? []) o.resolve();
     } catch {
+      // a transaction that failed before its body ran took nothing: what waits is this call's to write
+      batch ??= outcomes.splice(0);
       // One outcome that cannot be written must not take the others with it: each on its own, then.
       for (const o of batch) {
         try {
