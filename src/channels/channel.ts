@@ -52,8 +52,12 @@ export function mqttChannel(publisher: WorkerPublisher): Channel {
   return {
     name: 'mqtt',
     recordInTimeline: true,
-    async deliver(target, payload) {
-      await publisher.publishToWorker(target, payload);
+    async deliver(target, payload, meta) {
+      // the outbox row's key names the message: a re-send of it carries the same, and the phone drops it
+      await publisher.publishToWorker(
+        target,
+        meta ? { ...payload, messageId: meta.idempotencyKey } : payload,
+      );
       return { receipt: 'broker accepted (QoS 1)' };
     },
   };

@@ -129,6 +129,12 @@ const messageFields = {
   timeZone: z.string().optional(),
   /** Deep link to the alert (or the list) in the worker view. */
   link: z.string().optional(),
+  /**
+   * This message's identity: the same on every re-send of it (a retry, another hub instance sending it again
+   * after taking over from one that died mid-delivery, the broker's QoS 1 redelivery), so an app that has shown
+   * it already drops it instead of ringing twice. A new message (an escalation, a must-reach re-ring) has its own.
+   */
+  messageId: z.string().optional(),
 };
 
 /** `gh/workers/{personId}/alarms`, `kind: alarm`: one alert, as the person it is for should act on it. */

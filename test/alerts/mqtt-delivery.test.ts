@@ -110,18 +110,25 @@ describe('alarm delivery over the real broker', () => {
       recipient: { personId: 'w1', role: 'grid_worker' },
     });
     const alertId = got.payload.alertId as string;
+    // the message is named by its outbox row: a re-send of it would carry the same id
+    expect(got.payload.messageId).toEqual(expect.stringMatching(/^gh-/));
 
     const leaderMsg = nextMessage(leader, topics.workerAlarms('l1'));
     await h.clock.advanceAsync(60_000);
-    expect((await leaderMsg).payload).toMatchObject({
+    const escalated = (await leaderMsg).payload;
+    expect(escalated).toMatchObject({
       alertId,
       change: 'escalated',
       recipient: { role: 'grid_leader' },
     });
+    // a new message, a new id
+    expect(escalated.messageId).toEqual(expect.stringMatching(/^gh-/));
+    expect(escalated.messageId).not.toBe(got.payload.messageId);
     await dispatcher.drain();
-    const delivered = (await dispatcher.timeline(alertId))
-      .filter((e) => e.type === 'delivered')
-      .map((e) => e.data.target);
-    expect(delivered).toEqual(expect.arrayContaining(['w1', 'p1', 'l1']));
+    const deliveries = (await dispatcher.timeline(alertId)).filter((e) => e.type === 'delivered');
+    expect(deliveries.map((e) => e.data.target)).toEqual(expect.arrayContaining(['w1', 'p1', 'l1']));
+    // the id the phone got is the delivery's idempotency key in the timeline
+    const toWorker = deliveries.find((e) => e.data.channel === 'mqtt' && e.data.target === 'w1');
+    expect(toWorker?.data.idempotencyKey).toBe(got.payload.messageId);
   });
 });

@@ -4,6 +4,7 @@ import { alertIsUnder, clockLight, lightsByPlace, liveLight } from '../../dashbo
 import { toPoints } from '../../dashboards/web/src/common/points.ts';
 import type { AlertStatus, Light } from '../../dashboards/web/src/common/types.ts';
 import { dayStart, isoDay, setTimeZone } from '../../dashboards/web/src/common/zone.ts';
+import { seenMessages } from '../../dashboards/web/src/worker/seen-messages.ts';
 import { alert, clock } from './alert-fixture.ts';
 
 const MIN = 60_000;
@@ -105,5 +106,19 @@ describe("the community's time zone on the pages", () => {
     expect(dayStart('2026-03-08')).toBe(Date.UTC(2026, 2, 8, 5)); // still EST at midnight
     expect(dayStart('2026-03-09') - dayStart('2026-03-08')).toBe(23 * H);
     expect(dayStart('2026-07-01')).toBe(Date.UTC(2026, 6, 1, 4)); // EDT
+  });
+});
+
+describe("the worker page's re-sent messages", () => {
+  it('takes a message once by its id, always one without an id, and forgets the oldest beyond its capacity', () => {
+    const seen = seenMessages(3);
+    expect(seen.first('m1')).toBe(true);
+    expect(seen.first('m1')).toBe(false);
+    expect(seen.first(undefined)).toBe(true);
+    expect(seen.first(undefined)).toBe(true);
+    for (const id of ['m2', 'm3', 'm4']) expect(seen.first(id)).toBe(true);
+    // m1 was the oldest of four: forgotten; m4, the newest, is still known
+    expect(seen.first('m4')).toBe(false);
+    expect(seen.first('m1')).toBe(true);
   });
 });

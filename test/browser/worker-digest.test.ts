@@ -101,4 +101,70 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('rings once for an alarm sent twice (a re-send after a failover), and again for a new one', async () => {
+    const creds = t.credentials;
+    const login = creds?.users.find((u) => u.username === 'worker');
+    const worker = creds?.workers.find((w) => w.personId === login?.personId);
+    const button = creds?.devices.find((d) => d.type === 'call_button' && d.placeId.startsWith('E1-'));
+    if (!login || !worker || !button) throw new Error('no demo worker or call button in grid G1');
+
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    // the phone's vibrations, counted: every alarm the page takes for new vibrates once
+    await context.addInitScript(`
+      window.vibrations = 0;
+      Object.defineProperty(navigator, 'vibrate', { configurable: true, value: () => ++window.vibrations > 0 });
+    `);
+    const page = await context.newPage();
+    const vibrations = async () => Number(await page.evaluate('window.vibrations'));
+    await page.goto(`${t.hub.urls.http}/worker/`);
+    await page.fill('input[name=username]', login.username);
+    await page.fill('input[name=password]', login.password);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });
+
+    const watcher = await connectAsync(t.hub.urls.mqtt, {
+      username: worker.username,
+      password: worker.token,
+      clientId: `${worker.username}-resend-watcher`,
+      reconnectPeriod: 0,
+    });
+    clients.push(watcher);
+    const alarms: Record<string, unknown>[] = [];
+    watcher.on('message', (_topic, payload) => {
+      const message = JSON.parse(payload.toString()) as Record<string, unknown>;
+      if (message.kind === 'alarm' && message.device) alarms.push(message);
+    });
+    await watcher.subscribeAsync(worker.alarmsTopic, { qos: 1 });
+
+    const device = await connectAsync(t.hub.urls.mqtt, {
+      username: button.id,
+      password: button.secret,
+      clientId: `${button.id}-resend-test`,
+      reconnectPeriod: 0,
+    });
+    clients.push(device);
+    await device.publishAsync(topics.event(button.id), JSON.stringify({ event: 'press' }), { qos: 1 });
+    await expect
+      .poll(() => alarms.find((a) => (a.device as { id: string }).id === button.id), { timeout: 5000 })
+      .toBeTruthy();
+    const alarm = alarms.find((a) => (a.device as { id: string }).id === button.id) as Record<
+      string,
+      unknown
+    >;
+    expect(alarm.messageId).toEqual(expect.any(String));
+    await expect.poll(vibrations, { timeout: 5000 }).toBe(1);
+
+    // The same message again, as a surviving instance re-sends a delivery the dead one had not recorded; then
+    // a new message of the same alert. They reach the phone in this order, so once the new one has rung, the
+    // re-send has been taken and dropped.
+    await t.hub.ingest.publishToWorker(worker.personId, alarm);
+    await t.hub.ingest.publishToWorker(worker.personId, {
+      ...alarm,
+      messageId: `${String(alarm.messageId)}-new`,
+    });
+    await expect.poll(vibrations, { timeout: 5000 }).toBeGreaterThan(1);
+    expect(await vibrations()).toBe(2);
+    await context.close();
+  }, 60_000);
 });

@@ -96,6 +96,12 @@ export interface FailoverResult {
   alarmLatencyBeforeKill: { p50: number | null; p99: number | null };
   /** Alarm messages received twice (same alert, recipient and change): at-least-once deliveries redone. */
   repeatedAlarmMessages: number;
+  /**
+   * Of those, the ones whose copies do not all carry one `messageId`: a phone would take the second for a new
+   * alarm and ring again. A re-send of the same message (a survivor redoing a delivery the dead instance had not
+   * recorded) carries its id, and the worker's app drops it.
+   */
+  repeatedUnderAnotherId: number;
   boards: BoardFigures[];
   telemetry: { offeredPerSec: number; sentPerSec: number; acceptedPerSec: number };
   /** Seconds from the kill until every acknowledged press had its alert in the store. */
@@ -281,12 +287,17 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     const latencyBefore = acked
       .filter((p) => (firstAlarm.get(p.deviceId)?.at ?? Number.POSITIVE_INFINITY) < killAt)
       .map((p) => (firstAlarm.get(p.deviceId) as AlarmSeen).at - p.sentAt);
-    const messageKeys = new Map<string, number>();
+    // the ids each (alert, recipient, change) came under, one entry per copy received
+    const messageKeys = new Map<string, (string | undefined)[]>();
     for (const a of alarmList) {
       const key = `${a.alertId}|${a.recipient}|${a.change}`;
-      messageKeys.set(key, (messageKeys.get(key) ?? 0) + 1);
+      messageKeys.set(key, [...(messageKeys.get(key) ?? []), a.messageId]);
     }
-    const repeatedAlarmMessages = [...messageKeys.values()].filter((n) => n > 1).length;
+    const repeated = [...messageKeys.values()].filter((ids) => ids.length > 1);
+    const repeatedAlarmMessages = repeated.length;
+    const repeatedUnderAnotherId = repeated.filter(
+      (ids) => ids[0] === undefined || new Set(ids).size > 1,
+    ).length;
 
     // the boards of the survivors
     const alertIds = rows.map((r) => r.id);
@@ -342,6 +353,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
       failover,
       alarmLatencyBeforeKill: { p50: pct(latencyBefore, 50), p99: pct(latencyBefore, 99) },
       repeatedAlarmMessages,
+      repeatedUnderAnotherId,
       boards,
       telemetry: {
         offeredPerSec: options.telemetryPerSec,

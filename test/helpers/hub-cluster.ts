@@ -20,8 +20,7 @@ import pg from 'pg';
 import { sampleTelemetry } from '../../devices-sim/behaviours.ts';
 import { createRng } from '../../devices-sim/rng.ts';
 import type { DeviceTypeId } from '../../src/catalogue/types.ts';
-import type { AlarmMessage } from '../../src/domain/alarm.ts';
-import { type DemoCredentials, topics } from '../../src/domain/wire.ts';
+import { type DemoCredentials, topics, type WorkerAlarm } from '../../src/domain/wire.ts';
 import { startMosquitto } from '../ingest/harness.ts';
 import { apiOf } from './api.ts';
 import { findPostgresBin, freePort, POSTGRES_MISSING, startPostgres, type TestPostgres } from './postgres.ts';
@@ -415,6 +414,8 @@ export interface AlarmSeen {
   readonly deviceId: string;
   readonly change: string;
   readonly recipient: string;
+  /** The message's identity (`messageId`): the same on a re-send, which the worker's app drops. */
+  readonly messageId: string | undefined;
   readonly at: number;
 }
 
@@ -427,13 +428,14 @@ export async function collectAlarms(url: string): Promise<{ alarms: AlarmSeen[];
   const alarms: AlarmSeen[] = [];
   client.on('message', (_topic, payload) => {
     const at = Date.now();
-    const msg = JSON.parse(payload.toString()) as Partial<AlarmMessage>;
+    const msg = JSON.parse(payload.toString()) as Partial<WorkerAlarm>; // what the phones receive
     if (msg.kind !== 'alarm' || !msg.alertId || !msg.device) return;
     alarms.push({
       alertId: msg.alertId,
       deviceId: msg.device.id,
       change: String(msg.change),
       recipient: JSON.stringify(msg.recipient),
+      messageId: msg.messageId,
       at,
     });
   });

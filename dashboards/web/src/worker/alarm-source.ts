@@ -1,5 +1,6 @@
 import mqtt from 'mqtt';
 import { type WorkerMessage, workerMessageSchema } from '../../../../src/domain/wire.ts';
+import { seenMessages } from './seen-messages.ts';
 
 export type SourceState = 'connecting' | 'connected' | 'disconnected';
 
@@ -21,6 +22,8 @@ export function mqttAlarmSource(options: {
   clientId: string;
 }): AlarmSource {
   let client: mqtt.MqttClient | undefined;
+  // across reconnects: the persistent session redelivers what the phone had not acknowledged
+  const seen = seenMessages();
   return {
     start(onMessage, onState) {
       onState('connecting');
@@ -50,7 +53,7 @@ export function mqttAlarmSource(options: {
         }
         // An alarm or a digest of many; anything else (a newer hub's message kind) is left to the list refresh.
         const message = workerMessageSchema.safeParse(json);
-        if (message.success) onMessage(message.data);
+        if (message.success && seen.first(message.data.messageId)) onMessage(message.data);
       });
     },
     stop() {
