@@ -107,6 +107,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       }
       await open(fx, res);
     });
+    // committed: the delay an operator watches (a queue behind the store shows here first)
+    if (res.reading)
+      m.raiseDelay.observe({ severity: res.severity }, (clock.now() - res.reading.receivedAt) / 1000);
   }
 
   /** The same trouble again while its alert is open: count it on that alert. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AlertStatements } from './alert-store.ts';
 
 export type AlertsMetrics = ReturnType<typeof createAlertsMetrics>;
@@ -49,6 +49,13 @@ export function createAlertsMetrics(registry: Registry, q: Pick<AlertStatements,
       name: 'gridhub_alerts_rate_limited_total',
       help: 'Deliveries postponed by a channel rate limit',
       labelNames: ['channel'],
+      registers: [registry],
+    }),
+    raiseDelay: new Histogram({
+      name: 'gridhub_alerts_raise_delay_seconds',
+      help: 'From the hub receiving the reading behind a rule raise to the commit of what the dispatcher made of it (opened, repeated, …), by the hub clock: how far alerts run behind their devices',
+      labelNames: ['severity'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
     mustReach: new Counter({

@@ -423,6 +423,42 @@ describe('dispatcher', () => {
     ]);
   });
 
+  it('measures how far alerts run behind their devices: from the reading’s receipt to the raise’s commit', async () => {
+    await start();
+    const place = h.registry.places.path('b1');
+    const receivedAt = h.clock.now() - 3_000;
+    const reading = {
+      kind: 'event' as const,
+      event: 'alarm',
+      data: {},
+      deviceId: 'smoke-late',
+      deviceType: 'smoke' as const,
+      placeId: 'b1',
+      place,
+      floor: 3,
+      ts: receivedAt,
+      receivedAt,
+      qos: 1 as const,
+    };
+    // taken 3 s after the hub received it (a queue in front of the store), then a second one at once
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-late', reading }));
+    await h.dispatcher.handle(
+      raise(h.registry, h.clock, {
+        placeId: 'b1',
+        deviceId: 'smoke-now',
+        reading: { ...reading, deviceId: 'smoke-now', receivedAt: h.clock.now() },
+      }),
+    );
+    // a raise without a reading (an absence rule) has no receipt to measure from
+    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-absent' }));
+    const text = await h.metrics.getSingleMetricAsString('gridhub_alerts_raise_delay_seconds');
+    const bucket = (le: string) =>
+      Number(text.match(new RegExp(`_bucket\\{le="${le}",severity="critical"\\} (\\d+)`))?.[1]);
+    expect(text).toContain('gridhub_alerts_raise_delay_seconds_count{severity="critical"} 2');
+    expect(bucket('0.001')).toBe(1);
+    expect(bucket('2.5')).toBe(1);
+    expect(bucket('5')).toBe(2);
+  });
   it('false alarm: resolves, suppresses repeats, opens a maintenance task', async () => {
     await start();
     const r = raise(h.registry, h.clock, { placeId: 'b1', deviceId: 'smoke-fa' });
