@@ -108,8 +108,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       await open(fx, res);
     });
     // committed: the delay an operator watches (a queue behind the store shows here first)
-    if (res.reading)
-      m.raiseDelay.observe({ severity: res.severity }, (clock.now() - res.reading.receivedAt) / 1000);
+    const delayMs = res.reading ? clock.now() - res.reading.receivedAt : Number.NaN;
+    // prom-client refuses NaN; a reading stamped by another clock (a test's) cannot be measured
+    if (delayMs >= 0) m.raiseDelay.observe({ severity: res.severity }, delayMs / 1000);
   }
 
   /** The same trouble again while its alert is open: count it on that alert. */

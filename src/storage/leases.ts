@@ -59,9 +59,11 @@ export interface InstanceLease {
   renew(): Promise<void>;
   /**
    * Renew every ttl/3 on the clock until `stop`; a failed renewal is reported and tried again at the next.
-   * `afterRenewal` (the heartbeat's sweep: take over what dead instances own) runs after each renewal that
-   * succeeded, with the clock's now, and the next renewal waits for it: sweeps never overlap, and an instance
-   * whose own lease could not be written does not sweep (it may be the one cut off). Its failure is reported too.
+   * `afterRenewal` (the heartbeat's sweep: take over what dead instances own) runs after a renewal that
+   * succeeded, with the clock's now, beside the heartbeat and never in front of it: a sweep slowed by a busy
+   * store does not hold the next renewal back. Sweeps never overlap (a renewal while one runs has another run
+   * right after it), and an instance whose own lease could not be written does not sweep (it may be the one cut
+   * off). Its failure is reported too.
    */
   start(
     onError?: (err: unknown) => void,
@@ -90,6 +92,8 @@ export function createInstanceLease(
   let timer: TimerHandle | undefined;
   let stopped = false;
   let heldUntil = 0;
+  /** The sweep running now, if any. */
+  let sweeping: Promise<void> | undefined;
   const renew = async () => {
     const expires_at = clock.now() + ttlMs;
     await store.write(
@@ -106,10 +110,28 @@ export function createInstanceLease(
     renew,
     start(onError, afterRenewal, nextWake) {
       stopped = false;
+      // The sweep once waited in front of the next renewal. Under the failover load a sweep taking a dead
+      // instance's backlog over ran longer than the lease, so the sweeping instance's own lease ran out while it
+      // worked, and the others took its rows in turn: instances taking over one another every second, none dead.
+      let again = false;
+      const sweep = (): void => {
+        if (!afterRenewal || stopped) return;
+        if (sweeping) {
+          again = true;
+          return;
+        }
+        again = false;
+        sweeping = afterRenewal(clock.now())
+          .catch((err: unknown) => onError?.(err))
+          .finally(() => {
+            sweeping = undefined;
+            if (again) sweep();
+          });
+      };
       const tick = () => {
         timer = undefined;
         renew()
-          .then(() => (afterRenewal && !stopped ? afterRenewal(clock.now()) : undefined))
+          .then(sweep)
           .catch((err: unknown) => onError?.(err))
           .finally(() => {
             if (stopped) return;
@@ -127,6 +149,8 @@ export function createInstanceLease(
       stopped = true;
       if (timer) clock.clearTimeout(timer);
       timer = undefined;
+      // a sweep under way finishes before the lease is given up (what it took over is then delivered or released)
+      await sweeping;
       await store.write(db.deleteFrom('instance_leases').where('instance_id', '=', instanceId));
       heldUntil = 0;
     },

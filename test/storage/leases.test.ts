@@ -76,4 +76,41 @@ describeStores('instance lease heartbeat', ({ fresh }) => {
     expect(seen.map((s) => s.at)).toEqual([2_000, 7_000, 12_000, 15_001]);
     expect(seen[3]?.live).toEqual(['hub-a']);
   });
+
+  it('renews on time while a sweep runs longer than the lease, and sweeps again right after it, once', async () => {
+    const sut = await fresh();
+    await migrateLeases(sut.store);
+    const clock = new ManualClock(T0);
+    const lease = createInstanceLease(sut.reopen(), { instanceId: 'hub-a', clock, ttlMs: TTL });
+    const other = createInstanceLease(sut.reopen(), { instanceId: 'hub-b', clock, ttlMs: TTL });
+    let release = () => {};
+    const busy = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sweeps: number[] = [];
+    lease.start(
+      (err) => {
+        throw err;
+      },
+      async (now) => {
+        sweeps.push(now - T0);
+        // the first sweep takes a dead instance's backlog over on a busy store: longer than the whole lease
+        if (sweeps.length === 1) await busy;
+      },
+    );
+    await vi.waitUntil(() => sweeps.length === 1 && clock.pending === 1);
+    const period = TTL / 3;
+    for (let i = 1; i <= 4; i++) {
+      await clock.advanceAsync(period);
+      await vi.waitUntil(() => lease.heldUntil() === T0 + i * period + TTL && clock.pending === 1);
+    }
+    // four periods on, past the lease's first end: renewed all along, so alive to the others
+    expect(await other.isLive('hub-a')).toBe(true);
+    expect(sweeps).toEqual([0]);
+    // the renewals that came during the long sweep have one more sweep run as soon as it ends
+    release();
+    await vi.waitUntil(() => sweeps.length === 2);
+    expect(sweeps).toEqual([0, 4 * period]);
+    await lease.stop();
+  });
 });
