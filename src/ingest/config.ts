@@ -89,8 +89,14 @@ export const mqttConfigSchema = z.object({
    * authentication and authorization). Unset, the hooks do not exist (404).
    */
   hookSecret: z.string().min(24, 'at least 24 characters (e.g. `openssl rand -hex 24`)').optional(),
-  /** Consumer connections; more than one lets QoS 1 events of several connections share a journal commit. */
+  /** Consumer connections for telemetry and status. */
   externalConsumers: int(2, 1, 16),
+  /**
+   * Consumer connections for events, apart from telemetry so that none waits behind a flood of readings. A
+   * connection takes its next event only once the last one's journal commit has been acknowledged (the PUBACK
+   * waits for it), so each carries at most one commit at a time: several let events share a group commit.
+   */
+  externalEventConsumers: int(4, 1, 32),
   /**
    * How several hub instances split an external broker's device traffic (src/ingest/README.md, "Several
    * instances"): `owner` (default) — each instance subscribes to every device topic on its own session and

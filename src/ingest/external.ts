@@ -23,6 +23,18 @@ const SHADOW_MAX_ENTRIES = 100_000;
 const SHADOW_AGE_LEASES = 5;
 const noop = (): void => undefined;
 
+/** Whether an event's payload names it (`eventId`): then a copy of it is recognised wherever it was taken. */
+function carriesEventId(payload: Buffer): boolean {
+  try {
+    const body: unknown = JSON.parse(payload.toString('utf8'));
+    return (
+      typeof body === 'object' && body !== null && typeof (body as { eventId?: unknown }).eventId === 'string'
+    );
+  } catch {
+    return false;
+  }
+}
+
 /**
  * External-broker mode: devices connect to an MQTT cluster (EMQX, Mosquitto, …) and the hub consumes their
  * topics through a shared subscription, so several hub instances split the traffic. Validation, normalisation,
@@ -163,8 +175,15 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
       );
   }
 
-  /** A consumer (`index` ≥ 0: persistent session, shared subscriptions) or the publisher (`'out'`). */
-  async function connectConsumer(index: number | 'out'): Promise<MqttClient> {
+  /**
+   * A consumer (`index` ≥ 0: persistent session, shared subscriptions to telemetry and status), an events'
+   * consumer (`events-<n>`: the same, for events alone) or the publisher (`'out'`). Events have connections of
+   * their own, several: mqtt.js hands a connection's next message over only once the last one is acknowledged,
+   * and an event's acknowledgement waits for its journal commit. With two connections shared with telemetry,
+   * presses at 200 a second on three instances waited about 4 s to reach a hub (which then raised each alert
+   * within milliseconds), one commit at a time behind thousands of readings.
+   */
+  async function connectConsumer(index: number | `events-${number}` | 'out'): Promise<MqttClient> {
     const prefix = config.externalClientId ?? `gridhub-${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')}`;
     const options: IClientOptions = {
       protocolVersion: 4,
@@ -207,10 +226,14 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     const group = owner
       ? `${config.externalShareGroup}-${prefix.replace(/[^A-Za-z0-9_-]/g, '-')}`
       : config.externalShareGroup;
-    const filters = ['telemetry', 'event', 'status'].map((c) => `$share/${group}/${TOPIC_ROOT}/+/${c}`);
+    const filter = (c: DeviceChannel) => `$share/${group}/${TOPIC_ROOT}/+/${c}`;
+    const events = typeof index === 'string';
+    const filters = events ? [filter('event')] : [filter('telemetry'), filter('status')];
     const granted = await client.subscribeAsync(filters, { qos: 1 });
     if (granted.some((g) => g.qos > 2))
       throw new Error(`the external broker refused the shared subscriptions ${filters.join(', ')}`);
+    // A session resumed from a version whose consumers took events too would go on taking a share of them.
+    if (!events) await client.unsubscribeAsync(filter('event'));
     return client;
   }
 
@@ -228,6 +251,8 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
     async listen() {
       try {
         publisher = await connectConsumer('out');
+        for (let i = 0; i < config.externalEventConsumers; i++)
+          consumers.push(await connectConsumer(`events-${i}`));
         for (let i = 0; i < config.externalConsumers; i++) consumers.push(await connectConsumer(i));
       } catch (err) {
         await Promise.all([...consumers, ...(publisher ? [publisher] : [])].map((c) => c.endAsync(true)));
@@ -278,12 +303,19 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
               }
               // The previous owner may have been seconds behind on its socket at its last sign of life (a loaded
               // machine): an event that reached this instance before the cut-off may never have been taken there,
-              // and it was acknowledged to the broker by both. Events are fed from one lease earlier; the
-              // eventIds just read drop those the owner did take. Telemetry and status keep the cut-off: a
-              // reading fed twice would count twice in a window, and QoS 0 may be lost.
+              // and it was acknowledged to the broker by both. An event with its eventId is fed however old (all
+              // the shadow kept): the eventIds just read, and the dispatcher's record of each event, drop those
+              // the owner did take. Under the failover load owners ran 4 s behind, more than a lease, and presses
+              // fed from one lease earlier only were lost. Without an eventId a copy cannot be told from a new
+              // press: from one lease earlier. Telemetry and status keep the cut-off: a reading fed twice would
+              // count twice in a window, and QoS 0 may be lost.
               const margin = ownership?.leaseTtlMs ?? 0;
-              const since = (id: string, channel: DeviceChannel) =>
-                channel === 'event' ? cutOff(id) - margin : cutOff(id);
+              const since = (e: ShadowEntry) =>
+                e.channel !== 'event'
+                  ? cutOff(e.deviceId)
+                  : carriesEventId(e.payload)
+                    ? Number.NEGATIVE_INFINITY
+                    : cutOff(e.deviceId) - margin;
               const entries = routing.take(taken, since);
               replay(entries);
               return entries.length;

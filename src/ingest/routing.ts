@@ -48,10 +48,7 @@ export interface Routing {
    * owner stopped evaluating them, per channel), oldest first, taken out of the shadow; from the return on, they
    * are owned.
    */
-  take(
-    devices: ReadonlySet<string>,
-    since: (deviceId: string, channel: DeviceChannel) => number,
-  ): ShadowEntry[];
+  take(devices: ReadonlySet<string>, since: (entry: ShadowEntry) => number): ShadowEntry[];
   /** Messages in the shadow now. */
   readonly size: number;
 }
@@ -138,7 +135,7 @@ export function createRouting(options: RoutingOptions): Routing {
         ring[at] = undefined;
         held--;
         // at the cut-off's very millisecond it cannot be told whether the old owner still took it: fed again
-        if (e.at >= since(e.deviceId, e.channel)) out.push(e);
+        if (e.at >= since(e)) out.push(e);
       }
       for (const d of devices) {
         waiting.delete(d);

@@ -338,6 +338,47 @@ describe.skipIf(MISSING !== undefined)(
       expect(stateOwner.rows).toEqual([{ owner: 'hub-b' }]);
     }, 90_000);
 
+    it('an owner behind by more than a lease when it dies: a press it never took is raised once by the survivor', async () => {
+      const r = await start(await pgc.createDatabase());
+      const button = demoDevice(r.a, 'call_button', 'hub-a');
+      const [dead, survivor] = [r.a, r.b];
+      await stepUntil(
+        r,
+        'both hubs settled',
+        () => survivor.hub.routing?.evaluates(demoDevice(r.a, 'bin', 'hub-b')) === true,
+      );
+      const buttonDev = await device(button);
+      const press = (eventId: string) => JSON.stringify({ event: 'press', eventId });
+      await buttonDev.publishAsync(topics.event(button), press('q1'), { qos: 1 });
+      await until('the press on the owner', async () => ((await alerts(button)) === 1 ? true : undefined));
+
+      // The owner stops taking messages (a loaded machine, seconds behind on its socket) but lives on: press q2
+      // reaches the survivor's shadow only, and the owner renews its lease for more than a lease after it.
+      await dead.hub.ingest.close();
+      await buttonDev.publishAsync(topics.event(button), press('q2'), { qos: 1 });
+      await until('the survivor shadowed q2', async () =>
+        (await metric(survivor, 'gridhub_ingest_shadow_messages')) >= 1 ? true : undefined,
+      );
+      await step(r, TTL);
+      await step(r, TTL);
+      // then it dies: its clock stops, its lease is never renewed nor given up
+      r.alive.delete(dead);
+      await stepUntil(
+        r,
+        'the survivor takes the button over',
+        () => survivor.hub.routing?.evaluates(button) === true,
+      );
+      // q2 came long before the owner's last sign of life, yet its eventId tells it was never taken: raised
+      await until('q2 raised', async () => ((await alerts(button)) >= 2 ? true : undefined));
+      await step(r, 500);
+      expect(await alerts(button)).toBe(2);
+      const events = await db().query(
+        `SELECT event_id FROM alert_event_seen WHERE device_id = $1 ORDER BY event_id`,
+        [button],
+      );
+      expect(events.rows.map((row) => (row as { event_id: string }).event_id)).toEqual(['q1', 'q2']);
+    }, 90_000);
+
     it('a newcomer takes its share from a live owner: the state is handed over, the `for` raises once', async () => {
       let since = 0;
       let bin = '';
