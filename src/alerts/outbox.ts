@@ -100,8 +100,11 @@ export function createOutbox(deps: OutboxDeps) {
     }
   }
 
-  /** One attempt; resolves with what it means for the lane. Never rejects. */
-  async function deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'final'> {
+  /**
+   * One attempt; resolves with what it means for the lane, once its outcome is recorded. Never rejects. `sent`
+   * is called the moment the channel has taken the message, before the record is written.
+   */
+  async function deliver(row: OutboxRow, sent: () => void): Promise<'delivered' | 'failed' | 'final'> {
     const channel = deps.channels.get(row.channel);
     const attempt = row.attempts + 1;
     const payload = JSON.parse(row.payload) as Record<string, unknown>;
@@ -117,6 +120,7 @@ export function createOutbox(deps: OutboxDeps) {
       );
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
+      sent();
       await recordOutcome(async (fx) => {
         await claims.done(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
@@ -383,19 +387,26 @@ export function createOutbox(deps: OutboxDeps) {
   /** Deliver a row whose lane slot is taken; the slot is given back with the outcome, and the lane refilled. */
   function run(lane: Lane, row: OutboxRow): void {
     const critical = row.severity === 'critical';
-    const attempt = deliver(row).then(
-      (outcome) => lanes.finished(lane, critical, outcome),
-      (err: unknown) => {
-        // deliver records its own failures; this is a bug or the database going away
-        lanes.finished(lane, critical, 'failed');
-        log.error({ err, alertId: row.alert_id, channel: row.channel }, 'outbox delivery failed');
-      },
-    );
-    const tracked = attempt.finally(() => {
-      inFlight.delete(row.id);
+    // The slot goes back the moment the channel has the message; its record is bookkeeping. A lane whose slots
+    // waited for the outcome's commit carried one phone a few dozen alarms a second behind a busy shared store
+    // (every smoke alarm of a burning building goes to the same grid worker), and alarms queued for seconds.
+    // The row stays in flight, and claimed, until its outcome is written.
+    let free = true;
+    const release = (outcome: 'delivered' | 'failed' | 'final') => {
+      if (!free) return;
+      free = false;
+      lanes.finished(lane, critical, outcome);
       void refill(lane);
+    };
+    const attempt = deliver(row, () => release('delivered')).then(release, (err: unknown) => {
+      // deliver records its own failures; this is a bug or the database going away
+      release('failed');
+      log.error({ err, alertId: row.alert_id, channel: row.channel }, 'outbox delivery failed');
     });
-    inFlight.set(row.id, tracked);
+    inFlight.set(
+      row.id,
+      attempt.finally(() => inFlight.delete(row.id)),
+    );
   }
 
   /**
