@@ -54,6 +54,35 @@ export interface BoardFigures {
   missingFromStream: number;
   /** Stream arrival after the alarm on the worker's topic, p99 (ms): how live the board is. */
   streamLagP99Ms: number | null;
+  /**
+   * This instance's `gridhub_alerts_raise_delay_seconds` (reading received → raise committed), in real ms: the
+   * upper bounds of the buckets holding its p50 and p99, over the whole run. Where an alarm's wait was spent:
+   * here, behind the store, or before the hub had the press (the broker, the consumer connections).
+   */
+  raiseDelayMs: { count: number; p50UpTo: number | null; p99UpTo: number | null };
+}
+
+/** The bucket bounds (real ms) holding the p50 and p99 of a Prometheus histogram in `metrics` text. */
+function histogramBounds(
+  metrics: string,
+  name: string,
+  clockSpeed: number,
+): { count: number; p50UpTo: number | null; p99UpTo: number | null } {
+  const buckets: { le: number; n: number }[] = [];
+  for (const m of metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"[^}]*\\} (\\d+)$`, 'gm'))) {
+    const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+    const at = buckets.find((b) => b.le === le);
+    // summed over the label values (severities)
+    if (at) at.n += Number(m[2]);
+    else buckets.push({ le, n: Number(m[2]) });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const count = buckets.at(-1)?.n ?? 0;
+  const bound = (p: number) => {
+    const hit = buckets.find((b) => b.n >= p * count);
+    return count && hit ? Math.round((hit.le * 1000) / clockSpeed) : null;
+  };
+  return { count, p50UpTo: bound(0.5), p99UpTo: bound(0.99) };
 }
 
 export interface FailoverResult {
@@ -102,6 +131,15 @@ export interface FailoverResult {
    * recorded) carries its id, and the worker's app drops it.
    */
   repeatedUnderAnotherId: number;
+  /**
+   * Where a first alarm's time after its alert's commit went, in real ms (p50 / p99 over the alerts): from the
+   * commit to the broker's PUBACK of the hub's publish (the `delivered` timeline entry), and to the phones'
+   * subscriber (the message's `sentAt` against its arrival).
+   */
+  alarmPath: {
+    commitToBrokerAck: { p50: number | null; p99: number | null };
+    commitToPhone: { p50: number | null; p99: number | null };
+  };
   boards: BoardFigures[];
   telemetry: { offeredPerSec: number; sentPerSec: number; acceptedPerSec: number };
   /** Seconds from the kill until every acknowledged press had its alert in the store. */
@@ -287,6 +325,25 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     const latencyBefore = acked
       .filter((p) => (firstAlarm.get(p.deviceId)?.at ?? Number.POSITIVE_INFINITY) < killAt)
       .map((p) => (firstAlarm.get(p.deviceId) as AlarmSeen).at - p.sentAt);
+    // the alarm's path after the commit: to the broker's acknowledgement, and on to the phones' subscriber
+    type DeliveredRow = { opened: string; delivered: string };
+    const deliveredRows = await cluster.query<DeliveredRow>(
+      `SELECT min(o.at) AS opened, min(d.at) AS delivered FROM alerts a
+         JOIN alert_events o ON o.alert_id = a.id AND o.type = 'opened'
+         JOIN alert_events d ON d.alert_id = a.id AND d.type = 'delivered' AND (d.data::jsonb ->> 'channel') = 'mqtt'
+       WHERE a.device_id = ANY($1::text[]) GROUP BY a.id`,
+      [cluster.pressDevices],
+    );
+    const realMs = (hubMs: number) => Math.round(hubMs / options.clockSpeed);
+    const toBroker = deliveredRows.map((r) => realMs(Number(r.delivered) - Number(r.opened)));
+    const toPhone = [...firstAlarm.values()].flatMap((a) =>
+      a.sentAt === undefined ? [] : [realMs(cluster.hubAt(a.at) - a.sentAt)],
+    );
+    const alarmPath = {
+      commitToBrokerAck: { p50: pct(toBroker, 50), p99: pct(toBroker, 99) },
+      commitToPhone: { p50: pct(toPhone, 50), p99: pct(toPhone, 99) },
+    };
+
     // the ids each (alert, recipient, change) came under, one entry per copy received
     const messageKeys = new Map<string, (string | undefined)[]>();
     for (const a of alarmList) {
@@ -330,6 +387,11 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
         missingFromList: alertIds.filter((id) => !listedIds.has(id)).length,
         missingFromStream: alertIds.filter((id) => !openedAt.has(id)).length,
         streamLagP99Ms: pct(lags, 99),
+        raiseDelayMs: histogramBounds(
+          await (await fetch(`${hub.httpUrl}/metrics`)).text(),
+          'gridhub_alerts_raise_delay_seconds',
+          options.clockSpeed,
+        ),
       });
     }
 
@@ -354,6 +416,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
       alarmLatencyBeforeKill: { p50: pct(latencyBefore, 50), p99: pct(latencyBefore, 99) },
       repeatedAlarmMessages,
       repeatedUnderAnotherId,
+      alarmPath,
       boards,
       telemetry: {
         offeredPerSec: options.telemetryPerSec,

@@ -63,6 +63,8 @@ export interface HubCluster {
   readonly clockSpeed: number;
   /** The hubs' common clock: what `clock.now()` reads in every instance now. */
   hubNow(): number;
+  /** The hub clock's reading at a real moment (`Date.now()` ms). */
+  hubAt(realMs: number): number;
   /** A query on the shared database (for checks the API has no view of, e.g. the whole timeline). */
   query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]>;
   stop(): Promise<void>;
@@ -151,6 +153,7 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
       pressDevices,
       clockSpeed: speed,
       hubNow: () => anchor + (Date.now() - anchor) * speed,
+      hubAt: (realMs) => anchor + (realMs - anchor) * speed,
       async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []) {
         return (await pool.query<R>(text, values)).rows;
       },
@@ -416,6 +419,8 @@ export interface AlarmSeen {
   readonly recipient: string;
   /** The message's identity (`messageId`): the same on a re-send, which the worker's app drops. */
   readonly messageId: string | undefined;
+  /** When the hub made the message (its `sentAt`, hub clock): at the commit that queued it. */
+  readonly sentAt: number | undefined;
   readonly at: number;
 }
 
@@ -436,6 +441,7 @@ export async function collectAlarms(url: string): Promise<{ alarms: AlarmSeen[];
       change: String(msg.change),
       recipient: JSON.stringify(msg.recipient),
       messageId: msg.messageId,
+      sentAt: msg.sentAt,
       at,
     });
   });
