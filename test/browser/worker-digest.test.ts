@@ -1,5 +1,5 @@
 import { connectAsync, type MqttClient } from 'mqtt';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock/clock.ts';
 import { topics, type WorkerDigest, workerMessageSchema } from '../../src/domain/wire.ts';
@@ -16,6 +16,37 @@ let t: TestHub;
 let browser: Browser;
 const clients: MqttClient[] = [];
 
+/** The demo's grid worker: their login, and the MQTT account their phone's alarms come to. */
+function demoWorker() {
+  const login = t.credentials?.users.find((u) => u.username === 'worker');
+  const worker = t.credentials?.workers.find((w) => w.personId === login?.personId);
+  if (!login || !worker) throw new Error('no demo worker');
+  return { login, worker };
+}
+
+/** An MQTT client of the hub's broker, closed after the tests. */
+async function mqttClient(username: string, password: string, clientId: string): Promise<MqttClient> {
+  const c = await connectAsync(t.hub.urls.mqtt, { username, password, clientId, reconnectPeriod: 0 });
+  clients.push(c);
+  return c;
+}
+
+/** The worker view logged in, once its alarm connection is up; the page's script errors go to `errors`. */
+async function workerPage(
+  context: BrowserContext,
+  login: { username: string; password: string },
+  errors: string[] = [],
+) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${t.hub.urls.http}/worker/`);
+  await page.fill('input[name=username]', login.username);
+  await page.fill('input[name=password]', login.password);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });
+  return page;
+}
+
 describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
   beforeAll(async () => {
     ensureWebBuilt();
@@ -30,28 +61,14 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
 
   it('shows every alert of a digest that arrives over MQTT as the worker’s own', async () => {
     const creds = t.credentials;
-    const login = creds?.users.find((u) => u.username === 'worker');
-    const worker = creds?.workers.find((w) => w.personId === login?.personId);
-    if (!login || !worker) throw new Error('no demo worker');
+    const { login, worker } = demoWorker();
 
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
-    const page = await context.newPage();
     const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${t.hub.urls.http}/worker/`);
-    await page.fill('input[name=username]', login.username);
-    await page.fill('input[name=password]', login.password);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });
+    const page = await workerPage(context, login, errors);
 
     // What the phone receives, seen by a second subscriber of the same worker.
-    const watcher = await connectAsync(t.hub.urls.mqtt, {
-      username: worker.username,
-      password: worker.token,
-      clientId: `${worker.username}-test-watcher`,
-      reconnectPeriod: 0,
-    });
-    clients.push(watcher);
+    const watcher = await mqttClient(worker.username, worker.token, `${worker.username}-test-watcher`);
     const digests: WorkerDigest[] = [];
     watcher.on('message', (_topic, payload) => {
       const message = workerMessageSchema.parse(JSON.parse(payload.toString()));
@@ -66,12 +83,7 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
       .slice(0, 4);
     expect(detectors).toHaveLength(4);
     for (const detector of detectors) {
-      const c = await connectAsync(t.hub.urls.mqtt, {
-        username: detector.id,
-        password: detector.secret,
-        clientId: detector.id,
-        reconnectPeriod: 0,
-      });
+      const c = await mqttClient(detector.id, detector.secret, detector.id);
       await c.publishAsync(topics.telemetry(detector.id), JSON.stringify({ online: true }), { qos: 1 });
       await c.endAsync();
     }
@@ -103,11 +115,11 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
   });
 
   it('rings once for an alarm sent twice (a re-send after a failover), and again for a new one', async () => {
-    const creds = t.credentials;
-    const login = creds?.users.find((u) => u.username === 'worker');
-    const worker = creds?.workers.find((w) => w.personId === login?.personId);
-    const button = creds?.devices.find((d) => d.type === 'call_button' && d.placeId.startsWith('E1-'));
-    if (!login || !worker || !button) throw new Error('no demo worker or call button in grid G1');
+    const { login, worker } = demoWorker();
+    const button = t.credentials?.devices.find(
+      (d) => d.type === 'call_button' && d.placeId.startsWith('E1-'),
+    );
+    if (!button) throw new Error('no demo call button in grid G1');
 
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     // the phone's vibrations, counted: every alarm the page takes for new vibrates once
@@ -115,21 +127,10 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
       window.vibrations = 0;
       Object.defineProperty(navigator, 'vibrate', { configurable: true, value: () => ++window.vibrations > 0 });
     `);
-    const page = await context.newPage();
+    const page = await workerPage(context, login);
     const vibrations = async () => Number(await page.evaluate('window.vibrations'));
-    await page.goto(`${t.hub.urls.http}/worker/`);
-    await page.fill('input[name=username]', login.username);
-    await page.fill('input[name=password]', login.password);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-mqtt="connected"]', { timeout: 10_000 });
 
-    const watcher = await connectAsync(t.hub.urls.mqtt, {
-      username: worker.username,
-      password: worker.token,
-      clientId: `${worker.username}-resend-watcher`,
-      reconnectPeriod: 0,
-    });
-    clients.push(watcher);
+    const watcher = await mqttClient(worker.username, worker.token, `${worker.username}-resend-watcher`);
     const alarms: Record<string, unknown>[] = [];
     watcher.on('message', (_topic, payload) => {
       const message = JSON.parse(payload.toString()) as Record<string, unknown>;
@@ -137,13 +138,7 @@ describe.skipIf(!chromiumPath)('worker view in Chromium', () => {
     });
     await watcher.subscribeAsync(worker.alarmsTopic, { qos: 1 });
 
-    const device = await connectAsync(t.hub.urls.mqtt, {
-      username: button.id,
-      password: button.secret,
-      clientId: `${button.id}-resend-test`,
-      reconnectPeriod: 0,
-    });
-    clients.push(device);
+    const device = await mqttClient(button.id, button.secret, `${button.id}-resend-test`);
     await device.publishAsync(topics.event(button.id), JSON.stringify({ event: 'press' }), { qos: 1 });
     await expect
       .poll(() => alarms.find((a) => (a.device as { id: string }).id === button.id), { timeout: 5000 })

@@ -66,13 +66,17 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     return { bus, relay, heard, reads };
   }
 
-  it('a change committed on one instance reaches the other’s board, in order, and nobody hears it twice', async () => {
+  /** Two instances on a fresh database; A's dispatcher (the harness's) makes the changes. */
+  async function twoInstances() {
     const url = await pgc.createDatabase();
     h = createHarness();
     closing.push(() => h.close());
     seedCommunity(h.registry);
-    const a = await instance(url, h.bus);
-    const b = await instance(url);
+    return { a: await instance(url, h.bus), b: await instance(url) };
+  }
+
+  it('a change committed on one instance reaches the other’s board, in order, and nobody hears it twice', async () => {
+    const { a, b } = await twoInstances();
 
     await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1' }));
     const id = a.heard[0]?.alertId as string;
@@ -99,12 +103,7 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     expect(a.heard.filter((m) => m.type === 'acknowledged')).toHaveLength(1);
   });
   it('an alert too large for one notice is read back from the store and still streamed, in order', async () => {
-    const url = await pgc.createDatabase();
-    h = createHarness();
-    closing.push(() => h.close());
-    seedCommunity(h.registry);
-    const a = await instance(url, h.bus);
-    const b = await instance(url);
+    const { a, b } = await twoInstances();
     // a view over PostgreSQL's 8000-byte NOTIFY payload: 3 000 Chinese characters are 9 000 bytes of UTF-8
     const detail = '烟'.repeat(3_000);
     await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1u1', detail }));
