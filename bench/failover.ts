@@ -10,7 +10,9 @@
  * with shows as the acknowledged rate (Mosquitto's) against the accepted one (the hubs').
  *
  * `npm run bench` runs it among the other cases (`--only failover` for this one after the hub's own set-up);
- * alone: `node --import tsx bench/failover.ts [--quick] [--presses N] [--telemetry N] [--seconds N] [--routing owner|shared]`.
+ * alone: `node --import tsx bench/failover.ts [--quick] [--presses N] [--telemetry N] [--seconds N] [--routing owner|shared]
+ * [--settle S]`. `--settle` (60 s, quick 30 s) is how long the run waits for what the cluster still owes after the
+ * load (every alert, every step, every board): a press reported lost with a longer settle too is lost, not late.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,7 @@ export interface FailoverBenchOptions {
   telemetryPerSec?: number;
   seconds?: number;
   routing?: 'owner' | 'shared';
+  settleSeconds?: number;
 }
 
 /** The run's result with the device lists cut to counts and a sample: the results file is read by people. */
@@ -48,11 +51,11 @@ export async function runFailoverBench(
     seconds,
     clockSpeed: 20,
     routing: options.routing ?? 'owner',
-    settleMs: options.quick ? 30_000 : 60_000,
+    settleMs: (options.settleSeconds ?? (options.quick ? 30 : 60)) * 1_000,
     log: (line) => process.stdout.write(`[failover] ${line}\n`),
   });
   return {
-    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds} --routing ${options.routing ?? 'owner'}`,
+    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds} --routing ${options.routing ?? 'owner'}${options.settleSeconds ? ` --settle ${options.settleSeconds}` : ''}`,
     ...result,
     lost: result.lost.length,
     lostSample: result.lost.slice(0, 12),
@@ -95,6 +98,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       telemetry: { type: 'string' },
       seconds: { type: 'string' },
       routing: { type: 'string' },
+      settle: { type: 'string' },
     },
   });
   const r = await runFailoverBench({
@@ -103,6 +107,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     ...(values.telemetry ? { telemetryPerSec: Number(values.telemetry) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     ...(values.routing === 'shared' || values.routing === 'owner' ? { routing: values.routing } : {}),
+    ...(values.settle ? { settleSeconds: Number(values.settle) } : {}),
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(failoverFigures(r))}\n`);
