@@ -216,11 +216,15 @@ describe('embedded telemetry store', () => {
 
   it('merges every 16 chunks of a level into one and answers the same afterwards', async () => {
     const { s } = store(new ManualClock(T0), { embeddedBatchSize: 10 });
-    for (let i = 0; i < 16 * 16 * 10; i++)
+    // One batch at a time, each flushed (and merged) before the next: a merge on the merger's thread takes every
+    // chunk of a full level it finds, so batches written while one runs would make fewer, larger merges, as many
+    // as the machine's speed decides (a loaded CI run was left with 11 chunks).
+    for (let i = 0; i < 16 * 16 * 10; i++) {
       s.writeReading(
         smokeReading(i % 2 ? 'e-smoke' : 'other', T0 + Math.floor(i / 2), { temperature: i % 50 }),
       );
-    await s.flush();
+      if (i % 10 === 9) await s.flush();
+    }
     // 256 batches → 16 level-1 chunks → one level-2 chunk.
     expect(s.chunkCount()).toBe(1);
     const all = { ...base, to: T0 + 10_000 };
