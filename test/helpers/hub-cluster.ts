@@ -111,6 +111,7 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
 
     // one anchor for every instance's accelerated clock, or each would read its own time (GRIDHUB_CLOCK_ANCHOR)
     const anchor = Date.now();
+    const hubAt = (realMs: number) => anchor + (realMs - anchor) * speed;
     // device secrets are hashed with one key on a shared database: the first instance creates it, all read it
     const keyDir = mkdtempSync(join(tmpdir(), 'gridhub-cluster-key-'));
     cleanups.push(async () => rmSync(keyDir, { recursive: true, force: true }));
@@ -152,8 +153,8 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
       credentials,
       pressDevices,
       clockSpeed: speed,
-      hubNow: () => anchor + (Date.now() - anchor) * speed,
-      hubAt: (realMs) => anchor + (realMs - anchor) * speed,
+      hubNow: () => hubAt(Date.now()),
+      hubAt,
       async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []) {
         return (await pool.query<R>(text, values)).rows;
       },
