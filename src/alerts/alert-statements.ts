@@ -6,7 +6,7 @@
  * postgres-alert-store.ts (store-ops.ts says how).
  */
 import { sql } from 'kysely';
-import type { NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
+import type { EventInsert, NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
 import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
 import type { AlertRow } from './tables.ts';
@@ -412,32 +412,58 @@ export function updateAlertOp(db: Db, keys: readonly string[]) {
   );
 }
 
-const TIMER_FIELDS = [
-  'alert_id',
-  'kind',
-  'ref',
-  'unless',
-  'due_at',
-] as const satisfies readonly (keyof TimerInsert)[];
+/** The tables written many rows at a time, with each row's fields in argument order and the fixed columns. */
+const MULTI_ROW = {
+  alert_timers: {
+    fields: ['alert_id', 'kind', 'ref', 'unless', 'due_at'] satisfies readonly (keyof TimerInsert)[],
+    fixed: { state: lit('pending') },
+  },
+  alert_events: {
+    fields: ['alert_id', 'at', 'actor', 'type', 'data'] satisfies readonly (keyof EventInsert)[],
+    fixed: {},
+  },
+} as const;
+export type MultiRowTable = keyof typeof MULTI_ROW;
+/** The rows each table takes. */
+export interface MultiRows {
+  alert_timers: TimerInsert;
+  alert_events: EventInsert;
+}
 
 /**
- * `insertTimers` for `n` timers: one multi-row INSERT, compiled once per count (a ladder's length, so a few).
- * Its arguments are the timers' fields in the order of `TIMER_FIELDS`, timer after timer.
+ * Rows per multi-row INSERT: statements are compiled once per table and count, so a longer list goes in chunks
+ * of this many and the counts stay few (far below either dialect's limit on parameters).
  */
-export function insertTimersOp(db: Db, n: number) {
-  const w = TIMER_FIELDS.length;
+export const MULTI_ROW_MAX = 32;
+
+/**
+ * One multi-row INSERT of `n` rows into `table`, compiled once per count. Its arguments are the rows' fields in
+ * the order of the table's `fields`, row after row (`rowArgs`).
+ */
+export function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
+  const { fields, fixed } = MULTI_ROW[table];
+  const w = fields.length;
   return write(
     (...args: unknown[]) =>
-      db.insertInto('alert_timers').values(
+      db.insertInto(table).values(
         Array.from({ length: n }, (_, i) => ({
-          ...(Object.fromEntries(TIMER_FIELDS.map((f, j) => [f, args[i * w + j]])) as TimerInsert),
-          state: lit('pending'),
-        })),
+          ...(Object.fromEntries(fields.map((f, j) => [f, args[i * w + j]])) as MultiRows[typeof table]),
+          ...fixed,
+        })) as MultiRows['alert_timers'][] & MultiRows['alert_events'][],
       ),
     Array.from({ length: n * w }, () => standIn<unknown>()),
   );
 }
 
-/** The arguments of `insertTimersOp` for these timers. */
-export const timerArgs = (timers: readonly TimerInsert[]): unknown[] =>
-  timers.flatMap((t) => TIMER_FIELDS.map((f) => t[f]));
+/** The arguments of `insertRowsOp` for these rows. */
+export function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): unknown[] {
+  const fields = MULTI_ROW[table].fields as readonly (keyof MultiRows[T])[];
+  return rows.flatMap((r) => fields.map((f) => r[f]));
+}
+
+/** `rows` in chunks of at most MULTI_ROW_MAX. */
+export function multiRowChunks<R>(rows: readonly R[]): R[][] {
+  const out: R[][] = [];
+  for (let i = 0; i < rows.length; i += MULTI_ROW_MAX) out.push(rows.slice(i, i + MULTI_ROW_MAX));
+  return out;
+}

@@ -55,6 +55,8 @@ export interface AlertStore {
   insertOutbox(row: OutboxInsert): Awaitable<number>;
   /** Insert pending timers in one statement (an alert's ladder); answers how many. */
   insertTimers(timers: readonly TimerInsert[]): Awaitable<number>;
+  /** Insert timeline events in as few statements as their count allows (transactions.ts buffers them). */
+  insertEvents(events: readonly EventInsert[]): Awaitable<number>;
   /** Maintenance tasks, newest first, with the place of their alert: open ones, closed ones, or all. */
   maintenanceTasks(open: boolean | undefined): Awaitable<MaintenanceRow[]>;
 }
@@ -92,6 +94,15 @@ export interface NewAlert {
 
 /** A pending escalation timer as inserted. */
 export type TimerInsert = Omit<TimerRow, 'id'>;
+
+/** A timeline event as inserted. */
+export interface EventInsert {
+  alert_id: string;
+  at: number;
+  actor: string;
+  type: string;
+  data: string;
+}
 
 /** An outbox row as inserted (claimed already when its lane took it at the insert). */
 export type OutboxInsert = Omit<OutboxRow, 'id'> & {

@@ -14,7 +14,16 @@ import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { migrateLeases } from '../storage/leases.ts';
 import { migrateModule } from '../storage/migrations.ts';
 import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
-import { alertStatementOps, insertTimersOp, storeOps, timerArgs, updateAlertOp } from './alert-statements.ts';
+import {
+  alertStatementOps,
+  insertRowsOp,
+  type MultiRows,
+  type MultiRowTable,
+  multiRowChunks,
+  rowArgs,
+  storeOps,
+  updateAlertOp,
+} from './alert-statements.ts';
 import type { AlertStatements, AlertStore, OutboxClaims } from './alert-store.ts';
 import { type AuditPort, createAuditPort } from './audit-log.ts';
 import { type ChannelTargetPort, createChannelTargetPort, heldChannelTargets } from './channel-targets.ts';
@@ -42,7 +51,7 @@ export interface AsyncSqlRunner {
 
 /** The port of alert-store.ts with every operation answering a promise (where the port allows Awaitables). */
 export interface PostgresAlertStore
-  extends Async<Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'insertTimers' | 'maintenanceTasks'>> {
+  extends Async<Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'maintenanceTasks'>> {
   /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
   transaction<T>(fn: () => T | Promise<T>): Promise<T>;
   /** A transaction is open in this chain of calls. */
@@ -151,7 +160,21 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
 
   const own = runAll(storeOps(k));
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  const timerInserts = new Map<number, (...args: unknown[]) => Promise<unknown>>();
+  /** One multi-row INSERT per table and count of rows, compiled once. */
+  const multiRow = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  async function insertRows<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): Promise<number> {
+    let n = 0;
+    for (const chunk of multiRowChunks(rows)) {
+      const key = `${table}:${chunk.length}`;
+      let insert = multiRow.get(key);
+      if (!insert) {
+        insert = run(insertRowsOp(k, table, chunk.length));
+        multiRow.set(key, insert);
+      }
+      n += (await insert(...rowArgs(table, chunk))) as number;
+    }
+    return n;
+  }
   /**
    * Transactions of this instance run one at a time, as on SQLite: the dispatcher relies on it (transactions.ts
    * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
@@ -199,15 +222,8 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
       await update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    async insertTimers(timers) {
-      if (!timers.length) return 0;
-      let insert = timerInserts.get(timers.length);
-      if (!insert) {
-        insert = run(insertTimersOp(k, timers.length));
-        timerInserts.set(timers.length, insert);
-      }
-      return (await insert(...timerArgs(timers))) as number;
-    },
+    insertTimers: (timers) => insertRows('alert_timers', timers),
+    insertEvents: (events) => insertRows('alert_events', events),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   } satisfies AlertStore; // the port itself: its Awaitables answered as promises

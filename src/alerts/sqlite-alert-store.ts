@@ -7,7 +7,16 @@ import type { Clock } from '../clock/clock.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
-import { alertStatementOps, insertTimersOp, storeOps, timerArgs, updateAlertOp } from './alert-statements.ts';
+import {
+  alertStatementOps,
+  insertRowsOp,
+  type MultiRows,
+  type MultiRowTable,
+  multiRowChunks,
+  rowArgs,
+  storeOps,
+  updateAlertOp,
+} from './alert-statements.ts';
 import type { AlertStore } from './alert-store.ts';
 import { type AuditLog, createAuditLog } from './audit-log.ts';
 import { type ChannelTargetStore, createChannelTargetStore } from './channel-targets.ts';
@@ -49,8 +58,21 @@ export function sqliteAlertStore(db: Db): AlertStore {
   const own = prepareOps(db, storeOps(k));
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
   const updates = new Map<string, (...args: unknown[]) => number>();
-  /** One prepared multi-row INSERT per count of timers. */
-  const timerInserts = new Map<number, (...args: unknown[]) => number>();
+  /** One prepared multi-row INSERT per table and count of rows. */
+  const multiRow = new Map<string, (...args: unknown[]) => number>();
+  function insertRows<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): number {
+    let n = 0;
+    for (const chunk of multiRowChunks(rows)) {
+      const key = `${table}:${chunk.length}`;
+      let insert = multiRow.get(key);
+      if (!insert) {
+        insert = sqliteOp(db, insertRowsOp(k, table, chunk.length)) as (...args: unknown[]) => number;
+        multiRow.set(key, insert);
+      }
+      n += insert(...rowArgs(table, chunk));
+    }
+    return n;
+  }
   // The connection's one queue of transactions, shared with the Kysely stores on it: BEGIN IMMEDIATE … COMMIT
   // around a body that awaits only these statements' plain values, so it commits within the turn it began in.
   const transactions = sqliteTransactions(db);
@@ -74,15 +96,8 @@ export function sqliteAlertStore(db: Db): AlertStore {
       update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertTimers(timers) {
-      if (!timers.length) return 0;
-      let insert = timerInserts.get(timers.length);
-      if (!insert) {
-        insert = sqliteOp(db, insertTimersOp(k, timers.length)) as (...args: unknown[]) => number;
-        timerInserts.set(timers.length, insert);
-      }
-      return insert(...timerArgs(timers));
-    },
+    insertTimers: (timers) => insertRows('alert_timers', timers),
+    insertEvents: (events) => insertRows('alert_events', events),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   };

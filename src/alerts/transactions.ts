@@ -14,7 +14,7 @@ import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
-import type { AlertStore } from './alert-store.ts';
+import type { AlertStore, EventInsert } from './alert-store.ts';
 import { alertView, streamMessageOf } from './api-views.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -57,6 +57,12 @@ export interface TxEffects {
   leaseBy: number | null;
   /** The transaction is the outermost one: only its commit makes what it claimed real. */
   outermost: boolean;
+  /**
+   * Timeline events recorded and not yet written: they go in one multi-row INSERT at the end of the body (on a
+   * shared store each statement is a round trip inside the transaction), or before the timeline is read in it.
+   * A nested transaction shares its outer one's list.
+   */
+  events: EventInsert[];
 }
 
 /**
@@ -200,6 +206,7 @@ export function createTransactions(deps: TransactionsDeps) {
       queued: false,
       leaseBy: null,
       outermost: true,
+      events: [],
     };
     let out: T;
     try {
@@ -207,9 +214,11 @@ export function createTransactions(deps: TransactionsDeps) {
         const outer = current;
         // Only what commits here makes the claims real: a transaction the store joins to a caller's own does not.
         fx.outermost = outer === undefined;
+        if (outer) fx.events = outer.events;
         current = fx;
         try {
           const result = await fn(fx);
+          await writeEvents(fx);
           const announcement = fx.outermost && fx.stream.length ? deps.announce?.(fx.stream) : undefined;
           if (announcement) await store.reads.get({ compile: () => announcement });
           return result;
@@ -270,7 +279,7 @@ export function createTransactions(deps: TransactionsDeps) {
     } = {},
   ): Promise<void> {
     const at = clock.now();
-    await q.insertEvent(alertId, at, actor, type, JSON.stringify(data));
+    fx.events.push({ alert_id: alertId, at, actor, type, data: JSON.stringify(data) });
     const sink = options.sink !== false;
     const stream = options.stream !== false;
     // Only the sink point and the stream message need the alert itself (a delivery's record needs neither). A
@@ -331,8 +340,16 @@ export function createTransactions(deps: TransactionsDeps) {
     } else fx.queued = true;
   }
 
+  /** The events this transaction recorded so far, written (in the order they were recorded). */
+  async function writeEvents(fx: TxEffects): Promise<void> {
+    if (!fx.events.length) return;
+    await store.insertEvents(fx.events.splice(0));
+  }
+
   /** People ids notified of the alert and user names that acted on it: those who may read it unmasked. */
   async function actors(id: string): Promise<{ personIds: Set<string>; usernames: Set<string> }> {
+    // the timeline as this transaction left it so far
+    if (current) await writeEvents(current);
     const personIds = new Set<string>();
     const usernames = new Set<string>();
     for (const e of await q.events(id)) {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
-import { insertedAlert } from '../../src/alerts/alert-statements.ts';
+import { insertedAlert, MULTI_ROW_MAX } from '../../src/alerts/alert-statements.ts';
 import type { AlertStore, ClaimRequest, NewAlert, OutboxInsert } from '../../src/alerts/alert-store.ts';
 import { OUTBOX_MIGRATIONS } from '../../src/alerts/outbox-schema.ts';
 import {
@@ -188,6 +188,21 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
       { id: 1, at: T, actor: 'system', type: 'raised', data: '{}' },
       { id: 2, at: T + 1, actor: 'w1', type: 'acknowledged', data: '{"via":"app"}' },
     ]);
+    // a transaction's events go in together, in the order recorded; a list longer than one statement takes, in
+    // chunks of MULTI_ROW_MAX
+    const many = Array.from({ length: MULTI_ROW_MAX + 3 }, (_, i) => ({
+      alert_id: 'a2',
+      at: T + i,
+      actor: 'channel:mqtt',
+      type: 'delivered',
+      data: JSON.stringify({ attempt: i }),
+    }));
+    expect(await s.insertEvents(many.slice(0, 2))).toBe(2);
+    expect(await s.insertEvents(many.slice(2))).toBe(MULTI_ROW_MAX + 1);
+    expect(await s.insertEvents([])).toBe(0);
+    const written = await st.events('a2');
+    expect(written.map((e) => e.data)).toEqual(many.map((e) => e.data));
+    expect(written.map((e) => e.id)).toEqual(written.map((_, i) => 3 + i));
 
     expect(await st.journalSeen(7, 'call-button', T)).toBe(1);
     expect(await st.journalSeen(7, 'call-button', T)).toBe(0); // a replay
