@@ -51,7 +51,9 @@ export interface AsyncSqlRunner {
 
 /** The port of alert-store.ts with every operation answering a promise (where the port allows Awaitables). */
 export interface PostgresAlertStore
-  extends Async<Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'maintenanceTasks'>> {
+  extends Async<
+    Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'maintenanceTasks'>
+  > {
   /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
   transaction<T>(fn: () => T | Promise<T>): Promise<T>;
   /** A transaction is open in this chain of calls. */
@@ -162,7 +164,10 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   /** One multi-row INSERT per table and count of rows, compiled once. */
   const multiRow = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  async function insertRows<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): Promise<number> {
+  async function insertRows<T extends MultiRowTable>(
+    table: T,
+    rows: readonly MultiRows[T][],
+  ): Promise<number> {
     let n = 0;
     for (const chunk of multiRowChunks(rows)) {
       const key = `${table}:${chunk.length}`;
