@@ -6,6 +6,7 @@
  * postgres-alert-store.ts (store-ops.ts says how).
  */
 import { sql } from 'kysely';
+import type { Dialect } from '../storage/sql-store.ts';
 import type { EventInsert, NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
 import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
@@ -338,8 +339,14 @@ function whistleAndTaskOps(db: Db) {
 }
 
 /** The operations of `AlertStatements`, for the store of either dialect to run. */
-export function alertStatementOps(db: Db) {
-  return { ...alertOps(db), ...whistleAndTaskOps(db), ...timerOps(db), ...outboxOps(db), ...reachOps(db) };
+export function alertStatementOps(db: Db, dialect: Dialect) {
+  return {
+    ...alertOps(db),
+    ...whistleAndTaskOps(db),
+    ...timerOps(db, dialect),
+    ...outboxOps(db),
+    ...reachOps(db, dialect),
+  };
 }
 
 export type AlertStatementOps = ReturnType<typeof alertStatementOps>;

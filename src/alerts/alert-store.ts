@@ -199,7 +199,8 @@ export interface AlertStatements {
   nextTimer(): Awaitable<number | null>;
   /**
    * Take a due timer to fire it, first thing in the firing transaction: 1 while it is still pending, 0 when
-   * another instance on the shared database fired or voided it (that one's commit is waited for).
+   * another instance on the shared database fired or voided it, or holds it in a transaction now (PostgreSQL:
+   * skipped, not waited for; the firing looks again after a while, `StepRetries.busy`).
    */
   takeTimer(id: number): Awaitable<number>;
   setTimerState(state: string, id: number): Awaitable<number>;
@@ -238,7 +239,10 @@ export interface AlertStatements {
   // ---- must-reach ladder ----
   reach(alertId: string): Awaitable<ReachRow | undefined>;
   startReach(alertId: string, nextAt: number): Awaitable<number>;
-  /** Take a due must-reach ladder as read (rung, due time): 1, or 0 when another instance moved it meanwhile. */
+  /**
+   * Take a due must-reach ladder as read (rung, due time): 1, or 0 when another instance moved it meanwhile or
+   * holds it now (skipped, as `takeTimer`).
+   */
   takeReach(alertId: string, rung: number, nextAt: number): Awaitable<number>;
   setReach(rung: number, nextAt: number, state: string, alertId: string): Awaitable<number>;
   stopReach(alertId: string): Awaitable<number>;

@@ -2,6 +2,7 @@
  * The alert store's statements of what falls due — escalation timers, the outbox and its digests, the
  * must-reach ladder — built once with Kysely for both dialects, as alert-statements.ts builds the rest.
  */
+import type { Dialect } from '../storage/sql-store.ts';
 import type { Milestone } from './config.ts';
 import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
 import type { TimerRow } from './tables.ts';
@@ -9,7 +10,7 @@ import type { TimerRow } from './tables.ts';
 const due = (row: { due: number | null } | undefined): number | null => row?.due ?? null;
 const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
-export function timerOps(db: Db) {
+export function timerOps(db: Db, dialect: Dialect) {
   const pending = (alertId: string) =>
     db
       .updateTable('alert_timers')
@@ -41,14 +42,21 @@ export function timerOps(db: Db) {
           .where('state', '=', lit('pending')),
       due,
     ),
-    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending: an instance racing for
-    // the same due timer waits for the first one's commit, then finds it taken and answers 0.
+    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending. Every instance arms for
+    // the earliest due time, so they all reach for each step at once: on PostgreSQL the others skip a row one of
+    // them holds (answering 0 at once) instead of waiting for its commit, which held their own transactions, and
+    // every raise queued behind them, for as long as the winner's step took.
     takeTimer: write((id: number) =>
       db
         .updateTable('alert_timers')
         .set((eb) => ({ state: eb.ref('state') }))
         .where('id', '=', id)
-        .where('state', '=', lit('pending')),
+        .where('state', '=', lit('pending'))
+        .$if(dialect === 'postgres', (q) =>
+          q.where('id', 'in', (eb) =>
+            eb.selectFrom('alert_timers').select('id').where('id', '=', id).forUpdate().skipLocked(),
+          ),
+        ),
     ),
     setTimerState: write((state: string, id: number) =>
       db.updateTable('alert_timers').set({ state }).where('id', '=', id),
@@ -171,7 +179,7 @@ export function outboxOps(db: Db) {
   };
 }
 
-export function reachOps(db: Db) {
+export function reachOps(db: Db, dialect: Dialect) {
   return {
     reach: first((alertId: string) =>
       db.selectFrom('alert_must_reach').selectAll().where('alert_id', '=', alertId),
@@ -189,6 +197,7 @@ export function reachOps(db: Db) {
         ),
     ),
     // The ladder as it was read (rung and due time): taken with its row lock, or 0 when another instance moved it.
+    // as takeTimer: on PostgreSQL a ladder another instance holds is skipped, not waited for
     takeReach: write((alertId: string, rung: number, nextAt: number) =>
       db
         .updateTable('alert_must_reach')
@@ -196,7 +205,17 @@ export function reachOps(db: Db) {
         .where('alert_id', '=', alertId)
         .where('state', '=', lit('active'))
         .where('rung', '=', rung)
-        .where('next_at', '=', nextAt),
+        .where('next_at', '=', nextAt)
+        .$if(dialect === 'postgres', (q) =>
+          q.where('alert_id', 'in', (eb) =>
+            eb
+              .selectFrom('alert_must_reach')
+              .select('alert_id')
+              .where('alert_id', '=', alertId)
+              .forUpdate()
+              .skipLocked(),
+          ),
+        ),
     ),
     setReach: write((rung: number, nextAt: number, state: string, alertId: string) =>
       db

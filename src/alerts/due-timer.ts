@@ -29,6 +29,11 @@ export interface StepRetries {
   ready(key: string | number): boolean;
   /** Record a failure; answers the attempt count and the wait before the next one. */
   failed(key: string | number): { attempts: number; retryInMs: number };
+  /**
+   * Another instance holds the step now (taken, not yet committed): look again after STEP_RETRY_BASE_MS, by when
+   * it has committed (and the step is no longer due) or rolled back. Not a failure: no attempt is counted.
+   */
+  busy(key: string | number): void;
   done(key: string | number): void;
   /** Forget the steps not among those due now (taken elsewhere, or no longer due). */
   keepOnly(due: Iterable<string | number>): void;
@@ -47,6 +52,9 @@ function stepRetries(clock: Clock): StepRetries & { earliest(): number | null } 
       const retryInMs = Math.min(STEP_RETRY_MAX_MS, STEP_RETRY_BASE_MS * 2 ** (attempts - 1));
       waiting.set(key, { attempts, at: clock.now() + retryInMs });
       return { attempts, retryInMs };
+    },
+    busy(key) {
+      waiting.set(key, { attempts: waiting.get(key)?.attempts ?? 0, at: clock.now() + STEP_RETRY_BASE_MS });
     },
     done: (key) => void waiting.delete(key),
     keepOnly(due) {

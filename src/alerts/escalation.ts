@@ -88,8 +88,9 @@ export function createEscalation(deps: EscalationDeps) {
       for (const t of ready) {
         if (deps.run.stopped) return;
         try {
-          await alerts.tx(async (fx) => await fireOne(fx, t));
-          retries.done(t.id);
+          if (await alerts.tx(async (fx) => await fireOne(fx, t))) retries.done(t.id);
+          // still due in the next read while its taker's transaction runs: not read as ready again at once
+          else retries.busy(t.id);
         } catch (err) {
           // the transaction rolled back: the step is still due, and is tried again rather than dropped
           const { attempts, retryInMs } = retries.failed(t.id);
@@ -109,9 +110,15 @@ export function createEscalation(deps: EscalationDeps) {
     return r.resolved_at !== null;
   }
 
-  async function fireOne(fx: TxEffects, t: TimerRow): Promise<void> {
+  /** Fire (or void) one due timer; false when it was not this instance's to take. */
+  async function fireOne(fx: TxEffects, t: TimerRow): Promise<boolean> {
     // each step once, however many instances share the database and saw it fall due
-    if ((await q.takeTimer(t.id)) === 0) return;
+    if ((await q.takeTimer(t.id)) === 0) return false;
+    await fireTaken(fx, t);
+    return true;
+  }
+
+  async function fireTaken(fx: TxEffects, t: TimerRow): Promise<void> {
     // Through the transaction's rows, so the step's record reads no second copy; a copy, as `setFields` keeps
     // the transaction's one current while this step reads the row it fired on.
     const seen = await alerts.rowOf(fx, t.alert_id);

@@ -200,16 +200,19 @@ export function createMustReach(deps: MustReachDeps) {
       if (deps.run.stopped) return;
       if (!retries.ready(keyOf(d))) continue;
       try {
-        await alerts.tx(async (fx) => {
+        const taken = await alerts.tx(async (fx) => {
           // each rung once, however many instances share the database and saw it fall due
-          if ((await q.takeReach(d.alert_id, d.rung, d.next_at)) === 0) return;
+          if ((await q.takeReach(d.alert_id, d.rung, d.next_at)) === 0) return false;
           await advance(
             fx,
             d.alert_id,
             `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[d.rung]}`,
           );
+          return true;
         });
-        retries.done(keyOf(d));
+        // another instance's now: still due in the next read until its transaction ends (escalation.ts)
+        if (taken) retries.done(keyOf(d));
+        else retries.busy(keyOf(d));
       } catch (err) {
         // rolled back, so the rung is still due: tried again with back-off, never left to stop the ladder
         const { attempts, retryInMs } = retries.failed(keyOf(d));

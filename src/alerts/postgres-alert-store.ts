@@ -209,7 +209,7 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
     get inTransaction() {
       return current.getStore()?.open === true;
     },
-    statements: runAll(alertStatementOps(k)),
+    statements: runAll(alertStatementOps(k, 'postgres')),
     claims: runAll(claimOps(k, 'postgres')),
     reads: {
       all: (query) => executor().all(query),

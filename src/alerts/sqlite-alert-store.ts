@@ -81,7 +81,7 @@ export function sqliteAlertStore(db: Db): AlertStore {
     get inTransaction() {
       return db.inTransaction;
     },
-    statements: prepareOps(db, alertStatementOps(k)),
+    statements: prepareOps(db, alertStatementOps(k, 'sqlite')),
     claims: prepareOps(db, claimOps(k, 'sqlite')),
     reads: createSqlRunner(db),
     builder: sqliteBuilder(),

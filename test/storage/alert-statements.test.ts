@@ -625,37 +625,37 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
   });
 
   if (dialect === 'postgres') {
-    it('lets one of two hubs racing for a due timer fire it; the other waits for its commit and finds it taken', async () => {
+    it('lets one of two hubs racing for a due timer or must-reach rung take it; the other skips it at once, and takes it if the first rolls back', async () => {
       const sut = await fresh();
       const a = (await open(sut)) as PostgresAlertStore;
       const b = postgresAlertStore(sut.reopen());
       await withAlert(a);
       await a.statements.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+      await a.statements.startReach('a1', T + MIN);
       const [timer] = await a.statements.dueTimers(T + 5 * MIN);
       const id = timer?.id as number;
-      const watcher = sut.reopen();
-      let bTook: number | undefined;
-      let racing: Promise<void> = Promise.resolve();
       await a.transaction(async () => {
         expect(await a.statements.takeTimer(id)).toBe(1);
-        // B asks while A's firing transaction is open: B's statement waits on the row's lock
-        racing = b.transaction(async () => {
-          bTook = await b.statements.takeTimer(id);
+        expect(await a.statements.takeReach('a1', 0, T + MIN)).toBe(1);
+        // B asks while A's firing transaction holds both rows: answered at once (were B to wait for A's commit
+        // here, it would wait for ever, A waiting on B), and B's own transaction goes on
+        await b.transaction(async () => {
+          expect(await b.statements.takeTimer(id)).toBe(0);
+          expect(await b.statements.takeReach('a1', 0, T + MIN)).toBe(0);
         });
-        for (let waiting = 0; waiting === 0; ) {
-          const row = await watcher.first<{ n: number }>(
-            sql<{
-              n: number;
-            }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`.compile(
-              watcher.builder(),
-            ),
-          );
-          waiting = row?.n ?? 0;
-        }
         await a.statements.setTimerState('fired', id);
       });
-      await racing;
-      expect(bTook).toBe(0);
+      // fired by A: nobody's to take any more
+      expect(await b.statements.takeTimer(id)).toBe(0);
+      // A's rung transaction rolls back: the rung is still due, and B takes it
+      const boom = new Error('boom');
+      await expect(
+        a.transaction(async () => {
+          expect(await a.statements.takeReach('a1', 0, T + MIN)).toBe(1);
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(await b.statements.takeReach('a1', 0, T + MIN)).toBe(1);
     });
 
     it('frees the claims of an instance whose lease ran out at once, not at the end of each claim', async () => {
