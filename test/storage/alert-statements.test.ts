@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { insertedAlert, MULTI_ROW_MAX } from '../../src/alerts/alert-statements.ts';
 import type { AlertStore, ClaimRequest, NewAlert, OutboxInsert } from '../../src/alerts/alert-store.ts';
