@@ -39,14 +39,17 @@ export function createEscalation(deps: EscalationDeps) {
   });
 
   /**
-   * Whether a ladder or a report-in was scheduled since the timer was last armed after a commit: only then can the earliest due
-   * time have moved earlier (steps are taken, never moved), so a commit without one costs no read of the schedule.
+   * The earliest due time of the ladders and report-ins scheduled since the timer was last armed after a commit
+   * (null: none): only these can have moved the earliest due time earlier (steps are taken, never moved), so the
+   * commit arms by it without reading the schedule; a commit that scheduled nothing costs nothing.
    */
-  let scheduled = false;
+  let scheduledBy: number | null = null;
+  const schedule = (at: number) => {
+    scheduledBy = Math.min(scheduledBy ?? at, at);
+  };
 
   /** Timers for the steps of the alert's ladder after `afterStep`, counted from its clock start: one INSERT. */
   async function scheduleLadder(r: AlertRow, afterStep = 0): Promise<void> {
-    scheduled = true;
     const ladder = cfg.ladders[r.severity];
     const timers: TimerInsert[] = [];
     for (const [i, step] of ladder.entries()) {
@@ -61,6 +64,7 @@ export function createEscalation(deps: EscalationDeps) {
         });
       }
     }
+    for (const t of timers) schedule(t.due_at);
     await deps.store.insertTimers(timers);
   }
 
@@ -201,15 +205,18 @@ export function createEscalation(deps: EscalationDeps) {
 
   /** The report-in deadline of a whistled department (`whistleId`), an escalation timer like the steps. */
   async function scheduleReportIn(alertId: string, whistleId: number, dueAt: number): Promise<void> {
-    scheduled = true;
+    schedule(dueAt);
     await q.insertTimer(alertId, 'report_in', whistleId, null, dueAt);
   }
 
-  /** After a commit: arm for a ladder it scheduled (a rolled-back one costs one needless read). */
+  /**
+   * After a commit: wake by the earliest step it scheduled (a rolled-back one costs one wake-up that finds nothing
+   * due and reads the schedule). Other instances' steps are read by this one's firings and the heartbeat's sweep.
+   */
   function armIfScheduled(): Promise<void> {
-    if (!scheduled) return Promise.resolve();
-    scheduled = false;
-    return timer.arm();
+    if (scheduledBy !== null) timer.armBy(scheduledBy);
+    scheduledBy = null;
+    return Promise.resolve();
   }
 
   return { scheduleLadder, scheduleReportIn, resume, arm: timer.arm, armIfScheduled, stop };
