@@ -468,6 +468,27 @@ export function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiR
   return rows.flatMap((r) => fields.map((f) => r[f]));
 }
 
+/**
+ * The outbox rows of `n` deliveries that succeeded with one status, marked done and released in one UPDATE
+ * (compiled once per count, as `insertRowsOp`). Its arguments are the status, then the ids.
+ */
+export function outboxDoneOp(db: Db, n: number) {
+  return write(
+    (status: number | null, ...ids: number[]) =>
+      db
+        .updateTable('alert_outbox')
+        .set((eb) => ({
+          state: lit('done'),
+          attempts: sql`${sql.ref('attempts')} + 1`,
+          last_status: eb.fn.coalesce(eb.val(status), eb.ref('last_status')),
+          claimed_by: null,
+          lease_until: null,
+        }))
+        .where('id', 'in', ids),
+    [standIn<number | null>(), ...Array.from({ length: n }, () => standIn<number>())],
+  );
+}
+
 /** `rows` in chunks of at most MULTI_ROW_MAX. */
 export function multiRowChunks<R>(rows: readonly R[]): R[][] {
   const out: R[][] = [];

@@ -57,6 +57,8 @@ export interface AlertStore {
   insertTimers(timers: readonly TimerInsert[]): Awaitable<number>;
   /** Insert timeline events in as few statements as their count allows (transactions.ts buffers them). */
   insertEvents(events: readonly EventInsert[]): Awaitable<number>;
+  /** Mark these outbox rows delivered with one status and release them, in as few statements as their count allows. */
+  outboxDone(status: number | null, ids: readonly number[]): Awaitable<number>;
   /** Maintenance tasks, newest first, with the place of their alert: open ones, closed ones, or all. */
   maintenanceTasks(open: boolean | undefined): Awaitable<MaintenanceRow[]>;
 }
@@ -279,7 +281,6 @@ export interface OutboxClaims {
   /** This hub's claims from before a restart: nobody is delivering them any more. */
   releaseOwn(owner: string): Awaitable<number>;
   postpone(nextAt: number, id: number): Awaitable<number>;
-  done(status: number | null, id: number): Awaitable<number>;
   retry(nextAt: number, error: string, status: number | null, state: string, id: number): Awaitable<number>;
   /** Rows claimed by an instance that has died, before their claim runs out (0 on the embedded store). */
   orphaned(now: number): Awaitable<number>;

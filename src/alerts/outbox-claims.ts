@@ -137,17 +137,6 @@ export function claimOps(db: Kysely<AlertStoreTables>, dialect: Dialect) {
         .set({ next_at: nextAt, ...release })
         .where('id', '=', id),
     ),
-    done: write((status: number | null, id: number) =>
-      db
-        .updateTable('alert_outbox')
-        .set((eb) => ({
-          state: lit('done'),
-          attempts: sql`${sql.ref('attempts')} + 1`,
-          last_status: eb.fn.coalesce(eb.val(status), eb.ref('last_status')),
-          ...release,
-        }))
-        .where('id', '=', id),
-    ),
     retry: write((nextAt: number, error: string, status: number | null, state: string, id: number) =>
       db
         .updateTable('alert_outbox')

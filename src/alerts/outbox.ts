@@ -30,6 +30,9 @@ import type { RunState } from './types.ts';
 
 export type Outbox = ReturnType<typeof createOutbox>;
 
+/** What one delivery's outcome writes in the outcome transaction; a delivered row is marked through `done`. */
+type OutcomeWrite = (fx: TxEffects, done: (status: number | null, id: number) => void) => Promise<void>;
+
 export interface OutboxDeps {
   /** The claims, and whether a transaction is open (claims wait for its commit). */
   store: AlertStore;
@@ -121,8 +124,8 @@ export function createOutbox(deps: OutboxDeps) {
       m.deliveries.inc({ channel: row.channel, outcome: 'delivered' });
       if (res?.status !== undefined) m.responses.inc({ channel: row.channel, code: String(res.status) });
       sent();
-      await recordOutcome(async (fx) => {
-        await claims.done(res?.status ?? null, row.id);
+      await recordOutcome(async (fx, done) => {
+        done(res?.status ?? null, row.id);
         if (channel.recordInTimeline) {
           await recordDelivery(fx, row, payload, 'delivered', {
             status: res?.status ?? null,
@@ -156,11 +159,11 @@ export function createOutbox(deps: OutboxDeps) {
    * database under load, where each statement is a round trip) the outcomes that ended meanwhile go in it too.
    */
   const outcomes: {
-    write: (fx: TxEffects) => Promise<void>;
+    write: OutcomeWrite;
     resolve: () => void;
     reject: (err: unknown) => void;
   }[] = [];
-  function recordOutcome(write: (fx: TxEffects) => Promise<void>): Promise<void> {
+  function recordOutcome(write: OutcomeWrite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       outcomes.push({ write, resolve, reject });
       if (outcomes.length === 1) setImmediate(() => void writeOutcomes());
@@ -171,7 +174,7 @@ export function createOutbox(deps: OutboxDeps) {
     try {
       await alerts.tx(async (fx) => {
         batch = outcomes.splice(0);
-        for (const o of batch) await o.write(fx);
+        await writeAll(fx, batch);
       });
       for (const o of batch ?? []) o.resolve();
     } catch {
@@ -180,13 +183,25 @@ export function createOutbox(deps: OutboxDeps) {
       // One outcome that cannot be written must not take the others with it: each on its own, then.
       for (const o of batch) {
         try {
-          await alerts.tx(o.write);
+          await alerts.tx((fx) => writeAll(fx, [o]));
           o.resolve();
         } catch (err) {
           o.reject(err);
         }
       }
     }
+  }
+
+  /** The outcomes' writes, then their rows marked done: one UPDATE per status (on a shared store, round trips). */
+  async function writeAll(fx: TxEffects, batch: readonly { write: OutcomeWrite }[]): Promise<void> {
+    const done = new Map<number | null, number[]>();
+    for (const o of batch)
+      await o.write(fx, (status, id) => {
+        const ids = done.get(status);
+        if (ids) ids.push(id);
+        else done.set(status, [id]);
+      });
+    for (const [status, ids] of done) await deps.store.outboxDone(status, ids);
   }
 
   async function failed(

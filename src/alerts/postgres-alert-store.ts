@@ -20,6 +20,7 @@ import {
   type MultiRows,
   type MultiRowTable,
   multiRowChunks,
+  outboxDoneOp,
   rowArgs,
   storeOps,
   updateAlertOp,
@@ -52,7 +53,10 @@ export interface AsyncSqlRunner {
 /** The port of alert-store.ts with every operation answering a promise (where the port allows Awaitables). */
 export interface PostgresAlertStore
   extends Async<
-    Pick<AlertStore, 'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'maintenanceTasks'>
+    Pick<
+      AlertStore,
+      'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'outboxDone' | 'maintenanceTasks'
+    >
   > {
   /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
   transaction<T>(fn: () => T | Promise<T>): Promise<T>;
@@ -162,24 +166,33 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
 
   const own = runAll(storeOps(k));
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  /** One multi-row INSERT per table and count of rows, compiled once. */
-  const multiRow = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  async function insertRows<T extends MultiRowTable>(
-    table: T,
-    rows: readonly MultiRows[T][],
+  /** One statement per kind and count of rows (multi-row inserts, updates of many ids), compiled once. */
+  const counted = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  async function inChunks<R>(
+    kind: string,
+    rows: readonly R[],
+    op: (n: number) => AnyOp,
+    args: (chunk: R[]) => unknown[],
   ): Promise<number> {
     let n = 0;
     for (const chunk of multiRowChunks(rows)) {
-      const key = `${table}:${chunk.length}`;
-      let insert = multiRow.get(key);
-      if (!insert) {
-        insert = run(insertRowsOp(k, table, chunk.length));
-        multiRow.set(key, insert);
+      const key = `${kind}:${chunk.length}`;
+      let exec = counted.get(key);
+      if (!exec) {
+        exec = run(op(chunk.length));
+        counted.set(key, exec);
       }
-      n += (await insert(...rowArgs(table, chunk))) as number;
+      n += (await exec(...args(chunk))) as number;
     }
     return n;
   }
+  const insertRows = <T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): Promise<number> =>
+    inChunks(
+      table,
+      rows,
+      (n) => insertRowsOp(k, table, n),
+      (chunk) => rowArgs(table, chunk),
+    );
   /**
    * Transactions of this instance run one at a time, as on SQLite: the dispatcher relies on it (transactions.ts
    * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
@@ -229,6 +242,13 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
     insertOutbox: (row) => own.insertOutbox(row),
     insertTimers: (timers) => insertRows('alert_timers', timers),
     insertEvents: (events) => insertRows('alert_events', events),
+    outboxDone: (status, ids) =>
+      inChunks(
+        'done',
+        ids,
+        (n) => outboxDoneOp(k, n),
+        (chunk) => [status, ...chunk],
+      ),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   } satisfies AlertStore; // the port itself: its Awaitables answered as promises

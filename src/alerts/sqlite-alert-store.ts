@@ -13,6 +13,7 @@ import {
   type MultiRows,
   type MultiRowTable,
   multiRowChunks,
+  outboxDoneOp,
   rowArgs,
   storeOps,
   updateAlertOp,
@@ -58,21 +59,33 @@ export function sqliteAlertStore(db: Db): AlertStore {
   const own = prepareOps(db, storeOps(k));
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
   const updates = new Map<string, (...args: unknown[]) => number>();
-  /** One prepared multi-row INSERT per table and count of rows. */
-  const multiRow = new Map<string, (...args: unknown[]) => number>();
-  function insertRows<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): number {
+  /** One prepared statement per kind and count of rows (multi-row inserts, updates of many ids). */
+  const counted = new Map<string, (...args: unknown[]) => number>();
+  function inChunks<R>(
+    kind: string,
+    rows: readonly R[],
+    op: (n: number) => AnyOp,
+    args: (chunk: R[]) => unknown[],
+  ) {
     let n = 0;
     for (const chunk of multiRowChunks(rows)) {
-      const key = `${table}:${chunk.length}`;
-      let insert = multiRow.get(key);
-      if (!insert) {
-        insert = sqliteOp(db, insertRowsOp(k, table, chunk.length)) as (...args: unknown[]) => number;
-        multiRow.set(key, insert);
+      const key = `${kind}:${chunk.length}`;
+      let run = counted.get(key);
+      if (!run) {
+        run = sqliteOp(db, op(chunk.length)) as (...args: unknown[]) => number;
+        counted.set(key, run);
       }
-      n += insert(...rowArgs(table, chunk));
+      n += run(...args(chunk));
     }
     return n;
   }
+  const insertRows = <T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): number =>
+    inChunks(
+      table,
+      rows,
+      (n) => insertRowsOp(k, table, n),
+      (chunk) => rowArgs(table, chunk),
+    );
   // The connection's one queue of transactions, shared with the Kysely stores on it: BEGIN IMMEDIATE … COMMIT
   // around a body that awaits only these statements' plain values, so it commits within the turn it began in.
   const transactions = sqliteTransactions(db);
@@ -98,6 +111,13 @@ export function sqliteAlertStore(db: Db): AlertStore {
     insertOutbox: (row) => own.insertOutbox(row),
     insertTimers: (timers) => insertRows('alert_timers', timers),
     insertEvents: (events) => insertRows('alert_events', events),
+    outboxDone: (status, ids) =>
+      inChunks(
+        'done',
+        ids,
+        (n) => outboxDoneOp(k, n),
+        (chunk) => [status, ...chunk],
+      ),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   };

@@ -411,7 +411,7 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     // Only rows that are done with (not pending) and older than the cut are pruned.
     expect(await st.pruneOutbox(T + 1)).toBe(1); // the folded one
     expect(await st.pruneOutbox(T + 1)).toBe(0);
-    expect(await s.claims.done(200, 5)).toBe(1);
+    expect(await s.outboxDone(200, [5])).toBe(1);
     expect(await st.rungLive('a1', 2)).toBe(1); // delivered counts as live
     expect(await s.claims.retry(T, 'gone', 410, 'dead', 5)).toBe(1);
     expect(await st.rungLive('a1', 2)).toBe(0); // dead is not
@@ -527,15 +527,23 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
 
     // outcomes clear the claim
     await c.claim(lane({ now: T + MIN }));
-    expect(await c.done(204, critical)).toBe(1);
+    expect(await s.outboxDone(204, [critical])).toBe(1);
     expect(await c.row(critical)).toMatchObject({
       state: 'done',
       attempts: 1,
       last_status: 204,
       claimed_by: null,
     });
-    expect(await c.done(null, critical)).toBe(1); // a status already known is kept
+    expect(await s.outboxDone(null, [critical])).toBe(1); // a status already known is kept
     expect(await c.row(critical)).toMatchObject({ attempts: 2, last_status: 204 });
+    // one transaction's deliveries of one status go in one statement, in chunks of MULTI_ROW_MAX
+    const delivered: number[] = [];
+    for (let i = 0; i < MULTI_ROW_MAX + 2; i++)
+      delivered.push(await s.insertOutbox(outbox({ target: `w${i}` })));
+    expect(await s.outboxDone(null, delivered)).toBe(MULTI_ROW_MAX + 2);
+    for (const id of [delivered[0], delivered[MULTI_ROW_MAX + 1]])
+      expect(await c.row(id as number)).toMatchObject({ state: 'done', attempts: 1, last_status: null });
+    expect(await s.outboxDone(null, [])).toBe(0);
     expect(await c.retry(T + 5 * MIN, 'timeout', null, 'pending', major)).toBe(1);
     expect(await c.row(major)).toMatchObject({
       attempts: 1,
