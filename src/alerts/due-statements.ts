@@ -8,6 +8,9 @@ import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
 import type { TimerRow } from './tables.ts';
 
 const due = (row: { due: number | null } | undefined): number | null => row?.due ?? null;
+
+/** Due timers read at a time: a firing reads the next page only after a full one. */
+export const DUE_TIMERS_PAGE = 200;
 const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 export function timerOps(db: Db, dialect: Dialect) {
@@ -32,7 +35,7 @@ export function timerOps(db: Db, dialect: Dialect) {
         .where('due_at', '<=', now)
         .orderBy('due_at')
         .orderBy('id')
-        .limit(lit(200)),
+        .limit(lit(DUE_TIMERS_PAGE)),
     ),
     nextTimer: first(
       () =>

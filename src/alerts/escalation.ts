@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertStatements, AlertStore, TimerInsert } from './alert-store.ts';
 import type { AlertsConfig, Milestone } from './config.ts';
+import { DUE_TIMERS_PAGE } from './due-statements.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
 import type { AlertRow, TimerRow } from './tables.ts';
@@ -104,6 +105,9 @@ export function createEscalation(deps: EscalationDeps) {
           );
         }
       }
+      // Only a full page may have more due behind it: otherwise the arm below reads the earliest due time, and a
+      // step that fell due meanwhile fires at once from there (on a shared store, one statement less a firing).
+      if (due.length < DUE_TIMERS_PAGE) break;
     }
     await timer.arm();
   }
