@@ -3,10 +3,12 @@
  * (`npm run build`) or the bare aedes, with the server's own memory figures at each sample.
  *
  *   node --import tsx bench/idle-probe.ts --target hub|aedes [--warm 5000] [--add 10000] [--data DIR]
- *     [--later 10,40,60] [--stats PREFIX [--snap] [--alloc]] [--flags=--trace-gc --stdout FILE] [--env K=V,K=V]
+ *     [--warm-later 5,10,20] [--later 10,40,60] [--stats PREFIX [--snap] [--alloc]] [--flags=--trace-gc --stdout FILE]
+ *     [--env K=V,K=V]
  *
  * - `--data`: a data dir to reuse (seeded and provisioned with warm + add bench devices on first use).
- * - `--later`: more samples, that many seconds after the last connection (V8's memory reducer runs after some).
+ * - `--later`: more samples, that many seconds after the 3 s one (V8's memory reducer runs after some).
+ * - `--warm-later`: the same for the warm-up; the last of them is the before-sample.
  * - `--stats PREFIX`: the server loads bench/idle-probe-hook.mjs and writes PREFIX.<n>.json at each sample
  *   (process.memoryUsage, V8 heap spaces, smaps_rollup); `--snap` adds a heap snapshot (it forces a GC, so the
  *   later samples' RSS is not comparable), `--alloc` a sampling allocation profile from the cold sample to the warm
@@ -42,6 +44,7 @@ const { values: a } = parseArgs({
     settle: { type: 'string', default: '3000' },
     stdout: { type: 'string' },
     later: { type: 'string', default: '' },
+    'warm-later': { type: 'string', default: '' },
     stats: { type: 'string' },
     snap: { type: 'boolean', default: false },
     alloc: { type: 'boolean', default: false },
@@ -136,7 +139,13 @@ try {
   const w = hold(warm, 0);
   await w.waitFor(/^READY connections=(\d+)/, 120_000);
   await sleep(settle);
-  const before = await sample(server, `warm ${warm}`);
+  let before = await sample(server, `warm ${warm}`);
+  let tw = 0;
+  for (const at of (a['warm-later'] ?? '').split(',').filter(Boolean).map(Number)) {
+    await sleep(at * 1000 - tw);
+    tw = at * 1000;
+    before = await sample(server, `warm ${warm} after ${at} s more`);
+  }
   const h2 = hold(add, warm);
   const m = await h2.waitFor(/^READY connections=(\d+)/, 300_000);
   await sleep(settle);

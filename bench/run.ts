@@ -56,6 +56,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     /** Override the idle-memory and reconnect-storm connection count (e.g. 10000 with --quick). */
     idle: { type: 'string' },
+    /** Override the longest wait for the idle-memory RSS to settle, in seconds (see idleSettleSeconds). */
+    'idle-settle': { type: 'string' },
     /** Extra node flags for the hub child (diagnosis: `--cpu-prof`, `--import <hook>`); comma-separated. */
     'hub-flags': { type: 'string' },
   },
@@ -75,6 +77,13 @@ const P = quick
   : { seconds: 15, gateways: 2, perDevice: 20_000, idle: 10_000, latencySeconds: 20, probes: 20 };
 
 if (args.idle) P.idle = Number(args.idle);
+/**
+ * The longest the idle-memory case gives each set of idle connections to settle after its last CONNACK
+ * (settledRss): the RSS settled up to 36 s after it at 2 000 connections, up to 73 s at 10 000 on a loaded machine.
+ * The measured set may also use what the warm-up left of its wait, so each server waits at most twice this beyond
+ * the two 3 s samples: 2 × 2 × (40 − 3) = 148 s a run quick, 2 × 2 × (90 − 3) = 348 s above 2 000 connections.
+ */
+const idleSettleSeconds = args['idle-settle'] ? Number(args['idle-settle']) : P.idle <= 2_000 ? 40 : 90;
 
 /**
  * Each connection is a file descriptor in the hub and in the generator: stay under the open-files limit the
@@ -106,7 +115,7 @@ const report: BenchReport = {
     gridhub: pkgVersion('.'),
   },
   commands: [`npm run bench${quick ? ' -- --quick' : ''}`],
-  parameters: { ...P, openFilesLimit: fdLimit },
+  parameters: { ...P, idleSettleSeconds, openFilesLimit: fdLimit },
   store: process.env.GRIDHUB_INFLUX_URL ? `InfluxDB (${process.env.GRIDHUB_INFLUX_URL})` : 'embedded',
   baseline: {},
   hub: {},
@@ -211,7 +220,7 @@ async function baseline(): Promise<void> {
   await section('baseline forwarding per-device qos1', () => forwarded('perDeviceQos1', P.perDevice, 1));
   await section('baseline idle memory', () =>
     withBroker('consume', async (b) => {
-      report.baseline.idle = await idleMemory(b.broker, ['--synthetic', '--mqtt-url', b.url]);
+      report.baseline.idle = await idleMemory('bare aedes', b.broker, ['--synthetic', '--mqtt-url', b.url]);
     }),
   );
   await section('baseline reconnect storm', () =>
@@ -255,31 +264,123 @@ async function bareLatency(halfLoadRate: number): Promise<void> {
 /** Connections held before the idle-memory figure's first sample (see idleMemory). */
 const idleWarmup = () => Math.ceil(P.idle / 2);
 
+/** Settled means the RSS held within this much per measured connection for IDLE_STABLE_MS (0.25 KB: 2.5 MB at 10 000). */
+const IDLE_STABLE_KB_PER_CONNECTION = 0.25;
+const IDLE_STABLE_MS = 5_000;
+
+interface SettledRss {
+  /** RSS 3 s after the last CONNACK (what the bench measured before 2026-12-03). */
+  at3sKb: number;
+  /** The settled RSS, or the last one read at `maxMs` when it did not settle. */
+  kb: number;
+  /** Seconds from the last CONNACK to the settled sample. */
+  seconds: number;
+  /** False when the RSS had not settled by `maxMs`: `kb` is then the sample at that age. */
+  settled: boolean;
+  /** [seconds after the last CONNACK, RSS KB], every 5th sample and the settled one. */
+  series: [number, number][];
+}
+
+/**
+ * The RSS of a server whose connections have all been idle since `readyAt` (the last CONNACK), once V8 has
+ * collected what their CONNECTs left behind. A CONNECT leaves some 20 KB in the old generation that outlive two
+ * scavenges (the hub and the bare aedes alike: aedes' stream pipeline, the socket's set-up); a mark-compact frees
+ * it and V8's memory reducer hands the pages back. The reducer looks every 8 s and starts only once it judges the
+ * allocation rate low, which it did 2 to 9 looks after the last CONNACK (`--trace-gc-verbose`: "high alloc" for
+ * 16–32 s with the process idle, longer on a loaded machine), so the RSS settled 16–36 s after the last CONNACK
+ * at 2 000 connections, 18–73 s at 10 000 (bench/README.md, idle-probe). Until then the RSS is a flat plateau (the
+ * bare aedes' held to the KB for 60 s at 10 000 connections), so "stable" alone would stop on the garbage:
+ * settled is the RSS having fallen by at least half of
+ * what the phase added (its peak since the 3 s sample over `baselineKb`, the RSS before the phase's connections)
+ * and then held within `toleranceKb` for IDLE_STABLE_MS, read every second. If it has not by `maxMs`, the
+ * sample at that age is returned, marked unsettled. No GC is forced: the server runs as in production.
+ */
+async function settledRss(
+  pid: number,
+  readyAt: number,
+  baselineKb: number,
+  toleranceKb: number,
+  maxMs: number,
+): Promise<SettledRss> {
+  const read = () => {
+    const kb = rssKb(pid);
+    if (kb === undefined) throw new Error('RSS not readable (/proc)');
+    return kb;
+  };
+  const age = () => (Date.now() - readyAt) / 1000;
+  await sleep(Math.max(0, readyAt + 3_000 - Date.now()));
+  const at3sKb = read();
+  const series: [number, number][] = [[Math.round(age() * 10) / 10, at3sKb]];
+  let peak = at3sKb;
+  let fell = false;
+  const recent: { at: number; kb: number }[] = [];
+  let n = 0;
+  for (;;) {
+    await sleep(1_000);
+    const kb = read();
+    const at = Date.now();
+    const seconds = Math.round(((at - readyAt) / 1000) * 10) / 10;
+    if (!fell) peak = Math.max(peak, kb);
+    if (!fell && peak - kb >= (peak - baselineKb) / 2) {
+      fell = true;
+      recent.length = 0;
+    }
+    recent.push({ at, kb });
+    // keep the newest sample at least IDLE_STABLE_MS old and every one after it
+    while (recent.length > 1 && (recent[1] as { at: number }).at <= at - IDLE_STABLE_MS) recent.shift();
+    const kbs = recent.map((r) => r.kb);
+    const stable =
+      fell &&
+      at - (recent[0] as { at: number }).at >= IDLE_STABLE_MS &&
+      Math.max(...kbs) - Math.min(...kbs) <= toleranceKb;
+    const timedOut = at - readyAt >= maxMs;
+    if (stable || timedOut || ++n % 5 === 0) series.push([seconds, kb]);
+    if (stable || timedOut) return { at3sKb, kb, seconds, settled: stable, series };
+  }
+}
+
 /**
  * Memory per idle connection: the server's RSS with a warm-up set of P.idle / 2 idle connections held, and again
- * once P.idle more (a second holder, other devices) are connected, ÷ P.idle. The first connections a process
- * takes grow its V8 heap by a fixed amount (the young generation and the old space's headroom): the bare aedes,
- * sampled from a cold start, showed 35 KB a connection with 2 000 connections and 14 KB with 10 000 — the same
- * ~9 KB a connection plus ~50 MB once (2026-12-02). Sampled from a cold start, the figure measured the heap's
- * growth as much as the connections and depended on their number; from the warm-up on, it is what each further
- * connection costs. The cold figure (from before the warm-up, over all connections) is kept as information.
+ * once P.idle more (a second holder, other devices) are connected, ÷ P.idle, each sample settled (settledRss).
+ * The first connections a process takes grow its V8 heap by a fixed amount (the young generation and the old
+ * space's headroom): the bare aedes, sampled from a cold start, showed 35 KB a connection with 2 000 connections
+ * and 14 KB with 10 000 — the same ~9 KB a connection plus ~50 MB once (2026-12-02). From the warm-up on, it is
+ * what each further connection costs. Both samples settle by the same rule, the warm-up's before the second
+ * holder connects: a before-sample 3 s after the warm-up would hold the warm-up's own CONNECT garbage (some 100 MB
+ * at 5 000 connections, collected later while the measured set connects) and flatter the figure.
+ *
+ * The figure (`kbPerConnection`) is settled − settled. For information: the RSS 3 s after the last CONNACK over the
+ * same settled before (`kbPerConnectionAt3s`, the CONNECTs' garbage included; until 2026-12-03 the figure was
+ * 3 s − 3 s, the warm-up's garbage in the before-sample), and the cold figure (from before the warm-up, 1 s after
+ * the server started, to 3 s after the last CONNACK, over all connections: both samples hold garbage).
  */
 async function idleMemory(
+  who: 'hub' | 'bare aedes',
   server: Child,
   loadArgs: string[],
 ): Promise<{
   connections: number;
   warmupConnections: number;
   kbPerConnection: number;
+  kbPerConnectionAt3s: number;
+  settled: boolean;
+  settledAfterSeconds: number;
+  warmupSettledAfterSeconds: number;
   rssColdKb: number;
+  rssBeforeAt3sKb: number;
   rssBeforeKb: number;
+  rssAfterAt3sKb: number;
   rssAfterKb: number;
   coldKbPerConnection: number;
+  seriesBefore: [number, number][];
+  seriesAfter: [number, number][];
 }> {
   const pid = server.proc.pid as number;
   const warm = idleWarmup();
   await sleep(1_000);
   const cold = rssKb(pid);
+  if (cold === undefined) throw new Error('RSS not readable (/proc)');
+  const tolerance = IDLE_STABLE_KB_PER_CONNECTION * P.idle;
   const hold = (devices: number, skip: number) =>
     spawnTs('devices-sim/cli.ts', [
       ...loadArgs,
@@ -297,25 +398,45 @@ async function idleMemory(
   try {
     const w = Number((await warmup.waitFor(/^READY connections=(\d+)/, 60_000 + warm * 20))[1]);
     if (w < warm) throw new Error(`warm-up: ${w} of ${warm} idle connections accepted`);
-    // Let the broker settle (timers, first keepalive bookkeeping) before reading its RSS.
-    await sleep(3_000);
-    const before = rssKb(pid);
+    const maxMs = idleSettleSeconds * 1_000;
+    const before = await settledRss(pid, Date.now(), cold, tolerance, maxMs);
+    log(
+      `${who} idle memory: warm-up of ${w}: ${before.at3sKb} KB at 3 s, ${before.kb} KB ${before.settled ? 'settled' : 'NOT settled'} after ${before.seconds} s`,
+    );
     holder = hold(P.idle, warm);
     const m = await holder.waitFor(/^READY connections=(\d+)/, 60_000 + P.idle * 20);
     const n = Number(m[1]);
-    await sleep(3_000);
-    const after = rssKb(pid);
-    if (cold === undefined || before === undefined || after === undefined)
-      throw new Error('RSS not readable (/proc)');
     if (n === 0) throw new Error(`no idle connection was accepted: ${holder.stderr.slice(-3).join(' | ')}`);
+    // the measured set may use what the warm-up left of its wait as well
+    const left = before.settled ? Math.max(0, maxMs - before.seconds * 1_000) : 0;
+    const after = await settledRss(pid, Date.now(), before.kb, tolerance, maxMs + left);
+    const perConnection = (kb: number) => Math.round(((kb - before.kb) / n) * 100) / 100;
+    log(
+      `${who} idle memory: +${n}: ${after.at3sKb} KB at 3 s (${perConnection(after.at3sKb)} KB each), ${after.kb} KB ${after.settled ? 'settled' : 'NOT settled'} after ${after.seconds} s (${perConnection(after.kb)} KB each)`,
+    );
+    const settled = before.settled && after.settled;
+    // An unsettled before-sample flatters the figure (garbage subtracted), an unsettled after-sample inflates it.
+    if (!settled)
+      errors.push(
+        `${who} idle memory: the RSS had not settled (${before.settled ? `measured set, within ${Math.round((maxMs + left) / 1000)} s` : `warm-up, within ${idleSettleSeconds} s`}): the figure is the sample at that age`,
+      );
     return {
       connections: n,
       warmupConnections: w,
+      kbPerConnection: perConnection(after.kb),
+      kbPerConnectionAt3s: perConnection(after.at3sKb),
+      settled,
+      settledAfterSeconds: after.seconds,
+      warmupSettledAfterSeconds: before.seconds,
       rssColdKb: cold,
-      rssBeforeKb: before,
-      rssAfterKb: after,
-      kbPerConnection: Math.round(((after - before) / n) * 100) / 100,
-      coldKbPerConnection: Math.round(((after - cold) / (n + w)) * 100) / 100,
+      rssBeforeAt3sKb: before.at3sKb,
+      rssBeforeKb: before.kb,
+      rssAfterAt3sKb: after.at3sKb,
+      rssAfterKb: after.kb,
+      // 3 s after, as before: the cold sample holds the start-up's own garbage (the hub's went below it settled)
+      coldKbPerConnection: Math.round(((after.at3sKb - cold) / (n + w)) * 100) / 100,
+      seriesBefore: before.series,
+      seriesAfter: after.series,
     };
   } finally {
     await holder?.stop('SIGKILL');
@@ -652,7 +773,7 @@ async function hubBench(): Promise<void> {
     if (!hub) throw new Error('hub did not start');
     const h = hub;
     await section('hub idle memory', async () => {
-      report.hub.idle = await idleMemory(h.child, ['--credentials', credsFile]);
+      report.hub.idle = await idleMemory('hub', h.child, ['--credentials', credsFile]);
     });
     // The probe of the storm is a demo device that is no part of the storm (a take-over would cut it off).
     const probeCreds = join(dataDir, 'storm-probe-credentials.json');
@@ -970,12 +1091,23 @@ const storeReads = report.extra.runAlertReadsStoresBench as
   | { postgres?: { firstPage?: { p99Ms?: number } } }
   | undefined;
 f.alertListPostgresStatementsP99Ms = num(storeReads?.postgres?.firstPage?.p99Ms);
-f.hubKbPerIdleConnection = num(
-  (report.hub.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
-);
-f.aedesKbPerIdleConnection = num(
-  (report.baseline.idle as { kbPerConnection?: number } | undefined)?.kbPerConnection,
-);
+type IdleFig = {
+  kbPerConnection?: number;
+  kbPerConnectionAt3s?: number;
+  settled?: boolean;
+  settledAfterSeconds?: number;
+  warmupSettledAfterSeconds?: number;
+};
+const idleFigures = (prefix: 'hub' | 'aedes', idle: IdleFig | undefined) => {
+  // settled RSS − settled RSS (the target); the 3 s figure and the settling ages for the table's labels
+  f[`${prefix}KbPerIdleConnection`] = num(idle?.kbPerConnection);
+  f[`${prefix}KbPerIdleConnectionAt3s`] = num(idle?.kbPerConnectionAt3s);
+  f[`${prefix}IdleSettledAfterSeconds`] = num(idle?.settledAfterSeconds);
+  f[`${prefix}IdleWarmupSettledAfterSeconds`] = num(idle?.warmupSettledAfterSeconds);
+  f[`${prefix}IdleSettled`] = idle?.settled === undefined ? null : idle.settled ? 1 : 0;
+};
+idleFigures('hub', report.hub.idle as IdleFig | undefined);
+idleFigures('aedes', report.baseline.idle as IdleFig | undefined);
 f.hubColdKbPerIdleConnection = num(
   (report.hub.idle as { coldKbPerConnection?: number } | undefined)?.coldKbPerConnection,
 );
