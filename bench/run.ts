@@ -79,11 +79,12 @@ const P = quick
 if (args.idle) P.idle = Number(args.idle);
 /**
  * The longest the idle-memory case gives each set of idle connections to settle after its last CONNACK
- * (settledRss): the RSS settled up to 36 s after it at 2 000 connections, up to 73 s at 10 000 on a loaded machine.
- * The measured set may also use what the warm-up left of its wait, so each server waits at most twice this beyond
- * the two 3 s samples: 2 × 2 × (40 − 3) = 148 s a run quick, 2 × 2 × (90 − 3) = 348 s above 2 000 connections.
+ * (settledRss): the RSS settled up to 36 s after it at 2 000 connections, up to 73 s at 10 000 on a loaded machine,
+ * and a quick run's hub once had not within 60 s, so 90 s at every size. The measured set may also use what the
+ * warm-up left of its wait, so each server waits at most twice this beyond the two 3 s samples: 2 × 2 × (90 − 3) =
+ * 348 s a run.
  */
-const idleSettleSeconds = args['idle-settle'] ? Number(args['idle-settle']) : P.idle <= 2_000 ? 40 : 90;
+const idleSettleSeconds = args['idle-settle'] ? Number(args['idle-settle']) : 90;
 
 /**
  * Each connection is a file descriptor in the hub and in the generator: stay under the open-files limit the
