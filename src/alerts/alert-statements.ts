@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { EventInsert, NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
-import { all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
+import { type AnyOp, all, type AlertDb as Db, first, lit, standIn, standInRow, write } from './store-ops.ts';
 import type { AlertRow } from './tables.ts';
 
 const OPEN = ['open', 'dispatched', 'acknowledged', 'on_site'] as const;
@@ -430,9 +430,9 @@ const MULTI_ROW = {
     fixed: {},
   },
 } as const;
-export type MultiRowTable = keyof typeof MULTI_ROW;
+type MultiRowTable = keyof typeof MULTI_ROW;
 /** The rows each table takes. */
-export interface MultiRows {
+interface MultiRows {
   alert_timers: TimerInsert;
   alert_events: EventInsert;
 }
@@ -447,7 +447,7 @@ export const MULTI_ROW_MAX = 32;
  * One multi-row INSERT of `n` rows into `table`, compiled once per count. Its arguments are the rows' fields in
  * the order of the table's `fields`, row after row (`rowArgs`).
  */
-export function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
+function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
   const { fields, fixed } = MULTI_ROW[table];
   const w = fields.length;
   return write(
@@ -463,7 +463,7 @@ export function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
 }
 
 /** The arguments of `insertRowsOp` for these rows. */
-export function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): unknown[] {
+function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): unknown[] {
   const fields = MULTI_ROW[table].fields as readonly (keyof MultiRows[T])[];
   return rows.flatMap((r) => fields.map((f) => r[f]));
 }
@@ -472,7 +472,7 @@ export function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiR
  * The outbox rows of `n` deliveries that succeeded with one status, marked done and released in one UPDATE
  * (compiled once per count, as `insertRowsOp`). Its arguments are the status, then the ids.
  */
-export function outboxDoneOp(db: Db, n: number) {
+function outboxDoneOp(db: Db, n: number) {
   return write(
     (status: number | null, ...ids: number[]) =>
       db
@@ -490,8 +490,52 @@ export function outboxDoneOp(db: Db, n: number) {
 }
 
 /** `rows` in chunks of at most MULTI_ROW_MAX. */
-export function multiRowChunks<R>(rows: readonly R[]): R[][] {
+function multiRowChunks<R>(rows: readonly R[]): R[][] {
   const out: R[][] = [];
   for (let i = 0; i < rows.length; i += MULTI_ROW_MAX) out.push(rows.slice(i, i + MULTI_ROW_MAX));
   return out;
+}
+
+/** One chunk's statement, as the store runs it, and its arguments. */
+export type ChunkWrite<F> = [statement: F, args: unknown[]];
+
+/**
+ * The writes of many rows at once (multi-row inserts, outbox rows done), each statement compiled once per count
+ * and made runnable by the store (`make`: prepared on SQLite, a promise on PostgreSQL); each answers its chunks,
+ * which the store runs and whose counts it adds up.
+ */
+export function chunkedWrites<F>(db: Db, make: (op: AnyOp) => F) {
+  const made = new Map<string, F>();
+  function* chunks<R>(
+    kind: string,
+    rows: readonly R[],
+    op: (n: number) => AnyOp,
+    args: (chunk: R[]) => unknown[],
+  ): Generator<ChunkWrite<F>> {
+    for (const chunk of multiRowChunks(rows)) {
+      const key = `${kind}:${chunk.length}`;
+      let statement = made.get(key);
+      if (statement === undefined) {
+        statement = make(op(chunk.length));
+        made.set(key, statement);
+      }
+      yield [statement, args(chunk)];
+    }
+  }
+  return {
+    insertRows: <T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]) =>
+      chunks(
+        table,
+        rows,
+        (n) => insertRowsOp(db, table, n),
+        (chunk) => rowArgs(table, chunk),
+      ),
+    outboxDone: (status: number | null, ids: readonly number[]) =>
+      chunks(
+        'done',
+        ids,
+        (n) => outboxDoneOp(db, n),
+        (chunk) => [status, ...chunk],
+      ),
+  };
 }

@@ -16,12 +16,8 @@ import { migrateModule } from '../storage/migrations.ts';
 import type { SqlExecutor, SqlStore } from '../storage/sql-store.ts';
 import {
   alertStatementOps,
-  insertRowsOp,
-  type MultiRows,
-  type MultiRowTable,
-  multiRowChunks,
-  outboxDoneOp,
-  rowArgs,
+  type ChunkWrite,
+  chunkedWrites,
   storeOps,
   updateAlertOp,
 } from './alert-statements.ts';
@@ -167,32 +163,12 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
   const own = runAll(storeOps(k));
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   /** One statement per kind and count of rows (multi-row inserts, updates of many ids), compiled once. */
-  const counted = new Map<string, (...args: unknown[]) => Promise<unknown>>();
-  async function inChunks<R>(
-    kind: string,
-    rows: readonly R[],
-    op: (n: number) => AnyOp,
-    args: (chunk: R[]) => unknown[],
-  ): Promise<number> {
+  const chunked = chunkedWrites(k, run);
+  const write = async (chunks: Iterable<ChunkWrite<(...args: unknown[]) => Promise<unknown>>>) => {
     let n = 0;
-    for (const chunk of multiRowChunks(rows)) {
-      const key = `${kind}:${chunk.length}`;
-      let exec = counted.get(key);
-      if (!exec) {
-        exec = run(op(chunk.length));
-        counted.set(key, exec);
-      }
-      n += (await exec(...args(chunk))) as number;
-    }
+    for (const [statement, args] of chunks) n += (await statement(...args)) as number;
     return n;
-  }
-  const insertRows = <T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): Promise<number> =>
-    inChunks(
-      table,
-      rows,
-      (n) => insertRowsOp(k, table, n),
-      (chunk) => rowArgs(table, chunk),
-    );
+  };
   /**
    * Transactions of this instance run one at a time, as on SQLite: the dispatcher relies on it (transactions.ts
    * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
@@ -240,15 +216,9 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
       await update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertTimers: (timers) => insertRows('alert_timers', timers),
-    insertEvents: (events) => insertRows('alert_events', events),
-    outboxDone: (status, ids) =>
-      inChunks(
-        'done',
-        ids,
-        (n) => outboxDoneOp(k, n),
-        (chunk) => [status, ...chunk],
-      ),
+    insertTimers: (timers) => write(chunked.insertRows('alert_timers', timers)),
+    insertEvents: (events) => write(chunked.insertRows('alert_events', events)),
+    outboxDone: (status, ids) => write(chunked.outboxDone(status, ids)),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   } satisfies AlertStore; // the port itself: its Awaitables answered as promises

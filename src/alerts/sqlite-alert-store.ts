@@ -9,12 +9,8 @@ import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
 import {
   alertStatementOps,
-  insertRowsOp,
-  type MultiRows,
-  type MultiRowTable,
-  multiRowChunks,
-  outboxDoneOp,
-  rowArgs,
+  type ChunkWrite,
+  chunkedWrites,
   storeOps,
   updateAlertOp,
 } from './alert-statements.ts';
@@ -60,32 +56,12 @@ export function sqliteAlertStore(db: Db): AlertStore {
   /** One prepared UPDATE per set of columns: the code names a few dozen sets, each is prepared once. */
   const updates = new Map<string, (...args: unknown[]) => number>();
   /** One prepared statement per kind and count of rows (multi-row inserts, updates of many ids). */
-  const counted = new Map<string, (...args: unknown[]) => number>();
-  function inChunks<R>(
-    kind: string,
-    rows: readonly R[],
-    op: (n: number) => AnyOp,
-    args: (chunk: R[]) => unknown[],
-  ) {
+  const chunked = chunkedWrites(k, (op) => sqliteOp(db, op) as (...args: unknown[]) => number);
+  const write = (chunks: Iterable<ChunkWrite<(...args: unknown[]) => number>>): number => {
     let n = 0;
-    for (const chunk of multiRowChunks(rows)) {
-      const key = `${kind}:${chunk.length}`;
-      let run = counted.get(key);
-      if (!run) {
-        run = sqliteOp(db, op(chunk.length)) as (...args: unknown[]) => number;
-        counted.set(key, run);
-      }
-      n += run(...args(chunk));
-    }
+    for (const [statement, args] of chunks) n += statement(...args);
     return n;
-  }
-  const insertRows = <T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): number =>
-    inChunks(
-      table,
-      rows,
-      (n) => insertRowsOp(k, table, n),
-      (chunk) => rowArgs(table, chunk),
-    );
+  };
   // The connection's one queue of transactions, shared with the Kysely stores on it: BEGIN IMMEDIATE … COMMIT
   // around a body that awaits only these statements' plain values, so it commits within the turn it began in.
   const transactions = sqliteTransactions(db);
@@ -109,15 +85,9 @@ export function sqliteAlertStore(db: Db): AlertStore {
       update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertTimers: (timers) => insertRows('alert_timers', timers),
-    insertEvents: (events) => insertRows('alert_events', events),
-    outboxDone: (status, ids) =>
-      inChunks(
-        'done',
-        ids,
-        (n) => outboxDoneOp(k, n),
-        (chunk) => [status, ...chunk],
-      ),
+    insertTimers: (timers) => write(chunked.insertRows('alert_timers', timers)),
+    insertEvents: (events) => write(chunked.insertRows('alert_events', events)),
+    outboxDone: (status, ids) => write(chunked.outboxDone(status, ids)),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   };
