@@ -450,6 +450,7 @@ export const MULTI_ROW_MAX = 32;
 function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
   const { fields, fixed } = MULTI_ROW[table];
   const w = fields.length;
+  // One builder for either table: Kysely types `values` by the table, so for the union it asks for rows of both.
   return write(
     (...args: unknown[]) =>
       db.insertInto(table).values(
