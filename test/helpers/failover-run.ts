@@ -361,14 +361,23 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     const boards: BoardFigures[] = [];
     for (const [i, hub] of hubs.entries()) {
       if (hub === victim) continue;
-      const stream = streams[i] as { events: StreamEvent[] };
+      const stream = streams[i] as { events: StreamEvent[]; closedAt(): number | undefined };
       try {
         await waitFor(`every alert on ${hub.name}’s live stream`, settleMs, () => {
           const opened = new Set(stream.events.filter((e) => e.type === 'opened').map((e) => e.alertId));
           return alertIds.every((id) => opened.has(id));
         });
       } catch (err) {
-        notes.push((err as Error).message);
+        // what the board's hub said of its stream and change feed, to tell a cut-off from a lost announcement
+        const closed = stream.closedAt();
+        const said = hub
+          .output()
+          .split('\n')
+          .filter((l) => /live stream|change feed|relay/i.test(l))
+          .slice(-5);
+        notes.push(
+          `${(err as Error).message}; stream ${closed === undefined ? 'open' : `closed by the hub ${closed - loadStart} ms after the load began`}, cut-offs ${await hub.counter('gridhub_alerts_stream_cutoffs_total')}; ${said.join(' | ') || 'no log line on the stream or the feed'}`,
+        );
       }
       const openedAt = new Map<string, number>();
       for (const e of stream.events)

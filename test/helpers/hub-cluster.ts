@@ -460,7 +460,7 @@ export interface StreamEvent {
 export async function openBoardStream(
   hub: HubProcess,
   token: string,
-): Promise<{ events: StreamEvent[]; close(): void }> {
+): Promise<{ events: StreamEvent[]; closedAt(): number | undefined; close(): void }> {
   const issued = await hub.api(token, '/api/auth/stream-ticket', { method: 'POST', body: '{}' });
   if (!issued.ok) throw new Error(`stream ticket on ${hub.name}: ${issued.status}`);
   const { ticket } = (await issued.json()) as { ticket: string };
@@ -472,8 +472,14 @@ export async function openBoardStream(
   if (res.statusCode !== 200) throw new Error(`stream on ${hub.name}: ${res.statusCode}`);
   const events: StreamEvent[] = [];
   let buffer = '';
+  // when the hub ended the stream (a board cut off for falling behind reconnects; this one does not)
+  let closedAt: number | undefined;
+  let closing = false;
   res.setEncoding('utf8');
   res.on('error', () => undefined);
+  res.on('close', () => {
+    if (!closing) closedAt = Date.now();
+  });
   res.on('data', (chunk: string) => {
     buffer += chunk;
     for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
@@ -490,7 +496,14 @@ export async function openBoardStream(
       events.push({ type: msg.type, alertId: msg.alertId, at: Date.now() });
     }
   });
-  return { events, close: () => res.destroy() };
+  return {
+    events,
+    closedAt: () => closedAt,
+    close: () => {
+      closing = true;
+      res.destroy();
+    },
+  };
 }
 
 /** Every alert of `category` one hub's API lists, page by page (500 a page, the most it gives). */
