@@ -187,9 +187,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     bus: deps.bus,
     ...(deps.announce ? { announce: deps.announce } : {}),
     wake: (fx) => {
-      escalation
-        .armIfScheduled()
-        .catch((err: unknown) => log.error({ err }, 'escalation timers could not be read'));
+      escalation.armIfScheduled();
       if (fx.leaseBy !== null) outbox.wakeBy(fx.leaseBy);
       if ((!fx.queued && !outbox.backlog) || drainQueued) return;
       drainQueued = true;

@@ -8,10 +8,10 @@ import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
 import type { TimerRow } from './tables.ts';
 
 const due = (row: { due: number | null } | undefined): number | null => row?.due ?? null;
+const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 /** Due timers read at a time: a firing reads the next page only after a full one. */
 export const DUE_TIMERS_PAGE = 200;
-const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 export function timerOps(db: Db, dialect: Dialect) {
   const pending = (alertId: string) =>
@@ -199,8 +199,8 @@ export function reachOps(db: Db, dialect: Dialect) {
           })),
         ),
     ),
-    // The ladder as it was read (rung and due time): taken with its row lock, or 0 when another instance moved it.
-    // as takeTimer: on PostgreSQL a ladder another instance holds is skipped, not waited for
+    // The ladder as it was read (rung and due time): taken with its row lock, or 0 when another instance moved it
+    // or holds it now (on PostgreSQL skipped, not waited for, as takeTimer).
     takeReach: write((alertId: string, rung: number, nextAt: number) =>
       db
         .updateTable('alert_must_reach')

@@ -217,10 +217,9 @@ export function createEscalation(deps: EscalationDeps) {
    * After a commit: wake by the earliest step it scheduled (a rolled-back one costs one wake-up that finds nothing
    * due and reads the schedule). Other instances' steps are read by this one's firings and the heartbeat's sweep.
    */
-  function armIfScheduled(): Promise<void> {
+  function armIfScheduled(): void {
     if (scheduledBy !== null) timer.armBy(scheduledBy);
     scheduledBy = null;
-    return Promise.resolve();
   }
 
   return { scheduleLadder, scheduleReportIn, resume, arm: timer.arm, armIfScheduled, stop };

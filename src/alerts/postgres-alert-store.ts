@@ -164,7 +164,7 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
   const updates = new Map<string, (...args: unknown[]) => Promise<unknown>>();
   /** One statement per kind and count of rows (multi-row inserts, updates of many ids), compiled once. */
   const chunked = chunkedWrites(k, run);
-  const write = async (chunks: Iterable<ChunkWrite<(...args: unknown[]) => Promise<unknown>>>) => {
+  const runChunks = async (chunks: Iterable<ChunkWrite<(...args: unknown[]) => Promise<unknown>>>) => {
     let n = 0;
     for (const [statement, args] of chunks) n += (await statement(...args)) as number;
     return n;
@@ -216,9 +216,9 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
       await update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertTimers: (timers) => write(chunked.insertRows('alert_timers', timers)),
-    insertEvents: (events) => write(chunked.insertRows('alert_events', events)),
-    outboxDone: (status, ids) => write(chunked.outboxDone(status, ids)),
+    insertTimers: (timers) => runChunks(chunked.insertRows('alert_timers', timers)),
+    insertEvents: (events) => runChunks(chunked.insertRows('alert_events', events)),
+    outboxDone: (status, ids) => runChunks(chunked.outboxDone(status, ids)),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   } satisfies AlertStore; // the port itself: its Awaitables answered as promises

@@ -57,7 +57,7 @@ export function sqliteAlertStore(db: Db): AlertStore {
   const updates = new Map<string, (...args: unknown[]) => number>();
   /** One prepared statement per kind and count of rows (multi-row inserts, updates of many ids). */
   const chunked = chunkedWrites(k, (op) => sqliteOp(db, op) as (...args: unknown[]) => number);
-  const write = (chunks: Iterable<ChunkWrite<(...args: unknown[]) => number>>): number => {
+  const runChunks = (chunks: Iterable<ChunkWrite<(...args: unknown[]) => number>>): number => {
     let n = 0;
     for (const [statement, args] of chunks) n += statement(...args);
     return n;
@@ -85,9 +85,9 @@ export function sqliteAlertStore(db: Db): AlertStore {
       update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertTimers: (timers) => write(chunked.insertRows('alert_timers', timers)),
-    insertEvents: (events) => write(chunked.insertRows('alert_events', events)),
-    outboxDone: (status, ids) => write(chunked.outboxDone(status, ids)),
+    insertTimers: (timers) => runChunks(chunked.insertRows('alert_timers', timers)),
+    insertEvents: (events) => runChunks(chunked.insertRows('alert_events', events)),
+    outboxDone: (status, ids) => runChunks(chunked.outboxDone(status, ids)),
     maintenanceTasks: (open) =>
       open === undefined ? own.tasksAll() : open ? own.tasksOpen() : own.tasksDone(),
   };
