@@ -2,7 +2,7 @@
  * The alert store's statements of what falls due — escalation timers, the outbox and its digests, the
  * must-reach ladder — built once with Kysely for both dialects, as alert-statements.ts builds the rest.
  */
-import { type ExpressionBuilder, sql } from 'kysely';
+import type { ExpressionBuilder } from 'kysely';
 import { ownerGoneIn } from '../storage/leases.ts';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { Milestone } from './config.ts';
@@ -10,31 +10,19 @@ import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
 import type { AlertStoreTables, TimerRow } from './tables.ts';
 
 const due = (row: { due: number | null } | undefined): number | null => row?.due ?? null;
-const count = (row: { n: number } | undefined): number => row?.n ?? 0;
-
-/** A step (or rung) this late is any instance's to take, whoever scheduled it (see `firedBy`). */
-export const OVERDUE_TO_ANYONE_MS = 1_000;
 
 /**
- * The steps (or ladders; `due` their due-time column) `owner` fires at `now`: those it scheduled; those more
- * than OVERDUE_TO_ANYONE_MS late, whoever scheduled them (an instance behind on its work, or dead while its
- * lease still runs, gets help within a second); and those whose scheduler holds no live lease (it died or
- * stopped, or the row is older than ownership). On a shared store every instance once reached for every due
- * step, and all but one ran an empty transaction for it (BEGIN, a skipped take, COMMIT): four per alert with
- * three instances. Going to the others only at the end of a dead one's lease instead piled its steps up for
- * that long and fired them in one burst in front of the replayed presses (first alarm after a kill 8 s against
- * 2.5 s). The take keeps each step once among those that reach for it. On SQLite no instance holds a lease:
- * every row is the one hub's.
+ * The steps (or ladders) `owner` fires: those it scheduled, and those whose scheduler holds no live lease at
+ * `now` — it died or stopped, or the row is older than ownership. On a shared store every instance once reached
+ * for every due step, and all but one ran an empty transaction for it; now a step has one taker while its
+ * instance lives, and the survivors share a dead one's (the take keeps each firing once among them). On SQLite
+ * no instance holds a lease: every row is the one hub's.
  */
 const firedBy =
-  (db: Db, due: 'due_at' | 'next_at', owner: string, now: number) =>
+  (db: Db, owner: string, now: number) =>
   (eb: ExpressionBuilder<AlertStoreTables, 'alert_timers' | 'alert_must_reach'>) =>
-    eb.or([
-      eb('owner', '=', owner),
-      // `due + grace < now` rather than `due < now - grace`: PostgreSQL would type `$1 - 1000` as an integer
-      sql<boolean>`${sql.ref(due)} + ${sql.lit(OVERDUE_TO_ANYONE_MS)} < ${now}`,
-      ownerGoneIn(db, 'owner', now),
-    ]);
+    eb.or([eb('owner', '=', owner), ownerGoneIn(db, 'owner', now)]);
+const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 /** Due timers read at a time: a firing reads the next page only after a full one. */
 export const DUE_TIMERS_PAGE = 200;
@@ -66,7 +54,7 @@ export function timerOps(db: Db, dialect: Dialect) {
         .selectAll()
         .where('state', '=', lit('pending'))
         .where('due_at', '<=', now)
-        .where(firedBy(db, 'due_at', owner, now))
+        .where(firedBy(db, owner, now))
         .orderBy('due_at')
         .orderBy('id')
         .limit(lit(DUE_TIMERS_PAGE)),
@@ -79,7 +67,7 @@ export function timerOps(db: Db, dialect: Dialect) {
           .selectFrom('alert_timers')
           .select('due_at as due')
           .where('state', '=', lit('pending'))
-          .where(firedBy(db, 'due_at', owner, now))
+          .where(firedBy(db, owner, now))
           .orderBy('due_at')
           .limit(lit(1)),
       due,
@@ -279,7 +267,7 @@ export function reachOps(db: Db, dialect: Dialect) {
         .selectAll()
         .where('state', '=', lit('active'))
         .where('next_at', '<=', now)
-        .where(firedBy(db, 'next_at', owner, now))
+        .where(firedBy(db, owner, now))
         .orderBy('next_at')
         .limit(lit(200)),
     ),
@@ -289,7 +277,7 @@ export function reachOps(db: Db, dialect: Dialect) {
           .selectFrom('alert_must_reach')
           .select('next_at as due')
           .where('state', '=', lit('active'))
-          .where(firedBy(db, 'next_at', owner, now))
+          .where(firedBy(db, owner, now))
           .orderBy('next_at')
           .limit(lit(1)),
       due,

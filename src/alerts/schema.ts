@@ -327,8 +327,8 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
   {
     // On a shared store every instance once reached for every due step and rung, and all but one ran an empty
     // transaction for it (BEGIN, a skipped take, COMMIT): four per alert with three instances. Each step now
-    // belongs to the instance that scheduled it, and goes to the others once over a second late or once its
-    // lease has run out (due-statements.ts). Rows from before have no owner: anyone's, as they were.
+    // belongs to the instance that scheduled it, and goes to the others only once its lease has run out
+    // (due-statements.ts). Rows from before have no owner: anyone's, as they were.
     description: 'who scheduled each escalation step and must-reach ladder',
     statements: (db) => [
       db.schema.alterTable('alert_timers').addColumn('owner', 'text'),
