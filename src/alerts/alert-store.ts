@@ -25,16 +25,18 @@ import type {
   TimerRow,
   WhistleRow,
 } from './tables.ts';
+import type { TurnKind } from './turns.ts';
 import type { AlertStatus } from './types.ts';
 
 export interface AlertStore {
   /**
    * Run `fn` as one transaction: committed when its promise resolves, rolled back when it rejects. Transactions
-   * of this process run one at a time, in the order asked (a second waits for the first to settle); a call made
-   * while the caller's own synchronous transaction is open on the connection joins it. A body never opens
+   * of this process run one at a time, each waiting for the one before to settle; a call made while the
+   * caller's own synchronous transaction is open on the connection joins it. A body never opens
    * another transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead).
+   * Where transactions wait for their turn (PostgreSQL), an alarm's goes before routine ones (turns.ts).
    */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  transaction<T>(fn: () => Promise<T>, kind?: TurnKind): Promise<T>;
   /** A transaction is open now (work that must follow its commit waits). */
   readonly inTransaction: boolean;
   /** The fixed operations on alerts, timelines, timers, whistles, tasks, the must-reach ladder and the outbox. */

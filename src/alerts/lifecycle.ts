@@ -106,7 +106,7 @@ export function createLifecycle(deps: LifecycleDeps) {
         if (resolved) return await reopen(fx, res, resolved);
       }
       await open(fx, res);
-    });
+    }, 'alarm');
     // committed: the delay an operator watches (a queue behind the store shows here first)
     const delayMs = res.reading ? clock.now() - res.reading.receivedAt : Number.NaN;
     // prom-client refuses NaN; a reading stamped by another clock (a test's) cannot be measured

@@ -34,6 +34,7 @@ import type { AlertStores } from './sqlite-alert-store.ts';
 import type { ReadBuilder } from './sqlite-runner.ts';
 import { type AnyOp, type AsyncOps, bind } from './store-ops.ts';
 import type { AlertStoreTables, AlertTables } from './tables.ts';
+import { createTurns, type TurnKind } from './turns.ts';
 
 /** `T` with each method answering a promise of what it answered. */
 export type Async<T> = {
@@ -54,8 +55,11 @@ export interface PostgresAlertStore
       'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'outboxDone' | 'maintenanceTasks'
     >
   > {
-  /** `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. */
-  transaction<T>(fn: () => T | Promise<T>): Promise<T>;
+  /**
+   * `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. An
+   * alarm's transaction takes its turn before routine ones (turns.ts).
+   */
+  transaction<T>(fn: () => T | Promise<T>, kind?: TurnKind): Promise<T>;
   /** A transaction is open in this chain of calls. */
   readonly inTransaction: boolean;
   readonly statements: Async<AlertStatements>;
@@ -174,12 +178,13 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
    * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
    * reads of the other stores (residents, places) wait for another one — with as many open as the pool holds,
    * none gets one and all wait for ever (seen in test/hub/failover.test.ts's load: ten "idle in transaction").
+   * Alarms take their turn first (turns.ts).
    */
-  let turn: Promise<unknown> = Promise.resolve();
+  const turns = createTurns();
   return {
-    async transaction<T>(fn: () => T | Promise<T>): Promise<T> {
+    async transaction<T>(fn: () => T | Promise<T>, kind: TurnKind = 'routine'): Promise<T> {
       if (current.getStore()?.open) return fn();
-      const run = turn.then(() =>
+      return turns.run(kind, () =>
         store.transaction(async (tx) => {
           const t: OpenTransaction = { tx, open: true };
           try {
@@ -189,11 +194,6 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
           }
         }),
       );
-      turn = run.then(
-        () => undefined,
-        () => undefined,
-      );
-      return run;
     },
     get inTransaction() {
       return current.getStore()?.open === true;

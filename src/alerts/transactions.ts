@@ -23,6 +23,7 @@ import type { PlaceNames } from './places.ts';
 import { placeOf } from './places.ts';
 import type { ResidentStore } from './residents.ts';
 import type { AlertRow, WhistleRow } from './tables.ts';
+import type { TurnKind } from './turns.ts';
 import type { AlertView } from './types.ts';
 import { SYSTEM } from './types.ts';
 
@@ -195,7 +196,8 @@ export function createTransactions(deps: TransactionsDeps) {
    */
   let current: TxEffects | undefined;
 
-  async function tx<T>(fn: (fx: TxEffects) => Promise<T>): Promise<T> {
+  /** `fn` in one transaction of the store; an alarm's takes its turn before routine ones (turns.ts). */
+  async function tx<T>(fn: (fx: TxEffects) => Promise<T>, kind: TurnKind = 'routine'): Promise<T> {
     const fx: TxEffects = {
       changes: [],
       stream: [],
@@ -230,7 +232,7 @@ export function createTransactions(deps: TransactionsDeps) {
         } finally {
           current = outer;
         }
-      });
+      }, kind);
     } catch (err) {
       if (fx.claimed.length) handOff?.abandon(fx.claimed);
       throw err;
