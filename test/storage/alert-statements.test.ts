@@ -487,13 +487,7 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.nextReach(T, HUB)).toBeNull();
     expect(await st.startReach('a1', T + MIN, HUB)).toBe(1);
     expect(await st.startReach('a3', T + 2 * MIN, HUB)).toBe(1);
-    expect(await st.reach('a1')).toEqual({
-      alert_id: 'a1',
-      rung: 0,
-      next_at: T + MIN,
-      state: 'active',
-      owner: HUB,
-    });
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + MIN, state: 'active', owner: HUB });
     expect(await st.nextReach(T, HUB)).toBe(T + MIN);
     expect((await st.dueReach(T + 2 * MIN, HUB)).map((r) => r.alert_id)).toEqual(['a1', 'a3']);
     expect(await st.setReach(1, T + 5 * MIN, 'active', 'a1')).toBe(1);
@@ -503,13 +497,7 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.nextReach(T, HUB)).toBe(T + 5 * MIN);
     // a reopened alert starts its ladder again from the first rung
     expect(await st.startReach('a1', T + 9 * MIN, HUB)).toBe(1);
-    expect(await st.reach('a1')).toEqual({
-      alert_id: 'a1',
-      rung: 0,
-      next_at: T + 9 * MIN,
-      state: 'active',
-      owner: HUB,
-    });
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active', owner: HUB });
   });
 
   it('takes a due timer or ladder once: a second take, or one of a ladder that moved, answers 0', async () => {
