@@ -422,7 +422,7 @@ export function updateAlertOp(db: Db, keys: readonly string[]) {
 /** The tables written many rows at a time, with each row's fields in argument order and the fixed columns. */
 const MULTI_ROW = {
   alert_timers: {
-    fields: ['alert_id', 'kind', 'ref', 'unless', 'due_at', 'owner'] satisfies readonly (keyof TimerInsert)[],
+    fields: ['alert_id', 'kind', 'ref', 'unless', 'due_at'] satisfies readonly (keyof TimerInsert)[],
     fixed: { state: lit('pending') },
   },
   alert_events: {

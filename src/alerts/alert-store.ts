@@ -196,15 +196,11 @@ export interface AlertStatements {
     ref: number,
     unless: Milestone | null,
     dueAt: number,
-    owner: string,
   ): Awaitable<number>;
-  /**
-   * Pending timers due at `now` that `owner` fires (its own, and those of instances whose lease ran out at `now`),
-   * earliest first, 200 at most.
-   */
-  dueTimers(now: number, owner: string): Awaitable<TimerRow[]>;
-  /** The earliest due time of a pending timer `owner` fires (as `dueTimers`), null when none. */
-  nextTimer(now: number, owner: string): Awaitable<number | null>;
+  /** Pending timers due at `now`, earliest first, 200 at most. */
+  dueTimers(now: number): Awaitable<TimerRow[]>;
+  /** The earliest due time of a pending timer, null when none. */
+  nextTimer(): Awaitable<number | null>;
   /**
    * Take a due timer to fire it, first thing in the firing transaction: 1 while it is still pending, 0 when
    * another instance on the shared database fired or voided it, or holds it in a transaction now (PostgreSQL:
@@ -246,8 +242,7 @@ export interface AlertStatements {
 
   // ---- must-reach ladder ----
   reach(alertId: string): Awaitable<ReachRow | undefined>;
-  /** Start (or restart) the alert's ladder on rung 0, owned by `owner`. */
-  startReach(alertId: string, nextAt: number, owner: string): Awaitable<number>;
+  startReach(alertId: string, nextAt: number): Awaitable<number>;
   /**
    * Take a due must-reach ladder as read (rung, due time): 1, or 0 when another instance moved it meanwhile or
    * holds it now (skipped, as `takeTimer`).
@@ -255,9 +250,8 @@ export interface AlertStatements {
   takeReach(alertId: string, rung: number, nextAt: number): Awaitable<number>;
   setReach(rung: number, nextAt: number, state: string, alertId: string): Awaitable<number>;
   stopReach(alertId: string): Awaitable<number>;
-  /** Active ladders due at `now` that `owner` fires (as `dueTimers`). */
-  dueReach(now: number, owner: string): Awaitable<ReachRow[]>;
-  nextReach(now: number, owner: string): Awaitable<number | null>;
+  dueReach(now: number): Awaitable<ReachRow[]>;
+  nextReach(): Awaitable<number | null>;
   /** Outbox rows of one rung that are pending or delivered. */
   rungLive(alertId: string, rung: number): Awaitable<number>;
 }

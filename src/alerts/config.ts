@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_PUSH_SERVICES } from '../channels/endpoints.ts';
 import { MESSAGE_LANGS } from '../domain/alarm.ts';
@@ -227,6 +226,3 @@ export const alertsConfigSchema = z.object({
 });
 
 export type AlertsConfig = z.output<typeof alertsConfigSchema>;
-
-/** This hub's name on what it claims and schedules in the store (outbox claims, escalation steps, ladders). */
-export const instanceName = (cfg: Pick<AlertsConfig, 'instanceId'>): string => cfg.instanceId ?? hostname();

@@ -2,26 +2,12 @@
  * The alert store's statements of what falls due — escalation timers, the outbox and its digests, the
  * must-reach ladder — built once with Kysely for both dialects, as alert-statements.ts builds the rest.
  */
-import type { ExpressionBuilder } from 'kysely';
-import { ownerGoneIn } from '../storage/leases.ts';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { Milestone } from './config.ts';
 import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
-import type { AlertStoreTables, TimerRow } from './tables.ts';
+import type { TimerRow } from './tables.ts';
 
 const due = (row: { due: number | null } | undefined): number | null => row?.due ?? null;
-
-/**
- * The steps (or ladders) `owner` fires: those it scheduled, and those whose scheduler holds no live lease at
- * `now` — it died or stopped, or the row is older than ownership. On a shared store every instance once reached
- * for every due step, and all but one ran an empty transaction for it; now a step has one taker while its
- * instance lives, and the survivors share a dead one's (the take keeps each firing once among them). On SQLite
- * no instance holds a lease: every row is the one hub's.
- */
-const firedBy =
-  (db: Db, owner: string, now: number) =>
-  (eb: ExpressionBuilder<AlertStoreTables, 'alert_timers' | 'alert_must_reach'>) =>
-    eb.or([eb('owner', '=', owner), ownerGoneIn(db, 'owner', now)]);
 const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 /** Due timers read at a time: a firing reads the next page only after a full one. */
@@ -36,46 +22,33 @@ export function timerOps(db: Db, dialect: Dialect) {
       .where('state', '=', lit('pending'));
   return {
     insertTimer: write(
-      (
-        alertId: string,
-        kind: TimerRow['kind'],
-        ref: number,
-        unless: Milestone | null,
-        dueAt: number,
-        owner: string,
-      ) =>
+      (alertId: string, kind: TimerRow['kind'], ref: number, unless: Milestone | null, dueAt: number) =>
         db
           .insertInto('alert_timers')
-          .values({ alert_id: alertId, kind, ref, unless, due_at: dueAt, owner, state: lit('pending') }),
+          .values({ alert_id: alertId, kind, ref, unless, due_at: dueAt, state: lit('pending') }),
     ),
-    dueTimers: all((now: number, owner: string) =>
+    dueTimers: all((now: number) =>
       db
         .selectFrom('alert_timers')
         .selectAll()
         .where('state', '=', lit('pending'))
         .where('due_at', '<=', now)
-        .where(firedBy(db, owner, now))
         .orderBy('due_at')
         .orderBy('id')
         .limit(lit(DUE_TIMERS_PAGE)),
     ),
-    // the first in due order rather than MIN: the walk of the (state, due_at) index stops at the first row the
-    // owner fires, where MIN with a condition beside it reads every pending row
     nextTimer: first(
-      (now: number, owner: string) =>
+      () =>
         db
           .selectFrom('alert_timers')
-          .select('due_at as due')
-          .where('state', '=', lit('pending'))
-          .where(firedBy(db, owner, now))
-          .orderBy('due_at')
-          .limit(lit(1)),
+          .select((eb) => eb.fn.min('due_at').as('due'))
+          .where('state', '=', lit('pending')),
       due,
     ),
-    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending. Survivors share a dead
-    // instance's steps, and an instance slow to renew its lease may find another firing its own: on PostgreSQL
-    // the others skip a row one of them holds (answering 0 at once) instead of waiting for its commit, which held
-    // their own transactions, and every raise queued behind them, for as long as the winner's step took.
+    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending. Every instance arms for
+    // the earliest due time, so they all reach for each step at once: on PostgreSQL the others skip a row one of
+    // them holds (answering 0 at once) instead of waiting for its commit, which held their own transactions, and
+    // every raise queued behind them, for as long as the winner's step took.
     takeTimer: write((id: number) =>
       db
         .updateTable('alert_timers')
@@ -214,16 +187,15 @@ export function reachOps(db: Db, dialect: Dialect) {
     reach: first((alertId: string) =>
       db.selectFrom('alert_must_reach').selectAll().where('alert_id', '=', alertId),
     ),
-    startReach: write((alertId: string, nextAt: number, owner: string) =>
+    startReach: write((alertId: string, nextAt: number) =>
       db
         .insertInto('alert_must_reach')
-        .values({ alert_id: alertId, rung: lit(0), next_at: nextAt, state: lit('active'), owner })
+        .values({ alert_id: alertId, rung: lit(0), next_at: nextAt, state: lit('active') })
         .onConflict((oc) =>
           oc.column('alert_id').doUpdateSet((eb) => ({
             rung: lit(0),
             next_at: eb.ref('excluded.next_at'),
             state: lit('active'),
-            owner: eb.ref('excluded.owner'),
           })),
         ),
     ),
@@ -261,25 +233,21 @@ export function reachOps(db: Db, dialect: Dialect) {
         .where('alert_id', '=', alertId)
         .where('state', '=', lit('active')),
     ),
-    dueReach: all((now: number, owner: string) =>
+    dueReach: all((now: number) =>
       db
         .selectFrom('alert_must_reach')
         .selectAll()
         .where('state', '=', lit('active'))
         .where('next_at', '<=', now)
-        .where(firedBy(db, owner, now))
         .orderBy('next_at')
         .limit(lit(200)),
     ),
     nextReach: first(
-      (now: number, owner: string) =>
+      () =>
         db
           .selectFrom('alert_must_reach')
-          .select('next_at as due')
-          .where('state', '=', lit('active'))
-          .where(firedBy(db, owner, now))
-          .orderBy('next_at')
-          .limit(lit(1)),
+          .select((eb) => eb.fn.min('next_at').as('due'))
+          .where('state', '=', lit('active')),
       due,
     ),
     rungLive: first(

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertStatements, AlertStore, TimerInsert } from './alert-store.ts';
-import { type AlertsConfig, instanceName, type Milestone } from './config.ts';
+import type { AlertsConfig, Milestone } from './config.ts';
 import { DUE_TIMERS_PAGE } from './due-statements.ts';
 import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
@@ -32,9 +32,8 @@ export interface EscalationDeps {
 
 export function createEscalation(deps: EscalationDeps) {
   const { clock, cfg, q, log, alerts, notify, callLeaders } = deps;
-  const owner = instanceName(cfg);
   const timer = dueTimer(clock, {
-    next: () => q.nextTimer(clock.now(), owner),
+    next: () => q.nextTimer(),
     fire,
     failed: (err) => log.error({ err }, 'escalation timers could not be read'),
     stopped: () => deps.run.stopped,
@@ -63,7 +62,6 @@ export function createEscalation(deps: EscalationDeps) {
           ref: i,
           unless: w.unless,
           due_at: r.clock_start + w.afterMs,
-          owner,
         });
       }
     }
@@ -88,7 +86,7 @@ export function createEscalation(deps: EscalationDeps) {
     const { retries } = timer;
     for (;;) {
       if (deps.run.stopped) return;
-      const due = await q.dueTimers(clock.now(), owner);
+      const due = await q.dueTimers(clock.now());
       retries.keepOnly(due.map((t) => t.id));
       const ready = due.filter((t) => retries.ready(t.id));
       if (!ready.length) break;
@@ -198,7 +196,7 @@ export function createEscalation(deps: EscalationDeps) {
 
   /** Fire what is overdue now (a hub that was down), else arm for the next due time. */
   async function resume(): Promise<void> {
-    const due = await q.nextTimer(clock.now(), owner);
+    const due = await q.nextTimer();
     if (due !== null && due <= clock.now()) await fire();
     else await timer.arm();
   }
@@ -212,7 +210,7 @@ export function createEscalation(deps: EscalationDeps) {
   /** The report-in deadline of a whistled department (`whistleId`), an escalation timer like the steps. */
   async function scheduleReportIn(alertId: string, whistleId: number, dueAt: number): Promise<void> {
     schedule(dueAt);
-    await q.insertTimer(alertId, 'report_in', whistleId, null, dueAt, owner);
+    await q.insertTimer(alertId, 'report_in', whistleId, null, dueAt);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import type { AlertStatements } from './alert-store.ts';
-import { type AlertsConfig, instanceName } from './config.ts';
+import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { Enqueue } from './noise.ts';
@@ -46,9 +46,8 @@ export interface MustReachDeps {
 
 export function createMustReach(deps: MustReachDeps) {
   const { clock, cfg, q, metrics: m, log, alerts, enqueue } = deps;
-  const owner = instanceName(cfg);
   const timer = dueTimer(clock, {
-    next: () => q.nextReach(clock.now(), owner),
+    next: () => q.nextReach(),
     fire,
     failed: (err) => log.error({ err }, 'must-reach ladder could not be read'),
     stopped: () => deps.run.stopped,
@@ -57,7 +56,7 @@ export function createMustReach(deps: MustReachDeps) {
   /** Put the alert on rung 0 (its app push), the next rung due one step from now; answers when. */
   async function begin(alertId: string): Promise<number> {
     const nextAt = clock.now() + cfg.mustReachStepMs;
-    await q.startReach(alertId, nextAt, owner);
+    await q.startReach(alertId, nextAt);
     return nextAt;
   }
 
@@ -194,7 +193,7 @@ export function createMustReach(deps: MustReachDeps) {
   async function fireDue(): Promise<void> {
     if (deps.run.stopped) return;
     const { retries } = timer;
-    const due = await q.dueReach(clock.now(), owner);
+    const due = await q.dueReach(clock.now());
     const keyOf = (d: (typeof due)[number]) => `${d.alert_id}:${d.rung}:${d.next_at}`;
     retries.keepOnly(due.map(keyOf));
     for (const d of due) {

@@ -10,12 +10,13 @@
  * digests, channel rate limits postpone, failures retry with back-off until they are dead, and every outcome
  * lands in the timeline.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Channel } from '../channels/channel.ts';
 import { DeliveryError } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertStatements, AlertStore } from './alert-store.ts';
-import { type AlertsConfig, instanceName } from './config.ts';
+import type { AlertsConfig } from './config.ts';
 import { dueTimer } from './due-timer.ts';
 import { createLanes, type Lane } from './lanes.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -51,7 +52,7 @@ export function createOutbox(deps: OutboxDeps) {
   const { clock, cfg, q, metrics: m, log, alerts } = deps;
   const { claims } = deps.store;
   const lanes = createLanes(cfg, clock);
-  const owner = instanceName(cfg);
+  const owner = cfg.instanceId ?? hostname();
   /** Deliveries in flight by row id (a claim of ours that ran out on a jumping test clock is not started twice). */
   const inFlight = new Map<number, Promise<void>>();
   const retry = dueTimer(clock, {

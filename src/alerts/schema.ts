@@ -324,17 +324,6 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
       db.schema.createIndex('alert_event_seen_at').on('alert_event_seen').column('at'),
     ],
   },
-  {
-    // On a shared store every instance once reached for every due step and rung, and all but one ran an empty
-    // transaction for it (BEGIN, a skipped take, COMMIT): four per alert with three instances. Each step now
-    // belongs to the instance that scheduled it, and goes to the others only once its lease has run out
-    // (due-statements.ts). Rows from before have no owner: anyone's, as they were.
-    description: 'who scheduled each escalation step and must-reach ladder',
-    statements: (db) => [
-      db.schema.alterTable('alert_timers').addColumn('owner', 'text'),
-      db.schema.alterTable('alert_must_reach').addColumn('owner', 'text'),
-    ],
-  },
 ];
 
 const PLACE_LEVELS = ['street', 'community', 'estate', 'building', 'unit'] as const;

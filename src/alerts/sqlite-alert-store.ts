@@ -4,7 +4,6 @@
  * dispatcher.
  */
 import type { Clock } from '../clock/clock.ts';
-import { LEASE_MIGRATIONS } from '../storage/leases.ts';
 import { migrateModuleSync } from '../storage/migrations.ts';
 import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore, sqliteTransactions } from '../storage/sqlite-kysely.ts';
@@ -36,11 +35,9 @@ export interface AlertStores {
   channelTargets: ChannelTargetStore;
 }
 
-/** Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`, `instances`) and open its stores on them. */
+/** Migrate the dispatcher's tables (modules `alerts`, `alerts.outbox`) and open its stores on them. */
 export function openSqliteAlertStores(db: Db, clock: Clock, options: { timeZone: string }): AlertStores {
   const schema = sqliteStore(db);
-  // the steps and ladders are read through the lease table (due-statements.ts): on SQLite it holds no lease
-  migrateModuleSync(schema, 'instances', LEASE_MIGRATIONS);
   migrateModuleSync(schema, 'alerts', ALERTS_MIGRATIONS);
   migrateModuleSync(schema, 'alerts.outbox', OUTBOX_MIGRATIONS);
   return {

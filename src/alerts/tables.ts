@@ -66,8 +66,6 @@ export interface TimerRow {
   ref: number;
   unless: Milestone | null;
   due_at: number;
-  /** The instance that scheduled it (its name on the outbox claims); null on rows from before ownership. */
-  owner: string | null;
 }
 
 export interface OutboxRow {
@@ -118,8 +116,6 @@ export interface ReachRow {
   rung: number;
   next_at: number;
   state: string;
-  /** The instance that started the ladder, as `TimerRow.owner`. */
-  owner: string | null;
 }
 
 export interface DigestRow {

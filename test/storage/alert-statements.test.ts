@@ -10,7 +10,7 @@ import {
 import { ALERTS_MIGRATIONS } from '../../src/alerts/schema.ts';
 import { sqliteAlertStore } from '../../src/alerts/sqlite-alert-store.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
-import { LEASE_MIGRATIONS, type LeaseTables } from '../../src/storage/leases.ts';
+import type { LeaseTables } from '../../src/storage/leases.ts';
 import { migrateModuleSync } from '../../src/storage/migrations.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
 
@@ -25,14 +25,11 @@ import { describeStores, type StoreUnderTest } from './stores.ts';
 type Store = AlertStore;
 
 const T = Date.parse('2026-12-01T16:00:00+08:00');
-/** The instance that schedules the timers and ladders of these tests. */
-const HUB = 'hub-a';
 const MIN = 60_000;
 const PLACE = JSON.stringify({ street: 's1', community: 'c1', grid: 'g1', estate: 'e1', building: 'b1' });
 
 async function open(sut: StoreUnderTest): Promise<Store> {
   if (sut.sqlite) {
-    migrateModuleSync(sut.store, 'instances', LEASE_MIGRATIONS);
     migrateModuleSync(sut.store, 'alerts', ALERTS_MIGRATIONS);
     migrateModuleSync(sut.store, 'alerts.outbox', OUTBOX_MIGRATIONS);
     return sqliteAlertStore(sut.sqlite);
@@ -315,19 +312,19 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     const s = await open(await fresh());
     const st = s.statements;
     await withAlert(s);
-    expect(await st.nextTimer(T, HUB)).toBeNull();
-    await st.insertTimer('a1', 'step', 1, 'acknowledged', T + 10 * MIN, HUB);
-    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN, HUB);
+    expect(await st.nextTimer()).toBeNull();
+    await st.insertTimer('a1', 'step', 1, 'acknowledged', T + 10 * MIN);
+    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
     // a ladder's timers go in with one statement, in the order given
     expect(
       await s.insertTimers([
-        { alert_id: 'a1', kind: 'report_in', ref: 1, unless: null, due_at: T + 5 * MIN, owner: HUB },
-        { alert_id: 'a1', kind: 'step', ref: 2, unless: 'on_site', due_at: T + 20 * MIN, owner: HUB },
+        { alert_id: 'a1', kind: 'report_in', ref: 1, unless: null, due_at: T + 5 * MIN },
+        { alert_id: 'a1', kind: 'step', ref: 2, unless: 'on_site', due_at: T + 20 * MIN },
       ]),
     ).toBe(2);
     expect(await s.insertTimers([])).toBe(0);
-    expect(await st.nextTimer(T, HUB)).toBe(T + 5 * MIN);
-    const due = await st.dueTimers(T + 10 * MIN, HUB);
+    expect(await st.nextTimer()).toBe(T + 5 * MIN);
+    const due = await st.dueTimers(T + 10 * MIN);
     expect(due.map((t) => [t.kind, t.ref, t.due_at])).toEqual([
       ['step', 0, T + 5 * MIN],
       ['report_in', 1, T + 5 * MIN],
@@ -341,21 +338,21 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.voidStep('a1', 0)).toBe(0); // fired already
     expect(await st.voidReportIn('a1', 1)).toBe(1);
     expect(await st.voidUnless('a1', 'acknowledged')).toBe(1); // step 1
-    expect(await st.nextTimer(T, HUB)).toBe(T + 20 * MIN);
+    expect(await st.nextTimer()).toBe(T + 20 * MIN);
     expect(await st.voidSteps('a1')).toBe(1);
-    expect(await st.nextTimer(T, HUB)).toBeNull();
-    await st.insertTimer('a1', 'step', 3, null, T, HUB);
-    await st.insertTimer('a1', 'report_in', 2, null, T, HUB);
+    expect(await st.nextTimer()).toBeNull();
+    await st.insertTimer('a1', 'step', 3, null, T);
+    await st.insertTimer('a1', 'report_in', 2, null, T);
     expect(await st.voidAll('a1')).toBe(2);
-    expect(await st.dueTimers(T + 99 * MIN, HUB)).toEqual([]);
+    expect(await st.dueTimers(T + 99 * MIN)).toEqual([]);
 
     // Done timers of an alert closed long enough ago are pruned; pending ones and open alerts' are kept.
-    await st.insertTimer('a1', 'step', 4, null, T + 30 * MIN, HUB);
+    await st.insertTimer('a1', 'step', 4, null, T + 30 * MIN);
     expect(await st.pruneTimers(T + MIN)).toBe(0); // a1 is open
     await s.updateAlert('a1', { status: 'closed' }, T);
     expect(await st.pruneTimers(T)).toBe(0); // not before its update
     expect(await st.pruneTimers(T + 1)).toBe(6);
-    expect(await st.dueTimers(T + 99 * MIN, HUB)).toHaveLength(1);
+    expect(await st.dueTimers(T + 99 * MIN)).toHaveLength(1);
   });
 
   it('keeps the outbox: pending count, an alert’s rows, digest siblings, folds, digests and pruning', async () => {
@@ -431,85 +428,38 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.eventSeen('d', 'e2', 'r', T + MIN)).toBe(0);
   });
 
-  it('gives each instance the steps and ladders it scheduled, and those of an instance whose lease ran out', async () => {
-    const sut = await fresh();
-    const s = await open(sut);
-    const st = s.statements;
-    await withAlert(s);
-    for (const id of ['a2', 'a3', 'a4']) await st.insertAlert(alert(id));
-    if (dialect === 'postgres') await liveUntil(sut.store, 'hub-dying', T + 3_000);
-    await s.insertTimers([
-      { alert_id: 'a1', kind: 'step', ref: 1, unless: null, due_at: T + 1_000, owner: 'hub-b' },
-      { alert_id: 'a2', kind: 'step', ref: 1, unless: null, due_at: T + 2_000, owner: 'hub-dying' },
-      { alert_id: 'a3', kind: 'step', ref: 1, unless: null, due_at: T + 3_000, owner: null },
-      { alert_id: 'a4', kind: 'step', ref: 1, unless: null, due_at: T + 4_000, owner: HUB },
-    ]);
-    await st.startReach('a1', T + 1_000, 'hub-b');
-    await st.startReach('a2', T + 2_000, 'hub-dying');
-    await st.startReach('a4', T + 4_000, HUB);
-    const timersOf = async (now: number, owner: string) =>
-      (await st.dueTimers(now, owner)).map((t) => t.alert_id);
-    const laddersOf = async (now: number, owner: string) =>
-      (await st.dueReach(now, owner)).map((r) => r.alert_id);
-    if (dialect === 'sqlite') {
-      // one hub, no leases: every row is its own, whoever wrote it (a data dir moved to another host)
-      expect(await timersOf(T + 9_000, HUB)).toEqual(['a1', 'a2', 'a3', 'a4']);
-      expect(await st.nextTimer(T, HUB)).toBe(T + 1_000);
-      expect(await laddersOf(T + 9_000, HUB)).toEqual(['a1', 'a2', 'a4']);
-      return;
-    }
-    // while hub-b and hub-dying are alive, theirs are not hub-a's to reach for; rows from before ownership are
-    // anyone's
-    expect(await timersOf(T + 2_999, HUB)).toEqual([]);
-    expect(await st.nextTimer(T + 2_999, HUB)).toBe(T + 3_000);
-    expect(await timersOf(T + 2_999, 'hub-b')).toEqual(['a1']);
-    expect(await laddersOf(T + 2_999, HUB)).toEqual([]);
-    expect(await laddersOf(T + 2_999, 'hub-b')).toEqual(['a1']);
-    expect(await st.nextReach(T + 2_999, HUB)).toBe(T + 4_000);
-    // hub-dying's lease runs out: its step and ladder are due to every survivor (the take fires each once)
-    expect(await timersOf(T + 9_000, HUB)).toEqual(['a2', 'a3', 'a4']);
-    expect(await timersOf(T + 9_000, 'hub-b')).toEqual(['a1', 'a2', 'a3']);
-    expect(await st.nextTimer(T + 3_000, HUB)).toBe(T + 2_000);
-    expect(await laddersOf(T + 9_000, HUB)).toEqual(['a2', 'a4']);
-    expect(await st.nextReach(T + 3_000, HUB)).toBe(T + 2_000);
-    // a ladder started again belongs to whoever started it
-    await st.startReach('a1', T + 5_000, HUB);
-    expect(await laddersOf(T + 9_000, HUB)).toEqual(['a2', 'a4', 'a1']);
-    expect(await laddersOf(T + 9_000, 'hub-b')).toEqual(['a2']);
-  });
-
   it('runs the must-reach ladder: started, stepped, due, stopped and started again', async () => {
     const s = await open(await fresh());
     const st = s.statements;
     await withAlert(s);
     await st.insertAlert(alert('a3'));
     expect(await st.reach('a1')).toBeUndefined();
-    expect(await st.nextReach(T, HUB)).toBeNull();
-    expect(await st.startReach('a1', T + MIN, HUB)).toBe(1);
-    expect(await st.startReach('a3', T + 2 * MIN, HUB)).toBe(1);
-    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + MIN, state: 'active', owner: HUB });
-    expect(await st.nextReach(T, HUB)).toBe(T + MIN);
-    expect((await st.dueReach(T + 2 * MIN, HUB)).map((r) => r.alert_id)).toEqual(['a1', 'a3']);
+    expect(await st.nextReach()).toBeNull();
+    expect(await st.startReach('a1', T + MIN)).toBe(1);
+    expect(await st.startReach('a3', T + 2 * MIN)).toBe(1);
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + MIN, state: 'active' });
+    expect(await st.nextReach()).toBe(T + MIN);
+    expect((await st.dueReach(T + 2 * MIN)).map((r) => r.alert_id)).toEqual(['a1', 'a3']);
     expect(await st.setReach(1, T + 5 * MIN, 'active', 'a1')).toBe(1);
-    expect((await st.dueReach(T + 2 * MIN, HUB)).map((r) => r.alert_id)).toEqual(['a3']);
+    expect((await st.dueReach(T + 2 * MIN)).map((r) => r.alert_id)).toEqual(['a3']);
     expect(await st.stopReach('a3')).toBe(1);
     expect(await st.stopReach('a3')).toBe(0);
-    expect(await st.nextReach(T, HUB)).toBe(T + 5 * MIN);
+    expect(await st.nextReach()).toBe(T + 5 * MIN);
     // a reopened alert starts its ladder again from the first rung
-    expect(await st.startReach('a1', T + 9 * MIN, HUB)).toBe(1);
-    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active', owner: HUB });
+    expect(await st.startReach('a1', T + 9 * MIN)).toBe(1);
+    expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active' });
   });
 
   it('takes a due timer or ladder once: a second take, or one of a ladder that moved, answers 0', async () => {
     const s = await open(await fresh());
     const st = s.statements;
     await withAlert(s);
-    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN, HUB);
-    const [timer] = await st.dueTimers(T + 5 * MIN, HUB);
+    await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+    const [timer] = await st.dueTimers(T + 5 * MIN);
     expect(await st.takeTimer(timer?.id as number)).toBe(1);
     expect(await st.setTimerState('fired', timer?.id as number)).toBe(1);
     expect(await st.takeTimer(timer?.id as number)).toBe(0);
-    await st.startReach('a1', T + MIN, HUB);
+    await st.startReach('a1', T + MIN);
     expect(await st.takeReach('a1', 0, T + MIN)).toBe(1);
     await st.setReach(1, T + 3 * MIN, 'active', 'a1');
     // what another instance read before the ladder moved on is no longer there to take
@@ -644,14 +594,14 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
       await s.statements.insertAlert(alert(id));
       await s.statements.insertEvent(id, T, 'system', 'raised', '{}');
       await s.updateAlert('a1', { status: 'acknowledged' }, T + MIN);
-      await s.statements.insertTimer(id, 'step', 0, null, T + MIN, HUB);
+      await s.statements.insertTimer(id, 'step', 0, null, T + MIN);
       if (fail) throw boom;
     };
     await expect(s.transaction(body('a2', true))).rejects.toBe(boom);
     expect(await s.statements.alert('a2')).toBeUndefined();
     expect(await s.statements.events('a2')).toEqual([]);
     expect((await s.statements.alert('a1'))?.status).toBe('open');
-    expect(await s.statements.nextTimer(T, HUB)).toBeNull();
+    expect(await s.statements.nextTimer()).toBeNull();
     expect(s.inTransaction).toBe(false);
 
     if (dialect === 'postgres') {
@@ -687,9 +637,9 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
       const a = (await open(sut)) as PostgresAlertStore;
       const b = postgresAlertStore(sut.reopen());
       await withAlert(a);
-      await a.statements.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN, HUB);
-      await a.statements.startReach('a1', T + MIN, HUB);
-      const [timer] = await a.statements.dueTimers(T + 5 * MIN, HUB);
+      await a.statements.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+      await a.statements.startReach('a1', T + MIN);
+      const [timer] = await a.statements.dueTimers(T + 5 * MIN);
       const id = timer?.id as number;
       await a.transaction(async () => {
         expect(await a.statements.takeTimer(id)).toBe(1);
