@@ -34,7 +34,7 @@ export interface AlertStore {
    * of this process run one at a time, each waiting for the one before to settle; a call made while the
    * caller's own synchronous transaction is open on the connection joins it. A body never opens
    * another transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead).
-   * Where transactions wait for their turn (PostgreSQL), an alarm's goes before routine ones (turns.ts).
+   * Where transactions wait for their turn (PostgreSQL), a rule result's goes before routine ones (turns.ts).
    */
   transaction<T>(fn: () => Promise<T>, kind?: TurnKind): Promise<T>;
   /** A transaction is open now (work that must follow its commit waits). */

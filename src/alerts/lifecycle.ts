@@ -106,7 +106,7 @@ export function createLifecycle(deps: LifecycleDeps) {
         if (resolved) return await reopen(fx, res, resolved);
       }
       await open(fx, res);
-    }, 'alarm');
+    }, 'result');
     // committed: the delay an operator watches (a queue behind the store shows here first)
     const delayMs = res.reading ? clock.now() - res.reading.receivedAt : Number.NaN;
     // prom-client refuses NaN; a reading stamped by another clock (a test's) cannot be measured
@@ -215,7 +215,7 @@ export function createLifecycle(deps: LifecycleDeps) {
         severity: res.severity,
         evidence: res.evidence,
       });
-    });
+    }, 'result');
   }
 
   async function clear(res: AlertClear): Promise<void> {
@@ -223,7 +223,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       const open = await q.openFor(res.ruleId, res.deviceId);
       if (!open) return;
       await resolveRow(fx, open, `rule:${res.ruleId}`, res.resolution, res.note);
-    });
+    }, 'result');
   }
 
   async function fact(res: AlertFact): Promise<void> {
@@ -233,7 +233,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       // The resident says it was nothing; a worker still has to confirm, so the alert stays open.
       await setFields(open.id, { cancelled_by_resident: 1 });
       await record(fx, open.id, res.fact, `rule:${res.ruleId}`, { note: res.note });
-    });
+    }, 'result');
   }
 
   /** Resolve in the caller's transaction: timers and the ladder stop; answers the resident's rating token. */

@@ -56,8 +56,8 @@ export interface PostgresAlertStore
     >
   > {
   /**
-   * `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. An
-   * alarm's transaction takes its turn before routine ones (turns.ts).
+   * `fn` in one transaction: committed when it settles, rolled back when it throws; a nested call joins. A rule
+   * result's transaction (a raise, an update, a clear) takes its turn before routine ones (turns.ts).
    */
   transaction<T>(fn: () => T | Promise<T>, kind?: TurnKind): Promise<T>;
   /** A transaction is open in this chain of calls. */
@@ -178,7 +178,7 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
    * keeps the effects of "the" running body), and side by side each would hold a pooled connection while its
    * reads of the other stores (residents, places) wait for another one — with as many open as the pool holds,
    * none gets one and all wait for ever (seen in test/hub/failover.test.ts's load: ten "idle in transaction").
-   * Alarms take their turn first (turns.ts).
+   * Rule results take their turn first (turns.ts).
    */
   const turns = createTurns();
   return {

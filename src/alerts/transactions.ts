@@ -196,7 +196,7 @@ export function createTransactions(deps: TransactionsDeps) {
    */
   let current: TxEffects | undefined;
 
-  /** `fn` in one transaction of the store; an alarm's takes its turn before routine ones (turns.ts). */
+  /** `fn` in one transaction of the store; a rule result's takes its turn before routine ones (turns.ts). */
   async function tx<T>(fn: (fx: TxEffects) => Promise<T>, kind: TurnKind = 'routine'): Promise<T> {
     const fx: TxEffects = {
       changes: [],

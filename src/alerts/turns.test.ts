@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALARMS_IN_A_ROW, createTurns, type TurnKind } from './turns.ts';
+import { createTurns, RESULTS_IN_A_ROW, type TurnKind } from './turns.ts';
 
 /** A transaction body that runs until `finish` is called, recording when it started. */
 function held(order: string[], name: string) {
@@ -18,19 +18,19 @@ function held(order: string[], name: string) {
 }
 
 describe('transaction turns', () => {
-  it('runs one at a time, alarms before routine work that waits, each kind in the order asked', async () => {
+  it('runs one at a time, rule results before routine work that waits, each kind in the order asked', async () => {
     const turns = createTurns();
     const order: string[] = [];
     const first = held(order, 'step-1');
     const running = turns.run('routine', first.fn);
     const asked: [TurnKind, string][] = [
       ['routine', 'step-2'],
-      ['alarm', 'press-1'],
+      ['result', 'press-1'],
       ['routine', 'step-3'],
-      ['alarm', 'press-2'],
+      ['result', 'press-2'],
     ];
     const all = asked.map(([kind, name]) => turns.run(kind, async () => void order.push(name)));
-    expect(turns.waiting()).toEqual({ alarm: 2, routine: 2 });
+    expect(turns.waiting()).toEqual({ result: 2, routine: 2 });
     // nothing else starts while the first runs
     await Promise.resolve();
     expect(order).toEqual(['step-1']);
@@ -38,29 +38,29 @@ describe('transaction turns', () => {
     await expect(running).resolves.toBe('step-1');
     await Promise.all(all);
     expect(order).toEqual(['step-1', 'press-1', 'press-2', 'step-2', 'step-3']);
-    expect(turns.waiting()).toEqual({ alarm: 0, routine: 0 });
+    expect(turns.waiting()).toEqual({ result: 0, routine: 0 });
   });
 
-  it(`lets the oldest routine transaction go after ${ALARMS_IN_A_ROW} alarms in a row`, async () => {
+  it(`lets the oldest routine transaction go after ${RESULTS_IN_A_ROW} results in a row`, async () => {
     const turns = createTurns();
     const order: string[] = [];
     const first = held(order, 'press-0');
-    const running = turns.run('alarm', first.fn);
+    const running = turns.run('result', first.fn);
     const routine = turns.run('routine', async () => void order.push('step'));
-    const presses = Array.from({ length: 2 * ALARMS_IN_A_ROW }, (_, i) =>
-      turns.run('alarm', async () => void order.push(`press-${i + 1}`)),
+    const presses = Array.from({ length: 2 * RESULTS_IN_A_ROW }, (_, i) =>
+      turns.run('result', async () => void order.push(`press-${i + 1}`)),
     );
     first.finish();
     await Promise.all([running, routine, ...presses]);
-    // press-0 was the first alarm of the row
-    expect(order.indexOf('step')).toBe(ALARMS_IN_A_ROW);
-    expect(order).toHaveLength(2 * ALARMS_IN_A_ROW + 2);
+    // press-0 was the first result of the row
+    expect(order.indexOf('step')).toBe(RESULTS_IN_A_ROW);
+    expect(order).toHaveLength(2 * RESULTS_IN_A_ROW + 2);
   });
 
   it('passes a failure on and gives the turn to the next', async () => {
     const turns = createTurns();
     const boom = new Error('boom');
-    const failed = turns.run('alarm', async () => {
+    const failed = turns.run('result', async () => {
       throw boom;
     });
     const next = turns.run('routine', async () => 'ran');
