@@ -298,8 +298,7 @@ export async function createExternalIngest(deps: IngestDeps): Promise<MqttIngest
               // the events the previous owner took are known by their eventIds in the shared journal: read
               // them first, so a shadowed copy of one is recognised as the duplicate it is
               if ('recall' in journal) {
-                const now = clock.now();
-                await Promise.all([...taken].map((id) => journal.recall(id, now)));
+                await journal.recall([...taken], clock.now());
               }
               // The previous owner may have been seconds behind on its socket at its last sign of life (a loaded
               // machine): an event that reached this instance before the cut-off may never have been taken there,

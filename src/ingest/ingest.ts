@@ -221,7 +221,7 @@ export async function createIngest(deps: IngestDeps): Promise<Ingest> {
     metrics,
     queue: connectQueue,
     // the shared store: a device's identities read before its CONNACK (a resend of what it sent elsewhere)
-    ...('recall' in journal ? { recall: (deviceId: string) => journal.recall(deviceId, clock.now()) } : {}),
+    ...('recall' in journal ? { recall: (deviceId: string) => journal.recall([deviceId], clock.now()) } : {}),
     clientById: (id) =>
       (broker as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients[id],
   });

@@ -155,8 +155,11 @@ export interface JournalStore {
   owned(ids: readonly number[], now: number): Promise<Ownership>;
   count(): Promise<number>;
   seen(deviceId: string, key: string): Promise<SeenKey | undefined>;
-  /** Every identity of one device still in its window at `now`: read at its CONNECT (`AsyncEventJournal.recall`). */
-  seenOf(deviceId: string, now: number): Promise<SeenKey[]>;
+  /**
+   * Every identity of these devices still in its window at `now`: read at a device's CONNECT, and for all the
+   * devices of a take-over at once (`AsyncEventJournal.recall`).
+   */
+  seenOf(deviceIds: readonly string[], now: number): Promise<SeenKey[]>;
   forget(deviceId: string, key: string): Promise<void>;
   settle(deviceId: string, conn: string): Promise<void>;
   prune(now: number): Promise<number>;
@@ -168,6 +171,9 @@ export interface Ownership {
   /** This instance's lease is live: its rows are safe to re-feed (false: wait, another may be taking them). */
   live: boolean;
 }
+
+/** Devices per statement when a take-over reads their identities (well below PostgreSQL's 65 535 parameters). */
+const SEEN_OF_CHUNK = 1_000;
 
 /** The statements, built once per store with Kysely; SQLite prepares them once, PostgreSQL sends them. */
 function queries(db: Kysely<JournalTables>) {
@@ -206,11 +212,11 @@ function queries(db: Kysely<JournalTables>) {
         .where('conn', '=', conn)
         .where('key', 'like', sql.lit('p:%')),
     prune: (now: number) => db.deleteFrom('ingest_seen').where('expires_at', '<=', now),
-    seenOf: (deviceId: string, now: number) =>
+    seenOf: (deviceIds: readonly string[], now: number) =>
       db
         .selectFrom('ingest_seen')
-        .select(['key', 'digest', 'conn', 'qos', 'expires_at'])
-        .where('device_id', '=', deviceId)
+        .select(['device_id', 'key', 'digest', 'conn', 'qos', 'expires_at'])
+        .where('device_id', 'in', deviceIds)
         .where('expires_at', '>', now),
   };
 }
@@ -263,10 +269,11 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
   const delSeen = prep<[string, string]>(q.delSeen('', ''));
   const settle = prep<[string, string]>(q.settle('', ''));
   const prune = prep<[number]>(q.prune(0));
+  // one device per run: prepared once (a take-over's devices are read one by one, each a few µs on SQLite)
   const seenOf = prep<
     [string, number],
-    { key: string; digest: string; conn: string; qos: number; expires_at: number }
-  >(q.seenOf('', 0));
+    { device_id: string; key: string; digest: string; conn: string; qos: number; expires_at: number }
+  >(q.seenOf([''], 0));
 
   const recordTx = db.transaction((readings: readonly EventReading[], seen: readonly SeenKey[]) => {
     for (const r of readings) {
@@ -309,8 +316,10 @@ export function sqliteJournal(db: Db, owner = 'local'): JournalStore {
     owned: (ids) => Promise.resolve({ mine: new Set(ids), live: true }),
     count: () => settled(() => sync.count()),
     seen: (deviceId, key) => settled(() => sync.seen(deviceId, key)),
-    seenOf: (deviceId, now) =>
-      settled(() => seenOf.all(deviceId, now).map((r) => toSeen(deviceId, r.key, r) as SeenKey)),
+    seenOf: (deviceIds, now) =>
+      settled(() =>
+        deviceIds.flatMap((id) => seenOf.all(id, now).map((r) => toSeen(id, r.key, r) as SeenKey)),
+      ),
     forget: (deviceId, key) => settled(() => sync.forget(deviceId, key)),
     settle: (deviceId, conn) => settled(() => sync.settle(deviceId, conn)),
     prune: (now) => settled(() => sync.prune(now)),
@@ -406,11 +415,22 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
     },
     count: async () => Number((await store.first(q.count))?.n ?? 0),
     seen: async (deviceId, key) => toSeen(deviceId, key, await store.first(q.getSeen(deviceId, key))),
-    seenOf: async (deviceId, now) =>
-      (await store.all(q.seenOf(deviceId, now))).map(
-        (r) =>
-          toSeen(deviceId, r.key, { ...r, qos: Number(r.qos), expires_at: Number(r.expires_at) }) as SeenKey,
-      ),
+    async seenOf(deviceIds, now) {
+      // a take-over's devices (hundreds) in a few statements rather than one round trip each
+      const out: SeenKey[] = [];
+      for (let i = 0; i < deviceIds.length; i += SEEN_OF_CHUNK) {
+        const rows = await store.all(q.seenOf(deviceIds.slice(i, i + SEEN_OF_CHUNK), now));
+        for (const r of rows)
+          out.push(
+            toSeen(r.device_id, r.key, {
+              ...r,
+              qos: Number(r.qos),
+              expires_at: Number(r.expires_at),
+            }) as SeenKey,
+          );
+      }
+      return out;
+    },
     forget: async (deviceId, key) => void (await store.write(q.delSeen(deviceId, key))),
     settle: async (deviceId, conn) => void (await store.write(q.settle(deviceId, conn))),
     prune: (now) => store.write(q.prune(now)),
@@ -436,10 +456,11 @@ export interface AsyncEventJournal
   claimOrphans(now: number): Promise<EventReading[]>;
   owned(ids: readonly number[], now: number): Promise<Ownership>;
   /**
-   * Read a device's identities from the shared store into this instance's memory, at its CONNECT (before the
-   * CONNACK): a device that lost a PUBACK from another instance and resends here is recognised.
+   * Read devices' identities from the shared store into this instance's memory: a device's at its CONNECT
+   * (before the CONNACK), so one that lost a PUBACK from another instance and resends here is recognised; every
+   * device of a take-over before their shadowed messages are fed.
    */
-  recall(deviceId: string, now: number): Promise<void>;
+  recall(deviceIds: readonly string[], now: number): Promise<void>;
 }
 
 export function asyncEventJournal(
@@ -459,9 +480,10 @@ export function asyncEventJournal(
     claim: (now) => store.claim(now),
     claimOrphans: (now) => store.claimOrphans(now),
     owned: (ids, now) => store.owned(ids, now),
-    async recall(deviceId, now) {
-      for (const s of await store.seenOf(deviceId, now)) {
-        const id = k(deviceId, s.key);
+    async recall(deviceIds, now) {
+      if (deviceIds.length === 0) return;
+      for (const s of await store.seenOf(deviceIds, now)) {
+        const id = k(s.deviceId, s.key);
         // the later window wins: what this instance took itself since is newer than the row another wrote
         const mine = memory.get(id);
         if (!mine || mine.expiresAt < s.expiresAt) memory.set(id, s);

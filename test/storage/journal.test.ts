@@ -107,7 +107,7 @@ describeStores('ingest journal', ({ fresh }) => {
     expect(await j.seen('d1', 'e:abc')).toEqual(e1);
   });
 
-  it("seenOf: one device's identities still in their window, what another instance reads at its CONNECT", async () => {
+  it("seenOf: devices' identities still in their window, what another instance reads at a CONNECT or a take-over", async () => {
     const sut = await fresh();
     const j = await journalOn(sut, sut.store, 'hub-a');
     await j.record(
@@ -115,11 +115,20 @@ describeStores('ingest journal', ({ fresh }) => {
       [packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000), packet('d2', 7, 'c2')],
     );
     const keys = async (deviceId: string, now: number) =>
-      (await j.seenOf(deviceId, now)).sort((x, y) => x.key.localeCompare(y.key));
+      (await j.seenOf([deviceId], now)).sort((x, y) => x.key.localeCompare(y.key));
     expect(await keys('d1', T0)).toEqual([packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000)]);
     // past its window an identity is not read
     expect(await keys('d1', T0 + 1_000)).toEqual([packet('d1', 7, 'c1')]);
     expect(await keys('d3', T0)).toEqual([]);
+    // a take-over's devices in one read, however many (past one statement's chunk)
+    const many = Array.from({ length: 2_500 }, (_, i) => `x${i}`);
+    const all = await j.seenOf([...many.slice(0, 1_200), 'd1', ...many.slice(1_200), 'd2'], T0);
+    expect(all.map((s) => `${s.deviceId} ${s.key}`).sort()).toEqual(
+      [packet('d1', 7, 'c1'), packet('d1', 8, 'c1', T0 + 1_000), packet('d2', 7, 'c2')].map(
+        (s) => `${s.deviceId} ${s.key}`,
+      ),
+    );
+    expect(await j.seenOf([], T0)).toEqual([]);
   });
 
   it('a batch that fails records nothing: no event without its identities, no identity without its event', async () => {
