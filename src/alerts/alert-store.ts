@@ -32,9 +32,9 @@ export interface AlertStore {
   /**
    * Run `fn` as one transaction: committed when its promise resolves, rolled back when it rejects. Transactions
    * of this process run one at a time, each waiting for the one before to settle; a call made while the
-   * caller's own synchronous transaction is open on the connection joins it. A body never opens
-   * another transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead).
-   * Where transactions wait for their turn (PostgreSQL), a rule result's goes before routine ones (turns.ts).
+   * caller's own synchronous transaction is open on the connection joins it. A body never opens another
+   * transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead). Where
+   * transactions wait for their turn (PostgreSQL), a rule result's goes before routine ones (turns.ts).
    */
   transaction<T>(fn: () => Promise<T>, kind?: TurnKind): Promise<T>;
   /** A transaction is open now (work that must follow its commit waits). */
