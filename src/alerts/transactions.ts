@@ -14,7 +14,7 @@ import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
-import type { AlertStore, EventInsert } from './alert-store.ts';
+import type { AlertStore, EventInsert, OutboxInsert } from './alert-store.ts';
 import { alertView, streamMessageOf } from './api-views.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -64,6 +64,12 @@ export interface TxEffects {
    * A nested transaction shares its outer one's list.
    */
   events: EventInsert[];
+  /**
+   * Outbox rows queued and not yet written, as `events`: one multi-row INSERT at the end of the body, or before
+   * the outbox is read in it (`writeOutbox`). `claimedBy`: the transaction whose commit makes the row's claim
+   * real (the outermost one). A nested transaction shares its outer one's list.
+   */
+  outbox: { row: OutboxInsert; claimedBy?: TxEffects }[];
 }
 
 /**
@@ -209,6 +215,7 @@ export function createTransactions(deps: TransactionsDeps) {
       leaseBy: null,
       outermost: true,
       events: [],
+      outbox: [],
     };
     let out: T;
     try {
@@ -216,10 +223,14 @@ export function createTransactions(deps: TransactionsDeps) {
         const outer = current;
         // Only what commits here makes the claims real: a transaction the store joins to a caller's own does not.
         fx.outermost = outer === undefined;
-        if (outer) fx.events = outer.events;
+        if (outer) {
+          fx.events = outer.events;
+          fx.outbox = outer.outbox;
+        }
         current = fx;
         try {
           const result = await fn(fx);
+          await writeOutbox(fx);
           await writeEvents(fx);
           const announcement = fx.outermost && fx.stream.length ? deps.announce?.(fx.stream) : undefined;
           if (announcement) await store.reads.get({ compile: () => announcement });
@@ -228,6 +239,9 @@ export function createTransactions(deps: TransactionsDeps) {
           // The slots go back before the store lets the next transaction in: queued behind this one, it may want
           // them for its own alarms.
           if (fx.claimed.length) handOff?.abandon(fx.claimed.splice(0));
+          // and those of rows claimed at their insert that were never written
+          const unwritten = takeClaimed(fx);
+          if (unwritten.length) handOff?.abandon(unwritten);
           throw err;
         } finally {
           current = outer;
@@ -327,19 +341,39 @@ export function createTransactions(deps: TransactionsDeps) {
       claimed_by: claim?.owner ?? null,
       lease_until: claim?.leaseUntil ?? null,
     };
-    let id: number;
+    if (!fx) {
+      await store.insertOutbox({ ...row, created_at: now });
+      return;
+    }
+    fx.outbox.push({ row: { ...row, created_at: now }, ...(claim ? { claimedBy: fx } : {}) });
+    if (claim) fx.leaseBy = Math.min(fx.leaseBy ?? claim.leaseUntil, claim.leaseUntil);
+    else fx.queued = true;
+  }
+
+  /** The rows of the list claimed for `fx`'s commit, taken off the list. */
+  function takeClaimed(fx: TxEffects): OutboxInsert[] {
+    const mine = fx.outbox.filter((e) => e.claimedBy === fx);
+    if (mine.length) fx.outbox = fx.outbox.filter((e) => e.claimedBy !== fx);
+    return mine.map((e) => e.row);
+  }
+
+  /**
+   * The outbox rows this transaction queued so far, written (in the order they were queued); those claimed at
+   * their insert join the rows its commit hands to the lanes.
+   */
+  async function writeOutbox(fx: TxEffects): Promise<void> {
+    if (!fx.outbox.length) return;
+    const queued = fx.outbox.splice(0);
+    let ids: number[];
     try {
-      id = await store.insertOutbox({ ...row, created_at: now });
+      ids = await store.insertOutboxRows(queued.map((e) => e.row));
     } catch (err) {
-      // the row was never written, so it is not among the claimed rows the rollback gives back: its slot goes now
-      if (claim) handOff?.abandon([row]);
+      // never written, so not among the claimed rows the rollback gives back: their slots go now
+      const lost = queued.filter((e) => e.claimedBy !== undefined).map((e) => e.row);
+      if (lost.length) handOff?.abandon(lost);
       throw err;
     }
-    if (!fx) return;
-    if (claim) {
-      fx.claimed.push({ id, ...row });
-      fx.leaseBy = Math.min(fx.leaseBy ?? claim.leaseUntil, claim.leaseUntil);
-    } else fx.queued = true;
+    queued.forEach((e, i) => e.claimedBy?.claimed.push({ id: ids[i] as number, ...e.row }));
   }
 
   /** The events this transaction recorded so far, written (in the order they were recorded). */
@@ -380,6 +414,7 @@ export function createTransactions(deps: TransactionsDeps) {
     record,
     setFields,
     insertRow,
+    writeOutbox,
     /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
     useHandOff(h: OutboxHandOff): void {
       handOff = h;
