@@ -463,38 +463,6 @@ function insertRowsOp(db: Db, table: MultiRowTable, n: number) {
   );
 }
 
-/**
- * `n` outbox rows in one INSERT, answering their ids (compiled once per count, as `insertRowsOp`). Its arguments
- * are the rows' OUTBOX_FIELDS in turn.
- */
-function insertOutboxRowsOp(db: Db, n: number) {
-  const w = OUTBOX_FIELDS.length;
-  return all(
-    (...args: unknown[]) =>
-      db
-        .insertInto('alert_outbox')
-        .values(
-          Array.from(
-            { length: n },
-            (_, i) =>
-              Object.fromEntries(OUTBOX_FIELDS.map((f, j) => [f, args[i * w + j]])) as Pick<
-                OutboxInsert,
-                (typeof OUTBOX_FIELDS)[number]
-              >,
-          ),
-        )
-        .returning('id'),
-    Array.from({ length: n * w }, () => standIn<unknown>()),
-  );
-}
-
-/**
- * The ids of rows one multi-row INSERT wrote, in the order of its VALUES: each dialect assigns the ids in that
- * order within the statement, and neither promises RETURNING's order.
- */
-export const insertedIds = (rows: readonly { id: number | string }[]): number[] =>
-  rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-
 /** The arguments of `insertRowsOp` for these rows. */
 function rowArgs<T extends MultiRowTable>(table: T, rows: readonly MultiRows[T][]): unknown[] {
   const fields = MULTI_ROW[table].fields as readonly (keyof MultiRows[T])[];
@@ -562,14 +530,6 @@ export function chunkedWrites<F>(db: Db, make: (op: AnyOp) => F) {
         rows,
         (n) => insertRowsOp(db, table, n),
         (chunk) => rowArgs(table, chunk),
-      ),
-    /** Outbox rows; each chunk answers its rows' ids (`insertedIds`). */
-    insertOutbox: (rows: readonly OutboxInsert[]) =>
-      chunks(
-        'outbox',
-        rows,
-        (n) => insertOutboxRowsOp(db, n),
-        (chunk) => chunk.flatMap((r) => OUTBOX_FIELDS.map((f) => r[f])),
       ),
     outboxDone: (status: number | null, ids: readonly number[]) =>
       chunks(

@@ -55,8 +55,6 @@ export interface AlertStore {
   ): Awaitable<void>;
   /** Insert an outbox row; answers its id. */
   insertOutbox(row: OutboxInsert): Awaitable<number>;
-  /** Insert outbox rows in as few statements as their count allows (transactions.ts buffers them); their ids. */
-  insertOutboxRows(rows: readonly OutboxInsert[]): Awaitable<number[]>;
   /** Insert pending timers in one statement (an alert's ladder); answers how many. */
   insertTimers(timers: readonly TimerInsert[]): Awaitable<number>;
   /** Insert timeline events in as few statements as their count allows (transactions.ts buffers them). */

@@ -63,11 +63,7 @@ export function createMustReach(deps: MustReachDeps) {
   async function start(fx: TxEffects, r: AlertRow, pushed: number): Promise<void> {
     const nextAt = await begin(r.id);
     // Nobody on duty, but the grid's group robots were told: the rung is live, it waits its step like any other.
-    // the rung's rows this transaction queued are written before they are counted
-    if (!pushed) {
-      await alerts.writeOutbox(fx);
-      pushed = await q.rungLive(r.id, 0);
-    }
+    if (!pushed) pushed = await q.rungLive(r.id, 0);
     m.mustReach.inc({ rung: MUST_REACH_RUNGS[0], outcome: pushed ? 'sent' : 'skipped' });
     if (!pushed) await advance(fx, r.id, 'nobody to push to');
     // wake by this rung's due time without reading the schedule (a timer armed sooner stays); were the raise rolled
@@ -166,9 +162,7 @@ export function createMustReach(deps: MustReachDeps) {
   /** A rung whose every delivery is dead has failed: the ladder moves on now, not at its timeout. */
   async function rungDead(fx: TxEffects, alertId: string, rung: number): Promise<void> {
     const cur = await q.reach(alertId);
-    if (cur?.state !== 'active' || cur.rung !== rung) return;
-    await alerts.writeOutbox(fx);
-    if (!(await q.rungLive(alertId, rung))) {
+    if (cur?.state === 'active' && cur.rung === rung && !(await q.rungLive(alertId, rung))) {
       await advance(fx, alertId, `every ${MUST_REACH_RUNGS[rung]} delivery failed`);
     }
   }

@@ -18,7 +18,6 @@ import {
   alertStatementOps,
   type ChunkWrite,
   chunkedWrites,
-  insertedIds,
   storeOps,
   updateAlertOp,
 } from './alert-statements.ts';
@@ -53,13 +52,7 @@ export interface PostgresAlertStore
   extends Async<
     Pick<
       AlertStore,
-      | 'updateAlert'
-      | 'insertOutbox'
-      | 'insertOutboxRows'
-      | 'insertTimers'
-      | 'insertEvents'
-      | 'outboxDone'
-      | 'maintenanceTasks'
+      'updateAlert' | 'insertOutbox' | 'insertTimers' | 'insertEvents' | 'outboxDone' | 'maintenanceTasks'
     >
   > {
   /**
@@ -223,12 +216,6 @@ export function postgresAlertStore(store: SqlStore): PostgresAlertStore {
       await update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    async insertOutboxRows(rows) {
-      const ids: number[] = [];
-      for (const [statement, args] of chunked.insertOutbox(rows))
-        ids.push(...insertedIds((await statement(...args)) as { id: string }[]));
-      return ids;
-    },
     insertTimers: (timers) => runChunks(chunked.insertRows('alert_timers', timers)),
     insertEvents: (events) => runChunks(chunked.insertRows('alert_events', events)),
     outboxDone: (status, ids) => runChunks(chunked.outboxDone(status, ids)),

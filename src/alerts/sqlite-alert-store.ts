@@ -11,7 +11,6 @@ import {
   alertStatementOps,
   type ChunkWrite,
   chunkedWrites,
-  insertedIds,
   storeOps,
   updateAlertOp,
 } from './alert-statements.ts';
@@ -86,12 +85,6 @@ export function sqliteAlertStore(db: Db): AlertStore {
       update(...keys.map((key) => fields[key]), now, id);
     },
     insertOutbox: (row) => own.insertOutbox(row),
-    insertOutboxRows(rows) {
-      const ids: number[] = [];
-      for (const [statement, args] of chunked.insertOutbox(rows))
-        ids.push(...insertedIds(statement(...args) as unknown as { id: number }[]));
-      return ids;
-    },
     insertTimers: (timers) => runChunks(chunked.insertRows('alert_timers', timers)),
     insertEvents: (events) => runChunks(chunked.insertRows('alert_events', events)),
     outboxDone: (status, ids) => runChunks(chunked.outboxDone(status, ids)),

@@ -14,7 +14,7 @@ import type { EventBus } from '../domain/events.ts';
 import type { TelemetrySink } from '../domain/ports.ts';
 import type { Resident } from '../domain/records.ts';
 import type { Severity } from '../domain/severity.ts';
-import type { AlertStore, EventInsert, OutboxInsert } from './alert-store.ts';
+import type { AlertStore, EventInsert } from './alert-store.ts';
 import { alertView, streamMessageOf } from './api-views.ts';
 import type { AlertsConfig } from './config.ts';
 import type { AlertsMetrics } from './metrics.ts';
@@ -64,12 +64,6 @@ export interface TxEffects {
    * A nested transaction shares its outer one's list.
    */
   events: EventInsert[];
-  /**
-   * Outbox rows queued and not yet written, as `events`: one multi-row INSERT at the end of the body, or before
-   * the outbox is read in it (`writeOutbox`). `claimedBy`: the transaction whose commit makes the row's claim
-   * real (the outermost one). A nested transaction shares its outer one's list.
-   */
-  outbox: { row: OutboxInsert; claimedBy?: TxEffects }[];
 }
 
 /**
@@ -215,7 +209,6 @@ export function createTransactions(deps: TransactionsDeps) {
       leaseBy: null,
       outermost: true,
       events: [],
-      outbox: [],
     };
     let out: T;
     try {
@@ -223,14 +216,10 @@ export function createTransactions(deps: TransactionsDeps) {
         const outer = current;
         // Only what commits here makes the claims real: a transaction the store joins to a caller's own does not.
         fx.outermost = outer === undefined;
-        if (outer) {
-          fx.events = outer.events;
-          fx.outbox = outer.outbox;
-        }
+        if (outer) fx.events = outer.events;
         current = fx;
         try {
           const result = await fn(fx);
-          await writeOutbox(fx);
           await writeEvents(fx);
           const announcement = fx.outermost && fx.stream.length ? deps.announce?.(fx.stream) : undefined;
           if (announcement) await store.reads.get({ compile: () => announcement });
@@ -239,9 +228,6 @@ export function createTransactions(deps: TransactionsDeps) {
           // The slots go back before the store lets the next transaction in: queued behind this one, it may want
           // them for its own alarms.
           if (fx.claimed.length) handOff?.abandon(fx.claimed.splice(0));
-          // and those of rows claimed at their insert that were never written
-          const unwritten = takeClaimed(fx);
-          if (unwritten.length) handOff?.abandon(unwritten);
           throw err;
         } finally {
           current = outer;
@@ -341,39 +327,19 @@ export function createTransactions(deps: TransactionsDeps) {
       claimed_by: claim?.owner ?? null,
       lease_until: claim?.leaseUntil ?? null,
     };
-    if (!fx) {
-      await store.insertOutbox({ ...row, created_at: now });
-      return;
-    }
-    fx.outbox.push({ row: { ...row, created_at: now }, ...(claim ? { claimedBy: fx } : {}) });
-    if (claim) fx.leaseBy = Math.min(fx.leaseBy ?? claim.leaseUntil, claim.leaseUntil);
-    else fx.queued = true;
-  }
-
-  /** The rows of the list claimed for `fx`'s commit, taken off the list. */
-  function takeClaimed(fx: TxEffects): OutboxInsert[] {
-    const mine = fx.outbox.filter((e) => e.claimedBy === fx);
-    if (mine.length) fx.outbox = fx.outbox.filter((e) => e.claimedBy !== fx);
-    return mine.map((e) => e.row);
-  }
-
-  /**
-   * The outbox rows this transaction queued so far, written (in the order they were queued); those claimed at
-   * their insert join the rows its commit hands to the lanes.
-   */
-  async function writeOutbox(fx: TxEffects): Promise<void> {
-    if (!fx.outbox.length) return;
-    const queued = fx.outbox.splice(0);
-    let ids: number[];
+    let id: number;
     try {
-      ids = await store.insertOutboxRows(queued.map((e) => e.row));
+      id = await store.insertOutbox({ ...row, created_at: now });
     } catch (err) {
-      // never written, so not among the claimed rows the rollback gives back: their slots go now
-      const lost = queued.filter((e) => e.claimedBy !== undefined).map((e) => e.row);
-      if (lost.length) handOff?.abandon(lost);
+      // the row was never written, so it is not among the claimed rows the rollback gives back: its slot goes now
+      if (claim) handOff?.abandon([row]);
       throw err;
     }
-    queued.forEach((e, i) => e.claimedBy?.claimed.push({ id: ids[i] as number, ...e.row }));
+    if (!fx) return;
+    if (claim) {
+      fx.claimed.push({ id, ...row });
+      fx.leaseBy = Math.min(fx.leaseBy ?? claim.leaseUntil, claim.leaseUntil);
+    } else fx.queued = true;
   }
 
   /** The events this transaction recorded so far, written (in the order they were recorded). */
@@ -414,7 +380,6 @@ export function createTransactions(deps: TransactionsDeps) {
     record,
     setFields,
     insertRow,
-    writeOutbox,
     /** The outbox takes rows at their insert from now on (set once, when the outbox is made). */
     useHandOff(h: OutboxHandOff): void {
       handOff = h;

@@ -536,22 +536,10 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     });
     expect(await s.outboxDone(null, [critical])).toBe(1); // a status already known is kept
     expect(await c.row(critical)).toMatchObject({ attempts: 2, last_status: 204 });
-    // a transaction's queued rows go in one statement, in chunks of MULTI_ROW_MAX: their ids in the order given
-    const queued = Array.from({ length: MULTI_ROW_MAX + 2 }, (_, i) =>
-      outbox({ target: `w${i}`, claimed_by: i % 2 ? 'hub-a' : null, lease_until: i % 2 ? T + MIN : null }),
-    );
-    const delivered = await s.insertOutboxRows(queued);
-    expect(delivered).toHaveLength(MULTI_ROW_MAX + 2);
-    expect([...delivered].sort((a, b) => a - b)).toEqual(delivered);
-    for (const [i, id] of delivered.entries())
-      expect(await c.row(id)).toMatchObject({
-        target: `w${i}`,
-        idempotency_key: queued[i]?.idempotency_key,
-        claimed_by: queued[i]?.claimed_by,
-        state: 'pending',
-      });
-    expect(await s.insertOutboxRows([])).toEqual([]);
     // one transaction's deliveries of one status go in one statement, in chunks of MULTI_ROW_MAX
+    const delivered: number[] = [];
+    for (let i = 0; i < MULTI_ROW_MAX + 2; i++)
+      delivered.push(await s.insertOutbox(outbox({ target: `w${i}` })));
     expect(await s.outboxDone(null, delivered)).toBe(MULTI_ROW_MAX + 2);
     for (const id of [delivered[0], delivered[MULTI_ROW_MAX + 1]])
       expect(await c.row(id as number)).toMatchObject({ state: 'done', attempts: 1, last_status: null });
