@@ -375,8 +375,19 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
           .split('\n')
           .filter((l) => /live stream|change feed|relay/i.test(l))
           .slice(-5);
+        // which alerts: all after one moment (a relay that stopped) or scattered (lost announcements), and
+        // whether any other change of theirs came (a change's type lost, not the alert)
+        const opened = new Set(stream.events.filter((e) => e.type === 'opened').map((e) => e.alertId));
+        const missing = rows.filter((r) => !opened.has(r.id));
+        const seenOtherwise = missing.filter((r) => stream.events.some((e) => e.alertId === r.id)).length;
+        const alarmAfterKill = missing
+          .map((r) => firstAlarm.get(r.device_id)?.at)
+          .filter((at) => at !== undefined)
+          .map((at) => at - killAt)
+          .sort((a, b) => a - b);
+        const lastEvent = stream.events.at(-1)?.at;
         notes.push(
-          `${(err as Error).message}; stream ${closed === undefined ? 'open' : `closed by the hub ${closed - loadStart} ms after the load began`}, cut-offs ${await hub.counter('gridhub_alerts_stream_cutoffs_total')}; ${said.join(' | ') || 'no log line on the stream or the feed'}`,
+          `${(err as Error).message}; stream ${closed === undefined ? 'open' : `closed by the hub ${closed - loadStart} ms after the load began`}, cut-offs ${await hub.counter('gridhub_alerts_stream_cutoffs_total')}; ${said.join(' | ') || 'no log line on the stream or the feed'}; ${missing.length} missing (${seenOtherwise} with other changes streamed), their first alarms ${alarmAfterKill.length ? `${alarmAfterKill[0]}…${alarmAfterKill.at(-1)} ms` : 'none'} after the kill, the stream's last event ${lastEvent === undefined ? 'none' : `${lastEvent - killAt} ms`} after it; ${stream.events.length} events`,
         );
       }
       const openedAt = new Map<string, number>();
