@@ -27,6 +27,8 @@ interface Waiting {
   from: string | undefined;
   /** Shadowed messages after this time are fed at the take-over (dead owner: its last renewal). */
   since: number;
+  /** This instance's clock when the wait began. */
+  began: number;
 }
 
 export interface DeviceRouting {
@@ -47,9 +49,15 @@ export interface DeviceRouting {
 export function createDeviceRouting(deps: {
   membership: Membership;
   devices: { list(): DeviceRecord[]; get(id: string): DeviceRecord | undefined };
+  /**
+   * How long a device waits for its live previous owner's note before it is taken without it: a hand-over
+   * takes one renewal of each side, so a longer wait means the note will not come (views that disagreed);
+   * under the shadow's age, so that what the device said meanwhile is still there to be fed.
+   */
+  waitLimitMs: number;
   log: Logger;
 }): DeviceRouting {
-  const { membership, devices } = deps;
+  const { membership, devices, waitLimitMs } = deps;
   const log = deps.log.child({ module: 'routing' });
   const me = membership.instanceId;
   const waiting = new Map<string, Waiting>();
@@ -62,15 +70,19 @@ export function createDeviceRouting(deps: {
     const live = new Set(membership.live());
     for (const w of waiting.values()) if (w.from !== undefined && !live.has(w.from)) w.from = undefined;
     const candidates = [];
+    const overdue = new Map<string, number>();
     for (const [deviceId, w] of waiting) {
       const d = devices.get(deviceId);
       if (!d) {
         waiting.delete(deviceId);
         continue;
       }
+      const late = w.from !== undefined && now - w.began >= waitLimitMs;
+      if (late) overdue.set(w.from as string, (overdue.get(w.from as string) ?? 0) + 1);
       candidates.push({
         deviceId,
         from: w.from,
+        overdue: late,
         seed: {
           deviceId,
           deviceType: d.type,
@@ -81,6 +93,11 @@ export function createDeviceRouting(deps: {
         },
       });
     }
+    for (const [from, count] of overdue)
+      log.warn(
+        { from, devices: count, waitLimitMs },
+        'devices taken without their previous owner’s hand-over note: it did not release them in time',
+      );
     const ready = await stages.rules.adopt(candidates);
     if (ready.size === 0) {
       log.info({ waiting: waiting.size }, 'devices wait for their previous owner to release them');
@@ -110,7 +127,7 @@ export function createDeviceRouting(deps: {
         if (!owns(d.id)) continue;
         // who had it before this instance came: a live one hands it over; else it is this instance's now
         const from = ownerOf(d.id, others);
-        if (from !== undefined) waiting.set(d.id, { from, since: now });
+        if (from !== undefined) waiting.set(d.id, { from, since: now, began: now });
       }
       log.info(
         { instances: live, devices: devices.list().length, waiting: waiting.size },
@@ -143,16 +160,19 @@ export function createDeviceRouting(deps: {
         const was = ownerOf(d.id, before) === me;
         const is = owns(d.id);
         if (was && !is) {
-          // one still waiting was never evaluated here: nothing of it to give up
-          if (!waiting.delete(d.id)) lost.push(d.id);
+          // one still waiting was never evaluated here, yet the newcomer takes it from this instance (its view
+          // had this one as the owner): its note is given all the same, or the newcomer would wait for ever
+          waiting.delete(d.id);
+          lost.push(d.id);
         } else if (!was && is) {
           gained++;
           const from = ownerOf(d.id, before);
-          if (from !== undefined && after.has(from)) waiting.set(d.id, { from, since: now });
+          if (from !== undefined && after.has(from)) waiting.set(d.id, { from, since: now, began: now });
           else
             waiting.set(d.id, {
               from: undefined,
               since: (from === undefined ? undefined : change.lastAlive(from)) ?? Number.NEGATIVE_INFINITY,
+              began: now,
             });
         }
       }

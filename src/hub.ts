@@ -29,6 +29,7 @@ import type { DeviceRecord } from './domain/records.ts';
 import { createFlow, recordEach } from './flow.ts';
 import { type HubStores, openHubStores, StoreOpenError } from './hub-stores.ts';
 import { createBrokerHooks } from './ingest/broker-hooks.ts';
+import { SHADOW_AGE_LEASES } from './ingest/external.ts';
 import { createMqttIngest, type MqttIngest } from './ingest/ingest.ts';
 import { createLiveRelay, relayAnnouncement } from './live-relay.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -184,6 +185,8 @@ export async function createHub(options: HubOptions): Promise<Hub> {
             ttlMs: stores.lease.ttlMs,
           }),
           devices: registry.devices,
+          // a lease under the shadow's age: what the device said while it waited is still there to be fed
+          waitLimitMs: (SHADOW_AGE_LEASES - 1) * stores.lease.ttlMs,
           log,
         })
       : undefined;

@@ -20,7 +20,7 @@ const noWebSocket: FastifyPluginAsync = async () => undefined;
  * leases): five leases, 15 s by default, about 50 000 messages at 5 000 msg/s of which two thirds are others'.
  */
 const SHADOW_MAX_ENTRIES = 100_000;
-const SHADOW_AGE_LEASES = 5;
+export const SHADOW_AGE_LEASES = 5;
 const noop = (): void => undefined;
 
 /** Whether an event's payload names it (`eventId`): then a copy of it is recognised wherever it was taken. */

@@ -8,10 +8,14 @@ import type { RulesTables } from './store.ts';
  * Handing a device's rule state from one live instance to another (owner routing, issue #18; the readme's
  * "Several instances: one owner per device"). The instance that loses a device while it runs (a new instance
  * joined) writes its last state and gives the rows up (`owner` = '': nobody's, so the taker's writes are not
- * refused), and leaves a note in `rules_handover`: who released the device and when. The taker waits for that
- * note before it evaluates the device, and the note's time is where its shadow of the device's messages takes
- * over (what came before, the old owner evaluated). A device whose owner died needs no note: its rows are
- * taken as the rows of a dead owner (`ownerGone`), and the dead owner's last renewal is where the shadow starts.
+ * refused), and leaves a note in `rules_handover`: who released the device and when. The taker waits for the
+ * note of the instance it takes the device from before it evaluates the device, and the note's time is where its
+ * shadow of the device's messages takes over (what came before, the old owner evaluated). A device whose owner
+ * died needs no note: its rows are taken as the rows of a dead owner (`ownerGone`), and the dead owner's last
+ * renewal is where the shadow starts.
+ *
+ * Notes are kept per device and releaser: instances joining one after another each give up what is not theirs
+ * in their own view, and one instance's note must not replace the note another instance waits for.
  */
 export const HANDOVER_MIGRATION: Migration = {
   description: 'devices released by a live instance, for the instance taking them over',
@@ -24,6 +28,34 @@ export const HANDOVER_MIGRATION: Migration = {
   ],
 };
 
+/** Version 2's columns, for the copy: the notes of the instances running through the upgrade are kept. */
+const NOTE_COLUMNS = ['device_id', 'released_by', 'released_at'] as const;
+type NoteRow = { device_id: string; released_by: string; released_at: number };
+
+/**
+ * One note per device and releaser (was: per device, the last releaser's replacing the one before). Found by a
+ * cluster test: an instance joining third gave up, with its own notes, the devices the second one waited for from
+ * the first, and the second waited for ever.
+ */
+export const HANDOVER_NOTES_PER_RELEASER_MIGRATION: Migration = {
+  description: 'a hand-over note per device and per releasing instance',
+  statements: (db) => [
+    db.schema
+      .createTable('rules_handover_v2')
+      .addColumn('device_id', 'text', (c) => c.notNull())
+      .addColumn('released_by', 'text', (c) => c.notNull())
+      .addColumn('released_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('rules_handover_v2_pkey', ['device_id', 'released_by']),
+    db
+      .withTables<{ rules_handover_v2: NoteRow; rules_handover: NoteRow }>()
+      .insertInto('rules_handover_v2')
+      .columns(NOTE_COLUMNS)
+      .expression((eb) => eb.selectFrom('rules_handover').select(NOTE_COLUMNS)),
+    db.schema.dropTable('rules_handover'),
+    db.schema.alterTable('rules_handover_v2').renameTo('rules_handover'),
+  ],
+};
+
 export interface HandoverTables extends RulesTables {
   rules_handover: { device_id: string; released_by: string; released_at: number };
 }
@@ -32,6 +64,12 @@ export interface HandoverTables extends RulesTables {
 export interface AdoptCandidate {
   deviceId: string;
   from: string | undefined;
+  /**
+   * Taken without its previous owner's note and whatever rows a live instance holds: it waited longer than a
+   * hand-over can take (src/device-routing.ts), and a device that nobody evaluates is worse than one evaluated
+   * twice for a moment (the holder's later writes are refused, and logged).
+   */
+  overdue?: boolean;
 }
 
 export interface AdoptRows {
@@ -73,10 +111,9 @@ export async function releaseDevices(
           .insertInto('rules_handover')
           .values(ids.map((device_id) => ({ device_id, released_by: owner, released_at: at })))
           .onConflict((oc) =>
-            oc.column('device_id').doUpdateSet((eb) => ({
-              released_by: eb.ref('excluded.released_by'),
-              released_at: eb.ref('excluded.released_at'),
-            })),
+            oc
+              .columns(['device_id', 'released_by'])
+              .doUpdateSet((eb) => ({ released_at: eb.ref('excluded.released_at') })),
           ),
       );
     }
@@ -85,7 +122,8 @@ export async function releaseDevices(
 
 /**
  * Which candidates can be taken now, and their rows. A device is ready when none of its rows is held by another
- * live instance and, when its previous owner lives, that owner's note is there (then used up).
+ * live instance and, when its previous owner lives, that owner's note is there (then used up); an overdue one
+ * is ready at once.
  */
 export async function adoptDevices(
   store: SqlStore,
@@ -113,14 +151,13 @@ export async function adoptDevices(
           .where('owner', 'in', live),
       ),
     ]);
-    const noteOf = new Map(notes.map((n) => [n.device_id, n]));
+    const noteOf = new Map(notes.map((n) => [`${n.device_id}\u0000${n.released_by}`, n]));
     const heldIds = new Set(held.map((h) => h.device_id));
     const taken: string[] = [];
     for (const c of part) {
-      if (heldIds.has(c.deviceId)) continue;
-      const note = noteOf.get(c.deviceId);
-      if (c.from !== undefined && note?.released_by !== c.from) continue;
-      ready.set(c.deviceId, note && c.from !== undefined ? Number(note.released_at) : undefined);
+      const note = c.from === undefined ? undefined : noteOf.get(`${c.deviceId}\u0000${c.from}`);
+      if (!c.overdue && (heldIds.has(c.deviceId) || (c.from !== undefined && note === undefined))) continue;
+      ready.set(c.deviceId, note === undefined ? undefined : Number(note.released_at));
       taken.push(c.deviceId);
     }
     if (taken.length === 0) continue;

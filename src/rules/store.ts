@@ -10,7 +10,13 @@ import type { Db } from '../storage/sqlite.ts';
 import { sqliteStore } from '../storage/sqlite-kysely.ts';
 import type { OpsState } from './conditions.ts';
 import type { Presence, RuleState, StatePersistence } from './evaluator.ts';
-import { type AdoptCandidate, adoptDevices, HANDOVER_MIGRATION, releaseDevices } from './handover.ts';
+import {
+  type AdoptCandidate,
+  adoptDevices,
+  HANDOVER_MIGRATION,
+  HANDOVER_NOTES_PER_RELEASER_MIGRATION,
+  releaseDevices,
+} from './handover.ts';
 
 /**
  * Rule state that spans minutes or hours (held-since times, windows, raised alerts, last-seen) kept in the store
@@ -63,6 +69,7 @@ export const RULES_MIGRATIONS: readonly Migration[] = [
     ],
   },
   HANDOVER_MIGRATION,
+  HANDOVER_NOTES_PER_RELEASER_MIGRATION,
 ];
 
 export interface RulesTables extends LeaseTables {

@@ -79,34 +79,50 @@ describe.skipIf(MISSING !== undefined)(
       alive: Set<TestHub>;
     }
 
+    const env = (url: string, id: string) => ({
+      GRIDHUB_DATABASE_URL: url,
+      GRIDHUB_INSTANCE_ID: id,
+      GRIDHUB_LEASE_TTL_MS: String(TTL),
+      GRIDHUB_MQTT_EXTERNAL_URL: mosquitto?.url ?? '',
+      GRIDHUB_MQTT_EXTERNAL_CLIENT_ID: id,
+      GRIDHUB_MQTT_EXTERNAL_CONSUMERS: '1',
+      GRIDHUB_MQTT_EXTERNAL_ROUTING: 'owner',
+      // instances on one database hash device secrets with one key
+      GRIDHUB_SECRET_KEY_FILE: join(keyDir, 'hub.key'),
+    });
+    const dataDir = () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gridhub-route-'));
+      mkdirSync(join(dir, 'rules'));
+      writeFileSync(join(dir, 'rules', 'bin-soon.yaml'), RULE);
+      return dir;
+    };
+
+    /** One more instance joining the running ones, its clock at `at`. */
+    async function addInstance(r: Running, url: string, id: string, at: number): Promise<TestHub> {
+      const clock = new ManualClock(at);
+      const h = await startTestHub({ clock, demo: false, dataDir: dataDir(), env: env(url, id) });
+      hubs.push(h);
+      r.clocks.set(h, clock);
+      r.alive.add(h);
+      return h;
+    }
+
     async function start(url: string, beforeB?: (r: Running) => Promise<void>): Promise<Running> {
-      const env = (id: string) => ({
-        GRIDHUB_DATABASE_URL: url,
-        GRIDHUB_INSTANCE_ID: id,
-        GRIDHUB_LEASE_TTL_MS: String(TTL),
-        GRIDHUB_MQTT_EXTERNAL_URL: mosquitto?.url ?? '',
-        GRIDHUB_MQTT_EXTERNAL_CLIENT_ID: id,
-        GRIDHUB_MQTT_EXTERNAL_CONSUMERS: '1',
-        GRIDHUB_MQTT_EXTERNAL_ROUTING: 'owner',
-        // instances on one database hash device secrets with one key
-        GRIDHUB_SECRET_KEY_FILE: join(keyDir, 'hub.key'),
-      });
-      const dataDir = () => {
-        const dir = mkdtempSync(join(tmpdir(), 'gridhub-route-'));
-        mkdirSync(join(dir, 'rules'));
-        writeFileSync(join(dir, 'rules', 'bin-soon.yaml'), RULE);
-        return dir;
-      };
       const clockA = new ManualClock(START);
       // A alone first (it seeds the demo), then B joins: B's share is handed over by A at A's next renewal
-      const a = await startTestHub({ clock: clockA, dataDir: dataDir(), env: env('hub-a') });
+      const a = await startTestHub({ clock: clockA, dataDir: dataDir(), env: env(url, 'hub-a') });
       hubs.push(a);
       sql = new pg.Client({ connectionString: url });
       await sql.connect();
       const r: Running = { a, b: a, clocks: new Map([[a, clockA]]), alive: new Set([a]) };
       await beforeB?.(r);
       const clockB = new ManualClock(clockA.now());
-      const b = await startTestHub({ clock: clockB, demo: false, dataDir: dataDir(), env: env('hub-b') });
+      const b = await startTestHub({
+        clock: clockB,
+        demo: false,
+        dataDir: dataDir(),
+        env: env(url, 'hub-b'),
+      });
       hubs.push(b);
       r.b = b;
       r.clocks.set(b, clockB);
@@ -125,14 +141,15 @@ describe.skipIf(MISSING !== undefined)(
       };
       move(ms);
       const renewed = async () => {
-        const now = r.clocks.get([...r.alive][0] as TestHub)?.now() ?? 0;
         const rows = (await db().query('SELECT instance_id, expires_at FROM instance_leases')).rows as {
           instance_id: string;
           expires_at: string;
         }[];
         const ends = new Map(rows.map((row) => [row.instance_id, Number(row.expires_at)]));
+        // each on its own clock: a test may have moved one hub's alone
         return [...r.alive].every(
-          (h) => (ends.get(h.hub.config.instanceId as string) ?? 0) > now + TTL - 1_000,
+          (h) =>
+            (ends.get(h.hub.config.instanceId as string) ?? 0) > (r.clocks.get(h)?.now() ?? 0) + TTL - 1_000,
         );
       };
       const deadline = Date.now() + 15_000;
@@ -407,6 +424,43 @@ describe.skipIf(MISSING !== undefined)(
       const owners = await db().query(`SELECT DISTINCT owner FROM rules_state WHERE device_id = $1`, [bin]);
       expect(owners.rows).toEqual([{ owner: 'hub-b' }]);
       expect((await db().query('SELECT count(*)::int AS n FROM rules_handover')).rows).toEqual([{ n: 100 }]);
+    }, 60_000);
+
+    it('instances joining one after another: each device is evaluated by its one owner within a few renewals', async () => {
+      const url = await pgc.createDatabase();
+      const r = await start(url);
+      const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
+      const notesBy = async (id: string) =>
+        (
+          (await db().query('SELECT count(*)::int AS n FROM rules_handover WHERE released_by = $1', [id]))
+            .rows[0] as { n: number }
+        ).n;
+      // only A's clock moves (by less than B's lease): A renews, sees B and gives B's share up with its notes
+      const clockA = r.clocks.get(r.a) as ManualClock;
+      for (let i = 0; i < 15 && (await notesBy('hub-a')) === 0; i++) {
+        clockA.advance(100);
+        await new Promise((res) => setTimeout(res, 40));
+      }
+      expect(await notesBy('hub-a')).toBeGreaterThan(0);
+      // B has not renewed since: it has taken nothing yet
+      expect(ids.filter((id) => r.b.hub.routing?.evaluates(id))).toEqual([]);
+      // C joins now, and at its start gives up with its own notes all that is not its own in its view, the
+      // devices B waits for from A among them; some of B's share is C's now, which B never evaluated
+      await addInstance(r, url, 'hub-c', clockA.now());
+      const names = ['hub-a', 'hub-b', 'hub-c'];
+      const wrong = () =>
+        ids.filter((id) => {
+          const on = [...r.alive]
+            .filter((h) => h.hub.routing?.evaluates(id))
+            .map((h) => h.hub.config.instanceId);
+          return on.length !== 1 || on[0] !== ownerOf(id, names);
+        });
+      // a hand-over takes a renewal of each side: well within 8 steps (4 s), far under the wait limit (12 s)
+      for (let i = 0; i < 8 && wrong().length > 0; i++) {
+        await step(r, 500);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(wrong()).toEqual([]);
     }, 60_000);
   },
 );

@@ -198,4 +198,36 @@ describeStores('rule state', ({ fresh }) => {
     expect([...taken.ready]).toEqual([['b2', undefined]]);
     expect(taken.states).toEqual([{ ruleId: 'bin-full', deviceId: 'b2', state: pending(T0 + 5) }]);
   });
+
+  it("keeps each releaser's note: a third instance giving the device up does not hide the note the taker waits for", async () => {
+    const sut = await fresh();
+    const { clock, sa, a, b } = await twoInstances(sut);
+    const leaseC = createInstanceLease(sa, { instanceId: 'hub-c', clock, ttlMs: 15_000 });
+    await leaseC.renew();
+    const c = await tableOn(sut, sa, 'hub-c');
+    // A releases b1 to B; C, starting, gives up everything not its own, b1 among them, a moment later
+    await a.release(['b1'], T0 + 100);
+    await c.release(['b1'], T0 + 200);
+    const taken = await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], clock.now());
+    expect([...taken.ready]).toEqual([['b1', T0 + 100]]);
+    // every note of the device is used up by the take
+    expect([...(await b.adopt([{ deviceId: 'b1', from: 'hub-c' }], clock.now())).ready]).toEqual([]);
+  });
+
+  it('takes an overdue device without its note, even from a live holder, whose later writes are refused', async () => {
+    const { clock, a, b } = await twoInstances(await fresh());
+    const key = { ruleId: 'bin-full', deviceId: 'b1' };
+    await a.write({ states: [{ ...key, state: pending(T0) }], presence: [], at: T0 });
+    expect([...(await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], clock.now())).ready]).toEqual([]);
+    const taken = await b.adopt([{ deviceId: 'b1', from: 'hub-a', overdue: true }], clock.now());
+    expect([...taken.ready]).toEqual([['b1', undefined]]);
+    expect(taken.states).toEqual([{ ...key, state: pending(T0) }]);
+    // A still holds the row while it lives: B's writes are refused, A's stand
+    expect(
+      await b.write({ states: [{ ...key, state: pending(T0 + 7) }], presence: [], at: clock.now() }),
+    ).toEqual([key]);
+    expect(
+      await a.write({ states: [{ ...key, state: pending(T0 + 9) }], presence: [], at: clock.now() }),
+    ).toEqual([]);
+  });
 });
