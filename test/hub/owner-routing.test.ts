@@ -462,5 +462,36 @@ describe.skipIf(MISSING !== undefined)(
       }
       expect(wrong()).toEqual([]);
     }, 60_000);
+
+    it('a note that never comes: the waiting devices are taken after four leases, not before', async () => {
+      const url = await pgc.createDatabase();
+      const r = await start(url);
+      const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
+      const bShare = ids.filter((id) => ownerOf(id, ['hub-a', 'hub-b']) === 'hub-b');
+      const clockA = r.clocks.get(r.a) as ManualClock;
+      const clockB = r.clocks.get(r.b) as ManualClock;
+      const notes = async () =>
+        (
+          (await db().query(`SELECT count(*)::int AS n FROM rules_handover WHERE released_by = 'hub-a'`))
+            .rows[0] as { n: number }
+        ).n;
+      for (let i = 0; i < 15 && (await notes()) === 0; i++) {
+        clockA.advance(100);
+        await new Promise((res) => setTimeout(res, 40));
+      }
+      // A's notes lost before B reads them (as if A's view never had B): B waits for what will not come
+      await db().query('DELETE FROM rules_handover');
+      const waitStart = clockB.now();
+      const takenBy = () => bShare.filter((id) => r.b.hub.routing?.evaluates(id)).length;
+      while (clockB.now() - waitStart < 4 * TTL - 1_000) {
+        await step(r, 500);
+        expect(takenBy()).toBe(0);
+      }
+      for (let i = 0; i < 8 && takenBy() < bShare.length; i++) {
+        await step(r, 500);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(takenBy()).toBe(bShare.length);
+    }, 90_000);
   },
 );
