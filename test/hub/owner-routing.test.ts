@@ -463,6 +463,58 @@ describe.skipIf(MISSING !== undefined)(
       expect(wrong()).toEqual([]);
     }, 60_000);
 
+    it('an instance restarted under its name moments after a crash: its share is evaluated again within a few renewals', async () => {
+      const url = await pgc.createDatabase();
+      const r = await start(url);
+      const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
+      const names = ['hub-a', 'hub-b'];
+      const wrong = () =>
+        ids.filter((id) => {
+          const on = [...r.alive]
+            .filter((h) => h.hub.routing?.evaluates(id))
+            .map((h) => h.hub.config.instanceId);
+          return on.length !== 1 || on[0] !== ownerOf(id, names);
+        });
+      await stepUntil(r, 'both hubs settled', () => wrong().length === 0);
+      // crash: its consumers go, its clock stops, its lease is neither renewed nor given up
+      const crashed = r.b;
+      await crashed.hub.ingest.close();
+      r.alive.delete(crashed);
+      r.clocks.delete(crashed);
+      // restarted at once under the same name: it takes the name once the old lease has run out
+      const clockA = r.clocks.get(r.a) as ManualClock;
+      const clockB = new ManualClock(clockA.now());
+      let restarted: TestHub | undefined;
+      const starting = startTestHub({
+        clock: clockB,
+        demo: false,
+        dataDir: dataDir(),
+        env: env(url, 'hub-b'),
+      });
+      void starting.then(
+        (h) => {
+          restarted = h;
+        },
+        () => undefined,
+      );
+      for (let i = 0; i < 300 && restarted === undefined; i++) {
+        clockA.advance(100);
+        clockB.advance(100);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const b = await starting;
+      hubs.push(b);
+      r.b = b;
+      r.clocks.set(b, clockB);
+      r.alive.add(b);
+      // a hand-over of each side's renewal: well within 8 steps (4 s), far under the wait limit (12 s)
+      for (let i = 0; i < 8 && wrong().length > 0; i++) {
+        await step(r, 500);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(wrong()).toEqual([]);
+    }, 90_000);
+
     it('a note that never comes: the waiting devices are taken after four leases, not before', async () => {
       const url = await pgc.createDatabase();
       const r = await start(url);
