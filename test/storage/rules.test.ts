@@ -5,10 +5,12 @@ import type { Presence, RuleState } from '../../src/rules/evaluator.ts';
 import {
   openStateStore,
   postgresRulesTable,
+  RULES_MIGRATIONS,
   type RulesTable,
   sqliteRulesTable,
 } from '../../src/rules/store.ts';
 import { createInstanceLease, migrateLeases } from '../../src/storage/leases.ts';
+import { migrateModule } from '../../src/storage/migrations.ts';
 import type { SqlStore } from '../../src/storage/sql-store.ts';
 import { openDatabase } from '../../src/storage/sqlite.ts';
 import { describeStores, type StoreUnderTest } from './stores.ts';
@@ -212,6 +214,21 @@ describeStores('rule state', ({ fresh }) => {
     expect([...taken.ready]).toEqual([['b1', T0 + 100]]);
     // every note of the device is used up by the take
     expect([...(await b.adopt([{ deviceId: 'b1', from: 'hub-c' }], clock.now())).ready]).toEqual([]);
+  });
+
+  it('keeps the notes an older hub left through the upgrade to a note per releaser', async () => {
+    const sut = await fresh();
+    await migrateLeases(sut.store);
+    await migrateModule(sut.store, 'rules', RULES_MIGRATIONS.slice(0, 3));
+    await sut.store.write(
+      sut.store
+        .builder<{ rules_handover: { device_id: string; released_by: string; released_at: number } }>()
+        .insertInto('rules_handover')
+        .values({ device_id: 'b1', released_by: 'hub-a', released_at: T0 }),
+    );
+    const b = await tableOn(sut, sut.store, 'hub-b');
+    const taken = await b.adopt([{ deviceId: 'b1', from: 'hub-a' }], T0 + 1);
+    expect([...taken.ready]).toEqual([['b1', T0]]);
   });
 
   it('takes an overdue device without its note, even from a live holder, whose later writes are refused', async () => {

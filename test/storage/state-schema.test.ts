@@ -12,7 +12,7 @@ import { type SchemaSnapshot, snapshotSqliteSchema } from './sqlite-schema.ts';
  * The journal's and the rules' tables, rewritten with Kysely under the numbers their SQL had. Each version must
  * leave on SQLite what that SQL left: `golden/state-sqlite-schema.json` was taken from the SQL of the
  * SQLite-only hub (ingest 1–2, rules 1) before it was rewritten, and from that SQL followed by the new steps
- * (ingest 3, rules 2–3). What the snapshot does not show is checked by name: AUTOINCREMENT (a journal id never
+ * (ingest 3, rules 2–4). What the snapshot does not show is checked by name: AUTOINCREMENT (a journal id never
  * comes back) and WITHOUT ROWID.
  */
 const GOLDEN = JSON.parse(
