@@ -426,41 +426,56 @@ describe.skipIf(MISSING !== undefined)(
       expect((await db().query('SELECT count(*)::int AS n FROM rules_handover')).rows).toEqual([{ n: 100 }]);
     }, 60_000);
 
-    it('instances joining one after another: each device is evaluated by its one owner within a few renewals', async () => {
-      const url = await pgc.createDatabase();
-      const r = await start(url);
-      const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
-      const notesBy = async (id: string) =>
-        (
-          (await db().query('SELECT count(*)::int AS n FROM rules_handover WHERE released_by = $1', [id]))
-            .rows[0] as { n: number }
-        ).n;
-      // only A's clock moves (by less than B's lease): A renews, sees B and gives B's share up with its notes
+    /** The devices not evaluated by their owner among `names` alone (every live hub asked). */
+    const misrouted = (r: Running, ids: readonly string[], names: readonly string[]) =>
+      ids.filter((id) => {
+        const on = [...r.alive]
+          .filter((h) => h.hub.routing?.evaluates(id))
+          .map((h) => h.hub.config.instanceId);
+        return on.length !== 1 || on[0] !== ownerOf(id, names);
+      });
+
+    /** A hand-over takes a renewal of each side: each device on its owner within 8 steps (4 s), under the 12 s wait limit. */
+    async function expectOwnersWithinFourSeconds(
+      r: Running,
+      ids: readonly string[],
+      names: readonly string[],
+    ) {
+      for (let i = 0; i < 8 && misrouted(r, ids, names).length > 0; i++) {
+        await step(r, 500);
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(misrouted(r, ids, names)).toEqual([]);
+    }
+
+    const notesBy = async (id: string) =>
+      (
+        (await db().query('SELECT count(*)::int AS n FROM rules_handover WHERE released_by = $1', [id]))
+          .rows[0] as { n: number }
+      ).n;
+
+    /** Only A's clock moves (by less than B's lease): A renews, sees B and gives B's share up with its notes. */
+    async function untilAReleased(r: Running): Promise<ManualClock> {
       const clockA = r.clocks.get(r.a) as ManualClock;
       for (let i = 0; i < 15 && (await notesBy('hub-a')) === 0; i++) {
         clockA.advance(100);
         await new Promise((res) => setTimeout(res, 40));
       }
       expect(await notesBy('hub-a')).toBeGreaterThan(0);
+      return clockA;
+    }
+
+    it('instances joining one after another: each device is evaluated by its one owner within a few renewals', async () => {
+      const url = await pgc.createDatabase();
+      const r = await start(url);
+      const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
+      const clockA = await untilAReleased(r);
       // B has not renewed since: it has taken nothing yet
       expect(ids.filter((id) => r.b.hub.routing?.evaluates(id))).toEqual([]);
       // C joins now, and at its start gives up with its own notes all that is not its own in its view, the
       // devices B waits for from A among them; some of B's share is C's now, which B never evaluated
       await addInstance(r, url, 'hub-c', clockA.now());
-      const names = ['hub-a', 'hub-b', 'hub-c'];
-      const wrong = () =>
-        ids.filter((id) => {
-          const on = [...r.alive]
-            .filter((h) => h.hub.routing?.evaluates(id))
-            .map((h) => h.hub.config.instanceId);
-          return on.length !== 1 || on[0] !== ownerOf(id, names);
-        });
-      // a hand-over takes a renewal of each side: well within 8 steps (4 s), far under the wait limit (12 s)
-      for (let i = 0; i < 8 && wrong().length > 0; i++) {
-        await step(r, 500);
-        await new Promise((res) => setTimeout(res, 30));
-      }
-      expect(wrong()).toEqual([]);
+      await expectOwnersWithinFourSeconds(r, ids, ['hub-a', 'hub-b', 'hub-c']);
     }, 60_000);
 
     it('an instance restarted under its name moments after a crash: its share is evaluated again within a few renewals', async () => {
@@ -468,14 +483,7 @@ describe.skipIf(MISSING !== undefined)(
       const r = await start(url);
       const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
       const names = ['hub-a', 'hub-b'];
-      const wrong = () =>
-        ids.filter((id) => {
-          const on = [...r.alive]
-            .filter((h) => h.hub.routing?.evaluates(id))
-            .map((h) => h.hub.config.instanceId);
-          return on.length !== 1 || on[0] !== ownerOf(id, names);
-        });
-      await stepUntil(r, 'both hubs settled', () => wrong().length === 0);
+      await stepUntil(r, 'both hubs settled', () => misrouted(r, ids, names).length === 0);
       // crash: its consumers go, its clock stops, its lease is neither renewed nor given up
       const crashed = r.b;
       await crashed.hub.ingest.close();
@@ -507,12 +515,7 @@ describe.skipIf(MISSING !== undefined)(
       r.b = b;
       r.clocks.set(b, clockB);
       r.alive.add(b);
-      // a hand-over of each side's renewal: well within 8 steps (4 s), far under the wait limit (12 s)
-      for (let i = 0; i < 8 && wrong().length > 0; i++) {
-        await step(r, 500);
-        await new Promise((res) => setTimeout(res, 30));
-      }
-      expect(wrong()).toEqual([]);
+      await expectOwnersWithinFourSeconds(r, ids, names);
     }, 90_000);
 
     it('a note that never comes: the waiting devices are taken after four leases, not before', async () => {
@@ -520,17 +523,8 @@ describe.skipIf(MISSING !== undefined)(
       const r = await start(url);
       const ids = (r.a.credentials?.devices ?? []).map((d) => d.id);
       const bShare = ids.filter((id) => ownerOf(id, ['hub-a', 'hub-b']) === 'hub-b');
-      const clockA = r.clocks.get(r.a) as ManualClock;
       const clockB = r.clocks.get(r.b) as ManualClock;
-      const notes = async () =>
-        (
-          (await db().query(`SELECT count(*)::int AS n FROM rules_handover WHERE released_by = 'hub-a'`))
-            .rows[0] as { n: number }
-        ).n;
-      for (let i = 0; i < 15 && (await notes()) === 0; i++) {
-        clockA.advance(100);
-        await new Promise((res) => setTimeout(res, 40));
-      }
+      await untilAReleased(r);
       // A's notes lost before B reads them (as if A's view never had B): B waits for what will not come
       await db().query('DELETE FROM rules_handover');
       const waitStart = clockB.now();
