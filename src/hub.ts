@@ -288,6 +288,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
           stream,
           read: (id) => dispatcher.get(id),
           log: log.child({ module: 'alerts' }),
+          metrics,
           announces: 'transaction',
         })
       : undefined;

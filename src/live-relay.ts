@@ -17,6 +17,7 @@
  * the instance's own stream or alarms.
  */
 import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { streamMessageOf } from './alerts/api-views.ts';
 import type { AlertView } from './alerts/types.ts';
 import type { AlertStream } from './channels/channel.ts';
@@ -34,6 +35,8 @@ export interface LiveRelayDeps {
   /** The alert as the shared store holds it now (the dispatcher's `get`). */
   read(alertId: string): AlertView | undefined | Promise<AlertView | undefined>;
   log: Logger;
+  /** Heard, streamed and skipped changes of other instances, and those waiting (an operator's first look). */
+  metrics: Registry;
   /**
    * `transaction` when the dispatcher announces each transaction's changes inside it (`relayAnnouncement`, on
    * the shared database): a change that committed is announced even if this instance dies right after, which an
@@ -78,6 +81,30 @@ export interface LiveRelay {
 
 export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   const { changes, stream, log } = deps;
+  const heardCount = new Counter({
+    name: 'gridhub_live_relay_heard_total',
+    help: "Alert changes of other instances heard on the change feed, for this instance's live stream",
+    registers: [deps.metrics],
+  });
+  const streamedCount = new Counter({
+    name: 'gridhub_live_relay_streamed_total',
+    help: "Alert changes of other instances streamed to this instance's boards",
+    registers: [deps.metrics],
+  });
+  const skippedCount = new Counter({
+    name: 'gridhub_live_relay_skipped_total',
+    help: 'Alert changes of other instances not streamed: the alert could not be read back',
+    registers: [deps.metrics],
+  });
+  let waiting = 0;
+  new Gauge({
+    name: 'gridhub_live_relay_waiting',
+    help: 'Alert changes of other instances heard and not yet streamed (a relay behind, or stuck on a read)',
+    registers: [deps.metrics],
+    collect() {
+      this.set(waiting);
+    },
+  });
   // One announcement at a time: NOTIFYs sent on different pooled connections at once would reach the others in
   // whichever order their sessions got there, and a board must hear `opened` before `acknowledged`.
   let announcing: Promise<void> = Promise.resolve();
@@ -127,8 +154,20 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
         if (!view) {
           read ??= readBack(alertId);
           view = await read;
+          // said once per alert and batch: a change announced after its commit yet not found is worth knowing
+          if (!view && e === events.find((x) => !x.view))
+            log.warn(
+              { alertId, type: e.type },
+              'an alert another instance changed was not found; its board update is skipped',
+            );
         }
-        if (view) stream.publish(streamMessageOf(e.type, e.at, view));
+        waiting--;
+        if (!view) {
+          skippedCount.inc();
+          continue;
+        }
+        stream.publish(streamMessageOf(e.type, e.at, view));
+        streamedCount.inc();
       }
     }
   }
@@ -136,6 +175,8 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   const unHear = changes.subscribe((change) => {
     // what this relay announces always says what happened and when; anything else on the table is not ours
     if (change.table !== TABLE || change.kind === undefined || change.at === undefined) return;
+    heardCount.inc();
+    waiting++;
     const list = pending.get(change.id);
     const event: Heard = { type: change.kind, at: change.at, view: carriedView(change) };
     if (list) list.push(event);

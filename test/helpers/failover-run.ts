@@ -386,8 +386,25 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
           .map((at) => at - killAt)
           .sort((a, b) => a - b);
         const lastEvent = stream.events.at(-1)?.at;
+        // a few of them: what this stream got of each, and its timeline in the store (in order)
+        const sample = missing.slice(0, 4);
+        const timelines = await cluster.query<{ alert_id: string; types: string }>(
+          `SELECT alert_id, string_agg(type, ',' ORDER BY id) AS types FROM alert_events
+             WHERE alert_id = ANY($1::text[]) GROUP BY alert_id`,
+          [sample.map((r) => r.id)],
+        );
+        const timelineOf = new Map(timelines.map((t) => [t.alert_id, t.types]));
+        const described = sample.map(
+          (r) =>
+            `${r.id.slice(0, 8)} ${r.device_id}: streamed ${
+              stream.events
+                .filter((e) => e.alertId === r.id)
+                .map((e) => e.type)
+                .join(',') || 'nothing'
+            }; timeline ${timelineOf.get(r.id) ?? '?'}`,
+        );
         notes.push(
-          `${(err as Error).message}; stream ${closed === undefined ? 'open' : `closed by the hub ${closed - loadStart} ms after the load began`}, cut-offs ${await hub.counter('gridhub_alerts_stream_cutoffs_total')}; ${said.join(' | ') || 'no log line on the stream or the feed'}; ${missing.length} missing (${seenOtherwise} with other changes streamed), their first alarms ${alarmAfterKill.length ? `${alarmAfterKill[0]}…${alarmAfterKill.at(-1)} ms` : 'none'} after the kill, the stream's last event ${lastEvent === undefined ? 'none' : `${lastEvent - killAt} ms`} after it; ${stream.events.length} events`,
+          `${(err as Error).message}; stream ${closed === undefined ? 'open' : `closed by the hub ${closed - loadStart} ms after the load began`}, cut-offs ${await hub.counter('gridhub_alerts_stream_cutoffs_total')}; relay heard ${await hub.counter('gridhub_live_relay_heard_total')}, streamed ${await hub.counter('gridhub_live_relay_streamed_total')}, skipped ${await hub.counter('gridhub_live_relay_skipped_total')}, waiting ${await hub.counter('gridhub_live_relay_waiting')}; ${said.join(' | ') || 'no log line on the stream or the feed'}; ${missing.length} missing (${seenOtherwise} with other changes streamed), their first alarms ${alarmAfterKill.length ? `${alarmAfterKill[0]}…${alarmAfterKill.at(-1)} ms` : 'none'} after the kill, the stream's last event ${lastEvent === undefined ? 'none' : `${lastEvent - killAt} ms`} after it; ${stream.events.length} events; e.g. ${described.join(' | ')}`,
         );
       }
       const openedAt = new Map<string, number>();

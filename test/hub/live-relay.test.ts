@@ -44,6 +44,7 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     bus.on('alert.streamed', stream.publish);
     // what the relay reads back from the shared store: only the changes whose view did not fit in the notice
     const reads: string[] = [];
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
     const relay: LiveRelay = createLiveRelay({
       bus,
       changes,
@@ -53,6 +54,7 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
         return h.dispatcher.get(id);
       },
       log: silentLog,
+      metrics,
     });
     const heard: { type: string; alertId: string; status: unknown; detail: unknown }[] = [];
     stream.subscribe((m) =>
@@ -63,7 +65,17 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
       () => changes.close(),
       () => store.close(),
     );
-    return { bus, relay, heard, reads };
+    /** The relay's own count of other instances' changes: heard, streamed, skipped, waiting. */
+    const counts = async () => {
+      const v = async (name: string) => (await metrics.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+      return {
+        heard: await v('gridhub_live_relay_heard_total'),
+        streamed: await v('gridhub_live_relay_streamed_total'),
+        skipped: await v('gridhub_live_relay_skipped_total'),
+        waiting: await v('gridhub_live_relay_waiting'),
+      };
+    };
+    return { bus, relay, heard, reads, counts };
   }
 
   /** Two instances on a fresh database; A's dispatcher (the harness's) makes the changes. */
@@ -101,6 +113,14 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('the live stream across instance
     await b.relay.settled();
     expect(b.heard.at(-1)?.type).toBe(a.heard.at(-1)?.type);
     expect(a.heard.filter((m) => m.type === 'acknowledged')).toHaveLength(1);
+    // what an operator compares across instances: B heard and streamed each of A's changes, A none of its own
+    expect(await b.counts()).toEqual({
+      heard: b.heard.length,
+      streamed: b.heard.length,
+      skipped: 0,
+      waiting: 0,
+    });
+    expect((await a.counts()).heard).toBe(0);
   });
   it('an alert too large for one notice is read back from the store and still streamed, in order', async () => {
     const { a, b } = await twoInstances();
