@@ -28,7 +28,7 @@ export const HANDOVER_MIGRATION: Migration = {
   ],
 };
 
-/** Version 2's columns, for the copy: the notes of the instances running through the upgrade are kept. */
+/** The notes' columns, copied into the new table: the notes of instances running through the upgrade are kept. */
 const NOTE_COLUMNS = ['device_id', 'released_by', 'released_at'] as const;
 type NoteRow = { device_id: string; released_by: string; released_at: number };
 
