@@ -77,12 +77,13 @@ export function createDeviceRouting(deps: {
         waiting.delete(deviceId);
         continue;
       }
-      const late = w.from !== undefined && now - w.began >= waitLimitMs;
-      if (late) overdue.set(w.from as string, (overdue.get(w.from as string) ?? 0) + 1);
+      // the previous owner kept waiting on for longer than a hand-over takes
+      const lateFrom = w.from !== undefined && now - w.began >= waitLimitMs ? w.from : undefined;
+      if (lateFrom !== undefined) overdue.set(lateFrom, (overdue.get(lateFrom) ?? 0) + 1);
       candidates.push({
         deviceId,
         from: w.from,
-        overdue: late,
+        overdue: lateFrom !== undefined,
         seed: {
           deviceId,
           deviceType: d.type,

@@ -135,7 +135,11 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
   /** The alert as the shared store holds it now, for the changes that did not carry it (undefined: skip). */
   async function readBack(alertId: string): Promise<AlertView | undefined> {
     try {
-      return await deps.read(alertId);
+      const view = await deps.read(alertId);
+      // announced after its commit, yet not there: worth knowing (read at most once per alert and batch)
+      if (!view)
+        log.warn({ alertId }, 'an alert another instance changed was not found; its board update is skipped');
+      return view;
     } catch (err) {
       log.warn(
         { err, alertId },
@@ -154,12 +158,6 @@ export function createLiveRelay(deps: LiveRelayDeps): LiveRelay {
         if (!view) {
           read ??= readBack(alertId);
           view = await read;
-          // said once per alert and batch: a change announced after its commit yet not found is worth knowing
-          if (!view && e === events.find((x) => !x.view))
-            log.warn(
-              { alertId, type: e.type },
-              'an alert another instance changed was not found; its board update is skipped',
-            );
         }
         waiting--;
         if (!view) {

@@ -6,6 +6,7 @@
  * postgres-alert-store.ts (store-ops.ts says how).
  */
 import { sql } from 'kysely';
+import { chunksOf } from '../storage/chunks.ts';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { EventInsert, NewAlert, OutboxInsert, TimerInsert } from './alert-store.ts';
 import { outboxOps, reachOps, timerOps } from './due-statements.ts';
@@ -490,13 +491,6 @@ function outboxDoneOp(db: Db, n: number) {
   );
 }
 
-/** `rows` in chunks of at most MULTI_ROW_MAX. */
-function multiRowChunks<R>(rows: readonly R[]): R[][] {
-  const out: R[][] = [];
-  for (let i = 0; i < rows.length; i += MULTI_ROW_MAX) out.push(rows.slice(i, i + MULTI_ROW_MAX));
-  return out;
-}
-
 /** One chunk's statement, as the store runs it, and its arguments. */
 export type ChunkWrite<F> = [statement: F, args: unknown[]];
 
@@ -513,7 +507,7 @@ export function chunkedWrites<F>(db: Db, make: (op: AnyOp) => F) {
     op: (n: number) => AnyOp,
     args: (chunk: R[]) => unknown[],
   ): Generator<ChunkWrite<F>> {
-    for (const chunk of multiRowChunks(rows)) {
+    for (const chunk of chunksOf(rows, MULTI_ROW_MAX)) {
       const key = `${kind}:${chunk.length}`;
       let statement = made.get(key);
       if (statement === undefined) {

@@ -1,5 +1,6 @@
 import { type Generated, type Kysely, sql } from 'kysely';
 import type { EventReading } from '../domain/reading.ts';
+import { chunksOf } from '../storage/chunks.ts';
 import { type LeaseTables, migrateLeases, ownerGone } from '../storage/leases.ts';
 import { type Migration, migrateModule, migrateModuleSync } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
@@ -418,8 +419,8 @@ export async function postgresJournal(store: SqlStore, owner: string): Promise<J
     async seenOf(deviceIds, now) {
       // a take-over's devices (hundreds) in a few statements rather than one round trip each
       const out: SeenKey[] = [];
-      for (let i = 0; i < deviceIds.length; i += SEEN_OF_CHUNK) {
-        const rows = await store.all(q.seenOf(deviceIds.slice(i, i + SEEN_OF_CHUNK), now));
+      for (const ids of chunksOf(deviceIds, SEEN_OF_CHUNK)) {
+        const rows = await store.all(q.seenOf(ids, now));
         for (const r of rows)
           out.push(
             toSeen(r.device_id, r.key, {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { chunksOf } from '../storage/chunks.ts';
 import { ownerGone } from '../storage/leases.ts';
 import type { Migration } from '../storage/migrations.ts';
 import type { SqlStore } from '../storage/sql-store.ts';
@@ -82,12 +83,6 @@ export interface AdoptRows {
 /** Statements send at most this many device ids each (PostgreSQL's 65 535 parameters, with room). */
 const CHUNK = 5_000;
 
-function chunks<T>(list: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += CHUNK) out.push(list.slice(i, i + CHUNK));
-  return out;
-}
-
 /** Give devices up: rows nobody's, a note per device; one transaction. */
 export async function releaseDevices(
   store: SqlStore,
@@ -98,7 +93,7 @@ export async function releaseDevices(
   if (deviceIds.length === 0) return;
   const db: Kysely<HandoverTables> = store.builder<HandoverTables>();
   await store.transaction(async (tx) => {
-    for (const ids of chunks(deviceIds)) {
+    for (const ids of chunksOf(deviceIds, CHUNK)) {
       await tx.write(
         db
           .updateTable('rules_state')
@@ -135,7 +130,7 @@ export async function adoptDevices(
   const ready = new Map<string, number | undefined>();
   const rows: AdoptRows['rows'] = [];
   const presence: AdoptRows['presence'] = [];
-  for (const part of chunks(candidates)) {
+  for (const part of chunksOf(candidates, CHUNK)) {
     const ids = part.map((c) => c.deviceId);
     const live = db.selectFrom('instance_leases').select('instance_id').where('expires_at', '>', at);
     const [notes, held] = await Promise.all([
