@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock/clock.ts';
+import { createSystemClock, ManualClock } from '../clock/clock.ts';
 import { dueTimer } from './due-timer.ts';
 
 function setup(o: { onlyFuture?: boolean } = {}) {
@@ -41,6 +42,24 @@ function setup(o: { onlyFuture?: boolean } = {}) {
 }
 
 describe('dueTimer', async () => {
+  it('fires in the context it was made in, not in that of the transaction that armed it', async () => {
+    // The PostgreSQL alert store keeps its open transaction in an AsyncLocalStorage: a firing that inherited a
+    // raise's context would run its reads on that raise's connection. The system clock's timers carry the
+    // context they were set in (the manual clock's run in the advancer's), so this one is due at once.
+    const open = new AsyncLocalStorage<string>();
+    const clock = createSystemClock();
+    const seen = new Promise<string | undefined>((resolve, reject) => {
+      const timer = dueTimer(clock, {
+        next: () => null,
+        fire: async () => resolve(open.getStore()),
+        failed: reject,
+        stopped: () => false,
+      });
+      open.run('raise transaction', () => timer.armBy(clock.now()));
+    });
+    expect(await seen).toBeUndefined();
+  });
+
   it('sleeps until the earliest due time and moves when an earlier one is scheduled', async () => {
     const { clock, schedule, fired, timer } = setup();
     schedule.push(5_000);

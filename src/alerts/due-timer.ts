@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Clock, TimerHandle } from '../clock/clock.ts';
 import type { Awaitable } from '../domain/awaitable.ts';
 
@@ -107,17 +108,15 @@ export function dueTimer(
     if (armed) clock.clearTimeout(armed.handle);
     armed = null;
   };
+  // Fired in the context this timer was made in, not in the one that armed it: a raise arms its must-reach rung
+  // inside its transaction, and a firing that inherited that context before the commit ran its reads on the
+  // raise's connection (PostgreSQL: postgres-alert-store.ts).
+  const fired = AsyncResource.bind(() => {
+    armed = null;
+    o.fire().catch(o.failed);
+  });
   const set = (at: number) => {
-    armed = {
-      handle: clock.setTimeout(
-        () => {
-          armed = null;
-          o.fire().catch(o.failed);
-        },
-        Math.max(0, at - clock.now()),
-      ),
-      at,
-    };
+    armed = { handle: clock.setTimeout(fired, Math.max(0, at - clock.now())), at };
   };
   const arm = async (): Promise<void> => {
     if (o.stopped()) return;

@@ -56,12 +56,9 @@ export interface TxEffects {
   queued: boolean;
   /** The earliest lease of the rows claimed at their insert: the outbox's timer wakes by then (null: none). */
   leaseBy: number | null;
-  /** The transaction is the outermost one: only its commit makes what it claimed real. */
-  outermost: boolean;
   /**
    * Timeline events recorded and not yet written: they go in one multi-row INSERT at the end of the body (on a
    * shared store each statement is a round trip inside the transaction), or before the timeline is read in it.
-   * A nested transaction shares its outer one's list.
    */
   events: EventInsert[];
 }
@@ -191,8 +188,8 @@ export function createTransactions(deps: TransactionsDeps) {
 
   /**
    * The effects of the transaction whose body runs now. The store runs transactions one at a time (a second one
-   * waits until the first has committed or rolled back), so at most one body runs at any moment and `current` is
-   * its effects: it is set when the body starts, not when the transaction is asked for.
+   * waits until the first has committed or rolled back; none joins another), so at most one body runs at any
+   * moment and `current` is its effects: it is set when the body starts, not when the transaction is asked for.
    */
   let current: TxEffects | undefined;
 
@@ -207,21 +204,19 @@ export function createTransactions(deps: TransactionsDeps) {
       claimed: [],
       queued: false,
       leaseBy: null,
-      outermost: true,
       events: [],
     };
     let out: T;
     try {
       out = await store.transaction(async () => {
-        const outer = current;
-        // Only what commits here makes the claims real: a transaction the store joins to a caller's own does not.
-        fx.outermost = outer === undefined;
-        if (outer) fx.events = outer.events;
+        // Bodies never overlap: one that began inside another would have its effects (its claims, its
+        // announcement) taken for the other's. Refused loudly rather than published wrong.
+        if (current) throw new Error('an alert transaction began while the body of another one was running');
         current = fx;
         try {
           const result = await fn(fx);
           await writeEvents(fx);
-          const announcement = fx.outermost && fx.stream.length ? deps.announce?.(fx.stream) : undefined;
+          const announcement = fx.stream.length ? deps.announce?.(fx.stream) : undefined;
           if (announcement) await store.reads.get({ compile: () => announcement });
           return result;
         } catch (err) {
@@ -230,7 +225,7 @@ export function createTransactions(deps: TransactionsDeps) {
           if (fx.claimed.length) handOff?.abandon(fx.claimed.splice(0));
           throw err;
         } finally {
-          current = outer;
+          current = undefined;
         }
       }, kind);
     } catch (err) {
@@ -306,7 +301,7 @@ export function createTransactions(deps: TransactionsDeps) {
   async function insertRow(o: NewOutboxRow): Promise<void> {
     const now = clock.now();
     const fx = current;
-    const claim = fx?.outermost ? handOff?.claim(o, now) : undefined;
+    const claim = fx ? handOff?.claim(o, now) : undefined;
     const row = {
       alert_id: o.alertId,
       channel: o.channel,

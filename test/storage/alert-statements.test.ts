@@ -607,27 +607,35 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     if (dialect === 'postgres') {
       const pg = s as PostgresAlertStore;
       const other = postgresAlertStore(sut.reopen());
+      const typesOf = async (id: string) => (await pg.statements.events(id)).map((e) => e.type);
+      // Work a body starts and does not await (a timer armed in it that fires before the commit) inherits its
+      // context; the transaction it asks for is its own, after this one: it sees this one's writes committed.
+      let late: Promise<string[]> | undefined;
       await pg.transaction(async () => {
         expect(pg.inTransaction).toBe(true);
         await body('a3', false)();
         // the body's writes are its transaction's: another connection does not see them before the commit…
         expect(await other.statements.alert('a3')).toBeUndefined();
-        // …and a nested transaction joins it rather than opening a second one
-        await pg.transaction(() => pg.statements.insertEvent('a3', T + 1, 'w1', 'acknowledged', '{}'));
+        late = pg.transaction(() => typesOf('a3'));
+        await pg.statements.insertEvent('a3', T + 1, 'w1', 'acknowledged', '{}');
         expect(await other.statements.events('a3')).toEqual([]);
       });
       expect(pg.inTransaction).toBe(false);
+      expect(await late).toEqual(['raised', 'acknowledged']);
       expect((await other.statements.events('a3')).map((e) => e.type)).toEqual(['raised', 'acknowledged']);
       expect((await other.statements.alert('a1'))?.status).toBe('acknowledged');
 
-      // a throw after a nested transaction returned rolls back what the nested one wrote, too
+      // …and the other way round: one that rolls back takes nothing of the one started inside it with it
+      let started: Promise<number> | undefined;
       await expect(
         pg.transaction(async () => {
-          await pg.transaction(() => pg.statements.insertEvent('a3', T + 2, 'w1', 'note', '{}'));
+          started = pg.transaction(() => pg.statements.insertEvent('a3', T + 2, 'w1', 'note', '{}'));
+          await pg.statements.insertEvent('a3', T + 3, 'w1', 'note', '{}');
           throw boom;
         }),
       ).rejects.toBe(boom);
-      expect(await other.statements.events('a3')).toHaveLength(2);
+      expect(await started).toBe(1);
+      expect(await other.statements.events('a3')).toHaveLength(3);
     }
   });
 
