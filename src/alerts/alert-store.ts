@@ -31,8 +31,8 @@ import type { AlertStatus } from './types.ts';
 export interface AlertStore {
   /**
    * Run `fn` as one transaction: committed when its promise resolves, rolled back when it rejects. Transactions
-   * of this process run one at a time, each waiting for the one before to settle; a call made while the
-   * caller's own synchronous transaction is open on the connection joins it. A body never opens another
+   * of this process run one at a time, each waiting for the one before to settle; none joins another, not
+   * even when asked for by work the open one's body started (a timer armed in it). A body never opens another
    * transaction of this store: it would wait for itself (the dispatcher hands its `fx` down instead). Where
    * transactions wait for their turn (PostgreSQL), a rule result's goes before routine ones (turns.ts).
    */
