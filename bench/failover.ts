@@ -11,8 +11,11 @@
  *
  * `npm run bench` runs it among the other cases (`--only failover` for this one after the hub's own set-up);
  * alone: `node --import tsx bench/failover.ts [--quick] [--presses N] [--telemetry N] [--seconds N] [--routing owner|shared]
- * [--settle S]`. `--settle` (60 s, quick 30 s) is how long the run waits for what the cluster still owes after the
- * load (every alert, every step, every board): a press reported lost with a longer settle too is lost, not late.
+ * [--settle S] [--statements]`. `--settle` (60 s, quick 30 s) is how long the run waits for what the cluster still
+ * owes after the load (every alert, every step, every board): a press reported lost with a longer settle too is
+ * lost, not late. `--statements` loads pg_stat_statements and reports the transactions and statements the cluster
+ * sent per alert, and the most frequent ones (`statements`): where the shared store's capacity goes. Not in
+ * `npm run bench`, whose figures it would change a little.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,6 +29,8 @@ export interface FailoverBenchOptions {
   seconds?: number;
   routing?: 'owner' | 'shared';
   settleSeconds?: number;
+  /** Count the statements the cluster sent PostgreSQL (pg_stat_statements): per alert, the most frequent. */
+  statements?: boolean;
 }
 
 /** The run's result with the device lists cut to counts and a sample: the results file is read by people. */
@@ -53,9 +58,10 @@ export async function runFailoverBench(
     routing: options.routing ?? 'owner',
     settleMs: (options.settleSeconds ?? (options.quick ? 30 : 60)) * 1_000,
     log: (line) => process.stdout.write(`[failover] ${line}\n`),
+    ...(options.statements ? { statements: true } : {}),
   });
   return {
-    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds} --routing ${options.routing ?? 'owner'}${options.settleSeconds ? ` --settle ${options.settleSeconds}` : ''}`,
+    command: `node --import tsx bench/failover.ts --presses ${pressesPerSec} --telemetry ${telemetryPerSec} --seconds ${seconds} --routing ${options.routing ?? 'owner'}${options.settleSeconds ? ` --settle ${options.settleSeconds}` : ''}${options.statements ? ' --statements' : ''}`,
     ...result,
     lost: result.lost.length,
     lostSample: result.lost.slice(0, 12),
@@ -99,6 +105,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       seconds: { type: 'string' },
       routing: { type: 'string' },
       settle: { type: 'string' },
+      statements: { type: 'boolean', default: false },
     },
   });
   const r = await runFailoverBench({
@@ -108,6 +115,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
     ...(values.routing === 'shared' || values.routing === 'owner' ? { routing: values.routing } : {}),
     ...(values.settle ? { settleSeconds: Number(values.settle) } : {}),
+    ...(values.statements ? { statements: true } : {}),
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(failoverFigures(r))}\n`);

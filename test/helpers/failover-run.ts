@@ -28,6 +28,7 @@ import {
   startTelemetry,
   waitFor,
 } from './hub-cluster.ts';
+import { resetStatementStats, type StatementFigures, statementFigures } from './statement-stats.ts';
 
 export interface FailoverOptions {
   instances: number;
@@ -43,6 +44,8 @@ export interface FailoverOptions {
   settleMs?: number;
   /** Progress lines (the bench prints them). */
   log?: (line: string) => void;
+  /** Count what the load sent PostgreSQL, from its start until the settle ends (`statements` in the result). */
+  statements?: boolean;
 }
 
 export interface BoardFigures {
@@ -144,6 +147,8 @@ export interface FailoverResult {
   telemetry: { offeredPerSec: number; sentPerSec: number; acceptedPerSec: number };
   /** Seconds from the kill until every acknowledged press had its alert in the store. */
   allAlertsStoredAfterKillSec: number | null;
+  /** With `statements`: what the cluster sent PostgreSQL from the load's start to the settle's end. */
+  statements?: StatementFigures;
   notes: string[];
 }
 
@@ -166,6 +171,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     clockSpeed: options.clockSpeed,
     pressDevices: pressCount,
     env: { GRIDHUB_MQTT_EXTERNAL_ROUTING: options.routing ?? 'owner' },
+    statementStats: options.statements === true,
   });
   const closers: (() => unknown)[] = [];
   try {
@@ -183,6 +189,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
     const before = await Promise.all(hubs.map(accepted));
     const telemetry = await startTelemetry(cluster.mqttUrl, credentials, options.telemetryPerSec);
     closers.push(() => telemetry.stop());
+    if (options.statements) await resetStatementStats(cluster.query);
     const loadStart = Date.now();
     const load = await startPresses(cluster.mqttUrl, cluster.pressDevices, options.pressesPerSec);
 
@@ -356,6 +363,8 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
       (ids) => ids[0] === undefined || new Set(ids).size > 1,
     ).length;
 
+    const statements = options.statements ? await statementFigures(cluster.query, rows.length) : undefined;
+
     // the boards of the survivors
     const alertIds = rows.map((r) => r.id);
     const boards: BoardFigures[] = [];
@@ -462,6 +471,7 @@ export async function runFailover(options: FailoverOptions): Promise<FailoverRes
       },
       allAlertsStoredAfterKillSec:
         allStoredAt === null ? null : Math.round((allStoredAt - killAt) / 100) / 10,
+      ...(statements ? { statements } : {}),
       notes,
     };
   } finally {

@@ -78,6 +78,8 @@ export interface ClusterOptions {
   pressDevices: number;
   /** More GRIDHUB_* settings for every instance. */
   env?: Record<string, string>;
+  /** PostgreSQL counts the statements it is sent (pg_stat_statements, test/helpers/statement-stats.ts). */
+  statementStats?: boolean;
 }
 
 /** The machinery's real-time defaults, expressed on a clock running `speed` × (see the header). */
@@ -103,11 +105,12 @@ export async function startHubCluster(options: ClusterOptions): Promise<HubClust
     const broker = await startMosquitto({ config: ['max_queued_messages 0', 'max_inflight_messages 100'] });
     if (!broker) throw new Error('mosquitto is not installed');
     cleanups.push(() => broker.stop());
-    const pgc: TestPostgres = await startPostgres();
+    const pgc: TestPostgres = await startPostgres({ statementStats: options.statementStats === true });
     cleanups.push(() => pgc.stop());
     const databaseUrl = await pgc.createDatabase();
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     cleanups.push(() => pool.end());
+    if (options.statementStats) await pool.query('CREATE EXTENSION pg_stat_statements');
 
     // one anchor for every instance's accelerated clock, or each would read its own time (GRIDHUB_CLOCK_ANCHOR)
     const anchor = Date.now();

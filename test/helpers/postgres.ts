@@ -62,9 +62,13 @@ export function freePort(): Promise<number> {
  * start, and a database per caller. `initdb` and `postgres` refuse to run as root, so when we are root they run
  * as the `postgres` user Debian's package creates, and the dir is handed to it first. fsync is off: the cluster
  * lives for one test file, and crash safety of the test machine is not what the tests are about. `durable`
- * keeps PostgreSQL's own defaults (fsync, synchronous commit), for the bench's figures.
+ * keeps PostgreSQL's own defaults (fsync, synchronous commit), for the bench's figures. `statementStats` loads
+ * pg_stat_statements (the statements clients send, not those run inside functions and triggers), for a bench
+ * that counts what a workload costs the database (test/helpers/statement-stats.ts).
  */
-export async function startPostgres(options: { durable?: boolean } = {}): Promise<TestPostgres> {
+export async function startPostgres(
+  options: { durable?: boolean; statementStats?: boolean } = {},
+): Promise<TestPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error(POSTGRES_MISSING);
   const dir = mkdtempSync(join(tmpdir(), 'gridhub-pg-'));
@@ -89,7 +93,7 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
         '-l',
         join(dir, 'postgres.log'),
         '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${options.durable ? '' : ' -c fsync=off'} -c max_connections=50`,
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${options.durable ? '' : ' -c fsync=off'} -c max_connections=50${options.statementStats ? ' -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top' : ''}`,
         '-w',
         'start',
       ]);
