@@ -202,11 +202,11 @@ export interface AlertStatements {
   /** The earliest due time of a pending timer, null when none. */
   nextTimer(): Awaitable<number | null>;
   /**
-   * Take the earliest due pending timer whose id is not in `skip` (a JSON array of ids), first thing in the
-   * firing transaction, and answer it; undefined when none is due. On PostgreSQL a timer another instance holds
-   * is passed by for the next one, so instances firing at once take different timers.
+   * Take a due timer to fire it, first thing in the firing transaction: 1 while it is still pending, 0 when
+   * another instance on the shared database fired or voided it, or holds it in a transaction now (PostgreSQL:
+   * skipped, not waited for; the firing looks again after a while, `StepRetries.busy`).
    */
-  takeDueTimer(now: number, skip: string): Awaitable<TimerRow | undefined>;
+  takeTimer(id: number): Awaitable<number>;
   setTimerState(state: string, id: number): Awaitable<number>;
   /** Whether step `ref` of the alert's ladder has fired. */
   stepFired(alertId: string, ref: number): Awaitable<boolean>;
@@ -243,8 +243,11 @@ export interface AlertStatements {
   // ---- must-reach ladder ----
   reach(alertId: string): Awaitable<ReachRow | undefined>;
   startReach(alertId: string, nextAt: number): Awaitable<number>;
-  /** Take the earliest due active ladder whose alert is not in `skip` (JSON), as `takeDueTimer` takes a timer. */
-  takeDueReach(now: number, skip: string): Awaitable<ReachRow | undefined>;
+  /**
+   * Take a due must-reach ladder as read (rung, due time): 1, or 0 when another instance moved it meanwhile or
+   * holds it now (skipped, as `takeTimer`).
+   */
+  takeReach(alertId: string, rung: number, nextAt: number): Awaitable<number>;
   setReach(rung: number, nextAt: number, state: string, alertId: string): Awaitable<number>;
   stopReach(alertId: string): Awaitable<number>;
   dueReach(now: number): Awaitable<ReachRow[]>;

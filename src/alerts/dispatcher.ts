@@ -95,7 +95,7 @@ export interface Dispatcher {
   /**
    * On a shared database, after each lease renewal: take over what instances that died left due. The escalation
    * and must-reach timers are armed again from the store (a step another instance scheduled, sooner than any of
-   * this one's, is fired here if its scheduler is gone: taken once, `takeDueTimer`), and the outbox rows an instance
+   * this one's, is fired here if its scheduler is gone: taken once, `takeTimer`), and the outbox rows an instance
    * whose lease ran out had claimed are delivered now; answers how many rows.
    */
   takeOver(now: number): Promise<number>;

@@ -2,7 +2,6 @@
  * The alert store's statements of what falls due — escalation timers, the outbox and its digests, the
  * must-reach ladder — built once with Kysely for both dialects, as alert-statements.ts builds the rest.
  */
-import { type RawBuilder, sql } from 'kysely';
 import type { Dialect } from '../storage/sql-store.ts';
 import type { Milestone } from './config.ts';
 import { all, type AlertDb as Db, first, lit, write } from './store-ops.ts';
@@ -13,16 +12,6 @@ const count = (row: { n: number } | undefined): number => row?.n ?? 0;
 
 /** Due timers read at a time: a firing reads the next page only after a full one. */
 export const DUE_TIMERS_PAGE = 200;
-
-/**
- * `column` is none of the values of `skip`, a JSON array (one parameter, whatever its length): the steps a
- * firing passes by while they wait out a back-off, usually none.
- */
-export function noneOf(dialect: Dialect, column: string, skip: string): RawBuilder<boolean> {
-  return dialect === 'postgres'
-    ? sql<boolean>`${sql.ref(column)}::text NOT IN (SELECT json_array_elements_text(${skip}::json))`
-    : sql<boolean>`${sql.ref(column)} NOT IN (SELECT value FROM json_each(${skip}))`;
-}
 
 export function timerOps(db: Db, dialect: Dialect) {
   const pending = (alertId: string) =>
@@ -56,27 +45,21 @@ export function timerOps(db: Db, dialect: Dialect) {
           .where('state', '=', lit('pending')),
       due,
     ),
-    // The earliest due timer not in `skip`, taken (on PostgreSQL its lock, held to the commit) and answered: one
-    // statement, and a timer another instance holds is passed by (SKIP LOCKED) for the next one. Instances that
-    // read the same due list and then reached for each timer in turn mostly reached for the same ones: on the
-    // failover bench every step was tried about twice, each try a transaction of its own.
-    takeDueTimer: first((now: number, skip: string) =>
+    // Takes the row (on PostgreSQL its lock, held to the commit) if it is still pending. Every instance arms for
+    // the earliest due time, so they all reach for each step at once: on PostgreSQL the others skip a row one of
+    // them holds (answering 0 at once) instead of waiting for its commit, which held their own transactions, and
+    // every raise queued behind them, for as long as the winner's step took.
+    takeTimer: write((id: number) =>
       db
         .updateTable('alert_timers')
         .set((eb) => ({ state: eb.ref('state') }))
-        .where('id', '=', (eb) =>
-          eb
-            .selectFrom('alert_timers')
-            .select('id')
-            .where('state', '=', lit('pending'))
-            .where('due_at', '<=', now)
-            .where(noneOf(dialect, 'id', skip))
-            .orderBy('due_at')
-            .orderBy('id')
-            .limit(lit(1))
-            .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked()),
-        )
-        .returningAll(),
+        .where('id', '=', id)
+        .where('state', '=', lit('pending'))
+        .$if(dialect === 'postgres', (q) =>
+          q.where('id', 'in', (eb) =>
+            eb.selectFrom('alert_timers').select('id').where('id', '=', id).forUpdate().skipLocked(),
+          ),
+        ),
     ),
     setTimerState: write((state: string, id: number) =>
       db.updateTable('alert_timers').set({ state }).where('id', '=', id),
@@ -216,24 +199,26 @@ export function reachOps(db: Db, dialect: Dialect) {
           })),
         ),
     ),
-    // The earliest due ladder not in `skip` (alert ids), taken and answered as `takeDueTimer` takes a timer.
-    takeDueReach: first((now: number, skip: string) =>
+    // The ladder as it was read (rung and due time): taken with its row lock, or 0 when another instance moved it
+    // or holds it now (on PostgreSQL skipped, not waited for, as takeTimer).
+    takeReach: write((alertId: string, rung: number, nextAt: number) =>
       db
         .updateTable('alert_must_reach')
         .set((eb) => ({ state: eb.ref('state') }))
-        .where('alert_id', '=', (eb) =>
-          eb
-            .selectFrom('alert_must_reach')
-            .select('alert_id')
-            .where('state', '=', lit('active'))
-            .where('next_at', '<=', now)
-            .where(noneOf(dialect, 'alert_id', skip))
-            .orderBy('next_at')
-            .orderBy('alert_id')
-            .limit(lit(1))
-            .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked()),
-        )
-        .returningAll(),
+        .where('alert_id', '=', alertId)
+        .where('state', '=', lit('active'))
+        .where('rung', '=', rung)
+        .where('next_at', '=', nextAt)
+        .$if(dialect === 'postgres', (q) =>
+          q.where('alert_id', 'in', (eb) =>
+            eb
+              .selectFrom('alert_must_reach')
+              .select('alert_id')
+              .where('alert_id', '=', alertId)
+              .forUpdate()
+              .skipLocked(),
+          ),
+        ),
     ),
     setReach: write((rung: number, nextAt: number, state: string, alertId: string) =>
       db

@@ -162,30 +162,41 @@ describe('dueTimer', async () => {
   });
 });
 
-describe('StepRetries.backingOff', () => {
-  it('lists the steps waiting out a back-off, for a firing to pass by, until their back-off has passed', async () => {
+describe('StepRetries.busy', () => {
+  it('looks again at a step another instance holds after a second, not at once, and counts no attempt', async () => {
     const clock = new ManualClock(0);
+    // the step due at 0, held by another instance's transaction until it commits at 400 ms
+    let pending = true;
+    const fired: number[] = [];
     const timer = dueTimer(clock, {
-      next: () => null,
-      fire: async () => {},
+      next: () => (pending ? 0 : null),
+      fire: async () => {
+        fired.push(clock.now());
+        // as a firing does: what the read found due is all the retries keep
+        timer.retries.keepOnly(pending ? ['step'] : []);
+        if (pending) timer.retries.busy('step');
+        await timer.arm();
+      },
       failed: (err) => {
         throw err;
       },
       stopped: () => false,
     });
-    const { retries } = timer;
-    expect(retries.backingOff()).toEqual([]);
-    expect(retries.failed(7)).toEqual({ attempts: 1, retryInMs: 1_000 });
-    expect(retries.failed('a1')).toEqual({ attempts: 1, retryInMs: 1_000 });
-    expect(retries.failed('a1')).toEqual({ attempts: 2, retryInMs: 2_000 });
-    expect(retries.backingOff()).toEqual([7, 'a1']);
-    await clock.advanceAsync(1_000);
-    expect(retries.backingOff()).toEqual(['a1']);
-    await clock.advanceAsync(1_000);
-    expect(retries.backingOff()).toEqual([]);
-    // ready again, not forgotten: a next failure backs off longer, until the step is done
-    expect(retries.failed('a1').attempts).toBe(3);
-    retries.done('a1');
-    expect(retries.failed('a1').attempts).toBe(1);
+    await timer.arm();
+    await clock.advanceAsync(0);
+    expect(fired).toEqual([0]);
+    expect(timer.retries.ready('step')).toBe(false);
+    // no busy loop while the other instance's transaction runs
+    await clock.advanceAsync(400);
+    expect(fired).toEqual([0]);
+    pending = false;
+    await clock.advanceAsync(600);
+    expect(fired).toEqual([0, 1_000]);
+    await clock.advanceAsync(60_000);
+    expect(fired).toEqual([0, 1_000]);
+    // busy was no failure: the first failure still waits the base back-off
+    expect(timer.retries.failed('other').attempts).toBe(1);
+    timer.retries.busy('again');
+    expect(timer.retries.failed('again')).toEqual({ attempts: 1, retryInMs: 1_000 });
   });
 });

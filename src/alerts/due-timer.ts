@@ -30,20 +30,18 @@ export interface StepRetries {
   ready(key: string | number): boolean;
   /** Record a failure; answers the attempt count and the wait before the next one. */
   failed(key: string | number): { attempts: number; retryInMs: number };
+  /**
+   * Another instance holds the step now (taken, not yet committed): look again after STEP_RETRY_BASE_MS, by when
+   * it has committed (and the step is no longer due) or rolled back. Not a failure: no attempt is counted.
+   */
+  busy(key: string | number): void;
   done(key: string | number): void;
   /** Forget the steps not among those due now (taken elsewhere, or no longer due). */
   keepOnly(due: Iterable<string | number>): void;
-  /** The steps waiting out a back-off now: a firing that takes the next due step passes them by. */
-  backingOff(): (string | number)[];
   readonly size: number;
 }
 
 export const STEP_RETRY_BASE_MS = 1_000;
-/**
- * The back-off key of a firing whose transaction failed before it could take a step (the store unreachable):
- * the timer then waits like a failed step's retry instead of firing again at once. No step has this key.
- */
-export const TAKE_FAILED = '(take)';
 export const STEP_RETRY_MAX_MS = 60_000;
 
 function stepRetries(clock: Clock): StepRetries & { earliest(): number | null } {
@@ -56,14 +54,13 @@ function stepRetries(clock: Clock): StepRetries & { earliest(): number | null } 
       waiting.set(key, { attempts, at: clock.now() + retryInMs });
       return { attempts, retryInMs };
     },
+    busy(key) {
+      waiting.set(key, { attempts: waiting.get(key)?.attempts ?? 0, at: clock.now() + STEP_RETRY_BASE_MS });
+    },
     done: (key) => void waiting.delete(key),
     keepOnly(due) {
       const keep = new Set(due);
       for (const key of waiting.keys()) if (!keep.has(key)) waiting.delete(key);
-    },
-    backingOff() {
-      const now = clock.now();
-      return [...waiting].filter(([, w]) => w.at > now).map(([key]) => key);
     },
     get size() {
       return waiting.size;

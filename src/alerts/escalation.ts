@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertStatements, AlertStore, TimerInsert } from './alert-store.ts';
 import type { AlertsConfig, Milestone } from './config.ts';
-import { dueTimer, TAKE_FAILED } from './due-timer.ts';
+import { DUE_TIMERS_PAGE } from './due-statements.ts';
+import { dueTimer } from './due-timer.ts';
 import type { CallLeaders, Notify } from './routing.ts';
 import type { AlertRow, TimerRow } from './tables.ts';
 import type { AlertTransactions, TxEffects } from './transactions.ts';
@@ -69,8 +70,8 @@ export function createEscalation(deps: EscalationDeps) {
   }
 
   /**
-   * One firing at a time (each step is taken in its own transaction, so two would not fire one twice, but they
-   * would queue for the same turns). A firing asked while one runs awaits it; its loop takes what fell due meanwhile.
+   * One firing at a time: a step is read due outside its transaction, so two firings at once would both take it
+   * (a report-in escalated twice). A firing asked while one runs awaits it; its loop reads what fell due meanwhile.
    */
   let firing: Promise<void> | undefined;
   function fire(): Promise<void> {
@@ -83,35 +84,30 @@ export function createEscalation(deps: EscalationDeps) {
   async function fireDue(): Promise<void> {
     timer.cancel();
     const { retries } = timer;
-    // steps waiting out a back-off that another instance has fired meanwhile are forgotten (rare: a read only then)
-    if (retries.size) retries.keepOnly([TAKE_FAILED, ...(await q.dueTimers(clock.now())).map((t) => t.id)]);
     for (;;) {
       if (deps.run.stopped) return;
-      // The next due step, taken in its firing transaction: instances firing at once take different ones.
-      let taken: TimerRow | undefined;
-      try {
-        const fired = await alerts.tx(async (fx) => {
-          taken = await q.takeDueTimer(clock.now(), JSON.stringify(retries.backingOff()));
-          if (taken) await fireTaken(fx, taken);
-          return taken;
-        });
-        retries.done(TAKE_FAILED);
-        if (!fired) break;
-        retries.done(fired.id);
-      } catch (err) {
-        if (!taken) {
-          // the store failed before a step was taken (unreachable, its BEGIN refused): the timer waits a back-off
-          const { attempts, retryInMs } = retries.failed(TAKE_FAILED);
-          log.error({ err, attempts, retryInMs }, 'escalation steps could not be taken; tried again');
-          break;
+      const due = await q.dueTimers(clock.now());
+      retries.keepOnly(due.map((t) => t.id));
+      const ready = due.filter((t) => retries.ready(t.id));
+      if (!ready.length) break;
+      for (const t of ready) {
+        if (deps.run.stopped) return;
+        try {
+          if (await alerts.tx(async (fx) => await fireOne(fx, t))) retries.done(t.id);
+          // still due in the next read while its taker's transaction runs: not read as ready again at once
+          else retries.busy(t.id);
+        } catch (err) {
+          // the transaction rolled back: the step is still due, and is tried again rather than dropped
+          const { attempts, retryInMs } = retries.failed(t.id);
+          log.error(
+            { err, timerId: t.id, alertId: t.alert_id, attempts, retryInMs },
+            'escalation step failed; it is tried again',
+          );
         }
-        // the transaction rolled back: the step is still due, and is tried again rather than dropped
-        const { attempts, retryInMs } = retries.failed(taken.id);
-        log.error(
-          { err, timerId: taken.id, alertId: taken.alert_id, attempts, retryInMs },
-          'escalation step failed; it is tried again',
-        );
       }
+      // Only a full page may have more due behind it: otherwise the arm below reads the earliest due time, and a
+      // step that fell due meanwhile fires at once from there (on a shared store, one statement less a firing).
+      if (due.length < DUE_TIMERS_PAGE) break;
     }
     await timer.arm();
   }
@@ -120,6 +116,14 @@ export function createEscalation(deps: EscalationDeps) {
     if (unless === 'acknowledged') return r.acknowledged_at !== null;
     if (unless === 'on_site') return r.arrived_at !== null;
     return r.resolved_at !== null;
+  }
+
+  /** Fire (or void) one due timer; false when it was not this instance's to take. */
+  async function fireOne(fx: TxEffects, t: TimerRow): Promise<boolean> {
+    // each step once, however many instances share the database and saw it fall due
+    if ((await q.takeTimer(t.id)) === 0) return false;
+    await fireTaken(fx, t);
+    return true;
   }
 
   async function fireTaken(fx: TxEffects, t: TimerRow): Promise<void> {

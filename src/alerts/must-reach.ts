@@ -10,14 +10,14 @@ import type { Clock } from '../clock/clock.ts';
 import type { PeopleStore } from '../registry/people.ts';
 import type { AlertStatements } from './alert-store.ts';
 import type { AlertsConfig } from './config.ts';
-import { dueTimer, TAKE_FAILED } from './due-timer.ts';
+import { dueTimer } from './due-timer.ts';
 import type { AlertsMetrics } from './metrics.ts';
 import type { Enqueue } from './noise.ts';
 import type { Payloads } from './payloads.ts';
 import { onDutyOf } from './payloads.ts';
 import { placeOf } from './places.ts';
 import { maskTarget } from './privacy.ts';
-import type { AlertRow, ReachRow } from './tables.ts';
+import type { AlertRow } from './tables.ts';
 import type { AlertTransactions, TxEffects } from './transactions.ts';
 import type { RunState } from './types.ts';
 import { OPEN_STATUSES, SYSTEM } from './types.ts';
@@ -168,8 +168,8 @@ export function createMustReach(deps: MustReachDeps) {
   }
 
   /**
-   * One firing at a time (as escalation.ts): each rung is taken in its own transaction. One asked while a firing
-   * runs makes it look for due rungs once more.
+   * One firing at a time: a rung is read due outside its transaction, so two firings at once would both advance
+   * it (skipping the next rung's wait). One asked while a firing runs makes it read the due rungs once more.
    */
   let firing: Promise<void> | undefined;
   let again = false;
@@ -193,39 +193,31 @@ export function createMustReach(deps: MustReachDeps) {
   async function fireDue(): Promise<void> {
     if (deps.run.stopped) return;
     const { retries } = timer;
-    // ladders waiting out a back-off that another instance has moved on meanwhile are forgotten (a read only then)
-    if (retries.size)
-      retries.keepOnly([TAKE_FAILED, ...(await q.dueReach(clock.now())).map((d) => d.alert_id)]);
-    for (;;) {
+    const due = await q.dueReach(clock.now());
+    const keyOf = (d: (typeof due)[number]) => `${d.alert_id}:${d.rung}:${d.next_at}`;
+    retries.keepOnly(due.map(keyOf));
+    for (const d of due) {
       if (deps.run.stopped) return;
-      // The next due rung, taken in its transaction: each rung once, and instances firing at once take different
-      // ones (escalation.ts).
-      let taken: ReachRow | undefined;
+      if (!retries.ready(keyOf(d))) continue;
       try {
-        const advanced = await alerts.tx(async (fx) => {
-          taken = await q.takeDueReach(clock.now(), JSON.stringify(retries.backingOff()));
-          if (taken)
-            await advance(
-              fx,
-              taken.alert_id,
-              `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[taken.rung]}`,
-            );
-          return taken;
+        const taken = await alerts.tx(async (fx) => {
+          // each rung once, however many instances share the database and saw it fall due
+          if ((await q.takeReach(d.alert_id, d.rung, d.next_at)) === 0) return false;
+          await advance(
+            fx,
+            d.alert_id,
+            `not acknowledged within ${Math.round(cfg.mustReachStepMs / 1000)} s of ${MUST_REACH_RUNGS[d.rung]}`,
+          );
+          return true;
         });
-        retries.done(TAKE_FAILED);
-        if (!advanced) return;
-        retries.done(advanced.alert_id);
+        // another instance's now: still due in the next read until its transaction ends (escalation.ts)
+        if (taken) retries.done(keyOf(d));
+        else retries.busy(keyOf(d));
       } catch (err) {
-        if (!taken) {
-          // the store failed before a rung was taken: the timer waits a back-off (escalation.ts)
-          const { attempts, retryInMs } = retries.failed(TAKE_FAILED);
-          log.error({ err, attempts, retryInMs }, 'must-reach rungs could not be taken; tried again');
-          return;
-        }
         // rolled back, so the rung is still due: tried again with back-off, never left to stop the ladder
-        const { attempts, retryInMs } = retries.failed(taken.alert_id);
+        const { attempts, retryInMs } = retries.failed(keyOf(d));
         log.error(
-          { err, alertId: taken.alert_id, attempts, retryInMs },
+          { err, alertId: d.alert_id, attempts, retryInMs },
           'must-reach step failed; it is tried again',
         );
       }

@@ -119,31 +119,6 @@ describe('dispatcher', () => {
     expect(h.publisher.to('l1')).toHaveLength(1);
   });
 
-  it('waits a back-off when the store refuses to let a step be taken at all, then fires it once', async () => {
-    await start();
-    await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));
-    await h.dispatcher.drain();
-    const t0 = h.clock.now();
-    // the firing's first statement, the take, fails: no step to put in back-off, so the firing itself waits
-    // (firing again at once would spin on the failing store, and this virtual clock would never move on)
-    h.db.exec(
-      "CREATE TEMP TRIGGER refuse_take BEFORE UPDATE ON alert_timers BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END",
-    );
-    await h.clock.advanceAsync(MIN);
-    await h.dispatcher.drain();
-    await h.clock.advanceAsync(1_000);
-    await h.dispatcher.drain();
-    expect(h.publisher.to('l1')).toEqual([]);
-    h.db.exec('DROP TRIGGER refuse_take');
-    // looked again at 1 min, + 1 s, + 2 s (a step is due, so at least every second): the third goes through
-    await h.clock.advanceAsync(1_000);
-    await h.dispatcher.drain();
-    expect(h.publisher.to('l1').map((s) => s.at)).toEqual([t0 + MIN + 2_000]);
-    await h.clock.advanceAsync(10 * MIN);
-    await h.dispatcher.drain();
-    expect(h.publisher.to('l1')).toHaveLength(1);
-  });
-
   it('escalates to community duty when acknowledged but not on site at 15 min', async () => {
     await start();
     await h.dispatcher.handle(raise(h.registry, h.clock, { placeId: 'b1' }));

@@ -450,37 +450,21 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
     expect(await st.reach('a1')).toEqual({ alert_id: 'a1', rung: 0, next_at: T + 9 * MIN, state: 'active' });
   });
 
-  it('takes the earliest due timer or ladder once, passing by those it is told to skip', async () => {
+  it('takes a due timer or ladder once: a second take, or one of a ladder that moved, answers 0', async () => {
     const s = await open(await fresh());
     const st = s.statements;
     await withAlert(s);
-    await st.insertAlert(alert('a2'));
-    await st.insertTimer('a1', 'step', 1, 'acknowledged', T + 7 * MIN);
     await st.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
-    await st.insertTimer('a2', 'step', 0, 'acknowledged', T + 60 * MIN);
-    const none = JSON.stringify([]);
-    expect(await st.takeDueTimer(T + 4 * MIN, none)).toBeUndefined();
-    const first = await st.takeDueTimer(T + 10 * MIN, none);
-    expect(first).toMatchObject({ alert_id: 'a1', ref: 0, due_at: T + 5 * MIN, state: 'pending' });
-    // a taken timer stays due until its firing sets its state (outside a transaction, as here, a take holds nothing)
-    expect(await st.takeDueTimer(T + 10 * MIN, none)).toMatchObject({ id: first?.id });
-    // one waiting out a back-off is passed by for the next due one; none else is due yet
-    const skipFirst = JSON.stringify([first?.id]);
-    expect(await st.takeDueTimer(T + 10 * MIN, skipFirst)).toMatchObject({ alert_id: 'a1', ref: 1 });
-    expect(await st.setTimerState('fired', first?.id as number)).toBe(1);
-    expect(await st.setTimerState('void', (await st.takeDueTimer(T + 10 * MIN, none))?.id as number)).toBe(1);
-    expect(await st.takeDueTimer(T + 10 * MIN, none)).toBeUndefined();
-
-    await st.startReach('a1', T + 3 * MIN);
-    await st.startReach('a2', T + MIN);
-    expect(await st.takeDueReach(T, none)).toBeUndefined();
-    expect(await st.takeDueReach(T + 5 * MIN, none)).toMatchObject({ alert_id: 'a2', rung: 0 });
-    expect(await st.takeDueReach(T + 5 * MIN, JSON.stringify(['a2']))).toMatchObject({ alert_id: 'a1' });
-    // a ladder moved on to its next rung is due again only when that rung is
-    await st.setReach(1, T + 9 * MIN, 'active', 'a2');
-    await st.stopReach('a1');
-    expect(await st.takeDueReach(T + 5 * MIN, none)).toBeUndefined();
-    expect(await st.takeDueReach(T + 9 * MIN, none)).toMatchObject({ alert_id: 'a2', rung: 1 });
+    const [timer] = await st.dueTimers(T + 5 * MIN);
+    expect(await st.takeTimer(timer?.id as number)).toBe(1);
+    expect(await st.setTimerState('fired', timer?.id as number)).toBe(1);
+    expect(await st.takeTimer(timer?.id as number)).toBe(0);
+    await st.startReach('a1', T + MIN);
+    expect(await st.takeReach('a1', 0, T + MIN)).toBe(1);
+    await st.setReach(1, T + 3 * MIN, 'active', 'a1');
+    // what another instance read before the ladder moved on is no longer there to take
+    expect(await st.takeReach('a1', 0, T + MIN)).toBe(0);
+    expect(await st.takeReach('a1', 1, T + 3 * MIN)).toBe(1);
   });
 
   it('lists due lanes, critical first and among them the phones, and claims a lane critical first', async () => {
@@ -656,45 +640,37 @@ describeStores('alert store statements', ({ dialect, fresh }) => {
   });
 
   if (dialect === 'postgres') {
-    it('gives two hubs firing at once different due timers and rungs: a row one holds is passed by at once, and taken if the first rolls back', async () => {
+    it('lets one of two hubs racing for a due timer or must-reach rung take it; the other skips it at once, and takes it if the first rolls back', async () => {
       const sut = await fresh();
       const a = (await open(sut)) as PostgresAlertStore;
       const b = postgresAlertStore(sut.reopen());
       await withAlert(a);
-      await a.statements.insertAlert(alert('a2'));
-      for (const id of ['a1', 'a2']) {
-        await a.statements.insertTimer(id, 'step', 0, 'acknowledged', T + 5 * MIN);
-        await a.statements.startReach(id, T + MIN);
-      }
-      const none = JSON.stringify([]);
-      const now = T + 10 * MIN;
+      await a.statements.insertTimer('a1', 'step', 0, 'acknowledged', T + 5 * MIN);
+      await a.statements.startReach('a1', T + MIN);
+      const [timer] = await a.statements.dueTimers(T + 5 * MIN);
+      const id = timer?.id as number;
       await a.transaction(async () => {
-        const timer = await a.statements.takeDueTimer(now, none);
-        const rung = await a.statements.takeDueReach(now, none);
-        expect(timer?.alert_id).toBe('a1');
-        expect(rung?.alert_id).toBe('a1');
-        // B fires while A's transaction holds both rows: it is not held up (were B to wait for A's commit here, it
-        // would wait for ever, A waiting on B), and takes the next ones
+        expect(await a.statements.takeTimer(id)).toBe(1);
+        expect(await a.statements.takeReach('a1', 0, T + MIN)).toBe(1);
+        // B asks while A's firing transaction holds both rows: answered at once (were B to wait for A's commit
+        // here, it would wait for ever, A waiting on B), and B's own transaction goes on
         await b.transaction(async () => {
-          const next = await b.statements.takeDueTimer(now, none);
-          expect(next?.alert_id).toBe('a2');
-          expect((await b.statements.takeDueReach(now, none))?.alert_id).toBe('a2');
-          await b.statements.setTimerState('fired', next?.id as number);
-          await b.statements.stopReach('a2');
+          expect(await b.statements.takeTimer(id)).toBe(0);
+          expect(await b.statements.takeReach('a1', 0, T + MIN)).toBe(0);
         });
-        await a.statements.setTimerState('fired', timer?.id as number);
+        await a.statements.setTimerState('fired', id);
       });
-      // fired by both: nothing left to take
-      expect(await b.statements.takeDueTimer(now, none)).toBeUndefined();
+      // fired by A: nobody's to take any more
+      expect(await b.statements.takeTimer(id)).toBe(0);
       // A's rung transaction rolls back: the rung is still due, and B takes it
       const boom = new Error('boom');
       await expect(
         a.transaction(async () => {
-          expect((await a.statements.takeDueReach(now, none))?.alert_id).toBe('a1');
+          expect(await a.statements.takeReach('a1', 0, T + MIN)).toBe(1);
           throw boom;
         }),
       ).rejects.toBe(boom);
-      expect((await b.statements.takeDueReach(now, none))?.alert_id).toBe('a1');
+      expect(await b.statements.takeReach('a1', 0, T + MIN)).toBe(1);
     });
 
     it('frees the claims of an instance whose lease ran out at once, not at the end of each claim', async () => {
