@@ -162,8 +162,8 @@ export const VIEWS_ZH: Record<ViewKey, string> = {
   'tl.nobody': '{roles}无人值班',
   'tl.escalatedTo': '升级至{roles}：{time}内未{milestone}',
   'tl.reportOverdue': '{dept}未按时报到',
-  'tl.deliveredVia': '经{channel}送达 {target}',
-  'tl.failedVia': '经{channel}发送至 {target} 失败（第 {n} 次）',
+  'tl.deliveredVia': '已通过{channel}送达{target}',
+  'tl.failedVia': '通过{channel}发给{target}失败（第 {n} 次）',
   'tl.mustReach': '必达升级：{rung}',
   'tl.mustReachExhausted': '必达各级均已尝试，仍未联系上',
   'tl.repeated': '再次上报（共 {n} 次）',
@@ -186,7 +186,7 @@ const LATIN = /[A-Za-z]/;
 
 /**
  * Fill `{name}` slots of a translated string. A Latin word filled in next to a Chinese character gets a space on
- * that side, as Chinese copy writes mixed text ("经 App 推送送达", not "经App 推送送达"); digits are left as the
+ * that side, as Chinese copy writes mixed text ("已通过 App 推送送达", not "已通过App 推送送达"); digits are left as the
  * template spaces them ("3层", "第 2 次").
  */
 export function fill(text: string, values: Record<string, string | number>): string {
