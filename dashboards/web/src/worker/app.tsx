@@ -202,8 +202,9 @@ function Worker(props: { api: Api; session: Session; onLogout: () => void }) {
         </span>
         <span class="spacer" />
         <LangSwitch />
-        <button type="button" data-action="logout" onClick={props.onLogout} aria-label={t('logout')}>
-          ⎋
+        {/* a word, not a glyph: on a worker's phone an unlabelled ⎋ said nothing (the board shows the same word) */}
+        <button type="button" data-action="logout" onClick={props.onLogout}>
+          {t('logout')}
         </button>
       </header>
       <p class="who">{session.user.displayName}</p>
