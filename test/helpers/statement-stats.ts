@@ -23,19 +23,20 @@ export async function resetStatementStats(query: Query): Promise<void> {
 }
 
 export async function statementFigures(query: Query, alerts: number, topN = 20): Promise<StatementFigures> {
+  // calls is a bigint: the driver answers it as a string
   const rows = await query<{ calls: string; mean: number; query: string }>(
-    `SELECT s.calls::text AS calls, s.mean_exec_time AS mean, s.query FROM pg_stat_statements s
+    `SELECT s.calls, s.mean_exec_time AS mean, s.query FROM pg_stat_statements s
        JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()`,
   );
   const per = (n: number) => Math.round((n / Math.max(1, alerts)) * 100) / 100;
-  const isControl = (q: string) => /^\s*(begin|commit|rollback)\b/i.test(q);
   let commits = 0;
   let statements = 0;
   const counted: { calls: number; mean: number; query: string }[] = [];
   for (const r of rows) {
     const calls = Number(r.calls);
-    if (/^\s*commit\b/i.test(r.query)) commits += calls;
-    if (isControl(r.query)) continue;
+    const control = /^\s*(begin|commit|rollback)\b/i.exec(r.query)?.[1]?.toLowerCase();
+    if (control === 'commit') commits += calls;
+    if (control) continue;
     statements += calls;
     counted.push({ calls, mean: r.mean, query: r.query.replace(/\s+/g, ' ').slice(0, 140) });
   }
