@@ -15,7 +15,8 @@ export function heatChart(el: HTMLElement): HeatHandle {
         {
           animation: false,
           tooltip: { position: 'top' },
-          grid: { left: 110, right: 16, top: 8, bottom: 64 },
+          // room below the day labels for the colour scale, whose dragged values show above its handles
+          grid: { left: 110, right: 16, top: 8, bottom: 88 },
           textStyle: { color: '#94a3b8' },
           xAxis: { type: 'category', data: days.map((d) => d.slice(5)), splitArea: { show: true } },
           yAxis: { type: 'category', data: rows, splitArea: { show: true } },
