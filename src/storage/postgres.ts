@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { preparedStatementsPool } from './pg-prepared.ts';
 import { compiled, type SqlExecutor, type SqlStore, type Statement } from './sql-store.ts';
 
 const INT8 = 20;
@@ -57,7 +58,7 @@ export function postgresStore(url: string, options: PostgresOptions = {}): SqlSt
   // An idle client's error would otherwise be an unhandled 'error' event that ends the process; the pool drops
   // that client and the next query connects again.
   pool.on('error', (err) => options.onIdleError?.(err));
-  const kysely = new Kysely<object>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<object>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
   return {
     dialect: 'postgres',
     pool,
