@@ -3,8 +3,8 @@
  * which pg sends unnamed: PostgreSQL parses, analyses and plans every execution again. The hub runs a few hundred
  * statement shapes (Kysely builds them from the same code, only values change), most of them small and in the
  * alarm path, so that work was a large part of the database's CPU: three hubs under the failover load of issue
- * 18 on 2 cores, the worst stall after a kill 5.4–6.1 s → 3.8–4.7 s, alarm latency p50 2.1–2.5 s → 1.2–2.1 s
- * (bench/results/2026-12-04T03-55-00Z-failover.txt). Here a statement's text gets a name the first time it is
+ * 18 on 2 cores, 5 runs each, the worst stall after a kill 4.9–6.1 s → 3.8–4.7 s, alarm latency p50 2.1–2.5 s →
+ * 1.0–2.1 s (bench/results/2026-12-04T04-05-00Z-failover.txt). Here a statement's text gets a name the first time it is
  * run, and pg prepares it once per connection (its `parsedStatements`), then only binds and executes.
  *
  * Bounded: at most MAX_NAMED texts are named (a prepared statement costs memory in every connection's server
