@@ -25,7 +25,7 @@ export const MAX_NAMED_PARAMETERS = 64;
 /** SQLSTATE 0A000 (feature_not_supported), as PostgreSQL answers a prepared statement whose result type changed. */
 const FEATURE_NOT_SUPPORTED = '0A000';
 
-export function preparedStatementsPool(pool: pg.Pool): PostgresPool & { named(): number } {
+export function preparedStatementsPool(pool: pg.Pool): PostgresPool {
   const names = new Map<string, string>();
   const nameOf = (text: string, parameters: readonly unknown[]): string | undefined => {
     if (parameters.length === 0 || parameters.length > MAX_NAMED_PARAMETERS) return undefined;
@@ -75,6 +75,5 @@ export function preparedStatementsPool(pool: pg.Pool): PostgresPool & { named():
       return wrapped;
     },
     end: () => pool.end(),
-    named: () => names.size,
   };
 }
