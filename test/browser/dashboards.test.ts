@@ -155,6 +155,17 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium', () => {
     const detail = page.locator(`[data-alert="${alertId}"]`);
     await detail.waitFor();
     await detail.locator('[data-event="opened"]').first().waitFor();
+    // Who was notified, in English punctuation: "Notified 网格员1A (grid worker), 物业值班员1 (property duty)".
+    const notified = (await detail.locator('[data-event="dispatched"] .ev-data').first().textContent()) ?? '';
+    expect(notified).toMatch(/^Notified \S+ \(grid worker\), \S+ \(property duty\)$/);
+    // A delivery names its channel once, beside the title, and says to whom in its text.
+    const delivered = detail.locator('[data-event="delivered"]').first();
+    await delivered.waitFor({ timeout: 5000 });
+    expect(await delivered.locator('strong').textContent()).toBe('Delivered');
+    const channel = (await delivered.locator('.muted').textContent()) ?? '';
+    expect(channel).toMatch(/^(app push|browser push|webhook|WeCom robot|DingTalk robot|Feishu robot)$/);
+    expect(await delivered.locator('.ev-data').textContent()).toMatch(/^to \S/);
+    expect(await delivered.locator('.ev-data').textContent()).not.toContain(channel);
     await detail.locator('[data-action="acknowledge"]').click();
     await detail.locator('[data-event="acknowledged"]').waitFor({ timeout: 5000 });
     expect(await detail.locator('.badge.status').textContent()).toBe('Acknowledged');

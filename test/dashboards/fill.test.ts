@@ -3,19 +3,15 @@ import { fill, VIEWS_ZH } from '../../dashboards/web/src/common/i18n-views.ts';
 
 describe('fill: the slots of a translated string', () => {
   it('spaces a Latin word filled in next to Chinese, as Chinese copy writes mixed text', () => {
-    expect(fill(VIEWS_ZH['tl.deliveredVia'], { channel: 'App 推送', target: '张伟' })).toBe(
+    expect(fill('已通过{channel}送达{target}', { channel: 'App 推送', target: '张伟' })).toBe(
       '已通过 App 推送送达张伟',
     );
-    expect(fill(VIEWS_ZH['tl.failedVia'], { channel: '短信', target: 'Wang Fang', n: 2 })).toBe(
-      '通过短信发给 Wang Fang 失败（第 2 次）',
-    );
+    expect(fill(VIEWS_ZH['tl.failedTo'], { target: 'Wang Fang', n: 2 })).toBe('发给 Wang Fang，第 2 次');
     expect(fill('由{who}处理', { who: 'Li Wei' })).toBe('由 Li Wei 处理');
   });
 
   it('leaves Chinese values, digits and English templates as they are', () => {
-    expect(fill(VIEWS_ZH['tl.deliveredVia'], { channel: '企业微信', target: '幸福社区群' })).toBe(
-      '已通过企业微信送达幸福社区群',
-    );
+    expect(fill(VIEWS_ZH['tl.deliveredTo'], { target: '幸福社区群' })).toBe('发给幸福社区群');
     expect(fill(VIEWS_ZH.onFloor, { n: 3 })).toBe('3层');
     expect(fill('By {channel} to {target}', { channel: 'SMS', target: 'Wang' })).toBe('By SMS to Wang');
   });

@@ -15,7 +15,7 @@ export interface TimelineWords {
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const roles = (v: unknown): string =>
-  Array.isArray(v) ? v.map((r) => t(`role.${String(r)}`)).join('、') : '';
+  Array.isArray(v) ? v.map((r) => t(`role.${String(r)}`)).join(t('tl.listSep')) : '';
 
 function whoOf(e: TimelineEvent): string {
   if (e.actorName) return e.actorName;
@@ -43,22 +43,21 @@ function textOf(e: TimelineEvent): string {
   switch (e.type) {
     case 'dispatched': {
       const list = Array.isArray(d.recipients) ? (d.recipients as { name?: string; role?: string }[]) : [];
-      const who = list.map((r) => `${r.name ?? ''}（${t(`role.${r.role ?? ''}`)}）`).join('、');
+      const who = list
+        .map((r) => fill(t('tl.recipient'), { name: r.name ?? '', role: t(`role.${r.role ?? ''}`) }))
+        .join(t('tl.listSep'));
       return who ? fill(t('tl.notified'), { who }) : '';
     }
     case 'unrouted':
       return fill(t('tl.nobody'), { roles: roles(d.roles) });
     case 'escalated':
       return escalationText(d);
+    // the channel is the event's actor, shown beside its title: the text says only to whom
     case 'delivered':
-      return fill(t('tl.deliveredVia'), { channel: t(`channel.${str(d.channel)}`), target: str(d.target) });
+      return fill(t('tl.deliveredTo'), { target: str(d.target) });
     case 'delivery_failed':
     case 'delivery_dead':
-      return fill(t('tl.failedVia'), {
-        channel: t(`channel.${str(d.channel)}`),
-        target: str(d.target),
-        n: Number(d.attempt ?? 1),
-      });
+      return fill(t('tl.failedTo'), { target: str(d.target), n: Number(d.attempt ?? 1) });
     case 'must_reach':
       return fill(t('tl.mustReach'), { rung: t(`rung.${str(d.step)}`) });
     case 'must_reach_exhausted':
@@ -66,7 +65,9 @@ function textOf(e: TimelineEvent): string {
     case 'repeated':
       return fill(t('tl.repeated'), { n: Number(d.count ?? 0) });
     case 'resolved':
-      return [t(`resolution.${str(d.resolution) || 'handled'}`), str(d.note)].filter(Boolean).join('：');
+      return [t(`resolution.${str(d.resolution) || 'handled'}`), str(d.note)]
+        .filter(Boolean)
+        .join(t('tl.labelSep'));
     case 'rated': {
       const score = Number(d.score ?? 0);
       return `${'★'.repeat(score)}${'☆'.repeat(Math.max(0, 5 - score))} ${str(d.comment)}`.trim();

@@ -21,7 +21,7 @@ export function BuildingGrid(props: {
           .map((id) => props.alerts.get(id))
           .filter((a): a is Alert => !!a)
           .map((a) => alertTitle(a))
-          .join('、')
+          .join(t('tl.listSep'))
       : '';
   return (
     <section class="building-grid" data-building-grid={spot.id} aria-label={spot.name}>
