@@ -74,6 +74,8 @@ export interface HubStoresOptions {
   checkpoints?: 'background';
   /** Lease length on the shared database (default 15 s): how long a dead instance's rows wait for a taker. */
   leaseTtlMs?: number;
+  /** `GRIDHUB_DATABASE_PREPARED_STATEMENTS` (default on): named prepared statements on PostgreSQL. */
+  preparedStatements?: boolean;
 }
 
 /** Thrown when the stores cannot be opened as configured; the hub turns it into a start-up error. */
@@ -106,7 +108,10 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
   const instanceId = options.instanceId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   let store: SqlStore;
   try {
-    store = await openStore(location, db, { applicationName: `gridhub ${instanceId}` });
+    store = await openStore(location, db, {
+      applicationName: `gridhub ${instanceId}`,
+      preparedStatements: options.preparedStatements ?? true,
+    });
   } catch (err) {
     db.close();
     throw new StoreOpenError((err as Error).message);

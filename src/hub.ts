@@ -125,6 +125,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       dataDir,
       instanceId: config.instanceId,
       leaseTtlMs: config.leaseTtlMs,
+      preparedStatements: config.databasePreparedStatements,
       clock,
       log,
       catalogue,

@@ -14,6 +14,12 @@ export const coreConfigSchema = z.object({
    */
   databaseUrl: z.string().min(1).optional(),
   /**
+   * On PostgreSQL: run each statement as a named prepared statement, parsed and planned once per connection
+   * (src/storage/pg-prepared.ts). Turn off behind a pooler that cannot keep them, such as PgBouncer in transaction
+   * mode before 1.21 (or without `max_prepared_statements`).
+   */
+  databasePreparedStatements: bool(true),
+  /**
    * This instance's name on a shared database: the owner of the journal rows, rule state and device presence it
    * holds. Set one per instance (e.g. the compose service name) so that a restarted instance takes back its own
    * rows at once; unset, each start picks a fresh name and the previous one's rows are taken over when its lease

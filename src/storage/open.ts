@@ -1,3 +1,4 @@
+import type { PostgresOptions } from './postgres.ts';
 import type { SqlStore } from './sql-store.ts';
 import type { Db } from './sqlite.ts';
 import { sqliteStore } from './sqlite-kysely.ts';
@@ -39,7 +40,7 @@ export function redactUrl(url: string): string {
 export async function openStore(
   location: StoreLocation,
   sqlite: Db,
-  options: { applicationName?: string; maxConnections?: number } = {},
+  options: PostgresOptions = {},
 ): Promise<SqlStore> {
   if (location.kind === 'sqlite') return sqliteStore(sqlite);
   // Loaded only here: the embedded default does not pay for the PostgreSQL driver (~80 ms) at start-up.

@@ -30,6 +30,8 @@ export interface PostgresOptions {
   applicationName?: string;
   /** Hears errors of idle pooled connections (the server restarted, the network dropped): log them. */
   onIdleError?: (err: Error) => void;
+  /** Named prepared statements (pg-prepared.ts); default on. */
+  preparedStatements?: boolean;
 }
 
 function executor(k: Kysely<object>): SqlExecutor {
@@ -58,7 +60,11 @@ export function postgresStore(url: string, options: PostgresOptions = {}): SqlSt
   // An idle client's error would otherwise be an unhandled 'error' event that ends the process; the pool drops
   // that client and the next query connects again.
   pool.on('error', (err) => options.onIdleError?.(err));
-  const kysely = new Kysely<object>({ dialect: new PostgresDialect({ pool: preparedStatementsPool(pool) }) });
+  const kysely = new Kysely<object>({
+    dialect: new PostgresDialect({
+      pool: options.preparedStatements === false ? pool : preparedStatementsPool(pool),
+    }),
+  });
   return {
     dialect: 'postgres',
     pool,

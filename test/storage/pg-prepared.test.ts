@@ -57,6 +57,19 @@ describe.skipIf(POSTGRES_MISSING !== undefined)('statements on PostgreSQL', () =
     expect(seen.prepared.some((p) => p.statement === text)).toBe(false);
   });
 
+  it('prepares nothing when turned off (a pooler in transaction mode cannot keep them)', async () => {
+    const plain = postgresStore(url, { maxConnections: 1, preparedStatements: false });
+    try {
+      const seen = await plain.transaction(async (tx) => {
+        await tx.first(CompiledQuery.raw('SELECT name FROM things WHERE id = $1', [1]));
+        return prepared(tx);
+      });
+      expect(seen).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('drops a connection whose prepared statement a migration made stale; the next try runs on a fresh one', async () => {
     const all = CompiledQuery.raw('SELECT * FROM things WHERE id = $1', [1]);
     expect(await store.first(all)).toEqual({ id: 1, name: 'one' });
