@@ -110,7 +110,7 @@ export async function openHubStores(options: HubStoresOptions): Promise<HubStore
   try {
     store = await openStore(location, db, {
       applicationName: `gridhub ${instanceId}`,
-      preparedStatements: options.preparedStatements ?? true,
+      preparedStatements: options.preparedStatements,
     });
   } catch (err) {
     db.close();
