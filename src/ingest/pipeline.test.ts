@@ -14,7 +14,7 @@ import { createIngestMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { createPresence } from './presence.ts';
 
-function setup() {
+function setup(config: Record<string, unknown> = { subscriberQueueBytes: 4096 }) {
   const db = openDatabase(':memory:');
   const clock = new ManualClock();
   const catalogue = createCatalogue();
@@ -24,7 +24,7 @@ function setup() {
   const registryMetrics = createMetricsRegistry({ defaultMetrics: false });
   const metrics = createIngestMetrics(registryMetrics, ['smoke']);
   const pipeline = createPipeline({
-    config: mqttConfigSchema.parse({ subscriberQueueBytes: 4096 }),
+    config: mqttConfigSchema.parse(config),
     catalogue,
     devices: registry.devices,
     clock,
@@ -35,7 +35,7 @@ function setup() {
     presence: createPresence({ devices: registry.devices, bus, clock, log }),
     publishError: () => undefined,
   });
-  return { pipeline, registryMetrics };
+  return { pipeline, registryMetrics, registry, catalogue };
 }
 
 /** aedes' view of a subscriber: only its socket's unwritten byte count matters here. */
@@ -76,13 +76,10 @@ describe('overload: thousands of devices flooding at QoS 0', () => {
    * as in such a phase.
    */
   it('hands telemetry on while it sheds, holds a few acknowledgements per device, and answers every message', async () => {
-    const db = openDatabase(':memory:');
-    const clock = new ManualClock();
-    const catalogue = createCatalogue();
-    const registry = createRegistry(db, catalogue, clock, { secretKey: randomBytes(32) });
-    const log = createLogger('silent');
-    const registryMetrics = createMetricsRegistry({ defaultMetrics: false });
-    const bus = createEventBus(log);
+    const { pipeline, registryMetrics, registry, catalogue } = setup({
+      telemetryBackpressureReadings: 10,
+      telemetryQueueReadings: 100,
+    });
     const { places } = registry;
     await places.create({ id: 'st1', level: 'street', name: 'Street', parentId: null });
     await places.create({ id: 'co1', level: 'community', name: 'Community', parentId: 'st1' });
@@ -90,19 +87,8 @@ describe('overload: thousands of devices flooding at QoS 0', () => {
     await places.create({ id: 'es1', level: 'estate', name: 'Estate', parentId: 'gr1' });
     await places.create({ id: 'bd1', level: 'building', name: 'Building', parentId: 'es1' });
     const ids = Array.from({ length: 50 }, (_, i) => `smoke-${i}`);
-    for (const id of ids) await registry.devices.provision({ id, type: 'smoke', placeId: 'bd1', floor: 1 }, 0);
-    const pipeline = createPipeline({
-      config: mqttConfigSchema.parse({ telemetryBackpressureReadings: 10, telemetryQueueReadings: 100 }),
-      catalogue,
-      devices: registry.devices,
-      clock,
-      log,
-      metrics: createIngestMetrics(registryMetrics, ['smoke']),
-      bus,
-      journal: createEventJournal(db),
-      presence: createPresence({ devices: registry.devices, bus, clock, log }),
-      publishError: () => undefined,
-    });
+    for (const id of ids)
+      await registry.devices.provision({ id, type: 'smoke', placeId: 'bd1', floor: 1 }, 0);
     let handedOn = 0;
     pipeline.consume(() => {
       handedOn++;
