@@ -210,7 +210,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let waitingHead = 0;
   const heldFor = new Map<string, number>();
   const releaseBelow = Math.floor(shedAt * 0.75);
-  /** A turn of the queue is under way (an answer it gives can bring a socket's next read into ingest). */
+  /** A turn of the queue is under way (takeTurn). */
   let draining = false;
   /** When the last turn of the queue began (drainIfStarved). */
   let lastTurnAt = 0;
@@ -371,13 +371,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       setImmediate(drainTelemetry);
       return;
     }
-    if (draining) return;
-    draining = true;
-    try {
-      turn(all);
-    } finally {
-      draining = false;
-    }
+    takeTurn(all);
     if (telemetryHead < telemetry.length && !drainScheduled) {
       drainScheduled = true;
       setImmediate(drainTelemetry);
@@ -392,10 +386,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * half of the time for handing on what was taken.
    */
   function drainIfStarved(): void {
-    if (draining || alarmWaiting || performance.now() - lastTurnAt < TELEMETRY_SLICE_MS) return;
+    if (!alarmWaiting && performance.now() - lastTurnAt >= TELEMETRY_SLICE_MS) takeTurn(false);
+  }
+
+  /** One turn, unless one is under way: an answer a turn gives can bring a socket's next read into ingest. */
+  function takeTurn(all: boolean): void {
+    if (draining) return;
     draining = true;
     try {
-      turn(false);
+      turn(all);
     } finally {
       draining = false;
     }
@@ -721,9 +720,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const receivedAt = clock.now();
     const needsJournal = channel === 'event' && qos > 0;
     if (channel === 'telemetry' && qos === 0 && telemetryQueued >= shedAt) {
-      // Over the bound: QoS 0 telemetry goes first, before it costs a decode (design §10). Its socket is not
-      // read again until the queue has room: acknowledging at once would let a flood be read (and shed) as
-      // fast as it comes, leaving no time to hand on what was taken.
+      // Over the bound: QoS 0 telemetry goes first, before it costs a decode (design §10). A few held
+      // acknowledgements keep a fast sender's socket unread until the queue has room (acknowledging at once
+      // would let a flood be read and shed as fast as it comes), and the queue takes its turn from here when
+      // reads leave it none.
       metrics.shed.inc(SHED_TELEMETRY_QOS0);
       if (typeof rawPayload === 'object') refusedPayloads.add(rawPayload);
       holdForRoom(device.id, callback);
