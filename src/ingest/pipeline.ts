@@ -134,9 +134,9 @@ const NO_IDS: string[] = [];
  * Acknowledgements of shed QoS 0 telemetry held per device; the rest of what it brings while the queue is full is
  * answered at once. aedes reads a socket again once every message of its last read is answered, so a few held
  * keep a fast sender (a gateway, whose reads fill the socket's buffer and stop TCP) unread; a device that sends
- * a message at a time is read again at its next message whatever is held (each arrival counts one down in
- * aedes), so holding more of its messages only costs memory: 19 000 devices flooding at QoS 0 held 1.1 million
- * of them, 2 GB, in the full bench.
+ * a message at a time is read again after as many arrivals as it has held (aedes counts one down at each), so
+ * holding all of its messages only cost memory: 19 000 devices flooding at QoS 0 held 1.1 million of them,
+ * 2 GB, in the full bench.
  */
 const SHED_HOLDS_PER_DEVICE = 4;
 const SHED_TELEMETRY_QOS0 = { channel: 'telemetry', qos: '0' } as const;
