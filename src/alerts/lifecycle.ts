@@ -2,8 +2,9 @@
  * What rule results do to alerts: open (deduplicated per device, grouped into incidents, reopened when the same
  * trouble comes back soon after a resolution, dropped while suppressed), update, clear and resident facts.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
 import type { Channel } from '../channels/channel.ts';
 import type { Clock } from '../clock/clock.ts';
 import type { AlertClear, AlertFact, AlertRaise, AlertUpdate } from '../domain/rule-result.ts';
@@ -149,12 +150,14 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   async function open(fx: TxEffects, res: AlertRaise): Promise<void> {
     const at = res.at;
-    const id = randomUUID();
+    // Time-ordered (UUID version 7): the alert's row and every index keyed by its id take it at their end, where a
+    // B-tree grows by one page at a time, not at a random leaf (bench/raise.ts: fewer pages a raise writes).
+    const id = uuidv7();
     const groupKey = res.place.building ?? res.placeId;
     let incidentId = (await q.incidentFor(res.category, groupKey, at - cfg.incidentWindowMs))?.id;
     if (incidentId) await q.joinIncident(at, incidentId);
     else {
-      incidentId = `inc-${randomUUID()}`;
+      incidentId = `inc-${uuidv7()}`;
       await q.insertIncident(incidentId, res.category, groupKey, JSON.stringify(res.place), at, at);
     }
     const alert: NewAlert = {

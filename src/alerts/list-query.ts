@@ -224,7 +224,7 @@ export function pageQuery(
   const ids = matching(b, filter, scope, env)
     .select(['alerts.id as page_id', 'alerts.opened_at as page_opened_at'])
     .orderBy('alerts.opened_at', 'desc')
-    .orderBy('alerts.id')
+    .orderBy('alerts.id', 'desc')
     .limit(page.limit)
     .offset(page.offset);
   return b
@@ -243,7 +243,7 @@ export function pageQuery(
       'residents.updated_at as resident_updated_at',
     ])
     .orderBy('p.page_opened_at', 'desc')
-    .orderBy('p.page_id');
+    .orderBy('p.page_id', 'desc');
 }
 
 /** The whistles of a page's alerts, in one query. */

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Migration } from '../storage/migrations.ts';
 
 /**
@@ -22,6 +23,28 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
         .withTables<{ alert_outbox: { channel: string } }>()
         .deleteFrom('alert_outbox')
         .where('channel', '=', 'stream'),
+    ],
+  },
+  {
+    // The outbox's indexes of (state, …) moved every delivered row's entry out of the pending part, inserting in
+    // the middle of the index (SQLite then rewrites several pages a row); they now hold pending rows only — what
+    // a claim, a lane or a wake-up reads, each naming the state as a literal. The recipient index went with
+    // them: every read by channel and target is of pending rows, which the lane index serves.
+    description: 'due and lane indexes of pending rows only',
+    statements: (db) => [
+      db.schema.dropIndex('alert_outbox_due'),
+      db.schema.dropIndex('alert_outbox_lane'),
+      db.schema.dropIndex('alert_outbox_recipient'),
+      db.schema
+        .createIndex('alert_outbox_due')
+        .on('alert_outbox')
+        .column('next_at')
+        .where(sql.ref('state'), '=', 'pending'),
+      db.schema
+        .createIndex('alert_outbox_lane')
+        .on('alert_outbox')
+        .columns(['channel', 'target', 'next_at'])
+        .where(sql.ref('state'), '=', 'pending'),
     ],
   },
 ];

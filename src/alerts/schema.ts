@@ -299,7 +299,7 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
       db.schema.dropIndex('alerts_opened'),
       db.schema.dropIndex('alerts_grid'),
       db.schema.createIndex('alerts_recent').on('alerts').columns(['opened_at desc', 'id', 'status']),
-      ...(['street', 'community', 'grid', 'estate', 'building'] as const).map((level) =>
+      ...LIST_LEVELS.map((level) =>
         db.schema
           .createIndex(`alerts_${level}_recent`)
           .on('alerts')
@@ -324,7 +324,42 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
       db.schema.createIndex('alert_event_seen_at').on('alert_event_seen').column('at'),
     ],
   },
+  {
+    // Pages a raise writes (bench/raise.ts, 2 000 alerts, read off the WAL): on SQLite an index whose new entries
+    // go first (opened_at DESC) took 1.9 pages an insert, one whose new entries go last 1.3; an index of (state,
+    // due time) keeps every fired or voided entry, moved there from the pending part. The lists' indexes now run
+    // oldest first (a list walks them backwards: newest first, ties by the later id) and the due indexes hold only
+    // what can still fall due; the statements reading them name the state as a literal, as a partial index needs.
+    // With the outbox's (alerts.outbox version 2) a raise wrote 42.6 pages, 35.6 after.
+    description: 'indexes newest last; due indexes of what is still pending',
+    statements: (db) => [
+      db.schema.dropIndex('alert_timers_due'),
+      db.schema
+        .createIndex('alert_timers_due')
+        .on('alert_timers')
+        .columns(['due_at', 'id'])
+        .where(sql.ref('state'), '=', 'pending'),
+      db.schema.dropIndex('alert_must_reach_due'),
+      db.schema
+        .createIndex('alert_must_reach_due')
+        .on('alert_must_reach')
+        .column('next_at')
+        .where(sql.ref('state'), '=', 'active'),
+      db.schema.dropIndex('alerts_recent'),
+      db.schema.createIndex('alerts_recent').on('alerts').columns(['opened_at', 'id', 'status']),
+      ...LIST_LEVELS.flatMap((level) => [
+        db.schema.dropIndex(`alerts_${level}_recent`),
+        db.schema
+          .createIndex(`alerts_${level}_recent`)
+          .on('alerts')
+          .columns([`${level}_id`, 'opened_at', 'id', 'status']),
+      ]),
+    ],
+  },
 ];
+
+/** The levels a list is scoped to, each with its index (units are left out: version 4 says why). */
+const LIST_LEVELS = ['street', 'community', 'grid', 'estate', 'building'] as const;
 
 const PLACE_LEVELS = ['street', 'community', 'estate', 'building', 'unit'] as const;
 

@@ -242,7 +242,7 @@ function expected(filter: AlertFilter, scope: AlertScope): string[] {
       }
       return true;
     })
-    .sort((x, y) => y.opened_at - x.opened_at || (x.id < y.id ? -1 : 1))
+    .sort((x, y) => y.opened_at - x.opened_at || (x.id < y.id ? 1 : -1))
     .map((a) => a.id);
 }
 
@@ -317,7 +317,7 @@ afterAll(() => {
 });
 
 describe('the alerts read side on SQLite', () => {
-  it('counts and pages what the rules in JavaScript pick, newest first, ties by id', () => {
+  it('counts and pages what the rules in JavaScript pick, newest first, ties by id (the later first)', () => {
     let nonEmpty = 0;
     for (const [scopeName, scope] of SCOPES) {
       for (const [filterName, filter] of FILTERS) {
