@@ -135,7 +135,12 @@ export async function createHub(options: HubOptions): Promise<Hub> {
         timeZone: config.alerts.timeZone,
         secretKey: loadServerKey(keyFile),
         passwordCost: config.http.passwordCost,
-        onWriteError: (err, deviceId) => registryLog.error({ err, deviceId }, 'presence write failed'),
+        // the first devices (an operator searches for one) and how many: a reconnect storm's batch can be thousands
+        onWriteError: (err, deviceIds) =>
+          registryLog.error(
+            { err, deviceId: deviceIds[0], deviceIds: deviceIds.slice(0, 50), devices: deviceIds.length },
+            'presence write failed',
+          ),
       },
       rules: {
         flushMs: config.rules.stateFlushMs,

@@ -20,9 +20,9 @@ export interface Presence {
 
 /**
  * Connects and disconnects in bounded batches, one batch a turn of the event loop: after a restart every device
- * reconnects at once, and each change is a registry write (an UPDATE, ≈0.3 ms under a storm). Written as they
- * came, thousands of them sat between the presses of the devices already connected; here at most
- * `maxPerBatch` go per turn, the rest in the next ones, in order.
+ * reconnects at once, and each change is a registry write and a bus event. Handled as they came, thousands of
+ * them sat between the presses of the devices already connected; here at most `maxPerBatch` go per turn, the
+ * rest in the next ones, in order (the registry writes a turn's changes in one transaction).
  */
 export interface PresenceBatching {
   /** Most changes handed to the registry in one turn (64). */

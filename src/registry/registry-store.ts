@@ -1,4 +1,5 @@
 import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
+import { writeAll } from '../storage/batch.ts';
 import { type LeaseTables, ownerGone } from '../storage/leases.ts';
 import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
@@ -9,6 +10,13 @@ import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from '
  * once with Kysely; it runs on the SQLite store (statements prepared once, done before the call returns) and on
  * the PostgreSQL store alike.
  */
+/** A device going online or offline at `at`. */
+export interface OnlineChange {
+  id: string;
+  online: boolean;
+  at: number;
+}
+
 export interface RegistryStore {
   places: {
     all(): Promise<PlaceTable[]>;
@@ -24,11 +32,11 @@ export interface RegistryStore {
     /** Replace a secret hash only if it is still `expected` (another instance may have upgraded it first). */
     replaceSecretHash(id: string, expected: string, fresh: string): Promise<boolean>;
     /**
-     * Online: the device is this instance's (it holds the connection). Offline: only if it still is, or its
-     * owner is gone — a device that has moved to another instance stays online when this one's old connection
-     * closes late. Resolves with whether the row changed.
+     * Online and offline changes, in order, in one transaction. Online: the device is this instance's (it holds
+     * the connection). Offline: only if it still is, or its owner is gone — a device that has moved to another
+     * instance stays online when this one's old connection closes late.
      */
-    setOnline(id: string, online: boolean, at: number): Promise<boolean>;
+    setOnline(changes: readonly OnlineChange[]): Promise<void>;
     /** Last-seen times of many devices in one transaction; a time never moves back. */
     setLastSeen(seen: ReadonlyMap<string, number>): Promise<void>;
     /**
@@ -156,13 +164,8 @@ export function createRegistryStore(
             .where('id', '=', id)
             .where('secret_hash', '=', expected),
         )) > 0,
-      setOnline: async (id, online, at) => (await store.write((online ? goOnline : goOffline)(id, at))) > 0,
-      async setLastSeen(seen) {
-        if (seen.size === 0) return;
-        await store.transaction(async (tx) => {
-          for (const [id, at] of seen) await tx.write(lastSeen(id, at));
-        });
-      },
+      setOnline: (changes) => writeAll(store, changes.map((c) => (c.online ? goOnline : goOffline)(c.id, c.at))),
+      setLastSeen: (seen) => writeAll(store, [...seen].map(([id, at]) => lastSeen(id, at))),
       markOfflineAtStart: async (at) => (await store.all(offline(at, true))).map((r) => r.id),
       releaseOrphans: async (at) => (await store.all(offline(at, false))).map((r) => r.id),
     },

@@ -37,7 +37,7 @@ export interface RegistryOptions {
   /** scrypt N for passwords (default OWASP's 2^17). */
   passwordCost?: number;
   /** Hears a write-behind presence write, or a reload after another instance's change, that failed. */
-  onWriteError?: (err: unknown, deviceId: string) => void;
+  onWriteError?: (err: unknown, deviceIds: readonly string[]) => void;
   /** Where other instances' changes arrive (PostgreSQL: LISTEN/NOTIFY); none on SQLite. */
   changes?: ChangeFeed;
   /** This instance's lease id, the owner of the devices it holds online (default 'local', the embedded hub). */
@@ -137,7 +137,7 @@ export async function openRegistry(
             : change.table === 'users' || change.table === 'api_tokens'
               ? users.heard(change)
               : undefined;
-    reload?.catch((err: unknown) => options.onWriteError?.(err, change.id));
+    reload?.catch((err: unknown) => options.onWriteError?.(err, [change.id]));
   });
   return { places, devices, people, users };
 }

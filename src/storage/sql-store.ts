@@ -24,6 +24,8 @@ export interface SyncSql {
   write(statement: Statement<unknown>): number;
   /** `fn` in one transaction (better-sqlite3's: a nested call is a savepoint). */
   transaction<T>(fn: () => T): T;
+  /** Whether an asynchronous transaction is open on the connection (`transaction` then refuses to start). */
+  readonly inAsyncTransaction: boolean;
 }
 
 /**

@@ -88,6 +88,9 @@ export function sqliteStore(db: Db, options: { maxStatements?: number } = {}): S
       }
       return db.transaction(fn)();
     },
+    get inAsyncTransaction() {
+      return gate.open !== undefined;
+    },
   };
 
   const builder = new Kysely<object>({

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { createCatalogue } from '../../src/catalogue/catalogue.ts';
 import { ManualClock } from '../../src/clock/clock.ts';
@@ -217,6 +218,41 @@ describeStores('registry: devices', ({ dialect, fresh }) => {
     expect(seen.devices.list({ online: true })).toEqual([]);
     const after = await open(sut.reopen(), sut);
     expect(after.devices.get('smoke-2')).toMatchObject({ online: false, onlineChangedAt: T0 + 30 });
+  });
+
+  it('writes the online changes of a reconnect storm in one transaction, and names every device of one that fails', async () => {
+    const sut = await fresh();
+    const setup = await open(sut.store, sut);
+    await tree(setup);
+    const ids = Array.from({ length: 30 }, (_, i) => `smoke-${i}`);
+    for (const id of ids) await setup.devices.provision({ id, type: 'smoke', placeId: 'b1' }, T0);
+    // the store refuses one device's change: as a disk or a constraint would refuse a write
+    const refuse =
+      dialect === 'sqlite'
+        ? sql`CREATE TRIGGER refuse_13 BEFORE UPDATE OF online ON devices WHEN NEW.id = 'smoke-13'
+              BEGIN SELECT RAISE(ABORT, 'refused'); END`
+        : sql`ALTER TABLE devices ADD CONSTRAINT refuse_13 CHECK (id <> 'smoke-13' OR online = 0)`;
+    await sut.store.write(refuse.compile(sut.store.builder()));
+    const failed: (readonly string[])[] = [];
+    const r = await openRegistry(sut.reopen(), createCatalogue(), new ManualClock(T0), {
+      secretKey,
+      onWriteError: (_err, deviceIds) => failed.push(deviceIds),
+    });
+    // as the broker calls it: synchronously, one device after another
+    for (const id of ids) r.devices.setOnline(id, true, T0 + 1);
+    await r.devices.settled();
+    expect(failed).toEqual([ids]);
+    const stored = await open(sut.reopen(), sut);
+    expect(stored.devices.list({ online: true })).toEqual([]);
+    // this instance still holds them online; the next change of one is written
+    expect(r.devices.get('smoke-3')?.online).toBe(true);
+    r.devices.setOnline('smoke-3', false, T0 + 2);
+    r.devices.setOnline('smoke-4', false, T0 + 2);
+    r.devices.setOnline('smoke-4', true, T0 + 3);
+    await r.devices.settled();
+    expect(failed).toHaveLength(1);
+    const again = await open(sut.reopen(), sut);
+    expect(again.devices.list({ online: true }).map((d) => d.id)).toEqual(['smoke-4']);
   });
 
   if (dialect === 'postgres') {
