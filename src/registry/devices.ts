@@ -289,7 +289,10 @@ export class DeviceStore implements DeviceDirectory {
       try {
         await this.#store.setOnline(changes);
       } catch (err) {
-        this.#onWriteError(err, changes.map((c) => c.id));
+        this.#onWriteError(
+          err,
+          changes.map((c) => c.id),
+        );
       }
     });
   }

@@ -1,5 +1,5 @@
-import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { writeAll } from '../storage/batch.ts';
+import { type ChangeFeed, silentFeed } from '../storage/changes.ts';
 import { type LeaseTables, ownerGone } from '../storage/leases.ts';
 import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
@@ -164,8 +164,16 @@ export function createRegistryStore(
             .where('id', '=', id)
             .where('secret_hash', '=', expected),
         )) > 0,
-      setOnline: (changes) => writeAll(store, changes.map((c) => (c.online ? goOnline : goOffline)(c.id, c.at))),
-      setLastSeen: (seen) => writeAll(store, [...seen].map(([id, at]) => lastSeen(id, at))),
+      setOnline: (changes) =>
+        writeAll(
+          store,
+          changes.map((c) => (c.online ? goOnline : goOffline)(c.id, c.at)),
+        ),
+      setLastSeen: (seen) =>
+        writeAll(
+          store,
+          [...seen].map(([id, at]) => lastSeen(id, at)),
+        ),
       markOfflineAtStart: async (at) => (await store.all(offline(at, true))).map((r) => r.id),
       releaseOrphans: async (at) => (await store.all(offline(at, false))).map((r) => r.id),
     },
