@@ -281,7 +281,7 @@ export class DeviceStore implements DeviceDirectory {
     entry.record.online = online;
     entry.record.onlineChangedAt = at;
     // Changes made while the write that takes them still waits its turn go in with it, in one transaction:
-    // after a restart thousands of devices reconnect at once, and a commit each (≈0.1 ms of the event loop on
+    // after a restart thousands of devices reconnect at once, and a commit each (≈50 µs of the event loop on
     // SQLite) was most of what the presses of the devices already connected waited behind.
     if (this.#onlineQueue.push({ id: deviceId, online, at }) > 1) return;
     this.#writes = this.#writes.then(async () => {

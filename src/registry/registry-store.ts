@@ -4,12 +4,6 @@ import { type LeaseTables, ownerGone } from '../storage/leases.ts';
 import { compileOnce, type SqlStore } from '../storage/sql-store.ts';
 import type { DeviceTable, PlaceLayoutTable, PlaceTable, RegistryTables } from './tables.ts';
 
-/**
- * What the registry keeps in the store, behind one async interface: the in-memory stores (PlaceStore,
- * DeviceStore) read everything once at start, answer the hot path from memory, and write through here. Written
- * once with Kysely; it runs on the SQLite store (statements prepared once, done before the call returns) and on
- * the PostgreSQL store alike.
- */
 /** A device going online or offline at `at`. */
 export interface OnlineChange {
   id: string;
@@ -17,6 +11,12 @@ export interface OnlineChange {
   at: number;
 }
 
+/**
+ * What the registry keeps in the store, behind one async interface: the in-memory stores (PlaceStore,
+ * DeviceStore) read everything once at start, answer the hot path from memory, and write through here. Written
+ * once with Kysely; it runs on the SQLite store (statements prepared once, done before the call returns) and on
+ * the PostgreSQL store alike.
+ */
 export interface RegistryStore {
   places: {
     all(): Promise<PlaceTable[]>;
