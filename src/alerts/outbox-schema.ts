@@ -1,5 +1,4 @@
-import { sql } from 'kysely';
-import type { Migration } from '../storage/migrations.ts';
+import { type Migration, stateIndex } from '../storage/migrations.ts';
 
 /**
  * Migrations of the outbox's delivery lanes, module `alerts.outbox` (the table itself is created by the `alerts`
@@ -35,16 +34,8 @@ export const OUTBOX_MIGRATIONS: readonly Migration[] = [
       db.schema.dropIndex('alert_outbox_due'),
       db.schema.dropIndex('alert_outbox_lane'),
       db.schema.dropIndex('alert_outbox_recipient'),
-      db.schema
-        .createIndex('alert_outbox_due')
-        .on('alert_outbox')
-        .column('next_at')
-        .where(sql.ref('state'), '=', 'pending'),
-      db.schema
-        .createIndex('alert_outbox_lane')
-        .on('alert_outbox')
-        .columns(['channel', 'target', 'next_at'])
-        .where(sql.ref('state'), '=', 'pending'),
+      stateIndex(db, 'alert_outbox_due', 'alert_outbox', ['next_at'], 'pending'),
+      stateIndex(db, 'alert_outbox_lane', 'alert_outbox', ['channel', 'target', 'next_at'], 'pending'),
     ],
   },
 ];

@@ -1,5 +1,5 @@
 import { type ColumnDefinitionBuilder, type Expression, sql } from 'kysely';
-import { addIdColumn, type Migration } from '../storage/migrations.ts';
+import { addIdColumn, type Migration, stateIndex } from '../storage/migrations.ts';
 import type { Dialect } from '../storage/sql-store.ts';
 
 /**
@@ -334,17 +334,9 @@ export const ALERTS_MIGRATIONS: readonly Migration[] = [
     description: 'indexes newest last; due indexes of what is still pending',
     statements: (db) => [
       db.schema.dropIndex('alert_timers_due'),
-      db.schema
-        .createIndex('alert_timers_due')
-        .on('alert_timers')
-        .columns(['due_at', 'id'])
-        .where(sql.ref('state'), '=', 'pending'),
+      stateIndex(db, 'alert_timers_due', 'alert_timers', ['due_at', 'id'], 'pending'),
       db.schema.dropIndex('alert_must_reach_due'),
-      db.schema
-        .createIndex('alert_must_reach_due')
-        .on('alert_must_reach')
-        .column('next_at')
-        .where(sql.ref('state'), '=', 'active'),
+      stateIndex(db, 'alert_must_reach_due', 'alert_must_reach', ['next_at'], 'active'),
       db.schema.dropIndex('alerts_recent'),
       db.schema.createIndex('alerts_recent').on('alerts').columns(['opened_at', 'id', 'status']),
       ...LIST_LEVELS.flatMap((level) => [

@@ -1,4 +1,4 @@
-import { CompiledQuery, type CreateTableBuilder, type Kysely } from 'kysely';
+import { CompiledQuery, type CreateTableBuilder, type Kysely, sql } from 'kysely';
 import type { Dialect, SqlStore, Statement } from './sql-store.ts';
 
 /**
@@ -112,4 +112,18 @@ export function addIdColumn<T extends string, C extends string>(
   return dialect === 'postgres'
     ? table.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity())
     : table.addColumn('id', 'integer', (c) => c.primaryKey());
+}
+
+/**
+ * An index of the rows in one state only (`WHERE state = '<state>'`): what a due or pending read walks, without
+ * the rows done long ago. The statements reading it must name the state as the same literal.
+ */
+export function stateIndex(
+  db: Kysely<object>,
+  name: string,
+  table: string,
+  columns: string[],
+  state: string,
+) {
+  return db.schema.createIndex(name).on(table).columns(columns).where(sql.ref('state'), '=', state);
 }
