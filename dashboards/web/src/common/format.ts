@@ -46,9 +46,12 @@ export function fmtDuration(seconds: number | null | undefined): string {
   return zh ? `${d}天${hh ? `${hh}小时` : ''}` : `${d} d${hh ? ` ${hh} h` : ''}`;
 }
 
-/** How people name an alert on the phone or in a ticket: the first 8 characters of its id (the full id on hover). */
+/**
+ * How people name an alert on the phone or in a ticket: the last 8 characters of its id (the full id on hover).
+ * Ids are time-ordered (UUID v7): their first 8 characters are the same for every alert of the same minute.
+ */
 export function alertRef(id: string): string {
-  return id.slice(0, 8);
+  return id.slice(-8);
 }
 
 export function fmtPct(ratio: number | null | undefined): string {
